@@ -1,0 +1,155 @@
+"""Context assembly, generation, the grounding check and the answer's confidence.
+
+Only permitted, current, unquarantined chunks become passages. After generation every claim must
+cite a passage and be supported by it (its numbers and most of its words appear there); claims
+that fail are dropped, and the confidence falls with them. A failing provider degrades to the
+extractive provider (grounded by construction) and, if that fails too, to no answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import select
+
+from steward.embeddings import Vectors
+from steward.errors import ProviderError
+from steward.providers.base import AnswerRequest, Draft, Passage, Provider
+from steward.providers.extractive import ExtractiveProvider
+from steward.retrieval.search import Hit, TermStats, stem_terms
+from steward.store import Store
+from steward.store.models import Chunk, Document
+
+log = logging.getLogger(__name__)
+_NUMBER = re.compile(r"\d[\d,.:%]*")
+
+
+def load_passages(
+    store: Store, hits: Sequence[Hit], dim: int, center: str | None = None
+) -> list[Passage]:
+    """Passages for the hits, in rank order, with their sentence vectors."""
+    if not hits:
+        return []
+    ids = [h.chunk_id for h in hits]
+    with store.read() as s:
+        rows = {
+            c.id: (c, d)
+            for c, d in s.execute(
+                select(Chunk, Document)
+                .join(Document, Document.id == Chunk.document_id)
+                .where(Chunk.id.in_(ids), Chunk.quarantined.is_(False))
+            ).all()
+        }
+    out: list[Passage] = []
+    for h in hits:
+        if h.chunk_id not in rows:
+            continue  # removed between search and load
+        c, d = rows[h.chunk_id]
+        vecs = np.frombuffer(c.sentence_vectors, np.float16).astype(np.float32)
+        out.append(
+            Passage(
+                n=len(out) + 1,
+                chunk_id=c.id,
+                doc_id=d.doc_id,
+                title=d.title,
+                heading=c.heading,
+                text=c.text,
+                version=d.version[:16],
+                updated=d.updated,
+                sentences=[(int(a), int(b)) for a, b in c.sentences],
+                sentence_vectors=vecs.reshape(len(c.sentences), dim)
+                if len(c.sentences)
+                else np.zeros((0, dim), np.float32),
+                vector=np.frombuffer(c.embedding, np.float16).astype(np.float32),
+                heading_vector=np.frombuffer(c.heading_vector, np.float16).astype(np.float32),
+                score=h.score,
+                scoped=center is not None and d.center == center,
+                authority=float((d.meta or {}).get("authority", 1.0)),
+                ranks=dict(h.ranks),
+            )
+        )
+    return out
+
+
+def supported(claim: str, passage: Passage) -> bool:
+    """A claim is supported when its numbers and most of its content words are in the passage."""
+    source = passage.text + " " + passage.heading
+    for num in _NUMBER.findall(claim):
+        if num.rstrip(".,:") not in source:
+            return False
+    words = set(stem_terms(claim))
+    if not words:
+        return True
+    have = set(stem_terms(source))
+    return len(words & have) / len(words) >= 0.6
+
+
+@dataclass
+class AnswerResult:
+    draft: Draft
+    passages: list[Passage]
+    cited: list[Passage]
+    confidence: float
+    provider: str
+    model: str
+    prompt_version: str
+    dropped_claims: int = 0
+    degraded: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Answerer:
+    def __init__(self, provider: Provider, fallback: Provider | None = None) -> None:
+        self.provider = provider
+        self.fallback = (
+            fallback
+            if fallback is not None
+            else (None if isinstance(provider, ExtractiveProvider) else ExtractiveProvider())
+        )
+
+    def answer(
+        self,
+        question: str,
+        parts: list[str],
+        qvec: Vectors,
+        part_vecs: Vectors,
+        passages: list[Passage],
+        terms: TermStats,
+    ) -> AnswerResult:
+        request = AnswerRequest(
+            question, parts, qvec, part_vecs, passages, terms.weights, terms.unknown, terms.missing
+        )
+        provider: Provider = self.provider
+        degraded = None
+        try:
+            draft = provider.complete(request)
+        except ProviderError as exc:
+            log.warning("provider failed", extra={"provider": provider.name, "err": exc.code})
+            if self.fallback is None:
+                raise
+            degraded = f"{provider.name} failed ({exc.code}); answered by {self.fallback.name}"
+            provider = self.fallback
+            draft = provider.complete(request)
+        by_n = {p.n: p for p in passages}
+        kept = [c for c in draft.claims if c.passage in by_n and supported(c.text, by_n[c.passage])]
+        dropped = len(draft.claims) - len(kept)
+        share = len(kept) / len(draft.claims) if draft.claims else 0.0
+        if dropped:
+            draft.text = " ".join(f"{c.text} [{c.passage}]" for c in kept)
+            draft.claims = kept
+        cited_ns = list(dict.fromkeys(c.passage for c in kept))
+        return AnswerResult(
+            draft=draft,
+            passages=passages,
+            cited=[by_n[n] for n in cited_ns],
+            confidence=0.0 if draft.no_answer else round(draft.support * share, 4),
+            provider=provider.name,
+            model=draft.model,
+            prompt_version=provider.prompt_version,
+            dropped_claims=dropped,
+            degraded=degraded,
+        )

@@ -1,0 +1,1 @@
+"""HTTP interface: FastAPI routers per area, one error shape."""

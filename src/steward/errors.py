@@ -1,0 +1,88 @@
+"""Every error Steward raises on purpose.
+
+```
+StewardError
+├── ConfigError                  settings or config files are wrong (start-up, CLI exit 2)
+├── InputError           400     a request or file is malformed
+│   ├── QuestionError    422     empty, too long, not text
+│   └── SourceError              one source item cannot be read (ingestion continues)
+├── AuthError            401     no identity, unknown or revoked key
+├── ForbiddenError       403     identity lacks the role
+├── NotFoundError        404     unknown user, audit record, document
+├── EmbedderError                the embedder cannot load or run
+├── ProviderError        503     an answer provider failed
+│   └── ProviderTimeout  504
+└── GuardError                   PII detection failed: the text is not used (fail closed)
+```
+
+HTTP-facing errors carry a class-level ``status`` and ``code``; the API turns any of them into
+``{"error": {"code", "message", "request_id"}}`` in one place (``api/errors.py``).
+"""
+
+from __future__ import annotations
+
+
+class StewardError(Exception):
+    """Root of Steward's errors."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, **context: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.context = context
+
+
+class ConfigError(StewardError):
+    status = 500
+    code = "config_error"
+
+
+class InputError(StewardError):
+    status = 400
+    code = "bad_request"
+
+
+class QuestionError(InputError):
+    status = 422
+    code = "invalid_question"
+
+
+class SourceError(InputError):
+    code = "bad_source_item"
+
+
+class AuthError(StewardError):
+    status = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(StewardError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFoundError(StewardError):
+    status = 404
+    code = "not_found"
+
+
+class EmbedderError(StewardError):
+    status = 503
+    code = "embedder_unavailable"
+
+
+class ProviderError(StewardError):
+    status = 503
+    code = "provider_unavailable"
+
+
+class ProviderTimeout(ProviderError):
+    status = 504
+    code = "provider_timeout"
+
+
+class GuardError(StewardError):
+    status = 503
+    code = "guard_failed"

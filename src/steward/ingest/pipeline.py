@@ -1,0 +1,364 @@
+"""Sync runs: connector items in, masked chunks with vectors out, incrementally.
+
+An unchanged item (same content hash, same metadata) costs one hash. Changed permissions update
+the ACL of the document and its chunks without re-embedding. Items missing from a complete
+listing are removed. An item that fails keeps its last good version: a sync loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from ulid import ULID
+
+from steward.errors import GuardError, SourceError, StewardError
+from steward.ingest.chunking import ChunkDraft, chunk_faq, chunk_markdown, chunk_record
+from steward.ingest.connectors import Failed, Item
+from steward.ingest.sources import SourceSpec, make_connector
+from steward.store.db import Event
+from steward.store.models import AclSet, Chunk, Document, Source, SyncRun
+
+if TYPE_CHECKING:
+    from steward.runtime import Runtime
+
+log = logging.getLogger(__name__)
+BATCH_CHUNKS = 64
+Progress = Callable[[int, str], None]
+
+
+@dataclass
+class SyncReport:
+    source_id: str
+    run_id: str
+    status: str = "running"
+    seen: int = 0
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: int = 0
+    quarantined: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Prepared:
+    item: Item
+    content_hash: str
+    meta_hash: str
+    title: str
+    drafts: list[ChunkDraft]
+    is_new: bool
+
+
+def _acl_set(session: Session, groups: Sequence[str]) -> int:
+    clean = sorted({g for g in groups if g})
+    key = ",".join(clean)
+    found = session.scalars(select(AclSet.id).where(AclSet.groups_key == key)).first()
+    if found is not None:
+        return int(found)
+    row = AclSet(groups_key=key, groups=clean)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+class Syncer:
+    """Runs one source's sync with the runtime's masker, embedder and index."""
+
+    def __init__(self, rt: Runtime, spec: SourceSpec, progress: Progress | None = None) -> None:
+        self.rt = rt
+        self.spec = spec
+        self.progress = progress or (lambda _n, _d: None)
+        self.allow = [re.compile(a) for a in spec.pii_allow]
+        self.report = SyncReport(spec.id, str(ULID()))
+        self._queue: list[_Prepared] = []
+        self._changed_any = False
+        self._failed_refs: set[str] = set()
+
+    def run(self) -> SyncReport:
+        started = time.perf_counter()
+        started_at = datetime.now(UTC)
+        connector = make_connector(self.spec, self.rt.settings.plugins)
+        _ = self.rt.index, self.rt.embedder  # build them before any write transaction opens
+        self._register()
+        existing = self._existing()
+        seen: set[str] = set()
+        complete = True
+        try:
+            for entry in connector.items():
+                self._one(entry, existing, seen)
+        except SourceError as exc:
+            complete = False
+            self.report.errors.append({"ref": self.spec.id, "message": exc.message})
+        self._flush()
+        if complete:
+            self._remove(existing, seen)
+        self._finish(started, started_at, complete)
+        return self.report
+
+    def _register(self) -> None:
+        with self.rt.store.write() as (s, _):
+            src = s.get(Source, self.spec.id)
+            config = self.spec.model_dump()
+            if src is None:
+                s.add(
+                    Source(
+                        id=self.spec.id,
+                        kind=self.spec.connector,
+                        config=config,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            else:
+                src.kind, src.config = self.spec.connector, config
+
+    def _existing(self) -> dict[str, tuple[int, str, str, str]]:
+        """doc_id -> (row id, content version, metadata hash, where it came from)."""
+        with self.rt.store.read() as s:
+            rows = s.execute(
+                select(Document.id, Document.doc_id, Document.version, Document.meta).where(
+                    Document.source_id == self.spec.id
+                )
+            ).all()
+        return {
+            r[1]: (r[0], r[2], (r[3] or {}).get("meta_hash", ""), (r[3] or {}).get("ref", ""))
+            for r in rows
+        }
+
+    def _fail(self, ref: str, message: str) -> None:
+        self.report.failed += 1
+        self.report.errors.append({"ref": ref, "message": message})
+        log.warning(
+            "sync item failed", extra={"source": self.spec.id, "ref": ref, "detail": message}
+        )
+
+    def _one(
+        self, entry: Item | Failed, existing: dict[str, tuple[int, str, str, str]], seen: set[str]
+    ) -> None:
+        self.report.seen += 1
+        self.progress(1, entry.ref)
+        if isinstance(entry, Failed):
+            self._fail(entry.ref, entry.message)
+            # A failed item keeps its last good version: its ref protects it from removal.
+            self._failed_refs.add(entry.ref)
+            return
+        item = entry
+        if item.doc_id in seen:
+            self._fail(item.ref, f"duplicate id {item.doc_id!r} in this source; first one kept")
+            return
+        seen.add(item.doc_id)
+        content_hash, meta_hash = item.content_hash(), item.meta_hash()
+        old = existing.get(item.doc_id)
+        if old is not None and old[1] == content_hash:
+            if old[2] == meta_hash:
+                self.report.unchanged += 1
+            else:
+                self._update_meta(old[0], item, meta_hash)
+                self.report.changed += 1
+            return
+        try:
+            prepared = self._prepare(item, content_hash, meta_hash, old is None)
+        except GuardError as exc:
+            self._fail(item.ref, exc.message)
+            return
+        self._queue.append(prepared)
+        if sum(len(p.drafts) for p in self._queue) >= BATCH_CHUNKS:
+            self._flush()
+
+    def _prepare(self, item: Item, content_hash: str, meta_hash: str, is_new: bool) -> _Prepared:
+        masker = self.rt.masker
+
+        def m(text: str) -> str:
+            return masker.mask(text, item.personal, self.allow).text
+
+        title = m(item.title)
+        if item.kind == "faq":
+            drafts = chunk_faq(m(item.fields[0][1]), m(item.fields[1][1]))
+        elif item.kind == "record":
+            drafts = chunk_record(title, [(label, m(v)) for label, v in item.fields])
+        else:
+            drafts = chunk_markdown(title, m(item.body))
+        return _Prepared(item, content_hash, meta_hash, title, drafts, is_new)
+
+    def _flush(self) -> None:
+        if not self._queue:
+            return
+        batch, self._queue = self._queue, []
+        drafts = [d for p in batch for d in p.drafts]
+        chunk_texts = [f"{d.heading}\n{d.text}" for d in drafts]
+        headings = list(dict.fromkeys(d.heading for d in drafts))
+        sent_texts = [
+            f"{d.heading}: {d.text[a:b]}"
+            for d in drafts
+            if not d.quarantine
+            for a, b in d.sentences
+        ]
+        vectors = self.rt.embedder.embed(chunk_texts + headings + sent_texts).astype(np.float16)
+        n, h = len(drafts), len(headings)
+        chunk_vecs, sent_vecs = vectors[:n], vectors[n + h :]
+        heading_vecs = dict(zip(headings, vectors[n : n + h], strict=True))
+        pos = 0
+        with self.rt.store.write() as (s, events):
+            ci = 0
+            for p in batch:
+                doc = self._upsert_document(s, p)
+                old_ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
+                self.rt.index.remove(s, old_ids)
+                s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
+                rows = []
+                for ordinal, d in enumerate(p.drafts):
+                    n = 0 if d.quarantine else len(d.sentences)
+                    chunk = Chunk(
+                        document_id=doc.id,
+                        ordinal=ordinal,
+                        heading=d.heading,
+                        text=d.text,
+                        acl_set_id=doc.acl_set_id,
+                        is_current=doc.is_current,
+                        center=doc.center,
+                        quarantined=bool(d.quarantine),
+                        quarantine_reason=d.quarantine,
+                        embedding=chunk_vecs[ci].tobytes(),
+                        heading_vector=heading_vecs[d.heading].tobytes(),
+                        sentences=[list(x) for x in d.sentences],
+                        sentence_vectors=sent_vecs[pos : pos + n].tobytes(),
+                    )
+                    ci += 1
+                    pos += n
+                    s.add(chunk)
+                    s.flush()
+                    rows.append((chunk.id, p.title, d.heading, d.text))
+                    self.report.quarantined += int(bool(d.quarantine))
+                self.rt.index.add(s, rows)
+                if p.is_new:
+                    self.report.added += 1
+                else:
+                    self.report.changed += 1
+                events.append(Event("document-ingested", {"doc_id": p.item.doc_id}))
+        self._changed_any = True
+
+    def _upsert_document(self, s: Session, p: _Prepared) -> Document:
+        item = p.item
+        doc = s.scalars(select(Document).where(Document.doc_id == item.doc_id)).first()
+        if doc is None:
+            doc = Document(doc_id=item.doc_id, source_id=self.spec.id, is_current=True)
+        elif doc.source_id != self.spec.id:
+            raise SourceError(f"{item.doc_id} already belongs to source {doc.source_id}")
+        with s.no_autoflush:
+            self._apply_meta(s, doc, item, p.meta_hash)
+        doc.title, doc.version = p.title, p.content_hash
+        doc.ingested_at = datetime.now(UTC)
+        s.add(doc)
+        s.flush()
+        return doc
+
+    def _apply_meta(self, s: Session, doc: Document, item: Item, meta_hash: str) -> None:
+        doc.acl_set_id = _acl_set(s, item.acl or [])
+        doc.updated, doc.owner, doc.sensitivity = item.updated, item.owner, item.sensitivity
+        doc.supersedes, doc.center = item.supersedes, item.center
+        doc.meta = {
+            **(doc.meta or {}),
+            "meta_hash": meta_hash,
+            "ref": item.ref,
+            "authority": self.spec.authority,
+        }
+
+    def _update_meta(self, doc_pk: int, item: Item, meta_hash: str) -> None:
+        with self.rt.store.write() as (s, events):
+            doc = s.get(Document, doc_pk)
+            assert doc is not None
+            self._apply_meta(s, doc, item, meta_hash)
+            s.execute(
+                update(Chunk)
+                .where(Chunk.document_id == doc.id)
+                .values(acl_set_id=doc.acl_set_id, center=doc.center)
+            )
+            events.append(Event("document-permissions-changed", {"doc_id": item.doc_id}))
+        self._changed_any = True
+
+    def _remove(self, existing: dict[str, tuple[int, str, str, str]], seen: set[str]) -> None:
+        gone = [
+            (pk, doc_id)
+            for doc_id, (pk, _, _, ref) in existing.items()
+            if doc_id not in seen and ref not in self._failed_refs
+        ]
+        if not gone:
+            return
+        with self.rt.store.write() as (s, events):
+            for pk, doc_id in gone:
+                ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == pk)))
+                self.rt.index.remove(s, ids)
+                s.execute(delete(Chunk).where(Chunk.document_id == pk))
+                s.execute(delete(Document).where(Document.id == pk))
+                events.append(Event("document-removed", {"doc_id": doc_id}))
+        self.report.removed = len(gone)
+        self._changed_any = True
+
+    def _finish(self, started: float, started_at: datetime, complete: bool) -> None:
+        r = self.report
+        r.status = "failed" if not complete else ("partial" if r.failed else "ok")
+        r.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        with self.rt.store.write() as (s, events):
+            if self._changed_any:
+                refresh_currency(s)
+                self.rt.store.bump_kb_version(s)
+            s.add(
+                SyncRun(
+                    id=r.run_id,
+                    source_id=r.source_id,
+                    started_at=started_at,
+                    finished_at=datetime.now(UTC),
+                    status=r.status,
+                    seen=r.seen,
+                    added=r.added,
+                    changed=r.changed,
+                    unchanged=r.unchanged,
+                    removed=r.removed,
+                    failed=r.failed,
+                    quarantined=r.quarantined,
+                    errors=r.errors[:200],
+                    duration_ms=r.duration_ms,
+                )
+            )
+            events.append(Event("sync-finished", r.as_dict()))
+
+
+def refresh_currency(s: Session) -> None:
+    """A document is current unless a document in the store says it supersedes it."""
+    superseded = set(s.scalars(select(Document.supersedes).where(Document.supersedes.is_not(None))))
+    for doc in s.scalars(select(Document)):
+        current = doc.doc_id not in superseded
+        if doc.is_current != current:
+            doc.is_current = current
+            s.execute(update(Chunk).where(Chunk.document_id == doc.id).values(is_current=current))
+
+
+def sync(
+    rt: Runtime,
+    specs: Sequence[SourceSpec],
+    progress: Progress | None = None,
+) -> list[SyncReport]:
+    """Sync each source in turn; one failing source does not stop the others."""
+    reports = []
+    for spec in specs:
+        try:
+            reports.append(Syncer(rt, spec, progress).run())
+        except StewardError as exc:
+            rep = SyncReport(spec.id, str(ULID()), status="failed")
+            rep.errors.append({"ref": spec.id, "message": exc.message})
+            reports.append(rep)
+    return reports

@@ -1,0 +1,118 @@
+"""Source configuration: which connectors to run, with what options.
+
+A source config is YAML::
+
+    sources:
+      - id: handbook
+        connector: folder            # folder | csv | jsonl | a plugin's name
+        path: ${DOCS_DIR}/handbook   # ${VAR} expands from the environment; relative to the file
+        acl_default: [all_staff]     # optional; without it, items with no ACL are refused
+        pii_allow: ['1-800-555-\\d{4}']   # values that look personal but are not (hotlines)
+      - id: tickets
+        connector: jsonl
+        path: tickets.jsonl
+        id_field: id
+        title_field: subject
+        text_fields: [subject, transcript, resolution]
+        personal_fields: {customer_name: NAME, card_number: CARD}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steward import plugins
+from steward.errors import ConfigError, InputError
+from steward.ingest.connectors import Connector
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class SourceSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    connector: str
+    pii_allow: list[str] = Field(default_factory=list)
+    authority: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="How far this source is a reference for answers: 1 for policies and FAQs, "
+        "lower for records such as past tickets that show examples rather than rules.",
+    )
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sources: list[SourceSpec]
+
+
+def _expand(value: str, where: Path) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: ${{{name}}} is used but not set in the environment.")
+        return os.environ[name]
+
+    return _VAR.sub(sub, value)
+
+
+def load_sources(path: Path) -> list[SourceSpec]:
+    """Parse and validate a source config; paths become absolute."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec = SourcesFile.model_validate(raw)
+    except OSError as exc:
+        raise InputError(f"Cannot read source config {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"Source config {path} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"Source config {path}: {where}: {first['msg']}") from exc
+    ids = [s.id for s in spec.sources]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"Source config {path}: source ids must be unique.")
+    out = []
+    for s in spec.sources:
+        extra = s.options()
+        if "path" in extra:
+            p = Path(_expand(str(extra["path"]), path))
+            extra["path"] = str(p if p.is_absolute() else (path.parent / p).resolve())
+        for rx in s.pii_allow:
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                raise InputError(f"Source {s.id}: pii_allow {rx!r} is not a regex: {exc}") from exc
+        out.append(
+            SourceSpec(
+                id=s.id,
+                connector=s.connector,
+                pii_allow=s.pii_allow,
+                authority=s.authority,
+                **extra,
+            )
+        )
+        make_connector(out[-1])  # validate options now, not halfway through a sync
+    return out
+
+
+def make_connector(spec: SourceSpec, allowed: str | None = None) -> Connector:
+    cls = plugins.load("steward.connectors", spec.connector, allowed)
+    try:
+        options = cls.Options.model_validate(spec.options())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InputError(f"Source {spec.id} ({spec.connector}): {where}: {first['msg']}") from exc
+    connector: Connector = cls(options)
+    return connector

@@ -1,0 +1,42 @@
+"""Entry-point loading: built-in adapters register exactly like third-party ones.
+
+Groups: ``steward.providers``, ``steward.connectors``, ``steward.embedders``. The setting
+``STEWARD_PLUGINS=a,b`` limits which names load; unknown names are a ConfigError that lists
+what is installed.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from steward.errors import ConfigError
+
+GROUPS = ("steward.providers", "steward.connectors", "steward.embedders")
+
+
+@cache
+def _available(group: str) -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def load(group: str, name: str, allowed: str | None = None) -> Any:
+    """The object registered as ``name`` in ``group``."""
+    eps = _available(group)
+    if allowed is not None:
+        names = {n.strip() for n in allowed.split(",") if n.strip()}
+        if name not in names:
+            raise ConfigError(
+                f"Plugin {name!r} is not enabled: STEWARD_PLUGINS={allowed!r}. Add it there."
+            )
+    if name not in eps:
+        kind = group.split(".")[-1]
+        raise ConfigError(
+            f"No {kind[:-1]} named {name!r}; installed: {', '.join(sorted(eps)) or 'none'}."
+        )
+    return eps[name].load()
+
+
+def names(group: str) -> list[str]:
+    return sorted(_available(group))

@@ -1,0 +1,1 @@
+"""Answer providers behind one Protocol (see ``base.py``)."""

@@ -1,0 +1,112 @@
+"""The composition root: builds each component once from settings and hands them to callers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+
+from steward import plugins
+from steward.answer import Answerer
+from steward.config import Settings, load_settings
+from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder
+from steward.errors import ConfigError
+from steward.guard import Masker, TokenBook, load_or_create_key
+from steward.policy import Policy
+from steward.providers.base import Provider
+from steward.providers.extractive import ExtractiveProvider
+from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.retrieval.search import HybridSearch, SearchIndex
+from steward.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Settings, store and the stages' components for one data home."""
+
+    def __init__(
+        self, settings: Settings | None = None, *, embedder: Embedder | None = None
+    ) -> None:
+        """``embedder`` lets several runtimes share one loaded model (tests, benchmarks)."""
+        self.settings = settings or load_settings()
+        self.settings.ensure_home()
+        self.store: Store = open_store(self.settings.db_url)
+        self._lock = threading.RLock()
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        s = self.settings
+        cls = plugins.load("steward.embedders", s.embedder, s.plugins)
+        if cls is MiniLMEmbedder:
+            return MiniLMEmbedder(
+                s.embedder_model_dir, s.model_cache, s.embedder_max_tokens, s.embedder_threads
+            )
+        if cls is OpenAICompatEmbedder:
+            if not (s.embedder_base_url and s.embedder_model):
+                raise ConfigError(
+                    "The `openai` embedder needs STEWARD_EMBEDDER_BASE_URL and "
+                    "STEWARD_EMBEDDER_MODEL."
+                )
+            return OpenAICompatEmbedder(s.embedder_base_url, s.embedder_model, s.embedder_api_key)
+        embedder: Embedder = cls.from_settings(s)
+        return embedder
+
+    @cached_property
+    def index(self) -> SearchIndex:
+        if self.store.dialect == "sqlite":
+            from steward.retrieval.sqlite import SqliteIndex
+
+            return SqliteIndex(self.store, self.embedder.dim)
+        raise ConfigError(f"No retrieval engine for {self.store.dialect} yet; use SQLite.")
+
+    @cached_property
+    def search(self) -> HybridSearch:
+        s = self.settings
+        return HybridSearch(self.store, self.index, s.retrieval_candidates, s.rrf_k)
+
+    @cached_property
+    def masker(self) -> Masker:
+        return Masker(TokenBook(self.store, load_or_create_key(self.settings.key_file)))
+
+    @cached_property
+    def provider(self) -> Provider:
+        s = self.settings
+        cls = plugins.load("steward.providers", s.provider, s.plugins)
+        if cls is ExtractiveProvider:
+            return ExtractiveProvider()
+        if cls is OpenAICompatProvider:
+            if not (s.openai_base_url and s.openai_model):
+                raise ConfigError(
+                    "The `openai` provider needs STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."
+                )
+            return OpenAICompatProvider(
+                OpenAIOptions(
+                    base_url=s.openai_base_url,
+                    model=s.openai_model,
+                    api_key=s.openai_api_key,
+                    timeout_s=s.provider_timeout_s,
+                )
+            )
+        provider: Provider = cls.from_settings(s)
+        return provider
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return Answerer(self.provider)
+
+    @cached_property
+    def policy(self) -> Policy:
+        return Policy.from_settings(self.settings)
+
+    def warm(self) -> None:
+        """Build every component now (and load the model), not on the first request."""
+        with self._lock:
+            _ = self.search, self.masker, self.answerer, self.policy
+            self.embedder.embed(["warm up"])
+            self.masker.find("warm up 4111 1111 1111 1111")
+
+    def close(self) -> None:
+        self.store.dispose()

@@ -1,0 +1,135 @@
+"""Engine, sessions, migrations and the one write path.
+
+Every write goes through :meth:`Store.write`, a transaction that commits or rolls back as a
+whole; events queued during it are emitted only after the commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from steward.store.models import Meta
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, emitted after its transaction committed."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Listener = Callable[[Event], None]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # Deleted rows are overwritten with zeros, so erased or replaced text does not linger in
+    # free pages of the file.
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """A migrated database plus the write path. Cheap to share between threads."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def read(self) -> Session:
+        """A session for reading; use as a context manager."""
+        return self._sessions()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[tuple[Session, list[Event]]]:
+        """The one write path: a transaction, plus a list to queue events emitted after commit."""
+        events: list[Event] = []
+        with self._lock, self._sessions() as session, session.begin():
+            yield session, events
+        for ev in events:
+            for listener in self._listeners:
+                listener(ev)
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[Connection]:
+        """A connection in a transaction, for engine-specific SQL (retrieval engines only)."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def on_event(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        with self.read() as s:
+            row = s.get(Meta, key)
+            return row.value if row else default
+
+    @staticmethod
+    def set_meta(session: Session, key: str, value: str) -> None:
+        row = session.get(Meta, key)
+        if row is None:
+            session.add(Meta(key=key, value=value))
+        else:
+            row.value = value
+
+    def kb_version(self) -> int:
+        """Bumped by every ingestion change; part of cache keys and audit rows."""
+        with self.read() as s:
+            row = s.execute(select(Meta.value).where(Meta.key == "kb_version")).scalar()
+            return int(row) if row else 0
+
+    @staticmethod
+    def bump_kb_version(session: Session) -> int:
+        row = session.get(Meta, "kb_version")
+        version = (int(row.value) if row else 0) + 1
+        Store.set_meta(session, "kb_version", str(version))
+        return version
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open (and by default migrate) the store at ``url``."""
+    store = Store(url)
+    if migrate:
+        store.migrate()
+    return store

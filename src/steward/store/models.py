@@ -1,0 +1,206 @@
+"""Relational state. One schema for SQLite and PostgreSQL; Alembic revisions create it.
+
+Text columns that can hold content (chunk text, questions, audit rows) only ever receive text
+that the guard has masked: raw personal values never reach these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Meta(Base):
+    """Small key/value facts about the store (knowledge-base version, store id)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Center(Base):
+    __tablename__ = "centers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class UserGroup(Base):
+    __tablename__ = "user_groups"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    center_id: Mapped[str | None] = mapped_column(ForeignKey("centers.id"), nullable=True)
+    # The job role from the directory (informational, e.g. `supervisor`).
+    role: Mapped[str] = mapped_column(String(64), default="")
+    # What the user may do in Steward: asker, reviewer, operator or admin.
+    access: Mapped[str] = mapped_column(String(16), default="asker")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    groups: Mapped[list[Group]] = relationship(secondary="user_groups", lazy="selectin")
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Source(Base):
+    """A registered source: one connector and its settings."""
+
+    __tablename__ = "sources"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AclSet(Base):
+    """A distinct access list. Documents point at one; search filters on these ids."""
+
+    __tablename__ = "acl_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    groups_key: Mapped[str] = mapped_column(String(2000), unique=True)
+    groups: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    doc_id: Mapped[str] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    version: Mapped[str] = mapped_column(String(64))
+    updated: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    sensitivity: Mapped[str] = mapped_column(String(32), default="internal")
+    supersedes: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    acl_set_id: Mapped[int] = mapped_column(ForeignKey("acl_sets.id"), index=True)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    ordinal: Mapped[int] = mapped_column(Integer)
+    heading: Mapped[str] = mapped_column(String(1000), default="")
+    text: Mapped[str] = mapped_column(Text)
+    # Denormalised from the document so that search filters without a join.
+    acl_set_id: Mapped[int] = mapped_column(Integer, index=True)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False)
+    quarantine_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    heading_vector: Mapped[bytes] = mapped_column(LargeBinary)
+    # Sentence offsets in `text` and their vectors (float16, n x dim) for extractive answers.
+    sentences: Mapped[list[Any]] = mapped_column(JSON)
+    sentence_vectors: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_chunks_filter", "acl_set_id", "is_current", "quarantined"),)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class PiiToken(Base):
+    """Stable numbering for masked values: keyed HMAC digest -> `<KIND_n>`. No raw value."""
+
+    __tablename__ = "pii_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        UniqueConstraint("kind", "digest", name="uq_pii_tokens_kind_digest"),
+        UniqueConstraint("kind", "number", name="uq_pii_tokens_kind_number"),
+    )
+
+
+class AuditRecord(Base):
+    """One row per request, append-only, hash-chained (each row hashes the previous one)."""
+
+    __tablename__ = "audit"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    groups: Mapped[list[Any]] = mapped_column(JSON)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    question: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    escalation_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    answer: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSON)
+    retrieved: Mapped[list[Any]] = mapped_column(JSON)
+    provider: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    kb_version: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    latency_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

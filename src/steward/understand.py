@@ -1,0 +1,189 @@
+"""Understanding a question: what it asks, whether it attacks, and which risk signals it carries.
+
+Risk signals follow the escalation reasons of a retail bank's hand-off matrix: ``fraud``,
+``location_mismatch``, ``vulnerable``, ``legal``, ``emotional``, ``money_movement``, checked in
+that priority order so a conversation is handed off once with the first matching reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from steward.guard import Finding, injection_findings
+from steward.retrieval.search import query_terms
+
+REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
+_MONEY_VERB = (
+    r"\b(wire|wiring|transfer|send|sending|move|moving|pay out|speed up|recall|reverse|"
+    r"raise|increase)\b"
+)
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
+@dataclass(frozen=True)
+class Signal:
+    reason: str
+    evidence: str  # the rule that fired (never the asker's words: they may hold personal data)
+
+
+def _rx(*patterns: str) -> list[re.Pattern[str]]:
+    return [re.compile(p, re.IGNORECASE) for p in patterns]
+
+
+_FRAUD = _rx(
+    r"\b(charges?|transactions?|purchases?|payments?|withdrawals?)\b[^.?!]{0,80}\b(i|we)\s+"
+    r"(never|didn'?t|did not|don'?t|do not)\s+(make|made|authori[sz]e|recogni[sz]e|do|did)",
+    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious)\s+(charges?|transactions?|"
+    r"purchases?|payments?|withdrawals?|activity|log-?ins?|sign-?ins?)",
+    r"\bsome(one|body)( else)?\b[^.?!]{0,30}\b(is using|used|using|has|got into|accessed|"
+    r"took over|changed)\b[^.?!]{0,20}\b(my|our)\s+(card|account|password|details|phone)",
+    r"\b(asked|texted|called|emailed)\s+me\b[^.?!]{0,40}\b(passcode|pin|password|"
+    r"one-time code|otp|security code)",
+    r"\b(password|email|phone number|contact details|address)\b[^.?!]{0,30}\bchanged\b"
+    r"[^.?!]{0,30}\bwithout\s+(me|my)",
+    r"\bidentity theft\b|\b(i|we)\s+(got|was|were|have been|'ve been)\s+(scammed|hacked)\b",
+)
+_LOCATION_STATED = _rx(
+    r"\b(i'?m|i am|we'?re|currently|right now)\s+(travel+ing|in|at|abroad|overseas|visiting)\b",
+    r"\b(travel+ing|on (a )?trip|on vacation|on holiday)\s+(in|to|through)\b",
+)
+_LOCATION_SESSION = _rx(
+    r"\b(session|sign-?in|log-?in|ip|app|device|connection)\b[^.?!]{0,60}\b(from|in|coming from|"
+    r"located in|shows?|says?)\b",
+    r"\bsign-?in\s+from\s+(a\s+)?(place|location|country)\b",
+)
+_VULNERABLE = _rx(
+    r"\b(dementia|alzheimer'?s?|memory (problems|loss)|confused|forgetful|cognitive)\b",
+    r"\b(passed away|died|bereave\w*|widow(ed|er)?|funeral|lost my (husband|wife|partner|"
+    r"mother|father|mum|mom|dad|son|daughter))\b",
+    r"\b(terminal|cancer|chemo\w*|serious(ly)? ill(ness)?|hospitali[sz]ed|in hospital)\b",
+    r"\b(pressur(e|ing|ed)|forc(e|ing|ed)|coerc\w+|controls?|controlling|threaten\w*)\b[^.?!]{0,40}"
+    r"\b(money|account|cash|card|pin|finances)\b",
+    r"\b(takes?|took|making|makes|made)\s+(her|him|them|me)\s+(to\s+)?(withdraw|take out|"
+    r"send|transfer|give)\b",
+)
+_LEGAL = _rx(
+    r"\b(attorney|lawyer|solicitor|lawsuit|sue|suing|legal action|court order|court|"
+    r"subpoena|garnish\w*|bankruptcy|litigation)\b",
+)
+_EMOTIONAL = _rx(
+    r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b|\bin tears\b|\bpanic\w*\b|\bhopeless\w*\b",
+    r"\b(kill myself|end (it|my life)|suicid\w*|self-?harm|hurt myself|don'?t want to live|"
+    r"want to die)\b",
+    r"\b(desperate|falling apart|breaking down|at the end of my rope|overwhelmed)\b",
+)
+_AMOUNT = re.compile(
+    r"(?:\$|usd\s?|€|£)\s?(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
+    r"|(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|million)?\s*(?:dollars|usd)",
+    re.IGNORECASE,
+)
+
+
+def amounts(text: str) -> list[float]:
+    out = []
+    for m in _AMOUNT.finditer(text):
+        num, mult = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        value = float(num.replace(",", ""))
+        scale = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get((mult or "").lower(), 1)
+        out.append(value * scale)
+    return out
+
+
+def _any(rxs: list[re.Pattern[str]], text: str) -> bool:
+    return any(r.search(text) for r in rxs)
+
+
+def risk_signals(text: str, large_amount: float = 10_000) -> list[Signal]:
+    """Escalation signals in priority order (first is the reason to record)."""
+    out: list[Signal] = []
+    money = bool(re.search(_MONEY_VERB, text, re.IGNORECASE))
+    if _any(_FRAUD, text):
+        out.append(Signal("fraud", "reports activity the customer did not make or authorise"))
+    if money and _any(_LOCATION_STATED, text) and _any(_LOCATION_SESSION, text):
+        out.append(
+            Signal("location_mismatch", "money movement with a location that does not match")
+        )
+    if _any(_VULNERABLE, text):
+        out.append(Signal("vulnerable", "signs of vulnerability or third-party pressure"))
+    if _any(_LEGAL, text):
+        out.append(Signal("legal", "mentions legal action or legal process"))
+    if _any(_EMOTIONAL, text):
+        out.append(Signal("emotional", "signs of distress"))
+    if money and any(a >= large_amount for a in amounts(text)):
+        out.append(Signal("money_movement", f"asks to move {large_amount:,.0f} or more"))
+    return out
+
+
+# A request to dump whole documents only counts as an attack next to another attack marker.
+_DUMP = re.compile(
+    r"\b(print|output|dump|reveal|show|give|paste|copy)\b[^.?!]{0,20}\b(complete|full|entire|"
+    r"whole|verbatim|all of)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Understanding:
+    question: str  # the question with attack sentences removed
+    parts: list[str]  # sub-questions of a compound question
+    findings: list[Finding] = field(default_factory=list)
+    refuse: str | None = None  # why the whole request is refused
+    signals: list[Signal] = field(default_factory=list)
+
+    @property
+    def injection(self) -> bool:
+        return bool(self.findings)
+
+
+def split_parts(question: str) -> list[str]:
+    """Split a compound question ("What is X, and how do I Y?") into answerable parts.
+
+    A lead-in before a colon ("Thinking about Platinum: what's the fee, and ...") is context,
+    not a part: it is carried into every part after it.
+    """
+    pieces = [p.strip() for p in re.split(r"(?<=\?)\s+", question) if p.strip()]
+    parts: list[str] = []
+    for piece in pieces:
+        context = ""
+        lead = re.match(
+            r"^([^:?]{3,80}):\s+(?=(?:what|which|how|when|where|who|why|is|are|do|does|"
+            r"can)\b)",
+            piece,
+            flags=re.IGNORECASE,
+        )
+        if lead:
+            context, piece = lead.group(1).strip() + ": ", piece[lead.end() :]
+        sub = re.split(
+            r",?\s+(?:and|also|plus)\s+(?=(?:what|which|how|when|where|who|why|is|are|does|do|"
+            r"can|will|what's|how's)\b)|;\s+(?=(?:what|which|how|when|where|who|why)\b)",
+            piece,
+            flags=re.IGNORECASE,
+        )
+        parts += [context + s.strip() for s in sub if len(query_terms(s)) >= 2]
+    return parts or [question]
+
+
+def understand(question: str) -> Understanding:
+    findings = injection_findings(question)
+    kept: list[str] = []
+    for m in _SENTENCE.finditer(question):
+        sentence = m.group()
+        if not any(f.start < m.end() and f.end > m.start() for f in findings):
+            kept.append(sentence.strip())
+    clean = " ".join(k for k in kept if k)
+    kinds = {f.kind for f in findings}
+    refuse = None
+    if findings:
+        attack_words = {"exfiltration", "authority"} & kinds
+        dump = bool(_DUMP.search(clean))
+        if attack_words or dump or len(query_terms(clean)) < 2:
+            refuse = "the request tries to override instructions or reach restricted content"
+            clean = ""
+    return Understanding(
+        question=clean,
+        parts=split_parts(clean) if clean else [],
+        findings=findings,
+        refuse=refuse,
+        signals=risk_signals(question),
+    )

@@ -1,0 +1,164 @@
+"""Shared fixtures: real stores on disk, the real offline embedder, real servers on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from steward.config import Settings
+from steward.directory import import_directory
+from steward.embeddings import MiniLMEmbedder
+from steward.identity import create_key
+from steward.ingest.pipeline import sync
+from steward.ingest.sources import load_sources
+from steward.runtime import Runtime
+
+DEMO = Path(__file__).parents[1] / "src" / "steward" / "demo" / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never inherit the developer's STEWARD_* settings."""
+    for name in list(os.environ):
+        if name.startswith("STEWARD_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> MiniLMEmbedder:
+    """One real MiniLM (ONNX, offline) for the whole session."""
+    return MiniLMEmbedder(cache_dir=model_cache)
+
+
+def settings_for(home: Path, model_cache: Path, **overrides: object) -> Settings:
+    return Settings(home=home, model_cache=model_cache, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_runtime(model_cache: Path, embedder: MiniLMEmbedder) -> Iterator[object]:
+    """Factory: a Runtime on a given home, sharing the session's embedder."""
+    made: list[Runtime] = []
+
+    def make(home: Path, **overrides: object) -> Runtime:
+        rt = Runtime(settings_for(home, model_cache, **overrides), embedder=embedder)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.close()
+
+
+@pytest.fixture(scope="session")
+def demo_home(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, embedder: MiniLMEmbedder
+) -> Path:
+    """A store with the bundled demo organisation ingested once per session."""
+    home = tmp_path_factory.mktemp("demo-home")
+    rt = Runtime(settings_for(home, model_cache), embedder=embedder)
+    import_directory(rt.store, DEMO / "directory.yaml")
+    reports = sync(rt, load_sources(DEMO / "sources.yaml"))
+    assert all(r.status == "ok" for r in reports), [r.errors for r in reports]
+    rt.close()
+    return home
+
+
+@pytest.fixture
+def demo_copy(demo_home: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo store for one test (tests may write to it)."""
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    return home
+
+
+@pytest.fixture
+def demo_rt(demo_copy: Path, make_runtime: object) -> Runtime:
+    rt: Runtime = make_runtime(demo_copy)  # type: ignore[operator]
+    return rt
+
+
+class LiveServer:
+    """A real uvicorn server on 127.0.0.1 in a background thread.
+
+    The listening socket is bound before the thread starts, so a client can connect at once:
+    the kernel queues the connection until uvicorn accepts it (no waiting or polling).
+    """
+
+    def __init__(self, app: object) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+@pytest.fixture
+def live_demo(demo_rt: Runtime) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """The demo store served over real HTTP, with an API key per demo user."""
+    from steward.api.app import create_app
+
+    keys = {
+        u: create_key(demo_rt.store, u)
+        for u in (
+            "cust-lena",
+            "cust-omar",
+            "agent-rita",
+            "agent-sam",
+            "uw-jonas",
+            "siu-maya",
+            "ops-admin",
+        )
+    }
+    with LiveServer(create_app(demo_rt)) as server:
+        yield server, keys
+
+
+def run_cli(
+    *args: str,
+    home: Path,
+    model_cache: Path,
+    stdin: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m steward`` as a real process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    env.update(STEWARD_HOME=str(home), STEWARD_MODEL_CACHE=str(model_cache), **(extra_env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "steward", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=stdin,
+        timeout=300,
+        check=False,
+    )
