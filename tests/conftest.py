@@ -54,8 +54,12 @@ def make_runtime(model_cache: Path, embedder: MiniLMEmbedder) -> Iterator[object
     """Factory: a Runtime on a given home, sharing the session's embedder."""
     made: list[Runtime] = []
 
-    def make(home: Path, **overrides: object) -> Runtime:
-        rt = Runtime(settings_for(home, model_cache, **overrides), embedder=embedder)
+    def make(home: Path, provider: object = None, **overrides: object) -> Runtime:
+        rt = Runtime(
+            settings_for(home, model_cache, **overrides),
+            embedder=embedder,
+            provider=provider,  # type: ignore[arg-type]
+        )
         made.append(rt)
         return rt
 
@@ -162,3 +166,43 @@ def run_cli(
         timeout=300,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def kb_home(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, embedder: MiniLMEmbedder
+) -> Path:
+    """The small test knowledge base of tests/kb.py, ingested once per session."""
+    from tests.kb import write_kb
+
+    root = tmp_path_factory.mktemp("kb")
+    sources = write_kb(root / "kb")
+    home = root / "home"
+    rt = Runtime(settings_for(home, model_cache), embedder=embedder)
+    import_directory(rt.store, root / "kb" / "directory.yaml")
+    reports = sync(rt, load_sources(sources))
+    assert all(r.status == "ok" for r in reports), [r.errors for r in reports]
+    rt.close()
+    return home
+
+
+@pytest.fixture
+def kb_rt(kb_home: Path, tmp_path: Path, make_runtime: object) -> Runtime:
+    """A private copy of the test knowledge base's store."""
+    home = tmp_path / "kb-home"
+    shutil.copytree(kb_home, home)
+    rt: Runtime = make_runtime(home)  # type: ignore[operator]
+    return rt
+
+
+@pytest.fixture
+def live_kb(kb_rt: Runtime) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """The test knowledge base served over real HTTP, with an API key per user."""
+    from steward.api.app import create_app
+
+    keys = {
+        u: create_key(kb_rt.store, u)
+        for u in ("cara", "sam", "fin", "nora", "solo", "ops", "nobody")
+    }
+    with LiveServer(create_app(kb_rt)) as server:
+        yield server, keys

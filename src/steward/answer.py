@@ -103,13 +103,16 @@ class AnswerResult:
 
 
 class Answerer:
-    def __init__(self, provider: Provider, fallback: Provider | None = None) -> None:
+    def __init__(self, provider: Provider, fallback: Provider | str | None = "extractive") -> None:
+        """``fallback``: the provider used when ``provider`` fails ("extractive" by default,
+        None to abstain instead)."""
         self.provider = provider
-        self.fallback = (
-            fallback
-            if fallback is not None
-            else (None if isinstance(provider, ExtractiveProvider) else ExtractiveProvider())
-        )
+        self.fallback: Provider | None = None
+        if isinstance(fallback, str):
+            if not isinstance(provider, ExtractiveProvider):
+                self.fallback = ExtractiveProvider()
+        else:
+            self.fallback = fallback
 
     def answer(
         self,

@@ -40,9 +40,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _runtime() -> Any:
+    from steward import logs
     from steward.runtime import Runtime
 
-    return Runtime()
+    rt = Runtime()
+    logs.configure(rt.settings.log_level)
+    return rt
 
 
 def _print_json(obj: Any) -> None:
@@ -462,10 +465,10 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted", markup=False)
         sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors and bugs: one line, no traceback
+        # Usage errors come from the click that Typer ships (typer._click): recognise them by
+        # their interface rather than by a private import path.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             err.print(f"error: {exc.format_message()}", markup=False)
             sys.exit(2)
         if debug:

@@ -26,14 +26,11 @@ class Settings(BaseSettings):
 
     home: Path = Field(
         default_factory=_default_home,
-        description="Data directory: database, model cache, logs, secret key.",
+        description="Data directory: the SQLite database and the masking key file.",
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the relational store; default is SQLite at HOME/steward.db.",
-    )
-    environment: Literal["production", "non-production"] = Field(
-        default="production", description="Marks a store as production or a masked sandbox."
     )
     secret_key_file: Path | None = Field(
         default=None,
@@ -45,7 +42,9 @@ class Settings(BaseSettings):
         description="Comma-separated entry-point names to load (e.g. `extractive,minilm`); "
         "default loads all installed plugins.",
     )
-    log_level: str = Field(default="INFO", description="Log level for the JSON log.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING", description="Level of the JSON log lines written to stderr."
+    )
 
     # embeddings
     embedder: str = Field(
@@ -95,6 +94,11 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(default=None, description="API key for `openai`.")
     provider_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds before a provider call is abandoned."
+    )
+    provider_fallback: Literal["extractive", "none"] = Field(
+        default="extractive",
+        description="When the provider fails: answer with the extractive provider (grounded by "
+        "construction), or `none` to abstain.",
     )
     answer_threshold: float = Field(
         default=0.55,

@@ -107,9 +107,7 @@ def _readable(rt: Runtime) -> Callable[[str, frozenset[str]], bool]:
                 select(Document.doc_id, AclSet.groups).join(
                     AclSet, AclSet.id == Document.acl_set_id
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
 
     def can_read(doc_id: str, groups: frozenset[str]) -> bool:

@@ -146,6 +146,8 @@ def _presidio_engine() -> Any:
         def load(self) -> None:
             self.nlp = {"en": spacy.blank("en")}  # type: ignore[assignment]
 
+    # Presidio warns about every recognizer of other languages it skips; that is expected here.
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     nlp = BlankSpacy(models=[{"lang_code": "en", "model_name": "blank"}])
     nlp.load()
     registry = RecognizerRegistry(supported_languages=["en"])

@@ -19,7 +19,7 @@ import numpy as np
 from steward import audit
 from steward.answer import AnswerResult, load_passages
 from steward.decide import Decision, after_answer, before_retrieval
-from steward.errors import GuardError, QuestionError
+from steward.errors import GuardError, ProviderError, QuestionError
 from steward.identity import Principal
 from steward.providers.base import Passage
 from steward.retrieval.search import TermStats, query_terms, term_stats
@@ -163,6 +163,11 @@ def ask(rt: Runtime, principal: Principal, question: str, channel: str = "api") 
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
         decision = Decision("abstain", exc.message, rule="guard.fail-closed")
+    except ProviderError as exc:
+        # No grounded answer could be produced: say so rather than guess.
+        decision = Decision(
+            "abstain", f"answer provider unavailable ({exc.code})", rule="provider.unavailable"
+        )
     answer_text = (
         result.draft.text
         if (result and decision.action == "answer")

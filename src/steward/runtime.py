@@ -26,15 +26,22 @@ class Runtime:
     """Settings, store and the stages' components for one data home."""
 
     def __init__(
-        self, settings: Settings | None = None, *, embedder: Embedder | None = None
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        provider: Provider | None = None,
     ) -> None:
-        """``embedder`` lets several runtimes share one loaded model (tests, benchmarks)."""
+        """``embedder`` lets several runtimes share one loaded model (tests, benchmarks);
+        ``provider`` plugs in a provider object built by the caller."""
         self.settings = settings or load_settings()
         self.settings.ensure_home()
         self.store: Store = open_store(self.settings.db_url)
         self._lock = threading.RLock()
         if embedder is not None:
             self.__dict__["embedder"] = embedder
+        if provider is not None:
+            self.__dict__["provider"] = provider
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -95,6 +102,8 @@ class Runtime:
 
     @cached_property
     def answerer(self) -> Answerer:
+        if self.settings.provider_fallback == "none":
+            return Answerer(self.provider, fallback=None)
         return Answerer(self.provider)
 
     @cached_property

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from steward import plugins
 from steward.errors import ConfigError, InputError
 from steward.ingest.connectors import Connector
+from steward.secrets import resolve_secret
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -109,10 +110,15 @@ def load_sources(path: Path) -> list[SourceSpec]:
 def make_connector(spec: SourceSpec, allowed: str | None = None) -> Connector:
     cls = plugins.load("steward.connectors", spec.connector, allowed)
     try:
-        options = cls.Options.model_validate(spec.options())
+        options = cls.Options.model_validate(connector_options(spec))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InputError(f"Source {spec.id} ({spec.connector}): {where}: {first['msg']}") from exc
     connector: Connector = cls(options)
     return connector
+
+
+def connector_options(spec: SourceSpec) -> dict[str, Any]:
+    """The connector's options with ``$env``/``$file`` secrets resolved (never stored)."""
+    return dict(resolve_secret(spec.options()))

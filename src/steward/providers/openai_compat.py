@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +60,9 @@ class OpenAICompatProvider:
     name: ClassVar[str] = "openai"
     Options: ClassVar[type[BaseModel]] = OpenAIOptions
 
-    def __init__(self, options: OpenAIOptions) -> None:
+    def __init__(self, options: OpenAIOptions, http_client: Any = None) -> None:
+        """``http_client``: the HTTP client the openai SDK should use (its httpx-style client
+        with a custom transport, e.g. for a proxy or a recorded peer)."""
         from openai import OpenAI
 
         self.opts = options
@@ -71,6 +73,7 @@ class OpenAICompatProvider:
             api_key=options.api_key or "unused",
             timeout=options.timeout_s,
             max_retries=0,
+            http_client=http_client,
         )
 
     def complete(self, request: AnswerRequest) -> Draft:

@@ -1,0 +1,86 @@
+"""The audit trail is append-only and tamper-evident: verify names the broken row."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from steward import audit
+from steward.identity import principal_for
+from steward.orchestrator import ask
+from steward.runtime import Runtime
+
+
+def _fill(rt: Runtime, n: int = 4) -> list[str]:
+    cara = principal_for(rt.store, "cara")
+    return [ask(rt, cara, f"How much is the monthly fee? ({i})").audit_id for i in range(n)]
+
+
+def test_intact_chain_verifies(kb_rt: Runtime) -> None:
+    _fill(kb_rt)
+    rep = audit.verify(kb_rt.store)
+    assert rep.ok
+    assert rep.rows == 4
+    assert rep.problem is None
+
+
+def test_edited_row_is_named(kb_rt: Runtime) -> None:
+    ids = _fill(kb_rt)
+    with kb_rt.store.raw() as conn:
+        conn.execute(
+            text("UPDATE audit SET action = 'answer', answer = 'forged' WHERE id = :i"),
+            {"i": ids[2]},
+        )
+    rep = audit.verify(kb_rt.store)
+    assert not rep.ok
+    assert rep.audit_id == ids[2]
+    assert rep.seq == 3
+    assert "edited" in (rep.problem or "")
+
+
+def test_deleted_row_is_detected(kb_rt: Runtime) -> None:
+    ids = _fill(kb_rt)
+    with kb_rt.store.raw() as conn:
+        conn.execute(text("DELETE FROM audit WHERE id = :i"), {"i": ids[1]})
+    rep = audit.verify(kb_rt.store)
+    assert not rep.ok
+    assert rep.audit_id == ids[2]
+    assert "missing" in (rep.problem or "")
+
+
+def test_deleted_last_row_cannot_hide_when_rechained(kb_rt: Runtime) -> None:
+    """Renumbering after a deletion still breaks the hash links."""
+    ids = _fill(kb_rt)
+    with kb_rt.store.raw() as conn:
+        conn.execute(text("DELETE FROM audit WHERE id = :i"), {"i": ids[1]})
+        conn.execute(text("UPDATE audit SET seq = seq - 1 WHERE seq > 2"))
+    rep = audit.verify(kb_rt.store)
+    assert not rep.ok
+    assert rep.audit_id == ids[2]
+    assert "previous-hash" in (rep.problem or "")
+
+
+def test_reordered_rows_are_detected(kb_rt: Runtime) -> None:
+    ids = _fill(kb_rt)
+    with kb_rt.store.raw() as conn:
+        conn.execute(text("UPDATE audit SET seq = 100 WHERE id = :i"), {"i": ids[0]})
+        conn.execute(text("UPDATE audit SET seq = 1 WHERE id = :i"), {"i": ids[3]})
+        conn.execute(text("UPDATE audit SET seq = 4 WHERE id = :i"), {"i": ids[0]})
+    rep = audit.verify(kb_rt.store)
+    assert not rep.ok
+    assert rep.audit_id == ids[3]
+
+
+def test_record_replays_what_was_answered(kb_rt: Runtime) -> None:
+    """Everything needed to reproduce an answer is in its row."""
+    fin = principal_for(kb_rt.store, "fin")
+    r = ask(kb_rt, fin, "What is the marketing budget for next year?")
+    row = audit.as_dict(audit.get(kb_rt.store, r.audit_id))
+    assert row["groups"] == ["all_staff", "finance"]
+    assert row["citations"][0]["doc_id"] == "int-budget"
+    assert row["retrieved"]
+    assert all({"chunk_id", "doc_id", "version"} <= set(x) for x in row["retrieved"])
+    assert row["prompt_version"] == "extractive-v3"
+    assert row["settings"]["embedder"]
+    assert row["answer"] == r.answer
+    assert row["confidence"] == round(r.confidence, 4)
+    assert row["ts"].endswith("Z")

@@ -1,0 +1,131 @@
+"""The command line, as a real process: JSON for scripts, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.kb import write_kb
+
+
+def test_directory_import_and_ingest_from_scratch(tmp_path: Path, model_cache: Path) -> None:
+    sources = write_kb(tmp_path / "kb")
+    home = tmp_path / "home"
+    r = run_cli(
+        "directory",
+        "import",
+        str(tmp_path / "kb" / "directory.yaml"),
+        "--json",
+        home=home,
+        model_cache=model_cache,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"centers": 2, "groups": 3, "users": 7}
+    r = run_cli("ingest", "--config", str(sources), "--json", home=home, model_cache=model_cache)
+    assert r.returncode == 0, r.stderr
+    reports = {x["source_id"]: x for x in json.loads(r.stdout)}
+    assert reports["docs"]["added"] == 5
+    assert reports["tickets"]["added"] == 2
+    again = run_cli("ingest", "--json", home=home, model_cache=model_cache)
+    assert again.returncode == 0
+    assert sum(x["unchanged"] for x in json.loads(again.stdout)) == 9
+
+
+def test_ask_as_user_json_and_audit_show(kb_home: Path, tmp_path: Path, model_cache: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(kb_home, home)
+    r = run_cli(
+        "ask",
+        "--as",
+        "cara",
+        "How much is the monthly maintenance fee?",
+        "--json",
+        home=home,
+        model_cache=model_cache,
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["action"] == "answer"
+    assert "$12" in out["answer"]
+    shown = run_cli("audit", "show", out["audit_id"], "--json", home=home, model_cache=model_cache)
+    assert shown.returncode == 0
+    row = json.loads(shown.stdout)
+    assert row["user_id"] == "cara"
+    assert row["action"] == "answer"
+    assert row["citations"][0]["doc_id"] == "pub-fees"
+    verify = run_cli("audit", "verify", home=home, model_cache=model_cache)
+    assert verify.returncode == 0
+    assert "intact" in verify.stdout
+
+
+def test_batch_keeps_order_and_survives_bad_lines(
+    kb_home: Path, tmp_path: Path, model_cache: Path
+) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(kb_home, home)
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(
+        json.dumps({"id": "a", "user": "cara", "question": "How much is the monthly fee?"})
+        + "\n"
+        + '{"id": "b", "user": "cara", "question": \n'
+        + json.dumps({"id": "c", "user": "mallory", "question": "Hi?"})
+        + "\n"
+        + json.dumps({"id": "d", "user": "cara", "question": ""})
+        + "\n"
+        + json.dumps({"id": "e", "user": "fin", "question": "What is the marketing budget?"})
+        + "\n"
+    )
+    r = run_cli("ask", "--batch", str(batch), "--json", home=home, model_cache=model_cache)
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in lines] == ["a", None, "c", "d", "e"]
+    assert lines[0]["action"] == "answer"
+    assert lines[0]["citations"][0]["doc_id"] == "pub-fees"
+    assert set(lines[0]) == {
+        "id",
+        "action",
+        "answer",
+        "citations",
+        "confidence",
+        "escalation_reason",
+        "reason",
+        "audit_id",
+        "latency_ms",
+    }
+    assert set(lines[0]["citations"][0]) >= {"doc_id", "chunk_id", "title"}
+    assert lines[1]["error"]["code"] == "bad_request"
+    assert "line 2" in lines[1]["error"]["message"]
+    assert lines[2]["error"]["code"] == "not_found"
+    assert "mallory" in lines[2]["error"]["message"]
+    assert lines[3]["error"]["code"] == "invalid_question"
+    assert lines[4]["action"] == "answer"
+    assert "$7.3 million" in lines[4]["answer"]
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: 3 batch line(s) failed; see their `error` objects."
+
+
+def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cache: Path) -> None:
+    home = tmp_path / "home"
+    cases = [
+        (["ask", "--as", "ghost", "hello?"], "Unknown user 'ghost'"),
+        (["directory", "import", str(tmp_path / "missing.yaml")], "Cannot read directory file"),
+        (["audit", "show", "01NOPE"], "No audit record"),
+        (["ask", "--batch", str(tmp_path / "none.jsonl")], "Cannot read batch file"),
+        (["ingest"], "No sources registered"),
+        (["ask", "--frobnicate"], "No such option"),
+    ]
+    for args, expected in cases:
+        r = run_cli(*args, home=home, model_cache=model_cache)
+        assert r.returncode == 2, (args, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, r.stderr)
+        assert expected in lines[0], (args, r.stderr)
+        assert "Traceback" not in r.stderr
+
+
+def test_python_dash_m_steward_shows_help(tmp_path: Path, model_cache: Path) -> None:
+    r = run_cli("--help", home=tmp_path / "h", model_cache=model_cache)
+    assert r.returncode == 0
+    for command in ("ask", "ingest", "directory", "keys", "audit", "eval", "serve", "demo"):
+        assert command in r.stdout
