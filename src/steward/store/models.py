@@ -82,6 +82,7 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Source(Base):
@@ -175,6 +176,33 @@ class PiiToken(Base):
         UniqueConstraint("kind", "digest", name="uq_pii_tokens_kind_digest"),
         UniqueConstraint("kind", "number", name="uq_pii_tokens_kind_number"),
     )
+
+
+class VaultEntry(Base):
+    """A raw personal value kept for a business need, encrypted (AES-GCM) with a key that lives
+    outside the database. ``owner`` is the asker who gave it (they may see it again)."""
+
+    __tablename__ = "vault"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    token: Mapped[str] = mapped_column(String(64), index=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    source_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("digest", "owner", name="uq_vault_digest_owner"),)
+
+
+class Erasure(Base):
+    """A data subject erased on request: the keyed digest only, so that a later sync does not
+    bring the subject's records back. Never the value."""
+
+    __tablename__ = "erasures"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class AuditRecord(Base):
