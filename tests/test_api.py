@@ -77,10 +77,11 @@ def test_revoked_key_stops_working_at_once(live_kb, kb_rt) -> None:
 def test_bad_questions_are_4xx_and_write_nothing(live_kb, kb_rt) -> None:
     server, keys = live_kb
     before = audit.count(kb_rt.store)
-    assert_error(post_ask(server, keys["cara"], {"question": ""}), 422, "invalid_question")
+    assert_error(post_ask(server, keys["cara"], {"question": ""}), 422, "invalid_request")
     assert_error(
-        post_ask(server, keys["cara"], {"question": "x" * 100_000}), 422, "invalid_question"
+        post_ask(server, keys["cara"], {"question": "x" * 100_000}), 422, "invalid_request"
     )
+    assert_error(post_ask(server, keys["cara"], {"question": "   "}), 422, "invalid_request")
     assert_error(post_ask(server, keys["cara"], {"q": "typo"}), 422, "invalid_request")
     assert_error(post_ask(server, keys["cara"], {"question": 42}), 422, "invalid_request")
     raw = httpx.post(

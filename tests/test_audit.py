@@ -84,3 +84,49 @@ def test_record_replays_what_was_answered(kb_rt: Runtime) -> None:
     assert row["answer"] == r.answer
     assert row["confidence"] == round(r.confidence, 4)
     assert row["ts"].endswith("Z")
+
+
+def test_sources_of_an_answer_in_one_query(kb_rt: Runtime, tmp_path) -> None:
+    from steward.ingest.pipeline import sync
+    from steward.ingest.sources import load_sources
+    from tests.kb import DOCS, write_kb
+
+    fin = principal_for(kb_rt.store, "fin")
+    r = ask(kb_rt, fin, "What is the marketing budget for next year?")
+    rows = audit.sources(kb_rt.store, r.audit_id)
+    assert rows == [
+        {
+            "doc_id": "int-budget",
+            "title": "Finance Budget Memo",
+            "chunk_id": rows[0]["chunk_id"],
+            "cited_version": rows[0]["current_version"],
+            "source_id": "docs",
+            "current_version": rows[0]["current_version"],
+            "status": "unchanged",
+        }
+    ]
+    docs = dict(DOCS)
+    docs["int-budget.md"] = docs["int-budget.md"].replace("$7.3 million", "$7.9 million")
+    sync(kb_rt, [s for s in load_sources(write_kb(tmp_path / "kb", docs)) if s.id == "docs"])
+    assert audit.sources(kb_rt.store, r.audit_id)[0]["status"] == "changed"
+
+
+def test_retention_prune_keeps_the_chain_verifiable(kb_rt: Runtime) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ids = _fill(kb_rt, 3)
+    with kb_rt.store.raw() as conn:
+        # Make the first two rows old. Editing their timestamps breaks their own hashes, which
+        # does not matter here: retention deletes exactly those rows next.
+        conn.execute(text("UPDATE audit SET ts = '2020-01-01 00:00:00.000000' WHERE seq <= 2"))
+    assert len(list(audit.export(kb_rt.store))) == 3
+    pruned = audit.prune(kb_rt.store, datetime(2021, 1, 1, tzinfo=UTC))
+    assert pruned == 2
+    rep = audit.verify(kb_rt.store)
+    assert rep.ok and rep.rows == 1
+    new = _fill(kb_rt, 1)[0]
+    assert audit.verify(kb_rt.store).ok
+    assert audit.get(kb_rt.store, new).seq == 4
+    assert ids[2] in [r["id"] for r in audit.export(kb_rt.store)]
+    recent = list(audit.export(kb_rt.store, since=datetime.now(UTC) - timedelta(minutes=5)))
+    assert [r["id"] for r in recent] == [ids[2], new]

@@ -32,7 +32,7 @@ def baseline(rt: Runtime, questions):  # type: ignore[no-untyped-def]
         who = principal_for(rt.store, q.user)
         flt = rt.search.filter_for(who.groups, None)
         hits = rt.index.lexical(q.question, flt, 5)
-        passages = load_passages(rt.store, hits, rt.embedder.dim)
+        passages = load_passages(rt.store, hits, rt.embedder.dim, None, flt.acl_ids)
         words = stem_set(q.question)
         sentences = [
             (len(stem_set(p.sentence(i)) & words), p, i)

@@ -41,7 +41,7 @@ def features(rt: Runtime, questions):  # type: ignore[no-untyped-def]
         vecs = rt.embedder.embed([und.question] + (parts if len(parts) > 1 else []))
         flt = rt.search.filter_for(who.groups, who.center)
         hits = rt.search.search(und.question, vecs[0], flt, rt.settings.retrieval_top_k)
-        passages = load_passages(rt.store, hits, rt.embedder.dim, who.center)
+        passages = load_passages(rt.store, hits, rt.embedder.dim, who.center, flt.acl_ids)
         ts = term_stats(rt.index, und.question, flt)
         req = AnswerRequest(
             und.question,

@@ -29,9 +29,14 @@ _NUMBER = re.compile(r"\d[\d,.:%]*")
 
 
 def load_passages(
-    store: Store, hits: Sequence[Hit], dim: int, center: str | None = None
+    store: Store,
+    hits: Sequence[Hit],
+    dim: int,
+    center: str | None,
+    acl_ids: frozenset[int],
 ) -> list[Passage]:
-    """Passages for the hits, in rank order, with their sentence vectors."""
+    """Passages for the hits, in rank order, with their sentence vectors. ``acl_ids`` is the
+    asker's permission filter, checked again per chunk before any text leaves the store."""
     if not hits:
         return []
     ids = [h.chunk_id for h in hits]
@@ -41,7 +46,7 @@ def load_passages(
             for c, d in s.execute(
                 select(Chunk, Document)
                 .join(Document, Document.id == Chunk.document_id)
-                .where(Chunk.id.in_(ids), Chunk.quarantined.is_(False))
+                .where(Chunk.id.in_(ids), Chunk.quarantined.is_(False), Chunk.is_current.is_(True))
             ).all()
         }
     out: list[Passage] = []
@@ -49,6 +54,8 @@ def load_passages(
         if h.chunk_id not in rows:
             continue  # removed between search and load
         c, d = rows[h.chunk_id]
+        if c.acl_set_id not in acl_ids:
+            continue  # second, per-chunk permission check before any text is shown
         vecs = np.frombuffer(c.sentence_vectors, np.float16).astype(np.float32)
         out.append(
             Passage(

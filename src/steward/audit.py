@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from ulid import ULID
 
 from steward.errors import NotFoundError
@@ -86,10 +87,11 @@ class AuditEntry:
 
 def append(store: Store, entry: AuditEntry) -> str:
     """Write one audit row at the end of the chain; returns its id."""
+    anchor = _anchor(store)
     with store.write() as (s, _):
         last = s.execute(
             select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        ).first()
+        ).first() or (anchor if anchor[0] else None)
         values: dict[str, Any] = dict(entry.__dict__)
         values.update(
             id=str(ULID()),
@@ -126,10 +128,16 @@ class ChainReport:
     seq: int | None = None
 
 
+def _anchor(store: Store) -> tuple[int, str]:
+    """Where the chain starts: after a retention prune, the last pruned row's seq and hash."""
+    seq = store.get_meta("audit_anchor_seq")
+    return (int(seq), store.get_meta("audit_anchor_hash")) if seq else (0, GENESIS)
+
+
 def verify(store: Store) -> ChainReport:
     """Walk the chain in order; the first broken link is reported with its row."""
-    prev = GENESIS
-    expected_seq = 1
+    anchor_seq, prev = _anchor(store)
+    expected_seq = anchor_seq + 1
     n = 0
     with store.read() as s:
         for row in s.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
@@ -148,6 +156,66 @@ def verify(store: Store) -> ChainReport:
             prev = row.hash
             expected_seq += 1
     return ChainReport(True, n)
+
+
+def sources(store: Store, audit_id: str) -> list[dict[str, Any]]:
+    """Which sources produced this answer: each cited document, its source and the version
+    cited, and whether the document has changed (or gone) since."""
+    from steward.store.models import Document
+
+    row = get(store, audit_id)
+    out = []
+    with store.read() as s:
+        for c in row.citations:
+            doc = s.scalars(select(Document).where(Document.doc_id == c["doc_id"])).first()
+            current = doc.version[:16] if doc else None
+            out.append(
+                {
+                    "doc_id": c["doc_id"],
+                    "title": c.get("title"),
+                    "chunk_id": c.get("chunk_id"),
+                    "cited_version": c.get("version"),
+                    "source_id": doc.source_id if doc else None,
+                    "current_version": current,
+                    "status": "unchanged"
+                    if current == c.get("version")
+                    else ("removed" if doc is None else "changed"),
+                }
+            )
+    return out
+
+
+def export(
+    store: Store, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Audit rows in order, as dictionaries (their text is masked already)."""
+    q = select(AuditRecord).order_by(AuditRecord.seq)
+    if since is not None:
+        q = q.where(AuditRecord.ts >= since.astimezone(UTC).replace(tzinfo=None))
+    if until is not None:
+        q = q.where(AuditRecord.ts < until.astimezone(UTC).replace(tzinfo=None))
+    with store.read() as s:
+        for row in s.scalars(q):
+            yield as_dict(row)
+
+
+def prune(store: Store, before: datetime) -> int:
+    """Retention: delete rows older than ``before``. The chain stays verifiable: the last
+    deleted row's seq and hash become its anchor."""
+    cutoff = before.astimezone(UTC).replace(tzinfo=None)
+    with store.write() as (s, _):
+        last = s.execute(
+            select(AuditRecord.seq, AuditRecord.hash)
+            .where(AuditRecord.ts < cutoff)
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return 0
+        result = s.execute(delete(AuditRecord).where(AuditRecord.seq <= last[0]))
+        Store.set_meta(s, "audit_anchor_seq", str(last[0]))
+        Store.set_meta(s, "audit_anchor_hash", last[1])
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def count(store: Store) -> int:

@@ -48,6 +48,18 @@ def _runtime() -> Any:
     return rt
 
 
+def _local_admin() -> Any:
+    """Whoever runs the CLI on the data home already controls it: they act as a local admin,
+    recorded in the audit trail under their operating-system user name."""
+    import getpass
+
+    from steward.identity import Principal
+
+    return Principal(
+        f"cli:{getpass.getuser()}", "local operator", frozenset(), None, "admin", False, "cli"
+    )
+
+
 def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
@@ -146,6 +158,21 @@ def keys_list(
             str(r["revoked_at"] or "")[:19],
         )
     out.print(table)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: str,
+    grace_hours: Annotated[
+        float, typer.Option("--grace-hours", min=0, help="How long the old key keeps working.")
+    ] = 0.0,
+) -> None:
+    """Issue a new key for the same user and retire the old one (after a grace period)."""
+    from datetime import timedelta
+
+    from steward.identity import rotate_key
+
+    out.print(rotate_key(_runtime().store, key_id, timedelta(hours=grace_hours)), markup=False)
 
 
 @keys_app.command("revoke")
@@ -365,6 +392,68 @@ def audit_show(audit_id: str, as_json: JsonOpt = False) -> None:
         out.print(f"[bold]{key:>18}[/bold]  {shown}", markup=True, highlight=False)
 
 
+@audit_app.command("sources")
+def audit_sources(audit_id: str, as_json: JsonOpt = False) -> None:
+    """Which data sources produced this answer, and whether they changed since."""
+    from steward import audit
+
+    rows = audit.sources(_runtime().store, audit_id)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("doc", "source", "cited version", "now", "status")
+    for r in rows:
+        table.add_row(
+            r["doc_id"],
+            str(r["source_id"]),
+            str(r["cited_version"]),
+            str(r["current_version"]),
+            r["status"],
+        )
+    out.print(table)
+
+
+def _when(value: str | None, flag: str) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{flag} must be an ISO date or time, e.g. 2025-01-31 or 2025-01-31T12:00:00Z")
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@audit_app.command("export")
+def audit_export(
+    dest: Annotated[Path, typer.Argument(help="JSON Lines file to write.")],
+    since: Annotated[str | None, typer.Option(help="From this date/time (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this date/time (ISO).")] = None,
+) -> None:
+    """Export audit rows (masked, as stored) to a JSON Lines file."""
+    from steward import audit
+
+    rows = audit.export(_runtime().store, _when(since, "--since"), _when(until, "--until"))
+    n = 0
+    with dest.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            n += 1
+    out.print(f"Wrote {n} audit rows to {dest}.")
+
+
+@audit_app.command("prune")
+def audit_prune(
+    before: Annotated[str, typer.Option(help="Delete rows older than this date/time (ISO).")],
+) -> None:
+    """Retention: delete old audit rows; the chain stays verifiable from the newest kept row."""
+    from steward import audit
+
+    n = audit.prune(_runtime().store, _when(before, "--before"))
+    out.print(f"Deleted {n} audit rows older than {before}.")
+
+
 @audit_app.command("verify")
 def audit_verify(as_json: JsonOpt = False) -> None:
     """Check the hash chain; names the first edited, deleted or reordered row."""
@@ -377,6 +466,166 @@ def audit_verify(as_json: JsonOpt = False) -> None:
         out.print(f"Audit chain intact: {rep.rows} rows.")
     if not rep.ok:
         fail(f"audit chain broken at seq {rep.seq} (id {rep.audit_id}): {rep.problem}", 1)
+
+
+# ------------------------------------------------------------------ privacy and safety
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="Instruction-like text held back.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(as_json: JsonOpt = False) -> None:
+    """Chunks held back from retrieval because they read like instructions to an AI."""
+    from steward.quarantine import held
+
+    rows = [h.__dict__ for h in held(_runtime())]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("chunk", "doc", "source", "reason", "text")
+    for r in rows:
+        table.add_row(str(r["chunk_id"]), r["doc_id"], r["source_id"], r["reason"], r["text"][:80])
+    out.print(table)
+
+
+@quarantine_app.command("release")
+def quarantine_release(chunk_id: int) -> None:
+    """Release a held chunk after review (audited)."""
+    from steward.quarantine import release
+
+    audit_id = release(_runtime(), chunk_id, _local_admin())
+    out.print(f"Released chunk {chunk_id} (audit {audit_id}).")
+
+
+@app.command()
+def erase(
+    subject: Annotated[
+        str,
+        typer.Option(
+            "--subject", help="The subject's value: customer name, e-mail, phone, card number."
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a data subject from every copy Steward holds (records, chunks, vectors, vault)."""
+    from steward.erasure import erase_subject
+
+    rep = erase_subject(_runtime(), subject, _local_admin())
+    if as_json:
+        _print_json(rep.__dict__)
+        return
+    out.print(
+        f"Erased: {rep.tokens} token(s), {rep.documents} record(s) removed, "
+        f"{rep.chunks} chunk(s) redacted, {rep.vault_entries} vault entr(ies) deleted "
+        f"(audit {rep.audit_id})."
+    )
+
+
+@app.command("export")
+def export_cmd(
+    dest: Annotated[Path, typer.Argument(help="A new, empty folder for the copy.")],
+    masked: Annotated[bool, typer.Option("--masked", help="Required: the copy is masked.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a masked, non-production copy of the store for development or testing."""
+    from steward.sandbox import export_masked
+
+    if not masked:
+        fail("Only masked exports exist: add --masked (personal values become consistent fakes).")
+    rep = export_masked(_runtime(), dest)
+    if as_json:
+        _print_json({**rep.__dict__, "dest": str(rep.dest)})
+        return
+    out.print(
+        f"Exported {rep.documents} documents and {rep.chunks} chunks to {rep.dest}; "
+        f"{rep.tokens_replaced} masked values replaced by fakes. Use it with "
+        f"STEWARD_HOME={rep.dest}."
+    )
+
+
+@app.command()
+def reveal(
+    token: str,
+    as_user: Annotated[str | None, typer.Option("--as", help="Reveal as this user.")] = None,
+) -> None:
+    """Show the raw value behind a masking token (owner or allowed role; audited)."""
+    from steward.identity import principal_for
+
+    rt = _runtime()
+    if rt.vault is None:
+        fail("The vault is off: no raw values are kept (set STEWARD_VAULT_KEY_FILE).")
+    who = principal_for(rt.store, as_user) if as_user else _local_admin()
+    out.print(rt.vault.reveal(token, who, "cli").value, markup=False)
+
+
+@app.command("vault-key")
+def vault_key(dest: Path) -> None:
+    """Create a new random vault key file (mode 0600); point STEWARD_VAULT_KEY_FILE at it."""
+    from steward.vault import new_vault_key_file
+
+    try:
+        new_vault_key_file(dest)
+    except FileExistsError:
+        fail(f"{dest} exists; a vault key is never overwritten.")
+    out.print(f"Wrote a new vault key to {dest}. Keep it out of database backups.")
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="The query.")] = None,
+    as_user: Annotated[str | None, typer.Option("--as", help="Search as this user.")] = None,
+    k: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            "--batch", help='JSONL of {"id","user","query","k"}; one JSON line out per line in.'
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Permitted passages for a query, best first (what answering would see)."""
+    from steward.identity import principal_for
+    from steward.search import search as run_search
+
+    rt = _runtime()
+    if batch is None:
+        if not query or not as_user:
+            fail('Give a query and --as USER (or --batch FILE), e.g. steward search --as ana "fee"')
+        hits = run_search(rt, principal_for(rt.store, as_user), query, k)
+        if as_json:
+            _print_json({"hits": [h.as_dict() for h in hits]})
+            return
+        for h in hits:
+            out.print(f"{h.score:.4f}  {h.doc_id}  {h.heading}", markup=False)
+        return
+    try:
+        lines = batch.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        fail(f"Cannot read batch file {batch}: {exc.strerror}")
+    failed = 0
+    who_cache: dict[str, Any] = {}
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        ident = None
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or "user" not in row or "query" not in row:
+                raise InputError(f"line {n}: expected an object with `id`, `user` and `query`")
+            ident = row.get("id")
+            user = str(row["user"])
+            who = who_cache.get(user) or principal_for(rt.store, user)
+            who_cache[user] = who
+            hits = run_search(rt, who, row["query"], int(row.get("k", k)))
+            _print_json({"id": ident, "hits": [h.as_dict(with_text=False) for h in hits]})
+        except (StewardError, json.JSONDecodeError, ValueError, TypeError) as exc:
+            failed += 1
+            code = exc.code if isinstance(exc, StewardError) else "bad_request"
+            msg = exc.message if isinstance(exc, StewardError) else f"line {n}: {exc}"
+            _print_json({"id": ident, "hits": None, "error": {"code": code, "message": msg}})
+    if failed:
+        fail(f"{failed} batch line(s) failed; see their `error` objects.")
 
 
 # ------------------------------------------------------------------ evaluation, serving, demo

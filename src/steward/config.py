@@ -46,6 +46,54 @@ class Settings(BaseSettings):
         default="WARNING", description="Level of the JSON log lines written to stderr."
     )
 
+    # identity
+    oidc_jwks_file: Path | None = Field(
+        default=None,
+        description="JWKS file with the identity provider's signing keys; enables OIDC/JWT "
+        "bearer tokens (validated offline).",
+    )
+    oidc_issuer: str | None = Field(default=None, description="Required `iss` of bearer tokens.")
+    oidc_audience: str | None = Field(
+        default=None, description="Required `aud` of bearer tokens (this service's id)."
+    )
+    oidc_user_claim: str = Field(default="sub", description="Claim that names the user.")
+    oidc_groups_claim: str = Field(default="groups", description="Claim that lists the groups.")
+    oidc_roles_claim: str | None = Field(
+        default=None,
+        description="Claim with Steward access (asker, reviewer, operator, admin) for users "
+        "not in the directory.",
+    )
+    oidc_leeway_s: int = Field(
+        default=30, ge=0, le=300, description="Clock skew allowed on `exp`/`nbf`/`iat`."
+    )
+    oidc_group_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON map of identity-provider group -> directory group, e.g. "
+        '`{"cn=cs,ou=groups": "customer_service"}`; unmapped names are used as they are.',
+    )
+    anonymous_group: str | None = Field(
+        default=None,
+        description="If set, requests without credentials act as an anonymous asker in this "
+        "group and read only documents whose access list names it (e.g. `public`).",
+    )
+
+    # personal data
+    vault_key_file: Path | None = Field(
+        default=None,
+        description="File holding the 32-byte vault key (hex). Enables the encrypted vault of "
+        "raw personal values; without it, raw values are never kept.",
+    )
+    vault_key: str | None = Field(
+        default=None, description="The vault key itself (hex), instead of a file."
+    )
+    reidentify_access: Literal["reviewer", "operator", "admin"] = Field(
+        default="admin",
+        description="Least access allowed to reveal a masked value that is not the asker's own.",
+    )
+    pii_recognizers_file: Path | None = Field(
+        default=None, description="YAML file of custom PII recognizers (kind, pattern, context)."
+    )
+
     # embeddings
     embedder: str = Field(
         default="minilm", description="Embedder plugin name: `minilm` or `openai`."

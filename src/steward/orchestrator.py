@@ -99,9 +99,7 @@ def validate_question(rt: Runtime, question: object) -> str:
             f"The question is {len(text):,} characters; the limit is "
             f"{rt.settings.max_question_chars:,} (STEWARD_MAX_QUESTION_CHARS)."
         )
-    if "\x00" in text:
-        raise QuestionError("The question contains a NUL character.")
-    return text
+    return text.replace("\x00", " ")
 
 
 def _message(decision: Decision, passages: list[Passage], question: str) -> str:
@@ -123,6 +121,15 @@ def _message(decision: Decision, passages: list[Passage], question: str) -> str:
         f"I don't know. I searched the knowledge you can access for: {terms}, and found "
         f"nothing that answers this confidently, so I won't guess.{looked}"
     )
+
+
+def seal_own_values(rt: Runtime, text: str, principal: Principal) -> None:
+    """Keep the asker's own personal values, sealed, so that they (and only they, or an
+    authorised reviewer) can see them again: the conversation stays readable to its owner."""
+    assert rt.vault is not None
+    for sp in rt.masker.find(text):
+        raw = text[sp.start : sp.end]
+        rt.vault.put(sp.kind, raw, rt.masker.tokens.token(sp.kind, raw), principal.user_id)
 
 
 def output_guard(rt: Runtime, text: str, cited: list[Passage]) -> str:
@@ -153,6 +160,8 @@ def ask(rt: Runtime, principal: Principal, question: str, channel: str = "api") 
         with timer.stage("guard"):
             masked = rt.masker.mask(text)
             masked_q = masked.text
+            if rt.vault is not None and masked.entities:
+                seal_own_values(rt, text, principal)
         with timer.stage("understand"):
             und = understand(masked_q)
         decision = before_retrieval(und, principal, rt.policy)
@@ -250,7 +259,7 @@ def _retrieve_and_answer(
                     if h.chunk_id not in seen:
                         seen.add(h.chunk_id)
                         hits.append(h)
-        passages = load_passages(rt.store, hits, rt.embedder.dim, principal.center)
+        passages = load_passages(rt.store, hits, rt.embedder.dim, principal.center, flt.acl_ids)
         terms = term_stats(rt.index, question, flt) if passages else TermStats()
     if not passages:
         return None

@@ -12,12 +12,14 @@ from steward.config import Settings, load_settings
 from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder
 from steward.errors import ConfigError
 from steward.guard import Masker, TokenBook, load_or_create_key
+from steward.identity import OidcConfig, TokenVerifier
 from steward.policy import Policy
 from steward.providers.base import Provider
 from steward.providers.extractive import ExtractiveProvider
 from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
 from steward.retrieval.search import HybridSearch, SearchIndex
 from steward.store import Store, open_store
+from steward.vault import Vault, load_vault_key
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +109,45 @@ class Runtime:
         return Answerer(self.provider)
 
     @cached_property
+    def verifier(self) -> TokenVerifier | None:
+        """Validates OIDC bearer tokens when a JWKS file is configured."""
+        s = self.settings
+        if s.oidc_jwks_file is None:
+            return None
+        if not (s.oidc_issuer and s.oidc_audience):
+            raise ConfigError(
+                "OIDC needs STEWARD_OIDC_ISSUER and STEWARD_OIDC_AUDIENCE with "
+                "STEWARD_OIDC_JWKS_FILE."
+            )
+        return TokenVerifier(
+            OidcConfig(
+                jwks_file=s.oidc_jwks_file,
+                issuer=s.oidc_issuer,
+                audience=s.oidc_audience,
+                user_claim=s.oidc_user_claim,
+                groups_claim=s.oidc_groups_claim,
+                roles_claim=s.oidc_roles_claim,
+                leeway_s=s.oidc_leeway_s,
+                group_map=dict(s.oidc_group_map),
+            )
+        )
+
+    @cached_property
+    def vault(self) -> Vault | None:
+        """The encrypted vault of raw personal values, when a vault key is configured."""
+        key = load_vault_key(self.settings.vault_key, self.settings.vault_key_file)
+        if key is None:
+            return None
+        return Vault(self.store, key, self.masker.tokens, self.settings.reidentify_access)
+
+    @cached_property
     def policy(self) -> Policy:
         return Policy.from_settings(self.settings)
 
     def warm(self) -> None:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
-            _ = self.search, self.masker, self.answerer, self.policy
+            _ = self.search, self.masker, self.answerer, self.policy, self.verifier, self.vault
             self.embedder.embed(["warm up"])
             self.masker.find("warm up 4111 1111 1111 1111")
 

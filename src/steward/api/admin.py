@@ -1,19 +1,22 @@
-"""Operator endpoints: the audit trail."""
+"""Operator endpoints (the audit trail) and re-identification from the vault."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from steward import audit
-from steward.api.deps import operator, runtime
+from steward.api.deps import operator, principal, runtime
+from steward.api.errors import responses
+from steward.errors import NotFoundError
 from steward.identity import Principal
 from steward.runtime import Runtime
 
 router = APIRouter(tags=["admin"])
+OPERATOR_ERRORS = responses(400, 401, 403, 404, 422, 500)
 
 
 class AuditOut(BaseModel):
@@ -42,7 +45,59 @@ class AuditOut(BaseModel):
     hash: str
 
 
-@router.get("/v1/audit/{audit_id}", response_model=AuditOut)
+class AuditSource(BaseModel):
+    doc_id: str
+    title: str | None
+    chunk_id: int | None
+    cited_version: str | None
+    source_id: str | None
+    current_version: str | None
+    status: str
+
+
+class RevealRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(pattern=r"^<[A-Z_]+_\d+>$", description="A masking token, e.g. <CARD_3>.")
+
+
+class RevealOut(BaseModel):
+    token: str
+    value: str
+    audit_id: str
+
+
+@router.get(
+    "/v1/audit/{audit_id}/sources",
+    response_model=list[AuditSource],
+    responses=responses(401, 403, 404, 422, 500),
+)
+async def get_audit_sources(
+    audit_id: str,
+    rt: Annotated[Runtime, Depends(runtime)],
+    _who: Annotated[Principal, Depends(operator)],
+) -> list[AuditSource]:
+    """Which data sources produced this answer, and whether they changed since (operators)."""
+    rows = await run_in_threadpool(audit.sources, rt.store, audit_id)
+    return [AuditSource.model_validate(r) for r in rows]
+
+
+@router.post("/v1/reveal", response_model=RevealOut, responses=OPERATOR_ERRORS)
+async def reveal(
+    body: RevealRequest,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> RevealOut:
+    """Re-identify a masked value: for the asker who gave it, or a user with the configured
+    access. Every attempt is audited."""
+    if rt.vault is None:
+        raise NotFoundError("The vault is off: no raw values are kept (STEWARD_VAULT_KEY_FILE).")
+    shown = await run_in_threadpool(rt.vault.reveal, body.token, who, "api")
+    return RevealOut(token=shown.token, value=shown.value, audit_id=shown.audit_id)
+
+
+@router.get(
+    "/v1/audit/{audit_id}", response_model=AuditOut, responses=responses(401, 403, 404, 422, 500)
+)
 async def get_audit(
     audit_id: str,
     rt: Annotated[Runtime, Depends(runtime)],

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ulid import ULID
 
 from steward import __version__
-from steward.api import admin, ask, errors
+from steward.api import admin, ask, errors, search
 from steward.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,6 +50,7 @@ def create_app(rt: Runtime) -> FastAPI:
     def chat_page() -> str:
         return (TEMPLATES / "chat.html").read_text(encoding="utf-8")
 
-    app.include_router(ask.router)
+    app.include_router(ask.make_router(rt.settings.max_question_chars))
+    app.include_router(search.make_router(rt.settings.max_question_chars))
     app.include_router(admin.router)
     return app

@@ -5,20 +5,38 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
 from steward.api.deps import principal, runtime
+from steward.api.errors import AUTHED
 from steward.identity import Principal
 from steward.orchestrator import ask
 from steward.runtime import Runtime
 
-router = APIRouter(tags=["ask"])
+NOT_BLANK = r"\S"  # at least one visible character
 
 
-class AskRequest(BaseModel):
+class AskRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="The question, in plain text.", max_length=100_000)
+    question: str
+
+
+def request_model(max_chars: int) -> type[AskRequestBase]:
+    """The request body, with the configured length limit written into the OpenAPI spec."""
+    return create_model(
+        "AskRequest",
+        __base__=AskRequestBase,
+        question=(
+            str,
+            Field(
+                description="The question, in plain text.",
+                min_length=1,
+                max_length=max_chars,
+                pattern=NOT_BLANK,
+            ),
+        ),
+    )
 
 
 class CitationOut(BaseModel):
@@ -39,12 +57,20 @@ class AskResponse(BaseModel):
     latency_ms: float
 
 
-@router.post("/v1/ask", response_model=AskResponse)
-async def ask_endpoint(
-    body: AskRequest,
-    rt: Annotated[Runtime, Depends(runtime)],
-    who: Annotated[Principal, Depends(principal)],
-) -> AskResponse:
-    """Answer from what the asker may read, with citations; every call writes an audit row."""
-    r = await run_in_threadpool(ask, rt, who, body.question, "api")
-    return AskResponse.model_validate(r.as_dict())
+def make_router(max_chars: int) -> APIRouter:
+    router = APIRouter(tags=["ask"])
+
+    async def ask_endpoint(
+        body: AskRequestBase,
+        rt: Annotated[Runtime, Depends(runtime)],
+        who: Annotated[Principal, Depends(principal)],
+    ) -> AskResponse:
+        """Answer from what the asker may read, with citations; every call writes an audit
+        row."""
+        r = await run_in_threadpool(ask, rt, who, body.question, "api")
+        return AskResponse.model_validate(r.as_dict())
+
+    # The body model carries this deployment's length limit into validation and the spec.
+    ask_endpoint.__annotations__["body"] = request_model(max_chars)
+    router.post("/v1/ask", response_model=AskResponse, responses=AUTHED)(ask_endpoint)
+    return router

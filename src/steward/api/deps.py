@@ -20,7 +20,9 @@ async def principal(
     rt: Annotated[Runtime, Depends(runtime)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    return await run_in_threadpool(authenticate, rt.store, authorization)
+    return await run_in_threadpool(
+        authenticate, rt.store, authorization, rt.verifier, rt.settings.anonymous_group
+    )
 
 
 async def operator(who: Annotated[Principal, Depends(principal)]) -> Principal:

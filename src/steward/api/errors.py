@@ -7,9 +7,38 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from steward.errors import StewardError
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "request_id"}}``."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error statuses, all with the one error shape."""
+    text = {
+        400: "Bad request",
+        401: "No or invalid credentials",
+        403: "Not allowed",
+        404: "Not found",
+        422: "Invalid input",
+        503: "A dependency is unavailable",
+    }
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
+
+
+AUTHED = responses(400, 401, 403, 422, 500)
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
@@ -39,7 +68,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail), _rid(request)), exc.status_code)
+        return JSONResponse(
+            error_body(code, str(exc.detail), _rid(request)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),  # e.g. Allow on 405
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

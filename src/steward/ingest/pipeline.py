@@ -20,12 +20,19 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from ulid import ULID
 
+from steward.embeddings import Embedder
 from steward.errors import GuardError, SourceError, StewardError
-from steward.ingest.chunking import ChunkDraft, chunk_faq, chunk_markdown, chunk_record
+from steward.ingest.chunking import (
+    ChunkDraft,
+    chunk_faq,
+    chunk_markdown,
+    chunk_record,
+    split_sentences,
+)
 from steward.ingest.connectors import Failed, Item
 from steward.ingest.sources import SourceSpec, make_connector
 from steward.store.db import Event
-from steward.store.models import AclSet, Chunk, Document, Source, SyncRun
+from steward.store.models import AclSet, Chunk, Document, Erasure, Source, SyncRun
 
 if TYPE_CHECKING:
     from steward.runtime import Runtime
@@ -94,6 +101,9 @@ class Syncer:
         started_at = datetime.now(UTC)
         connector = make_connector(self.spec, self.rt.settings.plugins)
         _ = self.rt.index, self.rt.embedder  # build them before any write transaction opens
+        self._refuse_personal_data_in_sandbox()
+        with self.rt.store.read() as s:
+            self._erased = set(s.scalars(select(Erasure.digest)))
         self._register()
         existing = self._existing()
         seen: set[str] = set()
@@ -109,6 +119,22 @@ class Syncer:
             self._remove(existing, seen)
         self._finish(started, started_at, complete)
         return self.report
+
+    def _refuse_personal_data_in_sandbox(self) -> None:
+        if (
+            self.rt.store.get_meta("environment") == "non-production"
+            and self.spec.options().get("personal_fields")
+            and not self.spec.already_masked
+        ):
+            raise SourceError(
+                f"Source {self.spec.id} declares personal fields, and this store is "
+                "non-production (a masked copy): it takes no real personal data. Mark the source "
+                "`already_masked: true` if its values are synthetic or masked."
+            )
+
+    def subjects(self, item: Item) -> list[str]:
+        """Keyed digests of the item's declared personal values (for erasure), never values."""
+        return sorted({self.rt.masker.tokens.digest(k, v) for k, v in item.personal if v.strip()})
 
     def _register(self) -> None:
         with self.rt.store.write() as (s, _):
@@ -161,6 +187,11 @@ class Syncer:
             self._fail(item.ref, f"duplicate id {item.doc_id!r} in this source; first one kept")
             return
         seen.add(item.doc_id)
+        if self._erased.intersection(self.subjects(item)):
+            # The data subject was erased on request: never bring the record back.
+            self.report.errors.append({"ref": item.ref, "message": "skipped: subject erased"})
+            seen.discard(item.doc_id)
+            return
         content_hash, meta_hash = item.content_hash(), item.meta_hash()
         old = existing.get(item.doc_id)
         if old is not None and old[1] == content_hash:
@@ -185,6 +216,11 @@ class Syncer:
         def m(text: str) -> str:
             return masker.mask(text, item.personal, self.allow).text
 
+        if self.spec.vault and self.rt.vault is not None:
+            # A business need to keep the raw values: sealed, never in the clear.
+            for kind, value in item.personal:
+                token = masker.tokens.token(kind, value)
+                self.rt.vault.put(kind, value, token, None, self.spec.id)
         title = m(item.title)
         if item.kind == "faq":
             drafts = chunk_faq(m(item.fields[0][1]), m(item.fields[1][1]))
@@ -275,6 +311,7 @@ class Syncer:
             "meta_hash": meta_hash,
             "ref": item.ref,
             "authority": self.spec.authority,
+            "subjects": self.subjects(item),
         }
 
     def _update_meta(self, doc_pk: int, item: Item, meta_hash: str) -> None:
@@ -335,6 +372,26 @@ class Syncer:
                 )
             )
             events.append(Event("sync-finished", r.as_dict()))
+
+
+@dataclass(frozen=True)
+class ChunkVectors:
+    embedding: bytes
+    heading_vector: bytes
+    sentences: list[list[int]]
+    sentence_vectors: bytes
+
+
+def embed_chunk(embedder: Embedder, heading: str, text: str, quarantined: bool) -> ChunkVectors:
+    """Vectors for one chunk whose text changed outside a sync (redaction, masked export)."""
+    sentences = split_sentences(text)
+    texts = [f"{heading}\n{text}", heading]
+    if not quarantined:
+        texts += [f"{heading}: {text[a:b]}" for a, b in sentences]
+    vecs = embedder.embed(texts).astype(np.float16)
+    return ChunkVectors(
+        vecs[0].tobytes(), vecs[1].tobytes(), [list(x) for x in sentences], vecs[2:].tobytes()
+    )
 
 
 def refresh_currency(s: Session) -> None:

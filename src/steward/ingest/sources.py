@@ -40,6 +40,16 @@ class SourceSpec(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     connector: str
     pii_allow: list[str] = Field(default_factory=list)
+    vault: bool = Field(
+        default=False,
+        description="Keep the raw values of declared personal fields in the encrypted vault "
+        "(only where a business need exists; needs a vault key).",
+    )
+    already_masked: bool = Field(
+        default=False,
+        description="The source's personal fields hold synthetic or masked values; allowed "
+        "into a non-production store.",
+    )
     authority: float = Field(
         default=1.0,
         ge=0.0,
@@ -94,15 +104,7 @@ def load_sources(path: Path) -> list[SourceSpec]:
                 re.compile(rx)
             except re.error as exc:
                 raise InputError(f"Source {s.id}: pii_allow {rx!r} is not a regex: {exc}") from exc
-        out.append(
-            SourceSpec(
-                id=s.id,
-                connector=s.connector,
-                pii_allow=s.pii_allow,
-                authority=s.authority,
-                **extra,
-            )
-        )
+        out.append(SourceSpec.model_validate({**s.model_dump(), **extra}))
         make_connector(out[-1])  # validate options now, not halfway through a sync
     return out
 
