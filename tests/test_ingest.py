@@ -14,7 +14,7 @@ from steward.directory import import_directory
 from steward.ingest.pipeline import sync
 from steward.ingest.sources import load_sources
 from steward.runtime import Runtime
-from steward.store.models import AclSet, Chunk, Document, SyncRun
+from steward.store.models import AclSet, Chunk, Document, Source, SyncRun
 from tests.kb import write_kb
 
 
@@ -267,3 +267,99 @@ def test_source_config_errors_are_clear(tmp_path: Path) -> None:
     )
     with pytest.raises(Exception, match="NOT_SET_ANYWHERE"):
         load_sources(bad)
+
+
+def test_folder_access_list_is_inherited_by_files_below(tmp_path: Path, make_runtime) -> None:
+    root = tmp_path / "share"
+    (root / "hr" / "2025").mkdir(parents=True)
+    (root / "public").mkdir()
+    (root / "hr" / ".acl.yaml").write_text("acl: [hr]\n")
+    (root / "hr" / "2025" / "bands.txt").write_text("Pay band G5 tops out at $78,300.\n")
+    (root / "hr" / "open.md").write_text("---\nacl: [all_staff]\n---\nThe canteen opens at 8.\n")
+    (root / "public" / "hours.txt").write_text("Branches open at 9 AM.\n")
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n  - {id: share, connector: folder, path: share, acl_default: [customers]}\n"
+    )
+    rt = make_runtime(tmp_path / "home")
+    report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    assert (report.added, report.failed) == (3, 0)
+    with rt.store.read() as s:
+        acl = dict(
+            s.execute(
+                select(Document.doc_id, AclSet.groups).join(
+                    AclSet, AclSet.id == Document.acl_set_id
+                )
+            ).all()
+        )
+    assert acl["hr/2025/bands"] == ["hr"]  # inherited from hr/.acl.yaml
+    assert acl["hr/open"] == ["all_staff"]  # its own front matter wins
+    assert acl["public/hours"] == ["customers"]  # the source default
+    # Revoking at the folder applies at the next sync, without re-embedding.
+    (root / "hr" / ".acl.yaml").write_text("acl: [hr_admins]\n")
+    again = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    assert again.changed == 1
+    with rt.store.read() as s:
+        groups = s.scalars(
+            select(AclSet.groups)
+            .join(Document, Document.acl_set_id == AclSet.id)
+            .where(Document.doc_id == "hr/2025/bands")
+        ).one()
+    assert groups == ["hr_admins"]
+
+
+def test_sql_source_takes_acl_and_personal_fields_from_columns(
+    tmp_path: Path, make_runtime
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "crm.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE notes (id TEXT, body TEXT, owner_email TEXT, groups TEXT)")
+        conn.executemany(
+            "INSERT INTO notes VALUES (?, ?, ?, ?)",
+            [
+                (
+                    "n1",
+                    "Customer asked about the wire cut-off; wrote from ann.lee@example.com.",
+                    "ann.lee@example.com",
+                    "all_staff",
+                ),
+                (
+                    "n2",
+                    "Fraud review pending for account 12.",
+                    "bo.kim@example.com",
+                    "fraud;all_staff",
+                ),
+                ("n3", "No groups on this row.", "cy@example.com", ""),
+            ],
+        )
+    import os
+
+    os.environ["CRM_URL_FOR_TEST"] = f"sqlite:///{db}"
+    try:
+        (tmp_path / "s.yaml").write_text(
+            "sources:\n  - id: crm\n    connector: sql\n    url: {$env: CRM_URL_FOR_TEST}\n"
+            "    query: SELECT id, body, owner_email, groups FROM notes\n"
+            "    id_prefix: 'note:'\n    text_fields: [body]\n    acl_field: groups\n"
+            "    personal_fields: {owner_email: EMAIL}\n"
+        )
+        rt = make_runtime(tmp_path / "home")
+        report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    finally:
+        del os.environ["CRM_URL_FOR_TEST"]
+    assert (report.added, report.failed) == (2, 1)
+    assert "no ACL" in report.errors[0]["message"]
+    with rt.store.read() as s:
+        text = " ".join(s.scalars(select(Chunk.text)))
+        config = json.dumps([x.config for x in s.scalars(select(Source))])
+    assert "ann.lee@example.com" not in text and "<EMAIL_" in text
+    assert "sqlite:///" not in config  # the secret was named, not stored
+
+
+def test_sql_source_must_be_a_select(tmp_path: Path, make_runtime) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n  - {id: crm, connector: sql, url: 'sqlite://', query: 'DELETE FROM x'}\n"
+    )
+    rt = make_runtime(tmp_path / "home")
+    report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    assert report.status == "failed" and "must be a SELECT" in report.errors[0]["message"]

@@ -26,6 +26,7 @@ SENSITIVITIES = ("public", "internal", "confidential", "restricted")
 TEXT_EXTS = {".md", ".markdown", ".txt"}
 HTML_EXTS = {".html", ".htm"}
 DOC_EXTS = TEXT_EXTS | HTML_EXTS | {".pdf", ".docx"}
+FOLDER_ACL = ".acl.yaml"  # a folder's access list, inherited by everything below it
 
 
 @dataclass
@@ -311,6 +312,20 @@ class FolderConnector:
                 except (ValueError, OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
                     yield Failed(str(path.relative_to(root)), str(exc))
 
+    def _folder_acl(self, folder: Path, root: Path) -> list[str] | None:
+        """The ACL of the nearest folder (up to the source root) that has a FOLDER_ACL file."""
+        while True:
+            marker = folder / FOLDER_ACL
+            if marker.exists():
+                data = yaml.safe_load(marker.read_text(encoding="utf-8"))
+                acl = _as_acl(data.get("acl")) if isinstance(data, dict) else None
+                if acl is None:
+                    raise ValueError(f"{marker.relative_to(root)} must hold `acl: [groups]`")
+                return acl
+            if folder == root or root not in folder.parents:
+                return None
+            folder = folder.parent
+
     def _read(self, path: Path, root: Path) -> Item:
         ext = path.suffix.lower()
         rel = path.relative_to(root)
@@ -331,13 +346,18 @@ class FolderConnector:
             if not isinstance(side, dict):
                 raise ValueError(f"sidecar {sidecar.name} is not a YAML mapping")
             meta = {**(meta or {}), **side}
-        if meta is None and self.opts.acl_default is None:
+        folder_acl = self._folder_acl(path.parent, root)
+        if meta is None and self.opts.acl_default is None and folder_acl is None:
             raise ValueError(
                 "missing front matter: add a YAML block with at least `acl` (or a sidecar "
-                f"{path.name}.yaml), or set `acl_default` on the source"
+                f"{path.name}.yaml, or a {FOLDER_ACL} in its folder), or set `acl_default` "
+                "on the source"
             )
         meta = meta or {}
+        # The item's own ACL wins, then its folder's (as on a file share), then the default.
         acl = _as_acl(meta.get("acl"))
+        if acl is None:
+            acl = folder_acl
         if acl is None:
             acl = self.opts.acl_default
         if acl is None:
@@ -489,3 +509,41 @@ class JsonlConnector:
                     yield Failed(ref, f"malformed JSON at column {exc.colno}: {exc.msg}")
                 except ValueError as exc:
                     yield Failed(ref, str(exc))
+
+
+class SqlConnector:
+    """Rows of a SQL query (any SQLAlchemy URL), one item per row, ACL from a column.
+
+    The URL can name its secret: ``url: {"$env": "CRM_DB_URL"}``.
+    """
+
+    class Options(_TabularOptions):
+        path: Path = Path(".")  # unused: SQL sources have a URL instead
+        url: str
+        query: str = Field(description="A SELECT returning the id, text and ACL columns.")
+
+    def __init__(self, options: Options) -> None:
+        self.opts = options
+
+    def items(self) -> Iterator[Item | Failed]:
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from steward.errors import SourceError
+
+        if not self.opts.query.lstrip().lower().startswith(("select", "with")):
+            raise SourceError("A SQL source's query must be a SELECT.")
+        engine = create_engine(self.opts.url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text(self.opts.query)).mappings().all()
+        except SQLAlchemyError as exc:
+            raise SourceError(f"SQL source query failed: {type(exc).__name__}") from exc
+        finally:
+            engine.dispose()
+        for n, row in enumerate(rows, 1):
+            ref = f"row {n}"
+            try:
+                yield _record_item(self.opts, dict(row), ref)
+            except ValueError as exc:
+                yield Failed(ref, str(exc))
