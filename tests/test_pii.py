@@ -86,3 +86,28 @@ def test_question_is_withheld_when_detection_fails(kb_rt: Runtime) -> None:
     assert row.question == "[withheld: personal-data check failed]"
     assert "4111" not in row.question
     assert "4111" not in row.answer
+
+
+def test_operator_recognizers_are_used_and_bad_ones_stop_start_up(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    import shutil
+
+    from steward.errors import ConfigError
+
+    good = tmp_path / "rec.yaml"
+    good.write_text("recognizers:\n  - kind: MEMBER_ID\n    pattern: 'HM-\\d{8}'\n")
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", pii_recognizers_file=good)
+    r = ask(
+        rt, principal_for(rt.store, "cara"), "Member HM-12345678 here: what is the monthly fee?"
+    )
+    from steward import audit
+
+    assert "HM-12345678" not in audit.get(rt.store, r.audit_id).question
+    assert "<MEMBER_ID_" in audit.get(rt.store, r.audit_id).question
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("recognizers:\n  - kind: X\n    pattern: '('\n")
+    rt2 = make_runtime(tmp_path / "h", pii_recognizers_file=bad)
+    with pytest.raises(ConfigError, match="STEWARD_PII_RECOGNIZERS_FILE"):
+        _ = rt2.masker

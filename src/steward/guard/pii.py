@@ -5,6 +5,13 @@ key. A value is replaced by ``<KIND_n>``; the same value always gets the same to
 store, because the number is looked up by a keyed HMAC of the value (the key lives in a file
 outside the database, so the table of digests cannot be brute-forced from a stolen database).
 
+Kinds found by the built-in recognizers: CARD, PHONE, EMAIL, IBAN, SSN, IP, SWIFT, DOB and
+ACCOUNT; declared fields of a structured source add theirs (NAME, ADDRESS...), and operators add
+pattern recognizers of their own kinds from YAML (:func:`load_custom_recognizers`). Where a
+value only looks personal in context (a date is a birth date, digits are an account number),
+the recognizer asks for that context, so that policy text (amounts, times, codes, dates,
+extensions) stays readable.
+
 Detection fails closed: any error inside a recognizer raises :class:`GuardError`, and callers
 must then not use the text at all.
 """
@@ -20,14 +27,17 @@ import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from steward.errors import GuardError
+from steward.errors import GuardError, InputError
 from steward.store import Store
 from steward.store.models import PiiToken
 
@@ -42,6 +52,10 @@ PRESIDIO_KINDS = {
     "US_SSN": "SSN",
     "IP_ADDRESS": "IP",
 }
+# Cards and phones have Steward's own recognizers (Luhn with card context, telephone context):
+# Presidio's take 15-digit order numbers starting with 1 for cards and ZIP + street number pairs
+# for phones, so only the entities below are asked of Presidio by default.
+PRESIDIO_DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
 DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT"})
 _TOKEN_RE = re.compile(r"<([A-Z_]+)_(\d+)>")
 
@@ -79,32 +93,369 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+def _cue(words: str) -> re.Pattern[str]:
+    """Context words as one case-insensitive regex (whole words, plural/suffix allowed)."""
+    return re.compile(r"(?<![A-Za-z])(?:" + words + r")", re.IGNORECASE)
+
+
+def _near(
+    text: str, start: int, end: int, cue: re.Pattern[str], before: int = 40, after: int = 0
+) -> bool:
+    """Whether ``cue`` occurs in the ``before`` characters ahead of a value or ``after`` behind."""
+    if cue.search(text, max(0, start - before), start):
+        return True
+    return after > 0 and cue.search(text, end, min(len(text), end + after)) is not None
+
+
+_CARD_CUE = _cue(
+    r"cards?\b|cc\b|credit\b|debit\b|visa|master ?card|amex|american express|discover\b"
+    r"|maestro|jcb\b|diners|unionpay"
+)
+
+
 class CardRecognizer:
-    """Payment card numbers in any grouping (4-4-4-4, 4-6-5, none), Luhn-checked."""
+    """Payment card numbers in any grouping (4-4-4-4, 4-6-5, none; spaces, hyphens or dots),
+    Luhn-checked.
+
+    Without context a number must look like a major network's (13-19 digits, first digit 2-6);
+    next to a card word ("card", "visa", "cc") any Luhn-valid 12-19 digits count (Maestro, JCB).
+    """
 
     name = "card-luhn"
-    _re = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+    _re = re.compile(r"(?<![\w.-])(?:(?:\d[ -]?){11,18}\d|\d{4}(?:\.\d{3,6}){2,4})(?![\w-]|\.\d)")
 
     def find(self, text: str) -> list[Span]:
         out = []
         for m in self._re.finditer(text):
             digits = re.sub(r"\D", "", m.group())
-            if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits):
+            if not (12 <= len(digits) <= 19 and luhn_ok(digits)):
+                continue
+            network = len(digits) >= 13 and digits[0] in "23456"
+            if network or _near(text, m.start(), m.end(), _CARD_CUE):
                 out.append(Span("CARD", m.start(), m.end(), 1.0, self.name))
         return out
 
 
+# An extension may follow a number; it stays outside the span, so that an allow-listed
+# switchboard number stays readable with any extension after it.
+_EXT_NEXT = r"(?=\s?(?:x|ext\.?\s?)\d)"
+_PHONE_CUE = _cue(
+    r"(?:tele)?phone|tel\b|mobile|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|text(?:ed)?\b"
+    r"|sms\b|messages?\b|reach|answering|contact|(?:desk|office|work|home|direct)\s?:"
+)
+_PHONE_AFTER = re.compile(r"\W{0,3}(?:office|fax|mobile|cell|home|work|desk)\b", re.IGNORECASE)
+_DATE_SHAPE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+_IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
 class PhoneRecognizer:
-    """North-American and international numbers written with separators or a leading +."""
+    """Telephone numbers.
+
+    Written the usual ways (North-American with separators, or international with ``+``/``00``),
+    a number is found anywhere. Looser digit groups (``467 3395``, ``0490 75 40 81``,
+    ``(37) 788-063``) count only next to a telephone word ("phone", "call me", "mobile", "fax"),
+    and never when they are shaped like a date or an IP address.
+    """
 
     name = "phone"
-    _re = re.compile(
-        r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])\d{3}[ .-]\d{4}(?!\d)"
-        r"|(?<![\w+])\+\d{1,3}(?:[ .-]?\d{2,4}){2,4}(?!\d)"
+    _strong = re.compile(
+        r"(?<![\w+])(?:(?:\+|00|011[ .-]?)\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])"
+        r"\d{3}[ .-]\d{4}(?!\d)"
+        r"|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\d{2,4}){2,4}(?!\d)"
+    )
+    _loose = re.compile(
+        r"(?<![\w+$€£.,/:#-])(?:(?:\+|00)\d{1,3}\s?)?(?:\(\d{1,4}\)\s?)?\d(?:[ .-]?\d){5,16}"
+        r"(?:" + _EXT_NEXT + r"|(?![\w%]|[.,:/-]\d))"
     )
 
+    @staticmethod
+    def _loose_ok(text: str, m: re.Match[str]) -> bool:
+        value = m.group()
+        digits = sum(ch.isdigit() for ch in value)
+        if not 7 <= digits <= 15 or _DATE_SHAPE.fullmatch(value) or _IPV4_SHAPE.fullmatch(value):
+            return False
+        return _near(text, m.start(), m.end(), _PHONE_CUE) or bool(
+            _PHONE_AFTER.match(text, m.end())
+        )
+
     def find(self, text: str) -> list[Span]:
-        return [Span("PHONE", m.start(), m.end(), 0.9, self.name) for m in self._re.finditer(text)]
+        out = [
+            Span("PHONE", m.start(), m.end(), 0.9, self.name) for m in self._strong.finditer(text)
+        ]
+        for m in self._loose.finditer(text):
+            if self._loose_ok(text, m) and not any(
+                m.start() < sp.end and sp.start < m.end() for sp in out
+            ):
+                out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
+        return out
+
+
+# ISO 3166 country codes (with XK, used by SWIFT for Kosovo): the 5th-6th letters of a BIC.
+_COUNTRIES = frozenset(
+    re.findall(
+        r"[A-Z]{2}",
+        "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ "
+        "BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM "
+        "DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS "
+        "GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN "
+        "KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ "
+        "MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+        "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV "
+        "SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI "
+        "VN VU WF WS XK YE YT ZA ZM ZW",
+    )
+)
+_BANK_CUE = _cue(r"swift|bic\b|bank identifier|bank code")
+
+
+class SwiftRecognizer:
+    """SWIFT/BIC codes: 4-letter bank, ISO country, 2-character location, optional branch.
+
+    Upper-case words fit that shape ("CUSTOMER" is CUST-OM-ER), so a code counts only right
+    after "SWIFT", "BIC" or "bank code", or when its location or branch holds a digit
+    (``NWBKGB2L``, ``DEUTDEFF500``), which ordinary words never do.
+    """
+
+    name = "swift"
+    _re = re.compile(r"(?<![\w-])[A-Z]{4}([A-Z]{2})([A-Z0-9]{2})([A-Z0-9]{3})?(?![\w-])")
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in self._re.finditer(text):
+            if m.group(1) not in _COUNTRIES:
+                continue
+            coded = any(ch.isdigit() for ch in m.group(2) + (m.group(3) or ""))
+            if coded or _near(text, m.start(), m.end(), _BANK_CUE, before=20):
+                out.append(Span("SWIFT", m.start(), m.end(), 0.85, self.name))
+        return out
+
+
+_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+_MONTHS = {n: i for i, full in enumerate(_MONTH_NAMES, 1) for n in (full, full[:3])} | {"sept": 9}
+_MONTH = "(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_DATE = re.compile(
+    r"(?<![\w/.-])(?:"
+    r"(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<y1>\d{4}|\d{2})"
+    r"|(?P<y2>\d{4})-(?P<m2>\d{1,2})-(?P<d2>\d{1,2})"
+    rf"|(?P<mon3>{_MONTH})\s+(?P<d3>{_DAY}),?\s+(?P<y3>\d{{4}})"
+    rf"|(?P<d4>{_DAY})(?:\s+of)?\s+(?P<mon4>{_MONTH}),?\s+(?P<y4>\d{{4}})"
+    r")(?![\w/-]|\.\d)",
+    re.IGNORECASE,
+)
+_BIRTH_CUE = _cue(r"date of birth|birth ?date|birthday|d\.?o\.?b\b\.?|born\b|b\.\s")
+_BIRTH_AFTER = re.compile(r"\s*[(\[,-]?\s*(?:date of birth|birth ?date|d\.?o\.?b\b)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!]\s")
+# A date in the sentence after a cue ("Your date of birth? ... It's 3/4/1979.") counts only if it
+# is this many years old: policy dates nearby (effective, due, updated) are recent.
+_BIRTH_MIN_AGE_YEARS = 10
+
+
+def parse_date(text: str) -> date | None:
+    """A calendar date written as 3/4/1979, 1979-03-04, March 4, 1979 or 4th of March 1979.
+
+    Numeric day/month order is read as month first (US), unless the first number exceeds 12.
+    """
+    m = _DATE.fullmatch(text.strip())
+    if m is None:
+        return None
+    g = m.groupdict()
+    if g["a"]:
+        month, day, year = int(g["a"]), int(g["b"]), int(g["y1"])
+        if month > 12:
+            month, day = day, month
+        if year < 100:  # two-digit years are birth years, so always in the past
+            year += 2000 if year + 2000 <= date.today().year else 1900
+    elif g["y2"]:
+        year, month, day = int(g["y2"]), int(g["m2"]), int(g["d2"])
+    else:
+        mon, d, y = (g["mon3"], g["d3"], g["y3"]) if g["mon3"] else (g["mon4"], g["d4"], g["y4"])
+        month = _MONTHS[mon.rstrip(".").casefold()]
+        day, year = int(re.sub(r"\D", "", d)), int(y)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+class DobRecognizer:
+    """Dates of birth: a date next to "date of birth", "DOB", "born", "birthday".
+
+    Dates alone (a policy's effective date, a due date) stay readable. The cue must come after
+    any earlier date (one "date of birth" does not pull in every date of a paragraph), within
+    60 characters, in the same sentence or, for a date at least ten years old, the next one.
+    """
+
+    name = "dob"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        prev_end = 0
+        for m in _DATE.finditer(text):
+            when = parse_date(m.group())
+            if when is None:
+                continue
+            if _BIRTH_AFTER.match(text, m.end()) or self._cued(text, m.start(), prev_end, when):
+                out.append(Span("DOB", m.start(), m.end(), 0.85, self.name))
+            prev_end = m.end()
+        return out
+
+    @staticmethod
+    def _cued(text: str, start: int, prev_end: int, when: date) -> bool:
+        cues = list(_BIRTH_CUE.finditer(text, max(prev_end, start - 60), start))
+        if not cues:
+            return False
+        if not _SENTENCE_END.search(text, cues[-1].end(), start):
+            return True
+        return when.year <= date.today().year - _BIRTH_MIN_AGE_YEARS
+
+
+_ACCOUNT_CUE = _cue(
+    r"account(?:\s+(?:number|no\b\.?|num\b|#))?|acct\b\.?|a/c\b|routing|aba\b|sort code"
+)
+
+_GAP_BREAK = re.compile(r"\d|[.!?;]\s")
+
+
+class AccountRecognizer:
+    """Bank account and routing numbers: 6-17 digits right after "account number", "acct",
+    "routing". Amounts, counts and the last four digits of an account stay readable."""
+
+    name = "account"
+    _re = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,16}(?![\w%]|[.,:/-]\d)")
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in self._re.finditer(text):
+            if _DATE_SHAPE.fullmatch(m.group()):
+                continue
+            cues = list(_ACCOUNT_CUE.finditer(text, max(0, m.start() - 30), m.start()))
+            # Only words between cue and number: "account opened 2024, ref 123456" is no account.
+            if cues and not _GAP_BREAK.search(text, cues[-1].end(), m.start()):
+                out.append(Span("ACCOUNT", m.start(), m.end(), 0.8, self.name))
+        return out
+
+
+class CustomRecognizer:
+    r"""An operator's pattern, optionally only near context words (``load_custom_recognizers``).
+
+    >>> rec = CustomRecognizer("MEMBER_ID", r"HM-\d{8}", context=["member"])
+    >>> [s.kind for s in rec.find("member HM-12345678")], rec.find("part HM-12345678")
+    (['MEMBER_ID'], [])
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        pattern: str | re.Pattern[str],
+        context: Sequence[str] = (),
+        score: float = 0.85,
+        name: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name or f"custom:{kind}"
+        self.pattern = re.compile(pattern)
+        self.score = score
+        words = "|".join(re.escape(w.strip()) for w in context if w.strip())
+        self.context = _cue(words) if words else None
+
+    def find(self, text: str) -> list[Span]:
+        return [
+            Span(self.kind, m.start(), m.end(), self.score, self.name)
+            for m in self.pattern.finditer(text)
+            if m.end() > m.start()
+            and (self.context is None or _near(text, m.start(), m.end(), self.context, 40, 40))
+        ]
+
+
+class _CustomSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(pattern=r"^[A-Z](?:[A-Z_]{0,30}[A-Z])?$")
+    pattern: str = Field(min_length=1)
+    context: list[str] = Field(default_factory=list)
+    score: float = Field(default=0.85, gt=0.0, le=1.0)
+
+
+class _CustomFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recognizers: list[_CustomSpec]
+
+
+def load_custom_recognizers(path: Path) -> list[Recognizer]:
+    r"""Recognizers from an operator's YAML file, for example:
+
+    .. code-block:: yaml
+
+        recognizers:
+          - kind: MEMBER_ID            # upper-case letters and _, becomes <MEMBER_ID_n>
+            pattern: 'HM-\d{8}'        # a Python regex, case-sensitive
+            context: [member, policy]  # optional: only within 40 characters of these words
+            score: 0.9                 # optional (0-1]; higher wins where spans overlap
+
+    A bad file raises :class:`InputError` naming the recognizer and the key to fix.
+    """
+    where = f"PII recognizers file {path}"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read it ({exc.strerror}).") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"{where}: not valid YAML: {exc}") from exc
+    try:
+        spec = _CustomFile.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(f"{where}: {_explain(exc)}") from exc
+    out: list[Recognizer] = []
+    for i, r in enumerate(spec.recognizers, 1):
+        try:
+            rx = re.compile(r.pattern)
+        except re.error as exc:
+            raise InputError(
+                f"{where}: recognizer {i} ({r.kind}): pattern {r.pattern!r} is not a valid "
+                f"regular expression: {exc}"
+            ) from exc
+        if rx.fullmatch(""):
+            raise InputError(
+                f"{where}: recognizer {i} ({r.kind}): pattern {r.pattern!r} matches empty text; "
+                "make it match at least one character."
+            )
+        out.append(CustomRecognizer(r.kind, rx, r.context, r.score))
+    return out
+
+
+def _explain(exc: ValidationError) -> str:
+    # A misspelt key also shows up as a missing one; name the misspelling, it is the cause.
+    first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    loc = list(first["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "recognizers" and isinstance(loc[1], int):
+        where = f"recognizer {loc[1] + 1}: "
+        loc = loc[2:]
+    field_name = ".".join(str(p) for p in loc)
+    if first["type"] == "extra_forbidden":
+        allowed = "recognizers" if not where else ", ".join(_CustomSpec.model_fields)
+        return f"{where}unknown key {field_name!r} (allowed: {allowed})."
+    if first["type"] == "string_pattern_mismatch":
+        return (
+            f"{where}kind {first['input']!r} must be upper-case letters and underscores "
+            "(e.g. MEMBER_ID)."
+        )
+    if first["type"] == "model_type" and not loc and not where:
+        return "expected a mapping with a `recognizers:` list."
+    return f"{where}{field_name or 'value'}: {first['msg']}."
 
 
 class PresidioRecognizer:
@@ -112,7 +463,9 @@ class PresidioRecognizer:
 
     name = "presidio"
 
-    def __init__(self, entities: Sequence[str] = tuple(PRESIDIO_KINDS), min_score: float = 0.5):
+    def __init__(
+        self, entities: Sequence[str] = PRESIDIO_DEFAULT_ENTITIES, min_score: float = 0.5
+    ) -> None:
         self.entities = list(entities)
         self.min_score = min_score
         self._engine = _presidio_engine()
@@ -129,7 +482,8 @@ class PresidioRecognizer:
 
 
 @cache
-def _presidio_engine() -> Any:
+def blank_nlp_engine() -> Any:
+    """Presidio's spaCy engine on a blank English pipeline: no model download, no NER."""
     # Presidio's e-mail check uses tldextract, which by default downloads the public-suffix
     # list; point it at the snapshot bundled in the package so nothing touches the network.
     import tldextract
@@ -137,7 +491,6 @@ def _presidio_engine() -> Any:
 
     tld_module.TLD_EXTRACTOR = tldextract.TLDExtract(cache_dir=None, suffix_list_urls=())
     import spacy
-    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
     class BlankSpacy(SpacyNlpEngine):
@@ -150,18 +503,42 @@ def _presidio_engine() -> Any:
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     nlp = BlankSpacy(models=[{"lang_code": "en", "model_name": "blank"}])
     nlp.load()
+    return nlp
+
+
+@cache
+def _presidio_engine() -> Any:
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+
+    nlp = blank_nlp_engine()
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(nlp_engine=nlp, languages=["en"])
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
 
 def default_recognizers() -> list[Recognizer]:
-    return [PresidioRecognizer(), CardRecognizer(), PhoneRecognizer()]
+    """Steward's built-in recognizers, fresh instances; compose with custom ones freely."""
+    return [
+        PresidioRecognizer(),
+        CardRecognizer(),
+        PhoneRecognizer(),
+        SwiftRecognizer(),
+        DobRecognizer(),
+        AccountRecognizer(),
+    ]
+
+
+def recognizers_for(custom_file: Path | None = None) -> list[Recognizer]:
+    """The built-in recognizers plus an operator's custom ones (``pii_recognizers_file``)."""
+    custom = load_custom_recognizers(custom_file) if custom_file is not None else []
+    return [*default_recognizers(), *custom]
 
 
 def _normalise(kind: str, value: str) -> str:
     if kind in DIGIT_KINDS:
         return re.sub(r"\D", "", value)
+    if kind == "DOB" and (when := parse_date(value)) is not None:
+        return when.isoformat()  # 3/4/1979, March 4, 1979 and 1979-03-04 share one token
     return " ".join(value.casefold().split())
 
 
@@ -179,15 +556,19 @@ def _value_pattern(kind: str, value: str) -> str:
 
 
 def declared_variants(kind: str, value: str) -> list[tuple[str, str]]:
-    """Values to mask for one declared field: the value, plus its parts for names/addresses."""
+    """Values to mask for one declared field: the value, plus its parts for names (each name)
+    and addresses (the street line, a trailing ZIP code)."""
     value = value.strip()
     if not value:
         return []
     out = [(kind, value)]
     if kind == "NAME":
         out += [(kind, part) for part in re.split(r"[\s-]+", value) if len(part) >= 3]
-    elif kind == "ADDRESS" and "," in value:
-        out.append((kind, value.split(",")[0]))
+    elif kind == "ADDRESS":
+        if "," in value:
+            out.append((kind, value.split(",")[0]))  # the street line
+        if zip_code := re.search(r"(?<!\d)\d{5}(?:-\d{4})?$", value):
+            out.append((kind, zip_code.group()))  # read back alone to verify an identity
     return out
 
 
@@ -273,7 +654,8 @@ class Masker:
         declared: Sequence[tuple[str, str]] = (),
         allow: Sequence[re.Pattern[str]] = (),
     ) -> list[Span]:
-        """Spans to mask, declared values first, overlaps resolved to the longest."""
+        """Spans to mask; where spans overlap, declared values win, then the higher score, then
+        the longer span."""
         spans: list[Span] = []
         for kind, value in declared:
             for v_kind, v in declared_variants(kind, value):

@@ -1,0 +1,75 @@
+"""PII masking benchmark: Meridian's tickets and policy texts, and presidio-research's synthetic
+set with Steward beside Presidio's defaults measured in the same run. Prints one JSON line.
+
+Usage: python -m benchmarks.pii.bench --corpus ../shared/corpus/meridian \\
+           --synth ../shared/data/pii-presidio-synth
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.machine import machine
+from benchmarks.pii import synth, tickets
+from steward.guard.pii import Masker, TokenBook
+from steward.store import open_store
+
+HERE = Path(__file__).parent
+# The Meridian benchmark's source config lists the corpus's published contact points.
+SOURCES = HERE.parent / "meridian" / "sources.yaml"
+
+
+def published_contacts() -> list[re.Pattern[str]]:
+    spec = yaml.safe_load(SOURCES.read_text(encoding="utf-8"))
+    docs = next(s for s in spec["sources"] if s["id"] == "meridian-docs")
+    return [re.compile(a) for a in docs.get("pii_allow", [])]
+
+
+def targets(out: dict[str, Any]) -> dict[str, bool]:
+    t, s = out["meridian_tickets"], out["presidio_synth"]
+    ours, theirs = (
+        s["steward"]["comparable"]["micro"],
+        s["presidio_defaults"]["comparable"]["micro"],
+    )
+    return {
+        "declared_recall_ge_0.99": (t["declared"]["recall"] or 0) >= 0.99,
+        "free_text_recall_ge_0.95": (t["free_text"]["recall"] or 0) >= 0.95,
+        "free_text_precision_ge_0.9": (t["free_text"]["precision"] or 0) >= 0.9,
+        "synth_recall_above_presidio": ours["recall"] > theirs["recall"],
+        "synth_precision_not_below_presidio": ours["precision"] >= theirs["precision"],
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--corpus", type=Path, required=True, help="Meridian corpus folder")
+    ap.add_argument("--synth", type=Path, required=True, help="pii-presidio-synth folder")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store("sqlite:///" + str(Path(tmp) / "pii.db"))
+        masker = Masker(TokenBook(store, b"pii-benchmark-key".ljust(32, b"\0")))
+        out: dict[str, Any] = {
+            "benchmark": "pii-masking",
+            "meridian_tickets": tickets.report(args.corpus, masker),
+            "meridian_policy_texts": tickets.policy_false_positives(
+                args.corpus, masker, published_contacts()
+            ),
+            "presidio_synth": synth.report(synth.load(args.synth), masker),
+        }
+        store.dispose()
+    out["targets"] = targets(out)
+    out["machine"] = machine()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
