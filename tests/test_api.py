@@ -40,6 +40,8 @@ def test_ask_answers_with_citations_for_the_keys_user(live_kb) -> None:
         "reason",
         "audit_id",
         "latency_ms",
+        "conversation_id",
+        "ticket_id",
     }
 
 

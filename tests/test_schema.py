@@ -18,8 +18,9 @@ from steward.runtime import Runtime
 from tests.conftest import LiveServer
 
 
-def test_api_conforms_to_its_spec(kb_home: Path, tmp_path: Path, model_cache: Path,
-                                  embedder) -> None:
+def test_api_conforms_to_its_spec(
+    kb_home: Path, tmp_path: Path, model_cache: Path, embedder
+) -> None:
     home = tmp_path / "home"
     shutil.copytree(kb_home, home)
     rt = Runtime(Settings(home=home, model_cache=model_cache), embedder=embedder)
@@ -27,10 +28,25 @@ def test_api_conforms_to_its_spec(kb_home: Path, tmp_path: Path, model_cache: Pa
     st = Path(sys.executable).with_name("st")
     with LiveServer(create_app(rt)) as server:
         r = subprocess.run(
-            [str(st), "run", f"{server.url}/openapi.json", "--checks", "all",
-             "-H", f"Authorization: Bearer {key}", "--max-examples", "25",
-             "--seed", "20261123", "--no-color"],
-            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+            [
+                str(st),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "all",
+                "-H",
+                f"Authorization: Bearer {key}",
+                "--max-examples",
+                "25",
+                "--seed",
+                "20261123",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            cwd=tmp_path,
         )
     rt.close()
     summary = r.stdout[-3000:]

@@ -157,6 +157,27 @@ class Settings(BaseSettings):
     low_confidence_action: Literal["abstain", "escalate"] = Field(
         default="abstain", description="What happens below the threshold."
     )
+    policy_dir: Path | None = Field(
+        default=None,
+        description="Folder of per-center policy files (default.yaml, <center>.yaml); "
+        "re-read when they change. Unset: one policy from the settings above.",
+    )
+    intent_model: Path | None = Field(
+        default=None,
+        description="Intent model trained with `steward intent train` (default "
+        "HOME/intents/model when that exists).",
+    )
+    cache_answers: bool = Field(
+        default=True,
+        description="Cache answers and abstentions per permission fingerprint, knowledge-base "
+        "and prompt version.",
+    )
+    semantic_cache_threshold: float = Field(
+        default=0.97,
+        ge=0.5,
+        le=1.0,
+        description="Cosine above which a differently worded question reuses a cached answer.",
+    )
     max_question_chars: int = Field(
         default=4000, ge=10, description="Longest question accepted; longer is a 4xx error."
     )

@@ -24,17 +24,31 @@ class Decision:
 
 
 def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -> Decision | None:
-    """Decisions that need no search: refusals and hand-offs."""
+    """Decisions that need no search: refusals, then hand-offs (signals, then intents)."""
     if und.refuse:
         return Decision("refuse", und.refuse, rule="guard.injection")
-    if und.signals and policy.applies_escalation(principal.external):
-        first = und.signals[0]
-        return Decision(
-            "escalate",
-            first.evidence,
-            first.reason,
-            rule=f"policy:{policy.name}@{policy.version}:escalation.{first.reason}",
-        )
+    tag = f"policy:{policy.name}@{policy.version}"
+    if policy.applies_escalation(principal.external):
+        signals = [sig for sig in und.signals if sig.reason in policy.escalation_reasons]
+        if signals:
+            first = signals[0]
+            return Decision(
+                "escalate", first.evidence, first.reason, rule=f"{tag}:escalation.{first.reason}"
+            )
+        if policy.needs_human(und.intent):
+            return Decision(
+                "escalate",
+                f"intent {und.intent} always goes to a person",
+                "policy",
+                rule=f"{tag}:always_human_intents",
+            )
+        if not policy.auto_answer_allowed(und.intent):
+            return Decision(
+                "escalate",
+                f"intent {und.intent} is not answered automatically",
+                "policy",
+                rule=f"{tag}:auto_answer_intents",
+            )
     return None
 
 

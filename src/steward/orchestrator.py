@@ -18,13 +18,16 @@ import numpy as np
 
 from steward import audit
 from steward.answer import AnswerResult, load_passages
+from steward.cache import CACHED_ACTIONS, fingerprint
+from steward.conversations import is_follow_up, rewrite
 from steward.decide import Decision, after_answer, before_retrieval
 from steward.errors import GuardError, ProviderError, QuestionError
 from steward.identity import Principal
+from steward.policy import Policy
 from steward.providers.base import Passage
-from steward.retrieval.search import TermStats, query_terms, term_stats
+from steward.retrieval.search import Filter, TermStats, query_terms, term_stats
 from steward.runtime import Runtime
-from steward.understand import understand
+from steward.understand import Understanding, understand
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ class Response:
     latency_ms: float
     stages_ms: dict[str, float] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)  # distinct permitted docs retrieved, ranked
+    conversation_id: str | None = None
+    ticket_id: str | None = None
+    cache: str | None = None  # exact | semantic when served from the answer cache
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +74,14 @@ class Response:
             "reason": self.reason,
             "audit_id": self.audit_id,
             "latency_ms": self.latency_ms,
+        }
+
+    def as_public_dict(self) -> dict[str, Any]:
+        """What an HTTP client sees: the batch fields plus the conversation and ticket."""
+        return {
+            **self.as_dict(),
+            "conversation_id": self.conversation_id,
+            "ticket_id": self.ticket_id,
         }
 
 
@@ -149,26 +163,45 @@ def output_guard(rt: Runtime, text: str, cited: list[Passage]) -> str:
     return text
 
 
-def ask(rt: Runtime, principal: Principal, question: str, channel: str = "api") -> Response:
-    """Answer one question for ``principal``; always returns a Response with an audit id."""
-    text = validate_question(rt, question)
-    timer = _Timer()
+@dataclass
+class _Turn:
+    """What one request has worked out so far."""
+
+    text: str
+    principal: Principal
+    channel: str
+    timer: _Timer
+    conversation_id: str | None = None
+    masked: str = "[withheld: personal-data check failed]"
+    standalone: str = ""
+    policy: Policy | None = None
+    und: Understanding | None = None
+    vector: np.ndarray | None = None
     result: AnswerResult | None = None
-    passages: list[Passage] = []
-    masked_q = "[withheld: personal-data check failed]"
+    passages: list[Passage] = field(default_factory=list)
+    cache_kind: str | None = None
+    cached: dict[str, Any] | None = None
+
+
+def ask(
+    rt: Runtime,
+    principal: Principal,
+    question: str,
+    channel: str = "api",
+    conversation_id: str | None = None,
+) -> Response:
+    """Answer one question for ``principal``; always returns a Response with an audit id.
+
+    With ``conversation_id`` (the asker's own), a follow-up is rewritten into a standalone
+    question first; permissions are those of this moment, never of earlier turns.
+    """
+    text = validate_question(rt, question)
+    if conversation_id is not None or channel in ("api", "chat"):
+        conversation_id = rt.conversations.open(conversation_id, principal)
+    t = _Turn(text, principal, channel, _Timer(), conversation_id)
+    t.policy = rt.policies.for_center(principal.center)
     try:
-        with timer.stage("guard"):
-            masked = rt.masker.mask(text)
-            masked_q = masked.text
-            if rt.vault is not None and masked.entities:
-                seal_own_values(rt, text, principal)
-        with timer.stage("understand"):
-            und = understand(masked_q)
-        decision = before_retrieval(und, principal, rt.policy)
-        if decision is None:
-            result = _retrieve_and_answer(rt, principal, und.question, und.parts, timer)
-            passages = result.passages if result else []
-            decision = after_answer(result, rt.policy)
+        decision = _decide(rt, t)
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
         decision = Decision("abstain", exc.message, rule="guard.fail-closed")
@@ -177,28 +210,173 @@ def ask(rt: Runtime, principal: Principal, question: str, channel: str = "api") 
         decision = Decision(
             "abstain", f"answer provider unavailable ({exc.code})", rule="provider.unavailable"
         )
-    answer_text = (
-        result.draft.text
-        if (result and decision.action == "answer")
-        else _message(decision, passages, masked_q if decision.action == "abstain" else "")
+    return _finish(rt, t, decision)
+
+
+def _decide(rt: Runtime, t: _Turn) -> Decision:
+    assert t.policy is not None
+    with t.timer.stage("guard"):
+        masked = rt.masker.mask(t.text)
+        t.masked = masked.text
+        if rt.vault is not None and masked.entities:
+            seal_own_values(rt, t.text, t.principal)
+    with t.timer.stage("understand"):
+        t.standalone = t.masked
+        if t.conversation_id is not None and is_follow_up(t.masked):
+            previous = rt.conversations.last_question(t.conversation_id)
+            if previous:
+                t.standalone = rewrite(t.masked, previous)
+        t.und = understand(t.standalone, t.policy.large_amount)
+    if not t.und.refuse and rt.intents is not None:
+        with t.timer.stage("intent"):
+            t.vector = rt.embedder.embed([t.und.question or t.standalone])[0]
+            label, conf = rt.intents.predict([t.und.question], t.vector.reshape(1, -1))[0]
+            t.und.intent, t.und.intent_confidence = label, round(conf, 4)
+    decision = before_retrieval(t.und, t.principal, t.policy)
+    if decision is not None:
+        return decision
+    flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+    if _from_cache(rt, t, flt.acl_ids):
+        cached = t.cached or {}
+        return Decision(
+            cached["action"],
+            cached["reason"],
+            cached.get("escalation_reason"),
+            rule=f"cache.{t.cache_kind}",
+        )
+    t.result = _retrieve_and_answer(rt, t, flt)
+    t.passages = t.result.passages if t.result else []
+    return after_answer(t.result, t.policy)
+
+
+def _cache_key(rt: Runtime, t: _Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
+    assert t.und is not None and t.policy is not None
+    fp = fingerprint(acl_ids, t.principal.center, t.policy.version)
+    return rt.cache.key(t.und.question, fp, rt.answerer.provider.prompt_version), fp
+
+
+def _from_cache(rt: Runtime, t: _Turn, acl_ids: frozenset[int]) -> bool:
+    with t.timer.stage("cache"):
+        key, fp = _cache_key(rt, t, acl_ids)
+        kb = rt.store.kb_version()
+        hit = rt.cache.get(key, acl_ids, kb)
+        if hit is None:
+            assert t.und is not None
+            if t.vector is None:
+                t.vector = rt.embedder.embed([t.und.question])[0]
+            hit = rt.cache.get_semantic(fp, t.vector, acl_ids, kb)
+        if hit is None:
+            rt.cache.record_miss()
+            return False
+        t.cached, t.cache_kind = hit.response, hit.kind
+        rt.cache.record_hit(key, hit.kind, float(hit.response.get("latency_ms", 0.0)))
+        return True
+
+
+def _finish(rt: Runtime, t: _Turn, decision: Decision) -> Response:
+    result, cached = t.result, t.cached
+    if cached is not None:
+        answer_text = cached["answer"]
+        citations = [Citation(**c) for c in cached["citations"]]
+        confidence = float(cached["confidence"])
+    else:
+        answer_text = (
+            result.draft.text
+            if (result and decision.action == "answer")
+            else _message(decision, t.passages, t.masked if decision.action == "abstain" else "")
+        )
+        if decision.action == "answer" and result is not None:
+            with t.timer.stage("output_guard"):
+                answer_text = output_guard(rt, answer_text, result.cited)
+        cited = result.cited if (result and decision.action == "answer") else []
+        citations = [Citation(p.doc_id, p.chunk_id, p.title, p.version) for p in cited]
+        confidence = round(result.confidence, 4) if result else 0.0
+    audit_id = _audit(rt, t, decision, answer_text, citations, confidence)
+    response = Response(
+        audit_id=audit_id,
+        action=decision.action,
+        answer=answer_text,
+        citations=citations,
+        confidence=confidence,
+        escalation_reason=decision.escalation_reason,
+        reason=decision.reason,
+        latency_ms=t.timer.total(),
+        stages_ms=dict(t.timer.stages),
+        sources=list(dict.fromkeys(p.doc_id for p in t.passages)),
+        conversation_id=t.conversation_id,
+        cache=t.cache_kind,
     )
-    if decision.action == "answer" and result is not None:
-        with timer.stage("output_guard"):
-            answer_text = output_guard(rt, answer_text, result.cited)
-    cited = result.cited if (result and decision.action == "answer") else []
-    citations = [Citation(p.doc_id, p.chunk_id, p.title, p.version) for p in cited]
-    latency = timer.total()
-    stages = dict(timer.stages)
+    _after(rt, t, decision, response)
+    return response
+
+
+def _after(rt: Runtime, t: _Turn, decision: Decision, response: Response) -> None:
+    """Conversation turns, the hand-off ticket, and the cache entry for next time."""
+    if t.conversation_id is not None:
+        rt.conversations.add(
+            t.conversation_id,
+            "asker",
+            t.masked,
+            standalone=t.standalone,
+            audit_id=response.audit_id,
+        )
+        rt.conversations.add(
+            t.conversation_id,
+            "assistant",
+            response.answer,
+            action=decision.action,
+            audit_id=response.audit_id,
+        )
+        if decision.action == "escalate":
+            assert t.und is not None
+            response.ticket_id = rt.handoff.open(
+                conversation_id=t.conversation_id,
+                who=t.principal,
+                reason=decision.escalation_reason or "review",
+                detail=decision.reason,
+                intent=t.und.intent,
+                signals=[s.reason for s in t.und.signals],
+                sources=response.sources[:5],
+                audit_id=response.audit_id,
+            )
+    if (
+        t.cached is None
+        and decision.action in CACHED_ACTIONS
+        and t.und is not None
+        and t.result is not None
+        and rt.settings.cache_answers
+    ):
+        flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+        key, fp = _cache_key(rt, t, flt.acl_ids)
+        vector = t.vector if t.vector is not None else rt.embedder.embed([t.und.question])[0]
+        cited = {c.doc_id: c.version for c in response.citations}
+        rt.cache.put(
+            key, fp, t.und.question, vector, response.as_dict(), cited, rt.store.kb_version()
+        )
+
+
+def _audit(
+    rt: Runtime,
+    t: _Turn,
+    decision: Decision,
+    answer_text: str,
+    citations: list[Citation],
+    confidence: float,
+) -> str:
+    result = t.result
+    policy = t.policy
     entry = audit.AuditEntry(
-        channel=channel,
-        user_id=principal.user_id,
-        groups=sorted(principal.groups),
-        center=principal.center,
-        question=masked_q,
+        channel=t.channel,
+        user_id=t.principal.user_id,
+        groups=sorted(t.principal.groups),
+        center=t.principal.center,
+        question=t.masked
+        if t.standalone in ("", t.masked)
+        else f"{t.masked} [standalone: {t.standalone}]",
         action=decision.action,
         reason=f"{decision.rule}: {decision.reason}" if decision.rule else decision.reason,
         escalation_reason=decision.escalation_reason,
-        confidence=result.confidence if result else 0.0,
+        confidence=confidence,
         answer=answer_text,
         citations=[c.as_dict() for c in citations],
         retrieved=[
@@ -209,46 +387,43 @@ def ask(rt: Runtime, principal: Principal, question: str, channel: str = "api") 
                 "score": round(p.score, 6),
                 "ranks": p.ranks,
             }
-            for p in passages
+            for p in t.passages
         ],
-        provider=result.provider if result else "none",
+        provider=result.provider if result else ("cache" if t.cached else "none"),
         model=result.model if result else "none",
         prompt_version=result.prompt_version if result else "none",
         kb_version=rt.store.kb_version(),
         settings={
-            "answer_threshold": rt.policy.answer_threshold,
+            "policy": f"{policy.name}@{policy.version}" if policy else None,
+            "answer_threshold": policy.answer_threshold if policy else None,
             "top_k": rt.settings.retrieval_top_k,
             "embedder": rt.embedder.model_id,
             "degraded": result.degraded if result else None,
+            "intent": t.und.intent if t.und else None,
+            "intent_confidence": t.und.intent_confidence if t.und else None,
+            "cache": t.cache_kind,
+            "cached_audit_id": (t.cached or {}).get("audit_id"),
+            "conversation_id": t.conversation_id,
         },
-        latency_ms={**stages, "total": latency},
+        latency_ms={**t.timer.stages, "total": t.timer.total()},
     )
-    with timer.stage("audit"):
-        audit_id = audit.append(rt.store, entry)
-    return Response(
-        audit_id=audit_id,
-        action=decision.action,
-        answer=answer_text,
-        citations=citations,
-        confidence=round(result.confidence, 4) if result else 0.0,
-        escalation_reason=decision.escalation_reason,
-        reason=decision.reason,
-        latency_ms=timer.total(),
-        stages_ms=dict(timer.stages),
-        sources=list(dict.fromkeys(p.doc_id for p in passages)),
-    )
+    with t.timer.stage("audit"):
+        return audit.append(rt.store, entry)
 
 
-def _retrieve_and_answer(
-    rt: Runtime, principal: Principal, question: str, parts: list[str], timer: _Timer
-) -> AnswerResult | None:
-    with timer.stage("embed"):
-        texts = [question, *parts] if len(parts) > 1 else [question]
-        vecs = rt.embedder.embed(texts)
+def _retrieve_and_answer(rt: Runtime, t: _Turn, flt: Filter) -> AnswerResult | None:
+    assert t.und is not None
+    question, parts = t.und.question, t.und.parts
+    with t.timer.stage("embed"):
+        extra = parts if len(parts) > 1 else []
+        vecs = (
+            rt.embedder.embed([question, *extra])
+            if (t.vector is None or extra)
+            else t.vector.reshape(1, -1)
+        )
     qvec = vecs[0]
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
-    with timer.stage("retrieve"):
-        flt = rt.search.filter_for(principal.groups, principal.center)
+    with t.timer.stage("retrieve"):
         k = rt.settings.retrieval_top_k
         hits = rt.search.search(question, qvec, flt, k)
         if len(parts) > 1:
@@ -259,10 +434,9 @@ def _retrieve_and_answer(
                     if h.chunk_id not in seen:
                         seen.add(h.chunk_id)
                         hits.append(h)
-        passages = load_passages(rt.store, hits, rt.embedder.dim, principal.center, flt.acl_ids)
+        passages = load_passages(rt.store, hits, rt.embedder.dim, t.principal.center, flt.acl_ids)
         terms = term_stats(rt.index, question, flt) if passages else TermStats()
     if not passages:
         return None
-    with timer.stage("answer"):
-        result = rt.answerer.answer(question, parts, qvec, np.asarray(part_vecs), passages, terms)
-    return result
+    with t.timer.stage("answer"):
+        return rt.answerer.answer(question, parts, qvec, np.asarray(part_vecs), passages, terms)

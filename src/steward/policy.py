@@ -1,25 +1,106 @@
-"""Per-center rules. For now one policy from settings; per-center YAML files come later.
+"""Rules per center: when to answer, when to hand off, during which hours.
 
-``escalate_for`` says whose conversations the hand-off rules apply to: a bank's escalation matrix
-covers customer conversations, while staff asking how a procedure works get an answer.
+Policies are YAML files in ``STEWARD_POLICY_DIR``: ``default.yaml`` and one file per center
+(``north.yaml``) whose settings override the default's. Each file is validated (unknown keys are
+errors), versioned by the hash of its content, and re-read when it changes on disk, so an operator
+edits a file and the next request uses it. A file that fails validation on reload is reported and
+the last good version stays in force: a typo never turns the rules off.
+
+```yaml
+name: north
+answer_threshold: 0.6            # confidence below which Steward does not answer
+low_confidence_action: abstain   # or escalate
+escalate_for: external           # whose conversations the hand-off rules apply to
+escalation_reasons: [fraud, location_mismatch, vulnerable, legal, emotional, money_movement]
+large_amount: 10000              # money movement at or above this goes to a person
+auto_answer_intents: ["*"]       # intents that may be answered automatically (globs)
+always_human_intents: [complaint]
+business_hours: {timezone: America/Chicago, days: [mon, tue, wed, thu, fri, sat],
+                 open: "07:00", close: "21:00"}
+language: en
+```
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import logging
+import threading
 from dataclasses import dataclass
-from typing import Literal
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from steward.config import Settings
+from steward.errors import ConfigError
+
+log = logging.getLogger(__name__)
+REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS: tuple[str, ...] = ALL_DAYS
+
+
+class BusinessHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "UTC"
+    days: list[Day] = Field(default_factory=lambda: list(ALL_DAYS))
+    open: time = time(0, 0)
+    close: time = time(23, 59, 59)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def is_open(self, at: datetime) -> bool:
+        local = at.astimezone(ZoneInfo(self.timezone))
+        return DAYS[local.weekday()] in self.days and self.open <= local.time() < self.close
+
+
+class PolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    answer_threshold: float | None = Field(default=None, ge=0, le=1)
+    low_confidence_action: Literal["abstain", "escalate"] | None = None
+    escalate_for: Literal["external", "everyone", "nobody"] | None = None
+    escalation_reasons: (
+        list[
+            Literal[
+                "fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement"
+            ]
+        ]
+        | None
+    ) = None
+    large_amount: float | None = Field(default=None, gt=0)
+    auto_answer_intents: list[str] | None = None
+    always_human_intents: list[str] | None = None
+    business_hours: BusinessHours | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
 class Policy:
     name: str = "default"
-    version: str = "1"
+    version: str = "builtin"
     answer_threshold: float = 0.55
     low_confidence_action: Literal["abstain", "escalate"] = "abstain"
     escalate_for: Literal["external", "everyone", "nobody"] = "external"
+    escalation_reasons: tuple[str, ...] = REASONS
     large_amount: float = 10_000.0
+    auto_answer_intents: tuple[str, ...] = ("*",)
+    always_human_intents: tuple[str, ...] = ()
+    business_hours: BusinessHours | None = None
+    language: str = "en"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -30,3 +111,101 @@ class Policy:
 
     def applies_escalation(self, external: bool) -> bool:
         return self.escalate_for == "everyone" or (self.escalate_for == "external" and external)
+
+    def auto_answer_allowed(self, intent: str | None) -> bool:
+        if intent is None:
+            return True
+        return any(fnmatch.fnmatch(intent, p) for p in self.auto_answer_intents)
+
+    def needs_human(self, intent: str | None) -> bool:
+        return intent is not None and any(
+            fnmatch.fnmatch(intent, p) for p in self.always_human_intents
+        )
+
+    def open_now(self, at: datetime) -> bool:
+        return self.business_hours is None or self.business_hours.is_open(at)
+
+    def merged(self, spec: PolicySpec, name: str, version: str) -> Policy:
+        values: dict[str, Any] = {k: v for k, v in spec.model_dump().items() if v is not None}
+        values.pop("name", None)
+        if "business_hours" in values:
+            values["business_hours"] = spec.business_hours
+        for key in ("escalation_reasons", "auto_answer_intents", "always_human_intents"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return Policy(**{**self.__dict__, **values, "name": spec.name or name, "version": version})
+
+
+def _read(path: Path) -> tuple[PolicySpec, str]:
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"Policy {path.name} must be a YAML mapping.")
+        spec = PolicySpec.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Policy {path.name} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Policy {path.name}: {where}: {first['msg']}") from exc
+    return spec, hashlib.sha256(raw).hexdigest()[:12]
+
+
+class PolicyBook:
+    """The policies of a folder, re-read when a file changes; one per center."""
+
+    def __init__(self, folder: Path | None, base: Policy) -> None:
+        self.folder = folder
+        self.base = base
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, float, int], ...] | None = None
+        self._specs: dict[str, tuple[PolicySpec, str]] = {}
+        self.errors: dict[str, str] = {}
+        if folder is not None:
+            if not folder.is_dir():
+                raise ConfigError(f"STEWARD_POLICY_DIR {folder} is not a folder.")
+            self._reload(strict=True)
+
+    def _files(self) -> list[Path]:
+        assert self.folder is not None
+        return sorted(self.folder.glob("*.yaml"))
+
+    def _reload(self, strict: bool = False) -> None:
+        files = self._files()
+        stamp = tuple((p.name, p.stat().st_mtime, p.stat().st_size) for p in files)
+        if stamp == self._stamp:
+            return
+        specs: dict[str, tuple[PolicySpec, str]] = {}
+        errors: dict[str, str] = {}
+        for path in files:
+            try:
+                specs[path.stem] = _read(path)
+            except ConfigError as exc:
+                if strict:
+                    raise
+                errors[path.name] = exc.message
+                if path.stem in self._specs:  # keep the last good version in force
+                    specs[path.stem] = self._specs[path.stem]
+                log.error(
+                    "policy file rejected; last good version kept",
+                    extra={"file": path.name, "detail": exc.message},
+                )
+        self._specs, self.errors, self._stamp = specs, errors, stamp
+
+    def for_center(self, center: str | None) -> Policy:
+        """The policy in force for ``center``: the default's settings, overridden by the
+        center's file."""
+        if self.folder is None:
+            return self.base
+        with self._lock:
+            self._reload()
+            specs = dict(self._specs)
+        policy = self.base
+        if "default" in specs:
+            spec, version = specs["default"]
+            policy = policy.merged(spec, "default", version)
+        if center is not None and center in specs:
+            spec, version = specs[center]
+            policy = policy.merged(spec, center, f"{policy.version}+{version}")
+        return policy

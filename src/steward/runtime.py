@@ -8,12 +8,16 @@ from functools import cached_property
 
 from steward import plugins
 from steward.answer import Answerer
+from steward.cache import AnswerCache
 from steward.config import Settings, load_settings
+from steward.conversations import Conversations
 from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder
-from steward.errors import ConfigError
-from steward.guard import Masker, TokenBook, load_or_create_key
+from steward.errors import ConfigError, InputError
+from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
+from steward.handoff import HandoffQueue
 from steward.identity import OidcConfig, TokenVerifier
-from steward.policy import Policy
+from steward.intents import IntentModel
+from steward.policy import Policy, PolicyBook
 from steward.providers.base import Provider
 from steward.providers.extractive import ExtractiveProvider
 from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
@@ -78,7 +82,14 @@ class Runtime:
 
     @cached_property
     def masker(self) -> Masker:
-        return Masker(TokenBook(self.store, load_or_create_key(self.settings.key_file)))
+        try:
+            recognizers = recognizers_for(self.settings.pii_recognizers_file)
+        except InputError as exc:
+            raise ConfigError(f"STEWARD_PII_RECOGNIZERS_FILE: {exc.message}") from exc
+        return Masker(
+            TokenBook(self.store, load_or_create_key(self.settings.key_file)),
+            recognizers=recognizers,
+        )
 
     @cached_property
     def provider(self) -> Provider:
@@ -141,13 +152,41 @@ class Runtime:
         return Vault(self.store, key, self.masker.tokens, self.settings.reidentify_access)
 
     @cached_property
+    def conversations(self) -> Conversations:
+        return Conversations(self.store)
+
+    @cached_property
+    def handoff(self) -> HandoffQueue:
+        return HandoffQueue(self.store, self.conversations, self.masker)
+
+    @cached_property
+    def cache(self) -> AnswerCache:
+        return AnswerCache(self.store, self.settings.semantic_cache_threshold)
+
+    @cached_property
+    def policies(self) -> PolicyBook:
+        return PolicyBook(self.settings.policy_dir, Policy.from_settings(self.settings))
+
+    @property
     def policy(self) -> Policy:
-        return Policy.from_settings(self.settings)
+        """The default policy (no center)."""
+        return self.policies.for_center(None)
+
+    @cached_property
+    def intents(self) -> IntentModel | None:
+        """The operator's trained intent model, if there is one."""
+        path = self.settings.intent_model or self.settings.home / "intents" / "model"
+        if not path.with_suffix(".json").exists():
+            if self.settings.intent_model is not None:
+                raise ConfigError(f"No intent model at {path} (STEWARD_INTENT_MODEL).")
+            return None
+        return IntentModel.load(path)
 
     def warm(self) -> None:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
-            _ = self.search, self.masker, self.answerer, self.policy, self.verifier, self.vault
+            _ = self.search, self.masker, self.answerer, self.policies, self.verifier, self.vault
+            _ = self.intents, self.cache, self.handoff
             self.embedder.embed(["warm up"])
             self.masker.find("warm up 4111 1111 1111 1111")
 

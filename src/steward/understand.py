@@ -130,6 +130,8 @@ class Understanding:
     findings: list[Finding] = field(default_factory=list)
     refuse: str | None = None  # why the whole request is refused
     signals: list[Signal] = field(default_factory=list)
+    intent: str | None = None  # from the operator's trained model, if any
+    intent_confidence: float = 0.0
 
     @property
     def injection(self) -> bool:
@@ -164,7 +166,7 @@ def split_parts(question: str) -> list[str]:
     return parts or [question]
 
 
-def understand(question: str) -> Understanding:
+def understand(question: str, large_amount: float = 10_000) -> Understanding:
     findings = injection_findings(question)
     kept: list[str] = []
     for m in _SENTENCE.finditer(question):
@@ -185,5 +187,5 @@ def understand(question: str) -> Understanding:
         parts=split_parts(clean) if clean else [],
         findings=findings,
         refuse=refuse,
-        signals=risk_signals(question),
+        signals=risk_signals(question, large_amount),
     )

@@ -81,6 +81,23 @@ async def get_audit_sources(
     return [AuditSource.model_validate(r) for r in rows]
 
 
+class CacheStatsOut(BaseModel):
+    hits: int
+    semantic_hits: int
+    misses: int
+    hit_rate: float
+    saved_ms: float
+
+
+@router.get("/v1/cache/stats", response_model=CacheStatsOut, responses=OPERATOR_ERRORS)
+async def cache_stats(
+    rt: Annotated[Runtime, Depends(runtime)],
+    _who: Annotated[Principal, Depends(operator)],
+) -> CacheStatsOut:
+    """Answer-cache hit rate and the time it saved, for this replica since it started."""
+    return CacheStatsOut.model_validate(rt.cache.stats.as_dict())
+
+
 @router.post("/v1/reveal", response_model=RevealOut, responses=OPERATOR_ERRORS)
 async def reveal(
     body: RevealRequest,

@@ -20,6 +20,11 @@ NOT_BLANK = r"\S"  # at least one visible character
 class AskRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str
+    conversation_id: str | None = Field(
+        default=None,
+        description="Continue one of your conversations (follow-ups are rewritten "
+        "into standalone questions).",
+    )
 
 
 def request_model(max_chars: int) -> type[AskRequestBase]:
@@ -55,6 +60,8 @@ class AskResponse(BaseModel):
     reason: str
     audit_id: str
     latency_ms: float
+    conversation_id: str | None = None
+    ticket_id: str | None = Field(default=None, description="Set when handed to a person.")
 
 
 def make_router(max_chars: int) -> APIRouter:
@@ -67,8 +74,8 @@ def make_router(max_chars: int) -> APIRouter:
     ) -> AskResponse:
         """Answer from what the asker may read, with citations; every call writes an audit
         row."""
-        r = await run_in_threadpool(ask, rt, who, body.question, "api")
-        return AskResponse.model_validate(r.as_dict())
+        r = await run_in_threadpool(ask, rt, who, body.question, "api", body.conversation_id)
+        return AskResponse.model_validate(r.as_public_dict())
 
     # The body model carries this deployment's length limit into validation and the spec.
     ask_endpoint.__annotations__["body"] = request_model(max_chars)

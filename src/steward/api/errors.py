@@ -38,7 +38,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
 
 
-AUTHED = responses(400, 401, 403, 422, 500)
+AUTHED = responses(400, 401, 403, 404, 422, 500)
 
 
 def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:

@@ -205,6 +205,87 @@ class Erasure(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Conversation(Base):
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | with_human | closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Turn(Base):
+    """One message of a conversation; text is masked."""
+
+    __tablename__ = "turns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # asker | assistant | human
+    text: Mapped[str] = mapped_column(Text)
+    standalone: Mapped[str | None] = mapped_column(Text, nullable=True)  # rewritten question
+    action: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    audit_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    author: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Ticket(Base):
+    """A conversation handed to people: why, with what context, and how it ended."""
+
+    __tablename__ = "tickets"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(String(500))
+    intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    signals: Mapped[list[Any]] = mapped_column(JSON)
+    sources: Mapped[list[Any]] = mapped_column(JSON)
+    priority: Mapped[str] = mapped_column(String(8))  # p1 | p2 | p3
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open|claimed|answered|resolved
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    audit_id: Mapped[str] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Correction(Base):
+    """A reviewer's answer kept as a labelled example for later evaluation (masked)."""
+
+    __tablename__ = "corrections"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(26), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    expected_action: Mapped[str] = mapped_column(String(16))
+    escalation_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CacheEntry(Base):
+    """A cached answer, keyed by a hash of the masked question, the asker's permission
+    fingerprint, the knowledge-base and prompt versions. No raw text in the key."""
+
+    __tablename__ = "answer_cache"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cited_versions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditRecord(Base):
     """One row per request, append-only, hash-chained (each row hashes the previous one)."""
 

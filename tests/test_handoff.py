@@ -1,0 +1,145 @@
+"""Conversations and the hand-off queue, over real HTTP."""
+
+from __future__ import annotations
+
+import httpx
+
+from steward.conversations import is_follow_up, rewrite
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def post(server, key, path, body):
+    return httpx.post(f"{server.url}{path}", json=body, headers=auth(key), timeout=60)
+
+
+def test_follow_up_is_rewritten_into_a_standalone_question() -> None:
+    prev = "What is the annual fee on the Platinum card?"
+    assert is_follow_up("and for the Gold card?")
+    assert rewrite("and for the Gold card?", prev) == "What is the annual fee on the Gold card?"
+    assert not is_follow_up("What is the annual fee on the Gold card?")
+    assert (
+        rewrite("what about international ones?", "How much does a domestic wire cost?")
+        == "How much does a domestic wire cost: international ones?"
+    )
+
+
+def test_follow_up_in_a_conversation_uses_the_earlier_turn(live_kb) -> None:
+    server, keys = live_kb
+    first = post(
+        server, keys["cara"], "/v1/ask", {"question": "How much does a domestic wire cost?"}
+    ).json()
+    assert "$25" in first["answer"]
+    follow = post(
+        server,
+        keys["cara"],
+        "/v1/ask",
+        {"question": "and an international one?", "conversation_id": first["conversation_id"]},
+    ).json()
+    assert follow["action"] == "answer" and "$45" in follow["answer"]
+    assert follow["conversation_id"] == first["conversation_id"]
+
+
+def test_conversation_belongs_to_its_asker(live_kb) -> None:
+    server, keys = live_kb
+    first = post(server, keys["cara"], "/v1/ask", {"question": "How much is the monthly fee?"})
+    conv = first.json()["conversation_id"]
+    other = post(
+        server, keys["sam"], "/v1/ask", {"question": "and the wire fee?", "conversation_id": conv}
+    )
+    assert other.status_code == 404
+    assert (
+        httpx.get(f"{server.url}/v1/conversations/{conv}", headers=auth(keys["sam"])).status_code
+        == 404
+    )
+    mine = httpx.get(f"{server.url}/v1/conversations/{conv}", headers=auth(keys["cara"])).json()
+    assert [t["role"] for t in mine["turns"]] == ["asker", "assistant"]
+
+
+def test_escalation_goes_to_the_queue_and_the_reply_reaches_the_asker(live_kb, kb_rt) -> None:
+    from sqlalchemy import update
+
+    from steward.store.models import User
+
+    server, keys = live_kb
+    with kb_rt.store.write() as (s, _):  # make nora a reviewer in the north center
+        s.execute(update(User).where(User.id == "nora").values(access="reviewer"))
+        s.execute(update(User).where(User.id == "solo").values(access="reviewer"))
+    asked = post(
+        server,
+        keys["cara"],
+        "/v1/ask",
+        {"question": "Someone used my card 4111 1111 1111 1111 for purchases I never made!"},
+    ).json()
+    assert asked["action"] == "escalate" and asked["ticket_id"]
+    ticket_id = asked["ticket_id"]
+    # cara is a north customer: the south reviewer does not see the ticket.
+    south = httpx.get(f"{server.url}/v1/tickets", headers=auth(keys["solo"])).json()
+    assert ticket_id not in [t["id"] for t in south]
+    assert httpx.get(f"{server.url}/v1/tickets", headers=auth(keys["cara"])).status_code == 403
+    queue = httpx.get(f"{server.url}/v1/tickets", headers=auth(keys["nora"])).json()
+    ticket = next(t for t in queue if t["id"] == ticket_id)
+    assert (ticket["reason"], ticket["priority"], ticket["status"]) == ("fraud", "p1", "open")
+    assert "4111" not in str(ticket) and "<CARD_" in ticket["transcript"][0]["text"]
+    assert ticket["signals"] == ["fraud"] and not ticket["overdue"]
+    assert (
+        post(
+            server,
+            keys["nora"],
+            f"/v1/tickets/{ticket_id}/answer",
+            {"text": "We blocked the card."},
+        ).status_code
+        == 403
+    )  # claim first
+    assert (
+        post(server, keys["nora"], f"/v1/tickets/{ticket_id}/claim", {}).json()["status"]
+        == "claimed"
+    )
+    answered = post(
+        server,
+        keys["nora"],
+        f"/v1/tickets/{ticket_id}/answer",
+        {"text": "We blocked the card and a new one is on its way."},
+    ).json()
+    assert answered["status"] == "answered"
+    conv = httpx.get(
+        f"{server.url}/v1/conversations/{asked['conversation_id']}", headers=auth(keys["cara"])
+    ).json()
+    assert conv["status"] == "with_human"
+    assert conv["turns"][-1] == {
+        **conv["turns"][-1],
+        "role": "human",
+        "author": "nora",
+        "text": "We blocked the card and a new one is on its way.",
+    }
+    resolved = post(
+        server, keys["nora"], f"/v1/tickets/{ticket_id}/resolve", {"save_correction": True}
+    ).json()
+    assert resolved["status"] == "resolved"
+    corrections = kb_rt.handoff.corrections()
+    assert corrections[0]["escalation_reason"] == "fraud"
+    assert "4111" not in corrections[0]["question"]
+
+
+def test_overdue_tickets_are_flagged(kb_rt) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from steward.identity import Principal, principal_for
+    from steward.orchestrator import ask
+    from steward.store.models import Ticket
+
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "cara"),
+        "My attorney will sue you over these fees.",
+        channel="chat",
+    )
+    assert r.escalation_reason == "legal" and r.ticket_id
+    with kb_rt.store.write() as (s, _):
+        s.execute(update(Ticket).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+    admin = Principal("op", "Op", frozenset(), None, "operator", False, "cli")
+    assert [t.overdue for t in kb_rt.handoff.queue(admin)] == [True]

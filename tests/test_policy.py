@@ -1,0 +1,122 @@
+"""Per-center policies: validated, merged over the default, re-read on change, audited."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from steward import audit
+from steward.errors import ConfigError
+from steward.identity import principal_for
+from steward.orchestrator import ask
+from steward.policy import Policy, PolicyBook
+
+WIRE = "Please wire $15,000 from my savings to my brother today."
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    path = folder / f"{name}.yaml"
+    path.write_text(text)
+    # Tests change files within one second: move mtime on so the change is seen.
+    stamp = path.stat().st_mtime + 1 if path.exists() else None
+    if stamp:
+        os.utime(path, (stamp, stamp))
+
+
+def test_center_file_overrides_the_default(tmp_path: Path) -> None:
+    write(tmp_path, "default", "answer_threshold: 0.5\nlarge_amount: 10000\n")
+    write(tmp_path, "north", "answer_threshold: 0.8\nescalate_for: everyone\n")
+    book = PolicyBook(tmp_path, Policy())
+    north, south = book.for_center("north"), book.for_center("south")
+    assert (north.answer_threshold, north.escalate_for, north.large_amount) == (
+        0.8,
+        "everyone",
+        10000,
+    )
+    assert (south.answer_threshold, south.escalate_for) == (0.5, "external")
+    assert north.name == "north" and south.name == "default"
+    assert north.version != south.version
+
+
+def test_invalid_policy_fails_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    write(tmp_path, "default", "answer_threshhold: 0.5\n")
+    with pytest.raises(ConfigError, match="answer_threshhold"):
+        PolicyBook(tmp_path, Policy())
+    write(tmp_path, "default", "business_hours: {timezone: Mars/Olympus}\n")
+    with pytest.raises(ConfigError, match="time zone"):
+        PolicyBook(tmp_path, Policy())
+
+
+def test_hot_reload_and_bad_edit_keeps_last_good(tmp_path: Path) -> None:
+    write(tmp_path, "default", "answer_threshold: 0.5\n")
+    book = PolicyBook(tmp_path, Policy())
+    assert book.for_center(None).answer_threshold == 0.5
+    write(tmp_path, "default", "answer_threshold: 0.7\n")
+    assert book.for_center(None).answer_threshold == 0.7
+    write(tmp_path, "default", "answer_threshold: seven\n")
+    assert book.for_center(None).answer_threshold == 0.7  # the last good version stays
+    assert "default.yaml" in book.errors
+
+
+def test_business_hours() -> None:
+    from steward.policy import BusinessHours
+
+    hours = BusinessHours(
+        timezone="America/Chicago",
+        days=["mon", "tue", "wed", "thu", "fri"],
+        open="07:00",
+        close="21:00",
+    )
+    assert hours.is_open(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))  # Monday 09:00 CST
+    assert not hours.is_open(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))  # 06:00 CST
+    assert not hours.is_open(datetime(2026, 11, 22, 15, 0, tzinfo=UTC))  # Sunday
+
+
+def test_same_question_answered_in_one_center_escalated_in_another(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "default", "escalate_for: external\n")
+    write(policies, "north", "escalate_for: everyone\n")
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    north = ask(rt, principal_for(rt.store, "nora"), WIRE)  # staff, north center
+    south = ask(rt, principal_for(rt.store, "solo"), WIRE)  # staff, south center
+    assert (north.action, north.escalation_reason) == ("escalate", "money_movement")
+    assert south.action != "escalate"
+    row = audit.get(rt.store, north.audit_id)
+    assert "policy:north@" in row.reason and "escalation.money_movement" in row.reason
+    assert row.settings["policy"].startswith("north@")
+
+
+def test_policy_can_send_an_intent_to_people(kb_home, tmp_path, make_runtime) -> None:
+    from steward.intents import train
+
+    shutil.copytree(kb_home, tmp_path / "h")
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "default", "always_human_intents: [complaint]\n")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    texts = [
+        "I want to complain about your service",
+        "this is a formal complaint",
+        "I am unhappy and want to file a complaint",
+        "your staff were rude, I complain",
+        "how much is the monthly fee",
+        "what does an international wire cost",
+        "what is the fee for wires",
+        "how do I reset my PIN",
+    ] * 3
+    labels = (["complaint"] * 4 + ["fees"] * 3 + ["pin"]) * 3
+    train(texts, labels, rt.embedder, threshold=0.2).save(tmp_path / "h" / "intents" / "model")
+    r = ask(rt, principal_for(rt.store, "cara"), "I want to make a formal complaint about fees")
+    assert (r.action, r.escalation_reason) == ("escalate", "policy")
+    assert "always_human_intents" in audit.get(rt.store, r.audit_id).reason
+    ok = ask(rt, principal_for(rt.store, "cara"), "How much is the monthly maintenance fee?")
+    assert ok.action == "answer"
+    assert audit.get(rt.store, ok.audit_id).settings["intent"] == "fees"
