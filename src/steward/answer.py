@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 
 from steward.embeddings import Vectors
 from steward.errors import ProviderError
-from steward.providers.base import AnswerRequest, Draft, Passage, Provider
+from steward.providers.base import AnswerRequest, Claim, Draft, Passage, Provider
 from steward.providers.extractive import ExtractiveProvider
+from steward.providers.openai_compat import SENTENCE_END
 from steward.retrieval.search import Hit, TermStats, stem_terms
 from steward.store import Store
 from steward.store.models import Chunk, Document
@@ -106,7 +108,7 @@ class AnswerResult:
     prompt_version: str
     dropped_claims: int = 0
     degraded: str | None = None
-    notes: list[str] = field(default_factory=list)
+    route: dict[str, Any] = field(default_factory=dict)  # the router's choice, tries and cost
 
 
 class Answerer:
@@ -121,6 +123,19 @@ class Answerer:
         else:
             self.fallback = fallback
 
+    @staticmethod
+    def request(
+        question: str,
+        parts: list[str],
+        qvec: Vectors,
+        part_vecs: Vectors,
+        passages: list[Passage],
+        terms: TermStats,
+    ) -> AnswerRequest:
+        return AnswerRequest(
+            question, parts, qvec, part_vecs, passages, terms.weights, terms.unknown, terms.missing
+        )
+
     def answer(
         self,
         question: str,
@@ -130,9 +145,7 @@ class Answerer:
         passages: list[Passage],
         terms: TermStats,
     ) -> AnswerResult:
-        request = AnswerRequest(
-            question, parts, qvec, part_vecs, passages, terms.weights, terms.unknown, terms.missing
-        )
+        request = self.request(question, parts, qvec, part_vecs, passages, terms)
         provider: Provider = self.provider
         degraded = None
         try:
@@ -144,6 +157,12 @@ class Answerer:
             degraded = f"{provider.name} failed ({exc.code}); answered by {self.fallback.name}"
             provider = self.fallback
             draft = provider.complete(request)
+        return self.verify(draft, passages, provider, degraded)
+
+    def verify(
+        self, draft: Draft, passages: list[Passage], provider: Provider, degraded: str | None
+    ) -> AnswerResult:
+        """Keep only claims that cite a passage and are supported by it."""
         by_n = {p.n: p for p in passages}
         kept = [c for c in draft.claims if c.passage in by_n and supported(c.text, by_n[c.passage])]
         dropped = len(draft.claims) - len(kept)
@@ -152,6 +171,9 @@ class Answerer:
             draft.text = " ".join(f"{c.text} [{c.passage}]" for c in kept)
             draft.claims = kept
         cited_ns = list(dict.fromkeys(c.passage for c in kept))
+        route: dict[str, Any] = dict(getattr(provider, "last", None) or {})
+        if degraded is None and route.get("tried"):
+            degraded = f"{'; '.join(route['tried'])}; answered by {route['provider']}"
         return AnswerResult(
             draft=draft,
             passages=passages,
@@ -162,4 +184,92 @@ class Answerer:
             prompt_version=provider.prompt_version,
             dropped_claims=dropped,
             degraded=degraded,
+            route=route,
         )
+
+    def stream(self, request: AnswerRequest) -> SentenceStream:
+        return SentenceStream(self, request)
+
+
+class SentenceStream:
+    """A provider's streamed reply, released one verified sentence at a time.
+
+    Text reaches the asker only after its sentence is complete, cites a permitted passage and is
+    supported by it: the same check a whole answer gets. After iteration, ``result`` holds the
+    AnswerResult for the decision and the audit row.
+    """
+
+    def __init__(self, answerer: Answerer, request: AnswerRequest) -> None:
+        self.answerer = answerer
+        self.request = request
+        self.result: AnswerResult | None = None
+        self._claims: list[Claim] = []
+        self._seen = 0
+        self._no_answer = False
+
+    def _check(self, sentence: str) -> Iterator[str]:
+        from steward.providers.openai_compat import parse
+
+        if "NO_ANSWER" in sentence:
+            self._no_answer = True
+            return
+        by_n = {p.n: p for p in self.request.passages}
+        for claim in parse(sentence.strip(), "", 0, 0).claims:
+            self._seen += 1
+            if claim.passage in by_n and supported(claim.text, by_n[claim.passage]):
+                self._claims.append(claim)
+                yield f"{claim.text} [{claim.passage}] "
+
+    def __iter__(self) -> Iterator[str]:
+        provider = self.answerer.provider
+        if not hasattr(provider, "stream") or isinstance(provider, ExtractiveProvider):
+            # Nothing to stream incrementally: verify the whole draft, then release it.
+            self.result = self.answerer.answer(
+                self.request.question,
+                self.request.parts,
+                self.request.query_vector,
+                self.request.part_vectors,
+                self.request.passages,
+                TermStats(
+                    self.request.term_weights,
+                    self.request.unknown_terms,
+                    0,
+                    self.request.missing_weight,
+                ),
+            )
+            for c in self.result.draft.claims:
+                yield f"{c.text} [{c.passage}] "
+            return
+        buffer, started, degraded = "", False, None
+        try:
+            for piece in provider.stream(self.request):
+                buffer += piece
+                *done, buffer = SENTENCE_END.split(buffer)
+                for sentence in done:
+                    for out in self._check(sentence):
+                        started = True
+                        yield out
+            for out in self._check(buffer):
+                yield out
+        except ProviderError as exc:
+            if started or self.answerer.fallback is None:
+                raise
+            degraded = f"{provider.name} failed ({exc.code}); answered by extractive"
+            fallback = self.answerer.fallback
+            self.result = self.answerer.verify(
+                fallback.complete(self.request), self.request.passages, fallback, degraded
+            )
+            for c in self.result.draft.claims:
+                yield f"{c.text} [{c.passage}] "
+            return
+        text = " ".join(f"{c.text} [{c.passage}]" for c in self._claims)
+        draft = Draft(
+            text,
+            list(self._claims),
+            1.0,
+            provider.model,
+            no_answer=self._no_answer and not self._claims,
+        )
+        result = self.answerer.verify(draft, self.request.passages, provider, degraded)
+        result.confidence = round(len(self._claims) / self._seen, 4) if self._seen else 0.0
+        self.result = result

@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     )
     openai_model: str | None = Field(default=None, description="Chat model name for `openai`.")
     openai_api_key: str | None = Field(default=None, description="API key for `openai`.")
+    providers_file: Path | None = Field(
+        default=None,
+        description="YAML of models, routing (simple/complex), fallback chain, retries, circuit "
+        "breaker and prices; overrides STEWARD_PROVIDER (see docs/providers.md).",
+    )
     provider_timeout_s: float = Field(
         default=30.0, gt=0, description="Seconds before a provider call is abandoned."
     )

@@ -24,7 +24,7 @@ from steward.decide import Decision, after_answer, before_retrieval
 from steward.errors import GuardError, ProviderError, QuestionError
 from steward.identity import Principal
 from steward.policy import Policy
-from steward.providers.base import Passage
+from steward.providers.base import AnswerRequest, Passage
 from steward.retrieval.search import Filter, TermStats, query_terms, term_stats
 from steward.runtime import Runtime
 from steward.understand import Understanding, understand
@@ -181,6 +181,8 @@ class _Turn:
     passages: list[Passage] = field(default_factory=list)
     cache_kind: str | None = None
     cached: dict[str, Any] | None = None
+    request: AnswerRequest | None = None
+    previous: str | None = None  # the prior question, when the client keeps the history
 
 
 def ask(
@@ -189,19 +191,23 @@ def ask(
     question: str,
     channel: str = "api",
     conversation_id: str | None = None,
+    previous: str | None = None,
+    profile: str | None = None,
 ) -> Response:
     """Answer one question for ``principal``; always returns a Response with an audit id.
 
     With ``conversation_id`` (the asker's own), a follow-up is rewritten into a standalone
-    question first; permissions are those of this moment, never of earlier turns.
+    question first; permissions are those of this moment, never of earlier turns. ``profile``
+    names an assistant profile (a policy overlay, see policy.py).
     """
     text = validate_question(rt, question)
     if conversation_id is not None or channel in ("api", "chat"):
         conversation_id = rt.conversations.open(conversation_id, principal)
-    t = _Turn(text, principal, channel, _Timer(), conversation_id)
-    t.policy = rt.policies.for_center(principal.center)
+    t = _Turn(text, principal, channel, _Timer(), conversation_id, previous=previous)
+    t.policy = rt.policies.for_center(principal.center, profile)
     try:
         decision = _decide(rt, t)
+        assert decision is not None
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
         decision = Decision("abstain", exc.message, rule="guard.fail-closed")
@@ -213,7 +219,68 @@ def ask(
     return _finish(rt, t, decision)
 
 
-def _decide(rt: Runtime, t: _Turn) -> Decision:
+def ask_stream(
+    rt: Runtime,
+    principal: Principal,
+    question: str,
+    channel: str = "api",
+    conversation_id: str | None = None,
+    previous: str | None = None,
+    profile: str | None = None,
+) -> Iterator[str | Response]:
+    """Like :func:`ask`, but yields the answer as it is verified, then the Response.
+
+    With a model that streams, each sentence is released only once it is complete, cites a
+    permitted passage, is supported by it and has passed the output guard. Refusals, hand-offs,
+    cached answers, the extractive provider and abstentions are decided first and then sent in
+    pieces, so nothing reaches the asker that a whole answer would not have shown.
+    """
+    if not hasattr(rt.answerer.provider, "stream") or rt.answerer.provider.name == "extractive":
+        response = ask(rt, principal, question, channel, conversation_id, previous, profile)
+        yield from _pieces(response.answer)
+        yield response
+        return
+    text = validate_question(rt, question)
+    conversation_id = rt.conversations.open(conversation_id, principal)
+    t = _Turn(text, principal, channel, _Timer(), conversation_id, previous=previous)
+    t.policy = rt.policies.for_center(principal.center, profile)
+    shown: list[str] = []
+    try:
+        decision = _decide(rt, t, stop_before_answer=True)
+        if decision is None:
+            assert t.request is not None
+            stream = rt.answerer.stream(t.request)
+            with t.timer.stage("answer"):
+                for piece in stream:
+                    piece = output_guard(rt, piece, t.request.passages)
+                    shown.append(piece)
+                    yield piece
+            t.result = stream.result
+            decision = after_answer(t.result, t.policy)
+            if shown and decision.action != "answer":
+                # What was shown is grounded sentence by sentence; say so in the audit row.
+                decision = Decision(
+                    "answer", f"streamed {len(shown)} verified sentence(s)", rule="stream.verified"
+                )
+    except GuardError as exc:
+        decision = Decision("abstain", exc.message, rule="guard.fail-closed")
+    except ProviderError as exc:
+        decision = Decision(
+            "abstain", f"answer provider unavailable ({exc.code})", rule="provider.unavailable"
+        )
+    response = _finish(rt, t, decision)
+    if not shown:
+        yield from _pieces(response.answer)
+    yield response
+
+
+def _pieces(text: str, size: int = 6) -> Iterator[str]:
+    words = text.split(" ")
+    for i in range(0, len(words), size):
+        yield " ".join(words[i : i + size]) + (" " if i + size < len(words) else "")
+
+
+def _decide(rt: Runtime, t: _Turn, stop_before_answer: bool = False) -> Decision | None:
     assert t.policy is not None
     with t.timer.stage("guard"):
         masked = rt.masker.mask(t.text)
@@ -222,8 +289,12 @@ def _decide(rt: Runtime, t: _Turn) -> Decision:
             seal_own_values(rt, t.text, t.principal)
     with t.timer.stage("understand"):
         t.standalone = t.masked
-        if t.conversation_id is not None and is_follow_up(t.masked):
-            previous = rt.conversations.last_question(t.conversation_id)
+        if is_follow_up(t.masked):
+            previous = None
+            if t.conversation_id is not None:
+                previous = rt.conversations.last_question(t.conversation_id)
+            if previous is None and t.previous:
+                previous = rt.masker.mask(t.previous).text
             if previous:
                 t.standalone = rewrite(t.masked, previous)
         t.und = understand(t.standalone, t.policy.large_amount)
@@ -244,6 +315,9 @@ def _decide(rt: Runtime, t: _Turn) -> Decision:
             cached.get("escalation_reason"),
             rule=f"cache.{t.cache_kind}",
         )
+    if stop_before_answer:
+        t.request = _retrieve(rt, t, flt)
+        return None if t.request is not None else after_answer(None, t.policy)
     t.result = _retrieve_and_answer(rt, t, flt)
     t.passages = t.result.passages if t.result else []
     return after_answer(t.result, t.policy)
@@ -399,6 +473,8 @@ def _audit(
             "top_k": rt.settings.retrieval_top_k,
             "embedder": rt.embedder.model_id,
             "degraded": result.degraded if result else None,
+            "route": result.route if result else None,
+            "tokens": [result.draft.tokens_in, result.draft.tokens_out] if result else None,
             "intent": t.und.intent if t.und else None,
             "intent_confidence": t.und.intent_confidence if t.und else None,
             "cache": t.cache_kind,
@@ -412,6 +488,21 @@ def _audit(
 
 
 def _retrieve_and_answer(rt: Runtime, t: _Turn, flt: Filter) -> AnswerResult | None:
+    request = _retrieve(rt, t, flt)
+    if request is None:
+        return None
+    with t.timer.stage("answer"):
+        return rt.answerer.answer(
+            request.question,
+            request.parts,
+            request.query_vector,
+            request.part_vectors,
+            request.passages,
+            TermStats(request.term_weights, request.unknown_terms, 0, request.missing_weight),
+        )
+
+
+def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
     assert t.und is not None
     question, parts = t.und.question, t.und.parts
     with t.timer.stage("embed"):
@@ -436,7 +527,7 @@ def _retrieve_and_answer(rt: Runtime, t: _Turn, flt: Filter) -> AnswerResult | N
                         hits.append(h)
         passages = load_passages(rt.store, hits, rt.embedder.dim, t.principal.center, flt.acl_ids)
         terms = term_stats(rt.index, question, flt) if passages else TermStats()
+    t.passages = passages
     if not passages:
         return None
-    with t.timer.stage("answer"):
-        return rt.answerer.answer(question, parts, qvec, np.asarray(part_vecs), passages, terms)
+    return rt.answerer.request(question, parts, qvec, np.asarray(part_vecs), passages, terms)

@@ -40,6 +40,7 @@ from steward.config import Settings
 from steward.errors import ConfigError
 
 log = logging.getLogger(__name__)
+DEFAULT_PROFILE = "steward"
 REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -193,19 +194,29 @@ class PolicyBook:
                 )
         self._specs, self.errors, self._stamp = specs, errors, stamp
 
-    def for_center(self, center: str | None) -> Policy:
-        """The policy in force for ``center``: the default's settings, overridden by the
-        center's file."""
+    def profiles(self) -> list[str]:
+        """Assistant profiles: ``profile.<name>.yaml`` files, plus the built-in ``steward``."""
+        if self.folder is None:
+            return [DEFAULT_PROFILE]
+        with self._lock:
+            self._reload()
+            names = [k.removeprefix("profile.") for k in self._specs if k.startswith("profile.")]
+        return [DEFAULT_PROFILE, *sorted(n for n in names if n != DEFAULT_PROFILE)]
+
+    def for_center(self, center: str | None, profile: str | None = None) -> Policy:
+        """The policy in force: the default's settings, overridden by the center's file, then
+        by the assistant profile's (``profile.<name>.yaml``)."""
         if self.folder is None:
             return self.base
         with self._lock:
             self._reload()
             specs = dict(self._specs)
         policy = self.base
-        if "default" in specs:
-            spec, version = specs["default"]
-            policy = policy.merged(spec, "default", version)
-        if center is not None and center in specs:
-            spec, version = specs[center]
-            policy = policy.merged(spec, center, f"{policy.version}+{version}")
+        layers = ["default", center, f"profile.{profile}" if profile else None]
+        for name in layers:
+            if name is not None and name in specs:
+                spec, version = specs[name]
+                label = name.removeprefix("profile.")
+                version = version if policy.version == "builtin" else f"{policy.version}+{version}"
+                policy = policy.merged(spec, label if name != "default" else "default", version)
         return policy

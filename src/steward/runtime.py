@@ -94,6 +94,10 @@ class Runtime:
     @cached_property
     def provider(self) -> Provider:
         s = self.settings
+        if s.providers_file is not None:
+            from steward.providers.router import load_router
+
+            return load_router(s.providers_file, s.provider_timeout_s)
         cls = plugins.load("steward.providers", s.provider, s.plugins)
         if cls is ExtractiveProvider:
             return ExtractiveProvider()

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from ulid import ULID
 
 from steward import __version__
-from steward.api import admin, ask, errors, handoff, search
+from steward.api import admin, ask, errors, handoff, openai_compat, search
 from steward.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,4 +54,5 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(search.make_router(rt.settings.max_question_chars))
     app.include_router(admin.router)
     app.include_router(handoff.router)
+    app.include_router(openai_compat.router)
     return app

@@ -6,6 +6,7 @@ anything the asker may not read, and nothing in a passage changes what a provide
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -83,6 +84,10 @@ class Provider(Protocol):
     prompt_version: str
 
     def complete(self, request: AnswerRequest) -> Draft: ...
+
+    def stream(self, request: AnswerRequest) -> Iterator[str]:
+        """The reply as it is written; the answer stage releases only verified sentences."""
+        ...
 
 
 class NoOptions(BaseModel):

@@ -22,6 +22,7 @@ function of the signals of the weakest part, so it falls when any part goes unan
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -193,6 +194,11 @@ class ExtractiveProvider:
         claims = [Claim(cands[k].text.strip(), cands[k].passage.n, chosen[k]) for k in ordered]
         text = " ".join(f"{c.text} [{c.passage}]" for c in claims)
         return Draft(text, claims, min(supports), self.model)
+
+    def stream(self, request: AnswerRequest) -> Iterator[str]:
+        """The answer's sentences (nothing to wait for: no model writes them)."""
+        for c in self.complete(request).claims:
+            yield f"{c.text} [{c.passage}] "
 
     def _assign(
         self, scores: list[np.ndarray], svecs: np.ndarray, cands: list[_Cand]

