@@ -167,10 +167,12 @@ class Answerer:
         kept = [c for c in draft.claims if c.passage in by_n and supported(c.text, by_n[c.passage])]
         dropped = len(draft.claims) - len(kept)
         share = len(kept) / len(draft.claims) if draft.claims else 0.0
-        if dropped:
-            draft.text = " ".join(f"{c.text} [{c.passage}]" for c in kept)
-            draft.claims = kept
         cited_ns = list(dict.fromkeys(c.passage for c in kept))
+        # Markers count the citations as listed ([1] is the first source shown), not the
+        # passages retrieved.
+        number = {n: i for i, n in enumerate(cited_ns, 1)}
+        draft.text = " ".join(f"{c.text} [{number[c.passage]}]" for c in kept)
+        draft.claims = kept
         route: dict[str, Any] = dict(getattr(provider, "last", None) or {})
         if degraded is None and route.get("tried"):
             degraded = f"{'; '.join(route['tried'])}; answered by {route['provider']}"
@@ -206,6 +208,7 @@ class SentenceStream:
         self._claims: list[Claim] = []
         self._seen = 0
         self._no_answer = False
+        self._numbers: dict[int, int] = {}  # passage -> citation number, in order shown
 
     def _check(self, sentence: str) -> Iterator[str]:
         from steward.providers.openai_compat import parse
@@ -218,7 +221,8 @@ class SentenceStream:
             self._seen += 1
             if claim.passage in by_n and supported(claim.text, by_n[claim.passage]):
                 self._claims.append(claim)
-                yield f"{claim.text} [{claim.passage}] "
+                number = self._numbers.setdefault(claim.passage, len(self._numbers) + 1)
+                yield f"{claim.text} [{number}] "
 
     def __iter__(self) -> Iterator[str]:
         provider = self.answerer.provider
@@ -237,8 +241,7 @@ class SentenceStream:
                     self.request.missing_weight,
                 ),
             )
-            for c in self.result.draft.claims:
-                yield f"{c.text} [{c.passage}] "
+            yield from _sentences(self.result)
             return
         buffer, started, degraded = "", False, None
         try:
@@ -259,8 +262,7 @@ class SentenceStream:
             self.result = self.answerer.verify(
                 fallback.complete(self.request), self.request.passages, fallback, degraded
             )
-            for c in self.result.draft.claims:
-                yield f"{c.text} [{c.passage}] "
+            yield from _sentences(self.result)
             return
         text = " ".join(f"{c.text} [{c.passage}]" for c in self._claims)
         draft = Draft(
@@ -273,3 +275,10 @@ class SentenceStream:
         result = self.answerer.verify(draft, self.request.passages, provider, degraded)
         result.confidence = round(len(self._claims) / self._seen, 4) if self._seen else 0.0
         self.result = result
+
+
+def _sentences(result: AnswerResult) -> Iterator[str]:
+    """A verified answer's text, sentence by sentence (markers already renumbered)."""
+    for piece in SENTENCE_END.split(result.draft.text):
+        if piece.strip():
+            yield piece + " "

@@ -74,6 +74,7 @@ class AnswerCache:
             OrderedDict()
         )
         self._lock = threading.Lock()
+        self._checked: set[tuple[str, int, frozenset[int]]] = set()
 
     def key(self, question: str, fp: str, prompt_version: str) -> str:
         raw = f"{normalise(question)}\x00{fp}\x00{prompt_version}"
@@ -123,9 +124,15 @@ class AnswerCache:
         if local is None:
             return None
         response, cited, kb_at = local
-        if not self._valid(cited, kb_at, acl_ids, kb_version):
-            self.invalidate(key)
-            return None
+        checked = (key, kb_version, acl_ids)
+        if checked not in self._checked:
+            # Documents only change with ingestion (a new knowledge-base version): check once.
+            if not self._valid(cited, kb_at, acl_ids, kb_version):
+                self.invalidate(key)
+                return None
+            if len(self._checked) > 65536:
+                self._checked.clear()
+            self._checked.add(checked)
         with self._lock:
             self._local[key] = local
             self._trim()

@@ -182,6 +182,7 @@ class _Turn:
     cache_kind: str | None = None
     cached: dict[str, Any] | None = None
     request: AnswerRequest | None = None
+    flt: Filter | None = None
     previous: str | None = None  # the prior question, when the client keeps the history
 
 
@@ -306,7 +307,7 @@ def _decide(rt: Runtime, t: _Turn, stop_before_answer: bool = False) -> Decision
     decision = before_retrieval(t.und, t.principal, t.policy)
     if decision is not None:
         return decision
-    flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+    flt = t.flt = rt.search.filter_for(t.principal.groups, t.principal.center)
     if _from_cache(rt, t, flt.acl_ids):
         cached = t.cached or {}
         return Decision(
@@ -332,7 +333,7 @@ def _cache_key(rt: Runtime, t: _Turn, acl_ids: frozenset[int]) -> tuple[str, str
 def _from_cache(rt: Runtime, t: _Turn, acl_ids: frozenset[int]) -> bool:
     with t.timer.stage("cache"):
         key, fp = _cache_key(rt, t, acl_ids)
-        kb = rt.store.kb_version()
+        kb = t.flt.kb_version if t.flt is not None else rt.store.kb_version()
         hit = rt.cache.get(key, acl_ids, kb)
         if hit is None:
             assert t.und is not None
@@ -420,13 +421,11 @@ def _after(rt: Runtime, t: _Turn, decision: Decision, response: Response) -> Non
         and t.result is not None
         and rt.settings.cache_answers
     ):
-        flt = rt.search.filter_for(t.principal.groups, t.principal.center)
-        key, fp = _cache_key(rt, t, flt.acl_ids)
+        assert t.flt is not None
+        key, fp = _cache_key(rt, t, t.flt.acl_ids)
         vector = t.vector if t.vector is not None else rt.embedder.embed([t.und.question])[0]
         cited = {c.doc_id: c.version for c in response.citations}
-        rt.cache.put(
-            key, fp, t.und.question, vector, response.as_dict(), cited, rt.store.kb_version()
-        )
+        rt.cache.put(key, fp, t.und.question, vector, response.as_dict(), cited, t.flt.kb_version)
 
 
 def _audit(
@@ -466,7 +465,7 @@ def _audit(
         provider=result.provider if result else ("cache" if t.cached else "none"),
         model=result.model if result else "none",
         prompt_version=result.prompt_version if result else "none",
-        kb_version=rt.store.kb_version(),
+        kb_version=t.flt.kb_version if t.flt is not None else rt.store.kb_version(),
         settings={
             "policy": f"{policy.name}@{policy.version}" if policy else None,
             "answer_threshold": policy.answer_threshold if policy else None,
@@ -512,7 +511,7 @@ def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
             if (t.vector is None or extra)
             else t.vector.reshape(1, -1)
         )
-    qvec = vecs[0]
+    qvec = t.vector = vecs[0]
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
     with t.timer.stage("retrieve"):
         k = rt.settings.retrieval_top_k

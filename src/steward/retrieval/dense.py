@@ -29,8 +29,9 @@ class DenseMatrix:
         self._centers: dict[str, int] = {}
         self.vectors = np.zeros((0, dim), np.float32)
 
-    def _refresh(self) -> None:
-        version = self.store.kb_version()
+    def _refresh(self, version: int) -> None:
+        if version < 0:
+            version = self.store.kb_version()
         if version == self._version:
             return
         with self._lock:
@@ -56,7 +57,7 @@ class DenseMatrix:
             self._version = version
 
     def search(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
-        self._refresh()
+        self._refresh(flt.kb_version)
         if not flt.acl_ids or len(self.ids) == 0:
             return []
         # Permission filter first: only permitted rows are ever scored.

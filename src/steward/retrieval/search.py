@@ -80,10 +80,12 @@ def stem_set(text: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Filter:
-    """Who is searching: the ACL ids they may read and their center (for audience scoping)."""
+    """Who is searching: the ACL ids they may read and their center (for audience scoping),
+    as of one knowledge-base version (read once per request)."""
 
     acl_ids: frozenset[int]
     center: str | None = None
+    kb_version: int = -1
 
 
 @dataclass
@@ -203,10 +205,21 @@ class HybridSearch:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.weights = weights or {"lexical": 1.0, "dense": 1.0}
+        self._filters: dict[tuple[frozenset[str], str | None, int], Filter] = {}
 
     def filter_for(self, groups: frozenset[str], center: str | None) -> Filter:
-        with self.store.read() as s:
-            return Filter(allowed_acl_ids(s, groups), center)
+        """The asker's filter; ACL sets only change with ingestion, so it is remembered per
+        knowledge-base version."""
+        kb = self.store.kb_version()
+        key = (groups, center, kb)
+        found = self._filters.get(key)
+        if found is None:
+            with self.store.read() as s:
+                found = Filter(allowed_acl_ids(s, groups), center, kb)
+            if len(self._filters) > 4096:
+                self._filters.clear()
+            self._filters[key] = found
+        return found
 
     def search(self, query: str, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
         if not flt.acl_ids:

@@ -82,7 +82,7 @@ class SqliteIndex:
     def term_counts(self, terms: Sequence[str], flt: Filter) -> tuple[int, dict[str, int]]:
         if not flt.acl_ids:
             return 0, {}
-        key = (self.store.kb_version(), flt)
+        key = (flt.kb_version if flt.kb_version >= 0 else self.store.kb_version(), flt)
         with self._lock:
             known = dict(self._counts.get(key, {}))
         todo = [t for t in dict.fromkeys(terms) if t not in known] + (
@@ -99,7 +99,7 @@ class SqliteIndex:
                         sql = (  # `where` holds only integer ACL ids
                             "SELECT count(*) FROM (SELECT 1 FROM chunks_fts JOIN chunks c "  # noqa: S608
                             "ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :m AND "
-                            f"{where} LIMIT 5000)"
+                            f"{where} LIMIT 2000)"
                         )
                         params = {"m": '"' + t.replace('"', "") + '"'}
                     known[t] = int(
