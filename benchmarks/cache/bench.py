@@ -40,18 +40,26 @@ def main() -> None:
             again = ask(rt, who, q.question, channel="bench")
             warm.append(again.latency_ms)
             kinds.append(again.cache or "miss")
-    print(json.dumps({
-        "benchmark": "answer-cache",
-        "questions": len(cold),
-        "repeated_ms": {"p50": round(float(np.percentile(warm, 50)), 2),
-                        "p95": round(float(np.percentile(warm, 95)), 2)},
-        "baseline_uncached_ms": {"p50": round(float(np.percentile(cold, 50)), 2),
-                                 "p95": round(float(np.percentile(cold, 95)), 2)},
-        "hit_rate": round(sum(k != "miss" for k in kinds) / len(kinds), 4),
-        "stats": rt.cache.stats.as_dict(),
-        "note": "latency of ask(), in process, including masking and the audit write",
-        "machine": machine(),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "answer-cache",
+                "questions": len(cold),
+                "repeated_ms": {
+                    "p50": round(float(np.percentile(warm, 50)), 2),
+                    "p95": round(float(np.percentile(warm, 95)), 2),
+                },
+                "baseline_uncached_ms": {
+                    "p50": round(float(np.percentile(cold, 50)), 2),
+                    "p95": round(float(np.percentile(cold, 95)), 2),
+                },
+                "hit_rate": round(sum(k != "miss" for k in kinds) / len(kinds), 4),
+                "stats": rt.cache.stats.as_dict(),
+                "note": "latency of ask(), in process, including masking and the audit write",
+                "machine": machine(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

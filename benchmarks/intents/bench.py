@@ -83,7 +83,6 @@ def clinc150(root: Path, embedder: MiniLMEmbedder) -> dict[str, object]:
     vprobs = model.probabilities(vx + vo, embedder.embed(vx + vo))
     curve = []
     for thr in np.round(np.arange(0.05, 0.96, 0.05), 2):
-        model.threshold = float(thr)
         preds = [
             UNKNOWN
             if model.labels[int(np.argmax(p))] == UNKNOWN or p.max() < thr

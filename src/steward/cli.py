@@ -640,6 +640,40 @@ app.add_typer(cache_app, name="cache")
 app.add_typer(policy_app, name="policy")
 
 
+guard_app = typer.Typer(no_args_is_help=True, help="Prompt-injection detection.")
+app.add_typer(guard_app, name="guard")
+
+
+@guard_app.command("train-injection")
+def guard_train_injection(
+    file: Annotated[Path, typer.Argument(help="CSV with `text` and `label` (1 = injection).")],
+    threshold: Annotated[
+        float, typer.Option(min=0.05, max=0.99, help="Probability at which a sentence is flagged.")
+    ] = 0.5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the injection classifier from your labelled examples (rules always run too)."""
+    from steward.guard.injection import INJECTION, train_injection_model
+    from steward.intents import load_examples
+
+    rt = _runtime()
+    texts, labels = load_examples(file)
+    model = train_injection_model(texts, labels, threshold)
+    path = rt.settings.injection_model or rt.settings.home / "guard" / "injection"
+    model.save(path)
+    n_inj = sum(lab.lower() in ("1", "true", INJECTION) for lab in labels)
+    summary = {
+        "examples": len(texts),
+        "injections": n_inj,
+        "path": str(path),
+        "threshold": threshold,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"Trained on {len(texts)} examples ({n_inj} injections); saved to {path}.")
+
+
 @intent_app.command("train")
 def intent_train(
     file: Annotated[Path, typer.Argument(help="CSV (text,label) or JSONL of examples.")],
@@ -663,7 +697,7 @@ def intent_train(
         "examples": len(texts),
         "labels": len(model.labels),
         "path": str(path),
-        "temperature": round(model.temperature, 3),
+        "temperature": round(model.model.temperature, 3),
         "threshold": threshold,
     }
     if as_json:

@@ -183,6 +183,11 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine above which a differently worded question reuses a cached answer.",
     )
+    injection_model: Path | None = Field(
+        default=None,
+        description="Injection classifier trained with `steward guard train-injection` (default "
+        "HOME/guard/injection when that exists); the rules always run.",
+    )
     max_question_chars: int = Field(
         default=4000, ge=10, description="Longest question accepted; longer is a 4xx error."
     )

@@ -298,7 +298,7 @@ def _decide(rt: Runtime, t: _Turn, stop_before_answer: bool = False) -> Decision
                 previous = rt.masker.mask(t.previous).text
             if previous:
                 t.standalone = rewrite(t.masked, previous)
-        t.und = understand(t.standalone, t.policy.large_amount)
+        t.und = understand(t.standalone, t.policy.large_amount, rt.injection)
     if not t.und.refuse and rt.intents is not None:
         with t.timer.stage("intent"):
             t.vector = rt.embedder.embed([t.und.question or t.standalone])[0]

@@ -14,6 +14,7 @@ from steward.conversations import Conversations
 from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder
 from steward.errors import ConfigError, InputError
 from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
+from steward.guard.injection import InjectionDetector, InjectionModel
 from steward.handoff import HandoffQueue
 from steward.identity import OidcConfig, TokenVerifier
 from steward.intents import IntentModel
@@ -177,6 +178,16 @@ class Runtime:
         return self.policies.for_center(None)
 
     @cached_property
+    def injection(self) -> InjectionDetector:
+        """Injection rules, plus the operator's trained model if there is one."""
+        path = self.settings.injection_model or self.settings.home / "guard" / "injection"
+        if not path.with_suffix(".json").exists():
+            if self.settings.injection_model is not None:
+                raise ConfigError(f"No injection model at {path} (STEWARD_INJECTION_MODEL).")
+            return InjectionDetector()
+        return InjectionDetector(InjectionModel.load(path))
+
+    @cached_property
     def intents(self) -> IntentModel | None:
         """The operator's trained intent model, if there is one."""
         path = self.settings.intent_model or self.settings.home / "intents" / "model"
@@ -190,7 +201,7 @@ class Runtime:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
             _ = self.search, self.masker, self.answerer, self.policies, self.verifier, self.vault
-            _ = self.intents, self.cache, self.handoff
+            _ = self.intents, self.cache, self.handoff, self.injection
             self.embedder.embed(["warm up"])
             self.masker.find("warm up 4111 1111 1111 1111")
 

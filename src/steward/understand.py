@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from steward.guard import Finding, injection_findings
+from steward.guard.injection import InjectionDetector
 from steward.retrieval.search import query_terms
 
 REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
@@ -166,8 +167,10 @@ def split_parts(question: str) -> list[str]:
     return parts or [question]
 
 
-def understand(question: str, large_amount: float = 10_000) -> Understanding:
-    findings = injection_findings(question)
+def understand(
+    question: str, large_amount: float = 10_000, detector: InjectionDetector | None = None
+) -> Understanding:
+    findings = detector.findings(question) if detector else injection_findings(question)
     kept: list[str] = []
     for m in _SENTENCE.finditer(question):
         sentence = m.group()

@@ -1,9 +1,22 @@
-"""Instruction-like text: in questions (direct injection) and in documents (indirect)."""
+"""Instruction-like text: in questions (direct injection) and in documents (indirect).
+
+Two layers. Rules (regular expressions, English and German) catch the classic forms: "ignore your
+previous instructions", "you are now in developer mode", "print the system prompt", claims of
+authority. An optional classifier, trained by the operator on labelled examples with
+``steward guard train-injection FILE`` (TF-IDF n-grams, calibrated logistic regression, see
+``textmodel.py``), catches the rest. Steward ships no training data.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+from steward.textmodel import LinearTextModel, fit
+
+INJECTION, BENIGN = "injection", "benign"
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,41 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
     ),
     ("authority", r"\b(?:i\s*am|i'm)\s+an?\s+\w+\s+with\s+(?:full|admin|root|unrestricted)\s+"),
     ("authority", r"\bfull\s+(?:clearance|access\s+rights)\b"),
+    # Goal hijacking: "forget everything (before that) and ...", "ignore all preceding orders".
+    (
+        "override",
+        r"\b(forget|ignore|disregard)\s+(?:about\s+)?(everything|all\s+(?:of\s+)?"
+        r"(?:that|this|the\s+above|before|preceding|previous))\b",
+    ),
+    (
+        "override",
+        r"\b(ignore|forget|disregard)\s+(?:all\s+)?(?:the\s+)?(?:preceding|previous|"
+        r"prior|above|earlier)\s+(?:orders|commands|instructions|prompts?|directions|tasks|"
+        r"rules|context|text|input)\b",
+    ),
+    (
+        "override",
+        r"\bnow\s+(?:you\s+(?:are|will|must)|your\s+new\s+task|i\s+have\s+a\s+new\s+"
+        r"(?:task|challenge))\b",
+    ),
+    (
+        "exfiltration",
+        r"\b(?:show|print|reveal|repeat|what\s+(?:is|was|are))\s+(?:me\s+)?(?:your|the)"
+        r"\s+(?:initial|original|hidden|secret|system)\s+(?:prompt|instructions?)\b",
+    ),
+    (
+        "override",
+        r"\b(?:do\s+anything\s+now|DAN|STAN|DUDE|AIM)\b(?=[^.\n]{0,80}\b(?:mode|"
+        r"character|persona|role|prompt|jailbreak|rules?|restrictions?)\b)",
+    ),
+    # German: "vergiss/ignoriere alle (vorherigen) Anweisungen/Aufträge".
+    (
+        "override",
+        r"\b(vergiss|vergessen\s+sie|ignorier(?:e|en\s+sie)?|missachte)\b[^.\n]{0,40}"
+        r"\b(alle[sn]?|vorherigen?|obigen?|bisherigen?|anweisungen|auftr[äa]ge|befehle|"
+        r"aufgaben)\b",
+    ),
+    ("override", r"\b(du\s+bist\s+(?:jetzt|nun|keine?)|neue\s+aufgabe)\b"),
 ]
 _INJECTION_RES = [(k, re.compile(p, re.IGNORECASE)) for k, p in _INJECTION_PATTERNS]
 
@@ -50,3 +98,58 @@ def injection_findings(text: str) -> list[Finding]:
         for m in rx.finditer(text):
             found.append(Finding(kind, m.start(), m.end(), rx.pattern[:40]))
     return sorted(found, key=lambda f: f.start)
+
+
+@dataclass
+class InjectionModel:
+    """A trained injection classifier and the probability at which it flags text."""
+
+    model: LinearTextModel
+    threshold: float = 0.5
+
+    def score(self, texts: Sequence[str]) -> list[float]:
+        if not texts:
+            return []
+        k = self.model.labels.index(INJECTION)
+        return [float(p[k]) for p in self.model.probabilities(list(texts))]
+
+    def save(self, path: Path) -> None:
+        self.model.meta = {"threshold": self.threshold}
+        self.model.save(path)
+
+    @classmethod
+    def load(cls, path: Path) -> InjectionModel:
+        model = LinearTextModel.load(path)
+        return cls(model, float(model.meta.get("threshold", 0.5)))
+
+
+def train_injection_model(
+    texts: Sequence[str], labels: Sequence[bool | int | str], threshold: float = 0.5, seed: int = 0
+) -> InjectionModel:
+    """Fit on examples labelled injection (True/1/"injection") or benign."""
+    names = [INJECTION if str(x).lower() in ("1", "true", INJECTION) else BENIGN for x in labels]
+    return InjectionModel(fit(list(texts), names, None, c=10.0, seed=seed), threshold)
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
+class InjectionDetector:
+    """Rules, plus the operator's trained model when there is one. The model judges each
+    sentence on its own, so a legitimate question beside an attack keeps its legitimate part."""
+
+    def __init__(self, model: InjectionModel | None = None) -> None:
+        self.model = model
+
+    def findings(self, text: str) -> list[Finding]:
+        found = injection_findings(text)
+        if self.model is not None:
+            spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+            scores = self.model.score([text[a:b] for a, b in spans])
+            for (a, b), p in zip(spans, scores, strict=True):
+                if p >= self.model.threshold and not any(f.start < b and f.end > a for f in found):
+                    found.append(Finding("classifier", a, b, f"p={p:.2f}"))
+        return sorted(found, key=lambda f: f.start)
+
+    def flags(self, text: str) -> bool:
+        return bool(self.findings(text))

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from steward.guard import injection_findings
+from steward.guard.injection import InjectionDetector
 
 MAX_WORDS = 180
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -113,7 +114,9 @@ def _draft(heading: str, lines: list[str], quarantine: str | None = None) -> Chu
     return ChunkDraft(heading, text, split_sentences(text), quarantine)
 
 
-def chunk_markdown(title: str, body: str, max_words: int = MAX_WORDS) -> list[ChunkDraft]:
+def chunk_markdown(
+    title: str, body: str, max_words: int = MAX_WORDS, detector: InjectionDetector | None = None
+) -> list[ChunkDraft]:
     """Chunks of a Markdown (or plain text) document, each with its heading path."""
     drafts: list[ChunkDraft] = []
     path: list[tuple[int, str]] = []
@@ -136,7 +139,7 @@ def chunk_markdown(title: str, body: str, max_words: int = MAX_WORDS) -> list[Ch
             flush()
             path = [(lv, h) for lv, h in path if lv < level] + [(level, text)]
             continue
-        findings = injection_findings(text)
+        findings = detector.findings(text) if detector else injection_findings(text)
         if findings:
             flush()
             reason = ", ".join(sorted({f.kind for f in findings}))
@@ -151,17 +154,22 @@ def chunk_markdown(title: str, body: str, max_words: int = MAX_WORDS) -> list[Ch
     return drafts
 
 
-def chunk_faq(question: str, answer: str) -> list[ChunkDraft]:
+def chunk_faq(
+    question: str, answer: str, detector: InjectionDetector | None = None
+) -> list[ChunkDraft]:
     """An FAQ row is one chunk: the question is its heading, the answer its text."""
-    drafts = chunk_markdown(question, answer)
+    drafts = chunk_markdown(question, answer, detector=detector)
     for d in drafts:
         d.heading = question
     return drafts
 
 
 def chunk_record(
-    title: str, fields: list[tuple[str, str]], max_words: int = MAX_WORDS
+    title: str,
+    fields: list[tuple[str, str]],
+    max_words: int = MAX_WORDS,
+    detector: InjectionDetector | None = None,
 ) -> list[ChunkDraft]:
     """A record (ticket, row) stays whole unless it is long; each field is a labelled block."""
     body = "\n\n".join(f"{label}: {value}" if label else value for label, value in fields if value)
-    return chunk_markdown(title, body, max_words)
+    return chunk_markdown(title, body, max_words, detector)

@@ -222,12 +222,15 @@ class Syncer:
                 token = masker.tokens.token(kind, value)
                 self.rt.vault.put(kind, value, token, None, self.spec.id)
         title = m(item.title)
+        detector = self.rt.injection
         if item.kind == "faq":
-            drafts = chunk_faq(m(item.fields[0][1]), m(item.fields[1][1]))
+            drafts = chunk_faq(m(item.fields[0][1]), m(item.fields[1][1]), detector)
         elif item.kind == "record":
-            drafts = chunk_record(title, [(label, m(v)) for label, v in item.fields])
+            drafts = chunk_record(
+                title, [(label, m(v)) for label, v in item.fields], detector=detector
+            )
         else:
-            drafts = chunk_markdown(title, m(item.body))
+            drafts = chunk_markdown(title, m(item.body), detector=detector)
         return _Prepared(item, content_hash, meta_hash, title, drafts, is_new)
 
     def _flush(self) -> None:
