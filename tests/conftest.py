@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -206,3 +207,50 @@ def live_kb(kb_rt: Runtime) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     }
     with LiveServer(create_app(kb_rt)) as server:
         yield server, keys
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real PostgreSQL 16 with pgvector, started by pgserver in a temp dir."""
+    # pgserver asks platformdirs for a runtime dir (at import); give it one, not a warning.
+    runtime_dir = tmp_path_factory.mktemp("xdg")
+    previous = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+    if previous is None:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = previous
+
+
+@pytest.fixture
+def pg_url(pg_server: object, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the session's PostgreSQL, as a SQLAlchemy URL."""
+    import re
+
+    name = "t_" + re.sub(r"\W", "_", request.node.name.lower())[:50]
+    server: Any = pg_server
+    server.psql(f"DROP DATABASE IF EXISTS {name};")
+    server.psql(f"CREATE DATABASE {name};")
+    uri = server.get_uri(name)
+    return uri.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_rt(request: pytest.FixtureRequest, tmp_path: Path, make_runtime: object) -> Runtime:
+    """The test knowledge base ingested into each engine, through the same code path."""
+    from tests.kb import write_kb
+
+    sources = write_kb(tmp_path / "kb")
+    overrides: dict[str, object] = {}
+    if request.param == "postgres":
+        overrides["database_url"] = request.getfixturevalue("pg_url")
+    rt: Runtime = make_runtime(tmp_path / "home", **overrides)  # type: ignore[operator]
+    import_directory(rt.store, tmp_path / "kb" / "directory.yaml")
+    reports = sync(rt, load_sources(sources))
+    assert all(r.status == "ok" for r in reports), [r.errors for r in reports]
+    return rt

@@ -249,10 +249,15 @@ def test_unreachable_provider_without_fallback_abstains(kb_home, tmp_path, make_
 def test_citation_markers_number_the_listed_sources(kb_rt: Runtime) -> None:
     import re
 
-    questions = [("cara", "How much is the monthly maintenance fee?"),
-                 ("nora", "How much does an international wire cost, and how soon must a "
-                          "promised callback happen?"),
-                 ("fin", "What is the marketing budget for next year?")]
+    questions = [
+        ("cara", "How much is the monthly maintenance fee?"),
+        (
+            "nora",
+            "How much does an international wire cost, and how soon must a "
+            "promised callback happen?",
+        ),
+        ("fin", "What is the marketing budget for next year?"),
+    ]
     for user, q in questions:
         r = ask_as(kb_rt, user, q)
         markers = {int(m) for m in re.findall(r"\[(\d+)\]", r.answer)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from ulid import ULID
 
 from steward.errors import NotFoundError
@@ -89,6 +89,9 @@ def append(store: Store, entry: AuditEntry) -> str:
     """Write one audit row at the end of the chain; returns its id."""
     anchor = _anchor(store)
     with store.write() as (s, _):
+        if store.dialect == "postgresql":
+            # Replicas append concurrently: one writer at a time extends the chain.
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5744_4954})
         last = s.execute(
             select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
         ).first() or (anchor if anchor[0] else None)

@@ -74,7 +74,14 @@ class Runtime:
             from steward.retrieval.sqlite import SqliteIndex
 
             return SqliteIndex(self.store, self.embedder.dim)
-        raise ConfigError(f"No retrieval engine for {self.store.dialect} yet; use SQLite.")
+        if self.store.dialect == "postgresql":
+            from steward.retrieval.postgres import PostgresIndex
+
+            return PostgresIndex(self.store, self.embedder.dim)
+        raise ConfigError(
+            f"No retrieval engine for {self.store.dialect}: use SQLite or "
+            "PostgreSQL (with pgvector)."
+        )
 
     @cached_property
     def search(self) -> HybridSearch:

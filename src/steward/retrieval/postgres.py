@@ -1,0 +1,180 @@
+"""The production engine: PostgreSQL full-text search + pgvector (HNSW), filter in the SQL.
+
+This is the only module that writes PostgreSQL-specific SQL. A side table holds each chunk's
+weighted ``tsvector`` (title A, heading B, text D) and its vector; the permission filter joins
+``chunks`` and sits in the WHERE clause of both rankers, so rows outside it are never ranked.
+
+HNSW with a selective filter can return fewer than ``k`` rows (pgvector filters after the index
+scan); when that happens and more permitted rows exist, the query is repeated as an exact scan
+over the permitted rows, so a narrow permission set never loses its best matches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from steward.embeddings import Vectors
+from steward.retrieval.search import Filter, Hit, query_terms
+from steward.store import Store
+
+_LEXEME = re.compile(r"[^a-z0-9]+")
+
+
+def _vector_literal(v: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.6g}" for x in v.astype(np.float32).tolist()) + "]"
+
+
+def _tsquery(terms: Sequence[str]) -> str:
+    """OR of the query's words as a to_tsquery string; nothing but [a-z0-9] reaches it."""
+    words = [w for w in (_LEXEME.sub("", t.lower()) for t in terms) if w]
+    return " | ".join(dict.fromkeys(words))
+
+
+class PostgresIndex:
+    name = "postgres"
+
+    def __init__(self, store: Store, dim: int, ef_search: int = 200) -> None:
+        if store.dialect != "postgresql":
+            raise ValueError("PostgresIndex needs a PostgreSQL store")
+        self.store = store
+        self.dim = dim
+        self.ef_search = ef_search
+        with store.raw() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+            conn.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS chunk_search ("
+                    "chunk_id integer PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
+                    f"tsv tsvector NOT NULL, vec vector({dim}) NOT NULL)"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE INDEX IF NOT EXISTS ix_chunk_search_tsv ON chunk_search USING gin (tsv)"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE INDEX IF NOT EXISTS ix_chunk_search_vec "
+                    "ON chunk_search USING hnsw (vec vector_cosine_ops)"
+                )
+            )
+
+    def add(self, session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        if not rows:
+            return
+        ids = [r[0] for r in rows]
+        vecs: dict[int, bytes] = {
+            int(i): bytes(e)
+            for i, e in session.execute(
+                text("SELECT id, embedding FROM chunks WHERE id = ANY(:ids)"), {"ids": ids}
+            ).all()
+        }
+        session.execute(
+            text(
+                "INSERT INTO chunk_search (chunk_id, tsv, vec) VALUES (:i, "
+                "setweight(to_tsvector('english', :t), 'A') || "
+                "setweight(to_tsvector('english', :h), 'B') || "
+                "setweight(to_tsvector('english', :x), 'D'), CAST(:v AS vector)) "
+                "ON CONFLICT (chunk_id) DO UPDATE SET tsv = EXCLUDED.tsv, vec = EXCLUDED.vec"
+            ),
+            [
+                {
+                    "i": i,
+                    "t": t,
+                    "h": h,
+                    "x": x,
+                    "v": _vector_literal(np.frombuffer(vecs[i], np.float16)),
+                }
+                for i, t, h, x in rows
+            ],
+        )
+
+    def remove(self, session: Session, chunk_ids: Sequence[int]) -> None:
+        if chunk_ids:
+            session.execute(
+                text("DELETE FROM chunk_search WHERE chunk_id = ANY(:ids)"),
+                {"ids": list(chunk_ids)},
+            )
+
+    @staticmethod
+    def _where(flt: Filter) -> str:
+        center = "" if flt.center is None else "AND (c.center IS NULL OR c.center = :center)"
+        return f"c.acl_set_id = ANY(:acl) AND c.is_current AND NOT c.quarantined {center}"
+
+    def _params(self, flt: Filter, **extra: object) -> dict[str, object]:
+        return {"acl": sorted(flt.acl_ids), "center": flt.center, **extra}
+
+    def lexical(self, query: str, flt: Filter, k: int) -> list[Hit]:
+        q = _tsquery(query_terms(query))
+        if not q or not flt.acl_ids:
+            return []
+        sql = (
+            "SELECT c.id, ts_rank_cd(cs.tsv, q, 32) AS s FROM chunk_search cs "
+            "JOIN chunks c ON c.id = cs.chunk_id, to_tsquery('english', :q) q "
+            f"WHERE cs.tsv @@ q AND {self._where(flt)} ORDER BY s DESC, c.id LIMIT :k"
+        )
+        with self.store.read() as s:
+            rows = s.execute(text(sql), self._params(flt, q=q, k=k)).all()
+        return [Hit(int(r[0]), float(r[1])) for r in rows]
+
+    def dense(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
+        if not flt.acl_ids:
+            return []
+        sql = (
+            "SELECT c.id, 1 - (cs.vec <=> CAST(:v AS vector)) AS s FROM chunk_search cs "
+            f"JOIN chunks c ON c.id = cs.chunk_id WHERE {self._where(flt)} "
+            "ORDER BY cs.vec <=> CAST(:v AS vector) LIMIT :k"
+        )
+        params = self._params(flt, v=_vector_literal(vector.reshape(-1)), k=k)
+        with self.store.read() as s:
+            s.execute(text(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}"))
+            rows = s.execute(text(sql), params).all()
+            if len(rows) < k:
+                permitted = (
+                    s.execute(
+                        text(f"SELECT count(*) FROM chunks c WHERE {self._where(flt)}"),
+                        self._params(flt),
+                    ).scalar()
+                    or 0
+                )
+                if permitted > len(rows):
+                    # The index scan filtered too much away: exact search over permitted rows.
+                    s.execute(text("SET LOCAL enable_indexscan = off"))
+                    rows = s.execute(text(sql), params).all()
+        return [Hit(int(r[0]), float(r[1])) for r in rows]
+
+    def term_counts(self, terms: Sequence[str], flt: Filter) -> tuple[int, dict[str, int]]:
+        if not flt.acl_ids:
+            return 0, {}
+        where = self._where(flt)
+        counts: dict[str, int] = {}
+        with self.store.read() as s:
+            total = int(
+                s.execute(
+                    text(f"SELECT count(*) FROM chunks c WHERE {where}"), self._params(flt)
+                ).scalar()
+                or 0
+            )
+            for t in terms:
+                q = _tsquery([t])
+                if not q:
+                    counts[t] = 0
+                    continue
+                counts[t] = int(
+                    s.execute(
+                        text(
+                            "SELECT count(*) FROM (SELECT 1 FROM chunk_search cs JOIN chunks c "
+                            f"ON c.id = cs.chunk_id WHERE cs.tsv @@ to_tsquery('english', :q) AND {where} "
+                            "LIMIT 2000) x"
+                        ),
+                        self._params(flt, q=q),
+                    ).scalar()
+                    or 0
+                )
+        return total, counts
