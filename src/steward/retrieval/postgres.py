@@ -170,8 +170,8 @@ class PostgresIndex:
                     s.execute(
                         text(
                             "SELECT count(*) FROM (SELECT 1 FROM chunk_search cs JOIN chunks c "
-                            f"ON c.id = cs.chunk_id WHERE cs.tsv @@ to_tsquery('english', :q) AND {where} "
-                            "LIMIT 2000) x"
+                            "ON c.id = cs.chunk_id WHERE cs.tsv @@ to_tsquery('english', :q) "
+                            f"AND {where} LIMIT 2000) x"
                         ),
                         self._params(flt, q=q),
                     ).scalar()
