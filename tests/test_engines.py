@@ -66,3 +66,29 @@ def test_deleted_and_edited_documents_change_results_at_once(engine_rt, tmp_path
 def test_narrow_permission_set_still_finds_its_best_match(engine_rt) -> None:
     """pgvector filters after its index scan; the engine falls back to an exact scan."""
     assert hits(engine_rt, "fin", "confidential marketing budget figures", 1) == ["int-budget"]
+
+
+def test_every_search_mode_and_the_reranker_keep_the_permission_filter(engine_rt) -> None:
+    """Lexical only, dense only, hybrid and hybrid + rerank: the restricted budget document
+    reaches the finance analyst and no one else, whichever rankers run."""
+    query = "confidential marketing budget Bluefin"
+    for mode, rerank in (("lexical", False), ("dense", False), ("hybrid", False), ("hybrid", True)):
+        found = [
+            h.doc_id
+            for h in search(
+                engine_rt, principal_for(engine_rt.store, "fin"), query, 5, mode, rerank
+            )
+        ]
+        assert found and found[0] == "int-budget", (mode, rerank, found)
+        for user in ("sam", "cara", "nobody"):
+            who = principal_for(engine_rt.store, user)
+            others = [h.doc_id for h in search(engine_rt, who, query, 100, mode, rerank)]
+            assert "int-budget" not in others, (mode, rerank, user)
+
+
+def test_reranker_only_reorders_what_the_filtered_search_found(engine_rt) -> None:
+    who = principal_for(engine_rt.store, "cara")
+    query = "How much does an international wire cost?"
+    plain = {h.chunk_id for h in search(engine_rt, who, query, 30, "hybrid", False)}
+    reranked = [h.chunk_id for h in search(engine_rt, who, query, 30, "hybrid", True)]
+    assert set(reranked) == plain and len(reranked) == len(plain)

@@ -120,3 +120,25 @@ def test_policy_can_send_an_intent_to_people(kb_home, tmp_path, make_runtime) ->
     ok = ask(rt, principal_for(rt.store, "cara"), "How much is the monthly maintenance fee?")
     assert ok.action == "answer"
     assert audit.get(rt.store, ok.audit_id).settings["intent"] == "fees"
+
+
+def test_a_profile_can_tighten_but_never_loosen_the_center_rules(tmp_path: Path) -> None:
+    # Any caller names a profile in the gateway's `model` field; a lax one must not be a way
+    # around the center's hand-off rules.
+    write(tmp_path, "north", "answer_threshold: 0.7\nescalate_for: everyone\nlarge_amount: 5000\n")
+    write(
+        tmp_path,
+        "profile.lax",
+        "answer_threshold: 0.1\nescalate_for: nobody\nescalation_reasons: [legal]\n"
+        "large_amount: 1000000\nlow_confidence_action: escalate\n",
+    )
+    write(tmp_path, "profile.strict", "answer_threshold: 0.9\nalways_human_intents: [loan_*]\n")
+    book = PolicyBook(tmp_path, Policy())
+    assert set(book.profiles()) >= {"lax", "strict"}
+    lax = book.for_center("north", "lax")
+    assert (lax.answer_threshold, lax.escalate_for, lax.large_amount) == (0.7, "everyone", 5000)
+    assert set(lax.escalation_reasons) == set(Policy().escalation_reasons)
+    assert lax.low_confidence_action == "escalate"  # a choice between two safe outcomes
+    assert lax.name == "lax" and "+" in lax.version
+    strict = book.for_center("north", "strict")
+    assert strict.answer_threshold == 0.9 and strict.always_human_intents == ("loan_*",)

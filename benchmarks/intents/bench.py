@@ -121,7 +121,7 @@ def main() -> None:
             {
                 "benchmark": "intents",
                 "banking77": banking77(args.banking77, embedder),
-                "clinc150": clinc150(args.clinc150, embedder, args.threshold),
+                "clinc150": clinc150(args.clinc150, embedder),
                 "machine": machine(),
             }
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,9 +36,13 @@ def load_passages(
     dim: int,
     center: str | None,
     acl_ids: frozenset[int],
+    embed: Callable[[Sequence[str]], Vectors] | None = None,
 ) -> list[Passage]:
     """Passages for the hits, in rank order, with their sentence vectors. ``acl_ids`` is the
-    asker's permission filter, checked again per chunk before any text leaves the store."""
+    asker's permission filter, checked again per chunk before any text leaves the store.
+
+    Chunks of a source ingested with ``sentence_vectors: false`` carry none; ``embed`` then
+    supplies them (answering needs them, search does not)."""
     if not hits:
         return []
     ids = [h.chunk_id for h in hits]
@@ -59,6 +63,12 @@ def load_passages(
         if c.acl_set_id not in acl_ids:
             continue  # second, per-chunk permission check before any text is shown
         vecs = np.frombuffer(c.sentence_vectors, np.float16).astype(np.float32)
+        if len(c.sentences) and not len(vecs):
+            vecs = (
+                embed([f"{c.heading}: {c.text[a:b]}" for a, b in c.sentences]).reshape(-1)
+                if embed is not None
+                else np.zeros(len(c.sentences) * dim, np.float32)
+            )
         out.append(
             Passage(
                 n=len(out) + 1,

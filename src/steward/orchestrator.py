@@ -515,7 +515,7 @@ def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
     with t.timer.stage("retrieve"):
         k = rt.settings.retrieval_top_k
-        hits = rt.search.search(question, qvec, flt, k)
+        hits = rt.search.search(question, qvec, flt, k, reranker=rt.reranker)
         if len(parts) > 1:
             # Each part of a compound question gets its own search, fused after the whole.
             seen = {h.chunk_id for h in hits}
@@ -524,7 +524,9 @@ def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
                     if h.chunk_id not in seen:
                         seen.add(h.chunk_id)
                         hits.append(h)
-        passages = load_passages(rt.store, hits, rt.embedder.dim, t.principal.center, flt.acl_ids)
+        passages = load_passages(
+            rt.store, hits, rt.embedder.dim, t.principal.center, flt.acl_ids, rt.embedder.embed
+        )
         terms = term_stats(rt.index, question, flt) if passages else TermStats()
     t.passages = passages
     if not passages:

@@ -136,6 +136,31 @@ class Policy:
                 values[key] = tuple(values[key])
         return Policy(**{**self.__dict__, **values, "name": spec.name or name, "version": version})
 
+    def tightened_by(self, overlay: Policy) -> Policy:
+        """An assistant profile over this (center) policy: the profile shapes the assistant
+        but never loosens a safety rule — any caller can name a profile in the gateway's
+        ``model`` field, so a profile that answered more freely would be a way around the
+        center's hand-off rules."""
+        strict = {"nobody": 0, "external": 1, "everyone": 2}
+        auto = overlay.auto_answer_intents if self.auto_answer_intents == ("*",) else None
+        return Policy(
+            **{
+                **overlay.__dict__,
+                "answer_threshold": max(self.answer_threshold, overlay.answer_threshold),
+                "escalate_for": max(
+                    self.escalate_for, overlay.escalate_for, key=lambda v: strict[v]
+                ),
+                "escalation_reasons": tuple(
+                    dict.fromkeys(self.escalation_reasons + overlay.escalation_reasons)
+                ),
+                "large_amount": min(self.large_amount, overlay.large_amount),
+                "auto_answer_intents": auto or self.auto_answer_intents,
+                "always_human_intents": tuple(
+                    dict.fromkeys(self.always_human_intents + overlay.always_human_intents)
+                ),
+            }
+        )
+
 
 def _read(path: Path) -> tuple[PolicySpec, str]:
     raw = path.read_bytes()
@@ -218,5 +243,6 @@ class PolicyBook:
                 spec, version = specs[name]
                 label = name.removeprefix("profile.")
                 version = version if policy.version == "builtin" else f"{policy.version}+{version}"
-                policy = policy.merged(spec, label if name != "default" else "default", version)
+                merged = policy.merged(spec, label if name != "default" else "default", version)
+                policy = policy.tightened_by(merged) if name.startswith("profile.") else merged
         return policy

@@ -52,6 +52,8 @@ def release(rt: Runtime, chunk_id: int, who: Principal) -> str:
         assert row is not None
         row.quarantined, row.quarantine_reason = False, None
         row.sentences, row.sentence_vectors = v.sentences, v.sentence_vectors
+        s.flush()
+        rt.index.refresh(s, [chunk_id])
         rt.store.bump_kb_version(s)
     return audit.append(
         rt.store,

@@ -22,6 +22,7 @@ from steward.policy import Policy, PolicyBook
 from steward.providers.base import Provider
 from steward.providers.extractive import ExtractiveProvider
 from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import HybridSearch, SearchIndex
 from steward.store import Store, open_store
 from steward.vault import Vault, load_vault_key
@@ -56,7 +57,11 @@ class Runtime:
         cls = plugins.load("steward.embedders", s.embedder, s.plugins)
         if cls is MiniLMEmbedder:
             return MiniLMEmbedder(
-                s.embedder_model_dir, s.model_cache, s.embedder_max_tokens, s.embedder_threads
+                s.embedder_model_dir,
+                s.model_cache,
+                s.embedder_max_tokens,
+                s.embedder_threads,
+                quantize=s.embedder_quantize,
             )
         if cls is OpenAICompatEmbedder:
             if not (s.embedder_base_url and s.embedder_model):
@@ -86,7 +91,22 @@ class Runtime:
     @cached_property
     def search(self) -> HybridSearch:
         s = self.settings
-        return HybridSearch(self.store, self.index, s.retrieval_candidates, s.rrf_k)
+        weights = {"lexical": s.weight_lexical, "dense": s.weight_dense}
+        return HybridSearch(self.store, self.index, s.retrieval_candidates, s.rrf_k, weights)
+
+    @cached_property
+    def sentence_reranker(self) -> SentenceReranker:
+        return SentenceReranker(self.store, self.embedder.dim, self.settings.rerank_depth)
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The configured reranker, or None (`STEWARD_RERANKER=none`)."""
+        name = self.settings.reranker
+        if name == "none":
+            return None
+        if name == "sentences":
+            return self.sentence_reranker
+        raise ConfigError(f"Unknown reranker {name!r}: use `none` or `sentences`.")
 
     @cached_property
     def masker(self) -> Masker:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from steward.errors import QuestionError
 from steward.identity import Principal
 from steward.runtime import Runtime
@@ -35,9 +37,18 @@ class SearchHit:
         return out
 
 
-def search(rt: Runtime, who: Principal, query: str, k: int = 10) -> list[SearchHit]:
-    """Permitted chunks for ``query``, best first. The query is masked before use."""
+def search(
+    rt: Runtime,
+    who: Principal,
+    query: str,
+    k: int = 10,
+    mode: str = "hybrid",
+    rerank: bool | None = None,
+) -> list[SearchHit]:
+    """Permitted chunks for ``query``, best first. The query is masked before use. ``mode``
+    (``hybrid``, ``lexical``, ``dense``) picks the rankers; answering always uses hybrid."""
     from steward.answer import load_passages
+    from steward.retrieval.search import MODES
 
     if not isinstance(query, str) or not query.strip():
         raise QuestionError("The query is empty.")
@@ -48,9 +59,19 @@ def search(rt: Runtime, who: Principal, query: str, k: int = 10) -> list[SearchH
         )
     if not 1 <= k <= MAX_K:
         raise QuestionError(f"k must be between 1 and {MAX_K}.")
+    if mode not in MODES:
+        raise QuestionError(f"Unknown search mode {mode!r}; use one of {', '.join(MODES)}.")
     masked = rt.masker.mask(query.strip()).text
-    vector = rt.embedder.embed([masked])[0]
+    vector = (
+        rt.embedder.embed([masked])[0]
+        if mode != "lexical"
+        else np.zeros(rt.embedder.dim, np.float32)
+    )
     flt = rt.search.filter_for(who.groups, who.center)
-    hits = rt.search.search(masked, vector, flt, k)
+    if rerank is None:
+        reranker = rt.reranker
+    else:
+        reranker = (rt.reranker or rt.sentence_reranker) if rerank else None
+    hits = rt.search.search(masked, vector, flt, k, mode, reranker)
     passages = load_passages(rt.store, hits, rt.embedder.dim, who.center, flt.acl_ids)
     return [SearchHit(p.doc_id, p.chunk_id, p.title, p.heading, p.score, p.text) for p in passages]

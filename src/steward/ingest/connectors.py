@@ -403,6 +403,11 @@ class _TabularOptions(CommonOptions):
         description="Declared personal fields: field name -> token kind (NAME, EMAIL, CARD...).",
     )
     faq: bool = Field(default=False, description="Rows are question/answer pairs.")
+    field_labels: bool = Field(
+        default=True,
+        description="Start each text field's block with its name (`resolution: ...`); "
+        "`false` joins the fields as plain paragraphs.",
+    )
 
 
 def _record_item(opts: _TabularOptions, row: dict[str, Any], ref: str) -> Item:
@@ -418,7 +423,11 @@ def _record_item(opts: _TabularOptions, row: dict[str, Any], ref: str) -> Item:
     text_fields = opts.text_fields or [
         k for k in row if k not in {opts.id_field, opts.acl_field, *opts.personal_fields}
     ]
-    fields = [(k, str(row[k]).strip()) for k in text_fields if row.get(k) not in (None, "")]
+    fields = [
+        (k if opts.field_labels else "", str(row[k]).strip())
+        for k in text_fields
+        if row.get(k) not in (None, "")
+    ]
     if not fields:
         raise ValueError("record has no text in the configured fields")
     personal = [(kind, str(row[f])) for f, kind in opts.personal_fields.items() if row.get(f)]

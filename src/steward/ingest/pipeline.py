@@ -35,6 +35,7 @@ from steward.store.db import Event
 from steward.store.models import AclSet, Chunk, Document, Erasure, Source, SyncRun
 
 if TYPE_CHECKING:
+    from steward.retrieval.search import SearchIndex
     from steward.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -223,14 +224,15 @@ class Syncer:
                 self.rt.vault.put(kind, value, token, None, self.spec.id)
         title = m(item.title)
         detector = self.rt.injection
+        words = self.spec.chunk_words
         if item.kind == "faq":
             drafts = chunk_faq(m(item.fields[0][1]), m(item.fields[1][1]), detector)
         elif item.kind == "record":
             drafts = chunk_record(
-                title, [(label, m(v)) for label, v in item.fields], detector=detector
+                title, [(label, m(v)) for label, v in item.fields], words, detector=detector
             )
         else:
-            drafts = chunk_markdown(title, m(item.body), detector=detector)
+            drafts = chunk_markdown(title, m(item.body), words, detector=detector)
         return _Prepared(item, content_hash, meta_hash, title, drafts, is_new)
 
     def _flush(self) -> None:
@@ -243,7 +245,7 @@ class Syncer:
         sent_texts = [
             f"{d.heading}: {d.text[a:b]}"
             for d in drafts
-            if not d.quarantine
+            if not d.quarantine and self.spec.sentence_vectors
             for a, b in d.sentences
         ]
         vectors = self.rt.embedder.embed(chunk_texts + headings + sent_texts).astype(np.float16)
@@ -260,7 +262,7 @@ class Syncer:
                 s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
                 rows = []
                 for ordinal, d in enumerate(p.drafts):
-                    n = 0 if d.quarantine else len(d.sentences)
+                    n = 0 if d.quarantine or not self.spec.sentence_vectors else len(d.sentences)
                     chunk = Chunk(
                         document_id=doc.id,
                         ordinal=ordinal,
@@ -327,6 +329,9 @@ class Syncer:
                 .where(Chunk.document_id == doc.id)
                 .values(acl_set_id=doc.acl_set_id, center=doc.center)
             )
+            self.rt.index.refresh(
+                s, list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
+            )
             events.append(Event("document-permissions-changed", {"doc_id": item.doc_id}))
         self._changed_any = True
 
@@ -354,7 +359,7 @@ class Syncer:
         r.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         with self.rt.store.write() as (s, events):
             if self._changed_any:
-                refresh_currency(s)
+                refresh_currency(s, self.rt.index)
                 self.rt.store.bump_kb_version(s)
             s.add(
                 SyncRun(
@@ -397,7 +402,7 @@ def embed_chunk(embedder: Embedder, heading: str, text: str, quarantined: bool) 
     )
 
 
-def refresh_currency(s: Session) -> None:
+def refresh_currency(s: Session, index: SearchIndex) -> None:
     """A document is current unless a document in the store says it supersedes it."""
     superseded = set(s.scalars(select(Document.supersedes).where(Document.supersedes.is_not(None))))
     for doc in s.scalars(select(Document)):
@@ -405,6 +410,7 @@ def refresh_currency(s: Session) -> None:
         if doc.is_current != current:
             doc.is_current = current
             s.execute(update(Chunk).where(Chunk.document_id == doc.id).values(is_current=current))
+            index.refresh(s, list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id))))
 
 
 def sync(

@@ -57,6 +57,19 @@ class SourceSpec(BaseModel):
         description="How far this source is a reference for answers: 1 for policies and FAQs, "
         "lower for records such as past tickets that show examples rather than rules.",
     )
+    chunk_words: int = Field(
+        default=180,
+        ge=20,
+        le=2000,
+        description="Most words in one chunk; paragraphs are never split, headings and rows "
+        "always start a new chunk. 180 was chosen on Meridian and SciFact (docs/benchmarks.md).",
+    )
+    sentence_vectors: bool = Field(
+        default=True,
+        description="Embed each sentence at ingestion for answer composition. `false` embeds "
+        "only chunks (about 2x faster ingestion, for search-only or bulk sources); sentences "
+        "are then embedded when a chunk is first used in an answer.",
+    )
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})

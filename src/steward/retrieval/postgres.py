@@ -44,6 +44,9 @@ class PostgresIndex:
         self.store = store
         self.dim = dim
         self.ef_search = ef_search
+        self._idf_cache: dict[str, float] = {}
+        self._idf_version = -1
+        self._idf_total = -1
         with store.raw() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             conn.execute(
@@ -64,6 +67,9 @@ class PostgresIndex:
                     "ON chunk_search USING hnsw (vec vector_cosine_ops)"
                 )
             )
+
+    def refresh(self, session: Session, chunk_ids: Sequence[int]) -> None:
+        """Nothing to do: both rankers join ``chunks`` for the filter columns."""
 
     def add(self, session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
         if not rows:
@@ -110,17 +116,60 @@ class PostgresIndex:
     def _params(self, flt: Filter, **extra: object) -> dict[str, object]:
         return {"acl": sorted(flt.acl_ids), "center": flt.center, **extra}
 
+    def _idf(self, words: Sequence[str]) -> dict[str, float]:
+        """BM25 inverse document frequency of each word over the whole index (as FTS5 has),
+        remembered per knowledge-base version."""
+        version = self.store.kb_version()
+        if self._idf_version != version:
+            self._idf_cache, self._idf_version, self._idf_total = {}, version, -1
+        todo = [w for w in words if w not in self._idf_cache]
+        if todo or self._idf_total < 0:
+            with self.store.read() as s:
+                if self._idf_total < 0:
+                    self._idf_total = int(
+                        s.execute(text("SELECT count(*) FROM chunk_search")).scalar() or 0
+                    )
+                for w in todo:
+                    df = int(
+                        s.execute(
+                            text(
+                                "SELECT count(*) FROM chunk_search "
+                                "WHERE tsv @@ to_tsquery('english', :q)"
+                            ),
+                            {"q": w},
+                        ).scalar()
+                        or 0
+                    )
+                    n = self._idf_total
+                    self._idf_cache[w] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
+        return {w: self._idf_cache[w] for w in words}
+
     def lexical(self, query: str, flt: Filter, k: int) -> list[Hit]:
-        q = _tsquery(query_terms(query))
-        if not q or not flt.acl_ids:
+        """BM25-like ranking: the sum over query words of IDF x a length-normalised,
+        column-weighted, saturated term frequency (``ts_rank`` normalisation 1|32; title 2,
+        heading 1.5, text 1; chosen on SciFact train queries). Plain ``ts_rank_cd`` over an OR
+        query lets common words dominate (SciFact nDCG@10 0.39 against FTS5's BM25 0.68)."""
+        words = [w for w in (_LEXEME.sub("", t.lower()) for t in query_terms(query)) if w]
+        words = list(dict.fromkeys(words))[:32]
+        if not words or not flt.acl_ids:
             return []
+        idf = self._idf(words)
+        params = self._params(flt, q=" | ".join(words), k=k)
+        parts = []
+        for i, w in enumerate(words):
+            params[f"t{i}"], params[f"w{i}"] = w, idf[w]
+            parts.append(
+                f"CAST(:w{i} AS float8) * ts_rank('{{0.5, 0.1, 0.75, 1.0}}', cs.tsv, "
+                f"to_tsquery('english', :t{i}), 33)"
+            )
         sql = (
-            "SELECT c.id, ts_rank_cd(cs.tsv, q, 32) AS s FROM chunk_search cs "
-            "JOIN chunks c ON c.id = cs.chunk_id, to_tsquery('english', :q) q "
-            f"WHERE cs.tsv @@ q AND {self._where(flt)} ORDER BY s DESC, c.id LIMIT :k"
+            f"SELECT c.id, {' + '.join(parts)} AS s FROM chunk_search cs "
+            "JOIN chunks c ON c.id = cs.chunk_id "
+            f"WHERE cs.tsv @@ to_tsquery('english', :q) AND {self._where(flt)} "
+            "ORDER BY s DESC, c.id LIMIT :k"
         )
         with self.store.read() as s:
-            rows = s.execute(text(sql), self._params(flt, q=q, k=k)).all()
+            rows = s.execute(text(sql), params).all()
         return [Hit(int(r[0]), float(r[1])) for r in rows]
 
     def dense(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import snowballstemmer  # type: ignore[import-untyped]
@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from steward.embeddings import Vectors
 from steward.store import Store
 from steward.store.models import AclSet
+
+if TYPE_CHECKING:
+    from steward.retrieval.rerank import Reranker
 
 STOPWORDS = frozenset(
     """
@@ -111,6 +114,10 @@ class SearchIndex(Protocol):
 
     def remove(self, session: Session, chunk_ids: Sequence[int]) -> None: ...
 
+    def refresh(self, session: Session, chunk_ids: Sequence[int]) -> None:
+        """Chunks whose ACL, center, currency or quarantine changed (engines that keep a copy
+        of those in their index update it)."""
+
     def lexical(self, query: str, flt: Filter, k: int) -> list[Hit]: ...
 
     def dense(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]: ...
@@ -189,6 +196,9 @@ def rrf(rankings: dict[str, list[Hit]], k: int, weights: dict[str, float]) -> li
     return sorted(fused.values(), key=lambda h: -h.score)
 
 
+MODES = ("hybrid", "lexical", "dense")
+
+
 class HybridSearch:
     """Lexical + dense, fused with RRF, over one engine."""
 
@@ -221,12 +231,33 @@ class HybridSearch:
             self._filters[key] = found
         return found
 
-    def search(self, query: str, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        vector: Vectors,
+        flt: Filter,
+        k: int,
+        mode: str = "hybrid",
+        reranker: Reranker | None = None,
+    ) -> list[Hit]:
+        """The k best permitted chunks. ``mode`` is ``hybrid`` (both rankers, fused),
+        ``lexical`` or ``dense`` (one ranker alone, for measurement); a ``reranker``
+        reorders the fused candidates (hybrid only)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
         if not flt.acl_ids:
             return []
-        lexical = self.index.lexical(query, flt, self.candidates)
-        dense = self.index.dense(vector, flt, self.candidates)
-        return rrf({"lexical": lexical, "dense": dense}, self.rrf_k, self.weights)[:k]
+        if mode == "lexical":
+            return self.index.lexical(query, flt, k)
+        if mode == "dense":
+            return self.index.dense(vector, flt, k)
+        n = max(self.candidates, k)
+        lexical = self.index.lexical(query, flt, n)
+        dense = self.index.dense(vector, flt, n)
+        fused = rrf({"lexical": lexical, "dense": dense}, self.rrf_k, self.weights)
+        if reranker is not None:
+            fused = reranker.rerank(query, vector, fused)
+        return fused[:k]
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

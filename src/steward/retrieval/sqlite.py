@@ -1,10 +1,20 @@
 """The embedded engine: SQLite FTS5 (BM25, Porter stemming) + exact NumPy dense search.
 
 This is the only module that writes SQLite-specific SQL.
+
+The permission filter reaches into the full-text index itself: each FTS row carries filter
+tokens in a fourth column (``xa<acl set id>``, ``xc<center>``, ``xlive`` for current,
+unquarantined chunks), and the MATCH expression requires them. FTS5 then scores only permitted
+rows — BM25 is the cost that grows with the corpus, so a 10% filter costs about a tenth — and
+the join to ``chunks`` checks every returned row again (defence in depth: a stale token can
+hide a row, never show one). Every change to a chunk's ACL, center, currency or quarantine
+goes through ``refresh``.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -17,8 +27,24 @@ from steward.retrieval.dense import DenseMatrix
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 
-# Column weights for bm25(): title, heading, text.
-BM25_WEIGHTS = (2.0, 1.5, 1.0)
+log = logging.getLogger(__name__)
+
+# Column weights for bm25(): title, heading, text, filter tokens (never scored).
+BM25_WEIGHTS = (2.0, 1.5, 1.0, 0.0)
+_TOKEN = re.compile(r"[^a-z0-9]+")
+FTS_SCHEMA = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5("
+    "title, heading, text, filt, tokenize='porter unicode61 remove_diacritics 2')"
+)
+
+
+def _center_token(center: str | None) -> str:
+    return "xc" + (_TOKEN.sub("", center.lower()) if center else "none")
+
+
+def filter_tokens(acl_set_id: int, center: str | None, live: bool) -> str:
+    """The filter column of one chunk's FTS row."""
+    return f"xa{int(acl_set_id)} {_center_token(center)}" + (" xlive" if live else "")
 
 
 class SqliteIndex:
@@ -34,19 +60,69 @@ class SqliteIndex:
         self._lock = threading.Lock()
         self._counts: OrderedDict[tuple[int, Filter], dict[str, int]] = OrderedDict()
         with store.raw() as conn:
-            conn.execute(
-                text(
-                    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5("
-                    "title, heading, text, tokenize='porter unicode61 remove_diacritics 2')"
-                )
-            )
+            cols = [r[1] for r in conn.execute(text("PRAGMA table_info(chunks_fts)")).all()]
+            rebuild = False
+            if cols and "filt" not in cols:
+                # A store from before filter tokens: rebuild the index once from the chunks.
+                log.warning("rebuilding the full-text index with permission filter tokens")
+                conn.execute(text("DROP TABLE chunks_fts"))
+                conn.execute(text(FTS_SCHEMA))
+                rebuild = True
+            else:
+                conn.execute(text(FTS_SCHEMA))
+        if rebuild:
+            with store.write() as (session, _events):
+                ids = list(session.scalars(text("SELECT id FROM chunks ORDER BY id")))
+                for start in range(0, len(ids), 5000):
+                    self.refresh(session, ids[start : start + 5000])
 
     def add(self, session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
-        if rows:
-            session.execute(
-                text("INSERT INTO chunks_fts(rowid, title, heading, text) VALUES (:i, :t, :h, :x)"),
-                [{"i": i, "t": t, "h": h, "x": x} for i, t, h, x in rows],
-            )
+        """Index rows of chunks already written (flushed) in this session; their filter
+        tokens come from the chunks table."""
+        if not rows:
+            return
+        attrs: dict[int, tuple[int, str | None, bool]] = {}
+        ids = [r[0] for r in rows]
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            marks = ",".join(str(int(i)) for i in part)
+            for i, acl, center, cur, quar in session.execute(
+                text(
+                    "SELECT id, acl_set_id, center, is_current, quarantined FROM chunks "  # noqa: S608
+                    f"WHERE id IN ({marks})"
+                )
+            ).all():
+                attrs[int(i)] = (int(acl), center, bool(cur) and not bool(quar))
+        session.execute(
+            text(
+                "INSERT INTO chunks_fts(rowid, title, heading, text, filt) "
+                "VALUES (:i, :t, :h, :x, :f)"
+            ),
+            [
+                {"i": i, "t": t, "h": h, "x": x, "f": filter_tokens(*attrs[i])}
+                for i, t, h, x in rows
+                if i in attrs
+            ],
+        )
+
+    def refresh(self, session: Session, chunk_ids: Sequence[int]) -> None:
+        """Re-index chunks whose ACL, center, currency or quarantine changed."""
+        if not chunk_ids:
+            return
+        rows: list[tuple[int, str, str, str]] = []
+        for start in range(0, len(chunk_ids), 900):
+            marks = ",".join(str(int(i)) for i in chunk_ids[start : start + 900])
+            rows += [
+                (int(i), t, h, x)
+                for i, t, h, x in session.execute(
+                    text(
+                        "SELECT c.id, d.title, c.heading, c.text FROM chunks c "  # noqa: S608
+                        f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})"
+                    )
+                ).all()
+            ]
+        self.remove(session, [r[0] for r in rows])
+        self.add(session, rows)
 
     def remove(self, session: Session, chunk_ids: Sequence[int]) -> None:
         if chunk_ids:
@@ -58,7 +134,7 @@ class SqliteIndex:
         terms = query_terms(query)
         if not terms or not flt.acl_ids:
             return []
-        match = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        match = self._match(terms, flt)
         w = ", ".join(str(x) for x in BM25_WEIGHTS)
         # The permission filter is part of the WHERE clause: rows outside it are never ranked.
         # Only integers (ACL ids, weights) are formatted into the SQL; text goes in as parameters.
@@ -73,6 +149,16 @@ class SqliteIndex:
 
     def dense(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
         return self.dense_matrix.search(vector, flt, k)
+
+    @staticmethod
+    def _match(terms: Sequence[str], flt: Filter) -> str:
+        """The query words (in the text columns only) AND the asker's filter tokens."""
+        words = " OR ".join('"' + t.replace('"', "") + '"' for t in terms)
+        acl = " OR ".join(f"xa{int(a)}" for a in sorted(flt.acl_ids))
+        out = f"{{title heading text}} : ({words}) AND filt : ({acl}) AND filt : xlive"
+        if flt.center is not None:
+            out += f" AND filt : (xcnone OR {_center_token(flt.center)})"
+        return out
 
     def _where(self, flt: Filter) -> str:
         acl = ",".join(str(int(a)) for a in sorted(flt.acl_ids))

@@ -1,0 +1,129 @@
+"""Ingestion throughput on real text through the real pipeline (connector, PII masking,
+injection scan, chunking, embedding, both indexes).
+
+    python -m benchmarks.ingest.bench DATASET_DIR [--limit 1500]
+
+DATASET_DIR is a BEIR folder (../shared/data/scifact: scientific abstracts of ~200 words,
+one chunk each). Runs `Syncer` in process twice on a fresh SQLite store: with sentence vectors
+(the default, for answer composition) and with `sentence_vectors: false` (search-only sources).
+Time inside the embedder is measured, so the line shows chunks/s with embedding included and
+excluded. Prints one JSON line, with a plain batch-embedding rate of the same chunks beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.machine import machine
+from steward.config import Settings
+from steward.embeddings import Embedder, Vectors
+from steward.ingest.pipeline import Syncer
+from steward.ingest.sources import SourceSpec
+from steward.runtime import Runtime
+
+
+class TimedEmbedder:
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
+        self.seconds = 0.0
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        t0 = time.perf_counter()
+        try:
+            return self.inner.embed(texts)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.texts += len(texts)
+
+
+def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: bool) -> dict[str, Any]:
+    home.mkdir(parents=True)
+    (home / "directory.yaml").write_text(
+        "groups: [{id: public, name: Public}]\nusers: [{id: bench, groups: [public]}]\n"
+    )
+    timed = TimedEmbedder(inner)
+    rt = Runtime(Settings(home=home), embedder=timed)
+    from steward.directory import import_directory
+
+    import_directory(rt.store, home / "directory.yaml")
+    spec = SourceSpec.model_validate(
+        {
+            "id": "bench",
+            "connector": "jsonl",
+            "path": str(corpus),
+            "id_field": "_id",
+            "title_field": "title",
+            "text_fields": ["text"],
+            "field_labels": False,
+            "acl_field": None,
+            "acl_default": ["public"],
+            "sentence_vectors": sentence_vectors,
+        }
+    )
+    t0 = time.perf_counter()
+    report = Syncer(rt, spec).run()
+    total = time.perf_counter() - t0
+    from sqlalchemy import func, select
+
+    from steward.store.models import Chunk
+
+    with rt.store.read() as s:
+        chunks = int(s.execute(select(func.count()).select_from(Chunk)).scalar() or 0)
+        words = [len(t.split()) for t in s.scalars(select(Chunk.text))]
+    rt.store.dispose()
+    return {
+        "documents": report.added,
+        "chunks": chunks,
+        "words_per_chunk": round(sum(words) / max(len(words), 1)),
+        "seconds": round(total, 1),
+        "chunks_per_s": round(chunks / total, 1),
+        "embed_s": round(timed.seconds, 1),
+        "texts_embedded": timed.texts,
+        "chunks_per_s_excluding_embedding": round(chunks / max(total - timed.seconds, 1e-9), 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--limit", type=int, default=1500, help="Records to ingest (first N).")
+    args = ap.parse_args(argv)
+    source = args.dataset / "corpus.jsonl"
+    if not source.exists():
+        print(f"error: no corpus.jsonl in {args.dataset}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="steward-ingest-"))
+    lines = source.read_text(encoding="utf-8").splitlines()[: args.limit]
+    sample = work / "corpus.jsonl"
+    sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rt = Runtime(Settings(home=work / "models"))
+    inner = rt.embedder
+    texts = [f"{r['title']}\n{r['text']}" for r in (json.loads(line) for line in lines[:300])]
+    inner.embed(texts[:16])  # load the model
+    t0 = time.perf_counter()
+    inner.embed(texts)
+    plain = len(texts) / (time.perf_counter() - t0)
+    result: dict[str, Any] = {
+        "benchmark": "ingest",
+        "embedder": inner.model_id,
+        "plain_embedding_texts_per_s": round(plain, 1),
+        "with_sentence_vectors": run(sample, work / "a", inner, True),
+        "chunk_vectors_only": run(sample, work / "b", inner, False),
+        "machine": machine(),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""The ``steward`` command line. Errors print one line on stderr and exit with status 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from steward.cli import conversations, core, governance
+from steward.cli.common import err
+from steward.errors import StewardError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Steward: governed, cited, audited answers from your own knowledge.",
+)
+
+# Commands, then groups, each in the order ``steward --help`` lists them.
+app.command()(core.ingest)
+app.command()(core.runs)
+app.command()(core.ask)
+app.command()(governance.erase)
+app.command("export")(governance.export_cmd)
+app.command()(governance.reveal)
+app.command("vault-key")(governance.vault_key)
+app.command()(core.search)
+app.command("eval")(core.eval_cmd)
+app.command()(core.serve)
+app.command()(core.demo)
+app.add_typer(core.directory_app, name="directory")
+app.add_typer(core.keys_app, name="keys")
+app.add_typer(governance.audit_app, name="audit")
+app.add_typer(governance.quarantine_app, name="quarantine")
+app.add_typer(conversations.intent_app, name="intent")
+app.add_typer(conversations.tickets_app, name="tickets")
+app.add_typer(conversations.cache_app, name="cache")
+app.add_typer(conversations.policy_app, name="policy")
+app.add_typer(conversations.guard_app, name="guard")
+
+
+def main() -> None:
+    """Entry point: turn Steward's errors into one line on stderr and exit status 2."""
+    debug = os.environ.get("STEWARD_DEBUG") == "1"
+    try:
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except StewardError as exc:
+        if debug:
+            raise
+        err.print(f"error: {exc.message}", markup=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted", markup=False)
+        sys.exit(130)
+    except Exception as exc:  # usage errors and bugs: one line, no traceback
+        # Usage errors come from the click that Typer ships (typer._click): recognise them by
+        # their interface rather than by a private import path.
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            err.print(f"error: {exc.format_message()}", markup=False)
+            sys.exit(2)
+        if debug:
+            raise
+        err.print(
+            f"error: unexpected {type(exc).__name__}: {exc} (STEWARD_DEBUG=1 for details)",
+            markup=False,
+        )
+        sys.exit(1)

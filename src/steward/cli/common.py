@@ -1,0 +1,58 @@
+"""Shared pieces of the ``steward`` command line: consoles, option types, errors, the runtime."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsUser = Annotated[str | None, typer.Option("--as", help="Act as this directory user.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _runtime() -> Any:
+    from steward import logs
+    from steward.runtime import Runtime
+
+    rt = Runtime()
+    logs.configure(rt.settings.log_level)
+    return rt
+
+
+def _local_admin() -> Any:
+    """Whoever runs the CLI on the data home already controls it: they act as a local admin,
+    recorded in the audit trail under their operating-system user name."""
+    import getpass
+
+    from steward.identity import Principal
+
+    return Principal(
+        f"cli:{getpass.getuser()}", "local operator", frozenset(), None, "admin", False, "cli"
+    )
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )

@@ -1,0 +1,227 @@
+"""Conversation commands: the injection guard, intents, hand-off tickets, cache, policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from steward.cli.common import (
+    AsUser,
+    JsonOpt,
+    _local_admin,
+    _print_json,
+    _progress,
+    _runtime,
+    fail,
+    out,
+)
+
+# ------------------------------------------------------------------ conversations and hand-off
+
+intent_app = typer.Typer(no_args_is_help=True, help="The intent classifier you train.")
+tickets_app = typer.Typer(no_args_is_help=True, help="The hand-off queue.")
+cache_app = typer.Typer(no_args_is_help=True, help="The answer cache.")
+policy_app = typer.Typer(no_args_is_help=True, help="Per-center policies.")
+guard_app = typer.Typer(no_args_is_help=True, help="Prompt-injection detection.")
+
+
+@guard_app.command("train-injection")
+def guard_train_injection(
+    file: Annotated[Path, typer.Argument(help="CSV with `text` and `label` (1 = injection).")],
+    threshold: Annotated[
+        float, typer.Option(min=0.05, max=0.99, help="Probability at which a sentence is flagged.")
+    ] = 0.5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the injection classifier from your labelled examples (rules always run too)."""
+    from steward.guard.injection import INJECTION, train_injection_model
+    from steward.intents import load_examples
+
+    rt = _runtime()
+    texts, labels = load_examples(file)
+    model = train_injection_model(texts, labels, threshold)
+    path = rt.settings.injection_model or rt.settings.home / "guard" / "injection"
+    model.save(path)
+    n_inj = sum(lab.lower() in ("1", "true", INJECTION) for lab in labels)
+    summary = {
+        "examples": len(texts),
+        "injections": n_inj,
+        "path": str(path),
+        "threshold": threshold,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"Trained on {len(texts)} examples ({n_inj} injections); saved to {path}.")
+
+
+@intent_app.command("train")
+def intent_train(
+    file: Annotated[Path, typer.Argument(help="CSV (text,label) or JSONL of examples.")],
+    threshold: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Confidence below which the intent is `unknown`."),
+    ] = 0.35,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the intent model from labelled examples (label `unknown`/`oos` = out of scope)."""
+    from steward.intents import load_examples, train
+
+    rt = _runtime()
+    texts, labels = load_examples(file)
+    with _progress() as bar:
+        bar.add_task(f"training on {len(texts)} examples", total=None)
+        model = train(texts, labels, rt.embedder, threshold=threshold)
+    path = rt.settings.intent_model or rt.settings.home / "intents" / "model"
+    model.save(path)
+    summary = {
+        "examples": len(texts),
+        "labels": len(model.labels),
+        "path": str(path),
+        "temperature": round(model.model.temperature, 3),
+        "threshold": threshold,
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        out.print(f"Trained on {len(texts)} examples, {len(model.labels)} labels; saved to {path}.")
+
+
+@intent_app.command("eval")
+def intent_eval(
+    test: Annotated[Path, typer.Option("--test", help="Labelled examples to score.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Score the trained model: accuracy, macro-F1 and the number of examples."""
+    from steward.intents import evaluate, load_examples
+
+    rt = _runtime()
+    if rt.intents is None:
+        fail("No intent model yet — run `steward intent train FILE` first.")
+    texts, labels = load_examples(test)
+    result = evaluate(rt.intents, texts, labels, rt.embedder)
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(
+            f"accuracy {result['accuracy']:.4f} · macro-F1 {result['macro_f1']:.4f} · "
+            f"n {result['n']}"
+        )
+
+
+def _reviewer(rt: Any, as_user: str | None) -> Any:
+    from steward.identity import principal_for
+
+    return principal_for(rt.store, as_user) if as_user else _local_admin()
+
+
+@tickets_app.command("list")
+def tickets_list(
+    as_user: AsUser = None, status: str | None = None, as_json: JsonOpt = False
+) -> None:
+    """Tickets in the queue, most urgent first."""
+    rt = _runtime()
+    rows = [t.as_dict() for t in rt.handoff.queue(_reviewer(rt, as_user), status)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("ticket", "priority", "reason", "center", "status", "due", "overdue")
+    for t in rows:
+        table.add_row(
+            t["id"],
+            t["priority"],
+            t["reason"],
+            str(t["center"]),
+            t["status"],
+            t["due_at"][:19],
+            "yes" if t["overdue"] else "",
+        )
+    out.print(table)
+
+
+@tickets_app.command("claim")
+def tickets_claim(ticket_id: str, as_user: AsUser = None) -> None:
+    """Take a ticket."""
+    rt = _runtime()
+    t = rt.handoff.claim(_reviewer(rt, as_user), ticket_id)
+    out.print(f"Claimed {t.id} ({t.reason}, due {t.due_at:%H:%M}).")
+
+
+@tickets_app.command("answer")
+def tickets_answer(ticket_id: str, text: str, as_user: AsUser = None) -> None:
+    """Reply to the asker; the reply appears in their conversation."""
+    rt = _runtime()
+    rt.handoff.answer(_reviewer(rt, as_user), ticket_id, text)
+    out.print(f"Answered {ticket_id}.")
+
+
+@tickets_app.command("resolve")
+def tickets_resolve(
+    ticket_id: str,
+    as_user: AsUser = None,
+    save_correction: Annotated[
+        bool,
+        typer.Option(
+            "--save-correction", help="Keep the answer as a labelled example for evaluation."
+        ),
+    ] = False,
+) -> None:
+    """Close a ticket."""
+    rt = _runtime()
+    rt.handoff.resolve(_reviewer(rt, as_user), ticket_id, save_correction)
+    out.print(f"Resolved {ticket_id}.")
+
+
+@tickets_app.command("corrections")
+def tickets_corrections(dest: Path) -> None:
+    """Export saved corrections as a question file for `steward eval`."""
+    rows = _runtime().handoff.corrections()
+    dest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out.print(f"Wrote {len(rows)} corrections to {dest}.")
+
+
+@cache_app.command("stats")
+def cache_stats(as_json: JsonOpt = False) -> None:
+    """Hit rate and time saved (this process); the cached entries in the store."""
+    from sqlalchemy import func, select
+
+    from steward.store.models import CacheEntry
+
+    rt = _runtime()
+    with rt.store.read() as s:
+        entries = int(s.scalar(select(func.count()).select_from(CacheEntry)) or 0)
+    data = {**rt.cache.stats.as_dict(), "entries": entries}
+    if as_json:
+        _print_json(data)
+    else:
+        out.print(", ".join(f"{k} {v}" for k, v in data.items()))
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Drop every cached answer."""
+    out.print(f"Cleared {_runtime().cache.clear()} cached answers.")
+
+
+@policy_app.command("show")
+def policy_show(
+    center: Annotated[str | None, typer.Option(help="A center id.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The policy in force for a center (after the default file and the center's file)."""
+    rt = _runtime()
+    p = rt.policies.for_center(center)
+    data = {
+        k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
+        for k, v in p.__dict__.items()
+    }
+    data["errors"] = rt.policies.errors
+    if as_json:
+        _print_json(data)
+        return
+    for k, v in data.items():
+        out.print(f"{k:>22}  {v}", markup=False)
