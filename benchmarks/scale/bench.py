@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import shutil
 import sys
 import time
@@ -218,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, default=Path("/tmp/steward-scale"))
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    ap.add_argument("--pg-url", help="PostgreSQL URL (a fresh database) for --engine postgres")
+    ap.add_argument(
+        "--pg-url",
+        help="PostgreSQL URL for --engine postgres (default: a pgserver instance under --dir)",
+    )
     ap.add_argument("--keep", action="store_true", help="Keep the stores.")
     args = ap.parse_args(argv)
     try:
@@ -226,16 +228,29 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print("error: --sizes takes numbers separated by commas", file=sys.stderr)
         return 2
-    if args.engine == "postgres" and not args.pg_url:
-        print("error: --engine postgres needs --pg-url", file=sys.stderr)
-        return 2
+    server = None
     corpus = Corpus()
     rows = []
     for n in sizes:
         where = args.dir / f"{args.engine}-{n}"
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
-        url = args.pg_url if args.engine == "postgres" else f"sqlite:///{where}/steward.db"
+        if args.engine == "postgres":
+            if args.pg_url is None:
+                import pgserver  # type: ignore[import-untyped]
+
+                server = server or pgserver.get_server(
+                    str(args.dir / "pgdata"), cleanup_mode="stop"
+                )
+                server.psql(f"DROP DATABASE IF EXISTS scale_{n};")
+                server.psql(f"CREATE DATABASE scale_{n};")
+                url = server.get_uri(f"scale_{n}").replace(
+                    "postgresql://", "postgresql+psycopg://", 1
+                )
+            else:
+                url = args.pg_url
+        else:
+            url = f"sqlite:///{where}/steward.db"
         row: dict[str, Any] = {"benchmark": "scale", "engine": args.engine, "chunks": n}
         row.update(build(url, corpus, n))
         if args.engine == "sqlite":
@@ -247,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         if not args.keep and args.engine == "sqlite":
             shutil.rmtree(where, ignore_errors=True)
-    os.environ.pop("STEWARD_HOME", None)
+    if server is not None:
+        server.cleanup()
     return 0
 
 

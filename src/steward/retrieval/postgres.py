@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -144,6 +145,11 @@ class PostgresIndex:
                     self._idf_cache[w] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
         return {w: self._idf_cache[w] for w in words}
 
+    def _total(self) -> int:
+        """Indexed chunks, remembered per knowledge-base version."""
+        self._idf([])
+        return self._idf_total
+
     def lexical(self, query: str, flt: Filter, k: int) -> list[Hit]:
         """BM25-like ranking: the sum over query words of IDF x a length-normalised,
         column-weighted, saturated term frequency (``ts_rank`` normalisation 1|32; title 2,
@@ -182,20 +188,27 @@ class PostgresIndex:
         )
         params = self._params(flt, v=_vector_literal(vector.reshape(-1)), k=k)
         with self.store.read() as s:
-            s.execute(text(f"SET LOCAL hnsw.ef_search = {int(self.ef_search)}"))
-            rows = s.execute(text(sql), params).all()
-            if len(rows) < k:
-                permitted = (
-                    s.execute(
-                        text(f"SELECT count(*) FROM chunks c WHERE {self._where(flt)}"),
-                        self._params(flt),
-                    ).scalar()
-                    or 0
-                )
-                if permitted > len(rows):
-                    # The index scan filtered too much away: exact search over permitted rows.
-                    s.execute(text("SET LOCAL enable_indexscan = off"))
-                    rows = s.execute(text(sql), params).all()
+            permitted = int(
+                s.execute(
+                    text(f"SELECT count(*) FROM chunks c WHERE {self._where(flt)}"),
+                    self._params(flt),
+                ).scalar()
+                or 0
+            )
+            total = max(self._total(), 1)
+            # HNSW filters after its scan: widen the scan in proportion to how much of the
+            # index the filter hides, so that about k permitted rows survive it.
+            ef = int(min(1000, max(self.ef_search, 2 * k * total / max(permitted, 1))))
+            exact = permitted <= 2000 or ef >= 1000
+            rows: Sequence[Any] = []
+            if not exact:
+                s.execute(text(f"SET LOCAL hnsw.ef_search = {ef}"))
+                rows = s.execute(text(sql), params).all()
+            if exact or (len(rows) < k and permitted > len(rows)):
+                # Narrow filter, or the index scan filtered too much away: exact search over
+                # the permitted rows only.
+                s.execute(text("SET LOCAL enable_indexscan = off"))
+                rows = s.execute(text(sql), params).all()
         return [Hit(int(r[0]), float(r[1])) for r in rows]
 
     def term_counts(self, terms: Sequence[str], flt: Filter) -> tuple[int, dict[str, int]]:
