@@ -142,3 +142,53 @@ def test_a_profile_can_tighten_but_never_loosen_the_center_rules(tmp_path: Path)
     assert lax.name == "lax" and "+" in lax.version
     strict = book.for_center("north", "strict")
     assert strict.answer_threshold == 0.9 and strict.always_human_intents == ("loan_*",)
+
+
+def test_next_opening_follows_days_hours_and_time_zone() -> None:
+    from steward.policy import BusinessHours
+
+    hours = BusinessHours(
+        timezone="Europe/Berlin",
+        days=["mon", "tue", "wed", "thu", "fri"],
+        open="09:00",
+        close="17:00",
+    )
+    saturday_noon = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    assert not hours.is_open(saturday_noon)
+    assert hours.next_open(saturday_noon) == datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
+    tuesday_open = datetime(2026, 12, 8, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
+    assert hours.next_open(tuesday_open) == tuesday_open
+    tuesday_evening = datetime(2026, 12, 8, 17, 30, tzinfo=UTC)
+    assert hours.next_open(tuesday_evening) == datetime(2026, 12, 9, 8, 0, tzinfo=UTC)
+
+
+def test_outside_business_hours_the_sla_starts_at_opening_and_the_asker_is_told(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    from datetime import time, timedelta
+
+    from steward.handoff import PRIORITY, SLA
+    from steward.store.models import Ticket
+
+    now = datetime.now(UTC)
+    tomorrow = (now + timedelta(days=1)).date()
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[tomorrow.weekday()]
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(
+        policies,
+        "default",
+        "escalate_for: everyone\n"
+        f"business_hours: {{timezone: UTC, days: [{day}], open: '00:00', close: '23:59'}}\n",
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    r = ask(rt, principal_for(rt.store, "nora"), WIRE)
+    assert r.action == "escalate" and r.ticket_id
+    assert "a person will pick this up when we open" in r.answer and day.capitalize() in r.answer
+    with rt.store.read() as s:
+        ticket = s.get(Ticket, r.ticket_id)
+        assert ticket is not None
+        due = ticket.due_at if ticket.due_at.tzinfo else ticket.due_at.replace(tzinfo=UTC)
+    opening = datetime.combine(tomorrow, time(0, 0), tzinfo=UTC)
+    assert due == opening + SLA[PRIORITY.get("money_movement", "p3")]

@@ -20,6 +20,7 @@ from steward.conversations import Conversations
 from steward.errors import ForbiddenError, InputError, NotFoundError
 from steward.guard import Masker
 from steward.identity import ACCESS_RANK, Principal
+from steward.policy import BusinessHours
 from steward.store import Store
 from steward.store.models import Correction, Ticket, Turn
 
@@ -82,8 +83,11 @@ class HandoffQueue:
         signals: list[str],
         sources: list[str],
         audit_id: str,
+        hours: BusinessHours | None = None,
     ) -> str:
+        """Open a ticket. With business hours, the SLA clock starts at the next opening."""
         now = datetime.now(UTC)
+        start = hours.next_open(now) if hours is not None else now
         priority = PRIORITY.get(reason, "p3")
         ticket_id = str(ULID())
         with self.store.write() as (s, _):
@@ -103,7 +107,7 @@ class HandoffQueue:
                     assignee=None,
                     audit_id=audit_id,
                     created_at=now,
-                    due_at=now + SLA[priority],
+                    due_at=start + SLA[priority],
                 )
             )
         self.conversations.set_status(conversation_id, "with_human")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,9 @@ def validate_question(rt: Runtime, question: object) -> str:
     return text.replace("\x00", " ")
 
 
-def _message(decision: Decision, passages: list[Passage], question: str) -> str:
+def _message(
+    decision: Decision, passages: list[Passage], question: str, policy: Policy | None = None
+) -> str:
     if decision.action == "refuse":
         return (
             "I can't help with that: the request asks me to ignore my instructions or to "
@@ -124,10 +127,17 @@ def _message(decision: Decision, passages: list[Passage], question: str) -> str:
         )
     if decision.action == "escalate":
         why = decision.escalation_reason or "review"
-        return (
+        text = (
             f"I'm handing this conversation to a person who can help (reason: {why}). "
             "They will see what you wrote, so you don't need to repeat it."
         )
+        hours = policy.business_hours if policy is not None else None
+        if hours is not None and not hours.is_open(datetime.now(UTC)):
+            text += (
+                f" Our team is available {hours.describe()}; a person will pick this up "
+                "when we open."
+            )
+        return text
     terms = ", ".join(query_terms(question)[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
@@ -358,7 +368,12 @@ def _finish(rt: Runtime, t: _Turn, decision: Decision) -> Response:
         answer_text = (
             result.draft.text
             if (result and decision.action == "answer")
-            else _message(decision, t.passages, t.masked if decision.action == "abstain" else "")
+            else _message(
+                decision,
+                t.passages,
+                t.masked if decision.action == "abstain" else "",
+                t.policy,
+            )
         )
         if decision.action == "answer" and result is not None:
             with t.timer.stage("output_guard"):
@@ -413,6 +428,7 @@ def _after(rt: Runtime, t: _Turn, decision: Decision, response: Response) -> Non
                 signals=[s.reason for s in t.und.signals],
                 sources=response.sources[:5],
                 audit_id=response.audit_id,
+                hours=t.policy.business_hours if t.policy is not None else None,
             )
     if (
         t.cached is None

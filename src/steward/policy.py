@@ -28,7 +28,7 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,6 +66,23 @@ class BusinessHours(BaseModel):
     def is_open(self, at: datetime) -> bool:
         local = at.astimezone(ZoneInfo(self.timezone))
         return DAYS[local.weekday()] in self.days and self.open <= local.time() < self.close
+
+    def next_open(self, at: datetime) -> datetime:
+        """``at`` when open, else the next opening (in ``at``'s time zone)."""
+        if self.is_open(at) or not self.days:
+            return at
+        tz = ZoneInfo(self.timezone)
+        local = at.astimezone(tz)
+        for ahead in range(8):
+            day = (local + timedelta(days=ahead)).date()
+            start = datetime.combine(day, self.open, tzinfo=tz)
+            if DAYS[day.weekday()] in self.days and start > local:
+                return start.astimezone(at.tzinfo)
+        return at
+
+    def describe(self) -> str:
+        days = ", ".join(d.capitalize() for d in self.days)
+        return f"{days}, {self.open:%H:%M}-{self.close:%H:%M} ({self.timezone})"
 
 
 class PolicySpec(BaseModel):
