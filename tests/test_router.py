@@ -193,3 +193,59 @@ def test_providers_file_is_validated(tmp_path) -> None:
     bad.write_text("models: {a: {kind: openai, modle: x}}\nroute: {simple: a}\n")
     with pytest.raises(ConfigError, match="modle"):
         load_router(bad, 10)
+
+
+def sse(*pieces: str) -> bytes:
+    def chunk(delta: dict, finish: str | None) -> str:
+        body = {
+            "id": "x",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(body)}\n\n"
+
+    out = chunk({"role": "assistant", "content": ""}, None)
+    out += "".join(chunk({"content": p}, None) for p in pieces)
+    return (out + chunk({}, "stop") + "data: [DONE]\n\n").encode()
+
+
+@pytest.mark.parametrize("low_confidence_action", ["abstain", "escalate"])
+def test_a_weak_streamed_answer_still_goes_where_the_policy_says(
+    kb_home, tmp_path, make_runtime, low_confidence_action
+) -> None:
+    """One supported sentence, two made up: only the supported one is streamed, and the
+    turn ends as the policy's low-confidence action, not as an answer."""
+    from steward.orchestrator import ask_stream
+
+    body = sse(
+        "International wires cost $45 each [1]. ",
+        "Wires to Mars cost $9 [1]. ",
+        "The moon branch waives every fee [1].",
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(
+        tmp_path / "h",
+        provider=openai_model("streamer", handler),
+        low_confidence_action=low_confidence_action,
+    )
+    out = list(
+        ask_stream(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    )
+    *pieces, response = out
+    text = "".join(pieces)
+    assert "$45" in text and "Mars" not in text and "moon" not in text
+    assert response.action == low_confidence_action
+    assert text == response.answer  # what the asker saw is what the audit keeps
+    row = audit.get(rt.store, response.audit_id)
+    assert row.action == low_confidence_action and "+streamed" in row.reason
+    assert "$45" in row.answer
+    if low_confidence_action == "escalate":
+        assert response.ticket_id and "handing this conversation to a person" in text
+    else:
+        assert "not sure" in text

@@ -194,6 +194,7 @@ class _Turn:
     request: AnswerRequest | None = None
     flt: Filter | None = None
     previous: str | None = None  # the prior question, when the client keeps the history
+    streamed: str = ""  # verified sentences already sent to the asker (streaming only)
 
 
 def ask(
@@ -268,20 +269,28 @@ def ask_stream(
                     yield piece
             t.result = stream.result
             decision = after_answer(t.result, t.policy)
-            if shown and decision.action != "answer":
-                # What was shown is grounded sentence by sentence; say so in the audit row.
-                decision = Decision(
-                    "answer", f"streamed {len(shown)} verified sentence(s)", rule="stream.verified"
-                )
     except GuardError as exc:
         decision = Decision("abstain", exc.message, rule="guard.fail-closed")
     except ProviderError as exc:
         decision = Decision(
             "abstain", f"answer provider unavailable ({exc.code})", rule="provider.unavailable"
         )
+    if shown and decision.action != "answer":
+        # The sentences already sent were each verified, but the whole answer did not reach
+        # the bar: the turn still goes where the policy says (a person, or a clear "not
+        # sure"), the asker is told so after what they saw, and the audit row keeps both.
+        t.streamed = "".join(shown)
+        decision = Decision(
+            decision.action,
+            f"{decision.reason}; {len(shown)} verified sentence(s) were already streamed",
+            decision.escalation_reason,
+            rule=f"{decision.rule}+streamed",
+        )
     response = _finish(rt, t, decision)
     if not shown:
         yield from _pieces(response.answer)
+    elif t.streamed:
+        yield from _pieces(response.answer[len(t.streamed) :])
     yield response
 
 
@@ -375,6 +384,13 @@ def _finish(rt: Runtime, t: _Turn, decision: Decision) -> Response:
                 t.policy,
             )
         )
+        if t.streamed and decision.action != "answer":
+            if decision.action == "abstain":
+                answer_text = (
+                    "I'm not sure the sentences above answer all of your question, so I'll stop "
+                    "there: each is supported by its cited source; nothing else was."
+                )
+            answer_text = f"{t.streamed}\n\n{answer_text}"
         if decision.action == "answer" and result is not None:
             with t.timer.stage("output_guard"):
                 answer_text = output_guard(rt, answer_text, result.cited)
