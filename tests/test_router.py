@@ -249,3 +249,22 @@ def test_a_weak_streamed_answer_still_goes_where_the_policy_says(
         assert response.ticket_id and "handing this conversation to a person" in text
     else:
         assert "not sure" in text
+
+
+def test_anthropic_is_a_provider_plugin_configured_from_settings(tmp_path, model_cache) -> None:
+    from steward.config import Settings
+    from steward.runtime import Runtime
+
+    rt = Runtime(
+        Settings(
+            home=tmp_path / "a",
+            model_cache=model_cache,
+            provider="anthropic",
+            anthropic_model="claude-test",
+            anthropic_base_url="http://127.0.0.1:9/",
+        )
+    )
+    assert isinstance(rt.provider, AnthropicProvider) and rt.provider.model == "claude-test"
+    missing = Runtime(Settings(home=tmp_path / "b", model_cache=model_cache, provider="anthropic"))
+    with pytest.raises(ConfigError, match="STEWARD_ANTHROPIC_MODEL"):
+        _ = missing.provider

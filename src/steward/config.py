@@ -159,6 +159,13 @@ class Settings(BaseSettings):
     )
     openai_model: str | None = Field(default=None, description="Chat model name for `openai`.")
     openai_api_key: str | None = Field(default=None, description="API key for `openai`.")
+    anthropic_model: str | None = Field(
+        default=None, description="Model for the `anthropic` provider (needs `steward[anthropic]`)."
+    )
+    anthropic_api_key: str | None = Field(default=None, description="API key for `anthropic`.")
+    anthropic_base_url: str | None = Field(
+        default=None, description="Base URL for `anthropic` (a gateway or proxy); unset: the SDK's."
+    )
     providers_file: Path | None = Field(
         default=None,
         description="YAML of models, routing (simple/complex), fallback chain, retries, circuit "

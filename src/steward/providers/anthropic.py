@@ -8,13 +8,16 @@ Steward's in :func:`map_anthropic_error`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.errors import ProviderError, ProviderTimeout
+from steward.errors import ConfigError, ProviderError, ProviderTimeout
 from steward.providers.base import AnswerRequest, Draft
 from steward.providers.openai_compat import PROMPT_VERSION, SYSTEM_PROMPT, parse, render_passages
+
+if TYPE_CHECKING:
+    from steward.config import Settings
 
 
 class AnthropicOptions(BaseModel):
@@ -54,6 +57,26 @@ class AnthropicProvider:
             timeout=options.timeout_s,
             max_retries=0,
             http_client=http_client,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnthropicProvider:
+        """`STEWARD_PROVIDER=anthropic` with STEWARD_ANTHROPIC_MODEL (and its key)."""
+        if not settings.anthropic_model:
+            raise ConfigError("The `anthropic` provider needs STEWARD_ANTHROPIC_MODEL.")
+        try:
+            import anthropic  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(
+                "The `anthropic` provider needs its SDK: pip install 'steward[anthropic]'."
+            ) from exc
+        return cls(
+            AnthropicOptions(
+                model=settings.anthropic_model,
+                api_key=settings.anthropic_api_key,
+                base_url=settings.anthropic_base_url,
+                timeout_s=settings.provider_timeout_s,
+            )
         )
 
     def _args(self, request: AnswerRequest) -> dict[str, Any]:
