@@ -192,3 +192,27 @@ def test_outside_business_hours_the_sla_starts_at_opening_and_the_asker_is_told(
         due = ticket.due_at if ticket.due_at.tzinfo else ticket.due_at.replace(tzinfo=UTC)
     opening = datetime.combine(tomorrow, time(0, 0), tzinfo=UTC)
     assert due == opening + SLA[PRIORITY.get("money_movement", "p3")]
+
+
+def test_a_question_in_another_language_goes_to_a_person(kb_home, tmp_path, make_runtime) -> None:
+    from steward.language import detect
+
+    german = "Wie hoch ist die Gebühr für eine Überweisung ins Ausland?"
+    assert detect(german) == "de"
+    assert detect("What is the fee for a wire from my account?") == "en"
+    assert detect("wire fee") is None  # too short to judge: nothing is decided on it
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h")
+    r = ask(rt, principal_for(rt.store, "cara"), german)
+    assert (r.action, r.escalation_reason) == ("escalate", "language") and r.ticket_id
+    assert ":language" in audit.get(rt.store, r.audit_id).reason
+    english = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    assert english.action == "answer"
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "north", "language: de\n")  # cara's center serves German
+    shutil.copytree(kb_home, tmp_path / "h2")
+    rt2 = make_runtime(tmp_path / "h2", policy_dir=policies)
+    r2 = ask(rt2, principal_for(rt2.store, "cara"), german)
+    assert r2.escalation_reason != "language"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from steward.answer import AnswerResult
 from steward.identity import Principal
+from steward.language import detect
 from steward.policy import Policy
 from steward.understand import Understanding
 
@@ -29,6 +30,14 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
         return Decision("refuse", und.refuse, rule="guard.injection")
     tag = f"policy:{policy.name}@{policy.version}"
     if policy.applies_escalation(principal.external):
+        spoken = detect(und.question)
+        if spoken is not None and spoken != policy.language:
+            return Decision(
+                "escalate",
+                f"the question is in {spoken!r}; this center answers in {policy.language!r}",
+                "language",
+                rule=f"{tag}:language",
+            )
         signals = [sig for sig in und.signals if sig.reason in policy.escalation_reasons]
         if signals:
             first = signals[0]

@@ -1,0 +1,43 @@
+"""Which language a question is written in, from function words (offline, no model).
+
+Conservative by design: it names a language only when several of that language's function
+words occur and clearly outnumber every other's; otherwise it says nothing, and nothing is
+decided on it. Used by per-center policies (``language``): a question in a language the
+center does not serve goes to a person instead of being answered from sources in another.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORDS = {
+    "en": "the and is are what how do does can my i you to of for in with this that it be "
+    "have not on or when where which will would should",
+    "de": "der die das und ist sind wie was ich mein meine meinen kann können nicht mit für "
+    "ein eine einen auf zu den dem des ist wird werden wo wann warum habe haben",
+    "fr": "le la les et est sont comment quoi je mon ma mes peut pouvez pas avec pour un une "
+    "des du au aux sur dans où quand pourquoi ai avez",
+    "es": "el la los las y es son cómo qué yo mi mis puede puedo no con para un una del al "
+    "en sobre dónde cuándo por tengo tiene",
+    "it": "il lo la gli le e è sono come cosa io mio mia posso può non con per un una del "
+    "della al sul dove quando perché ho ha",
+    "nl": "de het een en is zijn hoe wat ik mijn kan kunnen niet met voor op aan van waar "
+    "wanneer waarom heb heeft",
+    "pt": "o a os as e é são como que eu meu minha posso pode não com para um uma do da no "
+    "na onde quando porque tenho tem",
+}
+_SETS = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
+_TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def detect(text: str, min_hits: int = 3) -> str | None:
+    """The language code whose function words dominate ``text``, or None when unsure."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    if len(words) < 4:
+        return None
+    hits = {lang: sum(w in s for w in words) for lang, s in _SETS.items()}
+    ranked = sorted(hits.items(), key=lambda kv: -kv[1])
+    (best, n), (_, second) = ranked[0], ranked[1]
+    if n >= min_hits and n >= 2 * second + 1:
+        return best
+    return None
