@@ -137,10 +137,12 @@ class SqliteIndex:
         match = self._match(terms, flt)
         w = ", ".join(str(x) for x in BM25_WEIGHTS)
         # The permission filter is part of the WHERE clause: rows outside it are never ranked.
+        # CROSS JOIN keeps the full-text match as the outer loop (SQLite's planner otherwise
+        # may walk every permitted chunk and probe the index once per chunk).
         # Only integers (ACL ids, weights) are formatted into the SQL; text goes in as parameters.
         sql = (
             f"SELECT chunks_fts.rowid, bm25(chunks_fts, {w}) AS s FROM chunks_fts "  # noqa: S608
-            "JOIN chunks c ON c.id = chunks_fts.rowid "
+            "CROSS JOIN chunks c ON c.id = chunks_fts.rowid "
             f"WHERE chunks_fts MATCH :m AND {self._where(flt)} ORDER BY s LIMIT :k"
         )
         with self.store.read() as s:
@@ -183,7 +185,7 @@ class SqliteIndex:
                     else:
                         # Capped: past a few thousand hits a word is common whatever the count.
                         sql = (  # `where` holds only integer ACL ids
-                            "SELECT count(*) FROM (SELECT 1 FROM chunks_fts JOIN chunks c "  # noqa: S608
+                            "SELECT count(*) FROM (SELECT 1 FROM chunks_fts CROSS JOIN chunks c "  # noqa: S608
                             "ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :m AND "
                             f"{where} LIMIT 2000)"
                         )
