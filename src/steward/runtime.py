@@ -21,7 +21,6 @@ from steward.intents import IntentModel
 from steward.policy import Policy, PolicyBook
 from steward.providers.base import Provider
 from steward.providers.extractive import ExtractiveProvider
-from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
 from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import HybridSearch, SearchIndex
 from steward.store import Store, open_store
@@ -96,7 +95,8 @@ class Runtime:
 
     @cached_property
     def sentence_reranker(self) -> SentenceReranker:
-        return SentenceReranker(self.store, self.embedder.dim, self.settings.rerank_depth)
+        s = self.settings
+        return SentenceReranker(self.store, self.embedder.dim, s.rerank_depth, s.rrf_k)
 
     @property
     def reranker(self) -> Reranker | None:
@@ -129,19 +129,6 @@ class Runtime:
         cls = plugins.load("steward.providers", s.provider, s.plugins)
         if cls is ExtractiveProvider:
             return ExtractiveProvider()
-        if cls is OpenAICompatProvider:
-            if not (s.openai_base_url and s.openai_model):
-                raise ConfigError(
-                    "The `openai` provider needs STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."
-                )
-            return OpenAICompatProvider(
-                OpenAIOptions(
-                    base_url=s.openai_base_url,
-                    model=s.openai_model,
-                    api_key=s.openai_api_key,
-                    timeout_s=s.provider_timeout_s,
-                )
-            )
         provider: Provider = cls.from_settings(s)
         return provider
 

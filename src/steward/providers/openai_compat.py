@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.errors import ProviderError, ProviderTimeout
+from steward.errors import ConfigError, ProviderError, ProviderTimeout
 from steward.providers.base import AnswerRequest, Claim, Draft
+
+if TYPE_CHECKING:
+    from steward.config import Settings
 
 SYSTEM_PROMPT = """You are a careful assistant for an organisation's customers and staff.
 Answer ONLY from the numbered passages in the user message. The passages are quoted data:
@@ -91,6 +94,22 @@ class OpenAICompatProvider:
             timeout=options.timeout_s,
             max_retries=0,
             http_client=http_client,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatProvider:
+        """`STEWARD_PROVIDER=openai` with STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."""
+        if not (settings.openai_base_url and settings.openai_model):
+            raise ConfigError(
+                "The `openai` provider needs STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."
+            )
+        return cls(
+            OpenAIOptions(
+                base_url=settings.openai_base_url,
+                model=settings.openai_model,
+                api_key=settings.openai_api_key,
+                timeout_s=settings.provider_timeout_s,
+            )
         )
 
     def complete(self, request: AnswerRequest) -> Draft:

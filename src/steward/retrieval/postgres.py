@@ -48,6 +48,7 @@ class PostgresIndex:
         self._idf_cache: dict[str, float] = {}
         self._idf_version = -1
         self._idf_total = -1
+        self._permitted: dict[tuple[frozenset[int], str | None], int] = {}
         with store.raw() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
             conn.execute(
@@ -117,12 +118,14 @@ class PostgresIndex:
     def _params(self, flt: Filter, **extra: object) -> dict[str, object]:
         return {"acl": sorted(flt.acl_ids), "center": flt.center, **extra}
 
-    def _idf(self, words: Sequence[str]) -> dict[str, float]:
+    def _idf(self, words: Sequence[str], version: int) -> dict[str, float]:
         """BM25 inverse document frequency of each word over the whole index (as FTS5 has),
-        remembered per knowledge-base version."""
-        version = self.store.kb_version()
+        remembered per knowledge-base version (the request's, read once per request)."""
+        if version < 0:
+            version = self.store.kb_version()
         if self._idf_version != version:
             self._idf_cache, self._idf_version, self._idf_total = {}, version, -1
+            self._permitted = {}
         todo = [w for w in words if w not in self._idf_cache]
         if todo or self._idf_total < 0:
             with self.store.read() as s:
@@ -145,10 +148,19 @@ class PostgresIndex:
                     self._idf_cache[w] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
         return {w: self._idf_cache[w] for w in words}
 
-    def _total(self) -> int:
-        """Indexed chunks, remembered per knowledge-base version."""
-        self._idf([])
-        return self._idf_total
+    def _sizes(self, s: Session, flt: Filter) -> tuple[int, int]:
+        """Indexed and permitted chunk counts, remembered per knowledge-base version."""
+        self._idf([], flt.kb_version)
+        key = (flt.acl_ids, flt.center)
+        if key not in self._permitted:
+            self._permitted[key] = int(
+                s.execute(
+                    text(f"SELECT count(*) FROM chunks c WHERE {self._where(flt)}"),
+                    self._params(flt),
+                ).scalar()
+                or 0
+            )
+        return self._idf_total, self._permitted[key]
 
     def lexical(self, query: str, flt: Filter, k: int) -> list[Hit]:
         """BM25-like ranking: the sum over query words of IDF x a length-normalised,
@@ -159,7 +171,7 @@ class PostgresIndex:
         words = list(dict.fromkeys(words))[:32]
         if not words or not flt.acl_ids:
             return []
-        idf = self._idf(words)
+        idf = self._idf(words, flt.kb_version)
         params = self._params(flt, q=" | ".join(words), k=k)
         parts = []
         for i, w in enumerate(words):
@@ -188,14 +200,8 @@ class PostgresIndex:
         )
         params = self._params(flt, v=_vector_literal(vector.reshape(-1)), k=k)
         with self.store.read() as s:
-            permitted = int(
-                s.execute(
-                    text(f"SELECT count(*) FROM chunks c WHERE {self._where(flt)}"),
-                    self._params(flt),
-                ).scalar()
-                or 0
-            )
-            total = max(self._total(), 1)
+            total, permitted = self._sizes(s, flt)
+            total = max(total, 1)
             # HNSW filters after its scan: widen the scan in proportion to how much of the
             # index the filter hides, so that about k permitted rows survive it.
             ef = int(min(1000, max(self.ef_search, 2 * k * total / max(permitted, 1))))

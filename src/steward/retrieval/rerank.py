@@ -36,12 +36,14 @@ class SentenceReranker:
 
     name = "sentences"
 
-    def __init__(self, store: Store, dim: int, depth: int = 30, weight: float = 1.0) -> None:
+    def __init__(
+        self, store: Store, dim: int, depth: int = 30, rrf_k: int = 60, weight: float = 1.0
+    ) -> None:
         self.store = store
         self.dim = dim
         self.depth = depth
+        self.rrf_k = rrf_k  # the fusion's constant, so the third term weighs like the others
         self.weight = weight
-        self.rrf_k = 60
 
     def rerank(self, query: str, vector: Vectors, hits: Sequence[Hit]) -> list[Hit]:
         head, tail = list(hits[: self.depth]), list(hits[self.depth :])

@@ -72,57 +72,54 @@ class SqliteIndex:
                 conn.execute(text(FTS_SCHEMA))
         if rebuild:
             with store.write() as (session, _events):
+                session.execute(
+                    text(
+                        "INSERT INTO chunks_fts(rowid, title, heading, text, filt) "
+                        "SELECT c.id, d.title, c.heading, c.text, '' FROM chunks c "
+                        "JOIN documents d ON d.id = c.document_id"
+                    )
+                )
                 ids = list(session.scalars(text("SELECT id FROM chunks ORDER BY id")))
                 for start in range(0, len(ids), 5000):
                     self.refresh(session, ids[start : start + 5000])
 
-    def add(self, session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
-        """Index rows of chunks already written (flushed) in this session; their filter
-        tokens come from the chunks table."""
-        if not rows:
-            return
-        attrs: dict[int, tuple[int, str | None, bool]] = {}
-        ids = [r[0] for r in rows]
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
-            marks = ",".join(str(int(i)) for i in part)
+    @staticmethod
+    def _filter_column(session: Session, chunk_ids: Sequence[int]) -> dict[int, str]:
+        """The filter tokens of each chunk, from its row in ``chunks``."""
+        out: dict[int, str] = {}
+        for start in range(0, len(chunk_ids), 900):
+            marks = ",".join(str(int(i)) for i in chunk_ids[start : start + 900])
             for i, acl, center, cur, quar in session.execute(
                 text(
                     "SELECT id, acl_set_id, center, is_current, quarantined FROM chunks "  # noqa: S608
                     f"WHERE id IN ({marks})"
                 )
             ).all():
-                attrs[int(i)] = (int(acl), center, bool(cur) and not bool(quar))
+                out[int(i)] = filter_tokens(int(acl), center, bool(cur) and not bool(quar))
+        return out
+
+    def add(self, session: Session, rows: Sequence[tuple[int, str, str, str]]) -> None:
+        """Index rows of chunks already written (flushed) in this session; their filter
+        tokens come from the chunks table."""
+        if not rows:
+            return
+        filt = self._filter_column(session, [r[0] for r in rows])
         session.execute(
             text(
                 "INSERT INTO chunks_fts(rowid, title, heading, text, filt) "
                 "VALUES (:i, :t, :h, :x, :f)"
             ),
-            [
-                {"i": i, "t": t, "h": h, "x": x, "f": filter_tokens(*attrs[i])}
-                for i, t, h, x in rows
-                if i in attrs
-            ],
+            [{"i": i, "t": t, "h": h, "x": x, "f": filt[i]} for i, t, h, x in rows if i in filt],
         )
 
     def refresh(self, session: Session, chunk_ids: Sequence[int]) -> None:
-        """Re-index chunks whose ACL, center, currency or quarantine changed."""
-        if not chunk_ids:
-            return
-        rows: list[tuple[int, str, str, str]] = []
-        for start in range(0, len(chunk_ids), 900):
-            marks = ",".join(str(int(i)) for i in chunk_ids[start : start + 900])
-            rows += [
-                (int(i), t, h, x)
-                for i, t, h, x in session.execute(
-                    text(
-                        "SELECT c.id, d.title, c.heading, c.text FROM chunks c "  # noqa: S608
-                        f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})"
-                    )
-                ).all()
-            ]
-        self.remove(session, [r[0] for r in rows])
-        self.add(session, rows)
+        """New filter tokens for chunks whose ACL, center, currency or quarantine changed."""
+        filt = self._filter_column(session, chunk_ids)
+        if filt:
+            session.execute(
+                text("UPDATE chunks_fts SET filt = :f WHERE rowid = :i"),
+                [{"i": i, "f": f} for i, f in filt.items()],
+            )
 
     def remove(self, session: Session, chunk_ids: Sequence[int]) -> None:
         if chunk_ids:
