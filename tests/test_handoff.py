@@ -118,6 +118,14 @@ def test_escalation_goes_to_the_queue_and_the_reply_reaches_the_asker(live_kb, k
         server, keys["nora"], f"/v1/tickets/{ticket_id}/resolve", {"save_correction": True}
     ).json()
     assert resolved["status"] == "resolved"
+    late = post(server, keys["nora"], f"/v1/tickets/{ticket_id}/answer", {"text": "One more."})
+    assert late.status_code == 400 and "resolved" in late.json()["error"]["message"]
+    again = post(server, keys["nora"], f"/v1/tickets/{ticket_id}/resolve", {})
+    assert again.status_code == 400  # resolving twice changes nothing
+    conv = httpx.get(
+        f"{server.url}/v1/conversations/{asked['conversation_id']}", headers=auth(keys["cara"])
+    ).json()
+    assert conv["status"] == "closed" and conv["turns"][-1]["text"] != "One more."
     corrections = kb_rt.handoff.corrections()
     assert corrections[0]["escalation_reason"] == "fraud"
     assert "4111" not in corrections[0]["question"]

@@ -268,3 +268,80 @@ def test_anthropic_is_a_provider_plugin_configured_from_settings(tmp_path, model
     missing = Runtime(Settings(home=tmp_path / "b", model_cache=model_cache, provider="anthropic"))
     with pytest.raises(ConfigError, match="STEWARD_ANTHROPIC_MODEL"):
         _ = missing.provider
+
+
+def test_a_rejected_call_is_not_retried_and_falls_back() -> None:
+    rejected = Counter((401, {"error": {"message": "bad key"}}))
+    sleeps: list[float] = []
+    router = Router(
+        {"simple": Routed("small", openai_model("small", rejected))},
+        [Routed("extractive", ExtractiveProvider())],
+        RetryPolicy(attempts=3, backoff_s=0.1),
+        sleep=sleeps.append,
+    )
+    router.complete(req("q"))
+    assert rejected.calls == 1 and sleeps == []  # the same key would be refused again
+    assert router.last["tried"] == ["small: provider_rejected"]
+    assert router.last["provider"] == "extractive"
+
+
+def test_half_open_breaker_lets_exactly_one_trial_through() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failures=1, cooldown_s=10, clock=lambda: now[0])
+    breaker.failure()
+    assert not breaker.allow()
+    now[0] = 11.0
+    assert breaker.allow()  # the trial
+    assert not breaker.allow() and not breaker.allow()  # everyone else waits for its outcome
+    breaker.failure()  # the trial failed: open for another cooldown
+    assert breaker.state == "open" and not breaker.allow()
+    now[0] = 22.0
+    assert breaker.allow()
+    breaker.release()  # the trial's reader went away: another trial may go
+    assert breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed" and breaker.allow() and breaker.allow()
+
+
+def test_route_details_belong_to_the_thread_that_asked() -> None:
+    import threading
+
+    bad = Counter((500, {}))
+    router = Router(
+        {"simple": Routed("bad", openai_model("bad", bad))},
+        [Routed("extractive", ExtractiveProvider())],
+        RetryPolicy(attempts=1),
+        sleep=lambda _s: None,
+    )
+    seen: list[dict] = []
+    worker = threading.Thread(target=lambda: (router.complete(req("q")), seen.append(router.last)))
+    worker.start()
+    worker.join()
+    assert seen[0]["tried"] == ["bad: provider_unavailable"]
+    assert router.last == {}  # another request's failures are not this one's
+    assert router.prompt_version.startswith("router:")  # one key for the configuration
+
+
+def test_a_stand_in_answer_is_not_cached(kb_home, tmp_path, make_runtime) -> None:
+    model = Counter(
+        (503, {"error": {"message": "down"}}),
+        (200, chat("International wires cost $45 each [1].")),
+    )
+    router = Router(
+        {"simple": Routed("small", openai_model("small", model))},
+        [Routed("extractive", ExtractiveProvider())],
+        RetryPolicy(attempts=1),
+        sleep=lambda _s: None,
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", provider=router)
+    who = principal_for(rt.store, "cara")
+    first = ask(rt, who, "How much does an international wire cost?")
+    assert first.action == "answer" and "answered by extractive" in (
+        audit.get(rt.store, first.audit_id).settings["degraded"] or ""
+    )
+    again = ask(rt, who, "How much does an international wire cost?")
+    assert again.cache is None and model.calls == 2  # the recovered model answers
+    row = audit.get(rt.store, again.audit_id)
+    assert row.model == "small:small" and row.settings["degraded"] is None
+    assert row.prompt_version != "extractive-v3"

@@ -193,7 +193,9 @@ class Answerer:
             confidence=0.0 if draft.no_answer else round(draft.support * share, 4),
             provider=provider.name,
             model=draft.model,
-            prompt_version=provider.prompt_version,
+            prompt_version=draft.prompt_version
+            or route.pop("prompt_version", None)
+            or provider.prompt_version,
             dropped_claims=dropped,
             degraded=degraded,
             route=route,

@@ -11,6 +11,7 @@ StewardError
 ├── NotFoundError        404     unknown user, audit record, document
 ├── EmbedderError                the embedder cannot load or run
 ├── ProviderError        503     an answer provider failed
+│   ├── ProviderRejected         it refused the call (bad key, model, request): no retry
 │   └── ProviderTimeout  504
 └── GuardError                   PII detection failed: the text is not used (fail closed)
 ```
@@ -76,6 +77,16 @@ class EmbedderError(StewardError):
 class ProviderError(StewardError):
     status = 503
     code = "provider_unavailable"
+    #: False when trying again cannot help (the provider rejected the request or the key).
+    retryable: bool = True
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the call (HTTP 400-404, 422): a wrong key, model or request.
+    Retrying sends the same call again, so the router goes straight to its fallback."""
+
+    code = "provider_rejected"
+    retryable = False
 
 
 class ProviderTimeout(ProviderError):

@@ -192,11 +192,13 @@ class HandoffQueue:
         if t.assignee != who.user_id:
             raise ForbiddenError(f"Claim ticket {ticket_id} before answering it.")
         masked = self.masker.mask(text.strip()).text
-        self.conversations.add(t.conversation_id, "human", masked, author=who.user_id)
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)
             assert row is not None
+            if row.status == "resolved":
+                raise InputError(f"Ticket {ticket_id} is resolved; it takes no more answers.")
             row.status, row.answered_at, row.resolution = "answered", datetime.now(UTC), masked
+        self.conversations.add(t.conversation_id, "human", masked, author=who.user_id)
         return self.get(who, ticket_id)
 
     def resolve(self, who: Principal, ticket_id: str, save_correction: bool = False) -> TicketView:
@@ -209,6 +211,8 @@ class HandoffQueue:
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)
             assert row is not None
+            if row.status == "resolved":
+                raise InputError(f"Ticket {ticket_id} is already resolved.")
             row.status, row.resolved_at = "resolved", datetime.now(UTC)
             if save_correction:
                 if not row.resolution:

@@ -64,6 +64,7 @@ class Response:
     conversation_id: str | None = None
     ticket_id: str | None = None
     cache: str | None = None  # exact | semantic when served from the answer cache
+    tokens: tuple[int, int] = (0, 0)  # model tokens in and out for this request (audit: settings)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -190,6 +191,7 @@ class _Turn:
     result: AnswerResult | None = None
     passages: list[Passage] = field(default_factory=list)
     cache_kind: str | None = None
+    cache_missed: bool = False  # looked in the cache and found nothing
     cached: dict[str, Any] | None = None
     request: AnswerRequest | None = None
     flt: Filter | None = None
@@ -361,6 +363,7 @@ def _from_cache(rt: Runtime, t: _Turn, acl_ids: frozenset[int]) -> bool:
             hit = rt.cache.get_semantic(fp, t.vector, acl_ids, kb)
         if hit is None:
             rt.cache.record_miss()
+            t.cache_missed = True
             return False
         t.cached, t.cache_kind = hit.response, hit.kind
         rt.cache.record_hit(key, hit.kind, float(hit.response.get("latency_ms", 0.0)))
@@ -411,6 +414,7 @@ def _finish(rt: Runtime, t: _Turn, decision: Decision) -> Response:
         sources=list(dict.fromkeys(p.doc_id for p in t.passages)),
         conversation_id=t.conversation_id,
         cache=t.cache_kind,
+        tokens=(result.draft.tokens_in, result.draft.tokens_out) if result else (0, 0),
     )
     _after(rt, t, decision, response)
     return response
@@ -451,6 +455,7 @@ def _after(rt: Runtime, t: _Turn, decision: Decision, response: Response) -> Non
         and decision.action in CACHED_ACTIONS
         and t.und is not None
         and t.result is not None
+        and t.result.degraded is None  # a stand-in answer must not outlive the outage
         and rt.settings.cache_answers
     ):
         assert t.flt is not None
@@ -508,7 +513,7 @@ def _audit(
             "tokens": [result.draft.tokens_in, result.draft.tokens_out] if result else None,
             "intent": t.und.intent if t.und else None,
             "intent_confidence": t.und.intent_confidence if t.und else None,
-            "cache": t.cache_kind,
+            "cache": t.cache_kind or ("miss" if t.cache_missed else None),
             "cached_audit_id": (t.cached or {}).get("audit_id"),
             "conversation_id": t.conversation_id,
         },

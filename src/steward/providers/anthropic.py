@@ -12,9 +12,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.errors import ConfigError, ProviderError, ProviderTimeout
+from steward.errors import ConfigError, ProviderError, ProviderRejected, ProviderTimeout
 from steward.providers.base import AnswerRequest, Draft
-from steward.providers.openai_compat import PROMPT_VERSION, SYSTEM_PROMPT, parse, render_passages
+from steward.providers.openai_compat import (
+    PROMPT_VERSION,
+    REJECTED,
+    SYSTEM_PROMPT,
+    parse,
+    render_passages,
+)
 
 if TYPE_CHECKING:
     from steward.config import Settings
@@ -35,7 +41,8 @@ def map_anthropic_error(exc: Exception, provider: str) -> ProviderError:
     if isinstance(exc, anthropic.APITimeoutError):
         return ProviderTimeout(f"{provider} timed out", provider=provider)
     if isinstance(exc, anthropic.APIStatusError):
-        return ProviderError(f"{provider} answered HTTP {exc.status_code}", provider=provider)
+        kind = ProviderRejected if exc.status_code in REJECTED else ProviderError
+        return kind(f"{provider} answered HTTP {exc.status_code}", provider=provider)
     if isinstance(exc, anthropic.APIConnectionError):
         return ProviderError(f"{provider} is unreachable", provider=provider)
     return ProviderError(f"{provider} failed: {type(exc).__name__}", provider=provider)

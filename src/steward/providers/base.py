@@ -69,6 +69,8 @@ class Draft:
     tokens_in: int = 0
     tokens_out: int = 0
     no_answer: bool = False
+    # The prompt version of the provider that wrote it, when a router chose among several.
+    prompt_version: str | None = None
 
 
 class Provider(Protocol):

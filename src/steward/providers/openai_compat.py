@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from steward.errors import ConfigError, ProviderError, ProviderTimeout
+from steward.errors import ConfigError, ProviderError, ProviderRejected, ProviderTimeout
 from steward.providers.base import AnswerRequest, Claim, Draft
 
 if TYPE_CHECKING:
@@ -56,13 +56,18 @@ class OpenAIOptions(BaseModel):
     temperature: float = 0.0
 
 
+# HTTP statuses that mean "this call will never succeed as sent" (auth, model, request shape).
+REJECTED = frozenset({400, 401, 403, 404, 422})
+
+
 def map_openai_error(exc: Exception, provider: str) -> ProviderError:
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
         return ProviderTimeout(f"{provider} timed out", provider=provider)
     if isinstance(exc, openai.APIStatusError):
-        return ProviderError(f"{provider} answered HTTP {exc.status_code}", provider=provider)
+        kind = ProviderRejected if exc.status_code in REJECTED else ProviderError
+        return kind(f"{provider} answered HTTP {exc.status_code}", provider=provider)
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(f"{provider} is unreachable", provider=provider)
     return ProviderError(f"{provider} failed: {type(exc).__name__}", provider=provider)

@@ -48,14 +48,16 @@ class RetryPolicy:
 
 @dataclass
 class CircuitBreaker:
-    """Opens after ``failures`` consecutive errors; lets one trial call through after
-    ``cooldown_s``; closes again on success."""
+    """Opens after ``failures`` consecutive errors. After ``cooldown_s`` it is half-open: exactly
+    one trial call goes through (every other caller is turned away meanwhile); a success closes
+    it, a failure opens it for another cooldown."""
 
     failures: int = 3
     cooldown_s: float = 30.0
     clock: Callable[[], float] = time.monotonic
     _count: int = 0
     _opened_at: float | None = None
+    _trial: bool = False  # the half-open trial call is in flight
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -66,17 +68,29 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         with self._lock:
-            return self.state != "open"
+            state = self.state
+            if state == "closed":
+                return True
+            if state == "half-open" and not self._trial:
+                self._trial = True
+                return True
+            return False
 
     def success(self) -> None:
         with self._lock:
-            self._count, self._opened_at = 0, None
+            self._count, self._opened_at, self._trial = 0, None, False
+
+    def release(self) -> None:
+        """A call ended without an outcome (its reader went away): let another trial through."""
+        with self._lock:
+            self._trial = False
 
     def failure(self) -> None:
         with self._lock:
             self._count += 1
-            if self._count >= self.failures:
+            if self._trial or self._count >= self.failures:
                 self._opened_at = self.clock()
+            self._trial = False
 
 
 @dataclass(frozen=True)
@@ -123,8 +137,16 @@ class Router:
         self._sleep = sleep
         first = routes.get("simple") or next(iter(routes.values()))
         self.model = f"router({first.provider.model})"
-        self.prompt_version = first.provider.prompt_version
-        self.last: dict[str, Any] = {}
+        # One version for the whole configuration (it keys the answer cache): fixed at start,
+        # never changed by a request. The draft carries the version of the provider that wrote it.
+        versions = sorted({r.provider.prompt_version for r in [*routes.values(), *fallback]})
+        self.prompt_version = "router:" + "+".join(versions)
+        self._local = threading.local()  # the current request's route (one request per thread)
+
+    @property
+    def last(self) -> dict[str, Any]:
+        """The route, provider, failed tries and cost of this thread's latest request."""
+        return dict(getattr(self._local, "last", {}))
 
     def chain(self, request: AnswerRequest) -> list[Routed]:
         route = complexity(request)
@@ -139,9 +161,13 @@ class Router:
                 draft = routed.provider.complete(request)
                 routed.breaker.success()
                 return draft
-            except ProviderError:
+            except ProviderError as exc:
                 routed.breaker.failure()
-                if attempt == self.retry.attempts or not routed.breaker.allow():
+                if (
+                    not exc.retryable
+                    or attempt == self.retry.attempts
+                    or not routed.breaker.allow()
+                ):
                     raise
                 self._sleep(delay)
                 delay = min(delay * 2, self.retry.max_backoff_s)
@@ -149,6 +175,7 @@ class Router:
 
     def complete(self, request: AnswerRequest) -> Draft:
         tried: list[str] = []
+        self._local.last = {}
         for routed in self.chain(request):
             if not routed.breaker.allow():
                 tried.append(f"{routed.name}: circuit open")
@@ -159,14 +186,14 @@ class Router:
                 tried.append(f"{routed.name}: {exc.code}")
                 log.warning("provider failed", extra={"provider": routed.name, "err": exc.code})
                 continue
-            self.prompt_version = routed.provider.prompt_version
-            self.last = {
+            self._local.last = {
                 "route": complexity(request),
                 "provider": routed.name,
                 "tried": tried,
                 "cost_usd": routed.price.cost(draft.tokens_in, draft.tokens_out),
             }
             draft.model = f"{routed.name}:{draft.model}"
+            draft.prompt_version = routed.provider.prompt_version
             return draft
         raise ProviderError("every provider in the chain failed: " + "; ".join(tried))
 
@@ -174,8 +201,10 @@ class Router:
         """Stream from the first provider that starts; once text has flowed, a failure ends the
         stream (the caller has verified and shown only whole sentences)."""
         tried: list[str] = []
+        self._local.last = {}
         for routed in self.chain(request):
             if not routed.breaker.allow():
+                tried.append(f"{routed.name}: circuit open")
                 continue
             started = False
             try:
@@ -183,13 +212,21 @@ class Router:
                     started = True
                     yield piece
                 routed.breaker.success()
-                self.last = {"route": complexity(request), "provider": routed.name, "tried": tried}
+                self._local.last = {
+                    "route": complexity(request),
+                    "provider": routed.name,
+                    "tried": tried,
+                    "prompt_version": routed.provider.prompt_version,
+                }
                 return
             except ProviderError as exc:
                 routed.breaker.failure()
                 tried.append(f"{routed.name}: {exc.code}")
                 if started:
                     raise
+            except GeneratorExit:
+                routed.breaker.release()  # the reader left: the call proved nothing
+                raise
         raise ProviderError("every provider in the chain failed: " + "; ".join(tried))
 
 
