@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from steward import audit
@@ -78,3 +79,52 @@ def test_cache_keys_hold_no_raw_personal_data(kb_rt) -> None:
     with kb_rt.store.read() as s:
         rows = list(s.scalars(select(CacheEntry)))
     assert rows and all("4111" not in r.question and "4111" not in str(r.response) for r in rows)
+
+
+def test_hit_rate_and_savings_come_from_the_audit_trail_of_every_process(
+    live_kb, kb_rt, model_cache: Path
+) -> None:
+    import httpx
+
+    from tests.conftest import run_cli
+
+    server, keys = live_kb
+    q = {"question": "How much does an international wire cost?"}
+    for _ in range(3):  # one miss, then two hits
+        r = httpx.post(
+            f"{server.url}/v1/ask", json=q, headers={"Authorization": f"Bearer {keys['cara']}"}
+        )
+        assert r.status_code == 200, r.text
+    ops = {"Authorization": f"Bearer {keys['ops']}"}
+    stats = httpx.get(f"{server.url}/v1/cache/stats", params={"hours": 1}, headers=ops).json()
+    assert (stats["requests"], stats["hits"], stats["misses"]) == (3, 2, 1)
+    assert stats["hit_rate"] == round(2 / 3, 4) and stats["entries"] == 1
+    assert stats["mean_ms_miss"] > stats["mean_ms_hit"] > 0
+    assert stats["saved_ms"] == round((stats["mean_ms_miss"] - stats["mean_ms_hit"]) * 2, 1)
+    # Another process (the CLI) reads the same figures: they live in the store, not in memory.
+    r = run_cli("cache", "stats", "--json", home=kb_rt.settings.home, model_cache=model_cache)
+    assert r.returncode == 0, r.stderr
+    assert {k: v for k, v in json.loads(r.stdout).items() if k != "since"} == {
+        k: v for k, v in stats.items() if k != "since"
+    }
+    cara = {"Authorization": f"Bearer {keys['cara']}"}
+    assert httpx.get(f"{server.url}/v1/cache/stats", headers=cara).status_code == 403
+    bad = httpx.get(f"{server.url}/v1/cache/stats", params={"hours": 0}, headers=ops)
+    assert bad.status_code == 422 and "error" in bad.json()
+
+
+def test_semantic_index_picks_up_another_replicas_entries_when_it_refreshes(
+    kb_rt, make_runtime
+) -> None:
+    other = make_runtime(kb_rt.settings.home, cache_answers=False)  # a second replica
+    other.cache.semantic_refresh_s = 3600.0
+    kb_rt.cache.semantic_threshold = other.cache.semantic_threshold = 0.9
+    cara = principal_for(kb_rt.store, "cara")
+    ask(other, cara, "How much is the monthly maintenance fee?")  # loads cara's vectors
+    first = ask(kb_rt, cara, "How much does an international wire cost?")
+    reworded = "What is the cost of an international wire?"
+    assert ask(other, cara, reworded).cache is None  # not seen before its next refresh
+    other.cache.semantic_refresh_s = 0.0
+    hit = ask(other, cara, reworded)
+    assert hit.cache == "semantic" and "$45" in hit.answer
+    assert audit.get(kb_rt.store, hit.audit_id).settings["cached_audit_id"] == first.audit_id

@@ -5,12 +5,14 @@ from __future__ import annotations
 import openai
 import pytest
 
+from steward import audit
+
 
 def client(server, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
 
 
-def test_official_client_gets_a_cited_answer(live_kb) -> None:
+def test_official_client_gets_a_cited_answer(live_kb, kb_rt) -> None:
     server, keys = live_kb
     r = client(server, keys["cara"]).chat.completions.create(
         model="steward",
@@ -23,6 +25,10 @@ def test_official_client_gets_a_cited_answer(live_kb) -> None:
     assert "$45" in content and "Sources:" in content and "(pub-fees)" in content
     extra = r.model_extra["steward"]
     assert extra["action"] == "answer" and extra["citations"][0]["doc_id"] == "pub-fees"
+    tokens = audit.get(kb_rt.store, extra["audit_id"]).settings["tokens"]
+    assert r.usage is not None
+    assert [r.usage.prompt_tokens, r.usage.completion_tokens] == tokens
+    assert r.usage.total_tokens == sum(tokens)
 
 
 def test_official_client_gets_a_streamed_answer(live_kb) -> None:
@@ -32,14 +38,15 @@ def test_official_client_gets_a_streamed_answer(live_kb) -> None:
         stream=True,
         messages=[{"role": "user", "content": "How much does an international wire cost?"}],
     )
-    pieces, finish = [], None
+    pieces, finish, usage = [], None, None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
         if chunk.choices and chunk.choices[0].finish_reason:
-            finish = chunk.choices[0].finish_reason
+            finish, usage = chunk.choices[0].finish_reason, chunk.usage
     text = "".join(pieces)
     assert len(pieces) > 1 and finish == "stop"
+    assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     assert "$45" in text and "(pub-fees)" in text
 
 

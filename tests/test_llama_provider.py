@@ -87,6 +87,7 @@ def test_completion_and_stream_through_a_real_server(
     r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
     row = audit.get(rt.store, r.audit_id)
     assert row.provider == "openai" and row.model == "gemma-3-270m"
+    assert r.tokens[0] > 0 and list(r.tokens) == row.settings["tokens"]  # billed, as audited
     # Whatever the small model wrote, only claims supported by a cited passage survive.
     assert r.action in ("answer", "abstain")
     if r.action == "answer":

@@ -8,23 +8,27 @@ depend on what is *absent*) are also tied to the knowledge-base version. A seman
 cosine of at least ``threshold`` with a cached question of the same fingerprint.
 
 Two tiers: an in-process LRU in front (a repeated question costs a dictionary lookup) and the
-store's table behind it, shared by every replica on the same database.
+store's table behind it, shared by every replica on the same database. For the semantic lookup
+each process keeps the vectors of recently asked fingerprints as one matrix, reloaded from the
+table at most every ``semantic_refresh_s`` (entries other replicas add are seen after that) and
+at once with the entries this process adds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from steward.store import Store
-from steward.store.models import CacheEntry, Document
+from steward.store.models import AuditRecord, CacheEntry, Document
 
 CACHED_ACTIONS = ("answer", "abstain")
 
@@ -56,6 +60,38 @@ class CacheStats:
         }
 
 
+def report(store: Store, since: datetime) -> dict[str, Any]:
+    """Hit rate and time saved since ``since``, over every replica: read from the audit trail,
+    where each request that looked in the cache records ``settings.cache`` = exact, semantic or
+    miss. Time saved is estimated per hit as the mean latency of misses minus that of hits."""
+    kind = AuditRecord.settings["cache"].as_string()
+    total = AuditRecord.latency_ms["total"].as_float()
+    with store.read() as s:
+        rows = s.execute(
+            select(kind, func.count(), func.avg(total))
+            .where(AuditRecord.ts >= since, kind.is_not(None))
+            .group_by(kind)
+        ).all()
+        entries = int(s.scalar(select(func.count()).select_from(CacheEntry)) or 0)
+    by = {str(k): (int(n), float(avg or 0.0)) for k, n, avg in rows}
+    exact, semantic, misses = (by.get(k, (0, 0.0)) for k in ("exact", "semantic", "miss"))
+    hits = exact[0] + semantic[0]
+    looked = hits + misses[0]
+    hit_ms = (exact[0] * exact[1] + semantic[0] * semantic[1]) / hits if hits else 0.0
+    return {
+        "since": since.isoformat(timespec="seconds"),
+        "requests": looked,
+        "hits": exact[0],
+        "semantic_hits": semantic[0],
+        "misses": misses[0],
+        "hit_rate": round(hits / looked, 4) if looked else 0.0,
+        "mean_ms_hit": round(hit_ms, 2),
+        "mean_ms_miss": round(misses[1], 2),
+        "saved_ms": round(max(misses[1] - hit_ms, 0.0) * hits, 1) if misses[0] else 0.0,
+        "entries": entries,
+    }
+
+
 @dataclass(frozen=True)
 class Cached:
     response: dict[str, Any]
@@ -67,6 +103,9 @@ class AnswerCache:
     store: Store
     semantic_threshold: float = 0.97
     max_local: int = 4096
+    semantic_refresh_s: float = 5.0
+    max_semantic: int = 50_000  # newest entries per fingerprint searched semantically
+    max_fingerprints: int = 256  # fingerprints whose vectors are kept in memory
     stats: CacheStats = field(default_factory=CacheStats)
 
     def __post_init__(self) -> None:
@@ -74,6 +113,7 @@ class AnswerCache:
             OrderedDict()
         )
         self._lock = threading.Lock()
+        self._index: OrderedDict[str, tuple[float, list[str], np.ndarray]] = OrderedDict()
         self._checked: set[tuple[str, int, frozenset[int]]] = set()
 
     def key(self, question: str, fp: str, prompt_version: str) -> str:
@@ -138,21 +178,45 @@ class AnswerCache:
             self._trim()
         return Cached(response, "exact")
 
+    def _semantic_index(self, fp: str) -> tuple[list[str], np.ndarray]:
+        """The keys and vectors (float32 rows) cached under ``fp``, newest first."""
+        now = time.monotonic()
+        with self._lock:
+            got = self._index.get(fp)
+            if got is not None and now - got[0] <= self.semantic_refresh_s:
+                self._index.move_to_end(fp)
+                return got[1], got[2]
+        with self.store.read() as s:
+            rows = s.execute(
+                select(CacheEntry.key, CacheEntry.vector)
+                .where(CacheEntry.fingerprint == fp)
+                .order_by(CacheEntry.created_at.desc())
+                .limit(self.max_semantic)
+            ).all()
+        keys = [k for k, _ in rows]
+        matrix = (
+            np.vstack([np.frombuffer(v, np.float16) for _, v in rows]).astype(np.float32)
+            if rows
+            else np.zeros((0, 0), np.float32)
+        )
+        with self._lock:
+            self._index[fp] = (now, keys, matrix)
+            self._index.move_to_end(fp)
+            while len(self._index) > self.max_fingerprints:
+                self._index.popitem(last=False)
+        return keys, matrix
+
     def get_semantic(
         self, fp: str, vector: np.ndarray, acl_ids: frozenset[int], kb_version: int
     ) -> Cached | None:
-        with self.store.read() as s:
-            rows = s.execute(
-                select(CacheEntry.key, CacheEntry.vector).where(CacheEntry.fingerprint == fp)
-            ).all()
-        if not rows:
+        keys, matrix = self._semantic_index(fp)
+        if not keys:
             return None
-        matrix = np.vstack([np.frombuffer(v, np.float16).astype(np.float32) for _, v in rows])
         sims = matrix @ vector.astype(np.float32)
         best = int(np.argmax(sims))
         if float(sims[best]) < self.semantic_threshold:
             return None
-        hit = self.get(rows[best][0], acl_ids, kb_version)
+        hit = self.get(keys[best], acl_ids, kb_version)
         return Cached(hit.response, "semantic") if hit else None
 
     def put(
@@ -181,9 +245,19 @@ class AnswerCache:
                     created_at=datetime.now(UTC),
                 )
             )
+        row = vector.astype(np.float16).astype(np.float32)[None, :]
         with self._lock:
             self._local[key] = (response, cited, kb_at)
             self._trim()
+            got = self._index.get(fp)
+            if got is not None:  # this process sees its own entry at once
+                at, keys, matrix = got
+                keep = [i for i, k in enumerate(keys) if k != key]
+                self._index[fp] = (
+                    at,
+                    [key, *(keys[i] for i in keep)],
+                    np.vstack([row, matrix[keep]]) if keep else row,
+                )
 
     def record_hit(self, key: str, kind: str, saved_ms: float) -> None:
         with self._lock:
@@ -206,6 +280,7 @@ class AnswerCache:
     def clear(self) -> int:
         with self._lock:
             self._local.clear()
+            self._index.clear()
         with self.store.write() as (s, _):
             result = s.execute(delete(CacheEntry))
         return int(getattr(result, "rowcount", 0) or 0)

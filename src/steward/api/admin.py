@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from steward import audit
+from steward import audit, cache
 from steward.api.deps import operator, principal, runtime
 from steward.api.errors import responses
 from steward.errors import NotFoundError
@@ -82,20 +83,28 @@ async def get_audit_sources(
 
 
 class CacheStatsOut(BaseModel):
+    since: str
+    requests: int
     hits: int
     semantic_hits: int
     misses: int
     hit_rate: float
+    mean_ms_hit: float
+    mean_ms_miss: float
     saved_ms: float
+    entries: int
 
 
 @router.get("/v1/cache/stats", response_model=CacheStatsOut, responses=OPERATOR_ERRORS)
 async def cache_stats(
     rt: Annotated[Runtime, Depends(runtime)],
     _who: Annotated[Principal, Depends(operator)],
+    hours: Annotated[float, Query(gt=0, le=24 * 366, description="Window, in hours.")] = 24.0,
 ) -> CacheStatsOut:
-    """Answer-cache hit rate and the time it saved, for this replica since it started."""
-    return CacheStatsOut.model_validate(rt.cache.stats.as_dict())
+    """Answer-cache hit rate and the time it saved over the last ``hours``, across every
+    replica (read from the audit trail), and the entries cached now."""
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    return CacheStatsOut.model_validate(await run_in_threadpool(cache.report, rt.store, since))
 
 
 @router.post("/v1/reveal", response_model=RevealOut, responses=OPERATOR_ERRORS)

@@ -100,6 +100,15 @@ def _content(r: Response) -> str:
     return f"{r.answer}\n\nSources:\n{sources}"
 
 
+def _usage(r: Response) -> dict[str, int]:
+    """The model tokens this request used, as the audit row records them."""
+    return {
+        "prompt_tokens": r.tokens[0],
+        "completion_tokens": r.tokens[1],
+        "total_tokens": sum(r.tokens),
+    }
+
+
 def _info(r: Response) -> StewardInfo:
     return StewardInfo(
         action=r.action,
@@ -163,6 +172,7 @@ def _stream(
                     **base,
                     "id": cid,
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": _usage(item),
                     "steward": _info(item).model_dump(),
                 }
             )
@@ -205,6 +215,6 @@ async def chat_completions(
                 index=0, message={"role": "assistant", "content": _content(r)}, finish_reason="stop"
             )
         ],
-        usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        usage=_usage(r),
         steward=_info(r),
     )

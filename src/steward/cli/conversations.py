@@ -185,16 +185,17 @@ def tickets_corrections(dest: Path) -> None:
 
 
 @cache_app.command("stats")
-def cache_stats(as_json: JsonOpt = False) -> None:
-    """Hit rate and time saved (this process); the cached entries in the store."""
-    from sqlalchemy import func, select
+def cache_stats(
+    hours: Annotated[float, typer.Option(min=0.001, max=24 * 366, help="Window, in hours.")] = 24.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hit rate and time saved over the last hours, across every replica (from the audit
+    trail), and the entries cached now."""
+    from datetime import UTC, datetime, timedelta
 
-    from steward.store.models import CacheEntry
+    from steward.cache import report
 
-    rt = _runtime()
-    with rt.store.read() as s:
-        entries = int(s.scalar(select(func.count()).select_from(CacheEntry)) or 0)
-    data = {**rt.cache.stats.as_dict(), "entries": entries}
+    data = report(_runtime().store, datetime.now(UTC) - timedelta(hours=hours))
     if as_json:
         _print_json(data)
     else:
