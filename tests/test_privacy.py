@@ -142,6 +142,59 @@ def test_erasure_leaves_nothing_of_the_subject(vault_rt: Runtime, tmp_path: Path
     assert plaintext_found(vault_rt.settings.home, PERSONAL_VALUES) == set()
 
 
+def test_erasure_reaches_conversations_tickets_corrections_and_every_replicas_cache(
+    vault_rt: Runtime, make_runtime
+) -> None:
+    from sqlalchemy import update
+
+    from steward.store.models import AclSet, CacheEntry, Correction, Ticket, Turn, User
+
+    email = TICKETS[0]["email"]
+    cara = principal_for(vault_rt.store, "cara")
+    replica = make_runtime(vault_rt.settings.home, vault_key_file=vault_rt.settings.vault_key_file)
+    question = f"I am {email}, what is the monthly fee?"
+    assert ask(vault_rt, cara, question).action == "answer"
+    assert ask(replica, cara, question).cache == "exact"  # now in the replica's memory too
+    escalated = ask(
+        vault_rt, cara, f"Someone used my card for purchases I never made! Write to {email}"
+    )
+    assert escalated.action == "escalate" and escalated.ticket_id
+    with vault_rt.store.write() as (s, _):
+        s.execute(update(User).where(User.id == "nora").values(access="reviewer"))
+    nora = principal_for(vault_rt.store, "nora")
+    vault_rt.handoff.claim(nora, escalated.ticket_id)
+    vault_rt.handoff.answer(nora, escalated.ticket_id, f"We wrote to {email} today.")
+    vault_rt.handoff.resolve(nora, escalated.ticket_id, save_correction=True)
+    before = _tokens(vault_rt)
+    with vault_rt.store.read() as s:
+        keys = list(s.scalars(select(CacheEntry.key)))
+        every_acl = frozenset(s.scalars(select(AclSet.id)))
+    assert keys and all(replica.cache.get(k, every_acl, replica.store.kb_version()) for k in keys)
+
+    rep = erase_subject(vault_rt, email, admin(vault_rt))
+
+    gone = before - _tokens(vault_rt)
+    assert gone and rep.records >= 3 and rep.cached >= 1
+    with vault_rt.store.read() as s:
+        stored = [
+            *s.scalars(select(Turn.text)),
+            *s.scalars(select(Turn.standalone)),
+            *s.scalars(select(Ticket.detail)),
+            *s.scalars(select(Ticket.resolution)),
+            *s.scalars(select(Correction.question)),
+            *s.scalars(select(Correction.answer)),
+            *s.scalars(select(CacheEntry.question)),
+            *(str(r) for r in s.scalars(select(CacheEntry.response))),
+        ]
+    text = " ".join(x for x in stored if x)
+    assert "<ERASED>" in text and not any(t in text for t in gone)
+    assert "We wrote to <ERASED> today." in text  # the reviewer's reply keeps its sense
+    # The replica still had the entry in memory; it re-checks the table after the erasure.
+    kb = replica.store.kb_version()
+    assert all(replica.cache.get(k, every_acl, kb) is None for k in keys)
+    assert plaintext_found(vault_rt.settings.home, [email]) == set()
+
+
 def _tokens(rt: Runtime) -> set[str]:
     with rt.store.read() as s:
         return {f"<{k}_{n}>" for k, n in s.execute(select(PiiToken.kind, PiiToken.number))}

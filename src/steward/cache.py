@@ -147,11 +147,16 @@ class AnswerCache:
                 return False
         return True
 
+    def _stored(self, key: str) -> bool:
+        with self.store.read() as s:
+            return s.scalar(select(CacheEntry.key).where(CacheEntry.key == key)) is not None
+
     def get(self, key: str, acl_ids: frozenset[int], kb_version: int) -> Cached | None:
         with self._lock:
             local = self._local.get(key)
             if local is not None:
                 self._local.move_to_end(key)
+        in_memory = local is not None
         if local is None:
             with self.store.read() as s:
                 row = s.get(CacheEntry, key)
@@ -166,7 +171,12 @@ class AnswerCache:
         response, cited, kb_at = local
         checked = (key, kb_version, acl_ids)
         if checked not in self._checked:
-            # Documents only change with ingestion (a new knowledge-base version): check once.
+            # Documents only change with ingestion or erasure (a new knowledge-base version):
+            # check once per version, including that no replica has deleted the entry since.
+            if in_memory and not self._stored(key):
+                with self._lock:
+                    self._local.pop(key, None)
+                return None
             if not self._valid(cited, kb_at, acl_ids, kb_version):
                 self.invalidate(key)
                 return None

@@ -2,10 +2,13 @@
 
 Steward stores tokens, not values, so erasing a subject means: delete the records that are about
 the subject (items whose declared personal fields hold the value), redact the subject's tokens
-wherever else they appear (chunk text, index and vectors are rebuilt), delete their sealed values
-from the vault, delete the token numbering (so later masks of the value are not linkable to old
-ones), and leave a tombstone (the keyed digest, never the value) so that a later sync does not
-bring the records back. The erasure itself is written to the audit trail without the value.
+wherever else they appear (chunk text, index and vectors are rebuilt; conversation turns,
+hand-off tickets and saved corrections), drop cached answers that mention them, delete their
+sealed values from the vault, delete the token numbering (so later masks of the value are not
+linkable to old ones), and leave a tombstone (the keyed digest, never the value) so that a later
+sync does not bring the records back. The erasure itself is written to the audit trail without
+the value. Audit rows are append-only and hash-chained, so they keep their tokens; with the
+numbering gone those tokens no longer lead to the person.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from ulid import ULID
 
 from steward import audit
@@ -21,7 +24,16 @@ from steward.guard import TokenBook, load_or_create_key
 from steward.identity import Principal
 from steward.ingest.pipeline import embed_chunk
 from steward.runtime import Runtime
-from steward.store.models import Chunk, Document, Erasure, PiiToken
+from steward.store.models import (
+    CacheEntry,
+    Chunk,
+    Correction,
+    Document,
+    Erasure,
+    PiiToken,
+    Ticket,
+    Turn,
+)
 
 ERASED = "<ERASED>"
 # Kinds a subject's value may have been masked as; declared fields add their own kinds.
@@ -47,6 +59,8 @@ class ErasureReport:
     chunks: int
     vault_entries: int
     audit_id: str
+    records: int = 0  # conversation turns, tickets and corrections redacted
+    cached: int = 0  # cached answers dropped
 
 
 def subject_digests(rt: Runtime, value: str) -> dict[str, str]:
@@ -73,6 +87,8 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
         ]
     removed_docs = _remove_documents(rt, [d.id for d in docs])
     redacted = _redact_chunks(rt, tokens)
+    records = _redact_records(rt, tokens)
+    cached = _drop_cached(rt, tokens)
     forgotten = rt.vault.forget(set(digests)) if rt.vault is not None else 0
     with rt.store.write() as (s, _):
         s.execute(delete(PiiToken).where(PiiToken.digest.in_(list(digests))))
@@ -83,7 +99,8 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
     rt.masker.tokens = TokenBook(rt.store, load_or_create_key(rt.settings.key_file))
     reason = (
         f"erasure: {len(tokens)} token(s), {removed_docs} record(s) removed, "
-        f"{redacted} chunk(s) redacted, {forgotten} vault entr(ies) deleted"
+        f"{redacted} chunk(s) redacted, {records} conversation/ticket record(s) redacted, "
+        f"{cached} cached answer(s) dropped, {forgotten} vault entr(ies) deleted"
     )
     audit_id = audit.append(
         rt.store,
@@ -108,7 +125,9 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
             latency_ms={},
         ),
     )
-    return ErasureReport(len(tokens), removed_docs, redacted, forgotten, audit_id)
+    return ErasureReport(
+        len(tokens), removed_docs, redacted, forgotten, audit_id, records=records, cached=cached
+    )
 
 
 def _remove_documents(rt: Runtime, doc_pks: list[int]) -> int:
@@ -145,3 +164,44 @@ def _redact_chunks(rt: Runtime, tokens: list[str]) -> int:
             rt.index.remove(s, [chunk_id])
             rt.index.add(s, [(chunk_id, title, heading, text)])
     return len(rows)
+
+
+def _redact(text: str | None, tokens: list[str]) -> str | None:
+    if text is None:
+        return None
+    for t in tokens:
+        text = text.replace(t, ERASED)
+    return text
+
+
+def _redact_records(rt: Runtime, tokens: list[str]) -> int:
+    """Replace the tokens in conversation turns, hand-off tickets and saved corrections."""
+    if not tokens:
+        return 0
+    fields = {
+        Turn: (Turn.text, Turn.standalone),
+        Ticket: (Ticket.detail, Ticket.resolution),
+        Correction: (Correction.question, Correction.answer),
+    }
+    n = 0
+    with rt.store.write() as (s, _):
+        for model, cols in fields.items():
+            hit = or_(*(c.contains(t) for c in cols for t in tokens))
+            for row in s.scalars(select(model).where(hit)):
+                for c in cols:
+                    setattr(row, c.key, _redact(getattr(row, c.key), tokens))
+                n += 1
+    return n
+
+
+def _drop_cached(rt: Runtime, tokens: list[str]) -> int:
+    """Delete cached answers whose question or answer holds a token (every replica re-checks
+    its in-process copy against the table after an erasure: it bumps the knowledge version)."""
+    if not tokens:
+        return 0
+    with rt.store.read() as s:
+        rows = s.execute(select(CacheEntry.key, CacheEntry.question, CacheEntry.response)).all()
+    keys = [k for k, q, r in rows if any(t in q or t in str(r) for t in tokens)]
+    for key in keys:
+        rt.cache.invalidate(key)
+    return len(keys)
