@@ -147,7 +147,8 @@ def erase(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Erase a data subject from every copy Steward holds (records, chunks, vectors, vault)."""
+    """Erase a data subject from every copy Steward holds (records, chunks, vectors, vault,
+    conversations, tickets, corrections, cached answers)."""
     from steward.erasure import erase_subject
 
     rep = erase_subject(_runtime(), subject, _local_admin())
@@ -156,8 +157,9 @@ def erase(
         return
     out.print(
         f"Erased: {rep.tokens} token(s), {rep.documents} record(s) removed, "
-        f"{rep.chunks} chunk(s) redacted, {rep.vault_entries} vault entr(ies) deleted "
-        f"(audit {rep.audit_id})."
+        f"{rep.chunks} chunk(s) redacted, {rep.records} conversation/ticket record(s) "
+        f"redacted, {rep.cached} cached answer(s) dropped, {rep.vault_entries} vault "
+        f"entr(ies) deleted (audit {rep.audit_id})."
     )
 
 
