@@ -1,14 +1,22 @@
 """Prompt-injection detection and indirect-injection resistance. Prints one JSON line.
 
-- deepset prompt-injections (train split): detection rate and false-positive rate with 5-fold
-  stratified cross-validation (a classifier never scores rows it was trained on).
-- NotInject (benign texts full of trigger words): false-positive rate, classifier trained on all
-  of deepset (another dataset, so no leakage).
-- Giskard jailbreaks: detection rate, classifier trained on all of deepset.
-- BIPIA EmailQA (indirect): attacks inserted at the start, middle and end of e-mails; how many
-  the ingestion check quarantines, and, end to end through Steward, how many answers follow or
-  repeat an attack.
-Each for: rules only, classifier only, rules + classifier; beside a naive keyword baseline.
+Detectors: a naive keyword baseline, the rules (the default), and the trained classifier, alone
+and OR-ed with the rules (``InjectionDetector``, what Steward runs), trained on five mixes:
+deepset only; deepset + NotInject's benign texts; that + BIPIA's *train* attack strings as extra
+injections; deepset + NotInject + the paragraphs of BIPIA's *train* e-mails as benign examples
+(what an operator does by adding text from their own documents); and all four. No detector ever
+scores a row it was trained on, and every threshold is chosen inside the training rows
+(``choose_threshold``: inner 5-fold CV, the lowest threshold that flags at most
+--max-false-positives of the benign training rows):
+
+- deepset (546 rows) and NotInject (339 benign): paired 5-fold cross-validation. Fold k's model
+  is trained on the other four folds of deepset (and of NotInject, for the mixes with NotInject)
+  and scores fold k of both sets.
+- Giskard jailbreaks, BIPIA *test* attack strings (other categories than train) and the clean
+  BIPIA e-mail paragraphs: scored by each mix's model trained on all of its data.
+- BIPIA EmailQA end to end: attacks inserted at the start, middle and end of e-mails, ingested
+  and asked through Steward with the rules only and with rules + the deepset+NotInject model;
+  how many paragraphs are quarantined and how many answers follow or repeat an attack.
 Usage: python -m benchmarks.injection.bench --data ../shared/data/prompt-injection
 """
 
@@ -25,6 +33,7 @@ import numpy as np
 
 from benchmarks.machine import machine
 from steward.guard.injection import (
+    DEFAULT_MAX_FALSE_POSITIVES,
     InjectionDetector,
     InjectionModel,
     injection_findings,
@@ -49,35 +58,78 @@ def rates(flags: list[bool], labels: list[int]) -> dict[str, float]:
     }
 
 
-def variants(model: InjectionModel | None) -> dict[str, Detector]:
-    rules: Detector = lambda t: bool(injection_findings(t))  # noqa: E731
-    out = {"rules": rules, "keyword_baseline": keyword_baseline}
-    if model is not None:
-        out["classifier"] = lambda t: bool(model.score([t])[0] >= model.threshold)
-        both = InjectionDetector(model)
-        out["rules+classifier"] = lambda t: both.flags(t)
-    return out
+MIXES = {
+    "deepset": ("deepset",),
+    "deepset+notinject": ("deepset", "notinject"),
+    "deepset+notinject+bipia_train": ("deepset", "notinject", "bipia_train"),
+    # As an operator would: add paragraphs of one's own (benign) documents, here BIPIA's *train*
+    # e-mails; scored on the test e-mails, which it never saw.
+    "deepset+notinject+emails": ("deepset", "notinject", "emails_train"),
+    "deepset+notinject+bipia_train+emails": ("deepset", "notinject", "bipia_train", "emails_train"),
+}
+PRODUCT_MIX = "deepset+notinject"  # the mix the end-to-end run and the docs recommend
 
 
-def deepset_kfold(texts: list[str], labels: list[int], threshold: float) -> dict[str, object]:
-    from sklearn.model_selection import StratifiedKFold
+def baselines() -> dict[str, Detector]:
+    return {"keyword_baseline": keyword_baseline, "rules": lambda t: bool(injection_findings(t))}
 
+
+def trained(model: InjectionModel, mix: str) -> dict[str, Detector]:
+    """The classifier alone (any sentence at or above the threshold) and OR-ed with the rules."""
+    both = InjectionDetector(model)
+    return {
+        f"classifier[{mix}]": lambda t: model.sentence_scores([t])[0] >= model.threshold,
+        f"rules+classifier[{mix}]": both.flags,
+    }
+
+
+def train(
+    sets: dict[str, tuple[list[str], list[int]]], mix: str, args: argparse.Namespace
+) -> InjectionModel:
+    texts = [t for name in MIXES[mix] for t in sets[name][0]]
+    labels = [y for name in MIXES[mix] for y in sets[name][1]]
+    return train_injection_model(
+        texts, labels, args.threshold, seed=args.seed, max_false_positives=args.max_false_positives
+    )
+
+
+def cross_validated(
+    sets: dict[str, tuple[list[str], list[int]]], args: argparse.Namespace
+) -> dict[str, object]:
+    """Paired 5-fold CV over deepset and NotInject; thresholds chosen inside each training fold."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    texts, labels = sets["deepset"]
+    benign = sets["notinject"][0]
+    d_folds = StratifiedKFold(5, shuffle=True, random_state=args.seed).split(texts, labels)
+    n_folds = KFold(5, shuffle=True, random_state=args.seed).split(benign)
     flags: dict[str, list[bool]] = {}
+    ni: dict[str, list[bool]] = {}
     order: list[int] = []
-    for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(
-        texts, labels
-    ):
-        model = train_injection_model(
-            [texts[i] for i in train_idx], [labels[i] for i in train_idx], threshold
-        )
-        for name, det in variants(model).items():
-            flags.setdefault(name, []).extend(det(texts[i]) for i in test_idx)
-        order.extend(test_idx)
+    thresholds: dict[str, list[float]] = {mix: [] for mix in MIXES}
+    for (d_train, d_test), (n_train, n_test) in zip(d_folds, n_folds, strict=True):
+        fold = dict(sets)
+        fold["deepset"] = ([texts[i] for i in d_train], [labels[i] for i in d_train])
+        fold["notinject"] = ([benign[i] for i in n_train], [0] * len(n_train))
+        dets = baselines()
+        for mix in MIXES:
+            model = train(fold, mix, args)
+            thresholds[mix].append(round(model.threshold, 3))
+            dets |= trained(model, mix)
+        for name, det in dets.items():
+            flags.setdefault(name, []).extend(det(texts[i]) for i in d_test)
+            ni.setdefault(name, []).extend(det(benign[i]) for i in n_test)
+        order.extend(d_test)
     ys = [labels[i] for i in order]
     return {
-        "protocol": "5-fold stratified cross-validation",
-        "rows": len(texts),
-        **{name: rates(f, ys) for name, f in flags.items()},
+        "deepset": {
+            "protocol": "paired 5-fold CV (deepset stratified, NotInject), thresholds by inner "
+            "5-fold CV in each training fold",
+            "rows": len(texts),
+            **{name: rates(f, ys) for name, f in flags.items()},
+        },
+        "notinject_fpr": {name: round(float(np.mean(f)), 4) for name, f in ni.items()},
+        "fold_thresholds": thresholds,
     }
 
 
@@ -161,52 +213,95 @@ def bipia_end_to_end(
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--threshold", type=float, default=0.5)
-    ap.add_argument("--bipia-cases", type=int, default=150)
-    args = ap.parse_args()
-    rows = list(csv.DictReader((args.data / "deepset_prompt_injections_train.csv").open()))
-    texts, labels = [r["text"] for r in rows], [int(r["label"]) for r in rows]
-    full = train_injection_model(texts, labels, args.threshold)
-    notinject = [r["text"] for r in csv.DictReader((args.data / "notinject_benign.csv").open())]
-    giskard = [
-        r["prompt"]
-        for r in csv.DictReader((args.data / "giskard" / "prompt_injections.csv").open())
-    ]
-    dets = variants(full)
-    cases = bipia_cases(args.data / "bipia", args.bipia_cases)
-    ingestion = {}
+def bipia_ingestion(cases: list[dict[str, str]], dets: dict[str, Detector]) -> dict[str, object]:
+    """Attacks flagged on their own or as a paragraph of their e-mail; clean e-mails flagged."""
+    out = {}
+    clean = list({c["clean"]: c for c in cases}.values())
     for name, det in dets.items():
         attacked = [
             det(c["attack"]) or any(det(p) for p in c["context"].split("\n\n")) for c in cases
         ]
-        clean = list({c["clean"]: c for c in cases}.values())
         false = [any(det(p) for p in c["clean"].split("\n\n")) for c in clean]
-        ingestion[name] = {
+        out[name] = {
             "attacks_flagged": round(float(np.mean(attacked)), 4),
             "clean_emails_flagged": round(float(np.mean(false)), 4),
         }
+    return out
+
+
+def load_sets(data: Path) -> dict[str, tuple[list[str], list[int]]]:
+    rows = list(csv.DictReader((data / "deepset_prompt_injections_train.csv").open()))
+    notinject = [r["text"] for r in csv.DictReader((data / "notinject_benign.csv").open())]
+    groups = json.loads((data / "bipia" / "text_attack_train.json").read_text())
+    bipia_train = [a for group in groups.values() for a in group]
+    mails = (data / "bipia" / "email_train.jsonl").read_text().splitlines()
+    paragraphs = [p for m in mails if m for p in json.loads(m)["context"].split("\n\n") if p]
+    return {
+        "deepset": ([r["text"] for r in rows], [int(r["label"]) for r in rows]),
+        "notinject": (notinject, [0] * len(notinject)),
+        "bipia_train": (bipia_train, [1] * len(bipia_train)),
+        "emails_train": (paragraphs, [0] * len(paragraphs)),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--threshold", type=float, default=None, help="fixed (default: chosen)")
+    ap.add_argument("--max-false-positives", type=float, default=DEFAULT_MAX_FALSE_POSITIVES)
+    ap.add_argument("--seed", type=int, default=0, help="fold shuffling and calibration split")
+    ap.add_argument("--bipia-cases", type=int, default=150)
+    args = ap.parse_args()
+    sets = load_sets(args.data)
+    giskard = [
+        r["prompt"]
+        for r in csv.DictReader((args.data / "giskard" / "prompt_injections.csv").open())
+    ]
+    test_attacks = [
+        a
+        for group in json.loads(
+            (args.data / "bipia" / "text_attack_test.json").read_text()
+        ).values()
+        for a in group
+    ]
+    models = {mix: train(sets, mix, args) for mix in MIXES}
+    dets = baselines()
+    for mix, model in models.items():
+        dets |= trained(model, mix)
+    cases = bipia_cases(args.data / "bipia", args.bipia_cases)
     print(
         json.dumps(
             {
                 "benchmark": "prompt-injection",
-                "threshold": args.threshold,
-                "deepset": deepset_kfold(texts, labels, args.threshold),
-                "notinject_fpr": {
-                    name: round(float(np.mean([d(t) for t in notinject])), 4)
-                    for name, d in dets.items()
+                "max_false_positives": args.max_false_positives,
+                "fixed_threshold": args.threshold,
+                "seed": args.seed,
+                **cross_validated(sets, args),
+                "full_models": {
+                    "protocol": "each mix trained on all of its data; threshold by 5-fold CV "
+                    "inside it; scored on sets it never saw",
+                    **{
+                        mix: {"threshold": round(m.threshold, 3), "cv": m.cv}
+                        for mix, m in models.items()
+                    },
                 },
                 "giskard_detection": {
                     name: round(float(np.mean([d(t) for t in giskard])), 4)
                     for name, d in dets.items()
                 },
-                "bipia_ingestion": ingestion,
+                "bipia_test_attack_strings_detection": {
+                    name: round(float(np.mean([d(t) for t in test_attacks])), 4)
+                    for name, d in dets.items()
+                },
+                "bipia_ingestion": bipia_ingestion(cases, dets),
                 "bipia_end_to_end": {
                     "rules_only": bipia_end_to_end(cases, None),
-                    "rules+classifier": bipia_end_to_end(cases, full),
-                },
+                    f"rules+classifier[{PRODUCT_MIX}]": bipia_end_to_end(
+                        cases, models[PRODUCT_MIX]
+                    ),
+                }
+                if cases
+                else {},
                 "machine": machine(),
             }
         )

@@ -31,19 +31,42 @@ guard_app = typer.Typer(no_args_is_help=True, help="Prompt-injection detection."
 
 @guard_app.command("train-injection")
 def guard_train_injection(
-    file: Annotated[Path, typer.Argument(help="CSV with `text` and `label` (1 = injection).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV or JSONL files with `text` and `label` (1 = injection)."),
+    ],
     threshold: Annotated[
-        float, typer.Option(min=0.05, max=0.99, help="Probability at which a sentence is flagged.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            min=0.05,
+            max=0.99,
+            help="Probability at which a sentence is flagged (default: chosen by 5-fold "
+            "cross-validation, see --max-false-positives).",
+        ),
+    ] = None,
+    max_false_positives: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=0.5, help="Share of your benign examples the chosen threshold may flag."
+        ),
+    ] = 0.05,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train the injection classifier from your labelled examples (rules always run too)."""
+    """Train the injection classifier from your labelled examples (rules always run too).
+
+    Pass several files to train on all of them, e.g. your attacks and a set of benign texts
+    that mention "ignore" or "jailbreak" innocently."""
     from steward.guard.injection import INJECTION, train_injection_model
     from steward.intents import load_examples
 
     rt = _runtime()
-    texts, labels = load_examples(file)
-    model = train_injection_model(texts, labels, threshold)
+    texts: list[str] = []
+    labels: list[str] = []
+    for file in files:
+        t, lab = load_examples(file)
+        texts += t
+        labels += lab
+    model = train_injection_model(texts, labels, threshold, max_false_positives=max_false_positives)
     path = rt.settings.injection_model or rt.settings.home / "guard" / "injection"
     model.save(path)
     n_inj = sum(lab.lower() in ("1", "true", INJECTION) for lab in labels)
@@ -51,12 +74,20 @@ def guard_train_injection(
         "examples": len(texts),
         "injections": n_inj,
         "path": str(path),
-        "threshold": threshold,
+        "threshold": round(model.threshold, 4),
+        "cross_validation": model.cv,
     }
     if as_json:
         _print_json(summary)
-    else:
-        out.print(f"Trained on {len(texts)} examples ({n_inj} injections); saved to {path}.")
+        return
+    out.print(f"Trained on {len(texts)} examples ({n_inj} injections); saved to {path}.")
+    if model.cv is not None:
+        out.print(
+            f"Threshold {model.threshold:.3f}, chosen by {model.cv['folds']:.0f}-fold "
+            f"cross-validation: it flags "
+            f"{model.cv['detection']:.1%} of your injections and "
+            f"{model.cv['false_positive_rate']:.1%} of your benign examples out of fold."
+        )
 
 
 @intent_app.command("train")

@@ -3,9 +3,11 @@
 Two layers. Rules (regular expressions, English and German) catch the classic forms: "ignore your
 previous instructions", "you are now in developer mode", "print the system prompt", claims of
 authority. An optional classifier, trained by the operator on labelled examples with
-``steward guard train-injection FILE`` (TF-IDF n-grams, calibrated logistic regression, see
-``textmodel.py``), catches the rest. Steward ships no training data.
-"""
+``steward guard train-injection FILE...`` (TF-IDF n-grams, calibrated logistic regression, see
+``textmodel.py``), catches the rest. It judges one sentence at a time; unless the operator gives
+a threshold, training picks the one that flags at most 5% of the benign examples out of fold
+(k-fold cross-validation inside the training examples). Steward ships no training data and no
+trained model: the model's vocabulary would carry pieces of its training texts."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from steward.errors import InputError
 from steward.textmodel import LinearTextModel, fit
 
 INJECTION, BENIGN = "injection", "benign"
@@ -100,12 +105,24 @@ def injection_findings(text: str) -> list[Finding]:
     return sorted(found, key=lambda f: f.start)
 
 
+DEFAULT_MAX_FALSE_POSITIVES = 0.05  # share of benign training examples the chosen threshold flags
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Where each sentence of ``text`` starts and ends: the unit the classifier judges."""
+    spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+    return spans or [(0, len(text))]
+
+
 @dataclass
 class InjectionModel:
-    """A trained injection classifier and the probability at which it flags text."""
+    """A trained injection classifier, the probability at which it flags a sentence, and (when
+    the threshold was chosen by cross-validation) what that cross-validation measured."""
 
     model: LinearTextModel
     threshold: float = 0.5
+    cv: dict[str, float] | None = None
 
     def score(self, texts: Sequence[str]) -> list[float]:
         if not texts:
@@ -113,25 +130,93 @@ class InjectionModel:
         k = self.model.labels.index(INJECTION)
         return [float(p[k]) for p in self.model.probabilities(list(texts))]
 
+    def sentence_scores(self, texts: Sequence[str]) -> list[float]:
+        """Each text's highest sentence score: what the detector compares with the threshold."""
+        pieces = [[t[a:b] for a, b in sentence_spans(t)] for t in texts]
+        flat = self.score([s for p in pieces for s in p])
+        out, i = [], 0
+        for p in pieces:
+            out.append(max(flat[i : i + len(p)]))
+            i += len(p)
+        return out
+
     def save(self, path: Path) -> None:
-        self.model.meta = {"threshold": self.threshold}
+        self.model.meta = {"threshold": self.threshold, "cv": self.cv}
         self.model.save(path)
 
     @classmethod
     def load(cls, path: Path) -> InjectionModel:
         model = LinearTextModel.load(path)
-        return cls(model, float(model.meta.get("threshold", 0.5)))
+        return cls(model, float(model.meta.get("threshold", 0.5)), model.meta.get("cv"))
+
+
+def _flags(labels: Sequence[bool | int | str]) -> list[bool]:
+    return [str(x).lower() in ("1", "true", INJECTION) for x in labels]
+
+
+def _fit(texts: Sequence[str], flags: Sequence[bool], seed: int) -> InjectionModel:
+    """The classifier alone. The detector judges sentences, so each sentence of a multi-sentence
+    benign example is also a benign example (an injection's sentences may be innocent: not so)."""
+    xs, names = list(texts), [INJECTION if f else BENIGN for f in flags]
+    for text, flag in zip(texts, flags, strict=True):
+        spans = sentence_spans(text)
+        if not flag and len(spans) > 1:
+            xs.extend(text[a:b] for a, b in spans)
+            names.extend(BENIGN for _ in spans)
+    return InjectionModel(fit(xs, names, None, c=10.0, seed=seed))
+
+
+def choose_threshold(
+    texts: Sequence[str],
+    labels: Sequence[bool | int | str],
+    max_false_positives: float = DEFAULT_MAX_FALSE_POSITIVES,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[float, dict[str, float]]:
+    """The lowest threshold that flags at most ``max_false_positives`` of the benign examples,
+    judged out of fold (k-fold cross-validation inside these examples only), and what it scored.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    flags = np.array(_flags(labels))
+    k = min(folds, int(flags.sum()), int((~flags).sum()))
+    if k < 2:
+        raise InputError(
+            "Choosing a threshold needs at least two injections and two benign "
+            "examples — add examples or pass a threshold."
+        )
+    scores = np.zeros(len(texts))
+    for tr, te in StratifiedKFold(k, shuffle=True, random_state=seed).split(texts, flags):
+        model = _fit([texts[i] for i in tr], flags[tr].tolist(), seed)
+        scores[te] = model.sentence_scores([texts[i] for i in te])
+    benign = np.sort(scores[~flags])[::-1]
+    allowed = int(np.floor(max_false_positives * len(benign) + 1e-9))
+    threshold = float(np.nextafter(benign[allowed], 1.0)) if allowed < len(benign) else 0.0
+    threshold = min(max(threshold, 0.05), 0.99)
+    cv = {
+        "folds": float(k),
+        "detection": round(float(np.mean(scores[flags] >= threshold)), 4),
+        "false_positive_rate": round(float(np.mean(scores[~flags] >= threshold)), 4),
+    }
+    return threshold, cv
 
 
 def train_injection_model(
-    texts: Sequence[str], labels: Sequence[bool | int | str], threshold: float = 0.5, seed: int = 0
+    texts: Sequence[str],
+    labels: Sequence[bool | int | str],
+    threshold: float | None = None,
+    seed: int = 0,
+    max_false_positives: float = DEFAULT_MAX_FALSE_POSITIVES,
 ) -> InjectionModel:
-    """Fit on examples labelled injection (True/1/"injection") or benign."""
-    names = [INJECTION if str(x).lower() in ("1", "true", INJECTION) else BENIGN for x in labels]
-    return InjectionModel(fit(list(texts), names, None, c=10.0, seed=seed), threshold)
-
-
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+    """Fit on examples labelled injection (True/1/"injection") or benign. Without a
+    ``threshold``, choose one by cross-validation on these examples (``choose_threshold``)."""
+    flags = _flags(labels)
+    cv = None
+    if threshold is None:
+        threshold, cv = choose_threshold(texts, flags, max_false_positives, seed=seed)
+    model = _fit(texts, flags, seed)
+    model.threshold, model.cv = threshold, cv
+    return model
 
 
 class InjectionDetector:
@@ -144,7 +229,7 @@ class InjectionDetector:
     def findings(self, text: str) -> list[Finding]:
         found = injection_findings(text)
         if self.model is not None:
-            spans = [(m.start(), m.end()) for m in _SENTENCE.finditer(text) if m.group().strip()]
+            spans = sentence_spans(text) if text.strip() else []
             scores = self.model.score([text[a:b] for a, b in spans])
             for (a, b), p in zip(spans, scores, strict=True):
                 if p >= self.model.threshold and not any(f.start < b and f.end > a for f in found):
