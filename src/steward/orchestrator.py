@@ -543,11 +543,12 @@ def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
     question, parts = t.und.question, t.und.parts
     with t.timer.stage("embed"):
         extra = parts if len(parts) > 1 else []
-        vecs = (
-            rt.embedder.embed([question, *extra])
-            if (t.vector is None or extra)
-            else t.vector.reshape(1, -1)
-        )
+        if t.vector is None:
+            vecs = rt.embedder.embed([question, *extra])
+        else:  # the question was embedded for the semantic cache already
+            vecs = t.vector.reshape(1, -1)
+            if extra:
+                vecs = np.vstack([vecs, rt.embedder.embed(extra)])
     qvec = t.vector = vecs[0]
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
     with t.timer.stage("retrieve"):

@@ -6,6 +6,8 @@ import logging
 import threading
 from functools import cached_property
 
+from sqlalchemy import select
+
 from steward import plugins
 from steward.answer import Answerer
 from steward.cache import AnswerCache
@@ -22,8 +24,9 @@ from steward.policy import Policy, PolicyBook
 from steward.providers.base import Provider
 from steward.providers.extractive import ExtractiveProvider
 from steward.retrieval.rerank import Reranker, SentenceReranker
-from steward.retrieval.search import HybridSearch, SearchIndex
+from steward.retrieval.search import Filter, HybridSearch, SearchIndex
 from steward.store import Store, open_store
+from steward.store.models import AclSet
 from steward.vault import Vault, load_vault_key
 
 log = logging.getLogger(__name__)
@@ -216,8 +219,20 @@ class Runtime:
         with self._lock:
             _ = self.search, self.masker, self.answerer, self.policies, self.verifier, self.vault
             _ = self.intents, self.cache, self.handoff, self.injection
-            self.embedder.embed(["warm up"])
-            self.masker.find("warm up 4111 1111 1111 1111")
+            vector = self.embedder.embed(["warm up"])[0]
+            # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
+            self.masker.find(
+                "warm up 4111 1111 1111 1111 jane@example.com +1-206-555-0100 "
+                "DE89 3704 0044 0532 0130 00 192.0.2.1 https://example.com 1980-01-31"
+            )
+            # One search over every access list (results discarded): loads the vectors and
+            # the index pages before the first asker waits for them.
+            with self.store.read() as s:
+                every = frozenset(s.scalars(select(AclSet.id)))
+            if every:
+                self.search.search(
+                    "warm up", vector, Filter(every, None, self.store.kb_version()), 5
+                )
 
     def close(self) -> None:
         self.store.dispose()
