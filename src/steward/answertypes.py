@@ -9,6 +9,7 @@ sentences and to decide when the sources do not answer.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 MONEY, PERCENT, DURATION, TIME, PHONE, EXT, CODE, COUNT, NAV, DATE = (
     "money",
@@ -129,8 +130,9 @@ def expected_types(question: str) -> frozenset[str]:
     return frozenset()
 
 
+@lru_cache(maxsize=65536)
 def value_types(sentence: str) -> frozenset[str]:
-    """The kinds of value a sentence holds."""
+    """The kinds of value a sentence holds (cached: passages are read far more than written)."""
     found = {t for t, rx in _VALUE_RES.items() if rx.search(sentence)}
     if found - {COUNT}:
         # Digits inside an amount, a time or a duration are not a count of their own.

@@ -43,16 +43,19 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9$%.,'-]*[A-Za-z0-9%]|[A-Za-z0-9]")
 
 
 _PII_TOKEN = re.compile(r"<[A-Z_]+_\d+>")
+_INNER = re.compile(r"[,'.-]")  # splits "u.s." or "2,500" or "follow-up" inside a word
 
 
 def query_terms(text: str) -> list[str]:
     """Content words of a query, lower-cased, stop words dropped, order kept, no repeats.
     Masked values (``<CARD_3>``) are not words to search for."""
     out: list[str] = []
+    seen: set[str] = set()
     for raw in _WORD.findall(_PII_TOKEN.sub(" ", text)):
-        for w in re.split(r"[,'.-]", raw.lower().replace("'s", "")):
+        for w in _INNER.split(raw.lower().replace("'s", "")):
             w = w.strip("$%")
-            if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()) and w not in out:
+            if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()) and w not in seen:
+                seen.add(w)
                 out.append(w)
     return out
 
