@@ -43,6 +43,8 @@ _FRAUD = _rx(
     r"one-time code|otp|security code)",
     r"\b(password|email|phone number|contact details|address)\b[^.?!]{0,30}\bchanged\b"
     r"[^.?!]{0,30}\bwithout\s+(me|my)",
+    r"\b(stole|stolen|snatched|took)\b[^.?!]{0,40}\b(and|then)\s+(used|spent|charged|"
+    r"withdrew|made purchases)\b",
     r"\bidentity theft\b|\b(i|we)\s+(got|was|were|have been|'ve been)\s+(scammed|hacked)\b",
 )
 _LOCATION_STATED = _rx(
