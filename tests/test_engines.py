@@ -92,3 +92,55 @@ def test_reranker_only_reorders_what_the_filtered_search_found(engine_rt) -> Non
     plain = {h.chunk_id for h in search(engine_rt, who, query, 30, "hybrid", False)}
     reranked = [h.chunk_id for h in search(engine_rt, who, query, 30, "hybrid", True)]
     assert set(reranked) == plain and len(reranked) == len(plain)
+
+
+def test_bulk_load_builds_the_same_index_once(engine_rt, tmp_path: Path) -> None:
+    """`steward ingest --bulk`: a changed corpus loaded with the indexes deferred answers
+    exactly as one loaded row by row; on PostgreSQL the GIN and HNSW indexes are dropped for
+    the load and exist again after it."""
+    from sqlalchemy import text
+
+    def pg_indexes() -> set[str]:
+        with engine_rt.store.read() as s:
+            rows = s.execute(
+                text("SELECT indexname FROM pg_indexes WHERE tablename = 'chunk_search'")
+            ).all()
+        return {r[0] for r in rows} - {"chunk_search_pkey"}
+
+    queries = [("cara", "international wire"), ("fin", "marketing budget"), ("nora", "callback")]
+    docs = dict(DOCS)
+    docs["pub-fees.md"] = docs["pub-fees.md"].replace("$45", "$47")
+    sources = [s for s in load_sources(write_kb(tmp_path / "kb2", docs)) if s.id == "docs"]
+    postgres = engine_rt.store.dialect == "postgresql"
+    with engine_rt.index.bulk():
+        if postgres:
+            assert pg_indexes() == set()
+        sync(engine_rt, sources)
+    if postgres:
+        assert pg_indexes() == {"ix_chunk_search_tsv", "ix_chunk_search_vec"}
+    bulk = [hits(engine_rt, u, q) for u, q in queries]
+    assert "int-budget" in bulk[1] and "int-budget" not in bulk[0]
+    r = ask(
+        engine_rt,
+        principal_for(engine_rt.store, "cara"),
+        "How much does an international wire cost?",
+    )
+    assert "$47" in r.answer
+    docs["pub-fees.md"] = docs["pub-fees.md"].replace("$47", "$48")
+    sync(engine_rt, [s for s in load_sources(write_kb(tmp_path / "kb3", docs)) if s.id == "docs"])
+    assert [hits(engine_rt, u, q) for u, q in queries] == bulk  # same ranking, row by row
+
+
+def test_bulk_load_rejects_a_bad_memory_size(pg_url: str) -> None:
+    import pytest
+    from sqlalchemy import text
+
+    from steward.retrieval.postgres import PostgresIndex
+    from steward.store import open_store
+
+    index = PostgresIndex(open_store(pg_url), dim=384)
+    with pytest.raises(ValueError, match="Bad memory size"), index.bulk(memory="1GB'; --"):
+        pass
+    with index.store.read() as s:  # the table is still there
+        assert s.execute(text("SELECT count(*) FROM chunks")).scalar() == 0
+    index.store.dispose()

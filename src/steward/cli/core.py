@@ -141,6 +141,14 @@ def ingest(
     source: Annotated[
         list[str] | None, typer.Option("--source", help="Sync only these ids.")
     ] = None,
+    bulk: Annotated[
+        bool,
+        typer.Option(
+            "--bulk",
+            help="A large first load: the engine builds its search indexes once at the end "
+            "(PostgreSQL; the embedded engine needs nothing).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sync sources incrementally: unchanged items cost nothing, removed ones disappear."""
@@ -158,7 +166,7 @@ def ingest(
             fail("No sources registered — run `steward ingest --config sources.yaml` first.")
     if source:
         specs = [s for s in specs if s.id in source]
-    with _progress() as bar:
+    with _progress() as bar, rt.index.bulk() if bulk else contextlib.nullcontext():
         task = bar.add_task("syncing", total=None)
         reports = sync(
             rt, specs, lambda n, ref: bar.update(task, advance=n, description=f"syncing {ref[:40]}")

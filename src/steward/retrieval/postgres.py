@@ -12,7 +12,8 @@ over the permitted rows, so a narrow permission set never loses its best matches
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,14 @@ from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 
 _LEXEME = re.compile(r"[^a-z0-9]+")
+
+
+_SIZE = re.compile(r"\d+\s*(kB|MB|GB)")
+_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_chunk_search_tsv ON chunk_search USING gin (tsv)",
+    "CREATE INDEX IF NOT EXISTS ix_chunk_search_vec ON chunk_search "
+    "USING hnsw (vec vector_cosine_ops)",
+)
 
 
 def _vector_literal(v: np.ndarray) -> str:
@@ -58,17 +67,36 @@ class PostgresIndex:
                     f"tsv tsvector NOT NULL, vec vector({dim}) NOT NULL)"
                 )
             )
-            conn.execute(
-                text(
-                    "CREATE INDEX IF NOT EXISTS ix_chunk_search_tsv ON chunk_search USING gin (tsv)"
+        self._create_indexes()
+
+    def _create_indexes(self, memory: str | None = None, workers: int | None = None) -> None:
+        with self.store.raw() as conn:
+            if memory is not None:
+                conn.execute(
+                    text("SELECT set_config('maintenance_work_mem', :m, true)"), {"m": memory}
                 )
-            )
-            conn.execute(
-                text(
-                    "CREATE INDEX IF NOT EXISTS ix_chunk_search_vec "
-                    "ON chunk_search USING hnsw (vec vector_cosine_ops)"
+            if workers is not None:
+                conn.execute(
+                    text("SELECT set_config('max_parallel_maintenance_workers', :w, true)"),
+                    {"w": str(workers)},
                 )
-            )
+            for sql in _INDEXES:
+                conn.execute(text(sql))
+
+    @contextmanager
+    def bulk(self, memory: str = "1GB", workers: int = 1) -> Iterator[None]:
+        """A large first load: drop the GIN and HNSW indexes, load, build both once on exit
+        (pgvector's advice: an HNSW index builds far faster over a full table, more so when its
+        graph fits in ``maintenance_work_mem``). Queries still answer meanwhile, by scans."""
+        if not _SIZE.fullmatch(memory):
+            raise ValueError(f"Bad memory size {memory!r}: use e.g. 512MB or 2GB.")
+        with self.store.raw() as conn:
+            conn.execute(text("DROP INDEX IF EXISTS ix_chunk_search_vec"))
+            conn.execute(text("DROP INDEX IF EXISTS ix_chunk_search_tsv"))
+        try:
+            yield
+        finally:
+            self._create_indexes(memory, workers)
 
     def refresh(self, session: Session, chunk_ids: Sequence[int]) -> None:
         """Nothing to do: both rankers join ``chunks`` for the filter columns."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
@@ -127,6 +128,11 @@ class SearchIndex(Protocol):
 
     def term_counts(self, terms: Sequence[str], flt: Filter) -> tuple[int, dict[str, int]]:
         """Permitted chunk count and, per term, how many permitted chunks contain it."""
+        ...
+
+    def bulk(self) -> AbstractContextManager[None]:
+        """A large first load: engines whose indexes build faster over a full table than row
+        by row drop them here and rebuild them once on exit."""
         ...
 
 

@@ -17,7 +17,8 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -163,6 +164,12 @@ class SqliteIndex:
         acl = ",".join(str(int(a)) for a in sorted(flt.acl_ids))
         center = "" if flt.center is None else "AND (c.center IS NULL OR c.center = :center)"
         return f"c.acl_set_id IN ({acl}) AND c.is_current = 1 AND c.quarantined = 0 {center}"
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Nothing to defer: FTS5 merges its segments as it goes and the vector matrix is
+        read from the chunks table."""
+        yield
 
     def term_counts(self, terms: Sequence[str], flt: Filter) -> tuple[int, dict[str, int]]:
         if not flt.acl_ids:
