@@ -31,6 +31,9 @@ def test_directory_import_and_ingest_from_scratch(tmp_path: Path, model_cache: P
     again = run_cli("ingest", "--json", home=home, model_cache=model_cache)
     assert again.returncode == 0
     assert sum(x["unchanged"] for x in json.loads(again.stdout)) == 9
+    bulk = run_cli("ingest", "--bulk", "--json", home=home, model_cache=model_cache)
+    assert bulk.returncode == 0, bulk.stderr
+    assert sum(x["unchanged"] for x in json.loads(bulk.stdout)) == 9
 
 
 def test_ask_as_user_json_and_audit_show(kb_home: Path, tmp_path: Path, model_cache: Path) -> None:
