@@ -151,3 +151,31 @@ def test_overdue_tickets_are_flagged(kb_rt) -> None:
         s.execute(update(Ticket).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
     admin = Principal("op", "Op", frozenset(), None, "operator", False, "cli")
     assert [t.overdue for t in kb_rt.handoff.queue(admin)] == [True]
+
+
+def test_a_made_up_conversation_id_creates_nothing(live_kb, kb_rt) -> None:
+    from sqlalchemy import func, select
+
+    from steward.store.models import Conversation, Turn
+
+    server, keys = live_kb
+
+    def counts() -> tuple[int, int]:
+        with kb_rt.store.read() as s:
+            return (
+                s.execute(select(func.count()).select_from(Conversation)).scalar_one(),
+                s.execute(select(func.count()).select_from(Turn)).scalar_one(),
+            )
+
+    before = counts()
+    made_up = "01J00000000000000000000000"
+    r = post(server, keys["cara"], "/v1/ask", {"question": "Fees?", "conversation_id": made_up})
+    assert r.status_code == 404
+    assert counts() == before
+    first = post(server, keys["cara"], "/v1/ask", {"question": "How much is the monthly fee?"})
+    assert counts() == (before[0] + 1, before[1] + 2)  # the conversation with its exchange
+    conv = first.json()["conversation_id"]
+    post(
+        server, keys["cara"], "/v1/ask", {"question": "and the wire fee?", "conversation_id": conv}
+    )
+    assert counts() == (before[0] + 1, before[1] + 4)

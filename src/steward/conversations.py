@@ -8,6 +8,7 @@ between turns: every turn is answered with the asker's entitlements at that mome
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -70,30 +71,29 @@ def rewrite(question: str, previous: str) -> str:
     return f"{previous.rstrip(' ?')}: {core}?" if core else previous
 
 
+@dataclass(frozen=True)
+class NewTurn:
+    role: str
+    text: str
+    standalone: str | None = None
+    action: str | None = None
+    audit_id: str | None = None
+
+
 class Conversations:
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def open(self, conversation_id: str | None, who: Principal) -> str:
-        """The conversation to add to: a new one, or an existing one of this asker's."""
-        now = datetime.now(UTC)
-        with self.store.write() as (s, _):
-            if conversation_id is None:
-                conv = Conversation(
-                    id=str(ULID()),
-                    user_id=who.user_id,
-                    center=who.center,
-                    status="open",
-                    created_at=now,
-                    updated_at=now,
-                )
-                s.add(conv)
-                return conv.id
-            conv_row = s.get(Conversation, conversation_id)
-            if conv_row is None or conv_row.user_id != who.user_id:
+        """The conversation to add to: a new id (its row is written with its first exchange,
+        by :meth:`record`), or an existing one of this asker's."""
+        if conversation_id is None:
+            return str(ULID())
+        with self.store.read() as s:
+            row = s.get(Conversation, conversation_id)
+            if row is None or row.user_id != who.user_id:
                 raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
-            conv_row.updated_at = now
-            return conv_row.id
+            return row.id
 
     def last_question(self, conversation_id: str) -> str | None:
         """The last standalone question the asker asked in this conversation."""
@@ -130,6 +130,31 @@ class Conversations:
                     created_at=datetime.now(UTC),
                 )
             )
+
+    def record(self, conversation_id: str, who: Principal, turns: Sequence[NewTurn]) -> None:
+        """One exchange in one transaction: the conversation (created on its first exchange,
+        touched on later ones) and its turns."""
+        now = datetime.now(UTC)
+        with self.store.write() as (s, _):
+            conv = s.get(Conversation, conversation_id)
+            if conv is None:
+                s.add(
+                    Conversation(
+                        id=conversation_id,
+                        user_id=who.user_id,
+                        center=who.center,
+                        status="open",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                s.flush()
+            elif conv.user_id != who.user_id:  # open() checked; never write into another's
+                raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
+            else:
+                conv.updated_at = now
+            for turn in turns:
+                s.add(Turn(conversation_id=conversation_id, created_at=now, **turn.__dict__))
 
     def set_status(self, conversation_id: str, status: str) -> None:
         with self.store.write() as (s, _):

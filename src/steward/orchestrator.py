@@ -20,7 +20,7 @@ import numpy as np
 from steward import audit
 from steward.answer import AnswerResult, load_passages
 from steward.cache import CACHED_ACTIONS, fingerprint
-from steward.conversations import is_follow_up, rewrite
+from steward.conversations import NewTurn, is_follow_up, rewrite
 from steward.decide import Decision, after_answer, before_retrieval
 from steward.errors import GuardError, ProviderError, QuestionError
 from steward.identity import Principal
@@ -423,19 +423,15 @@ def _finish(rt: Runtime, t: _Turn, decision: Decision) -> Response:
 def _after(rt: Runtime, t: _Turn, decision: Decision, response: Response) -> None:
     """Conversation turns, the hand-off ticket, and the cache entry for next time."""
     if t.conversation_id is not None:
-        rt.conversations.add(
+        rt.conversations.record(
             t.conversation_id,
-            "asker",
-            t.masked,
-            standalone=t.standalone,
-            audit_id=response.audit_id,
-        )
-        rt.conversations.add(
-            t.conversation_id,
-            "assistant",
-            response.answer,
-            action=decision.action,
-            audit_id=response.audit_id,
+            t.principal,
+            [
+                NewTurn("asker", t.masked, standalone=t.standalone, audit_id=response.audit_id),
+                NewTurn(
+                    "assistant", response.answer, action=decision.action, audit_id=response.audit_id
+                ),
+            ],
         )
         if decision.action == "escalate":
             assert t.und is not None
