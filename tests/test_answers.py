@@ -94,9 +94,25 @@ def test_customer_fraud_report_escalates_but_staff_question_does_not(kb_rt: Runt
         ("Somebody used my card for purchases I never made.", True),
         ("My wallet was stolen yesterday. How do I order a new card?", False),
         ("Somebody snatched my purse. Which number do I ring to shut my card down?", False),
+        # Reports of money the customer did not move, in the ways people put it.
+        ("I don't recognise this direct debit on my statement.", True),
+        ("There's a weird card payment from a shop in Leeds.", True),
+        ("My app shows an ATM withdrawal that wasn't me.", True),
+        ("I can't remember making this purchase and I don't know the merchant.", True),
+        ("Money left my account without my permission last night.", True),
+        ("A transfer went out that I definitely did not initiate.", True),
+        ("My card details were leaked in a data breach, I think.", True),
+        ("How do I report fraud on my debit card?", True),
+        # Near misses that are questions, not reports.
+        ("What's my window to contest something on my credit card bill?", False),
+        ("My card got billed twice by the same hotel. When do I get the money back?", False),
+        ("I sent money to an account that wasn't mine by mistake. Can I cancel it?", False),
+        ("I lost my phone. How do I stop someone from using my account?", False),
+        ("How do I set up a direct debit for my rent?", False),
+        ("Can people using my joint account see my transactions?", False),
     ],
 )
-def test_stolen_card_is_fraud_only_once_it_was_used(text: str, fraud: bool) -> None:
+def test_fraud_signal_fires_on_reports_not_on_questions(text: str, fraud: bool) -> None:
     from steward.understand import risk_signals
 
     assert ("fraud" in [s.reason for s in risk_signals(text)]) is fraud

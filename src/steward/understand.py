@@ -32,19 +32,64 @@ def _rx(*patterns: str) -> list[re.Pattern[str]]:
     return [re.compile(p, re.IGNORECASE) for p in patterns]
 
 
+# Money that left an account: what a customer may say they did not do.
+_MOVED = (
+    r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|direct debits?|"
+    r"debits?|transfers?|cash|money)"
+)
+_DENY = (
+    r"(i|we)\s+(have\s+|had\s+)?(definitely\s+|certainly\s+|really\s+|honestly\s+)?"
+    r"(never|didn'?t|did not|don'?t|do not|haven'?t|have not)\s+"
+)
 _FRAUD = _rx(
-    r"\b(charges?|transactions?|purchases?|payments?|withdrawals?)\b[^.?!]{0,80}\b(i|we)\s+"
-    r"(never|didn'?t|did not|don'?t|do not)\s+(make|made|authori[sz]e|recogni[sz]e|do|did)",
-    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious)\s+(charges?|transactions?|"
-    r"purchases?|payments?|withdrawals?|activity|log-?ins?|sign-?ins?)",
-    r"\bsome(one|body)( else)?\b[^.?!]{0,30}\b(is using|used|using|has|got into|accessed|"
-    r"took over|changed)\b[^.?!]{0,20}\b(my|our)\s+(card|account|password|details|phone)",
+    # "a charge ... that I never made", "payments I did not authorise"
+    rf"\b{_MOVED}\b[^.?!]{{0,80}}\b{_DENY}(make|made|authori[sz]e|recogni[sz]e|do|did|done|"
+    r"approve|create|set up|request|perform|initiate|take out|took out|withdraw|seen|complete)\b",
+    rf"\b{_MOVED}\b[^.?!]{{0,60}}\b(i|we)\s+(don'?t|do not|can'?t|cannot)\s+(remember|recall)\b",
+    r"\b(merchant|company|business|seller|shop|store|vendor|payee)\b[^.?!]{0,10}\b(i|we)\s+"
+    r"(don'?t|do not|can'?t|cannot)\s+(remember|recall|recogni[sz]e|know)\b",
+    r"\b(am|'m)\s+not\s+recogni[sz]ing\b",
+    r"\bwithout\s+(my|our)\s+(consent|permission|knowledge|authori[sz]ation|approval)\b",
+    r"\b(not|n't)\s+(made|done|authori[sz]ed|initiated|me)\s+by\s+me\b"
+    r"|\b(it|that|this)\s+(wasn'?t|was not|isn'?t|is not)\s+me\b",
+    r"\b(card|account)\b[^.?!]{0,20}\b(was|has been|is being|were|have been)\s+used\b"
+    r"[^.?!]{0,80}\b(never|without|somebody|someone|not me)\b",
+    r"\bused\s+by\s+(somebody|someone)( else)?\b"
+    r"|\bby\s+(somebody|someone)\s+(i|we)\s+(don'?t|do not)\s+know\b",
+    r"\b(cloned|skimmed|copied)\s+(my|our)\s+card\b",
+    r"\b(card|account)\s+(details|data|info(rmation)?|number)\b[^.?!]{0,20}\b(exposed|leaked|"
+    r"stolen|compromised)\b",
+    # "I don't recognise this direct debit", "I didn't make a payment at this shop"
+    rf"\b{_DENY}(recogni[sz]e|authori[sz]e|approve|make|create|set up|request|initiate|do|"
+    r"complete)\b"
+    rf"[^.?!]{{0,40}}\b{_MOVED}\b",
+    # "I don't know what this cash withdrawal is", "I don't remember making it"
+    rf"\b(don'?t|do not|can'?t|cannot)\s+know\s+what\s+(this|that|the)\s+[^.?!]{{0,20}}\b{_MOVED}",
+    r"\b(don'?t|do not|can'?t|cannot)\s+remember\s+(doing|making|authori[sz]ing|"
+    r"withdrawing|buying|paying|ordering|approving)\b",
+    # "an unknown direct debit", "a strange payment", "an unauthorised withdrawal"
+    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
+    r"random|unusual|mystery|mysterious|weird|odd)\s+(cash\s+|card\s+|direct\s+)?"
+    r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|debits?|activity|"
+    r"log-?ins?|sign-?ins?)",
+    # "a direct debit that isn't mine"
+    rf"\b{_MOVED}\b(?:(?!account)[^.?!]){{0,30}}\b(isn'?t|is not|wasn'?t|was not|aren'?t|are not|"
+    r"weren'?t|were not)\s+(mine|ours|me)\b",
+    r"\b(people|strangers?)\s+(are|have been)\s+using\s+(my|our)\s+(card|account)\b",
+    r"(?<!stop\s)(?<!prevent\s)(?<!block\s)\bsome(one|body)( else)?\b"
+    r"[^.?!]{0,30}\b(is using|are using|used|using|has used|has access to|has got into|"
+    r"got into|accessed|charged|"
+    r"took over|changed|withdrew|made|has made|found|logged into|is logging into|"
+    r"is withdrawing|withdrawing)\b"
+    r"[^.?!]{0,30}\b(my|our)\s+(card|account|password|details|phone|money|funds|pin)",
     r"\b(asked|texted|called|emailed)\s+me\b[^.?!]{0,40}\b(passcode|pin|password|"
     r"one-time code|otp|security code)",
     r"\b(password|email|phone number|contact details|address)\b[^.?!]{0,30}\bchanged\b"
     r"[^.?!]{0,30}\bwithout\s+(me|my)",
     r"\b(stole|stolen|snatched|took)\b[^.?!]{0,40}\b(and|then)\s+(used|spent|charged|"
     r"withdrew|made purchases)\b",
+    r"\b(card|account|details|pin)\b[^.?!]{0,30}\b(compromised|cloned|skimmed|hacked)\b",
+    r"\breport(ing)?\s+(a\s+|some\s+)?(fraud|scam)\b",
     r"\bidentity theft\b|\b(i|we)\s+(got|was|were|have been|'ve been)\s+(scammed|hacked)\b",
 )
 _LOCATION_STATED = _rx(
