@@ -295,3 +295,27 @@ def test_citation_markers_number_the_listed_sources(kb_rt: Runtime) -> None:
         markers = {int(m) for m in re.findall(r"\[(\d+)\]", r.answer)}
         assert r.action == "answer"
         assert markers == set(range(1, len(r.citations) + 1)), (r.answer, r.citations)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("This is ridiculous, I am furious with you.", "emotional"),
+        ("I'm at my wits' end with this bank.", "emotional"),
+        ("I've been crying all morning over these bills.", "emotional"),
+        ("I lost my job and can't pay my mortgage this month.", "vulnerable"),
+        ("My dad gets confused easily and a stranger keeps asking him for money.", "vulnerable"),
+        ("My mother is terminally ill and I help her with her bills.", "vulnerable"),
+        ("I will report you to the CFPB if this is not fixed.", "legal"),
+        # Ordinary questions that share a word with a signal.
+        ("I'm confused why my transfer is still pending.", None),
+        ("The payment terminal would not take my card.", None),
+        ("Where is my card, for crying out loud?", None),
+        ("How do I file a complaint about a branch?", None),
+    ],
+)
+def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) -> None:
+    from steward.understand import risk_signals
+
+    found = [s.reason for s in risk_signals(text)]
+    assert (found == []) if reason is None else (reason in found), found

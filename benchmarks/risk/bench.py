@@ -5,7 +5,8 @@
 Banking77 labels four intents that are a customer reporting money or a card they did not
 control: card_payment_not_recognised, cash_withdrawal_not_recognised, compromised_card and
 direct_debit_payment_not_recognised. Recall is the share of those texts that raise the `fraud`
-signal; the false-positive rate is the share of the other 73 intents' texts that do. The
+signal; the false-positive rate is the share of the other 73 intents' texts that do (and
+``others_with_any_signal`` the share that raise any escalation signal at all). The
 patterns were written against the train split; the test split is the figure to quote. Baseline,
 same run: a keyword rule (fraud, unauthorised, recognise, stolen, hacked).
 """
@@ -42,18 +43,27 @@ def keyword_rule(text: str) -> bool:
     return bool(_KEYWORDS.search(text))
 
 
-def score(rows: list[dict[str, str]], rule: Callable[[str], bool]) -> dict[str, float | int]:
+def any_signal(text: str) -> bool:
+    return bool(risk_signals(text))
+
+
+def score(
+    rows: list[dict[str, str]], rule: Callable[[str], bool], with_any: bool = False
+) -> dict[str, float | int]:
     pos = [r["text"] for r in rows if r["category"] in FRAUD_INTENTS]
     neg = [r["text"] for r in rows if r["category"] not in FRAUD_INTENTS]
     tp = sum(rule(t) for t in pos)
     fp = sum(rule(t) for t in neg)
-    return {
+    out: dict[str, float | int] = {
         "recall": round(tp / len(pos), 4),
         "false_positive_rate": round(fp / len(neg), 4),
         "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
         "reports": len(pos),
         "others": len(neg),
     }
+    if with_any:  # ordinary questions that any escalation signal would hand to a person
+        out["others_with_any_signal"] = round(sum(any_signal(t) for t in neg) / len(neg), 4)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             splits[split] = list(csv.DictReader(fh))
     row = {
         "benchmark": "fraud-signal",
-        "figures": {s: score(rows, steward_rule) for s, rows in splits.items()},
+        "figures": {s: score(rows, steward_rule, with_any=True) for s, rows in splits.items()},
         "baseline": {
             "name": "keywords",
             **{s: score(rows, keyword_rule) for s, rows in splits.items()},

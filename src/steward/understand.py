@@ -102,24 +102,36 @@ _LOCATION_SESSION = _rx(
     r"\bsign-?in\s+from\s+(a\s+)?(place|location|country)\b",
 )
 _VULNERABLE = _rx(
-    r"\b(dementia|alzheimer'?s?|memory (problems|loss)|confused|forgetful|cognitive)\b",
+    r"\b(dementia|alzheimer'?s?|memory (problems|loss)|forgetful|cognitive (decline|impairment))\b",
+    # "confused" alone is mostly "I'm confused why my transfer is pending".
+    r"\b(gets?|getting|becomes?|becoming|easily|increasingly|often)\s+(very\s+|so\s+)?confused\b",
     r"\b(passed away|died|bereave\w*|widow(ed|er)?|funeral|lost my (husband|wife|partner|"
     r"mother|father|mum|mom|dad|son|daughter))\b",
-    r"\b(terminal|cancer|chemo\w*|serious(ly)? ill(ness)?|hospitali[sz]ed|in hospital)\b",
+    r"\b(terminal(ly)? ill\w*|terminal (cancer|diagnosis|condition)|cancer|chemo\w*|"
+    r"serious(ly)? ill(ness)?|hospitali[sz]ed|in hospital)\b",
     r"\b(pressur(e|ing|ed)|forc(e|ing|ed)|coerc\w+|controls?|controlling|threaten\w*)\b[^.?!]{0,40}"
     r"\b(money|account|cash|card|pin|finances)\b",
     r"\b(takes?|took|making|makes|made)\s+(her|him|them|me)\s+(to\s+)?(withdraw|take out|"
     r"send|transfer|give)\b",
+    # Financial hardship, a driver of vulnerability in regulators' guidance.
+    r"\b(lost my job|been laid off|got laid off|was laid off|made redundant|paycheck to "
+    r"paycheck|(can'?t|cannot) afford (to pay|to eat|food|rent|my|the|our|bills)|"
+    r"can'?t pay (my|the|our) (rent|bills?|loan|mortgage)|behind on (my|our) "
+    r"(rent|bills|payments|mortgage))\b",
 )
 _LEGAL = _rx(
     r"\b(attorney|lawyer|solicitor|lawsuit|sue|suing|legal action|court order|court|"
     r"subpoena|garnish\w*|bankruptcy|litigation)\b",
+    r"\b(report|complain|file a complaint|escalate)\b[^.?!]{0,30}\b(to|with)\s+(the\s+)?"
+    r"(cfpb|ombudsman|regulator|attorney general|better business bureau|bbb|fca|occ|fdic)\b",
 )
 _EMOTIONAL = _rx(
-    r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b|\bin tears\b|\bpanic\w*\b|\bhopeless\w*\b",
+    r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b(?!\s+out\s+loud)|\bin tears\b|"
+    r"\bpanic\w*\b|\bhopeless\w*\b",
     r"\b(kill myself|end (it|my life)|suicid\w*|self-?harm|hurt myself|don'?t want to live|"
     r"want to die)\b",
     r"\b(desperate|falling apart|breaking down|at the end of my rope|overwhelmed)\b",
+    r"\b(furious|livid|outraged|fed up|sick and tired|at my wits'? end|had enough of you)\b",
 )
 _AMOUNT = re.compile(
     r"(?:\$|usd\s?|€|£)\s?(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
