@@ -130,3 +130,26 @@ def test_retention_prune_keeps_the_chain_verifiable(kb_rt: Runtime) -> None:
     assert ids[2] in [r["id"] for r in audit.export(kb_rt.store)]
     recent = list(audit.export(kb_rt.store, since=datetime.now(UTC) - timedelta(minutes=5)))
     assert [r["id"] for r in recent] == [ids[2], new]
+
+
+def test_exported_audit_holds_tokens_not_personal_values(
+    kb_rt: Runtime, tmp_path, model_cache
+) -> None:
+    """`steward audit export` writes what the store holds: masked questions, never the values."""
+    import json
+
+    from tests.conftest import run_cli
+
+    values = ("4111 1111 1111 1111", "+1-312-555-0147", "dana.q@example.com")
+    question = f"My card {values[0]} was charged twice; call {values[1]} or mail {values[2]}."
+    ask(kb_rt, principal_for(kb_rt.store, "cara"), question)
+    dest = tmp_path / "audit.jsonl"
+    r = run_cli("audit", "export", str(dest), home=kb_rt.settings.home, model_cache=model_cache)
+    assert r.returncode == 0, r.stderr
+    text = dest.read_text()
+    rows = [json.loads(line) for line in text.splitlines()]
+    asked = [row for row in rows if "charged twice" in row["question"]]
+    assert len(asked) == 1
+    assert all(t in asked[0]["question"] for t in ("<CARD_", "<PHONE_", "<EMAIL_"))
+    for value in (*values, "4111", "555-0147", "dana.q"):
+        assert value not in text
