@@ -240,17 +240,26 @@ def pg_url(pg_server: object, request: pytest.FixtureRequest) -> str:
     return uri.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def engine_rt(request: pytest.FixtureRequest, tmp_path: Path, make_runtime: object) -> Runtime:
-    """The test knowledge base ingested into each engine, through the same code path."""
+def _ingested(tmp_path: Path, make_runtime: object, **overrides: object) -> Runtime:
     from tests.kb import write_kb
 
     sources = write_kb(tmp_path / "kb")
-    overrides: dict[str, object] = {}
-    if request.param == "postgres":
-        overrides["database_url"] = request.getfixturevalue("pg_url")
     rt: Runtime = make_runtime(tmp_path / "home", **overrides)  # type: ignore[operator]
     import_directory(rt.store, tmp_path / "kb" / "directory.yaml")
     reports = sync(rt, load_sources(sources))
     assert all(r.status == "ok" for r in reports), [r.errors for r in reports]
     return rt
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_rt(request: pytest.FixtureRequest, tmp_path: Path, make_runtime: object) -> Runtime:
+    """The test knowledge base ingested into each engine, through the same code path."""
+    if request.param == "postgres":
+        return _ingested(tmp_path, make_runtime, database_url=request.getfixturevalue("pg_url"))
+    return _ingested(tmp_path, make_runtime)
+
+
+@pytest.fixture
+def pg_rt(pg_url: str, tmp_path: Path, make_runtime: object) -> Runtime:
+    """The test knowledge base on PostgreSQL only (tests of that engine's own behaviour)."""
+    return _ingested(tmp_path, make_runtime, database_url=pg_url)

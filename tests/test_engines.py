@@ -144,3 +144,31 @@ def test_bulk_load_rejects_a_bad_memory_size(pg_url: str) -> None:
     with index.store.read() as s:  # the table is still there
         assert s.execute(text("SELECT count(*) FROM chunks")).scalar() == 0
     index.store.dispose()
+
+
+def test_postgres_common_words_score_but_do_not_find_rows(pg_rt) -> None:
+    """The common-terms cutoff: a word in more than `match_share` of the chunks adds to the
+    score of rows that a rarer word finds, but brings in no rows of its own."""
+    from sqlalchemy import text
+
+    index = pg_rt.index
+    flt = pg_rt.search.filter_for(frozenset({"all_staff", "finance"}), None)
+
+    def df(word: str) -> int:
+        with pg_rt.store.read() as s:
+            q = text("SELECT count(*) FROM chunk_search WHERE tsv @@ to_tsquery('english', :w)")
+            return int(s.execute(q, {"w": word}).scalar_one())
+
+    with pg_rt.store.read() as s:
+        total = int(s.execute(text("SELECT count(*) FROM chunk_search")).scalar_one())
+    index.match_share = 0.2
+    assert df("fee") > 0.2 * total and df("international") == 1  # one common word, one rare
+    both = index.lexical("fee international", flt, 20)
+    alone = index.lexical("international", flt, 20)
+    assert len(both) == len(alone) == 1 and both[0].chunk_id == alone[0].chunk_id
+    assert both[0].score > alone[0].score  # "fee" (in the title) still counts
+    index.match_share = 1.0  # every word finds rows, as before the cutoff
+    every = index.lexical("fee international", flt, 20)
+    assert len(every) > 1 and every[0].chunk_id == both[0].chunk_id
+    index.match_share = 0.01  # only common words: the rarest two still find the rows
+    assert index.lexical("fee", flt, 20)

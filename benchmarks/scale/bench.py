@@ -48,6 +48,9 @@ def rss_mib() -> float:
     return float("nan")
 
 
+COMMON_WORD_SHARE = [0.05]  # PostgreSQL engine's common-terms cutoff (--pg-common-word-share)
+
+
 def open_engine(url: str) -> tuple[Store, SearchIndex]:
     store = open_store(url)
     if store.dialect == "sqlite":
@@ -56,7 +59,7 @@ def open_engine(url: str) -> tuple[Store, SearchIndex]:
         return store, SqliteIndex(store, DIM)
     from steward.retrieval.postgres import PostgresIndex
 
-    return store, PostgresIndex(store, DIM)
+    return store, PostgresIndex(store, DIM, match_share=COMMON_WORD_SHARE[0])
 
 
 def build(
@@ -248,7 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         help="Load as `steward ingest --bulk` does (PostgreSQL: indexes built once at the end).",
     )
     ap.add_argument("--bulk-memory", default="4GB", help="maintenance_work_mem for --bulk.")
+    ap.add_argument(
+        "--pg-common-word-share",
+        type=float,
+        default=0.05,
+        help="PostgreSQL: share of chunks above which a word only scores (1.0: every word "
+        "finds rows, as before 2026-12-02).",
+    )
     args = ap.parse_args(argv)
+    COMMON_WORD_SHARE[0] = args.pg_common_word_share
     try:
         sizes = [int(x) for x in args.sizes.split(",")]
     except ValueError:
@@ -280,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, Any] = {"benchmark": "scale", "engine": args.engine, "chunks": n}
         row.update(build(url, corpus, n, args.bulk, args.bulk_memory))
         row["bulk"] = args.bulk
+        if args.engine == "postgres":
+            row["pg_common_word_share"] = args.pg_common_word_share
         if args.engine == "sqlite":
             row["disk_mib"] = disk_mib(where)
         row.update(latency(url, corpus, args.queries))

@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     weight_dense: float = Field(
         default=1.0, ge=0.0, le=10.0, description="Weight of the embedding ranking in the fusion."
     )
+    pg_common_word_share: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description="PostgreSQL engine: a query word found in more than this share of chunks "
+        "still scores the rows other words find but does not find rows itself (1.0: every word "
+        "finds rows). Keeps common words from making the ranker score most of the corpus.",
+    )
     reranker: str = Field(
         default="none",
         description="Second-stage reranker for search and answers: `none` or `sentences` "

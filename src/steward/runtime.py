@@ -84,7 +84,9 @@ class Runtime:
         if self.store.dialect == "postgresql":
             from steward.retrieval.postgres import PostgresIndex
 
-            return PostgresIndex(self.store, self.embedder.dim)
+            return PostgresIndex(
+                self.store, self.embedder.dim, match_share=self.settings.pg_common_word_share
+            )
         raise ConfigError(
             f"No retrieval engine for {self.store.dialect}: use SQLite or "
             "PostgreSQL (with pgvector)."

@@ -48,13 +48,19 @@ def _tsquery(terms: Sequence[str]) -> str:
 class PostgresIndex:
     name = "postgres"
 
-    def __init__(self, store: Store, dim: int, ef_search: int = 200) -> None:
+    def __init__(
+        self, store: Store, dim: int, ef_search: int = 200, match_share: float = 0.05
+    ) -> None:
         if store.dialect != "postgresql":
             raise ValueError("PostgresIndex needs a PostgreSQL store")
         self.store = store
         self.dim = dim
         self.ef_search = ef_search
         self._idf_cache: dict[str, float] = {}
+        self._df: dict[str, int] = {}
+        # Words in more than this share of chunks score the rows other words find, but do not
+        # find rows themselves (a common-terms cutoff: they add little rank and many rows).
+        self.match_share = match_share
         self._idf_version = -1
         self._idf_total = -1
         self._permitted: dict[tuple[frozenset[int], str | None], int] = {}
@@ -153,6 +159,7 @@ class PostgresIndex:
             version = self.store.kb_version()
         if self._idf_version != version:
             self._idf_cache, self._idf_version, self._idf_total = {}, version, -1
+            self._df = {}
             self._permitted = {}
         todo = [w for w in words if w not in self._idf_cache]
         if todo or self._idf_total < 0:
@@ -173,6 +180,7 @@ class PostgresIndex:
                         or 0
                     )
                     n = self._idf_total
+                    self._df[w] = df
                     self._idf_cache[w] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
         return {w: self._idf_cache[w] for w in words}
 
@@ -194,13 +202,19 @@ class PostgresIndex:
         """BM25-like ranking: the sum over query words of IDF x a length-normalised,
         column-weighted, saturated term frequency (``ts_rank`` normalisation 1|32; title 2,
         heading 1.5, text 1; chosen on SciFact train queries). Plain ``ts_rank_cd`` over an OR
-        query lets common words dominate (SciFact nDCG@10 0.39 against FTS5's BM25 0.68)."""
+        query lets common words dominate (SciFact nDCG@10 0.39 against FTS5's BM25 0.68).
+        Rows are found by the words in at most ``match_share`` of the chunks; common words only
+        add to their scores (docs/retrieval.md)."""
         words = [w for w in (_LEXEME.sub("", t.lower()) for t in query_terms(query)) if w]
         words = list(dict.fromkeys(words))[:32]
         if not words or not flt.acl_ids:
             return []
         idf = self._idf(words, flt.kb_version)
-        params = self._params(flt, q=" | ".join(words), k=k)
+        common = self.match_share * max(self._idf_total, 1)
+        finders = [w for w in words if self._df.get(w, 0) <= common]
+        if not finders:  # only common words: the two rarest still find the rows
+            finders = sorted(words, key=lambda w: -idf[w])[:2]
+        params = self._params(flt, q=" | ".join(finders), k=k)
         parts = []
         for i, w in enumerate(words):
             params[f"t{i}"], params[f"w{i}"] = w, idf[w]
