@@ -77,7 +77,9 @@ def report(store: Store, since: datetime) -> dict[str, Any]:
     exact, semantic, misses = (by.get(k, (0, 0.0)) for k in ("exact", "semantic", "miss"))
     hits = exact[0] + semantic[0]
     looked = hits + misses[0]
-    hit_ms = (exact[0] * exact[1] + semantic[0] * semantic[1]) / hits if hits else 0.0
+    # Rounded first, so that the report adds up as printed: saved = (miss - hit) x hits.
+    hit_ms = round((exact[0] * exact[1] + semantic[0] * semantic[1]) / hits, 2) if hits else 0.0
+    miss_ms = round(misses[1], 2)
     return {
         "since": since.isoformat(timespec="seconds"),
         "requests": looked,
@@ -85,9 +87,9 @@ def report(store: Store, since: datetime) -> dict[str, Any]:
         "semantic_hits": semantic[0],
         "misses": misses[0],
         "hit_rate": round(hits / looked, 4) if looked else 0.0,
-        "mean_ms_hit": round(hit_ms, 2),
-        "mean_ms_miss": round(misses[1], 2),
-        "saved_ms": round(max(misses[1] - hit_ms, 0.0) * hits, 1) if misses[0] else 0.0,
+        "mean_ms_hit": hit_ms,
+        "mean_ms_miss": miss_ms,
+        "saved_ms": round(max(miss_ms - hit_ms, 0.0) * hits, 1) if misses[0] else 0.0,
         "entries": entries,
     }
 
