@@ -110,6 +110,15 @@ def test_customer_fraud_report_escalates_but_staff_question_does_not(kb_rt: Runt
         ("I lost my phone. How do I stop someone from using my account?", False),
         ("How do I set up a direct debit for my rent?", False),
         ("Can people using my joint account see my transactions?", False),
+        # Questions about the rules, not reports: no hand-off.
+        ("I haven't set up a direct debit yet, how do I do it?", False),
+        ("I don't make payments online often, how do I start?", False),
+        ("Do you block unusual transactions when I travel?", False),
+        ("Does the app alert me to suspicious activity?", False),
+        ("Can my daughter use my card without my permission?", False),
+        ("I did not complete the transfer, it timed out. Can I retry?", False),
+        ("I noticed suspicious activity on my account.", True),
+        ("I didn't make this payment.", True),
     ],
 )
 def test_fraud_signal_fires_on_reports_not_on_questions(text: str, fraud: bool) -> None:

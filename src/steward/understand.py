@@ -49,7 +49,9 @@ _FRAUD = _rx(
     r"\b(merchant|company|business|seller|shop|store|vendor|payee)\b[^.?!]{0,10}\b(i|we)\s+"
     r"(don'?t|do not|can'?t|cannot)\s+(remember|recall|recogni[sz]e|know)\b",
     r"\b(am|'m)\s+not\s+recogni[sz]ing\b",
-    r"\bwithout\s+(my|our)\s+(consent|permission|knowledge|authori[sz]ation|approval)\b",
+    r"\b(was|were|been|got|took|taken|used|made|withdrew|spent|charged|moved|transferred|"
+    r"opened|left|went|gone|disappeared)\b[^.?!]{0,40}\bwithout\s+(my|our)\s+(consent|permission|knowledge|"
+    r"authori[sz]ation|approval)\b",
     r"\b(not|n't)\s+(made|done|authori[sz]ed|initiated|me)\s+by\s+me\b"
     r"|\b(it|that|this)\s+(wasn'?t|was not|isn'?t|is not)\s+me\b",
     r"\b(card|account)\b[^.?!]{0,20}\b(was|has been|is being|were|have been)\s+used\b"
@@ -60,18 +62,23 @@ _FRAUD = _rx(
     r"\b(card|account)\s+(details|data|info(rmation)?|number)\b[^.?!]{0,20}\b(exposed|leaked|"
     r"stolen|compromised)\b",
     # "I don't recognise this direct debit", "I didn't make a payment at this shop"
-    rf"\b{_DENY}(recogni[sz]e|authori[sz]e|approve|make|create|set up|request|initiate|do|"
-    r"complete)\b"
-    rf"[^.?!]{{0,40}}\b{_MOVED}\b",
+    rf"\b{_DENY}(recogni[sz]e|authori[sz]e)\b[^.?!,;]{{0,25}}\b{_MOVED}\b",
+    # ... but "I haven't set up a direct debit yet" is a question: only "this"/"that" one.
+    rf"\b{_DENY}(approve|make|create|set up|request|initiate|do|complete)\s+(this|that|these|"
+    rf"those)\b[^.?!,;]{{0,25}}\b{_MOVED}\b",
     # "I don't know what this cash withdrawal is", "I don't remember making it"
     rf"\b(don'?t|do not|can'?t|cannot)\s+know\s+what\s+(this|that|the)\s+[^.?!]{{0,20}}\b{_MOVED}",
     r"\b(don'?t|do not|can'?t|cannot)\s+remember\s+(doing|making|authori[sz]ing|"
     r"withdrawing|buying|paying|ordering|approving)\b",
-    # "an unknown direct debit", "a strange payment", "an unauthorised withdrawal"
-    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
+    # "an unknown direct debit", "this strange payment", "some unauthorised withdrawals" (with
+    # its article: "Do you block unusual transactions?" is a question, not a report)
+    r"\b(a|an|this|that|these|those|some|two|three|several)\s+(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
     r"random|unusual|mystery|mysterious|weird|odd)\s+(cash\s+|card\s+|direct\s+)?"
     r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|debits?|activity|"
     r"log-?ins?|sign-?ins?)",
+    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
+    r"weird)\s+(charges?|transactions?|purchases?|payments?|withdrawa?ls?|debits?|activity|"
+    r"log-?ins?|sign-?ins?)\s+(on|in|from)\s+(my|our)\s+(account|card|statement|app)\b",
     # "a direct debit that isn't mine"
     rf"\b{_MOVED}\b(?:(?!account)[^.?!]){{0,30}}\b(isn'?t|is not|wasn'?t|was not|aren'?t|are not|"
     r"weren'?t|were not)\s+(mine|ours|me)\b",
