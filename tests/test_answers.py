@@ -321,6 +321,12 @@ def test_citation_markers_number_the_listed_sources(kb_rt: Runtime) -> None:
         ("The payment terminal would not take my card.", None),
         ("Where is my card, for crying out loud?", None),
         ("How do I file a complaint about a branch?", None),
+        ("Can I set up a power of attorney on my account?", None),
+        ("I had lunch at the food court and my card was declined.", None),
+        ("Is there a panic button in the app?", None),
+        ("I am overwhelmed by all the app options.", None),
+        ("I will take you to court over this.", "legal"),
+        ("I'm overwhelmed by debt and can't sleep.", "emotional"),
     ],
 )
 def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) -> None:

@@ -127,17 +127,19 @@ _VULNERABLE = _rx(
     r"(rent|bills|payments|mortgage))\b",
 )
 _LEGAL = _rx(
-    r"\b(attorney|lawyer|solicitor|lawsuit|sue|suing|legal action|court order|court|"
+    r"(?<!power of )\b(attorney|lawyer|solicitor)\b(?! general)",
+    r"\b(lawsuit|sue|suing|legal action|court order|court date|court case|in court|to court|"
     r"subpoena|garnish\w*|bankruptcy|litigation)\b",
     r"\b(report|complain|file a complaint|escalate)\b[^.?!]{0,30}\b(to|with)\s+(the\s+)?"
     r"(cfpb|ombudsman|regulator|attorney general|better business bureau|bbb|fca|occ|fdic)\b",
 )
 _EMOTIONAL = _rx(
     r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b(?!\s+out\s+loud)|\bin tears\b|"
-    r"\bpanic\w*\b|\bhopeless\w*\b",
+    r"\bpanic\w*\b(?!\s+(button|mode|alarm))|\bhopeless\w*\b",
     r"\b(kill myself|end (it|my life)|suicid\w*|self-?harm|hurt myself|don'?t want to live|"
     r"want to die)\b",
-    r"\b(desperate|falling apart|breaking down|at the end of my rope|overwhelmed)\b",
+    r"\b(desperate|falling apart|breaking down|at the end of my rope)\b",
+    r"\boverwhelmed\b(?![^.?!]{0,25}\b(app|options?|choices?|features?|settings?|menus?)\b)",
     r"\b(furious|livid|outraged|fed up|sick and tired|at my wits'? end|had enough of you)\b",
 )
 _AMOUNT = re.compile(
