@@ -48,7 +48,7 @@ def rss_mib() -> float:
     return float("nan")
 
 
-COMMON_WORD_SHARE = [0.05]  # PostgreSQL engine's common-terms cutoff (--pg-common-word-share)
+COMMON_WORD_SHARE = 0.05  # PostgreSQL engine's common-terms cutoff (--pg-common-word-share)
 
 
 def open_engine(url: str) -> tuple[Store, SearchIndex]:
@@ -59,7 +59,7 @@ def open_engine(url: str) -> tuple[Store, SearchIndex]:
         return store, SqliteIndex(store, DIM)
     from steward.retrieval.postgres import PostgresIndex
 
-    return store, PostgresIndex(store, DIM, match_share=COMMON_WORD_SHARE[0])
+    return store, PostgresIndex(store, DIM, match_share=COMMON_WORD_SHARE)
 
 
 def build(
@@ -259,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         "finds rows, as before 2026-12-02).",
     )
     args = ap.parse_args(argv)
-    COMMON_WORD_SHARE[0] = args.pg_common_word_share
+    global COMMON_WORD_SHARE  # read by open_engine in this process and its forked workers
+    COMMON_WORD_SHARE = args.pg_common_word_share
     try:
         sizes = [int(x) for x in args.sizes.split(",")]
     except ValueError:

@@ -37,6 +37,14 @@ _MOVED = (
     r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|direct debits?|"
     r"debits?|transfers?|cash|money)"
 )
+# How a customer describes an item they do not recognise, and the items.
+_ODD = r"(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|weird"
+_ODD_ANY = _ODD + r"|random|unusual|mystery|mysterious|odd)"
+_ODD += ")"
+_ITEM = (
+    r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|debits?|activity|"
+    r"log-?ins?|sign-?ins?)"
+)
 _DENY = (
     r"(i|we)\s+(have\s+|had\s+)?(definitely\s+|certainly\s+|really\s+|honestly\s+)?"
     r"(never|didn'?t|did not|don'?t|do not|haven'?t|have not)\s+"
@@ -50,8 +58,8 @@ _FRAUD = _rx(
     r"(don'?t|do not|can'?t|cannot)\s+(remember|recall|recogni[sz]e|know)\b",
     r"\b(am|'m)\s+not\s+recogni[sz]ing\b",
     r"\b(was|were|been|got|took|taken|used|made|withdrew|spent|charged|moved|transferred|"
-    r"opened|left|went|gone|disappeared)\b[^.?!]{0,40}\bwithout\s+(my|our)\s+(consent|permission|knowledge|"
-    r"authori[sz]ation|approval)\b",
+    r"opened|left|went|gone|disappeared)\b[^.?!]{0,40}\bwithout\s+(my|our)\s+"
+    r"(consent|permission|knowledge|authori[sz]ation|approval)\b",
     r"\b(not|n't)\s+(made|done|authori[sz]ed|initiated|me)\s+by\s+me\b"
     r"|\b(it|that|this)\s+(wasn'?t|was not|isn'?t|is not)\s+me\b",
     r"\b(card|account)\b[^.?!]{0,20}\b(was|has been|is being|were|have been)\s+used\b"
@@ -72,13 +80,9 @@ _FRAUD = _rx(
     r"withdrawing|buying|paying|ordering|approving)\b",
     # "an unknown direct debit", "this strange payment", "some unauthorised withdrawals" (with
     # its article: "Do you block unusual transactions?" is a question, not a report)
-    r"\b(a|an|this|that|these|those|some|two|three|several)\s+(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
-    r"random|unusual|mystery|mysterious|weird|odd)\s+(cash\s+|card\s+|direct\s+)?"
-    r"(charges?|transactions?|purchases?|payments?|withdrawa?ls?|withdraw|debits?|activity|"
-    r"log-?ins?|sign-?ins?)",
-    r"\b(unrecogni[sz]ed|unauthori[sz]ed|fraudulent|suspicious|unknown|unfamiliar|strange|"
-    r"weird)\s+(charges?|transactions?|purchases?|payments?|withdrawa?ls?|debits?|activity|"
-    r"log-?ins?|sign-?ins?)\s+(on|in|from)\s+(my|our)\s+(account|card|statement|app)\b",
+    rf"\b(a|an|this|that|these|those|some|two|three|several)\s+{_ODD_ANY}\s+"
+    rf"(cash\s+|card\s+|direct\s+)?{_ITEM}",
+    rf"\b{_ODD}\s+{_ITEM}\s+(on|in|from)\s+(my|our)\s+(account|card|statement|app)\b",
     # "a direct debit that isn't mine"
     rf"\b{_MOVED}\b(?:(?!account)[^.?!]){{0,30}}\b(isn'?t|is not|wasn'?t|was not|aren'?t|are not|"
     r"weren'?t|were not)\s+(mine|ours|me)\b",

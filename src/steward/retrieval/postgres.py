@@ -28,11 +28,10 @@ _LEXEME = re.compile(r"[^a-z0-9]+")
 
 
 _SIZE = re.compile(r"\d+\s*(kB|MB|GB)")
-_INDEXES = (
-    "CREATE INDEX IF NOT EXISTS ix_chunk_search_tsv ON chunk_search USING gin (tsv)",
-    "CREATE INDEX IF NOT EXISTS ix_chunk_search_vec ON chunk_search "
-    "USING hnsw (vec vector_cosine_ops)",
-)
+_INDEXES = {  # name: method, of the search side table
+    "ix_chunk_search_tsv": "gin (tsv)",
+    "ix_chunk_search_vec": "hnsw (vec vector_cosine_ops)",
+}
 
 
 def _vector_literal(v: np.ndarray) -> str:
@@ -56,8 +55,7 @@ class PostgresIndex:
         self.store = store
         self.dim = dim
         self.ef_search = ef_search
-        self._idf_cache: dict[str, float] = {}
-        self._df: dict[str, int] = {}
+        self._df: dict[str, int] = {}  # document frequency per word, per kb version
         # Words in more than this share of chunks score the rows other words find, but do not
         # find rows themselves (a common-terms cutoff: they add little rank and many rows).
         self.match_share = match_share
@@ -86,8 +84,8 @@ class PostgresIndex:
                     text("SELECT set_config('max_parallel_maintenance_workers', :w, true)"),
                     {"w": str(workers)},
                 )
-            for sql in _INDEXES:
-                conn.execute(text(sql))
+            for name, how in _INDEXES.items():
+                conn.execute(text(f"CREATE INDEX IF NOT EXISTS {name} ON chunk_search USING {how}"))
 
     @contextmanager
     def bulk(self, memory: str = "1GB", workers: int = 1) -> Iterator[None]:
@@ -97,8 +95,8 @@ class PostgresIndex:
         if not _SIZE.fullmatch(memory):
             raise ValueError(f"Bad memory size {memory!r}: use e.g. 512MB or 2GB.")
         with self.store.raw() as conn:
-            conn.execute(text("DROP INDEX IF EXISTS ix_chunk_search_vec"))
-            conn.execute(text("DROP INDEX IF EXISTS ix_chunk_search_tsv"))
+            for name in _INDEXES:
+                conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
         try:
             yield
         finally:
@@ -158,10 +156,9 @@ class PostgresIndex:
         if version < 0:
             version = self.store.kb_version()
         if self._idf_version != version:
-            self._idf_cache, self._idf_version, self._idf_total = {}, version, -1
-            self._df = {}
+            self._df, self._idf_version, self._idf_total = {}, version, -1
             self._permitted = {}
-        todo = [w for w in words if w not in self._idf_cache]
+        todo = [w for w in words if w not in self._df]
         if todo or self._idf_total < 0:
             with self.store.read() as s:
                 if self._idf_total < 0:
@@ -179,10 +176,11 @@ class PostgresIndex:
                         ).scalar()
                         or 0
                     )
-                    n = self._idf_total
                     self._df[w] = df
-                    self._idf_cache[w] = float(np.log((n - df + 0.5) / (df + 0.5) + 1.0))
-        return {w: self._idf_cache[w] for w in words}
+        n = self._idf_total
+        return {
+            w: float(np.log((n - self._df[w] + 0.5) / (self._df[w] + 0.5) + 1.0)) for w in words
+        }
 
     def _sizes(self, s: Session, flt: Filter) -> tuple[int, int]:
         """Indexed and permitted chunk counts, remembered per knowledge-base version."""
