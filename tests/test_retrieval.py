@@ -9,12 +9,15 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from steward.embeddings import MiniLMEmbedder
+from steward.embeddings import MiniLMEmbedder, embed_with_spans
+from steward.errors import EmbedderError
 from steward.identity import principal_for
 from steward.ingest.pipeline import sync
 from steward.ingest.sources import load_sources
 from steward.orchestrator import ask
+from steward.runtime import Runtime
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,9 +105,9 @@ def test_unknown_search_mode_is_a_clear_cli_error(kb_home: Path, model_cache: Pa
     assert "fuzzy" in r.stderr and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
 
 
-def test_chunk_only_source_still_answers_with_cited_sentences(make_runtime, tmp_path: Path) -> None:
-    """`sentence_vectors: false` skips sentence embedding at ingestion; answering embeds the
-    sentences of the chunks it uses, so answers keep their quality."""
+def docs_synced_with(make_runtime, tmp_path: Path, option: str, mode: str) -> tuple[Runtime, list]:
+    """The test knowledge base with `sentence_vectors: <option>` on its docs source, synced;
+    returns the runtime and each pub-fees chunk as (heading, text, sentences, vectors blob)."""
     from sqlalchemy import select
 
     from steward.directory import import_directory
@@ -114,36 +117,103 @@ def test_chunk_only_source_still_answers_with_cited_sentences(make_runtime, tmp_
     sources = write_kb(tmp_path / "kb")
     sources.write_text(
         sources.read_text().replace(
-            "connector: folder", "connector: folder\n    sentence_vectors: false", 1
+            "connector: folder", f"connector: folder\n    sentence_vectors: {option}", 1
         )
     )
     rt = make_runtime(tmp_path / "home")
     import_directory(rt.store, tmp_path / "kb" / "directory.yaml")
     spec = [s for s in load_sources(sources) if s.id == "docs"]
-    assert spec[0].sentence_vectors is False
+    assert spec[0].sentence_vectors == mode
     sync(rt, spec)
     with rt.store.read() as s:
-        blobs = list(
-            s.scalars(
-                select(Chunk.sentence_vectors).join(Document).where(Document.doc_id == "pub-fees")
+        rows = list(
+            s.execute(
+                select(Chunk.heading, Chunk.text, Chunk.sentences, Chunk.sentence_vectors)
+                .join(Document)
+                .where(Document.doc_id == "pub-fees")
             )
         )
-    assert blobs and all(b == b"" for b in blobs)
     r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
     assert r.action == "answer" and "$45" in r.answer
     assert r.citations[0].doc_id == "pub-fees"
+    return rt, rows
 
 
-def test_int8_encoder_stays_close_to_fp32(model_cache: Path, embedder: MiniLMEmbedder) -> None:
-    texts = [
-        "How much does an international wire transfer cost?",
-        "Worker bees communicate the direction of nectar with a waggle dance.",
-        "Glacier retreat exposes bare rock that lichens colonise first.",
-    ]
-    fp32 = MiniLMEmbedder(cache_dir=model_cache, quantize="none")
-    assert embedder.quantize == "int8" and embedder.model_id != fp32.model_id
-    a, b = embedder.embed(texts), fp32.embed(texts)
+def test_chunk_only_source_still_answers_with_cited_sentences(make_runtime, tmp_path: Path) -> None:
+    """`sentence_vectors: false` (the earlier yes/no form of `none`) skips sentence embedding at
+    ingestion; answering embeds the sentences of the chunks it uses, so answers keep their
+    quality (checked in docs_synced_with)."""
+    _, rows = docs_synced_with(make_runtime, tmp_path, "false", "none")
+    assert rows and all(blob == b"" for *_, blob in rows)
+
+
+def test_pooled_sentence_vectors_answer_and_are_not_standalone(
+    make_runtime, tmp_path: Path
+) -> None:
+    """`sentence_vectors: pooled` stores one vector per sentence, read from the chunk's own pass
+    (so not the standalone vector of that sentence), and answers with the right sentence."""
+    rt, rows = docs_synced_with(make_runtime, tmp_path, "pooled", "pooled")
+    heading, text, sentences, blob = max(rows, key=lambda r: len(r[2]))
+    stored = np.frombuffer(blob, np.float16).astype(np.float32).reshape(len(sentences), -1)
+    alone = rt.embedder.embed([f"{heading}: {text[a:b]}" for a, b in sentences])
+    cos = (stored * alone).sum(axis=1)
+    assert len(stored) == len(sentences) > 1
+    assert (cos < 0.995).all() and (cos > 0.3).all(), cos
+
+
+ENCODER_TEXTS = [
+    "How much does an international wire transfer cost?",
+    "Worker bees communicate the direction of nectar with a waggle dance.",
+    "Glacier retreat exposes bare rock that lichens colonise first.",
+]
+
+
+@pytest.mark.parametrize(
+    ("runtime", "quantize", "floor"), [("onnxruntime", "int8", 0.98), ("openvino", "none", 0.999)]
+)
+def test_fast_encoders_stay_close_to_fp32(
+    model_cache: Path, runtime: str, quantize: str, floor: float
+) -> None:
+    """int8 weights on onnxruntime and bfloat16 (or fp32) on OpenVINO give the fp32 vectors."""
+    fp32 = MiniLMEmbedder(cache_dir=model_cache, quantize="none", runtime="onnxruntime")
+    fast = MiniLMEmbedder(cache_dir=model_cache, quantize=quantize, runtime=runtime)
+    assert fast.runtime == runtime and fast.model_id != fp32.model_id  # the audit tells them apart
+    a, b = fast.embed(ENCODER_TEXTS), fp32.embed(ENCODER_TEXTS)
     cos = (a * b).sum(axis=1)
-    assert cos.min() > 0.98, cos
+    assert cos.min() > floor, cos
     # Still a useful encoder: each text is nearest to itself across the two.
     assert (np.argmax(a @ b.T, axis=1) == np.arange(3)).all()
+
+
+def test_unknown_embedder_runtime_is_a_clear_error(model_cache: Path) -> None:
+    with pytest.raises(EmbedderError, match=r"tensorflow.*auto, onnxruntime, openvino"):
+        MiniLMEmbedder(cache_dir=model_cache, runtime="tensorflow")
+
+
+def test_pooled_spans_come_from_the_texts_own_pass(model_cache: Path) -> None:
+    """A span's vector is read from the whole text's pass (so it differs from the span embedded
+    alone, yet stays close to it); spans past the truncation are read in a pass over the rest of
+    the text with its heading in front; a span longer than one pass is embedded on its own."""
+    emb = MiniLMEmbedder(cache_dir=model_cache, max_tokens=24, runtime="onnxruntime")
+    head = "Fees > Wires"
+    first = "An international wire costs $45 and a domestic wire costs $25."
+    last = "Worker bees communicate the direction of nectar with a waggle dance."
+    text = f"{head}\n{first} {last}"
+    a = len(head) + 1
+    spans = [(a, a + len(first)), (a + len(first) + 1, len(text))]
+    alone = [f"{head}: {first}", f"{head}: {last}"]
+    vecs, sents = embed_with_spans(emb, [text], [spans], [alone])
+    # one text per call, as embed_with_spans makes them here (int8 activations are quantized
+    # per batch, so batch-mates move a vector slightly)
+    own = np.vstack([emb.embed([t]) for t in [*alone, text]])
+    assert np.allclose(vecs[0], own[2], atol=1e-5)
+    assert sents[0].shape == (2, emb.dim)
+    assert 0.5 < float(sents[0][0] @ own[0]) < 0.999  # pooled in context, not the same text
+    # 24 tokens end inside the second sentence: it is read from "heading\nsecond sentence"
+    tail = f"{head}\n{last}"
+    again = emb.embed_spans([tail], [[(a, len(tail))]])[1][0][0]
+    assert again is not None and np.allclose(sents[0][1], again, atol=1e-5)
+    # a sentence longer than a whole pass (8 tokens) falls back to its standalone text
+    short = MiniLMEmbedder(cache_dir=model_cache, max_tokens=8, runtime="onnxruntime")
+    _, one = embed_with_spans(short, [text], [spans[1:]], [alone[1:]])
+    assert np.allclose(one[0][0], short.embed([alone[1]])[0], atol=1e-5)

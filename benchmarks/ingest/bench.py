@@ -1,13 +1,14 @@
 """Ingestion throughput on real text through the real pipeline (connector, PII masking,
 injection scan, chunking, embedding, both indexes).
 
-    python -m benchmarks.ingest.bench DATASET_DIR [--limit 1500]
+    python -m benchmarks.ingest.bench DATASET_DIR [--limit 1000]
 
 DATASET_DIR is a BEIR folder (../shared/data/scifact: scientific abstracts of ~200 words,
-one chunk each). Runs `Syncer` in process twice on a fresh SQLite store: with sentence vectors
-(the default, for answer composition) and with `sentence_vectors: false` (search-only sources).
-Time inside the embedder is measured, so the line shows chunks/s with embedding included and
-excluded. Prints one JSON line, with a plain batch-embedding rate of the same chunks beside it.
+one chunk each). Runs `Syncer` in process on a fresh SQLite store once per `sentence_vectors`
+mode (standalone, the default; pooled; none) on the default embedder runtime (`auto`), and once
+(standalone) on onnxruntime int8, the baseline. Time inside the embedder is measured, so each
+run shows chunks/s with embedding included and excluded. Prints one JSON line, with a plain
+batch-embedding rate of the same chunks per runtime.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from benchmarks.machine import machine
 from steward.config import Settings
-from steward.embeddings import Embedder, Vectors
+from steward.embeddings import Embedder, SpanEmbedder, Vectors
 from steward.ingest.pipeline import Syncer
 from steward.ingest.sources import SourceSpec
 from steward.runtime import Runtime
@@ -45,8 +46,19 @@ class TimedEmbedder:
             self.seconds += time.perf_counter() - t0
             self.texts += len(texts)
 
+    def embed_spans(
+        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[Vectors, list[list[Vectors | None]]]:
+        assert isinstance(self.inner, SpanEmbedder)
+        t0 = time.perf_counter()
+        try:
+            return self.inner.embed_spans(texts, spans)
+        finally:
+            self.seconds += time.perf_counter() - t0
+            self.texts += len(texts)
 
-def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: bool) -> dict[str, Any]:
+
+def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: str) -> dict[str, Any]:
     home.mkdir(parents=True)
     (home / "directory.yaml").write_text(
         "groups: [{id: public, name: Public}]\nusers: [{id: bench, groups: [public]}]\n"
@@ -96,7 +108,13 @@ def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: bool) -> di
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dataset", type=Path)
-    ap.add_argument("--limit", type=int, default=1500, help="Records to ingest (first N).")
+    ap.add_argument("--limit", type=int, default=1000, help="Records to ingest (first N).")
+    ap.add_argument(
+        "--runtimes",
+        default="auto,onnxruntime",
+        help="Embedder runtimes: the first runs every mode, the others (the baseline) standalone.",
+    )
+    ap.add_argument("--modes", default="standalone,pooled,none", help="sentence_vectors modes.")
     args = ap.parse_args(argv)
     source = args.dataset / "corpus.jsonl"
     if not source.exists():
@@ -106,21 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     lines = source.read_text(encoding="utf-8").splitlines()[: args.limit]
     sample = work / "corpus.jsonl"
     sample.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    rt = Runtime(Settings(home=work / "models"))
-    inner = rt.embedder
     texts = [f"{r['title']}\n{r['text']}" for r in (json.loads(line) for line in lines[:300])]
-    inner.embed(texts[:16])  # load the model
-    t0 = time.perf_counter()
-    inner.embed(texts)
-    plain = len(texts) / (time.perf_counter() - t0)
-    result: dict[str, Any] = {
-        "benchmark": "ingest",
-        "embedder": inner.model_id,
-        "plain_embedding_texts_per_s": round(plain, 1),
-        "with_sentence_vectors": run(sample, work / "a", inner, True),
-        "chunk_vectors_only": run(sample, work / "b", inner, False),
-        "machine": machine(),
-    }
+    result: dict[str, Any] = {"benchmark": "ingest"}
+    for runtime in args.runtimes.split(","):
+        inner = Runtime(Settings(home=work / "models", embedder_runtime=runtime)).embedder
+        inner.embed(texts[:16])  # load the model
+        t0 = time.perf_counter()
+        inner.embed(texts)
+        plain = len(texts) / (time.perf_counter() - t0)
+        modes = args.modes.split(",") if runtime == args.runtimes.split(",")[0] else ["standalone"]
+        result[runtime] = {
+            "embedder": inner.model_id,
+            "plain_embedding_texts_per_s": round(plain, 1),
+            **{m: run(sample, work / f"{runtime}-{m}", inner, m) for m in modes},
+        }
+    result["machine"] = machine()
     print(json.dumps(result))
     return 0
 

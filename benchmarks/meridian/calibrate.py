@@ -121,6 +121,7 @@ def main() -> None:
                 "fitted_bias": round(float(-w[-1]), 3),
                 "threshold": threshold,
                 "in_sample_shipped": report(rows, in_sample, threshold),
+                "in_sample_fitted": report(rows, 1 / (1 + np.exp(-xb @ w)), threshold),
                 "leave_one_out": report(rows, loo, threshold),
                 "machine": machine(),
             }

@@ -64,6 +64,7 @@ class Runtime:
                 s.embedder_max_tokens,
                 s.embedder_threads,
                 quantize=s.embedder_quantize,
+                runtime=s.embedder_runtime,
             )
         if cls is OpenAICompatEmbedder:
             if not (s.embedder_base_url and s.embedder_model):

@@ -16,11 +16,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from ulid import ULID
 
-from steward.embeddings import Embedder
+from steward.embeddings import Embedder, embed_with_spans
 from steward.errors import GuardError, SourceError, StewardError
 from steward.ingest.chunking import (
     ChunkDraft,
@@ -235,24 +236,23 @@ class Syncer:
             drafts = chunk_markdown(title, m(item.body), words, detector=detector)
         return _Prepared(item, content_hash, meta_hash, title, drafts, is_new)
 
+    def _sentence_vectors(self, d: ChunkDraft) -> bool:
+        return not d.quarantine and self.spec.sentence_vectors != "none"
+
     def _flush(self) -> None:
         if not self._queue:
             return
         batch, self._queue = self._queue, []
         drafts = [d for p in batch for d in p.drafts]
-        chunk_texts = [f"{d.heading}\n{d.text}" for d in drafts]
         headings = list(dict.fromkeys(d.heading for d in drafts))
-        sent_texts = [
-            f"{d.heading}: {d.text[a:b]}"
-            for d in drafts
-            if not d.quarantine and self.spec.sentence_vectors
-            for a, b in d.sentences
-        ]
-        vectors = self.rt.embedder.embed(chunk_texts + headings + sent_texts).astype(np.float16)
-        n, h = len(drafts), len(headings)
-        chunk_vecs, sent_vecs = vectors[:n], vectors[n + h :]
-        heading_vecs = dict(zip(headings, vectors[n : n + h], strict=True))
-        pos = 0
+        chunk_vecs, sent_vecs = chunk_vectors(
+            self.rt.embedder,
+            [(d.heading, d.text, d.sentences if self._sentence_vectors(d) else []) for d in drafts],
+            pooled=self.spec.sentence_vectors == "pooled",
+        )
+        heading_vecs = dict(
+            zip(headings, self.rt.embedder.embed(headings).astype(np.float16), strict=True)
+        )
         with self.rt.store.write() as (s, events):
             ci = 0
             for p in batch:
@@ -262,7 +262,6 @@ class Syncer:
                 s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
                 rows = []
                 for ordinal, d in enumerate(p.drafts):
-                    n = 0 if d.quarantine or not self.spec.sentence_vectors else len(d.sentences)
                     chunk = Chunk(
                         document_id=doc.id,
                         ordinal=ordinal,
@@ -276,10 +275,9 @@ class Syncer:
                         embedding=chunk_vecs[ci].tobytes(),
                         heading_vector=heading_vecs[d.heading].tobytes(),
                         sentences=[list(x) for x in d.sentences],
-                        sentence_vectors=sent_vecs[pos : pos + n].tobytes(),
+                        sentence_vectors=sent_vecs[ci].tobytes(),
                     )
                     ci += 1
-                    pos += n
                     s.add(chunk)
                     s.flush()
                     rows.append((chunk.id, p.title, d.heading, d.text))
@@ -390,15 +388,36 @@ class ChunkVectors:
     sentence_vectors: bytes
 
 
+def chunk_vectors(
+    embedder: Embedder,
+    chunks: Sequence[tuple[str, str, Sequence[tuple[int, int]]]],
+    pooled: bool = False,
+) -> tuple[npt.NDArray[np.float16], list[npt.NDArray[np.float16]]]:
+    """Vectors of chunks given as (heading, text, sentence spans in text): one per chunk (of
+    "heading\ntext") and one per listed sentence: of "heading: sentence" on its own, or with
+    ``pooled`` read from the chunk's own pass where the embedder can (``embed_with_spans``)."""
+    texts = [f"{h}\n{t}" for h, t, _ in chunks]
+    alone = [[f"{h}: {t[a:b]}" for a, b in ss] for h, t, ss in chunks]
+    if pooled:
+        spans = [[(len(h) + 1 + a, len(h) + 1 + b) for a, b in ss] for h, _, ss in chunks]
+        vecs, sents = embed_with_spans(embedder, texts, spans, alone)
+    else:
+        flat = embedder.embed(texts + [x for row in alone for x in row])
+        vecs, sents, pos = flat[: len(texts)], [], len(texts)
+        for row in alone:
+            sents.append(flat[pos : pos + len(row)])
+            pos += len(row)
+    return vecs.astype(np.float16), [v.astype(np.float16) for v in sents]
+
+
 def embed_chunk(embedder: Embedder, heading: str, text: str, quarantined: bool) -> ChunkVectors:
-    """Vectors for one chunk whose text changed outside a sync (redaction, masked export)."""
+    """Vectors for one chunk whose text changed outside a sync (redaction, masked export);
+    its sentences are embedded standalone, whatever the source's mode."""
     sentences = split_sentences(text)
-    texts = [f"{heading}\n{text}", heading]
-    if not quarantined:
-        texts += [f"{heading}: {text[a:b]}" for a, b in sentences]
-    vecs = embedder.embed(texts).astype(np.float16)
+    vecs, sents = chunk_vectors(embedder, [(heading, text, [] if quarantined else sentences)])
+    head = embedder.embed([heading]).astype(np.float16)
     return ChunkVectors(
-        vecs[0].tobytes(), vecs[1].tobytes(), [list(x) for x in sentences], vecs[2:].tobytes()
+        vecs[0].tobytes(), head[0].tobytes(), [list(x) for x in sentences], sents[0].tobytes()
     )
 
 

@@ -22,10 +22,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from steward import plugins
 from steward.errors import ConfigError, InputError
@@ -64,12 +64,22 @@ class SourceSpec(BaseModel):
         description="Most words in one chunk; paragraphs are never split, headings and rows "
         "always start a new chunk. 180 was chosen on Meridian and SciFact (docs/benchmarks.md).",
     )
-    sentence_vectors: bool = Field(
-        default=True,
-        description="Embed each sentence at ingestion for answer composition. `false` embeds "
-        "only chunks (about 2x faster ingestion, for search-only or bulk sources); sentences "
-        "are then embedded when a chunk is first used in an answer.",
+    sentence_vectors: Literal["standalone", "pooled", "none"] = Field(
+        default="standalone",
+        description="How sentences get the vectors that answer composition (and the `sentences` "
+        'reranker) compare with the question. `standalone`: each "heading: sentence" is '
+        "embedded on its own (best answers; about 3x the embedding work of the chunk alone). "
+        "`pooled`: read from the chunk's own pass (late chunking; ingestion at the chunk-only "
+        "rate, answers slightly weaker: docs/benchmarks.md). `none`: chunks only; sentences are "
+        "embedded when a chunk is first used in an answer. `true`/`false` mean standalone/none.",
     )
+
+    @field_validator("sentence_vectors", mode="before")
+    @classmethod
+    def _sentence_vectors_flag(cls, v: object) -> object:
+        if isinstance(v, bool):  # the earlier yes/no form of this setting
+            return "standalone" if v else "none"
+        return v
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
