@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import docx
+import numpy as np
 import pytest
 from fpdf import FPDF
 from sqlalchemy import func, select
@@ -363,3 +364,56 @@ def test_sql_source_must_be_a_select(tmp_path: Path, make_runtime) -> None:
     rt = make_runtime(tmp_path / "home")
     report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
     assert report.status == "failed" and "must be a SELECT" in report.errors[0]["message"]
+
+
+def test_many_batches_are_each_written_once_with_their_own_vectors(
+    tmp_path: Path, make_runtime
+) -> None:
+    """Batches are embedded in the background while the next items are read: with several
+    batches in flight (and a broken line among them) every record lands once, in its own chunk,
+    with the vector of its own text."""
+    from steward.ingest.pipeline import BATCH_CHUNKS
+    from steward.ingest.sources import SourceSpec
+
+    n = 3 * BATCH_CHUNKS + 7
+    lines = [
+        json.dumps(
+            {"id": f"r{i}", "title": f"Record {i}", "text": f"Branch {i} opens at {i % 12} am."}
+        )
+        for i in range(n)
+    ]
+    lines.insert(100, "{not json")
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "directory.yaml").write_text(
+        "groups: [{id: public, name: Public}]\nusers: [{id: ana, groups: [public]}]\n"
+    )
+    rt = make_runtime(tmp_path / "home")
+    import_directory(rt.store, tmp_path / "directory.yaml")
+    spec = SourceSpec.model_validate(
+        {
+            "id": "records",
+            "connector": "jsonl",
+            "path": str(tmp_path / "records.jsonl"),
+            "id_field": "id",
+            "title_field": "title",
+            "text_fields": ["text"],
+            "acl_default": ["public"],
+        }
+    )
+    [report] = sync(rt, [spec])
+    assert (report.added, report.failed) == (n, 1)
+    with rt.store.read() as s:
+        rows = list(
+            s.execute(
+                select(Document.doc_id, Chunk.heading, Chunk.text, Chunk.embedding).join(Chunk)
+            )
+        )
+    assert sorted(r[0] for r in rows) == sorted(f"r{i}" for i in range(n))
+    # A vector shifted by one record would belong to another topic: each stored vector must be
+    # nearest to its own text among four records of the four topics, from every batch.
+    by_id = {r[0]: r for r in rows}
+    for start in (0, BATCH_CHUNKS, 2 * BATCH_CHUNKS, n - 4):
+        picks = [by_id[f"r{i}"] for i in range(start, start + 4)]
+        fresh = rt.embedder.embed([f"{h}\n{t}" for _, h, t, _ in picks])
+        stored = np.vstack([np.frombuffer(b, np.float16).astype(np.float32) for *_, b in picks])
+        assert (np.argmax(stored @ fresh.T, axis=1) == np.arange(4)).all(), start

@@ -6,9 +6,11 @@ injection scan, chunking, embedding, both indexes).
 DATASET_DIR is a BEIR folder (../shared/data/scifact: scientific abstracts of ~200 words,
 one chunk each). Runs `Syncer` in process on a fresh SQLite store once per `sentence_vectors`
 mode (standalone, the default; pooled; none) on the default embedder runtime (`auto`), and once
-(standalone) on onnxruntime int8, the baseline. Time inside the embedder is measured, so each
-run shows chunks/s with embedding included and excluded. Prints one JSON line, with a plain
-batch-embedding rate of the same chunks per runtime.
+(standalone) on onnxruntime int8, the baseline. Each run shows chunks/s end to end and the share
+of that time the embedder was busy (it works beside the reading, masking and writing, so the
+rest of the pipeline costs only where it is not hidden; chunks/s with embedding excluded is in
+benchmarks.scale). Prints one JSON line, with a plain batch-embedding rate of the same chunks
+per runtime.
 """
 
 from __future__ import annotations
@@ -99,9 +101,10 @@ def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: str) -> dic
         "words_per_chunk": round(sum(words) / max(len(words), 1)),
         "seconds": round(total, 1),
         "chunks_per_s": round(chunks / total, 1),
+        # busy time of the embedder, which runs beside the reading, masking and writing
         "embed_s": round(timed.seconds, 1),
         "texts_embedded": timed.texts,
-        "chunks_per_s_excluding_embedding": round(chunks / max(total - timed.seconds, 1e-9), 1),
+        "embedder_busy_share": round(timed.seconds / total, 3),
     }
 
 

@@ -11,6 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -97,6 +98,8 @@ class Syncer:
         self._queue: list[_Prepared] = []
         self._changed_any = False
         self._failed_refs: set[str] = set()
+        self._pool: ThreadPoolExecutor
+        self._pending: tuple[list[_Prepared], Future[Any]] | None = None
 
     def run(self) -> SyncReport:
         started = time.perf_counter()
@@ -111,12 +114,17 @@ class Syncer:
         seen: set[str] = set()
         complete = True
         try:
-            for entry in connector.items():
-                self._one(entry, existing, seen)
-        except SourceError as exc:
-            complete = False
-            self.report.errors.append({"ref": self.spec.id, "message": exc.message})
-        self._flush()
+            with ThreadPoolExecutor(1, thread_name_prefix="embed") as self._pool:
+                try:
+                    for entry in connector.items():
+                        self._one(entry, existing, seen)
+                except SourceError as exc:
+                    complete = False
+                    self.report.errors.append({"ref": self.spec.id, "message": exc.message})
+                self._flush()
+                self._drain()
+        finally:
+            self._pending = None
         if complete:
             self._remove(existing, seen)
         self._finish(started, started_at, complete)
@@ -240,9 +248,27 @@ class Syncer:
         return not d.quarantine and self.spec.sentence_vectors != "none"
 
     def _flush(self) -> None:
+        """Embed the queued items in the background and write the batch queued before them:
+        the next items are read, masked and chunked while this batch is embedded."""
         if not self._queue:
             return
         batch, self._queue = self._queue, []
+        job = self._pool.submit(self._vectors, batch)
+        self._drain()
+        self._pending = (batch, job)
+
+    def _drain(self) -> None:
+        """Write the batch whose vectors are being computed, once they are."""
+        if self._pending is not None:
+            batch, job = self._pending
+            self._pending = None
+            self._write(batch, *job.result())
+
+    def _vectors(
+        self, batch: list[_Prepared]
+    ) -> tuple[
+        npt.NDArray[np.float16], list[npt.NDArray[np.float16]], dict[str, npt.NDArray[np.float16]]
+    ]:
         drafts = [d for p in batch for d in p.drafts]
         headings = list(dict.fromkeys(d.heading for d in drafts))
         chunk_vecs, sent_vecs = chunk_vectors(
@@ -250,9 +276,16 @@ class Syncer:
             [(d.heading, d.text, d.sentences if self._sentence_vectors(d) else []) for d in drafts],
             pooled=self.spec.sentence_vectors == "pooled",
         )
-        heading_vecs = dict(
-            zip(headings, self.rt.embedder.embed(headings).astype(np.float16), strict=True)
-        )
+        heading_vecs = self.rt.embedder.embed(headings).astype(np.float16)
+        return chunk_vecs, sent_vecs, dict(zip(headings, heading_vecs, strict=True))
+
+    def _write(
+        self,
+        batch: list[_Prepared],
+        chunk_vecs: npt.NDArray[np.float16],
+        sent_vecs: list[npt.NDArray[np.float16]],
+        heading_vecs: dict[str, npt.NDArray[np.float16]],
+    ) -> None:
         with self.rt.store.write() as (s, events):
             ci = 0
             for p in batch:
