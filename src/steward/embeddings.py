@@ -491,16 +491,22 @@ class OpenAICompatEmbedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         import openai
 
-        rows: list[list[float]] = []
+        rows: list[npt.NDArray[np.float32]] = []
         try:
             for start in range(0, len(texts), self.batch_size):
                 resp = self._client.embeddings.create(
                     model=self.model, input=list(texts[start : start + self.batch_size])
                 )
-                rows += [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+                for d in sorted(resp.data, key=lambda d: d.index):
+                    v = np.asarray(d.embedding, np.float32)
+                    # A server running a generative model without pooling (llama.cpp) sends one
+                    # vector per token: their mean is the text's vector.
+                    rows.append(v.mean(axis=0) if v.ndim == 2 else v)
         except openai.OpenAIError as exc:
             raise EmbedderError(f"Embeddings server failed: {type(exc).__name__}: {exc}") from exc
-        arr = np.asarray(rows, np.float32).reshape(len(texts), -1)
+        if not rows:
+            return np.zeros((0, self.dim), np.float32)
+        arr = np.vstack(rows).reshape(len(texts), -1)
         norms = np.linalg.norm(arr, axis=1, keepdims=True)
         out: Vectors = (arr / np.maximum(norms, 1e-12)).astype(np.float32)
         return out
