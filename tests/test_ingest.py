@@ -417,3 +417,24 @@ def test_many_batches_are_each_written_once_with_their_own_vectors(
         fresh = rt.embedder.embed([f"{h}\n{t}" for _, h, t, _ in picks])
         stored = np.vstack([np.frombuffer(b, np.float16).astype(np.float32) for *_, b in picks])
         assert (np.argmax(stored @ fresh.T, axis=1) == np.arange(4)).all(), start
+
+
+def test_a_paragraph_longer_than_a_chunk_splits_between_sentences() -> None:
+    """Sections split at blocks; one paragraph longer than `chunk_words` splits between whole
+    sentences, so the encoder (256 tokens) reads all of every chunk. Nothing is lost or reordered,
+    and short paragraphs still share a chunk."""
+    from steward.ingest.chunking import chunk_markdown
+
+    sentences = [
+        f"Clause {i} sets fee number {i} at {i} dollars for each late payment." for i in range(40)
+    ]
+    body = "# Fees\n\nShort intro paragraph.\n\n" + " ".join(sentences) + "\n\nClosing note."
+    drafts = chunk_markdown("Handbook", body, max_words=60)
+    texts = [d.text for d in drafts]
+    assert all(len(t.split()) <= 60 for t in texts), [len(t.split()) for t in texts]
+    assert len(drafts) >= 8 and {d.heading for d in drafts} == {"Handbook > Fees"}
+    flat = " ".join(" ".join(t.split()) for t in texts)
+    assert flat == " ".join(["Short intro paragraph.", *sentences, "Closing note."])
+    # every chunk starts and ends on a sentence boundary
+    assert all(t.rstrip().endswith(".") for t in texts)
+    assert texts[0].startswith("Short intro paragraph.\nClause 0 sets")

@@ -61,8 +61,9 @@ class SourceSpec(BaseModel):
         default=180,
         ge=20,
         le=2000,
-        description="Most words in one chunk; paragraphs are never split, headings and rows "
-        "always start a new chunk. 180 was chosen on Meridian and SciFact (docs/benchmarks.md).",
+        description="Most words in one chunk; headings and rows always start a new chunk, a "
+        "longer paragraph splits between sentences (never inside one). 180 was chosen on "
+        "Meridian and SciFact (docs/benchmarks.md).",
     )
     sentence_vectors: Literal["standalone", "pooled", "none"] = Field(
         default="standalone",
