@@ -3,12 +3,13 @@ injection scan, chunking, embedding, both indexes).
 
     python -m benchmarks.ingest.bench DATASET_DIR [--limit 1000]
 
-DATASET_DIR is a BEIR folder (../shared/data/scifact: scientific abstracts of ~200 words,
-one chunk each). Runs `Syncer` in process on a fresh SQLite store once per `sentence_vectors`
-mode (standalone, the default; pooled; none) on the default embedder runtime (`auto`), and once
-(standalone) on onnxruntime int8, the baseline. Each run shows chunks/s end to end and the share
-of that time the embedder was busy (it works beside the reading, masking and writing, so the
-rest of the pipeline costs only where it is not hidden; chunks/s with embedding excluded is in
+DATASET_DIR is a BEIR folder (../shared/data/scifact: scientific abstracts of ~200 words; one
+longer than `chunk_words` splits between sentences, so words/s is the comparable figure). Runs
+`Syncer` in process on a fresh SQLite store once per `sentence_vectors` mode (standalone, the
+default; pooled; none) on the default embedder runtime (`auto`), and once (standalone) on
+onnxruntime int8, the baseline. Each run shows chunks/s and words/s end to end and the share of
+that time the embedder was busy (it works beside the reading, masking and writing, so the rest
+of the pipeline costs only where it is not hidden; chunks/s with embedding excluded is in
 benchmarks.scale). Prints one JSON line, with a plain batch-embedding rate of the same chunks
 per runtime.
 """
@@ -20,9 +21,9 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.machine import machine
 from steward.config import Settings
@@ -30,6 +31,8 @@ from steward.embeddings import Embedder, SpanEmbedder, Vectors
 from steward.ingest.pipeline import Syncer
 from steward.ingest.sources import SourceSpec
 from steward.runtime import Runtime
+
+T = TypeVar("T")
 
 
 class TimedEmbedder:
@@ -40,24 +43,23 @@ class TimedEmbedder:
         self.seconds = 0.0
         self.texts = 0
 
-    def embed(self, texts: Sequence[str]) -> Vectors:
+    def _timed(self, call: Callable[[], T], texts: int) -> T:
         t0 = time.perf_counter()
         try:
-            return self.inner.embed(texts)
+            return call()
         finally:
             self.seconds += time.perf_counter() - t0
-            self.texts += len(texts)
+            self.texts += texts
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return self._timed(lambda: self.inner.embed(texts), len(texts))
 
     def embed_spans(
         self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
     ) -> tuple[Vectors, list[list[Vectors | None]]]:
-        assert isinstance(self.inner, SpanEmbedder)
-        t0 = time.perf_counter()
-        try:
-            return self.inner.embed_spans(texts, spans)
-        finally:
-            self.seconds += time.perf_counter() - t0
-            self.texts += len(texts)
+        inner = self.inner
+        assert isinstance(inner, SpanEmbedder)
+        return self._timed(lambda: inner.embed_spans(texts, spans), len(texts))
 
 
 def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: str) -> dict[str, Any]:

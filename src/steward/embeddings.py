@@ -10,6 +10,7 @@ is fetched from a model hub.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -207,14 +208,20 @@ def quantize_int8(src: Path, out: Path) -> None:
 RUNTIMES = ("auto", "onnxruntime", "openvino")
 
 
+@functools.cache
+def _openvino_core() -> Any:
+    """One OpenVINO core per process: creating it (and importing openvino) costs ~0.5 s."""
+    import openvino as ov
+
+    return ov.Core()
+
+
 def openvino_bf16() -> bool:
     """OpenVINO is installed and this CPU computes in bfloat16 (AMX or AVX512-BF16)."""
     if importlib.util.find_spec("openvino") is None:
         return False
     try:
-        import openvino as ov
-
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        return "BF16" in _openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     except Exception:  # a broken install counts as none
         return False
 
@@ -274,10 +281,8 @@ class MiniLMEmbedder:
         self._threads = threads
         self._cache_dir = cache_dir or Path.home() / ".cache" / "steward"
         self._fp32 = self._cache_dir / f"encoder-{fingerprint}-g3.onnx"
-        self._onnx = (
-            self._cache_dir
-            / f"encoder-{fingerprint}-g3{'-int8' if quantize == 'int8' else ''}.onnx"
-        )
+        int8 = self._cache_dir / f"encoder-{fingerprint}-g3-int8.onnx"
+        self._onnx = int8 if quantize == "int8" else self._fp32
         self._run: _Runner | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -316,16 +321,13 @@ class MiniLMEmbedder:
         return run
 
     def _openvino(self) -> _Runner:
-        import openvino as ov
-
-        core = ov.Core()
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",  # one request at a time, all cores on it
             "CACHE_DIR": str(self._cache_dir / "openvino"),
         }
         if self._threads:
             config["INFERENCE_NUM_THREADS"] = self._threads
-        compiled = core.compile_model(str(self._fp32), "CPU", config)
+        compiled = _openvino_core().compile_model(str(self._fp32), "CPU", config)
         request = compiled.create_infer_request()
         emb, tok = compiled.output("embedding"), compiled.output("tokens")
 

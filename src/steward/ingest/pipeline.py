@@ -113,18 +113,15 @@ class Syncer:
         existing = self._existing()
         seen: set[str] = set()
         complete = True
-        try:
-            with ThreadPoolExecutor(1, thread_name_prefix="embed") as self._pool:
-                try:
-                    for entry in connector.items():
-                        self._one(entry, existing, seen)
-                except SourceError as exc:
-                    complete = False
-                    self.report.errors.append({"ref": self.spec.id, "message": exc.message})
-                self._flush()
-                self._drain()
-        finally:
-            self._pending = None
+        with ThreadPoolExecutor(1, thread_name_prefix="embed") as self._pool:
+            try:
+                for entry in connector.items():
+                    self._one(entry, existing, seen)
+            except SourceError as exc:
+                complete = False
+                self.report.errors.append({"ref": self.spec.id, "message": exc.message})
+            self._flush()
+            self._drain()
         if complete:
             self._remove(existing, seen)
         self._finish(started, started_at, complete)
