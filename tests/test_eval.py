@@ -95,6 +95,9 @@ def test_eval_scores_every_metric(kb_rt, tmp_path: Path) -> None:
 
 
 def test_scoring_counts_a_leak_and_an_unreadable_citation() -> None:
+    shutil.copytree(kb_home, tmp_path / "home")
+    # Two passages for the whole question, so that each part's own search adds more.
+    kb_rt = make_runtime(tmp_path / "home", retrieval_top_k=2)
     q = Question.model_validate(QUESTIONS[1])
     leaked = Response("a", "answer", "The budget is $7.3 million.", [], 0.9, None, "", 1.0)
     cited = Response(
@@ -149,3 +152,25 @@ def test_eval_command_prints_one_json_object(kb_home, tmp_path: Path, model_cach
     r = run_cli("eval", "--questions", str(bad), home=home, model_cache=model_cache)
     assert r.returncode == 2
     assert "not a valid question line" in r.stderr
+
+
+def test_benchmark_replay_retrieves_what_ask_retrieved(kb_home, tmp_path, make_runtime) -> None:
+    """The Meridian calibration and ceiling scripts study the provider on the passages that
+    `ask` itself retrieves (a compound question included), not on a copy that could drift."""
+    from benchmarks.meridian.replay import answer_requests
+
+    from steward import audit
+    from steward.identity import principal_for
+    from steward.orchestrator import ask
+
+    text = "How much is the monthly maintenance fee, and how much does an international wire cost?"
+    shutil.copytree(kb_home, tmp_path / "home")
+    # Two passages for the whole question, so that each part's own search adds more.
+    kb_rt = make_runtime(tmp_path / "home", retrieval_top_k=2)
+    q = Question.model_validate({**QUESTIONS[0], "id": "c1", "question": text, "kind": "multi_doc"})
+    (_, request), *rest = list(answer_requests(kb_rt, [q]))
+    assert not rest and len(request.parts) == 2
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text, channel="eval")
+    row = audit.get(kb_rt.store, r.audit_id)
+    assert len(request.passages) > 2
+    assert [p.chunk_id for p in request.passages] == [x["chunk_id"] for x in row.retrieved]

@@ -16,43 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from steward.answer import load_passages
+from benchmarks.meridian.replay import answer_requests
 from steward.evals import ANSWER_KINDS, contains, load_questions
-from steward.identity import principal_for
-from steward.providers.base import AnswerRequest
 from steward.providers.extractive import ExtractiveProvider
-from steward.retrieval.search import term_stats
 from steward.runtime import Runtime
-from steward.understand import understand
 
 
 def features(rt: Runtime, questions):  # type: ignore[no-untyped-def]
     prov = ExtractiveProvider()
     w = np.asarray(prov.opts.rank_weights)
     rows = []
-    for q in questions:
-        if q.kind in ("escalate",):
-            continue
-        who = principal_for(rt.store, q.user)
-        und = understand(rt.masker.mask(q.question).text)
-        if und.refuse:
-            continue
-        parts = und.parts
-        vecs = rt.embedder.embed([und.question] + (parts if len(parts) > 1 else []))
-        flt = rt.search.filter_for(who.groups, who.center)
-        hits = rt.search.search(und.question, vecs[0], flt, rt.settings.retrieval_top_k)
-        passages = load_passages(rt.store, hits, rt.embedder.dim, who.center, flt.acl_ids)
-        ts = term_stats(rt.index, und.question, flt)
-        req = AnswerRequest(
-            und.question,
-            parts,
-            vecs[0],
-            vecs[1:] if len(parts) > 1 else vecs[:1],
-            passages,
-            ts.weights,
-            ts.unknown,
-            ts.missing,
-        )
+    for q, req in answer_requests(rt, questions):
         draft = prov.complete(req)
         cands, cvecs = prov.candidates(req)
         if not cands:

@@ -548,21 +548,36 @@ def _retrieve(rt: Runtime, t: _Turn, flt: Filter) -> AnswerRequest | None:
     qvec = t.vector = vecs[0]
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
     with t.timer.stage("retrieve"):
-        k = rt.settings.retrieval_top_k
-        hits = rt.search.search(question, qvec, flt, k, reranker=rt.reranker)
-        if len(parts) > 1:
-            # Each part of a compound question gets its own search, fused after the whole.
-            seen = {h.chunk_id for h in hits}
-            for i, part in enumerate(parts):
-                for h in rt.search.search(part, part_vecs[i], flt, max(3, k // 2)):
-                    if h.chunk_id not in seen:
-                        seen.add(h.chunk_id)
-                        hits.append(h)
-        passages = load_passages(
-            rt.store, hits, rt.embedder.dim, t.principal.center, flt.acl_ids, rt.embedder.embed
-        )
-        terms = term_stats(rt.index, question, flt) if passages else TermStats()
+        passages, terms = gather(rt, question, parts, qvec, part_vecs, flt, t.principal.center)
     t.passages = passages
     if not passages:
         return None
     return rt.answerer.request(question, parts, qvec, np.asarray(part_vecs), passages, terms)
+
+
+def gather(
+    rt: Runtime,
+    question: str,
+    parts: list[str],
+    qvec: np.ndarray,
+    part_vecs: np.ndarray,
+    flt: Filter,
+    center: str | None,
+) -> tuple[list[Passage], TermStats]:
+    """The permitted passages for a question, in rank order, and its word weights: the
+    retrieval every answer (and the Meridian benchmarks' replay of it) starts from."""
+    k = rt.settings.retrieval_top_k
+    hits = rt.search.search(question, qvec, flt, k, reranker=rt.reranker)
+    if len(parts) > 1:
+        # Each part of a compound question gets its own search, fused after the whole.
+        seen = {h.chunk_id for h in hits}
+        for i, part in enumerate(parts):
+            for h in rt.search.search(part, part_vecs[i], flt, max(3, k // 2)):
+                if h.chunk_id not in seen:
+                    seen.add(h.chunk_id)
+                    hits.append(h)
+    passages = load_passages(
+        rt.store, hits, rt.embedder.dim, center, flt.acl_ids, rt.embedder.embed
+    )
+    terms = term_stats(rt.index, question, flt) if passages else TermStats()
+    return passages, terms

@@ -1,0 +1,34 @@
+"""The answer requests the extractive provider sees for a question file, built by the same
+retrieval as `ask` (orchestrator.gather), for the scripts that study the provider offline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from steward.evals import Question
+from steward.identity import principal_for
+from steward.orchestrator import gather
+from steward.providers.base import AnswerRequest
+from steward.runtime import Runtime
+from steward.understand import understand
+
+
+def answer_requests(
+    rt: Runtime, questions: list[Question]
+) -> Iterator[tuple[Question, AnswerRequest]]:
+    """(question, request) for each question that reaches the answer stage with passages
+    (refused and escalation questions, and those with nothing retrieved, are left out)."""
+    for q in questions:
+        if q.kind == "escalate":
+            continue
+        who = principal_for(rt.store, q.user)
+        und = understand(rt.masker.mask(q.question).text, detector=rt.injection)
+        if und.refuse or not und.question:
+            continue
+        parts = und.parts
+        vecs = rt.embedder.embed([und.question] + (parts if len(parts) > 1 else []))
+        part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
+        flt = rt.search.filter_for(who.groups, who.center)
+        passages, terms = gather(rt, und.question, parts, vecs[0], part_vecs, flt, who.center)
+        if passages:
+            yield q, rt.answerer.request(und.question, parts, vecs[0], part_vecs, passages, terms)
