@@ -95,9 +95,6 @@ def test_eval_scores_every_metric(kb_rt, tmp_path: Path) -> None:
 
 
 def test_scoring_counts_a_leak_and_an_unreadable_citation() -> None:
-    shutil.copytree(kb_home, tmp_path / "home")
-    # Two passages for the whole question, so that each part's own search adds more.
-    kb_rt = make_runtime(tmp_path / "home", retrieval_top_k=2)
     q = Question.model_validate(QUESTIONS[1])
     leaked = Response("a", "answer", "The budget is $7.3 million.", [], 0.9, None, "", 1.0)
     cited = Response(
