@@ -190,6 +190,22 @@ def test_unknown_embedder_runtime_is_a_clear_error(model_cache: Path) -> None:
         MiniLMEmbedder(cache_dir=model_cache, runtime="tensorflow")
 
 
+def test_a_vector_does_not_depend_on_its_batch(model_cache: Path) -> None:
+    """The same text gets the same vector whatever else is embedded with it (onnxruntime's
+    dynamic int8 scales activations per run, so batch-mates would move it): a re-ingested chunk
+    keeps its vector, and an audit replay embeds the question exactly as asked."""
+    emb = MiniLMEmbedder(cache_dir=model_cache, runtime="onnxruntime")
+    texts = [
+        "An international wire costs $45.",
+        "Worker bees communicate the direction of nectar with a waggle dance " * 12,
+        "Call 1-800-555-0134 to report a lost card.",
+    ]
+    together = emb.embed(texts)
+    for i, t in enumerate(texts):
+        assert np.array_equal(together[i], emb.embed([t])[0])
+    assert np.array_equal(emb.embed(texts[::-1])[::-1], together)
+
+
 def test_pooled_spans_come_from_the_texts_own_pass(model_cache: Path) -> None:
     """A span's vector is read from the whole text's pass (so it differs from the span embedded
     alone, yet stays close to it); spans past the truncation are read in a pass over the rest of
@@ -203,8 +219,6 @@ def test_pooled_spans_come_from_the_texts_own_pass(model_cache: Path) -> None:
     spans = [(a, a + len(first)), (a + len(first) + 1, len(text))]
     alone = [f"{head}: {first}", f"{head}: {last}"]
     vecs, sents = embed_with_spans(emb, [text], [spans], [alone])
-    # one text per call, as embed_with_spans makes them here (int8 activations are quantized
-    # per batch, so batch-mates move a vector slightly)
     own = np.vstack([emb.embed([t]) for t in [*alone, text]])
     assert np.allclose(vecs[0], own[2], atol=1e-5)
     assert sents[0].shape == (2, emb.dim)

@@ -181,22 +181,25 @@ class SqliteIndex:
             [] if "\x00total" in known else ["\x00total"]
         )
         if todo:
-            where = self._where(flt)
+            # One statement per 100 words (SQLite allows 500 terms in a compound select), each
+            # word counted on its own, not one statement per word.
+            where = self._where(flt)  # holds only integer ACL ids
             with self.store.read() as s:
-                for t in todo:
-                    if t == "\x00total":
-                        sql, params = f"SELECT count(*) FROM chunks c WHERE {where}", {}  # noqa: S608
-                    else:
-                        # Capped: past a few thousand hits a word is common whatever the count.
-                        sql = (  # `where` holds only integer ACL ids
-                            "SELECT count(*) FROM (SELECT 1 FROM chunks_fts CROSS JOIN chunks c "  # noqa: S608
-                            "ON c.id = chunks_fts.rowid WHERE chunks_fts MATCH :m AND "
-                            f"{where} LIMIT 2000)"
-                        )
-                        params = {"m": '"' + t.replace('"', "") + '"'}
-                    known[t] = int(
-                        s.execute(text(sql), {**params, "center": flt.center}).scalar() or 0
-                    )
+                for start in range(0, len(todo), 100):
+                    selects, params = [], {"center": flt.center}
+                    for n, t in enumerate(todo[start : start + 100], start):
+                        if t == "\x00total":
+                            selects.append(f"SELECT {n}, count(*) FROM chunks c WHERE {where}")  # noqa: S608
+                        else:
+                            # Capped: past a few thousand hits a word is common whatever the count.
+                            selects.append(
+                                f"SELECT {n}, count(*) FROM (SELECT 1 FROM chunks_fts "  # noqa: S608
+                                "CROSS JOIN chunks c ON c.id = chunks_fts.rowid "
+                                f"WHERE chunks_fts MATCH :m{n} AND {where} LIMIT 2000)"
+                            )
+                            params[f"m{n}"] = '"' + t.replace('"', "") + '"'
+                    for n, count in s.execute(text(" UNION ALL ".join(selects)), params).all():
+                        known[todo[int(n)]] = int(count or 0)
             with self._lock:
                 self._counts[key] = known
                 self._counts.move_to_end(key)
