@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks.machine import machine
 from benchmarks.meridian.replay import answer_requests
-from steward.evals import ANSWER_KINDS, contains, load_questions
+from steward.evals import ANSWER_KINDS, load_questions
 from steward.providers.extractive import ExtractiveProvider
 from steward.runtime import Runtime
 
@@ -34,9 +34,7 @@ def features(rt: Runtime, questions):  # type: ignore[no-untyped-def]
         sigs = prov.part_signals(req, cands, cvecs)
         picked = [s[int(np.argmax(s @ w))] for s in sigs]
         x = min(picked, key=lambda f: float(f @ w))
-        good = all(contains(draft.text, f) for f in q.answer_facts) and not any(
-            contains(draft.text, m) for m in q.must_not_contain
-        )
+        good = q.answered_by(draft.text)
         should = q.kind in ANSWER_KINDS or (q.kind == "injection" and q.expected_action == "answer")
         rows.append((q.id, q.kind, x, int(should and good)))
     return rows

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks.machine import machine
 from benchmarks.meridian.replay import answer_requests
-from steward.evals import ANSWER_KINDS, Question, contains, load_questions
+from steward.evals import ANSWER_KINDS, Question, load_questions
 from steward.providers.base import AnswerRequest
 from steward.providers.extractive import ExtractiveOptions, ExtractiveProvider
 from steward.runtime import Runtime
@@ -30,14 +30,7 @@ def answered(
 ) -> np.ndarray:
     """Per question: does the answer composed with these ranking weights hold every fact?"""
     prov = ExtractiveProvider(ExtractiveOptions(rank_weights=weights))
-    out = []
-    for q, req in requests:
-        text = prov.complete(req).text
-        out.append(
-            all(contains(text, f) for f in q.answer_facts)
-            and not any(contains(text, m) for m in q.must_not_contain)
-        )
-    return np.array(out, bool)
+    return np.array([q.answered_by(prov.complete(req).text) for q, req in requests], bool)
 
 
 def main() -> None:

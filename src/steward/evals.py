@@ -43,6 +43,12 @@ class Question(BaseModel):
     escalation_reason: str | None = None
     pii_in_question: list[str] = Field(default_factory=list)
 
+    def answered_by(self, text: str) -> bool:
+        """``text`` holds every expected fact and none of the forbidden strings."""
+        return all(contains(text, f) for f in self.answer_facts) and not any(
+            contains(text, m) for m in self.must_not_contain
+        )
+
 
 def load_questions(path: Path) -> list[Question]:
     try:
