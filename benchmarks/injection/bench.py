@@ -215,7 +215,7 @@ def bipia_end_to_end(
 
 def bipia_ingestion(cases: list[dict[str, str]], dets: dict[str, Detector]) -> dict[str, object]:
     """Attacks flagged on their own or as a paragraph of their e-mail; clean e-mails flagged."""
-    out = {}
+    out: dict[str, object] = {}
     clean = list({c["clean"]: c for c in cases}.values())
     for name, det in dets.items():
         attacked = [

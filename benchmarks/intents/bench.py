@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks.machine import machine
 from steward.config import Settings
 from steward.embeddings import MiniLMEmbedder
-from steward.intents import UNKNOWN, evaluate, train
+from steward.intents import UNKNOWN, IntentModel, evaluate, train
 
 
 def _csv(path: Path) -> tuple[list[str], list[str]]:
@@ -56,7 +56,15 @@ def banking77(root: Path, embedder: MiniLMEmbedder) -> dict[str, object]:
     }
 
 
-def _rates(model, embedder, ins_x, ins_y, oos_x, threshold):  # type: ignore[no-untyped-def]
+def _rates(
+    model: IntentModel,
+    embedder: MiniLMEmbedder,
+    ins_x: list[str],
+    ins_y: list[str],
+    oos_x: list[str],
+    threshold: float,
+) -> tuple[float, float]:
+    """In-scope accuracy and out-of-scope recall at a threshold."""
     model.threshold = threshold
     ins = [p for p, _ in model.predict(ins_x, embedder.embed(ins_x))]
     oos = [p for p, _ in model.predict(oos_x, embedder.embed(oos_x))]

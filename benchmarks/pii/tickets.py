@@ -115,7 +115,7 @@ def declared_labels(text: str, kind: str, value: str) -> list[Label]:
             (a, b) for _, a, b in _distinct((kind, a, b) for a, b in _digit_hits(text, targets))
         ]
     else:
-        found = _text_hits(text, value)
+        found = list(_text_hits(text, value))
     labels = [Label(kind, a, b, "declared") for a, b in found]
     parts: list[str] = []
     if kind == "NAME":

@@ -150,7 +150,7 @@ def engine_env(engine: str, home: Path, fresh: bool = True) -> Iterator[dict[str
     if engine == "sqlite":
         yield env
         return
-    import pgserver  # type: ignore[import-untyped]
+    import pgserver
 
     server = pgserver.get_server(str(home / "pgdata"), cleanup_mode="stop")
     try:

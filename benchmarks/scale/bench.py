@@ -91,8 +91,8 @@ def _load(store: Store, index: SearchIndex, corpus: Corpus, n: int) -> float:
     started = time.perf_counter()
     with store.write() as (s, _events):
         s.add(Source(id="synthetic", kind="synthetic", config={}, created_at=now))
-        for i, g in enumerate(corpus.groups):
-            s.add(AclSet(id=i + 1, groups_key=g, groups=[g]))
+        for i, name in enumerate(corpus.groups):
+            s.add(AclSet(id=i + 1, groups_key=name, groups=[name]))
     chunks: list[dict[str, Any]] = []
     docs: list[dict[str, Any]] = []
     fts: list[tuple[int, str, str, str]] = []
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         where.mkdir(parents=True)
         if args.engine == "postgres":
             if args.pg_url is None:
-                import pgserver  # type: ignore[import-untyped]
+                import pgserver
 
                 server = server or pgserver.get_server(
                     str(args.dir / "pgdata"), cleanup_mode="stop"
