@@ -210,7 +210,7 @@ def test_unreachable_server_is_a_provider_error(tmp_path: Path) -> None:
 
 
 def test_embeddings_from_a_real_server_and_what_its_failure_costs(
-    tmp_path: Path, model_cache: Path
+    tmp_path: Path, model_cache: Path, embedder: object
 ) -> None:
     """`STEWARD_EMBEDDER=openai` against llama.cpp's /v1/embeddings: ingestion and search run on
     its vectors; when the server dies a question fails with `embedder_unavailable` (no answer
@@ -219,7 +219,7 @@ def test_embeddings_from_a_real_server_and_what_its_failure_costs(
     from sqlalchemy import select
 
     from steward.directory import import_directory
-    from steward.errors import EmbedderError
+    from steward.errors import EmbedderError, VectorSpaceError
     from steward.ingest.pipeline import sync
     from steward.ingest.sources import load_sources
     from steward.runtime import Runtime
@@ -255,6 +255,15 @@ def test_embeddings_from_a_real_server_and_what_its_failure_costs(
         assert hits
         r = ask(rt, cara, "How much does an international wire cost?")
         assert audit.get(rt.store, r.audit_id).settings["embedder"] == "openai:gemma-3-270m"
+        # The same store under the local MiniLM (384 dimensions, another model): refused, not
+        # ranked with vectors that do not compare.
+        local = Runtime(settings_for(tmp_path / "home", model_cache), embedder=embedder)
+        try:
+            with pytest.raises(VectorSpaceError) as mismatch:
+                ask(local, cara, "How much does an international wire cost?")
+            assert mismatch.value.status == 503 and "openai:gemma-3-270m" in mismatch.value.message
+        finally:
+            local.close()
 
         stop_llama(proc, drain)
         with pytest.raises(EmbedderError) as err:

@@ -109,21 +109,25 @@ class Settings(BaseSettings):
         "form of it) is cached (derived from the weights; safe to delete).",
     )
     embedder_max_tokens: int = Field(
-        default=256, ge=16, le=512, description="Tokens kept per text when embedding."
+        default=256,
+        ge=16,
+        le=512,
+        description="Tokens kept per text when embedding. Changing it re-embeds every document "
+        "on its source's next sync (search goes on meanwhile).",
     )
     embedder_threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
     embedder_quantize: Literal["int8", "none"] = Field(
         default="int8",
         description="onnxruntime only. `int8`: weight-only int8 encoder, about 2x faster on CPU "
-        "at cosine 0.995 to fp32 (docs/benchmarks.md); `none`: fp32. Changing it means "
-        "re-ingesting.",
+        "at cosine 0.995 to fp32 (docs/benchmarks.md); `none`: fp32. Vectors of either "
+        "precision compare, so stored ones are kept; documents re-embed when they change.",
     )
     embedder_runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description="Runs the `minilm` encoder. `openvino` (the `steward[openvino]` extra): "
         "bfloat16 on CPUs with bf16 instructions, 2.3x the int8 rate; `onnxruntime`: int8 or "
         "fp32 as `embedder_quantize` says; `auto`: OpenVINO where installed and the CPU has "
-        "bf16, else onnxruntime. Changing it means re-ingesting.",
+        "bf16, else onnxruntime. Vectors from any runtime compare, so stored ones are kept.",
     )
     embedder_base_url: str | None = Field(
         default=None, description="Base URL of an OpenAI-compatible embeddings server."
@@ -133,6 +137,16 @@ class Settings(BaseSettings):
     )
     embedder_api_key: str | None = Field(
         default=None, description="API key for the embeddings server (if it needs one)."
+    )
+    embedder_space: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Names the model whose vectors the store holds, instead of the identity "
+        "Steward derives (the weights' fingerprint, or `openai:MODEL`). Search refuses "
+        "(`embedder_mismatch`) while the store holds vectors of another space, and the next "
+        "sync re-embeds every document. Set the same value on a local `minilm` and on an "
+        "`openai` embedder that serves the same model (e.g. a GPU worker for bulk loads) so "
+        "that their vectors count as one space.",
     )
 
     # retrieval

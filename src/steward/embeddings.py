@@ -44,6 +44,13 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
+def vector_space(embedder: Embedder) -> str:
+    """Which model made an embedder's vectors: two embedders with the same space make vectors
+    that compare with each other (the same weights on another runtime or precision do), two
+    with different spaces do not. An embedder without a ``space`` is its own (``model_id``)."""
+    return str(getattr(embedder, "space", "") or embedder.model_id)
+
+
 @runtime_checkable
 class SpanEmbedder(Protocol):
     """An embedder that can also pool spans of a text from the text's own pass."""
@@ -275,6 +282,7 @@ class MiniLMEmbedder:
         else:
             suffix = "-int8" if quantize == "int8" else ""
         self.model_id = f"{self.model_dir.name}-{fingerprint}-t{max_tokens}{suffix}"
+        self.space = f"{self.model_dir.name}-{fingerprint}"
         self.quantize = quantize
         self.max_tokens = max_tokens
         # onnxruntime's dynamic int8 scales activations per run, so in a batch of several texts
@@ -492,6 +500,7 @@ class OpenAICompatEmbedder:
         self._client = OpenAI(base_url=base_url, api_key=api_key or "unused", timeout=timeout_s)
         self.model = model
         self.model_id = f"openai:{model}"
+        self.space = self.model_id
         self.batch_size = batch_size
         self.dim = dim or len(self.embed(["dimension probe"])[0])
 

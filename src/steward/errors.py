@@ -9,7 +9,8 @@ StewardError
 ├── AuthError            401     no identity, unknown or revoked key
 ├── ForbiddenError       403     identity lacks the role
 ├── NotFoundError        404     unknown user, audit record, document
-├── EmbedderError                the embedder cannot load or run
+├── EmbedderError        503     the embedder cannot load or run
+│   └── VectorSpaceError         the store's vectors come from another embedder
 ├── ProviderError        503     an answer provider failed
 │   ├── ProviderRejected         it refused the call (bad key, model, request): no retry
 │   └── ProviderTimeout  504
@@ -72,6 +73,10 @@ class NotFoundError(StewardError):
 class EmbedderError(StewardError):
     status = 503
     code = "embedder_unavailable"
+
+
+class VectorSpaceError(EmbedderError):
+    code = "embedder_mismatch"
 
 
 class ProviderError(StewardError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from functools import cached_property
 
 from sqlalchemy import select
@@ -13,8 +14,8 @@ from steward.answer import Answerer
 from steward.cache import AnswerCache
 from steward.config import Settings, load_settings
 from steward.conversations import Conversations
-from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder
-from steward.errors import ConfigError, InputError
+from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder, vector_space
+from steward.errors import ConfigError, InputError, VectorSpaceError
 from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
 from steward.guard.injection import InjectionDetector, InjectionModel
 from steward.handoff import HandoffQueue
@@ -48,6 +49,7 @@ class Runtime:
         self.settings.ensure_home()
         self.store: Store = open_store(self.settings.db_url)
         self._lock = threading.RLock()
+        self._space_checked_until = 0.0
         if embedder is not None:
             self.__dict__["embedder"] = embedder
         if provider is not None:
@@ -93,11 +95,40 @@ class Runtime:
             "PostgreSQL (with pgvector)."
         )
 
-    @cached_property
+    @property
     def search(self) -> HybridSearch:
+        """The hybrid ranker, once the store's vectors are known to compare with the
+        embedder's (``check_vector_space``)."""
+        self.check_vector_space()
+        return self._search
+
+    @cached_property
+    def _search(self) -> HybridSearch:
         s = self.settings
         weights = {"lexical": s.weight_lexical, "dense": s.weight_dense}
         return HybridSearch(self.store, self.index, s.retrieval_candidates, s.rrf_k, weights)
+
+    @property
+    def vector_space(self) -> str:
+        """The model whose vectors this runtime makes (``embedder_space`` names it, if set)."""
+        return self.settings.embedder_space or vector_space(self.embedder)
+
+    def check_vector_space(self, *, recheck_after_s: float = 5.0) -> None:
+        """Refuse to rank while the store holds vectors of another model than the embedder's
+        (a question vector compared with them would rank noise). The store's answer is kept a
+        few seconds: another process's sync may finish the re-embedding meanwhile."""
+        now = time.monotonic()
+        if now < self._space_checked_until:
+            return
+        stored = self.store.get_meta("vector_space")
+        if stored and stored != self.vector_space:
+            raise VectorSpaceError(
+                f"The store's vectors come from {stored}; the configured embedder makes "
+                f"{self.vector_space} vectors, which do not compare with them. Configure the "
+                "embedder that built the store, or run `steward ingest` to re-embed every "
+                "document with this one (search answers again once every document is done)."
+            )
+        self._space_checked_until = now + recheck_after_s
 
     @cached_property
     def sentence_reranker(self) -> SentenceReranker:
@@ -220,7 +251,7 @@ class Runtime:
     def warm(self) -> None:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
-            _ = self.search, self.masker, self.answerer, self.policies, self.verifier, self.vault
+            _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
             _ = self.intents, self.cache, self.handoff, self.injection
             vector = self.embedder.embed(["warm up"])[0]
             # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
@@ -233,7 +264,12 @@ class Runtime:
             with self.store.read() as s:
                 every = frozenset(s.scalars(select(AclSet.id)))
             if every:
-                self.search.search(
+                try:
+                    self.check_vector_space()
+                except VectorSpaceError as exc:  # serve anyway: questions answer 503 with this
+                    log.error("%s", exc.message)
+                    return
+                self._search.search(
                     "warm up", vector, Filter(every, None, self.store.kb_version()), 5
                 )
 

@@ -3,10 +3,19 @@
 An unchanged item (same content hash, same metadata) costs one hash. Changed permissions update
 the ACL of the document and its chunks without re-embedding. Items missing from a complete
 listing are removed. An item that fails keeps its last good version: a sync loses nothing.
+
+Each document records the recipe its chunks were built with (embedder space and truncation,
+``chunk_words``, ``sentence_vectors``, ``pii_allow``): when the source's settings or the
+embedder change, its next sync rebuilds the documents built otherwise, unchanged or not. The
+store records the space of its vectors (meta ``vector_space``); after a change of embedder
+model it takes the new one once no document holds vectors of the old (until then search
+refuses: ``Runtime.check_vector_space``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import time
@@ -14,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +43,7 @@ from steward.ingest.chunking import (
 from steward.ingest.connectors import Failed, Item
 from steward.ingest.sources import SourceSpec, make_connector
 from steward.store.db import Event
-from steward.store.models import AclSet, Chunk, Document, Erasure, Source, SyncRun
+from steward.store.models import AclSet, Chunk, Document, Erasure, Meta, Source, SyncRun
 
 if TYPE_CHECKING:
     from steward.retrieval.search import SearchIndex
@@ -43,6 +52,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BATCH_CHUNKS = 64
 Progress = Callable[[int, str], None]
+
+
+class _Stored(NamedTuple):
+    """What a sync needs to know of a document already in the store."""
+
+    pk: int
+    version: str  # content hash
+    meta_hash: str
+    ref: str
+    recipe: str  # "" for documents from before recipes were recorded
+    authority: float
 
 
 @dataclass
@@ -106,6 +126,11 @@ class Syncer:
         started_at = datetime.now(UTC)
         connector = make_connector(self.spec, self.rt.settings.plugins)
         _ = self.rt.index, self.rt.embedder  # build them before any write transaction opens
+        self._space = self.rt.vector_space
+        self._recipe = recipe(self.rt, self.spec)
+        # A document from before recipes were recorded was built like today's unless the
+        # embedder's model changed since.
+        self._legacy_alike = self.rt.store.get_meta("vector_space") in ("", self._space)
         self._refuse_personal_data_in_sandbox()
         with self.rt.store.read() as s:
             self._erased = set(s.scalars(select(Erasure.digest)))
@@ -159,8 +184,8 @@ class Syncer:
             else:
                 src.kind, src.config = self.spec.connector, config
 
-    def _existing(self) -> dict[str, tuple[int, str, str, str]]:
-        """doc_id -> (row id, content version, metadata hash, where it came from)."""
+    def _existing(self) -> dict[str, _Stored]:
+        """doc_id -> what the store holds of it."""
         with self.rt.store.read() as s:
             rows = s.execute(
                 select(Document.id, Document.doc_id, Document.version, Document.meta).where(
@@ -168,7 +193,14 @@ class Syncer:
                 )
             ).all()
         return {
-            r[1]: (r[0], r[2], (r[3] or {}).get("meta_hash", ""), (r[3] or {}).get("ref", ""))
+            r[1]: _Stored(
+                r[0],
+                r[2],
+                (r[3] or {}).get("meta_hash", ""),
+                (r[3] or {}).get("ref", ""),
+                (r[3] or {}).get("recipe", ""),
+                float((r[3] or {}).get("authority", 1.0)),
+            )
             for r in rows
         }
 
@@ -179,9 +211,7 @@ class Syncer:
             "sync item failed", extra={"source": self.spec.id, "ref": ref, "detail": message}
         )
 
-    def _one(
-        self, entry: Item | Failed, existing: dict[str, tuple[int, str, str, str]], seen: set[str]
-    ) -> None:
+    def _one(self, entry: Item | Failed, existing: dict[str, _Stored], seen: set[str]) -> None:
         self.report.seen += 1
         self.progress(1, entry.ref)
         if isinstance(entry, Failed):
@@ -201,11 +231,12 @@ class Syncer:
             return
         content_hash, meta_hash = item.content_hash(), item.meta_hash()
         old = existing.get(item.doc_id)
-        if old is not None and old[1] == content_hash:
-            if old[2] == meta_hash:
+        if old is not None and old.version == content_hash and self._built_alike(old):
+            # The source's authority lives on its documents: a new one updates them in place.
+            if old.meta_hash == meta_hash and old.authority == self.spec.authority:
                 self.report.unchanged += 1
             else:
-                self._update_meta(old[0], item, meta_hash)
+                self._update_meta(old.pk, item, meta_hash)
                 self.report.changed += 1
             return
         try:
@@ -240,6 +271,10 @@ class Syncer:
         else:
             drafts = chunk_markdown(title, m(item.body), words, detector=detector)
         return _Prepared(item, content_hash, meta_hash, title, drafts, is_new)
+
+    def _built_alike(self, old: _Stored) -> bool:
+        """The stored document was built with today's recipe: nothing to redo."""
+        return old.recipe == self._recipe or (not old.recipe and self._legacy_alike)
 
     def _sentence_vectors(self, d: ChunkDraft) -> bool:
         return not d.quarantine and self.spec.sentence_vectors != "none"
@@ -330,6 +365,7 @@ class Syncer:
         with s.no_autoflush:
             self._apply_meta(s, doc, item, p.meta_hash)
         doc.title, doc.version = p.title, p.content_hash
+        doc.meta = {**(doc.meta or {}), "recipe": self._recipe, "space": self._space}
         doc.ingested_at = datetime.now(UTC)
         s.add(doc)
         s.flush()
@@ -363,11 +399,11 @@ class Syncer:
             events.append(Event("document-permissions-changed", {"doc_id": item.doc_id}))
         self._changed_any = True
 
-    def _remove(self, existing: dict[str, tuple[int, str, str, str]], seen: set[str]) -> None:
+    def _remove(self, existing: dict[str, _Stored], seen: set[str]) -> None:
         gone = [
-            (pk, doc_id)
-            for doc_id, (pk, _, _, ref) in existing.items()
-            if doc_id not in seen and ref not in self._failed_refs
+            (old.pk, doc_id)
+            for doc_id, old in existing.items()
+            if doc_id not in seen and old.ref not in self._failed_refs
         ]
         if not gone:
             return
@@ -389,6 +425,7 @@ class Syncer:
             if self._changed_any:
                 refresh_currency(s, self.rt.index)
                 self.rt.store.bump_kb_version(s)
+            self._settle_space(s, events)
             s.add(
                 SyncRun(
                     id=r.run_id,
@@ -408,6 +445,33 @@ class Syncer:
                 )
             )
             events.append(Event("sync-finished", r.as_dict()))
+
+    def _settle_space(self, s: Session, events: list[Event]) -> None:
+        """Record the space of the store's vectors: the first sync's, or after a change of
+        embedder model the new one, once no document holds vectors of the old."""
+        row = s.get(Meta, "vector_space")
+        if row is not None and row.value == self._space:
+            return
+        if row is not None and row.value:
+            for meta in s.scalars(select(Document.meta)):
+                if (meta or {}).get("space") != self._space:
+                    return  # still being re-embedded (or a document failed): search refuses
+            log.info("every document re-embedded: the store's vectors are now %s", self._space)
+            events.append(Event("vector-space-changed", {"from": row.value, "to": self._space}))
+            self.rt.store.bump_kb_version(s)
+        self.rt.store.set_meta(s, "vector_space", self._space)
+
+
+def recipe(rt: Runtime, spec: SourceSpec) -> str:
+    """Digest of what a document's chunks and vectors depend on besides its content."""
+    parts = {
+        "space": rt.vector_space,
+        "max_tokens": getattr(rt.embedder, "max_tokens", None),
+        "chunk_words": spec.chunk_words,
+        "sentence_vectors": spec.sentence_vectors,
+        "pii_allow": spec.pii_allow,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
