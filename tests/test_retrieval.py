@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from benchmarks.ingest.bench import TimedEmbedder
 
 from steward.embeddings import MiniLMEmbedder, embed_with_spans
 from steward.errors import EmbedderError
 from steward.identity import principal_for
-from steward.ingest.chunking import split_sentences
-from steward.ingest.pipeline import chunk_vectors, sync
+from steward.ingest.pipeline import sync
 from steward.ingest.sources import load_sources
 from steward.orchestrator import ask
 from steward.runtime import Runtime
@@ -233,29 +231,3 @@ def test_pooled_spans_come_from_the_texts_own_pass(model_cache: Path) -> None:
     short = MiniLMEmbedder(cache_dir=model_cache, max_tokens=8, runtime="onnxruntime")
     _, one = embed_with_spans(short, [text], [spans[1:]], [alone[1:]])
     assert np.allclose(one[0][0], short.embed([alone[1]])[0], atol=1e-5)
-
-
-def test_standalone_chunk_vectors_come_from_the_sentence_passes(model_cache: Path) -> None:
-    """With standalone sentence vectors a chunk's vector is read from its sentences' passes
-    (their own token states, the heading's once) instead of a pass of its own: close to that
-    pass, one pass fewer per chunk, and the sentence vectors are exactly the standalone ones. A
-    chunk without sentences, or with a sentence that fills a whole pass, gets its own pass."""
-    emb = MiniLMEmbedder(cache_dir=model_cache, max_tokens=48, runtime="onnxruntime")
-    timed = TimedEmbedder(emb)
-    head = "Fees > Wires"
-    text = "An international wire costs $45. A domestic wire costs $25 and arrives the same day."
-    long = "A wire " + "and another wire " * 20 + "costs more."
-    chunks = [
-        (head, text, split_sentences(text)),
-        (head, "Bees dance.", []),  # e.g. a quarantined chunk: no sentence vectors
-        (head, long, split_sentences(long)),
-    ]
-    vecs, sents = chunk_vectors(timed, chunks)
-    assert timed.texts == 2 + 1 + 2  # three sentences, then two chunks on their own
-    alone = emb.embed([f"{head}: {text[a:b]}" for a, b in split_sentences(text)])
-    assert np.array_equal(sents[0], alone.astype(np.float16))
-    own = emb.embed([f"{h}\n{t}" for h, t, _ in chunks]).astype(np.float16)
-    cos = float(vecs[0].astype(np.float32) @ own[0].astype(np.float32))
-    assert 0.85 < cos < 0.999  # the same chunk, read sentence by sentence
-    assert np.array_equal(vecs[1], own[1]) and np.array_equal(vecs[2], own[2])
-    assert sents[1].shape == (0, emb.dim) and sents[2].shape == (1, emb.dim)

@@ -25,12 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-import numpy.typing as npt
-
 from benchmarks.machine import machine
 from steward.config import Settings
-from steward.embeddings import Embedder, SpanEmbedder, SumEmbedder, Vectors
+from steward.embeddings import Embedder, SpanEmbedder, Vectors
 from steward.ingest.pipeline import Syncer
 from steward.ingest.sources import SourceSpec
 from steward.runtime import Runtime
@@ -63,13 +60,6 @@ class TimedEmbedder:
         inner = self.inner
         assert isinstance(inner, SpanEmbedder)
         return self._timed(lambda: inner.embed_spans(texts, spans), len(texts))
-
-    def embed_sums(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[Vectors, Vectors, npt.NDArray[np.int64]]:
-        inner = self.inner
-        assert isinstance(inner, SumEmbedder)
-        return self._timed(lambda: inner.embed_sums(texts, spans), len(texts))
 
 
 def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: str) -> dict[str, Any]:

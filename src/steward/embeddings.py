@@ -60,15 +60,6 @@ class SpanEmbedder(Protocol):
     ) -> tuple[Vectors, list[list[Vectors | None]]]: ...
 
 
-@runtime_checkable
-class SumEmbedder(Protocol):
-    """An embedder that can also sum the token states of spans of a text (``embed_sums``)."""
-
-    def embed_sums(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[Vectors, Vectors, npt.NDArray[np.int64]]: ...
-
-
 def find_model_dir(explicit: Path | None) -> Path:
     """The sentence-model folder: the explicit one, else the packaged MiniLM."""
     if explicit is not None:
@@ -376,38 +367,10 @@ class MiniLMEmbedder:
         of the whole text ("late chunking"): a chunk's sentences cost nothing beyond the chunk.
         A span that truncation cut (even in part), or that holds no token, gets None.
         """
-        out, states = self._passes(texts, [bool(s) for s in spans])
-        pooled: list[list[Vectors | None]] = [[None] * len(s) for s in spans]
-        for j, got in enumerate(states):
-            if got is not None:
-                pooled[j] = _pool_spans(got[0], got[1], spans[j])
-        return out, pooled
-
-    def embed_sums(
-        self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[Vectors, Vectors, npt.NDArray[np.int64]]:
-        """Vectors of the texts and, per text, the sum and the number of the token states in
-        its spans (``(-1, -1)`` stands for the special tokens), from one pass per text. A text
-        as long as the token limit (truncation may have cut it) gets a count of -1."""
-        out, states = self._passes(texts, [True] * len(texts))
-        sums = np.zeros((len(texts), self.dim), np.float32)
-        counts = np.zeros(len(texts), np.int64)
-        for j, got in enumerate(states):
-            assert got is not None
-            if len(got[1].ids) >= self.max_tokens:  # truncation may have cut it
-                counts[j] = -1
-            else:
-                sums[j], counts[j] = _sum_spans(got[0], got[1], spans[j])
-        return out, sums, counts
-
-    def _passes(
-        self, texts: Sequence[str], tokens: Sequence[bool]
-    ) -> tuple[Vectors, list[tuple[Vectors, Any] | None]]:
-        """Vectors of the texts, and (token states, encoding) of those ``tokens`` names."""
         out = np.zeros((len(texts), self.dim), np.float32)
-        kept: list[tuple[Vectors, Any] | None] = [None] * len(texts)
+        pooled: list[list[Vectors | None]] = [[None] * len(s) for s in spans]
         if not texts:
-            return out, kept
+            return out, pooled
         with self._lock:
             self._load()
             assert self._run is not None
@@ -427,12 +390,13 @@ class MiniLMEmbedder:
                     n = len(encs[j].ids)
                     ids[row, :n] = encs[j].ids
                     mask[row, :n] = 1
-                out[idx], states = self._run(ids, mask, any(tokens[j] for j in idx))
+                want = any(spans[j] for j in idx)
+                out[idx], states = self._run(ids, mask, want)
                 if states is not None:
                     for row, j in enumerate(idx):
-                        if tokens[j]:
-                            kept[j] = (states[row, : len(encs[j].ids)], encs[j])
-        return out, kept
+                        if spans[j]:
+                            pooled[j] = _pool_spans(states[row], encs[j], spans[j])
+        return out, pooled
 
 
 # Share of the whole text's mean token state taken out of a pooled span: what every sentence of
@@ -462,23 +426,6 @@ def _pool_spans(
         v = states[inside].mean(axis=0) - centre
         out.append((v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32))
     return out
-
-
-def _sum_spans(
-    states: npt.NDArray[np.float32], enc: Any, spans: Sequence[tuple[int, int]]
-) -> tuple[Vectors, int]:
-    """Sum and number of the token states inside the spans (``(-1, -1)``: the special
-    tokens)."""
-    offsets = np.asarray(enc.offsets, np.int64).reshape(-1, 2)
-    special = np.asarray(enc.special_tokens_mask, bool)
-    real = ~special & (offsets[:, 1] > offsets[:, 0])
-    keep = np.zeros(len(offsets), bool)
-    for a, b in spans:
-        if (a, b) == (-1, -1):
-            keep |= special
-        else:
-            keep |= real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b)
-    return states[keep].sum(axis=0).astype(np.float32), int(keep.sum())
 
 
 def embed_with_spans(

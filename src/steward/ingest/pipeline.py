@@ -31,7 +31,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from ulid import ULID
 
-from steward.embeddings import Embedder, SumEmbedder, Vectors, embed_with_spans
+from steward.embeddings import Embedder, embed_with_spans
 from steward.errors import GuardError, SourceError, StewardError
 from steward.ingest.chunking import (
     ChunkDraft,
@@ -470,7 +470,6 @@ def recipe(rt: Runtime, spec: SourceSpec) -> str:
         "chunk_words": spec.chunk_words,
         "sentence_vectors": spec.sentence_vectors,
         "pii_allow": spec.pii_allow,
-        "build": 2,  # 2: standalone chunk vectors read from the sentence passes
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -496,8 +495,6 @@ def chunk_vectors(
     if pooled:
         spans = [[(len(h) + 1 + a, len(h) + 1 + b) for a, b in ss] for h, _, ss in chunks]
         vecs, sents = embed_with_spans(embedder, texts, spans, alone)
-    elif isinstance(embedder, SumEmbedder):
-        vecs, sents = _from_sentence_passes(embedder, chunks, texts, alone)
     else:
         flat = embedder.embed(texts + [x for row in alone for x in row])
         vecs, sents, pos = flat[: len(texts)], [], len(texts)
@@ -505,42 +502,6 @@ def chunk_vectors(
             sents.append(flat[pos : pos + len(row)])
             pos += len(row)
     return vecs.astype(np.float16), [v.astype(np.float16) for v in sents]
-
-
-def _from_sentence_passes(
-    embedder: Embedder,
-    chunks: Sequence[tuple[str, str, Sequence[tuple[int, int]]]],
-    texts: list[str],
-    alone: list[list[str]],
-) -> tuple[Vectors, list[Vectors]]:
-    """Standalone sentence vectors, and each chunk's vector read from the same passes instead
-    of a pass of its own: the mean of every sentence's own token states, with the heading's
-    and the special tokens once (as in the chunk's pass). That saves the chunk pass, about 30%
-    of the work, at the same retrieval quality (``benchmarks.ingest.chunkpass``: SciFact dense
-    nDCG@10 0.762 against 0.757 from the chunk's pass). A chunk without sentences, or with a
-    sentence as long as the token limit, still gets a pass of its own."""
-    assert isinstance(embedder, SumEmbedder)
-    spans: list[list[tuple[int, int]]] = []
-    for (h, _, _), row in zip(chunks, alone, strict=True):
-        for k, text in enumerate(row):
-            spans.append([(len(h) + 2, len(text))] + ([(0, len(h)), (-1, -1)] if k == 0 else []))
-    flat, sums, counts = embedder.embed_sums([x for row in alone for x in row], spans)
-    vecs = np.zeros((len(chunks), embedder.dim), np.float32)
-    sents: list[Vectors] = []
-    own: list[int] = []
-    pos = 0
-    for i, row in enumerate(alone):
-        n = len(row)
-        sents.append(flat[pos : pos + n])
-        if n == 0 or (counts[pos : pos + n] < 0).any():
-            own.append(i)
-        else:
-            mean = sums[pos : pos + n].sum(axis=0) / max(int(counts[pos : pos + n].sum()), 1)
-            vecs[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        pos += n
-    if own:
-        vecs[own] = embedder.embed([texts[i] for i in own])
-    return vecs, sents
 
 
 def embed_chunk(embedder: Embedder, heading: str, text: str, quarantined: bool) -> ChunkVectors:
