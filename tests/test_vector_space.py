@@ -13,18 +13,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from steward.api.app import create_app
 from steward.directory import import_directory
 from steward.embeddings import MiniLMEmbedder
 from steward.errors import VectorSpaceError
-from steward.identity import principal_for
+from steward.identity import create_key, principal_for
 from steward.ingest.pipeline import sync
 from steward.ingest.sources import load_sources
 from steward.orchestrator import ask
 from steward.runtime import Runtime
 from steward.search import search
 from steward.store.models import Chunk, Document
-from tests.conftest import run_cli, settings_for
+from tests.conftest import LiveServer, run_cli, settings_for
 from tests.kb import write_kb
+from tests.test_api import assert_error, post_ask
 
 
 @pytest.fixture
@@ -75,6 +77,11 @@ def test_another_models_store_refuses_search_until_every_document_is_reembedded(
     assert first_space in err.value.message and "bank-embedder-v2" in err.value.message
     with pytest.raises(VectorSpaceError):
         ask(other, cara, "How much does an international wire cost?")
+    # Over HTTP: 503 with the one error shape.
+    with LiveServer(create_app(other)) as server:
+        resp = post_ask(server, create_key(other.store, "cara"), {"question": "Wire fee?"})
+    body = assert_error(resp, 503, "embedder_mismatch")
+    assert "steward ingest" in body["message"]
     # The CLI says the same in one line, exit 2, no traceback.
     cli = run_cli(
         "search",
