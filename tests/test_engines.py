@@ -146,6 +146,25 @@ def test_bulk_load_rejects_a_bad_memory_size(pg_url: str) -> None:
     index.store.dispose()
 
 
+def test_postgres_store_of_another_vector_size_is_a_clear_error(pg_url: str) -> None:
+    """A model of another dimension cannot write into the index: said at start, not as a
+    database error halfway through a sync."""
+    import pytest
+
+    from steward.errors import ConfigError
+    from steward.retrieval.postgres import PostgresIndex
+    from steward.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        PostgresIndex(store, dim=384)
+        with pytest.raises(ConfigError, match="384 dimensions; the configured embedder makes 640"):
+            PostgresIndex(store, dim=640)
+        PostgresIndex(store, dim=384)  # the store itself is untouched
+    finally:
+        store.dispose()
+
+
 def test_postgres_common_words_score_but_do_not_find_rows(pg_rt) -> None:
     """The common-terms cutoff: a word in more than `match_share` of the chunks adds to the
     score of rows that a rarer word finds, but brings in no rows of its own."""

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from steward.embeddings import Vectors
+from steward.errors import ConfigError
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 
@@ -70,6 +71,19 @@ class PostgresIndex:
                     "chunk_id integer PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
                     f"tsv tsvector NOT NULL, vec vector({dim}) NOT NULL)"
                 )
+            )
+            # pgvector keeps a column's dimension as its type modifier.
+            have = conn.execute(
+                text(
+                    "SELECT atttypmod FROM pg_attribute "
+                    "WHERE attrelid = 'chunk_search'::regclass AND attname = 'vec'"
+                )
+            ).scalar()
+        if have is not None and int(have) > 0 and int(have) != dim:
+            raise ConfigError(
+                f"This PostgreSQL store holds vectors of {have} dimensions; the configured "
+                f"embedder makes {dim}. A model with another vector size needs a fresh database "
+                "(STEWARD_DATABASE_URL): ingest into it, then switch."
             )
         self._create_indexes()
 
