@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import uvicorn
 
-from steward.config import Settings
-from steward.directory import import_directory
-from steward.embeddings import MiniLMEmbedder
-from steward.identity import create_key
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
+from steward.config.settings import Settings
+from steward.identity.auth import create_key
+from steward.identity.directory import import_directory
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.models.embeddings import MiniLMEmbedder
 from steward.runtime import Runtime
 
 DEMO = Path(__file__).parents[1] / "src" / "steward" / "demo" / "data"
@@ -130,7 +130,7 @@ class LiveServer:
 @pytest.fixture
 def live_demo(demo_rt: Runtime) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     """The demo store served over real HTTP, with an API key per demo user."""
-    from steward.api.app import create_app
+    from steward.web.app import create_app
 
     keys = {
         u: create_key(demo_rt.store, u)
@@ -199,7 +199,7 @@ def kb_rt(kb_home: Path, tmp_path: Path, make_runtime: object) -> Runtime:
 @pytest.fixture
 def live_kb(kb_rt: Runtime) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     """The test knowledge base served over real HTTP, with an API key per user."""
-    from steward.api.app import create_app
+    from steward.web.app import create_app
 
     keys = {
         u: create_key(kb_rt.store, u)

@@ -101,7 +101,7 @@ def test_errors_reveal_nothing(live_kb) -> None:
 
 
 def test_revoked_group_loses_access_at_once(live_kb, kb_rt, tmp_path) -> None:
-    from steward.directory import import_directory
+    from steward.identity.directory import import_directory
     from tests.kb import DIRECTORY
 
     server, keys = live_kb
@@ -132,8 +132,8 @@ def test_revoked_user_is_refused(live_kb, kb_rt) -> None:
 
 
 def test_acl_revoked_at_the_source_applies_at_the_next_sync(live_kb, kb_rt, tmp_path) -> None:
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
     from tests.kb import DOCS, write_kb
 
     server, keys = live_kb
@@ -148,8 +148,8 @@ def test_acl_revoked_at_the_source_applies_at_the_next_sync(live_kb, kb_rt, tmp_
 
 
 def test_deleted_document_disappears_from_answers_and_search(live_kb, kb_rt, tmp_path) -> None:
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
     from tests.kb import DOCS, write_kb
 
     server, keys = live_kb

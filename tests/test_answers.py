@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from steward import audit
-from steward.errors import NotFoundError, QuestionError
-from steward.identity import principal_for
-from steward.orchestrator import ask
-from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.answering.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.core.errors import NotFoundError, QuestionError
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.store.models import AuditRecord
 
@@ -122,7 +122,7 @@ def test_customer_fraud_report_escalates_but_staff_question_does_not(kb_rt: Runt
     ],
 )
 def test_fraud_signal_fires_on_reports_not_on_questions(text: str, fraud: bool) -> None:
-    from steward.understand import risk_signals
+    from steward.pipeline.understand import risk_signals
 
     assert ("fraud" in [s.reason for s in risk_signals(text)]) is fraud
 
@@ -330,7 +330,7 @@ def test_citation_markers_number_the_listed_sources(kb_rt: Runtime) -> None:
     ],
 )
 def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) -> None:
-    from steward.understand import risk_signals
+    from steward.pipeline.understand import risk_signals
 
     found = [s.reason for s in risk_signals(text)]
     assert (found == []) if reason is None else (reason in found), found

@@ -65,7 +65,7 @@ def test_missing_malformed_and_invalid_keys_are_401(live_kb) -> None:
 
 
 def test_revoked_key_stops_working_at_once(live_kb, kb_rt) -> None:
-    from steward.identity import list_keys, revoke_key
+    from steward.identity.auth import list_keys, revoke_key
 
     server, keys = live_kb
     q = {"question": "How much is the monthly fee?"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from steward import audit
-from steward.identity import principal_for
-from steward.orchestrator import ask
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 
 
@@ -87,8 +87,8 @@ def test_record_replays_what_was_answered(kb_rt: Runtime) -> None:
 
 
 def test_sources_of_an_answer_in_one_query(kb_rt: Runtime, tmp_path) -> None:
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
     from tests.kb import DOCS, write_kb
 
     fin = principal_for(kb_rt.store, "fin")

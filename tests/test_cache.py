@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 from steward import audit
-from steward.identity import principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
+from steward.identity.auth import principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.pipeline.orchestrator import ask
 from tests.kb import DOCS, write_kb
 
 BUDGET = "What is the marketing budget for next year?"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from steward.config import Settings
+from steward.config.settings import Settings
 
 ROOT = Path(__file__).parents[1]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from steward.identity import principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
-from steward.search import search
+from steward.identity.auth import principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.pipeline.orchestrator import ask
+from steward.retrieval.service import search
 from tests.kb import DOCS, write_kb
 
 
@@ -151,7 +151,7 @@ def test_postgres_store_of_another_vector_size_is_a_clear_error(pg_url: str) -> 
     database error halfway through a sync."""
     import pytest
 
-    from steward.errors import ConfigError
+    from steward.core.errors import ConfigError
     from steward.retrieval.postgres import PostgresIndex
     from steward.store import open_store
 

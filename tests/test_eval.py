@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from steward.evals import Question, load_questions, run_eval, score
-from steward.orchestrator import Citation, Response
+from steward.evals.runner import Question, load_questions, run_eval, score
+from steward.pipeline.orchestrator import Citation, Response
 from tests.conftest import run_cli
 
 QUESTIONS = [
@@ -157,8 +157,8 @@ def test_benchmark_replay_retrieves_what_ask_retrieved(kb_home, tmp_path, make_r
     from benchmarks.meridian.replay import answer_requests
 
     from steward import audit
-    from steward.identity import principal_for
-    from steward.orchestrator import ask
+    from steward.identity.auth import principal_for
+    from steward.pipeline.orchestrator import ask
 
     text = "How much is the monthly maintenance fee, and how much does an international wire cost?"
     shutil.copytree(kb_home, tmp_path / "home")

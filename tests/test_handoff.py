@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from steward.conversations import is_follow_up, rewrite
+from steward.pipeline.conversations import is_follow_up, rewrite
 
 
 def auth(key: str) -> dict[str, str]:
@@ -136,8 +136,8 @@ def test_overdue_tickets_are_flagged(kb_rt) -> None:
 
     from sqlalchemy import update
 
-    from steward.identity import Principal, principal_for
-    from steward.orchestrator import ask
+    from steward.identity.auth import Principal, principal_for
+    from steward.pipeline.orchestrator import ask
     from steward.store.models import Ticket
 
     r = ask(

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from steward.api.app import create_app
-from steward.identity import create_key, list_keys, rotate_key
+from steward.identity.auth import create_key, list_keys, rotate_key
+from steward.web.app import create_app
 from tests.conftest import LiveServer
 
 ISSUER = "https://idp.test/realms/bank"
@@ -202,8 +202,8 @@ def test_rotated_key_keeps_working_only_through_its_grace(live_kb, kb_rt) -> Non
 def test_expired_key_is_refused(kb_rt) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from steward.errors import AuthError
-    from steward.identity import authenticate
+    from steward.core.errors import AuthError
+    from steward.identity.auth import authenticate
 
     key = create_key(kb_rt.store, "cara", expires_at=datetime.now(UTC) - timedelta(seconds=1))
     with pytest.raises(AuthError, match="expired"):
@@ -211,9 +211,9 @@ def test_expired_key_is_refused(kb_rt) -> None:
 
 
 def test_anonymous_reads_only_what_is_explicitly_public(tmp_path, make_runtime) -> None:
-    from steward.directory import import_directory
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
+    from steward.identity.directory import import_directory
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
     from tests.kb import DOCS, write_kb
 
     docs = dict(DOCS)

@@ -11,9 +11,9 @@ import pytest
 from fpdf import FPDF
 from sqlalchemy import func, select
 
-from steward.directory import import_directory
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
+from steward.identity.directory import import_directory
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
 from steward.runtime import Runtime
 from steward.store.models import AclSet, Chunk, Document, Source, SyncRun
 from tests.kb import write_kb
@@ -249,7 +249,7 @@ def test_planted_instruction_paragraph_is_quarantined_alone(tmp_path: Path, make
 
 
 def test_source_config_errors_are_clear(tmp_path: Path) -> None:
-    from steward.errors import InputError
+    from steward.core.errors import InputError
 
     bad = tmp_path / "s.yaml"
     bad.write_text("sources:\n  - {id: d, connector: folder, path: docs, colour: red}\n")
@@ -372,8 +372,8 @@ def test_many_batches_are_each_written_once_with_their_own_vectors(
     """Batches are embedded in the background while the next items are read: with several
     batches in flight (and a broken line among them) every record lands once, in its own chunk,
     with the vector of its own text."""
-    from steward.ingest.pipeline import BATCH_CHUNKS
-    from steward.ingest.sources import SourceSpec
+    from steward.knowledge.pipeline import BATCH_CHUNKS
+    from steward.knowledge.sources import SourceSpec
 
     n = 3 * BATCH_CHUNKS + 7
     lines = [
@@ -423,7 +423,7 @@ def test_a_paragraph_longer_than_a_chunk_splits_between_sentences() -> None:
     """Sections split at blocks; one paragraph longer than `chunk_words` splits between whole
     sentences, so the encoder (256 tokens) reads all of every chunk. Nothing is lost or reordered,
     and short paragraphs still share a chunk."""
-    from steward.ingest.chunking import chunk_markdown
+    from steward.knowledge.chunking import chunk_markdown
 
     sentences = [
         f"Clause {i} sets fee number {i} at {i} dollars for each late payment." for i in range(40)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steward.errors import InputError
-from steward.intents import UNKNOWN, IntentModel, evaluate, load_examples, train
+from steward.core.errors import InputError
+from steward.models.intents import UNKNOWN, IntentModel, evaluate, load_examples, train
 from tests.conftest import run_cli
 
 EXAMPLES = [

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from steward import audit
-from steward.errors import ProviderError
-from steward.identity import principal_for
-from steward.orchestrator import Response, ask, ask_stream
-from steward.providers.extractive import ExtractiveProvider
-from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
-from steward.providers.router import Routed, Router
+from steward.answering.providers.extractive import ExtractiveProvider
+from steward.answering.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.answering.providers.router import Routed, Router
+from steward.core.errors import ProviderError
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import Response, ask, ask_stream
 
 
 def start_llama(*extra: str) -> tuple[subprocess.Popen[str], int, threading.Thread]:
@@ -198,7 +198,7 @@ def test_unreachable_server_is_a_provider_error(tmp_path: Path) -> None:
     dead = provider(9)
     import numpy as np
 
-    from steward.providers.base import AnswerRequest
+    from steward.answering.providers.base import AnswerRequest
 
     req = AnswerRequest(
         "q", ["q"], np.zeros(384, np.float32), np.zeros((1, 384), np.float32), [], {}
@@ -218,10 +218,10 @@ def test_embeddings_from_a_real_server_and_what_its_failure_costs(
     next sync after the server is back takes the change."""
     from sqlalchemy import select
 
-    from steward.directory import import_directory
-    from steward.errors import EmbedderError, VectorSpaceError
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
+    from steward.core.errors import EmbedderError, VectorSpaceError
+    from steward.identity.directory import import_directory
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
     from steward.runtime import Runtime
     from steward.store.models import Chunk, Document
     from tests.conftest import settings_for

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from steward.errors import GuardError
-from steward.evals import plaintext_found
+from steward.core.errors import GuardError
+from steward.evals.runner import plaintext_found
 from steward.guard import Masker, Span, TokenBook, luhn_ok
-from steward.identity import principal_for
-from steward.orchestrator import ask
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from tests.kb import PERSONAL_VALUES
 
@@ -93,7 +93,7 @@ def test_operator_recognizers_are_used_and_bad_ones_stop_start_up(
 ) -> None:
     import shutil
 
-    from steward.errors import ConfigError
+    from steward.core.errors import ConfigError
 
     good = tmp_path / "rec.yaml"
     good.write_text("recognizers:\n  - kind: MEMBER_ID\n    pattern: 'HM-\\d{8}'\n")

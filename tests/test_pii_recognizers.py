@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from steward.errors import InputError
+from steward.core.errors import InputError
 from steward.guard.pii import (
     AccountRecognizer,
     CardRecognizer,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from steward import audit
-from steward.errors import ConfigError
-from steward.identity import principal_for
-from steward.orchestrator import ask
-from steward.policy import Policy, PolicyBook
+from steward.core.errors import ConfigError
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
+from steward.pipeline.policy import Policy, PolicyBook
 
 WIRE = "Please wire $15,000 from my savings to my brother today."
 
@@ -63,7 +63,7 @@ def test_hot_reload_and_bad_edit_keeps_last_good(tmp_path: Path) -> None:
 
 
 def test_business_hours() -> None:
-    from steward.policy import BusinessHours
+    from steward.pipeline.policy import BusinessHours
 
     hours = BusinessHours(
         timezone="America/Chicago",
@@ -95,7 +95,7 @@ def test_same_question_answered_in_one_center_escalated_in_another(
 
 
 def test_policy_can_send_an_intent_to_people(kb_home, tmp_path, make_runtime) -> None:
-    from steward.intents import train
+    from steward.models.intents import train
 
     shutil.copytree(kb_home, tmp_path / "h")
     policies = tmp_path / "policies"
@@ -145,7 +145,7 @@ def test_a_profile_can_tighten_but_never_loosen_the_center_rules(tmp_path: Path)
 
 
 def test_next_opening_follows_days_hours_and_time_zone() -> None:
-    from steward.policy import BusinessHours
+    from steward.pipeline.policy import BusinessHours
 
     hours = BusinessHours(
         timezone="Europe/Berlin",
@@ -167,7 +167,7 @@ def test_outside_business_hours_the_sla_starts_at_opening_and_the_asker_is_told(
 ) -> None:
     from datetime import time, timedelta
 
-    from steward.handoff import PRIORITY, SLA
+    from steward.pipeline.handoff import PRIORITY, SLA
     from steward.store.models import Ticket
 
     now = datetime.now(UTC)
@@ -195,7 +195,7 @@ def test_outside_business_hours_the_sla_starts_at_opening_and_the_asker_is_told(
 
 
 def test_a_question_in_another_language_goes_to_a_person(kb_home, tmp_path, make_runtime) -> None:
-    from steward.language import detect
+    from steward.core.language import detect
 
     german = "Wie hoch ist die Gebühr für eine Überweisung ins Ausland?"
     assert detect(german) == "de"

@@ -10,18 +10,18 @@ import pytest
 from sqlalchemy import func, select
 
 from steward import audit
-from steward.api.app import create_app
-from steward.erasure import erase_subject
-from steward.errors import ForbiddenError, SourceError
-from steward.evals import plaintext_found
-from steward.identity import create_key, principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
+from steward.core.errors import ForbiddenError, SourceError
+from steward.evals.runner import plaintext_found
+from steward.guard.erasure import erase_subject
+from steward.guard.sandbox import export_masked, is_non_production
+from steward.guard.vault import new_vault_key_file
+from steward.identity.auth import create_key, principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
-from steward.sandbox import export_masked, is_non_production
 from steward.store.models import Chunk, Document, PiiToken, VaultEntry
-from steward.vault import new_vault_key_file
+from steward.web.app import create_app
 from tests.conftest import LiveServer
 from tests.kb import PERSONAL_VALUES, TICKETS, write_kb
 
@@ -38,7 +38,7 @@ def vault_rt(kb_home: Path, tmp_path: Path, make_runtime) -> Runtime:
 
 
 def admin(rt: Runtime):
-    from steward.identity import Principal
+    from steward.identity.auth import Principal
 
     return Principal("root", "Root", frozenset(), None, "admin", False, "cli")
 
@@ -237,7 +237,7 @@ def test_masked_export_replaces_every_token_consistently(
     assert "@example.test" in joined and "4000 " in joined
     assert plaintext_found(dest, PERSONAL_VALUES) == set()
     assert audit.count(copy.store) == 0
-    from steward.identity import list_keys
+    from steward.identity.auth import list_keys
 
     assert list_keys(copy.store) == []
     # The same original value became the same fake everywhere it appeared.

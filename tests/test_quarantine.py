@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from steward import audit
-from steward.errors import ForbiddenError, NotFoundError
-from steward.identity import Principal, principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
-from steward.quarantine import held, release
-from steward.search import search
+from steward.core.errors import ForbiddenError, NotFoundError
+from steward.identity.auth import Principal, principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.quarantine import held, release
+from steward.knowledge.sources import load_sources
+from steward.pipeline.orchestrator import ask
+from steward.retrieval.service import search
 
 OPERATOR = Principal("op", "Operator", frozenset(), None, "operator", False, "cli")
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steward.embeddings import MiniLMEmbedder, embed_with_spans
-from steward.errors import EmbedderError
-from steward.identity import principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
+from steward.core.errors import EmbedderError
+from steward.identity.auth import principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.models.embeddings import MiniLMEmbedder, embed_with_spans
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from tests.conftest import run_cli
 
@@ -110,7 +110,7 @@ def docs_synced_with(make_runtime, tmp_path: Path, option: str, mode: str) -> tu
     returns the runtime and each pub-fees chunk as (heading, text, sentences, vectors blob)."""
     from sqlalchemy import select
 
-    from steward.directory import import_directory
+    from steward.identity.directory import import_directory
     from steward.store.models import Chunk, Document
     from tests.kb import write_kb
 

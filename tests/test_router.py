@@ -10,14 +10,11 @@ import numpy as np
 import pytest
 
 from steward import audit
-from steward.errors import ConfigError, ProviderError
-from steward.identity import principal_for
-from steward.orchestrator import ask
-from steward.providers.anthropic import AnthropicOptions, AnthropicProvider
-from steward.providers.base import AnswerRequest
-from steward.providers.extractive import ExtractiveProvider
-from steward.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
-from steward.providers.router import (
+from steward.answering.providers.anthropic import AnthropicOptions, AnthropicProvider
+from steward.answering.providers.base import AnswerRequest
+from steward.answering.providers.extractive import ExtractiveProvider
+from steward.answering.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+from steward.answering.providers.router import (
     CircuitBreaker,
     Price,
     RetryPolicy,
@@ -26,6 +23,9 @@ from steward.providers.router import (
     complexity,
     load_router,
 )
+from steward.core.errors import ConfigError, ProviderError
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
 
 
 def chat(text: str) -> dict:
@@ -217,7 +217,7 @@ def test_a_weak_streamed_answer_still_goes_where_the_policy_says(
 ) -> None:
     """One supported sentence, two made up: only the supported one is streamed, and the
     turn ends as the policy's low-confidence action, not as an answer."""
-    from steward.orchestrator import ask_stream
+    from steward.pipeline.orchestrator import ask_stream
 
     body = sse(
         "International wires cost $45 each [1]. ",
@@ -252,7 +252,7 @@ def test_a_weak_streamed_answer_still_goes_where_the_policy_says(
 
 
 def test_anthropic_is_a_provider_plugin_configured_from_settings(tmp_path, model_cache) -> None:
-    from steward.config import Settings
+    from steward.config.settings import Settings
     from steward.runtime import Runtime
 
     rt = Runtime(

@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from steward.api.app import create_app
-from steward.config import Settings
-from steward.identity import create_key
+from steward.config.settings import Settings
+from steward.identity.auth import create_key
 from steward.runtime import Runtime
+from steward.web.app import create_app
 from tests.conftest import LiveServer
 
 

@@ -13,17 +13,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from steward.api.app import create_app
-from steward.directory import import_directory
-from steward.embeddings import MiniLMEmbedder
-from steward.errors import VectorSpaceError
-from steward.identity import create_key, principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
+from steward.core.errors import VectorSpaceError
+from steward.identity.auth import create_key, principal_for
+from steward.identity.directory import import_directory
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.models.embeddings import MiniLMEmbedder
+from steward.pipeline.orchestrator import ask
+from steward.retrieval.service import search
 from steward.runtime import Runtime
-from steward.search import search
 from steward.store.models import Chunk, Document
+from steward.web.app import create_app
 from tests.conftest import LiveServer, run_cli, settings_for
 from tests.kb import write_kb
 from tests.test_api import assert_error, post_ask

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from steward.evals import load_questions
-from steward.identity import principal_for
-from steward.orchestrator import ask
+from steward.evals.runner import load_questions
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.store.models import CacheEntry
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from benchmarks.machine import machine
-from steward.config import Settings
-from steward.embeddings import Embedder, SpanEmbedder, Vectors
-from steward.ingest.pipeline import Syncer
-from steward.ingest.sources import SourceSpec
+from steward.config.settings import Settings
+from steward.knowledge.pipeline import Syncer
+from steward.knowledge.sources import SourceSpec
+from steward.models.embeddings import Embedder, SpanEmbedder, Vectors
 from steward.runtime import Runtime
 
 T = TypeVar("T")
@@ -69,7 +69,7 @@ def run(corpus: Path, home: Path, inner: Embedder, sentence_vectors: str) -> dic
     )
     timed = TimedEmbedder(inner)
     rt = Runtime(Settings(home=home), embedder=timed)
-    from steward.directory import import_directory
+    from steward.identity.directory import import_directory
 
     import_directory(rt.store, home / "directory.yaml")
     spec = SourceSpec.model_validate(

@@ -31,8 +31,8 @@ import numpy.typing as npt
 
 from benchmarks.machine import machine
 from benchmarks.retrieval.bench import Qrels, load_jsonl, load_qrels, score
-from steward.embeddings import MiniLMEmbedder
-from steward.ingest.chunking import split_sentences
+from steward.knowledge.chunking import split_sentences
+from steward.models.embeddings import MiniLMEmbedder
 
 F32 = npt.NDArray[np.float32]
 

@@ -168,12 +168,12 @@ def followed(answer: str, attack: str) -> bool:
 def bipia_end_to_end(
     cases: list[dict[str, str]], model: InjectionModel | None
 ) -> dict[str, object]:
-    from steward.config import Settings
-    from steward.directory import import_directory
-    from steward.identity import principal_for
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import load_sources
-    from steward.orchestrator import ask
+    from steward.config.settings import Settings
+    from steward.identity.auth import principal_for
+    from steward.identity.directory import import_directory
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import load_sources
+    from steward.pipeline.orchestrator import ask
     from steward.runtime import Runtime
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from steward.config import Settings
-from steward.embeddings import MiniLMEmbedder
-from steward.intents import UNKNOWN, IntentModel, evaluate, train
+from steward.config.settings import Settings
+from steward.models.embeddings import MiniLMEmbedder
+from steward.models.intents import UNKNOWN, IntentModel, evaluate, train
 
 
 def _csv(path: Path) -> tuple[list[str], list[str]]:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.machine import machine
-from steward.answer import load_passages
-from steward.evals import _readable, load_questions, run_eval, score, summarise
-from steward.identity import principal_for
-from steward.orchestrator import Citation, Response
+from steward.answering.answer import load_passages
+from steward.evals.runner import _readable, load_questions, run_eval, score, summarise
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import Citation, Response
 from steward.retrieval.search import stem_set
 from steward.runtime import Runtime
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from benchmarks.machine import machine
 from benchmarks.meridian.replay import answer_requests
-from steward.evals import ANSWER_KINDS, load_questions
-from steward.providers.extractive import ExtractiveProvider
+from steward.answering.providers.extractive import ExtractiveProvider
+from steward.evals.runner import ANSWER_KINDS, load_questions
 from steward.runtime import Runtime
 
 

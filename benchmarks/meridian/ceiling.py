@@ -19,9 +19,9 @@ import numpy as np
 
 from benchmarks.machine import machine
 from benchmarks.meridian.replay import answer_requests
-from steward.evals import ANSWER_KINDS, Question, load_questions
-from steward.providers.base import AnswerRequest
-from steward.providers.extractive import ExtractiveOptions, ExtractiveProvider
+from steward.answering.providers.base import AnswerRequest
+from steward.answering.providers.extractive import ExtractiveOptions, ExtractiveProvider
+from steward.evals.runner import ANSWER_KINDS, Question, load_questions
 from steward.runtime import Runtime
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from steward.evals import Question
-from steward.identity import principal_for
-from steward.orchestrator import gather
-from steward.providers.base import AnswerRequest
+from steward.answering.providers.base import AnswerRequest
+from steward.evals.runner import Question
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import gather
+from steward.pipeline.understand import understand
 from steward.runtime import Runtime
-from steward.understand import understand
 
 
 def answer_requests(

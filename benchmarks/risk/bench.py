@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.machine import machine
-from steward.understand import risk_signals
+from steward.pipeline.understand import risk_signals
 
 FRAUD_INTENTS = frozenset(
     {

@@ -2,10 +2,10 @@
 
 __version__ = "0.1.0"
 
-from steward.config import Settings, load_settings
-from steward.errors import StewardError
-from steward.identity import Principal
-from steward.orchestrator import Response, ask
+from steward.config.settings import Settings, load_settings
+from steward.core.errors import StewardError
+from steward.identity.auth import Principal
+from steward.pipeline.orchestrator import Response, ask
 from steward.runtime import Runtime
 
 __all__ = [

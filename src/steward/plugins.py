@@ -11,7 +11,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Any
 
-from steward.errors import ConfigError
+from steward.core.errors import ConfigError
 
 GROUPS = ("steward.providers", "steward.connectors", "steward.embedders")
 

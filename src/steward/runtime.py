@@ -10,25 +10,25 @@ from functools import cached_property
 from sqlalchemy import select
 
 from steward import plugins
-from steward.answer import Answerer
-from steward.cache import AnswerCache
-from steward.config import Settings, load_settings
-from steward.conversations import Conversations
-from steward.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder, vector_space
-from steward.errors import ConfigError, InputError, VectorSpaceError
+from steward.answering.answer import Answerer
+from steward.answering.providers.base import Provider
+from steward.answering.providers.extractive import ExtractiveProvider
+from steward.config.settings import Settings, load_settings
+from steward.core.errors import ConfigError, InputError, VectorSpaceError
 from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
 from steward.guard.injection import InjectionDetector, InjectionModel
-from steward.handoff import HandoffQueue
-from steward.identity import OidcConfig, TokenVerifier
-from steward.intents import IntentModel
-from steward.policy import Policy, PolicyBook
-from steward.providers.base import Provider
-from steward.providers.extractive import ExtractiveProvider
+from steward.guard.vault import Vault, load_vault_key
+from steward.identity.auth import OidcConfig, TokenVerifier
+from steward.models.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder, vector_space
+from steward.models.intents import IntentModel
+from steward.pipeline.cache import AnswerCache
+from steward.pipeline.conversations import Conversations
+from steward.pipeline.handoff import HandoffQueue
+from steward.pipeline.policy import Policy, PolicyBook
 from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import Filter, HybridSearch, SearchIndex
 from steward.store import Store, open_store
 from steward.store.models import AclSet
-from steward.vault import Vault, load_vault_key
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Runtime:
     def provider(self) -> Provider:
         s = self.settings
         if s.providers_file is not None:
-            from steward.providers.router import load_router
+            from steward.answering.providers.router import load_router
 
             return load_router(s.providers_file, s.provider_timeout_s)
         cls = plugins.load("steward.providers", s.provider, s.plugins)

@@ -9,7 +9,7 @@ import typer
 
 from steward.cli import conversations, core, governance
 from steward.cli.common import err
-from steward.errors import StewardError
+from steward.core.errors import StewardError
 
 app = typer.Typer(
     no_args_is_help=True,

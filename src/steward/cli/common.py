@@ -22,7 +22,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def _runtime() -> Any:
-    from steward import logs
+    from steward.observability import logs
     from steward.runtime import Runtime
 
     rt = Runtime()
@@ -35,7 +35,7 @@ def _local_admin() -> Any:
     recorded in the audit trail under their operating-system user name."""
     import getpass
 
-    from steward.identity import Principal
+    from steward.identity.auth import Principal
 
     return Principal(
         f"cli:{getpass.getuser()}", "local operator", frozenset(), None, "admin", False, "cli"

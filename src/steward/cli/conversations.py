@@ -57,7 +57,7 @@ def guard_train_injection(
     Pass several files to train on all of them, e.g. your attacks and a set of benign texts
     that mention "ignore" or "jailbreak" innocently."""
     from steward.guard.injection import INJECTION, train_injection_model
-    from steward.intents import load_examples
+    from steward.models.intents import load_examples
 
     rt = _runtime()
     texts: list[str] = []
@@ -100,7 +100,7 @@ def intent_train(
     as_json: JsonOpt = False,
 ) -> None:
     """Train the intent model from labelled examples (label `unknown`/`oos` = out of scope)."""
-    from steward.intents import load_examples, train
+    from steward.models.intents import load_examples, train
 
     rt = _runtime()
     texts, labels = load_examples(file)
@@ -128,7 +128,7 @@ def intent_eval(
     as_json: JsonOpt = False,
 ) -> None:
     """Score the trained model: accuracy, macro-F1 and the number of examples."""
-    from steward.intents import evaluate, load_examples
+    from steward.models.intents import evaluate, load_examples
 
     rt = _runtime()
     if rt.intents is None:
@@ -145,7 +145,7 @@ def intent_eval(
 
 
 def _reviewer(rt: Any, as_user: str | None) -> Any:
-    from steward.identity import principal_for
+    from steward.identity.auth import principal_for
 
     return principal_for(rt.store, as_user) if as_user else _local_admin()
 
@@ -224,7 +224,7 @@ def cache_stats(
     trail), and the entries cached now."""
     from datetime import UTC, datetime, timedelta
 
-    from steward.cache import report
+    from steward.pipeline.cache import report
 
     data = report(_runtime().store, datetime.now(UTC) - timedelta(hours=hours))
     if as_json:

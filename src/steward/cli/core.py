@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from steward.cli.common import JsonOpt, _print_json, _progress, _runtime, err, fail, out
-from steward.errors import InputError, StewardError
+from steward.core.errors import InputError, StewardError
 
 # steward/cli/__init__.py adds these groups to the root app and registers this module's
 # top-level commands there, in the order `steward --help` lists them.
@@ -26,7 +26,7 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as hash
 @directory_app.command("import")
 def directory_import(file: Path, as_json: JsonOpt = False) -> None:
     """Import users, groups and centers from a YAML directory file."""
-    from steward.directory import import_directory
+    from steward.identity.directory import import_directory
 
     rt = _runtime()
     report = import_directory(rt.store, file)
@@ -41,7 +41,7 @@ def directory_import(file: Path, as_json: JsonOpt = False) -> None:
 @directory_app.command("list")
 def directory_list(as_json: JsonOpt = False) -> None:
     """List users with their groups, center and access."""
-    from steward.directory import list_users
+    from steward.identity.directory import list_users
 
     users = list_users(_runtime().store)
     rows = [
@@ -67,7 +67,7 @@ def directory_list(as_json: JsonOpt = False) -> None:
 @keys_app.command("create")
 def keys_create(user: Annotated[str, typer.Option("--user", help="Directory user id.")]) -> None:
     """Create an API key for USER and print it once (only its hash is stored)."""
-    from steward.identity import create_key
+    from steward.identity.auth import create_key
 
     out.print(create_key(_runtime().store, user), markup=False)
 
@@ -77,7 +77,7 @@ def keys_list(
     user: Annotated[str | None, typer.Option("--user")] = None, as_json: JsonOpt = False
 ) -> None:
     """List API keys (ids and prefixes, never the secret)."""
-    from steward.identity import list_keys
+    from steward.identity.auth import list_keys
 
     rows = [
         {
@@ -114,7 +114,7 @@ def keys_rotate(
     """Issue a new key for the same user and retire the old one (after a grace period)."""
     from datetime import timedelta
 
-    from steward.identity import rotate_key
+    from steward.identity.auth import rotate_key
 
     out.print(rotate_key(_runtime().store, key_id, timedelta(hours=grace_hours)), markup=False)
 
@@ -122,7 +122,7 @@ def keys_rotate(
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke an API key by id; it stops working at once."""
-    from steward.identity import revoke_key
+    from steward.identity.auth import revoke_key
 
     revoke_key(_runtime().store, key_id)
     out.print(f"Revoked {key_id}.")
@@ -152,8 +152,8 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Sync sources incrementally: unchanged items cost nothing, removed ones disappear."""
-    from steward.ingest.pipeline import sync
-    from steward.ingest.sources import SourceSpec, load_sources
+    from steward.knowledge.pipeline import sync
+    from steward.knowledge.sources import SourceSpec, load_sources
     from steward.store.models import Source
 
     rt = _runtime()
@@ -254,8 +254,8 @@ def runs(limit: int = 20, as_json: JsonOpt = False) -> None:
 
 
 def _one_batch_line(rt: Any, line: str, n: int) -> dict[str, Any]:
-    from steward.identity import principal_for
-    from steward.orchestrator import ask as run_ask
+    from steward.identity.auth import principal_for
+    from steward.pipeline.orchestrator import ask as run_ask
 
     try:
         row = json.loads(line)
@@ -280,8 +280,8 @@ def ask(
     as_json: JsonOpt = False,
 ) -> None:
     """Ask as a directory user (operators on this machine), or run a batch file."""
-    from steward.identity import principal_for
-    from steward.orchestrator import ask as run_ask
+    from steward.identity.auth import principal_for
+    from steward.pipeline.orchestrator import ask as run_ask
 
     rt = _runtime()
     if batch is not None:
@@ -349,8 +349,8 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Permitted passages for a query, best first (what answering would see)."""
-    from steward.identity import principal_for
-    from steward.search import search as run_search
+    from steward.identity.auth import principal_for
+    from steward.retrieval.service import search as run_search
 
     rt = _runtime()
     if batch is None:
@@ -403,7 +403,7 @@ def eval_cmd(
     ] = None,
 ) -> None:
     """Score a question file (Meridian format) and print the figures."""
-    from steward.evals import load_questions, run_eval
+    from steward.evals.runner import load_questions, run_eval
 
     rt = _runtime()
     qs = load_questions(questions)
@@ -429,7 +429,7 @@ def serve(
     """Serve the HTTP API and the chat page."""
     import uvicorn
 
-    from steward.api.app import create_app
+    from steward.web.app import create_app
 
     rt = _runtime()
     rt.warm()

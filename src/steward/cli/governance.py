@@ -117,7 +117,7 @@ quarantine_app = typer.Typer(no_args_is_help=True, help="Instruction-like text h
 @quarantine_app.command("list")
 def quarantine_list(as_json: JsonOpt = False) -> None:
     """Chunks held back from retrieval because they read like instructions to an AI."""
-    from steward.quarantine import held
+    from steward.knowledge.quarantine import held
 
     rows = [h.__dict__ for h in held(_runtime())]
     if as_json:
@@ -132,7 +132,7 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
 @quarantine_app.command("release")
 def quarantine_release(chunk_id: int) -> None:
     """Release a held chunk after review (audited)."""
-    from steward.quarantine import release
+    from steward.knowledge.quarantine import release
 
     audit_id = release(_runtime(), chunk_id, _local_admin())
     out.print(f"Released chunk {chunk_id} (audit {audit_id}).")
@@ -149,7 +149,7 @@ def erase(
 ) -> None:
     """Erase a data subject from every copy Steward holds (records, chunks, vectors, vault,
     conversations, tickets, corrections, cached answers)."""
-    from steward.erasure import erase_subject
+    from steward.guard.erasure import erase_subject
 
     rep = erase_subject(_runtime(), subject, _local_admin())
     if as_json:
@@ -169,7 +169,7 @@ def export_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a masked, non-production copy of the store for development or testing."""
-    from steward.sandbox import export_masked
+    from steward.guard.sandbox import export_masked
 
     if not masked:
         fail("Only masked exports exist: add --masked (personal values become consistent fakes).")
@@ -189,7 +189,7 @@ def reveal(
     as_user: Annotated[str | None, typer.Option("--as", help="Reveal as this user.")] = None,
 ) -> None:
     """Show the raw value behind a masking token (owner or allowed role; audited)."""
-    from steward.identity import principal_for
+    from steward.identity.auth import principal_for
 
     rt = _runtime()
     if rt.vault is None:
@@ -200,7 +200,7 @@ def reveal(
 
 def vault_key(dest: Path) -> None:
     """Create a new random vault key file (mode 0600); point STEWARD_VAULT_KEY_FILE at it."""
-    from steward.vault import new_vault_key_file
+    from steward.guard.vault import new_vault_key_file
 
     try:
         new_vault_key_file(dest)

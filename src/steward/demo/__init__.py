@@ -8,11 +8,11 @@ from typing import Any
 
 from rich.console import Console
 
-from steward.directory import import_directory
-from steward.identity import create_key, principal_for
-from steward.ingest.pipeline import sync
-from steward.ingest.sources import load_sources
-from steward.orchestrator import ask
+from steward.identity.auth import create_key, principal_for
+from steward.identity.directory import import_directory
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
+from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 
 DATA = Path(__file__).parent / "data"

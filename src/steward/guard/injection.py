@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from steward.errors import InputError
-from steward.textmodel import LinearTextModel, fit
+from steward.core.errors import InputError
+from steward.models.textmodel import LinearTextModel, fit
 
 INJECTION, BENIGN = "injection", "benign"
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from steward.errors import GuardError, InputError
+from steward.core.errors import GuardError, InputError
 from steward.store import Store
 from steward.store.models import PiiToken
 

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 from sqlalchemy import select
 
-from steward.embeddings import Vectors
+from steward.models.embeddings import Vectors
 from steward.retrieval.search import Filter, Hit, top_k
 from steward.store import Store
 from steward.store.models import Chunk

@@ -20,8 +20,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from steward.embeddings import Vectors
-from steward.errors import ConfigError
+from steward.core.errors import ConfigError
+from steward.models.embeddings import Vectors
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 

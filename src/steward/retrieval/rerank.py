@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy import select
 
-from steward.embeddings import Vectors
+from steward.models.embeddings import Vectors
 from steward.retrieval.search import Hit
 from steward.store import Store
 from steward.store.models import Chunk

@@ -20,7 +20,7 @@ import snowballstemmer  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from steward.embeddings import Vectors
+from steward.models.embeddings import Vectors
 from steward.store import Store
 from steward.store.models import AclSet
 

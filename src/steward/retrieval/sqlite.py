@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from steward.embeddings import Vectors
+from steward.models.embeddings import Vectors
 from steward.retrieval.dense import DenseMatrix
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store

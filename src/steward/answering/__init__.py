@@ -1,0 +1,1 @@
+"""Answers: providers, answer composition and verification, answer types."""

@@ -1,0 +1,226 @@
+"""The audit trail: one append-only, hash-chained row per request, from one code path.
+
+Each row stores the SHA-256 of its own canonical content plus the previous row's hash, so an
+edited, deleted or reordered row breaks the chain at a place :func:`verify` names. Rows hold only
+masked text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text
+from ulid import ULID
+
+from steward.core.errors import NotFoundError
+from steward.store import Store
+from steward.store.models import AuditRecord
+
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "id",
+    "seq",
+    "ts",
+    "channel",
+    "user_id",
+    "groups",
+    "center",
+    "question",
+    "action",
+    "reason",
+    "escalation_reason",
+    "confidence",
+    "answer",
+    "citations",
+    "retrieved",
+    "provider",
+    "model",
+    "prompt_version",
+    "kb_version",
+    "settings",
+    "latency_ms",
+    "prev_hash",
+)
+
+
+def _canonical_ts(ts: datetime) -> str:
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(UTC).replace(tzinfo=None)
+    return ts.isoformat(timespec="microseconds")
+
+
+def row_hash(values: dict[str, Any]) -> str:
+    payload = {k: values[k] for k in HASHED_FIELDS}
+    payload["ts"] = _canonical_ts(payload["ts"])
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What the orchestrator records; everything textual here is already masked."""
+
+    channel: str
+    user_id: str
+    groups: list[str]
+    center: str | None
+    question: str
+    action: str
+    reason: str
+    escalation_reason: str | None
+    confidence: float
+    answer: str
+    citations: list[dict[str, Any]]
+    retrieved: list[dict[str, Any]]
+    provider: str
+    model: str
+    prompt_version: str
+    kb_version: int
+    settings: dict[str, Any]
+    latency_ms: dict[str, float]
+
+
+def append(store: Store, entry: AuditEntry) -> str:
+    """Write one audit row at the end of the chain; returns its id."""
+    anchor = _anchor(store)
+    with store.write() as (s, _):
+        if store.dialect == "postgresql":
+            # Replicas append concurrently: one writer at a time extends the chain.
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5744_4954})
+        last = s.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        ).first() or (anchor if anchor[0] else None)
+        values: dict[str, Any] = dict(entry.__dict__)
+        values.update(
+            id=str(ULID()),
+            seq=(last[0] + 1) if last else 1,
+            ts=datetime.now(UTC).replace(tzinfo=None),
+            prev_hash=last[1] if last else GENESIS,
+            confidence=round(float(entry.confidence), 4),
+        )
+        values["hash"] = row_hash(values)
+        s.add(AuditRecord(**values))
+    return str(values["id"])
+
+
+def get(store: Store, audit_id: str) -> AuditRecord:
+    with store.read() as s:
+        row = s.get(AuditRecord, audit_id)
+    if row is None:
+        raise NotFoundError(f"No audit record {audit_id!r}.", audit_id=audit_id)
+    return row
+
+
+def as_dict(row: AuditRecord) -> dict[str, Any]:
+    out = {k: getattr(row, k) for k in (*HASHED_FIELDS, "hash")}
+    out["ts"] = _canonical_ts(row.ts) + "Z"
+    return out
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    rows: int
+    problem: str | None = None
+    audit_id: str | None = None
+    seq: int | None = None
+
+
+def _anchor(store: Store) -> tuple[int, str]:
+    """Where the chain starts: after a retention prune, the last pruned row's seq and hash."""
+    seq = store.get_meta("audit_anchor_seq")
+    return (int(seq), store.get_meta("audit_anchor_hash")) if seq else (0, GENESIS)
+
+
+def verify(store: Store) -> ChainReport:
+    """Walk the chain in order; the first broken link is reported with its row."""
+    anchor_seq, prev = _anchor(store)
+    expected_seq = anchor_seq + 1
+    n = 0
+    with store.read() as s:
+        for row in s.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
+            n += 1
+            values = {k: getattr(row, k) for k in HASHED_FIELDS}
+            if row.seq != expected_seq:
+                return ChainReport(False, n, f"row missing before seq {row.seq}", row.id, row.seq)
+            if row.prev_hash != prev:
+                return ChainReport(
+                    False, n, "previous-hash link broken (row deleted or moved)", row.id, row.seq
+                )
+            if row_hash(values) != row.hash:
+                return ChainReport(
+                    False, n, "content does not match its hash (row edited)", row.id, row.seq
+                )
+            prev = row.hash
+            expected_seq += 1
+    return ChainReport(True, n)
+
+
+def sources(store: Store, audit_id: str) -> list[dict[str, Any]]:
+    """Which sources produced this answer: each cited document, its source and the version
+    cited, and whether the document has changed (or gone) since."""
+    from steward.store.models import Document
+
+    row = get(store, audit_id)
+    out = []
+    with store.read() as s:
+        for c in row.citations:
+            doc = s.scalars(select(Document).where(Document.doc_id == c["doc_id"])).first()
+            current = doc.version[:16] if doc else None
+            out.append(
+                {
+                    "doc_id": c["doc_id"],
+                    "title": c.get("title"),
+                    "chunk_id": c.get("chunk_id"),
+                    "cited_version": c.get("version"),
+                    "source_id": doc.source_id if doc else None,
+                    "current_version": current,
+                    "status": "unchanged"
+                    if current == c.get("version")
+                    else ("removed" if doc is None else "changed"),
+                }
+            )
+    return out
+
+
+def export(
+    store: Store, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Audit rows in order, as dictionaries (their text is masked already)."""
+    q = select(AuditRecord).order_by(AuditRecord.seq)
+    if since is not None:
+        q = q.where(AuditRecord.ts >= since.astimezone(UTC).replace(tzinfo=None))
+    if until is not None:
+        q = q.where(AuditRecord.ts < until.astimezone(UTC).replace(tzinfo=None))
+    with store.read() as s:
+        for row in s.scalars(q):
+            yield as_dict(row)
+
+
+def prune(store: Store, before: datetime) -> int:
+    """Retention: delete rows older than ``before``. The chain stays verifiable: the last
+    deleted row's seq and hash become its anchor."""
+    cutoff = before.astimezone(UTC).replace(tzinfo=None)
+    with store.write() as (s, _):
+        last = s.execute(
+            select(AuditRecord.seq, AuditRecord.hash)
+            .where(AuditRecord.ts < cutoff)
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        ).first()
+        if last is None:
+            return 0
+        result = s.execute(delete(AuditRecord).where(AuditRecord.seq <= last[0]))
+        Store.set_meta(s, "audit_anchor_seq", str(last[0]))
+        Store.set_meta(s, "audit_anchor_hash", last[1])
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count(store: Store) -> int:
+    with store.read() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditRecord)) or 0)

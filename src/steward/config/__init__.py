@@ -1,0 +1,1 @@
+"""Settings and secrets: one typed settings object, credentials resolved by the core."""

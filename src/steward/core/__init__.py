@@ -1,0 +1,1 @@
+"""Errors, shared types and text basics that every other package may import."""

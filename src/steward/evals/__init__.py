@@ -1,0 +1,1 @@
+"""Evaluation: scored question files run through the answer path."""

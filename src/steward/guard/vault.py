@@ -1,0 +1,154 @@
+"""The vault: raw personal values kept for a business need, encrypted, revealed under rules.
+
+Values are sealed with AES-256-GCM; the key comes from ``STEWARD_VAULT_KEY_FILE`` or
+``STEWARD_VAULT_KEY`` and never enters the database. Each entry is bound to its token and owner
+(as associated data), so a ciphertext copied onto another row does not decrypt. A value is
+revealed to the asker who gave it, or to a user with the configured access level; every reveal,
+allowed or not, writes an audit row that names the token, never the value.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from steward import audit
+from steward.core.errors import ConfigError, ForbiddenError, NotFoundError
+from steward.guard import TokenBook
+from steward.identity.auth import ACCESS_RANK, Principal
+from steward.store import Store
+from steward.store.models import VaultEntry
+
+
+def load_vault_key(key_hex: str | None, key_file: Path | None) -> bytes | None:
+    """The vault key from settings, or None when the vault is off."""
+    raw = key_hex
+    if raw is None and key_file is not None:
+        try:
+            raw = key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the vault key file {key_file}: {exc.strerror}") from exc
+    if raw is None:
+        return None
+    try:
+        key = bytes.fromhex(raw.strip())
+    except ValueError as exc:
+        raise ConfigError("The vault key must be 64 hex characters (32 bytes).") from exc
+    if len(key) != 32:
+        raise ConfigError("The vault key must be 64 hex characters (32 bytes).")
+    return key
+
+
+def new_vault_key_file(path: Path) -> None:
+    """Write a fresh random vault key (mode 0600). Refuses to overwrite."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32))
+
+
+@dataclass(frozen=True)
+class Revealed:
+    token: str
+    value: str
+    audit_id: str
+
+
+class Vault:
+    def __init__(self, store: Store, key: bytes, tokens: TokenBook, reveal_access: str) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.store = store
+        self._aead = AESGCM(key)
+        self.tokens = tokens
+        self.reveal_access = reveal_access
+
+    @staticmethod
+    def _aad(token: str, owner: str | None) -> bytes:
+        return f"{token}\x00{owner or ''}".encode()
+
+    def put(
+        self, kind: str, value: str, token: str, owner: str | None, source_id: str | None = None
+    ) -> None:
+        """Seal ``value`` (idempotent per value and owner)."""
+        digest = self.tokens.digest(kind, value)
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + self._aead.encrypt(nonce, value.encode(), self._aad(token, owner))
+        try:
+            with self.store.write() as (s, _):
+                exists = s.scalars(
+                    select(VaultEntry.id).where(
+                        VaultEntry.digest == digest, VaultEntry.owner == owner
+                    )
+                ).first()
+                if exists is None:
+                    s.add(
+                        VaultEntry(
+                            kind=kind,
+                            digest=digest,
+                            token=token,
+                            ciphertext=sealed,
+                            owner=owner,
+                            source_id=source_id,
+                            created_at=datetime.now(UTC),
+                        )
+                    )
+        except IntegrityError:
+            pass  # a concurrent writer sealed the same value first
+
+    def _open(self, row: VaultEntry) -> str:
+        nonce, body = row.ciphertext[:12], row.ciphertext[12:]
+        return self._aead.decrypt(nonce, body, self._aad(row.token, row.owner)).decode()
+
+    def reveal(self, token: str, who: Principal, channel: str = "vault") -> Revealed:
+        """The raw value behind ``token`` for ``who``, if the rules allow; always audited."""
+        with self.store.read() as s:
+            rows = list(s.scalars(select(VaultEntry).where(VaultEntry.token == token)))
+        own = [r for r in rows if r.owner == who.user_id]
+        privileged = ACCESS_RANK.get(who.access, -1) >= ACCESS_RANK[self.reveal_access]
+        allowed = own or (rows if privileged else [])
+        outcome = "revealed" if allowed else ("denied" if rows else "not-found")
+        audit_id = audit.append(
+            self.store,
+            audit.AuditEntry(
+                channel=channel,
+                user_id=who.user_id,
+                groups=sorted(who.groups),
+                center=who.center,
+                question=f"[reveal {token}]",
+                action="reveal" if allowed else "refuse",
+                reason=f"vault: {outcome} ({'owner' if own else who.access})",
+                escalation_reason=None,
+                confidence=0.0,
+                answer="",
+                citations=[],
+                retrieved=[],
+                provider="none",
+                model="none",
+                prompt_version="none",
+                kb_version=self.store.kb_version(),
+                settings={},
+                latency_ms={},
+            ),
+        )
+        if not rows:
+            raise NotFoundError(f"Nothing in the vault for {token}.")
+        if not allowed:
+            raise ForbiddenError(
+                f"{who.user_id} may not reveal {token}: only its owner or {self.reveal_access} "
+                "access can."
+            )
+        return Revealed(token, self._open(allowed[0]), audit_id)
+
+    def forget(self, digests: set[str]) -> int:
+        """Delete every sealed value with one of these digests (erasure)."""
+        if not digests:
+            return 0
+        with self.store.write() as (s, _):
+            result = s.execute(delete(VaultEntry).where(VaultEntry.digest.in_(digests)))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Who is asking: authentication (API keys, OIDC/JWT) and the directory."""

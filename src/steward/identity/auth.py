@@ -1,0 +1,282 @@
+"""Who is asking: API keys, OIDC/JWT bearer tokens and directory users become a Principal.
+
+Deny by default: no credentials, an unknown, revoked or expired key, a token that fails any check
+(signature against the configured JWKS, issuer, audience, expiry with bounded clock skew), or an
+inactive user is an :class:`AuthError`. Anonymous access exists only when an operator names an
+``anonymous_group``, and then reads only documents whose access list holds that group.
+
+API keys are shown once at creation and stored only as a SHA-256 digest (they carry 256 bits of
+randomness, so a plain digest cannot be reversed by guessing). Rotation issues a new key and lets
+the old one live for a grace period; revocation is immediate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from ulid import ULID
+
+from steward.core.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
+from steward.identity.directory import get_user
+from steward.store import Store
+from steward.store.models import ApiKey, Group, User
+
+KEY_PREFIX = "stw_"
+ACCESS_RANK = {"asker": 0, "reviewer": 1, "operator": 2, "admin": 3}
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated asker with the entitlements in force at this moment."""
+
+    user_id: str
+    display_name: str
+    groups: frozenset[str]
+    center: str | None
+    access: str
+    external: bool
+    via: str = "directory"  # directory | api-key | oidc | anonymous
+
+    def require(self, level: str) -> None:
+        """Raise ForbiddenError unless this principal has at least ``level`` access."""
+        if ACCESS_RANK.get(self.access, -1) < ACCESS_RANK[level]:
+            raise ForbiddenError(
+                f"This needs {level} access; {self.user_id} has {self.access}.",
+                user=self.user_id,
+            )
+
+
+def _external_groups(store: Store) -> set[str]:
+    with store.read() as s:
+        return set(s.scalars(select(Group.id).where(Group.external.is_(True))))
+
+
+def principal_for(store: Store, user_id: str, via: str = "directory") -> Principal:
+    """The principal of an active directory user (NotFoundError if unknown)."""
+    user = get_user(store, user_id)
+    groups = frozenset(g.id for g in user.groups)
+    external = _external_groups(store)
+    return Principal(
+        user_id=user.id,
+        display_name=user.display_name,
+        groups=groups,
+        center=user.center_id,
+        access=user.access,
+        # Someone outside the organisation: any external group and no internal one.
+        external=bool(groups) and groups <= external,
+        via=via,
+    )
+
+
+def anonymous(group: str) -> Principal:
+    """The anonymous asker: reads only documents whose access list holds ``group``."""
+    return Principal(ANONYMOUS, "Anonymous", frozenset({group}), None, "asker", True, "anonymous")
+
+
+# ------------------------------------------------------------------ API keys
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(store: Store, user_id: str, expires_at: datetime | None = None) -> str:
+    """Create an API key for ``user_id``; the return value is the only copy of the secret."""
+    get_user(store, user_id)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    with store.write() as (s, _):
+        s.add(
+            ApiKey(
+                id=str(ULID()),
+                user_id=user_id,
+                prefix=secret[: len(KEY_PREFIX) + 6],
+                key_hash=_digest(secret),
+                created_at=datetime.now(UTC),
+                expires_at=expires_at,
+            )
+        )
+    return secret
+
+
+def revoke_key(store: Store, key_id: str) -> None:
+    with store.write() as (s, _):
+        row = s.get(ApiKey, key_id)
+        if row is None:
+            raise NotFoundError(f"No API key {key_id!r}; `steward keys list` shows them.")
+        row.revoked_at = row.revoked_at or datetime.now(UTC)
+
+
+def rotate_key(store: Store, key_id: str, grace: timedelta = timedelta(0)) -> str:
+    """A new key for the same user; the old one stops working after ``grace``."""
+    with store.read() as s:
+        row = s.get(ApiKey, key_id)
+        if row is None or row.revoked_at is not None:
+            raise NotFoundError(f"No active API key {key_id!r}; `steward keys list` shows them.")
+        user_id = row.user_id
+    new = create_key(store, user_id)
+    with store.write() as (s, _):
+        old = s.get(ApiKey, key_id)
+        assert old is not None
+        if grace.total_seconds() <= 0:
+            old.revoked_at = datetime.now(UTC)
+        else:
+            old.expires_at = datetime.now(UTC) + grace
+    return new
+
+
+def list_keys(store: Store, user_id: str | None = None) -> list[ApiKey]:
+    with store.read() as s:
+        q = select(ApiKey).order_by(ApiKey.created_at)
+        if user_id:
+            q = q.where(ApiKey.user_id == user_id)
+        return list(s.scalars(q))
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _principal_for_key(store: Store, token: str) -> Principal:
+    digest = _digest(token)
+    with store.read() as s:
+        row = s.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+        # compare_digest keeps the comparison constant-time even though the lookup is indexed.
+        if row is None or not hmac.compare_digest(row.key_hash, digest):
+            raise AuthError("Invalid API key.")
+        if row.revoked_at is not None:
+            raise AuthError("This API key was revoked; ask an operator for a new one.")
+        if row.expires_at is not None and _aware(row.expires_at) <= datetime.now(UTC):
+            raise AuthError("This API key has expired; use its replacement.")
+        user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            raise AuthError("The user of this API key is no longer active.")
+        user_id = user.id
+    return principal_for(store, user_id, via="api-key")
+
+
+# ------------------------------------------------------------------ OIDC / JWT
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """How bearer JWTs are validated, offline, against a JWKS file."""
+
+    jwks_file: Path
+    issuer: str
+    audience: str
+    user_claim: str = "sub"
+    groups_claim: str = "groups"
+    roles_claim: str | None = None
+    leeway_s: int = 30
+    group_map: Mapping[str, str] = field(default_factory=dict)
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
+
+
+class TokenVerifier:
+    """Verifies JWTs with keys from a JWKS document on disk (no network at any time)."""
+
+    def __init__(self, cfg: OidcConfig) -> None:
+        import jwt
+
+        self.cfg = cfg
+        try:
+            raw = json.loads(cfg.jwks_file.read_text(encoding="utf-8"))
+            self._keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(raw).keys if k.key_id}
+        except (OSError, ValueError, jwt.PyJWTError) as exc:
+            raise ConfigError(f"Cannot load the JWKS file {cfg.jwks_file}: {exc}") from exc
+        if not self._keys:
+            raise ConfigError(f"The JWKS file {cfg.jwks_file} has no keys with a `kid`.")
+
+    def verify(self, token: str) -> dict[str, Any]:
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise AuthError("Malformed bearer token.") from exc
+        key = self._keys.get(str(header.get("kid")))
+        if key is None:
+            raise AuthError("Bearer token signed by an unknown key.")
+        if header.get("alg") not in self.cfg.algorithms:
+            raise AuthError("Bearer token uses a signature algorithm that is not allowed.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=list(self.cfg.algorithms),
+                audience=self.cfg.audience,
+                issuer=self.cfg.issuer,
+                leeway=self.cfg.leeway_s,
+                options={"require": ["exp", "iat", "iss", "aud", self.cfg.user_claim]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("Bearer token has expired.") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("Bearer token is not for this service (audience).") from exc
+        except jwt.InvalidIssuerError as exc:
+            raise AuthError("Bearer token comes from an untrusted issuer.") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError("Bearer token is not valid yet.") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"Bearer token rejected: {type(exc).__name__}.") from exc
+        return claims
+
+
+def principal_from_claims(store: Store, cfg: OidcConfig, claims: Mapping[str, Any]) -> Principal:
+    """Groups come from the token (mapped onto directory groups; unknown ones dropped);
+    center and access from the directory when the user is there."""
+    user_id = str(claims[cfg.user_claim])
+    raw = claims.get(cfg.groups_claim) or []
+    raw = [raw] if isinstance(raw, str) else list(raw)
+    with store.read() as s:
+        known = set(s.scalars(select(Group.id)))
+        external = set(s.scalars(select(Group.id).where(Group.external.is_(True))))
+        user = s.get(User, user_id)
+        if user is not None and not user.active:
+            raise AuthError("This user is no longer active.")
+        center = user.center_id if user else None
+        name = user.display_name if user else user_id
+        access = user.access if user else "asker"
+    groups = frozenset(g for g in (cfg.group_map.get(str(x), str(x)) for x in raw) if g in known)
+    if user is None and cfg.roles_claim:
+        roles = claims.get(cfg.roles_claim) or []
+        roles = [roles] if isinstance(roles, str) else list(roles)
+        ranked = [r for r in roles if r in ACCESS_RANK]
+        access = max(ranked, key=ACCESS_RANK.__getitem__, default="asker")
+    return Principal(
+        user_id, name, groups, center, access, bool(groups) and groups <= external, "oidc"
+    )
+
+
+def authenticate(
+    store: Store,
+    authorization: str | None,
+    verifier: TokenVerifier | None = None,
+    anonymous_group: str | None = None,
+) -> Principal:
+    """Turn an ``Authorization: Bearer ...`` header into a principal, or refuse."""
+    if not authorization:
+        if anonymous_group:
+            return anonymous(anonymous_group)
+        raise AuthError("Missing credentials: send `Authorization: Bearer <API key or token>`.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("Malformed Authorization header: expected `Bearer <API key or token>`.")
+    if token.startswith(KEY_PREFIX):
+        return _principal_for_key(store, token)
+    if token.count(".") == 2:
+        if verifier is None:
+            raise AuthError("Bearer tokens are not accepted here: no OIDC issuer is configured.")
+        return principal_from_claims(store, verifier.cfg, verifier.verify(token))
+    raise AuthError("Invalid API key.")

@@ -1,0 +1,1 @@
+"""Sources in: connectors, chunking, the sync pipeline and quarantine."""

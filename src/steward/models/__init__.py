@@ -1,0 +1,1 @@
+"""Embedders and learned text models (intents, injection)."""

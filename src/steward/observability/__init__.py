@@ -1,0 +1,1 @@
+"""Logs now; traces and metrics come with the operations work."""

@@ -1,0 +1,84 @@
+"""The final action: answer, abstain, escalate or refuse, and why.
+
+Order matters: a refused request is never searched; a hand-off signal beats a confident answer
+(the matrix says the assistant must not try to resolve those conversations); below the
+threshold Steward does not guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steward.answering.answer import AnswerResult
+from steward.core.language import detect
+from steward.identity.auth import Principal
+from steward.pipeline.policy import Policy
+from steward.pipeline.understand import Understanding
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # answer | abstain | escalate | refuse
+    reason: str
+    escalation_reason: str | None = None
+    rule: str = ""
+
+
+def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -> Decision | None:
+    """Decisions that need no search: refusals, then hand-offs (signals, then intents)."""
+    if und.refuse:
+        return Decision("refuse", und.refuse, rule="guard.injection")
+    tag = f"policy:{policy.name}@{policy.version}"
+    if policy.applies_escalation(principal.external):
+        spoken = detect(und.question)
+        if spoken is not None and spoken != policy.language:
+            return Decision(
+                "escalate",
+                f"the question is in {spoken!r}; this center answers in {policy.language!r}",
+                "language",
+                rule=f"{tag}:language",
+            )
+        signals = [sig for sig in und.signals if sig.reason in policy.escalation_reasons]
+        if signals:
+            first = signals[0]
+            return Decision(
+                "escalate", first.evidence, first.reason, rule=f"{tag}:escalation.{first.reason}"
+            )
+        if policy.needs_human(und.intent):
+            return Decision(
+                "escalate",
+                f"intent {und.intent} always goes to a person",
+                "policy",
+                rule=f"{tag}:always_human_intents",
+            )
+        if not policy.auto_answer_allowed(und.intent):
+            return Decision(
+                "escalate",
+                f"intent {und.intent} is not answered automatically",
+                "policy",
+                rule=f"{tag}:auto_answer_intents",
+            )
+    return None
+
+
+def after_answer(result: AnswerResult | None, policy: Policy) -> Decision:
+    if result is None or not result.passages:
+        return Decision("abstain", "no permitted source matches the question", rule="no-sources")
+    if result.draft.no_answer or not result.draft.claims:
+        return Decision(
+            "abstain", "the sources found do not answer the question", rule="no-grounded-claims"
+        )
+    if result.confidence < policy.answer_threshold:
+        action = policy.low_confidence_action
+        return Decision(
+            action,
+            f"confidence {result.confidence:.2f} is below the threshold "
+            f"{policy.answer_threshold:.2f}",
+            "low_confidence" if action == "escalate" else None,
+            rule=f"policy:{policy.name}@{policy.version}:threshold",
+        )
+    return Decision(
+        "answer",
+        f"grounded answer with confidence {result.confidence:.2f}",
+        rule=f"policy:{policy.name}@{policy.version}:threshold",
+    )

@@ -1,0 +1,259 @@
+"""The hand-off queue: escalated conversations become tickets that people work.
+
+A ticket carries what a reviewer needs and nothing more: the masked conversation, the detected
+intent and signals, the sources found, and why it was escalated. Priorities set SLA timers.
+Reviewers see the tickets of their own center (operators and admins see all), claim one, answer
+(the answer appears in the asker's conversation, masked like everything else), and resolve it;
+a resolution can be kept as a correction, a labelled example for later evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from ulid import ULID
+
+from steward.core.errors import ForbiddenError, InputError, NotFoundError
+from steward.guard import Masker
+from steward.identity.auth import ACCESS_RANK, Principal
+from steward.pipeline.conversations import Conversations
+from steward.pipeline.policy import BusinessHours
+from steward.store import Store
+from steward.store.models import Correction, Ticket, Turn
+
+PRIORITY = {
+    "fraud": "p1",
+    "location_mismatch": "p1",
+    "emotional": "p1",
+    "vulnerable": "p2",
+    "legal": "p2",
+    "money_movement": "p2",
+}
+SLA = {"p1": timedelta(minutes=5), "p2": timedelta(minutes=30), "p3": timedelta(hours=4)}
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: str
+    conversation_id: str
+    user_id: str
+    center: str | None
+    reason: str
+    detail: str
+    intent: str | None
+    signals: list[Any]
+    sources: list[Any]
+    priority: str
+    status: str
+    assignee: str | None
+    created_at: datetime
+    due_at: datetime
+    overdue: bool
+    resolution: str | None
+    transcript: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for k in ("created_at", "due_at"):
+            out[k] = _aware(out[k]).isoformat()
+        return out
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class HandoffQueue:
+    def __init__(self, store: Store, conversations: Conversations, masker: Masker) -> None:
+        self.store = store
+        self.conversations = conversations
+        self.masker = masker
+
+    def open(
+        self,
+        *,
+        conversation_id: str,
+        who: Principal,
+        reason: str,
+        detail: str,
+        intent: str | None,
+        signals: list[str],
+        sources: list[str],
+        audit_id: str,
+        hours: BusinessHours | None = None,
+    ) -> str:
+        """Open a ticket. With business hours, the SLA clock starts at the next opening."""
+        now = datetime.now(UTC)
+        start = hours.next_open(now) if hours is not None else now
+        priority = PRIORITY.get(reason, "p3")
+        ticket_id = str(ULID())
+        with self.store.write() as (s, _):
+            s.add(
+                Ticket(
+                    id=ticket_id,
+                    conversation_id=conversation_id,
+                    user_id=who.user_id,
+                    center=who.center,
+                    reason=reason,
+                    detail=detail,
+                    intent=intent,
+                    signals=signals,
+                    sources=sources,
+                    priority=priority,
+                    status="open",
+                    assignee=None,
+                    audit_id=audit_id,
+                    created_at=now,
+                    due_at=start + SLA[priority],
+                )
+            )
+        self.conversations.set_status(conversation_id, "with_human")
+        return ticket_id
+
+    @staticmethod
+    def _require(who: Principal) -> None:
+        who.require("reviewer")
+
+    @staticmethod
+    def _visible(who: Principal, ticket: Ticket) -> bool:
+        everywhere = ACCESS_RANK.get(who.access, -1) >= ACCESS_RANK["operator"]
+        return everywhere or who.center is None or ticket.center == who.center
+
+    def _view(self, t: Ticket) -> TicketView:
+        with self.store.read() as s:
+            turns = list(
+                s.scalars(
+                    select(Turn).where(Turn.conversation_id == t.conversation_id).order_by(Turn.id)
+                )
+            )
+        open_now = t.status in ("open", "claimed")
+        return TicketView(
+            t.id,
+            t.conversation_id,
+            t.user_id,
+            t.center,
+            t.reason,
+            t.detail,
+            t.intent,
+            t.signals,
+            t.sources,
+            t.priority,
+            t.status,
+            t.assignee,
+            t.created_at,
+            t.due_at,
+            open_now and _aware(t.due_at) < datetime.now(UTC),
+            t.resolution,
+            [{"role": x.role, "text": x.text, "action": x.action} for x in turns],
+        )
+
+    def queue(self, who: Principal, status: str | None = None) -> list[TicketView]:
+        """Tickets this reviewer may work, most urgent first."""
+        self._require(who)
+        with self.store.read() as s:
+            q = select(Ticket).order_by(Ticket.due_at)
+            if status:
+                q = q.where(Ticket.status == status)
+            rows = [t for t in s.scalars(q) if self._visible(who, t)]
+        return [self._view(t) for t in rows]
+
+    def _get(self, who: Principal, ticket_id: str) -> Ticket:
+        self._require(who)
+        with self.store.read() as s:
+            t = s.get(Ticket, ticket_id)
+        if t is None or not self._visible(who, t):
+            raise NotFoundError(f"No ticket {ticket_id!r} in your queue.")
+        return t
+
+    def get(self, who: Principal, ticket_id: str) -> TicketView:
+        return self._view(self._get(who, ticket_id))
+
+    def claim(self, who: Principal, ticket_id: str) -> TicketView:
+        t = self._get(who, ticket_id)
+        with self.store.write() as (s, _):
+            row = s.get(Ticket, t.id)
+            assert row is not None
+            if row.status not in ("open", "claimed"):
+                raise InputError(f"Ticket {ticket_id} is {row.status}; it cannot be claimed.")
+            if row.assignee not in (None, who.user_id):
+                raise ForbiddenError(f"Ticket {ticket_id} is claimed by {row.assignee}.")
+            row.status, row.assignee = "claimed", who.user_id
+            row.claimed_at = row.claimed_at or datetime.now(UTC)
+        return self.get(who, ticket_id)
+
+    def answer(self, who: Principal, ticket_id: str, text: str) -> TicketView:
+        """The reviewer's reply, added to the asker's conversation (masked)."""
+        if not text.strip():
+            raise InputError("The answer is empty.")
+        t = self._get(who, ticket_id)
+        if t.assignee != who.user_id:
+            raise ForbiddenError(f"Claim ticket {ticket_id} before answering it.")
+        masked = self.masker.mask(text.strip()).text
+        with self.store.write() as (s, _):
+            row = s.get(Ticket, t.id)
+            assert row is not None
+            if row.status == "resolved":
+                raise InputError(f"Ticket {ticket_id} is resolved; it takes no more answers.")
+            row.status, row.answered_at, row.resolution = "answered", datetime.now(UTC), masked
+        self.conversations.add(t.conversation_id, "human", masked, author=who.user_id)
+        return self.get(who, ticket_id)
+
+    def resolve(self, who: Principal, ticket_id: str, save_correction: bool = False) -> TicketView:
+        t = self._get(who, ticket_id)
+        if (
+            t.assignee not in (None, who.user_id)
+            and ACCESS_RANK[who.access] < ACCESS_RANK["operator"]
+        ):
+            raise ForbiddenError(f"Ticket {ticket_id} is claimed by {t.assignee}.")
+        with self.store.write() as (s, _):
+            row = s.get(Ticket, t.id)
+            assert row is not None
+            if row.status == "resolved":
+                raise InputError(f"Ticket {ticket_id} is already resolved.")
+            row.status, row.resolved_at = "resolved", datetime.now(UTC)
+            if save_correction:
+                if not row.resolution:
+                    raise InputError("Only an answered ticket can be saved as a correction.")
+                first = s.scalars(
+                    select(Turn)
+                    .where(Turn.conversation_id == row.conversation_id, Turn.role == "asker")
+                    .order_by(Turn.id)
+                ).first()
+                s.add(
+                    Correction(
+                        id=str(ULID()),
+                        ticket_id=row.id,
+                        user_id=row.user_id,
+                        question=(first.standalone or first.text) if first else "",
+                        answer=row.resolution,
+                        expected_action="escalate",
+                        escalation_reason=row.reason,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        self.conversations.set_status(t.conversation_id, "closed")
+        return self.get(who, ticket_id)
+
+    def corrections(self) -> list[dict[str, Any]]:
+        """Saved corrections in the question-file format of `steward eval`."""
+        with self.store.read() as s:
+            rows = list(s.scalars(select(Correction).order_by(Correction.created_at)))
+        return [
+            {
+                "id": c.id,
+                "user": c.user_id,
+                "question": c.question,
+                "kind": "escalate",
+                "expected_action": c.expected_action,
+                "gold_docs": [],
+                "answer_facts": [],
+                "must_not_contain": [],
+                "escalation_reason": c.escalation_reason,
+                "pii_in_question": [],
+                "reviewer_answer": c.answer,
+            }
+            for c in rows
+        ]

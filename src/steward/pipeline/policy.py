@@ -1,0 +1,265 @@
+"""Rules per center: when to answer, when to hand off, during which hours.
+
+Policies are YAML files in ``STEWARD_POLICY_DIR``: ``default.yaml`` and one file per center
+(``north.yaml``) whose settings override the default's. Each file is validated (unknown keys are
+errors), versioned by the hash of its content, and re-read when it changes on disk, so an operator
+edits a file and the next request uses it. A file that fails validation on reload is reported and
+the last good version stays in force: a typo never turns the rules off.
+
+```yaml
+name: north
+answer_threshold: 0.6            # confidence below which Steward does not answer
+low_confidence_action: abstain   # or escalate
+escalate_for: external           # whose conversations the hand-off rules apply to
+escalation_reasons: [fraud, location_mismatch, vulnerable, legal, emotional, money_movement]
+large_amount: 10000              # money movement at or above this goes to a person
+auto_answer_intents: ["*"]       # intents that may be answered automatically (globs)
+always_human_intents: [complaint]
+business_hours: {timezone: America/Chicago, days: [mon, tue, wed, thu, fri, sat],
+                 open: "07:00", close: "21:00"}
+language: en
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from steward.config.settings import Settings
+from steward.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+DEFAULT_PROFILE = "steward"
+REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAYS: tuple[str, ...] = ALL_DAYS
+
+
+class BusinessHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str = "UTC"
+    days: list[Day] = Field(default_factory=lambda: list(ALL_DAYS))
+    open: time = time(0, 0)
+    close: time = time(23, 59, 59)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def is_open(self, at: datetime) -> bool:
+        local = at.astimezone(ZoneInfo(self.timezone))
+        return DAYS[local.weekday()] in self.days and self.open <= local.time() < self.close
+
+    def next_open(self, at: datetime) -> datetime:
+        """``at`` when open, else the next opening (in ``at``'s time zone)."""
+        if self.is_open(at) or not self.days:
+            return at
+        tz = ZoneInfo(self.timezone)
+        local = at.astimezone(tz)
+        for ahead in range(8):
+            day = (local + timedelta(days=ahead)).date()
+            start = datetime.combine(day, self.open, tzinfo=tz)
+            if DAYS[day.weekday()] in self.days and start > local:
+                return start.astimezone(at.tzinfo)
+        return at
+
+    def describe(self) -> str:
+        days = ", ".join(d.capitalize() for d in self.days)
+        return f"{days}, {self.open:%H:%M}-{self.close:%H:%M} ({self.timezone})"
+
+
+class PolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    answer_threshold: float | None = Field(default=None, ge=0, le=1)
+    low_confidence_action: Literal["abstain", "escalate"] | None = None
+    escalate_for: Literal["external", "everyone", "nobody"] | None = None
+    escalation_reasons: (
+        list[
+            Literal[
+                "fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement"
+            ]
+        ]
+        | None
+    ) = None
+    large_amount: float | None = Field(default=None, gt=0)
+    auto_answer_intents: list[str] | None = None
+    always_human_intents: list[str] | None = None
+    business_hours: BusinessHours | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str = "default"
+    version: str = "builtin"
+    answer_threshold: float = 0.55
+    low_confidence_action: Literal["abstain", "escalate"] = "abstain"
+    escalate_for: Literal["external", "everyone", "nobody"] = "external"
+    escalation_reasons: tuple[str, ...] = REASONS
+    large_amount: float = 10_000.0
+    auto_answer_intents: tuple[str, ...] = ("*",)
+    always_human_intents: tuple[str, ...] = ()
+    business_hours: BusinessHours | None = None
+    language: str = "en"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            answer_threshold=settings.answer_threshold,
+            low_confidence_action=settings.low_confidence_action,
+        )
+
+    def applies_escalation(self, external: bool) -> bool:
+        return self.escalate_for == "everyone" or (self.escalate_for == "external" and external)
+
+    def auto_answer_allowed(self, intent: str | None) -> bool:
+        if intent is None:
+            return True
+        return any(fnmatch.fnmatch(intent, p) for p in self.auto_answer_intents)
+
+    def needs_human(self, intent: str | None) -> bool:
+        return intent is not None and any(
+            fnmatch.fnmatch(intent, p) for p in self.always_human_intents
+        )
+
+    def open_now(self, at: datetime) -> bool:
+        return self.business_hours is None or self.business_hours.is_open(at)
+
+    def merged(self, spec: PolicySpec, name: str, version: str) -> Policy:
+        values: dict[str, Any] = {k: v for k, v in spec.model_dump().items() if v is not None}
+        values.pop("name", None)
+        if "business_hours" in values:
+            values["business_hours"] = spec.business_hours
+        for key in ("escalation_reasons", "auto_answer_intents", "always_human_intents"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return Policy(**{**self.__dict__, **values, "name": spec.name or name, "version": version})
+
+    def tightened_by(self, overlay: Policy) -> Policy:
+        """An assistant profile over this (center) policy: the profile shapes the assistant
+        but never loosens a safety rule — any caller can name a profile in the gateway's
+        ``model`` field, so a profile that answered more freely would be a way around the
+        center's hand-off rules."""
+        strict = {"nobody": 0, "external": 1, "everyone": 2}
+        auto = overlay.auto_answer_intents if self.auto_answer_intents == ("*",) else None
+        return Policy(
+            **{
+                **overlay.__dict__,
+                "answer_threshold": max(self.answer_threshold, overlay.answer_threshold),
+                "escalate_for": max(
+                    self.escalate_for, overlay.escalate_for, key=lambda v: strict[v]
+                ),
+                "escalation_reasons": tuple(
+                    dict.fromkeys(self.escalation_reasons + overlay.escalation_reasons)
+                ),
+                "large_amount": min(self.large_amount, overlay.large_amount),
+                "auto_answer_intents": auto or self.auto_answer_intents,
+                "always_human_intents": tuple(
+                    dict.fromkeys(self.always_human_intents + overlay.always_human_intents)
+                ),
+            }
+        )
+
+
+def _read(path: Path) -> tuple[PolicySpec, str]:
+    raw = path.read_bytes()
+    try:
+        data = yaml.safe_load(raw) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"Policy {path.name} must be a YAML mapping.")
+        spec = PolicySpec.model_validate(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Policy {path.name} is not valid YAML: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Policy {path.name}: {where}: {first['msg']}") from exc
+    return spec, hashlib.sha256(raw).hexdigest()[:12]
+
+
+class PolicyBook:
+    """The policies of a folder, re-read when a file changes; one per center."""
+
+    def __init__(self, folder: Path | None, base: Policy) -> None:
+        self.folder = folder
+        self.base = base
+        self._lock = threading.Lock()
+        self._stamp: tuple[tuple[str, float, int], ...] | None = None
+        self._specs: dict[str, tuple[PolicySpec, str]] = {}
+        self.errors: dict[str, str] = {}
+        if folder is not None:
+            if not folder.is_dir():
+                raise ConfigError(f"STEWARD_POLICY_DIR {folder} is not a folder.")
+            self._reload(strict=True)
+
+    def _files(self) -> list[Path]:
+        assert self.folder is not None
+        return sorted(self.folder.glob("*.yaml"))
+
+    def _reload(self, strict: bool = False) -> None:
+        files = self._files()
+        stamp = tuple((p.name, p.stat().st_mtime, p.stat().st_size) for p in files)
+        if stamp == self._stamp:
+            return
+        specs: dict[str, tuple[PolicySpec, str]] = {}
+        errors: dict[str, str] = {}
+        for path in files:
+            try:
+                specs[path.stem] = _read(path)
+            except ConfigError as exc:
+                if strict:
+                    raise
+                errors[path.name] = exc.message
+                if path.stem in self._specs:  # keep the last good version in force
+                    specs[path.stem] = self._specs[path.stem]
+                log.error(
+                    "policy file rejected; last good version kept",
+                    extra={"file": path.name, "detail": exc.message},
+                )
+        self._specs, self.errors, self._stamp = specs, errors, stamp
+
+    def profiles(self) -> list[str]:
+        """Assistant profiles: ``profile.<name>.yaml`` files, plus the built-in ``steward``."""
+        if self.folder is None:
+            return [DEFAULT_PROFILE]
+        with self._lock:
+            self._reload()
+            names = [k.removeprefix("profile.") for k in self._specs if k.startswith("profile.")]
+        return [DEFAULT_PROFILE, *sorted(n for n in names if n != DEFAULT_PROFILE)]
+
+    def for_center(self, center: str | None, profile: str | None = None) -> Policy:
+        """The policy in force: the default's settings, overridden by the center's file, then
+        by the assistant profile's (``profile.<name>.yaml``)."""
+        if self.folder is None:
+            return self.base
+        with self._lock:
+            self._reload()
+            specs = dict(self._specs)
+        policy = self.base
+        layers = ["default", center, f"profile.{profile}" if profile else None]
+        for name in layers:
+            if name is not None and name in specs:
+                spec, version = specs[name]
+                label = name.removeprefix("profile.")
+                version = version if policy.version == "builtin" else f"{policy.version}+{version}"
+                merged = policy.merged(spec, label if name != "default" else "default", version)
+                policy = policy.tightened_by(merged) if name.startswith("profile.") else merged
+        return policy

@@ -1,0 +1,1 @@
+"""Finding permitted passages: the engines (SQLite, PostgreSQL), hybrid fusion, rerank."""

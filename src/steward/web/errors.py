@@ -1,0 +1,87 @@
+"""The one JSON error shape: ``{"error": {"code", "message", "request_id"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from steward.core.errors import StewardError
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "request_id"}}``."""
+
+    error: ErrorDetail
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for a route's error statuses, all with the one error shape."""
+    text = {
+        400: "Bad request",
+        401: "No or invalid credentials",
+        403: "Not allowed",
+        404: "Not found",
+        422: "Invalid input",
+        503: "A dependency is unavailable",
+    }
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
+
+
+AUTHED = responses(400, 401, 403, 404, 422, 500)
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+def _rid(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StewardError)
+    async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
+        status = exc.status if 400 <= exc.status < 600 else 500
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            error_body(exc.code, exc.message, _rid(request)), status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return JSONResponse(error_body("invalid_request", message, _rid(request)), 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail), _rid(request)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),  # e.g. Allow on 405
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never echo internals: the message could carry text from a request.
+        return JSONResponse(
+            error_body(
+                "internal_error",
+                "Something went wrong; the request id is in the logs.",
+                _rid(request),
+            ),
+            500,
+        )

@@ -1,0 +1,131 @@
+"""Conversations for their askers; the hand-off queue for reviewers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from steward.identity.auth import Principal
+from steward.runtime import Runtime
+from steward.web.deps import principal, runtime
+from steward.web.errors import responses
+
+router = APIRouter(tags=["conversations and hand-off"])
+ERRORS = responses(400, 401, 403, 404, 422, 500)
+
+
+class TurnOut(BaseModel):
+    role: str
+    text: str
+    action: str | None
+    author: str | None
+    created_at: datetime
+
+
+class ConversationOut(BaseModel):
+    id: str
+    status: str
+    turns: list[TurnOut]
+
+
+class TicketOut(BaseModel):
+    id: str
+    conversation_id: str
+    user_id: str
+    center: str | None
+    reason: str
+    detail: str
+    intent: str | None
+    signals: list[Any]
+    sources: list[Any]
+    priority: str
+    status: str
+    assignee: str | None
+    created_at: str
+    due_at: str
+    overdue: bool
+    resolution: str | None
+    transcript: list[dict[str, Any]]
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    save_correction: bool = False
+
+
+@router.get("/v1/conversations/{conversation_id}", response_model=ConversationOut, responses=ERRORS)
+async def get_conversation(
+    conversation_id: str,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> ConversationOut:
+    """Your conversation, including answers written by people (masked as stored)."""
+    status, turns = await run_in_threadpool(rt.conversations.history, conversation_id, who)
+    return ConversationOut(
+        id=conversation_id, status=status, turns=[TurnOut.model_validate(t.__dict__) for t in turns]
+    )
+
+
+@router.get("/v1/tickets", response_model=list[TicketOut], responses=ERRORS)
+async def list_tickets(
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+    status: str | None = None,
+) -> list[TicketOut]:
+    """Tickets in your queue, most urgent first (reviewers; your center only)."""
+    rows = await run_in_threadpool(rt.handoff.queue, who, status)
+    return [TicketOut.model_validate(t.as_dict()) for t in rows]
+
+
+@router.get("/v1/tickets/{ticket_id}", response_model=TicketOut, responses=ERRORS)
+async def get_ticket(
+    ticket_id: str,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> TicketOut:
+    return TicketOut.model_validate(
+        (await run_in_threadpool(rt.handoff.get, who, ticket_id)).as_dict()
+    )
+
+
+@router.post("/v1/tickets/{ticket_id}/claim", response_model=TicketOut, responses=ERRORS)
+async def claim_ticket(
+    ticket_id: str,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> TicketOut:
+    return TicketOut.model_validate(
+        (await run_in_threadpool(rt.handoff.claim, who, ticket_id)).as_dict()
+    )
+
+
+@router.post("/v1/tickets/{ticket_id}/answer", response_model=TicketOut, responses=ERRORS)
+async def answer_ticket(
+    ticket_id: str,
+    body: AnswerIn,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> TicketOut:
+    """Reply to the asker; the reply appears in their conversation."""
+    view = await run_in_threadpool(rt.handoff.answer, who, ticket_id, body.text)
+    return TicketOut.model_validate(view.as_dict())
+
+
+@router.post("/v1/tickets/{ticket_id}/resolve", response_model=TicketOut, responses=ERRORS)
+async def resolve_ticket(
+    ticket_id: str,
+    body: ResolveIn,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> TicketOut:
+    view = await run_in_threadpool(rt.handoff.resolve, who, ticket_id, body.save_correction)
+    return TicketOut.model_validate(view.as_dict())

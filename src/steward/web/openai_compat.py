@@ -1,0 +1,220 @@
+"""OpenAI-compatible gateway: `POST /v1/chat/completions` and `GET /v1/models`.
+
+Existing clients (the official `openai` SDK and anything built on it) get governed, cited
+answers: identity comes from the bearer key or token, the `model` field names an assistant
+profile, and the last user message is the question (an earlier one is used to rewrite a
+follow-up). Answers carry their sources in the text and, in full, in a `steward` field.
+Streamed output passes the same checks as whole answers: a sentence is sent only once verified.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from steward.core.errors import InputError, NotFoundError
+from steward.identity.auth import Principal
+from steward.pipeline.orchestrator import Response, ask, ask_stream
+from steward.runtime import Runtime
+from steward.web.deps import principal, runtime
+from steward.web.errors import responses
+
+router = APIRouter(tags=["openai-compatible"])
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    # Clients send many optional OpenAI parameters (temperature, top_p, ...): accepted, unused.
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+
+
+class StewardInfo(BaseModel):
+    action: str
+    citations: list[dict[str, Any]]
+    confidence: float
+    escalation_reason: str | None
+    audit_id: str
+    conversation_id: str | None
+    ticket_id: str | None
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: dict[str, str]
+    finish_reason: str
+
+
+class ChatResponse(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: dict[str, int]
+    steward: StewardInfo
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def _question(body: ChatRequest) -> tuple[str, str | None]:
+    users = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
+    if not users:
+        raise InputError("messages: no user message with text to answer.")
+    return users[-1], (users[-2] if len(users) > 1 else None)
+
+
+def _content(r: Response) -> str:
+    if not r.citations:
+        return r.answer
+    sources = "\n".join(f"[{i}] {c.title} ({c.doc_id})" for i, c in enumerate(r.citations, 1))
+    return f"{r.answer}\n\nSources:\n{sources}"
+
+
+def _usage(r: Response) -> dict[str, int]:
+    """The model tokens this request used, as the audit row records them."""
+    return {
+        "prompt_tokens": r.tokens[0],
+        "completion_tokens": r.tokens[1],
+        "total_tokens": sum(r.tokens),
+    }
+
+
+def _info(r: Response) -> StewardInfo:
+    return StewardInfo(
+        action=r.action,
+        citations=[c.as_dict() for c in r.citations],
+        confidence=r.confidence,
+        escalation_reason=r.escalation_reason,
+        audit_id=r.audit_id,
+        conversation_id=r.conversation_id,
+        ticket_id=r.ticket_id,
+    )
+
+
+def _profile(rt: Runtime, model: str) -> str:
+    if model not in rt.policies.profiles():
+        raise NotFoundError(f"No assistant profile {model!r}; GET /v1/models lists them.")
+    return model
+
+
+@router.get("/v1/models", response_model=ModelList, responses=responses(401, 500))
+async def models(
+    rt: Annotated[Runtime, Depends(runtime)], _who: Annotated[Principal, Depends(principal)]
+) -> ModelList:
+    """Assistant profiles, as models."""
+    return ModelList(
+        data=[ModelCard(id=p, created=0, owned_by="steward") for p in rt.policies.profiles()]
+    )
+
+
+def _sse(body: dict[str, Any]) -> str:
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _stream(
+    rt: Runtime, who: Principal, question: str, previous: str | None, profile: str
+) -> Iterator[str]:
+    created = int(time.time())
+    cid = f"chatcmpl-{created}"
+    base = {"object": "chat.completion.chunk", "created": created, "model": profile}
+    yield _sse(
+        {
+            **base,
+            "id": cid,
+            "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}],
+        }
+    )
+    for item in ask_stream(rt, who, question, "chat", None, previous, profile):
+        if isinstance(item, Response):
+            tail = _content(item)[len(item.answer) :]
+            if tail:
+                yield _sse(
+                    {
+                        **base,
+                        "id": cid,
+                        "choices": [
+                            {"index": 0, "delta": {"content": tail}, "finish_reason": None}
+                        ],
+                    }
+                )
+            yield _sse(
+                {
+                    **base,
+                    "id": cid,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": _usage(item),
+                    "steward": _info(item).model_dump(),
+                }
+            )
+        else:
+            yield _sse(
+                {
+                    **base,
+                    "id": cid,
+                    "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}],
+                }
+            )
+    yield "data: [DONE]\n\n"
+
+
+@router.post(
+    "/v1/chat/completions",
+    response_model=ChatResponse,
+    responses=responses(400, 401, 403, 404, 422, 500),
+)
+async def chat_completions(
+    body: ChatRequest,
+    rt: Annotated[Runtime, Depends(runtime)],
+    who: Annotated[Principal, Depends(principal)],
+) -> ChatResponse | StreamingResponse:
+    """Governed answers for OpenAI-compatible clients (streaming with `"stream": true`)."""
+    profile = _profile(rt, body.model)
+    question, previous = _question(body)
+    if body.stream:
+        return StreamingResponse(
+            iterate_in_threadpool(_stream(rt, who, question, previous, profile)),
+            media_type="text/event-stream",
+        )
+    r = await run_in_threadpool(ask, rt, who, question, "chat", None, previous, profile)
+    return ChatResponse(
+        id=f"chatcmpl-{r.audit_id}",
+        created=int(time.time()),
+        model=profile,
+        choices=[
+            ChatChoice(
+                index=0, message={"role": "assistant", "content": _content(r)}, finish_reason="stop"
+            )
+        ],
+        usage=_usage(r),
+        steward=_info(r),
+    )
