@@ -1,8 +1,10 @@
-"""The audit trail: append-only, hash-chained records (``steward.audit.trail``)."""
+"""The audit trail: append-only, hash-chained, typed events (``trail``, ``events``)."""
 
+from steward.audit.events import AuditEvent, Kind
 from steward.audit.trail import (
     GENESIS,
     HASHED_FIELDS,
+    HASHED_FIELDS_V2,
     AuditEntry,
     ChainReport,
     append,
@@ -11,6 +13,7 @@ from steward.audit.trail import (
     export,
     get,
     prune,
+    record,
     row_hash,
     sources,
     verify,
@@ -19,14 +22,18 @@ from steward.audit.trail import (
 __all__ = [
     "GENESIS",
     "HASHED_FIELDS",
+    "HASHED_FIELDS_V2",
     "AuditEntry",
+    "AuditEvent",
     "ChainReport",
+    "Kind",
     "append",
     "as_dict",
     "count",
     "export",
     "get",
     "prune",
+    "record",
     "row_hash",
     "sources",
     "verify",

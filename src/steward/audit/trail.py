@@ -1,8 +1,11 @@
-"""The audit trail: one append-only, hash-chained row per request, from one code path.
+"""The audit trail: one append-only, hash-chained row per event, from one code path.
 
 Each row stores the SHA-256 of its own canonical content plus the previous row's hash, so an
 edited, deleted or reordered row breaks the chain at a place :func:`verify` names. Rows hold only
-masked text.
+masked text. A question and its answer is one kind of event (:class:`AuditEntry`, written by
+:func:`append`); every other state change is an :class:`~steward.audit.events.AuditEvent`
+(written by :func:`record`). Both take the caller's session, so an event commits or rolls back
+with the change it describes.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
 from ulid import ULID
 
+from steward.audit.events import AuditEvent, Kind
 from steward.core.errors import NotFoundError
+from steward.observability.context import request_id as current_request_id
 from steward.store import Store
 from steward.store.models import AuditRecord
 
@@ -46,6 +52,9 @@ HASHED_FIELDS = (
     "latency_ms",
     "prev_hash",
 )
+# Format 2 (typed events) also hashes what kind of event it was, its target, its request and
+# its payload; rows written before keep format 1 and verify as they were written.
+HASHED_FIELDS_V2 = (*HASHED_FIELDS, "kind", "target", "request_id", "payload")
 
 
 def _canonical_ts(ts: datetime) -> str:
@@ -55,7 +64,8 @@ def _canonical_ts(ts: datetime) -> str:
 
 
 def row_hash(values: dict[str, Any]) -> str:
-    payload = {k: values[k] for k in HASHED_FIELDS}
+    fields = HASHED_FIELDS if values.get("hash_format", 2) == 1 else HASHED_FIELDS_V2
+    payload = {k: values[k] for k in fields}
     payload["ts"] = _canonical_ts(payload["ts"])
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -85,26 +95,73 @@ class AuditEntry:
     latency_ms: dict[str, float]
 
 
-def append(store: Store, entry: AuditEntry) -> str:
-    """Write one audit row at the end of the chain; returns its id."""
-    anchor = _anchor(store)
+def append(store: Store, entry: AuditEntry, session: Session | None = None) -> str:
+    """Write one question record at the end of the chain; returns its id.
+
+    With ``session``, the row joins the caller's transaction (one unit of work with the
+    conversation turns, the ticket and the cache entry of the same request)."""
+    values: dict[str, Any] = dict(entry.__dict__)
+    values.update(kind=Kind.QUESTION.value, target="", payload=None)
+    values["confidence"] = round(float(entry.confidence), 4)
+    return _write(store, values, session)
+
+
+def record(store: Store, event: AuditEvent, session: Session | None = None) -> str:
+    """Write one typed event at the end of the chain; returns its id. Pass the session of the
+    state change it describes, so that both commit or neither does."""
+    values: dict[str, Any] = {
+        "kind": str(event.kind),
+        "target": event.target[:200],
+        "payload": event.payload,
+        "channel": event.channel,
+        "user_id": event.actor,
+        "groups": sorted(event.groups),
+        "center": event.center,
+        "question": "",
+        "action": event.decision,
+        "reason": event.reason[:500],
+        "escalation_reason": None,
+        "confidence": 0.0,
+        "answer": "",
+        "citations": [],
+        "retrieved": [],
+        "provider": "none",
+        "model": "none",
+        "prompt_version": "none",
+        "kb_version": 0,
+        "settings": {},
+        "latency_ms": {},
+    }
+    return _write(store, values, session)
+
+
+def _write(store: Store, values: dict[str, Any], session: Session | None) -> str:
+    if session is not None:
+        return _chain(store, session, values)
     with store.write() as (s, _):
-        if store.dialect == "postgresql":
-            # Replicas append concurrently: one writer at a time extends the chain.
-            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5744_4954})
-        last = s.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        ).first() or (anchor if anchor[0] else None)
-        values: dict[str, Any] = dict(entry.__dict__)
-        values.update(
-            id=str(ULID()),
-            seq=(last[0] + 1) if last else 1,
-            ts=datetime.now(UTC).replace(tzinfo=None),
-            prev_hash=last[1] if last else GENESIS,
-            confidence=round(float(entry.confidence), 4),
-        )
-        values["hash"] = row_hash(values)
-        s.add(AuditRecord(**values))
+        return _chain(store, s, values)
+
+
+def _chain(store: Store, s: Session, values: dict[str, Any]) -> str:
+    if store.dialect == "postgresql":
+        # Replicas append concurrently: one writer at a time extends the chain.
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5744_4954})
+    anchor = _anchor_in(s)
+    last = s.execute(
+        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+    ).first() or (anchor if anchor[0] else None)
+    values.update(
+        id=str(ULID()),
+        seq=(last[0] + 1) if last else 1,
+        ts=datetime.now(UTC).replace(tzinfo=None),
+        prev_hash=last[1] if last else GENESIS,
+        request_id=values.get("request_id") or current_request_id(),
+        hash_format=2,
+    )
+    values["hash"] = row_hash(values)
+    s.add(AuditRecord(**values))
+    # Flushed now so that a later event of the same transaction chains after this one.
+    s.flush()
     return str(values["id"])
 
 
@@ -117,7 +174,7 @@ def get(store: Store, audit_id: str) -> AuditRecord:
 
 
 def as_dict(row: AuditRecord) -> dict[str, Any]:
-    out = {k: getattr(row, k) for k in (*HASHED_FIELDS, "hash")}
+    out = {k: getattr(row, k) for k in (*HASHED_FIELDS_V2, "hash")}
     out["ts"] = _canonical_ts(row.ts) + "Z"
     return out
 
@@ -137,6 +194,11 @@ def _anchor(store: Store) -> tuple[int, str]:
     return (int(seq), store.get_meta("audit_anchor_hash")) if seq else (0, GENESIS)
 
 
+def _anchor_in(s: Session) -> tuple[int, str]:
+    seq = Store.meta_in(s, "audit_anchor_seq")
+    return (int(seq), Store.meta_in(s, "audit_anchor_hash")) if seq else (0, GENESIS)
+
+
 def verify(store: Store) -> ChainReport:
     """Walk the chain in order; the first broken link is reported with its row."""
     anchor_seq, prev = _anchor(store)
@@ -145,7 +207,7 @@ def verify(store: Store) -> ChainReport:
     with store.read() as s:
         for row in s.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
             n += 1
-            values = {k: getattr(row, k) for k in HASHED_FIELDS}
+            values = {k: getattr(row, k) for k in (*HASHED_FIELDS_V2, "hash_format")}
             if row.seq != expected_seq:
                 return ChainReport(False, n, f"row missing before seq {row.seq}", row.id, row.seq)
             if row.prev_hash != prev:

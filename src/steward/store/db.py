@@ -103,6 +103,12 @@ class Store:
             return row.value if row else default
 
     @staticmethod
+    def meta_in(session: Session, key: str, default: str = "") -> str:
+        """A meta value read inside the caller's transaction."""
+        row = session.get(Meta, key)
+        return row.value if row else default
+
+    @staticmethod
     def set_meta(session: Session, key: str, value: str) -> None:
         row = session.get(Meta, key)
         if row is None:

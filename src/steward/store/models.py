@@ -287,12 +287,22 @@ class CacheEntry(Base):
 
 
 class AuditRecord(Base):
-    """One row per request, append-only, hash-chained (each row hashes the previous one)."""
+    """One row per audit event, append-only, hash-chained (each row hashes the previous one).
+
+    ``kind`` says what happened: ``question`` rows fill the question columns; every other kind
+    (ticket-claimed, key-created, access-denied, ...) names its ``target`` and keeps its masked
+    details in ``payload``, with ``user_id`` as the actor and ``action`` as the decision."""
 
     __tablename__ = "audit"
     id: Mapped[str] = mapped_column(String(26), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(40), default="question", index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # 1: rows written before typed events (hash without kind/target/request_id/payload)
+    hash_format: Mapped[int] = mapped_column(Integer, default=2)
     channel: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     groups: Mapped[list[Any]] = mapped_column(JSON)

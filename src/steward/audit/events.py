@@ -1,0 +1,54 @@
+"""Typed audit events: every state change and every denial is one event in the hash chain.
+
+An event says who (``actor``) did what (``kind``) to what (``target``), what was decided
+(``decision``) and, in ``payload``, the masked details that make it reproducible. Events are
+emitted by the service method that changes state, inside its transaction where it has one, never
+by its callers. The question/answer record (:class:`steward.audit.trail.AuditEntry`) is the
+kind ``question``, with its own columns.
+
+Payloads and targets hold ids, counts, digests and masked text only: never a raw personal value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """Every kind of audit event (kebab-case, as they appear in the trail and its exports)."""
+
+    QUESTION = "question"
+    TICKET_CLAIMED = "ticket-claimed"
+    TICKET_ANSWERED = "ticket-answered"
+    TICKET_RESOLVED = "ticket-resolved"
+    KEY_CREATED = "key-created"
+    KEY_REVOKED = "key-revoked"
+    KEY_ROTATED = "key-rotated"
+    DIRECTORY_IMPORTED = "directory-imported"
+    POLICY_RELOADED = "policy-reloaded"
+    QUARANTINE_RELEASED = "quarantine-released"
+    SUBJECT_ERASED = "subject-erased"
+    VALUE_REVEALED = "value-revealed"
+    AUDIT_EXPORTED = "audit-exported"
+    AUDIT_PRUNED = "audit-pruned"
+    ACCESS_DENIED = "access-denied"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing that happened, as the audit trail records it.
+
+    >>> AuditEvent(Kind.TICKET_CLAIMED, actor="rep-ana", target="ticket:01J...", decision="done")
+    """
+
+    kind: Kind | str
+    actor: str  # the user id that acted, or "system"
+    target: str  # what it acted on, e.g. "ticket:01J...", "key:01J...", "directory"
+    decision: str = "done"  # done | denied | revealed | ...
+    payload: dict[str, Any] = field(default_factory=dict)  # masked details
+    reason: str = ""  # one line: why (the rule that decided, the operator's words)
+    channel: str = "service"  # api | cli | chat | service
+    groups: tuple[str, ...] = ()
+    center: str | None = None
