@@ -123,7 +123,7 @@ def main() -> None:
     ap.add_argument("--banking77", type=Path, required=True)
     ap.add_argument("--clinc150", type=Path, required=True)
     args = ap.parse_args()
-    embedder = MiniLMEmbedder(cache_dir=Settings().model_cache)
+    embedder = MiniLMEmbedder(cache_dir=Settings().embedding.cache)
     print(
         json.dumps(
             {

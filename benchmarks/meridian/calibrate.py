@@ -76,7 +76,7 @@ def main() -> None:
     y = np.array([r[3] for r in rows], float)
     w = fit(x, y)
     prov = ExtractiveProvider()
-    threshold = rt.settings.answer_threshold
+    threshold = rt.settings.policy.answer_threshold
     shipped = np.r_[np.asarray(prov.opts.support_weights), -prov.opts.support_bias]
     xb = np.hstack([x, np.ones((len(x), 1))])
     in_sample = 1 / (1 + np.exp(-xb @ shipped))

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steward.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from steward.config.settings import Settings
 
 GROUPS = ("steward.providers", "steward.connectors", "steward.embedders")
 
@@ -36,6 +39,18 @@ def load(group: str, name: str, allowed: str | None = None) -> Any:
             f"No {kind[:-1]} named {name!r}; installed: {', '.join(sorted(eps)) or 'none'}."
         )
     return eps[name].load()
+
+
+def build(group: str, name: str, settings: Settings) -> Any:
+    """The adapter registered as ``name``, built by its ``from_settings(settings)``: the one
+    path for built-in and third-party adapters alike (``STEWARD_PLUGINS`` limits both)."""
+    cls = load(group, name, settings.plugins)
+    if not callable(getattr(cls, "from_settings", None)):
+        raise ConfigError(
+            f"Plugin {name!r} in {group} has no `from_settings(settings)` classmethod; "
+            "ask its author for a version that builds itself from Steward's settings."
+        )
+    return cls.from_settings(settings)
 
 
 def names(group: str) -> list[str]:

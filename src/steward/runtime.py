@@ -5,29 +5,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from functools import cached_property
+from functools import cached_property, partial
 
 from sqlalchemy import select
 
 from steward import plugins
 from steward.answering.answer import Answerer
 from steward.answering.providers.base import Provider
-from steward.answering.providers.extractive import ExtractiveProvider
 from steward.config.settings import Settings, load_settings
 from steward.core.errors import ConfigError, InputError, VectorSpaceError
 from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
 from steward.guard.injection import InjectionDetector, InjectionModel
 from steward.guard.vault import Vault, load_vault_key
 from steward.identity.auth import OidcConfig, TokenVerifier
-from steward.models.embeddings import Embedder, MiniLMEmbedder, OpenAICompatEmbedder, vector_space
+from steward.identity.authz import Authorizer, role_table
+from steward.models.embeddings import Embedder, vector_space
 from steward.models.intents import IntentModel
 from steward.pipeline.cache import AnswerCache
 from steward.pipeline.conversations import Conversations
 from steward.pipeline.handoff import HandoffQueue
 from steward.pipeline.policy import Policy, PolicyBook
+from steward.retrieval.engines import open_index
 from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import Filter, HybridSearch, SearchIndex
 from steward.store import Store, open_store
+from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
 
 log = logging.getLogger(__name__)
@@ -47,53 +49,33 @@ class Runtime:
         ``provider`` plugs in a provider object built by the caller."""
         self.settings = settings or load_settings()
         self.settings.ensure_home()
-        self.store: Store = open_store(self.settings.db_url)
-        self._lock = threading.RLock()
-        self._space_checked_until = 0.0
         if embedder is not None:
             self.__dict__["embedder"] = embedder
+        # A new PostgreSQL store sizes its vector column for the embedder (asked only then).
+        self.store: Store = open_store(self.settings.db_url, vector_dim=lambda: self.embedder.dim)
+        self._lock = threading.RLock()
+        self._space_checked_until = 0.0
         if provider is not None:
             self.__dict__["provider"] = provider
 
     @cached_property
     def embedder(self) -> Embedder:
         s = self.settings
-        cls = plugins.load("steward.embedders", s.embedder, s.plugins)
-        if cls is MiniLMEmbedder:
-            return MiniLMEmbedder(
-                s.embedder_model_dir,
-                s.model_cache,
-                s.embedder_max_tokens,
-                s.embedder_threads,
-                quantize=s.embedder_quantize,
-                runtime=s.embedder_runtime,
-            )
-        if cls is OpenAICompatEmbedder:
-            if not (s.embedder_base_url and s.embedder_model):
-                raise ConfigError(
-                    "The `openai` embedder needs STEWARD_EMBEDDER_BASE_URL and "
-                    "STEWARD_EMBEDDER_MODEL."
-                )
-            return OpenAICompatEmbedder(s.embedder_base_url, s.embedder_model, s.embedder_api_key)
-        embedder: Embedder = cls.from_settings(s)
+        embedder: Embedder = plugins.build("steward.embedders", s.embedding.name, s)
         return embedder
 
     @cached_property
     def index(self) -> SearchIndex:
-        if self.store.dialect == "sqlite":
-            from steward.retrieval.sqlite import SqliteIndex
-
-            return SqliteIndex(self.store, self.embedder.dim)
-        if self.store.dialect == "postgresql":
-            from steward.retrieval.postgres import PostgresIndex
-
-            return PostgresIndex(
-                self.store, self.embedder.dim, match_share=self.settings.pg_common_word_share
-            )
-        raise ConfigError(
-            f"No retrieval engine for {self.store.dialect}: use SQLite or "
-            "PostgreSQL (with pgvector)."
+        return open_index(
+            self.store, self.embedder.dim, match_share=self.settings.retrieval.pg_common_word_share
         )
+
+    @cached_property
+    def chunks(self) -> ChunkRepository:
+        """The one writer of chunks: rows, this engine's index, vectors, knowledge version."""
+        from steward.knowledge.pipeline import embed_chunk
+
+        return ChunkRepository(self.index, partial(embed_chunk, self.embedder))
 
     @property
     def search(self) -> HybridSearch:
@@ -105,13 +87,15 @@ class Runtime:
     @cached_property
     def _search(self) -> HybridSearch:
         s = self.settings
-        weights = {"lexical": s.weight_lexical, "dense": s.weight_dense}
-        return HybridSearch(self.store, self.index, s.retrieval_candidates, s.rrf_k, weights)
+        weights = {"lexical": s.retrieval.weight_lexical, "dense": s.retrieval.weight_dense}
+        return HybridSearch(
+            self.store, self.index, s.retrieval.candidates, s.retrieval.rrf_k, weights
+        )
 
     @property
     def vector_space(self) -> str:
         """The model whose vectors this runtime makes (``embedder_space`` names it, if set)."""
-        return self.settings.embedder_space or vector_space(self.embedder)
+        return self.settings.embedding.space or vector_space(self.embedder)
 
     def check_vector_space(self, *, recheck_after_s: float = 5.0) -> None:
         """Refuse to rank while the store holds vectors of another model than the embedder's
@@ -133,12 +117,14 @@ class Runtime:
     @cached_property
     def sentence_reranker(self) -> SentenceReranker:
         s = self.settings
-        return SentenceReranker(self.store, self.embedder.dim, s.rerank_depth, s.rrf_k)
+        return SentenceReranker(
+            self.store, self.embedder.dim, s.retrieval.rerank_depth, s.retrieval.rrf_k
+        )
 
     @property
     def reranker(self) -> Reranker | None:
         """The configured reranker, or None (`STEWARD_RERANKER=none`)."""
-        name = self.settings.reranker
+        name = self.settings.retrieval.reranker
         if name == "none":
             return None
         if name == "sentences":
@@ -148,7 +134,7 @@ class Runtime:
     @cached_property
     def masker(self) -> Masker:
         try:
-            recognizers = recognizers_for(self.settings.pii_recognizers_file)
+            recognizers = recognizers_for(self.settings.privacy.pii_recognizers_file)
         except InputError as exc:
             raise ConfigError(f"STEWARD_PII_RECOGNIZERS_FILE: {exc.message}") from exc
         return Masker(
@@ -159,19 +145,16 @@ class Runtime:
     @cached_property
     def provider(self) -> Provider:
         s = self.settings
-        if s.providers_file is not None:
+        if s.answering.providers_file is not None:
             from steward.answering.providers.router import load_router
 
-            return load_router(s.providers_file, s.provider_timeout_s)
-        cls = plugins.load("steward.providers", s.provider, s.plugins)
-        if cls is ExtractiveProvider:
-            return ExtractiveProvider()
-        provider: Provider = cls.from_settings(s)
+            return load_router(s.answering.providers_file, s.answering.timeout_s, s.plugins)
+        provider: Provider = plugins.build("steward.providers", s.answering.provider, s)
         return provider
 
     @cached_property
     def answerer(self) -> Answerer:
-        if self.settings.provider_fallback == "none":
+        if self.settings.answering.fallback == "none":
             return Answerer(self.provider, fallback=None)
         return Answerer(self.provider)
 
@@ -179,33 +162,40 @@ class Runtime:
     def verifier(self) -> TokenVerifier | None:
         """Validates OIDC bearer tokens when a JWKS file is configured."""
         s = self.settings
-        if s.oidc_jwks_file is None:
+        if s.identity.oidc_jwks_file is None:
             return None
-        if not (s.oidc_issuer and s.oidc_audience):
+        if not (s.identity.oidc_issuer and s.identity.oidc_audience):
             raise ConfigError(
                 "OIDC needs STEWARD_OIDC_ISSUER and STEWARD_OIDC_AUDIENCE with "
                 "STEWARD_OIDC_JWKS_FILE."
             )
         return TokenVerifier(
             OidcConfig(
-                jwks_file=s.oidc_jwks_file,
-                issuer=s.oidc_issuer,
-                audience=s.oidc_audience,
-                user_claim=s.oidc_user_claim,
-                groups_claim=s.oidc_groups_claim,
-                roles_claim=s.oidc_roles_claim,
-                leeway_s=s.oidc_leeway_s,
-                group_map=dict(s.oidc_group_map),
+                jwks_file=s.identity.oidc_jwks_file,
+                issuer=s.identity.oidc_issuer,
+                audience=s.identity.oidc_audience,
+                user_claim=s.identity.oidc_user_claim,
+                groups_claim=s.identity.oidc_groups_claim,
+                roles_claim=s.identity.oidc_roles_claim,
+                leeway_s=s.identity.oidc_leeway_s,
+                group_map=dict(s.identity.oidc_group_map),
             )
         )
 
     @cached_property
+    def authz(self) -> Authorizer:
+        """Who may do what (the role table, with the configured reveal access); audits denials."""
+        return Authorizer(self.store, role_table(self.settings.privacy.reidentify_access))
+
+    @cached_property
     def vault(self) -> Vault | None:
         """The encrypted vault of raw personal values, when a vault key is configured."""
-        key = load_vault_key(self.settings.vault_key, self.settings.vault_key_file)
+        secret = self.settings.privacy.vault_key
+        key_hex = secret.get_secret_value() if secret is not None else None
+        key = load_vault_key(key_hex, self.settings.privacy.vault_key_file)
         if key is None:
             return None
-        return Vault(self.store, key, self.masker.tokens, self.settings.reidentify_access)
+        return Vault(self.store, key, self.masker.tokens, self.authz)
 
     @cached_property
     def conversations(self) -> Conversations:
@@ -213,15 +203,17 @@ class Runtime:
 
     @cached_property
     def handoff(self) -> HandoffQueue:
-        return HandoffQueue(self.store, self.conversations, self.masker)
+        return HandoffQueue(self.store, self.conversations, self.masker, self.authz)
 
     @cached_property
     def cache(self) -> AnswerCache:
-        return AnswerCache(self.store, self.settings.semantic_cache_threshold)
+        return AnswerCache(self.store, self.settings.cache.semantic_cache_threshold)
 
     @cached_property
     def policies(self) -> PolicyBook:
-        return PolicyBook(self.settings.policy_dir, Policy.from_settings(self.settings))
+        return PolicyBook(
+            self.settings.policy.policy_dir, Policy.from_settings(self.settings), self.store
+        )
 
     @property
     def policy(self) -> Policy:
@@ -231,9 +223,9 @@ class Runtime:
     @cached_property
     def injection(self) -> InjectionDetector:
         """Injection rules, plus the operator's trained model if there is one."""
-        path = self.settings.injection_model or self.settings.home / "guard" / "injection"
+        path = self.settings.policy.injection_model or self.settings.home / "guard" / "injection"
         if not path.with_suffix(".json").exists():
-            if self.settings.injection_model is not None:
+            if self.settings.policy.injection_model is not None:
                 raise ConfigError(f"No injection model at {path} (STEWARD_INJECTION_MODEL).")
             return InjectionDetector()
         return InjectionDetector(InjectionModel.load(path))
@@ -241,9 +233,9 @@ class Runtime:
     @cached_property
     def intents(self) -> IntentModel | None:
         """The operator's trained intent model, if there is one."""
-        path = self.settings.intent_model or self.settings.home / "intents" / "model"
+        path = self.settings.policy.intent_model or self.settings.home / "intents" / "model"
         if not path.with_suffix(".json").exists():
-            if self.settings.intent_model is not None:
+            if self.settings.policy.intent_model is not None:
                 raise ConfigError(f"No intent model at {path} (STEWARD_INTENT_MODEL).")
             return None
         return IntentModel.load(path)

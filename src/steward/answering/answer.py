@@ -120,6 +120,11 @@ class AnswerResult:
     degraded: str | None = None
     route: dict[str, Any] = field(default_factory=dict)  # the router's choice, tries and cost
 
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """Model tokens in and out, as billed."""
+        return self.draft.tokens_in, self.draft.tokens_out
+
 
 class Answerer:
     def __init__(self, provider: Provider, fallback: Provider | str | None = "extractive") -> None:
@@ -132,6 +137,12 @@ class Answerer:
                 self.fallback = ExtractiveProvider()
         else:
             self.fallback = fallback
+
+    @property
+    def can_stream(self) -> bool:
+        """Whether answers can be sent as the model writes them. A provider plugin written
+        before providers declared it counts as one that cannot: it is answered whole first."""
+        return bool(getattr(self.provider, "can_stream", False))
 
     @staticmethod
     def request(
@@ -172,7 +183,8 @@ class Answerer:
     def verify(
         self, draft: Draft, passages: list[Passage], provider: Provider, degraded: str | None
     ) -> AnswerResult:
-        """Keep only claims that cite a passage and are supported by it."""
+        """Keep only claims that cite a passage and are supported by it. The route comes with
+        the draft (a router's choice, failed tries and cost)."""
         by_n = {p.n: p for p in passages}
         kept = [c for c in draft.claims if c.passage in by_n and supported(c.text, by_n[c.passage])]
         dropped = len(draft.claims) - len(kept)
@@ -183,7 +195,7 @@ class Answerer:
         number = {n: i for i, n in enumerate(cited_ns, 1)}
         draft.text = " ".join(f"{c.text} [{number[c.passage]}]" for c in kept)
         draft.claims = kept
-        route: dict[str, Any] = dict(getattr(provider, "last", None) or {})
+        route: dict[str, Any] = dict(draft.route)
         if degraded is None and route.get("tried"):
             degraded = f"{'; '.join(route['tried'])}; answered by {route['provider']}"
         return AnswerResult(
@@ -238,7 +250,7 @@ class SentenceStream:
 
     def __iter__(self) -> Iterator[str]:
         provider = self.answerer.provider
-        if not hasattr(provider, "stream") or isinstance(provider, ExtractiveProvider):
+        if not self.answerer.can_stream:
             # Nothing to stream incrementally: verify the whole draft, then release it.
             self.result = self.answerer.answer(
                 self.request.question,
@@ -256,8 +268,15 @@ class SentenceStream:
             yield from _sentences(self.result)
             return
         buffer, started, degraded = "", False, None
+        route: dict[str, Any] = {}
         try:
-            for piece in provider.stream(self.request):
+            pieces = iter(provider.stream(self.request))
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration as end:  # a router returns the route it took
+                    route = dict(end.value) if isinstance(end.value, dict) else {}
+                    break
                 buffer += piece
                 *done, buffer = SENTENCE_END.split(buffer)
                 for sentence in done:
@@ -281,8 +300,9 @@ class SentenceStream:
             text,
             list(self._claims),
             1.0,
-            provider.model,
+            str(route.pop("model", provider.model)),  # a router names the model it streamed
             no_answer=self._no_answer and not self._claims,
+            route=route,
         )
         result = self.answerer.verify(draft, self.request.passages, provider, degraded)
         result.confidence = round(len(self._claims) / self._seen, 4) if self._seen else 0.0

@@ -52,3 +52,6 @@ class AuditEvent:
     channel: str = "service"  # api | cli | chat | service
     groups: tuple[str, ...] = ()
     center: str | None = None
+    # One masked line for people reading the trail (stored where a question row keeps its
+    # question), e.g. "[reveal <CARD_3>]"; empty when kind and target say it all.
+    summary: str = ""

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
@@ -117,7 +118,7 @@ def record(store: Store, event: AuditEvent, session: Session | None = None) -> s
         "user_id": event.actor,
         "groups": sorted(event.groups),
         "center": event.center,
-        "question": "",
+        "question": event.summary[:500],
         "action": event.decision,
         "reason": event.reason[:500],
         "escalation_reason": None,
@@ -264,9 +265,40 @@ def export(
             yield as_dict(row)
 
 
-def prune(store: Store, before: datetime) -> int:
+@dataclass(frozen=True)
+class ExportReport:
+    rows: int
+    sha256: str  # of the file written: proves later which rows left, without keeping them
+    audit_id: str  # the audit-exported event
+
+
+def export_file(
+    store: Store,
+    dest: Path,
+    actor: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> ExportReport:
+    """Write the rows of :func:`export` to ``dest`` as JSON Lines and record the export as an
+    event (row count, file digest, window), written once the file is complete."""
+    digest = hashlib.sha256()
+    n = 0
+    with dest.open("w", encoding="utf-8") as fh:
+        for row in export(store, since, until):
+            line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+            fh.write(line)
+            digest.update(line.encode("utf-8"))
+            n += 1
+    window = {k: v.isoformat() if v else None for k, v in (("since", since), ("until", until))}
+    payload = {"rows": n, "sha256": digest.hexdigest(), **window}
+    event = AuditEvent(Kind.AUDIT_EXPORTED, actor=actor, target="audit", payload=payload)
+    return ExportReport(n, digest.hexdigest(), record(store, event))
+
+
+def prune(store: Store, before: datetime, *, actor: str | None = None) -> int:
     """Retention: delete rows older than ``before``. The chain stays verifiable: the last
-    deleted row's seq and hash become its anchor."""
+    deleted row's seq and hash become its anchor. With ``actor`` (who pruned), the prune is
+    an event in the same transaction, chained after the newest kept row."""
     cutoff = before.astimezone(UTC).replace(tzinfo=None)
     with store.write() as (s, _):
         last = s.execute(
@@ -280,7 +312,12 @@ def prune(store: Store, before: datetime) -> int:
         result = s.execute(delete(AuditRecord).where(AuditRecord.seq <= last[0]))
         Store.set_meta(s, "audit_anchor_seq", str(last[0]))
         Store.set_meta(s, "audit_anchor_hash", last[1])
-    return int(getattr(result, "rowcount", 0) or 0)
+        n = int(getattr(result, "rowcount", 0) or 0)
+        if actor is not None:
+            payload = {"rows": n, "before": cutoff.isoformat(), "anchor_seq": last[0]}
+            event = AuditEvent(Kind.AUDIT_PRUNED, actor, "audit", payload=payload)
+            record(store, event, session=s)
+    return n
 
 
 def count(store: Store) -> int:

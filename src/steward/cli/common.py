@@ -42,6 +42,14 @@ def _local_admin() -> Any:
     )
 
 
+def _acting(rt: Any, permission: str, resource: str) -> Any:
+    """The local admin, once :meth:`Authorizer.authorize` has let them do ``permission``: the
+    CLI goes through the same check (and the same role table) as every other caller."""
+    who = _local_admin()
+    rt.authz.authorize(who, permission, resource)
+    return who
+
+
 def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 

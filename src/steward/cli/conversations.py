@@ -67,7 +67,7 @@ def guard_train_injection(
         texts += t
         labels += lab
     model = train_injection_model(texts, labels, threshold, max_false_positives=max_false_positives)
-    path = rt.settings.injection_model or rt.settings.home / "guard" / "injection"
+    path = rt.settings.policy.injection_model or rt.settings.home / "guard" / "injection"
     model.save(path)
     n_inj = sum(lab.lower() in ("1", "true", INJECTION) for lab in labels)
     summary = {
@@ -107,7 +107,7 @@ def intent_train(
     with _progress() as bar:
         bar.add_task(f"training on {len(texts)} examples", total=None)
         model = train(texts, labels, rt.embedder, threshold=threshold)
-    path = rt.settings.intent_model or rt.settings.home / "intents" / "model"
+    path = rt.settings.policy.intent_model or rt.settings.home / "intents" / "model"
     model.save(path)
     summary = {
         "examples": len(texts),

@@ -11,8 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from steward.cli.common import JsonOpt, _print_json, _progress, _runtime, err, fail, out
+from steward.cli.common import JsonOpt, _acting, _print_json, _progress, _runtime, err, fail, out
 from steward.core.errors import InputError, StewardError
+from steward.identity.authz import Permission
+from steward.observability.context import request_context
 
 # steward/cli/__init__.py adds these groups to the root app and registers this module's
 # top-level commands there, in the order `steward --help` lists them.
@@ -29,7 +31,8 @@ def directory_import(file: Path, as_json: JsonOpt = False) -> None:
     from steward.identity.directory import import_directory
 
     rt = _runtime()
-    report = import_directory(rt.store, file)
+    who = _acting(rt, Permission.MANAGE_DIRECTORY, "directory")
+    report = import_directory(rt.store, file, actor=who.user_id)
     if as_json:
         _print_json(report.__dict__)
     else:
@@ -69,7 +72,9 @@ def keys_create(user: Annotated[str, typer.Option("--user", help="Directory user
     """Create an API key for USER and print it once (only its hash is stored)."""
     from steward.identity.auth import create_key
 
-    out.print(create_key(_runtime().store, user), markup=False)
+    rt = _runtime()
+    who = _acting(rt, Permission.MANAGE_KEYS, f"user:{user}")
+    out.print(create_key(rt.store, user, actor=who.user_id), markup=False)
 
 
 @keys_app.command("list")
@@ -116,7 +121,10 @@ def keys_rotate(
 
     from steward.identity.auth import rotate_key
 
-    out.print(rotate_key(_runtime().store, key_id, timedelta(hours=grace_hours)), markup=False)
+    rt = _runtime()
+    who = _acting(rt, Permission.MANAGE_KEYS, f"key:{key_id}")
+    grace = timedelta(hours=grace_hours)
+    out.print(rotate_key(rt.store, key_id, grace, actor=who.user_id), markup=False)
 
 
 @keys_app.command("revoke")
@@ -124,7 +132,9 @@ def keys_revoke(key_id: str) -> None:
     """Revoke an API key by id; it stops working at once."""
     from steward.identity.auth import revoke_key
 
-    revoke_key(_runtime().store, key_id)
+    rt = _runtime()
+    who = _acting(rt, Permission.MANAGE_KEYS, f"key:{key_id}")
+    revoke_key(rt.store, key_id, actor=who.user_id)
     out.print(f"Revoked {key_id}.")
 
 
@@ -294,7 +304,8 @@ def ask(
             if not line.strip():
                 continue
             try:
-                _print_json(_one_batch_line(rt, line, n))
+                with request_context(channel="batch"):  # one request id per line, in logs and audit
+                    _print_json(_one_batch_line(rt, line, n))
             except StewardError as exc:
                 failed += 1
                 ident = None
@@ -313,7 +324,8 @@ def ask(
         return
     if not question or not as_user:
         fail('Give a question and --as USER (or --batch FILE), e.g. steward ask --as ana "..."')
-    r = run_ask(rt, principal_for(rt.store, as_user), question, channel="cli")
+    with request_context(channel="cli"):
+        r = run_ask(rt, principal_for(rt.store, as_user), question, channel="cli")
     if as_json:
         _print_json(r.as_dict())
         return
@@ -435,8 +447,8 @@ def serve(
     rt.warm()
     uvicorn.run(
         create_app(rt),
-        host=host or rt.settings.host,
-        port=port or rt.settings.port,
+        host=host or rt.settings.http.host,
+        port=port or rt.settings.http.port,
         log_level="warning",
     )
 

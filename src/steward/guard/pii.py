@@ -32,11 +32,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from steward.config.yamlfile import first_error, load_yaml
 from steward.core.errors import GuardError, InputError
 from steward.store import Store
 from steward.store.models import PiiToken
@@ -408,16 +408,14 @@ def load_custom_recognizers(path: Path) -> list[Recognizer]:
     A bad file raises :class:`InputError` naming the recognizer and the key to fix.
     """
     where = f"PII recognizers file {path}"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read it ({exc.strerror}).") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML: {exc}") from exc
-    try:
-        spec = _CustomFile.model_validate(raw)
-    except ValidationError as exc:
-        raise InputError(f"{where}: {_explain(exc)}") from exc
+    spec = load_yaml(
+        path,
+        _CustomFile,
+        what="PII recognizers file",
+        error=InputError,
+        shape="a `recognizers:` list",
+        explain=_explain,
+    )
     out: list[Recognizer] = []
     for i, r in enumerate(spec.recognizers, 1):
         try:
@@ -437,8 +435,7 @@ def load_custom_recognizers(path: Path) -> list[Recognizer]:
 
 
 def _explain(exc: ValidationError) -> str:
-    # A misspelt key also shows up as a missing one; name the misspelling, it is the cause.
-    first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = first_error(exc)  # the misspelling, where a key is misspelt
     loc = list(first["loc"])
     where = ""
     if len(loc) >= 2 and loc[0] == "recognizers" and isinstance(loc[1], int):

@@ -6,7 +6,9 @@ the same fake, and formats are kept (a Luhn-valid card number, a 555 phone numbe
 ``example.test`` e-mail). The vault, API keys, erasure tombstones, token numbering and the audit
 trail are not copied. The copy is marked non-production and gets its own masking key; a
 non-production store refuses sources that declare personal fields unless they are marked
-``already_masked``.
+``already_masked``. The copy is a SQLite file whatever the source's engine: a SQLite store is
+backed up as a file, a PostgreSQL one is copied row by row from one snapshot; either way the
+chunk repository re-indexes what it rewrites (or, from PostgreSQL, every chunk).
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.orm import Session
 
-from steward.core.errors import ConfigError, InputError
+from steward.core.errors import InputError
 from steward.guard import load_or_create_key, luhn_ok
 from steward.knowledge.pipeline import embed_chunk
+from steward.retrieval.engines import open_index
 from steward.runtime import Runtime
 from steward.store import open_store
+from steward.store.chunks import ChunkRepository, TextEdit
 from steward.store.db import Store
 from steward.store.models import (
     ApiKey,
     AuditRecord,
+    Base,
     Chunk,
     Document,
     Erasure,
@@ -128,13 +135,8 @@ class ExportReport:
     tokens_replaced: int
 
 
-def _sqlite_path(url: str) -> Path:
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(
-            "Masked export copies SQLite stores; for PostgreSQL use pg_dump into "
-            "a SQLite-free pipeline (not supported yet)."
-        )
-    return Path(url.removeprefix("sqlite:///"))
+# Never copied: sealed values, credentials, tombstones, token numbering and the audit trail.
+_NOT_COPIED = (VaultEntry, ApiKey, Erasure, PiiToken, AuditRecord)
 
 
 def export_masked(rt: Runtime, dest: Path) -> ExportReport:
@@ -142,10 +144,11 @@ def export_masked(rt: Runtime, dest: Path) -> ExportReport:
     if dest.exists() and any(dest.iterdir()):
         raise InputError(f"{dest} is not empty; export into a new folder.")
     dest.mkdir(parents=True, exist_ok=True)
-    src = _sqlite_path(rt.settings.db_url)
     target = dest / "steward.db"
-    with sqlite3.connect(src) as source, sqlite3.connect(target) as copy:
-        source.backup(copy)  # a consistent snapshot, even while the source is being written
+    if rt.store.dialect == "sqlite":
+        src = rt.store.engine.url.database or ""
+        with sqlite3.connect(src) as source, sqlite3.connect(target) as copy:
+            source.backup(copy)  # a consistent snapshot, even while the source is being written
     key = hashlib.sha256(rt.masker.tokens.digest("EXPORT", "seed").encode()).digest()
     fakes: dict[str, str] = {}
 
@@ -158,7 +161,12 @@ def export_masked(rt: Runtime, dest: Path) -> ExportReport:
 
     store = open_store(f"sqlite:///{target}")
     try:
-        n_docs, n_chunks = _rewrite(store, rt, fake)
+        index = open_index(store, rt.embedder.dim)
+        chunks = ChunkRepository(index, partial(embed_chunk, rt.embedder))
+        with store.write() as (s, _):
+            if rt.store.dialect != "sqlite":
+                _copy_rows(rt.store, s, chunks)
+            n_docs, n_chunks = _rewrite(s, chunks, fake)
     finally:
         store.dispose()
     for leftover in ("steward.db-wal", "steward.db-shm"):
@@ -167,32 +175,40 @@ def export_masked(rt: Runtime, dest: Path) -> ExportReport:
     return ExportReport(dest, n_docs, n_chunks, len(fakes))
 
 
-def _rewrite(store: Store, rt: Runtime, fake: Callable[[re.Match[str]], str]) -> tuple[int, int]:
-    from steward.retrieval.sqlite import SqliteIndex
+def _copy_rows(source: Store, dst: Session, chunks: ChunkRepository) -> None:
+    """Copy a server store's rows into the new SQLite file (no file to back up), in one
+    snapshot, then build the copy's own index from its chunks."""
+    skip = {m.__table__.name for m in _NOT_COPIED}  # type: ignore[attr-defined]
+    with source.engine.connect() as src:
+        if source.dialect == "postgresql":
+            src.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        for table in Base.metadata.sorted_tables:
+            if table.name in skip:
+                continue
+            result = src.execute(table.select()).mappings()
+            while batch := result.fetchmany(1000):
+                dst.execute(table.insert(), [dict(r) for r in batch])
+        chunks.reindex(dst)
 
-    index = SqliteIndex(store, rt.embedder.dim)
-    with store.write() as (s, _):
-        for table in (VaultEntry, ApiKey, Erasure, PiiToken, AuditRecord):
-            s.execute(delete(table))
-        docs = list(s.scalars(select(Document)))
-        for d in docs:
-            d.title = _TOKEN.sub(fake, d.title)
-            d.meta = {k: v for k, v in (d.meta or {}).items() if k != "subjects"}
-        changed = []
-        for c, title in s.execute(select(Chunk, Document.title).join(Document)).all():
-            text, heading = _TOKEN.sub(fake, c.text), _TOKEN.sub(fake, c.heading)
-            if (text, heading) != (c.text, c.heading):
-                changed.append((c, _TOKEN.sub(fake, title), heading, text))
-        for c, title, heading, text in changed:
-            v = embed_chunk(rt.embedder, heading, text, c.quarantined)
-            c.text, c.heading = text, heading
-            c.embedding, c.heading_vector = v.embedding, v.heading_vector
-            c.sentences, c.sentence_vectors = v.sentences, v.sentence_vectors
-            index.remove(s, [c.id])
-            index.add(s, [(c.id, title, heading, text)])
-        n_chunks = int(s.scalar(select(func.count()).select_from(Chunk)) or 0)
-        Store.set_meta(s, "environment", NON_PRODUCTION)
-        Store.bump_kb_version(s)
+
+def _rewrite(
+    s: Session, chunks: ChunkRepository, fake: Callable[[re.Match[str]], str]
+) -> tuple[int, int]:
+    for table in _NOT_COPIED:
+        s.execute(delete(table))
+    docs = list(s.scalars(select(Document)))
+    for d in docs:
+        d.title = _TOKEN.sub(fake, d.title)
+        d.meta = {k: v for k, v in (d.meta or {}).items() if k != "subjects"}
+    edits = []
+    for c, title in s.execute(select(Chunk, Document.title).join(Document)).all():
+        body, heading = _TOKEN.sub(fake, c.text), _TOKEN.sub(fake, c.heading)
+        if (body, heading) != (c.text, c.heading):
+            edits.append(TextEdit(c.id, _TOKEN.sub(fake, title), heading, body))
+    chunks.rewrite(s, edits)
+    n_chunks = int(s.scalar(select(func.count()).select_from(Chunk)) or 0)
+    Store.set_meta(s, "environment", NON_PRODUCTION)
+    Store.knowledge_changed(s)
     return len(docs), n_chunks
 
 

@@ -3,8 +3,9 @@
 Values are sealed with AES-256-GCM; the key comes from ``STEWARD_VAULT_KEY_FILE`` or
 ``STEWARD_VAULT_KEY`` and never enters the database. Each entry is bound to its token and owner
 (as associated data), so a ciphertext copied onto another row does not decrypt. A value is
-revealed to the asker who gave it, or to a user with the configured access level; every reveal,
-allowed or not, writes an audit row that names the token, never the value.
+revealed to the asker who gave it, or to a user holding the ``reveal-others`` permission (granted
+from the configured access level up); every reveal, allowed or not, is a ``value-revealed`` audit
+event that names the token, never the value.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from steward import audit
 from steward.core.errors import ConfigError, ForbiddenError, NotFoundError
 from steward.guard import TokenBook
-from steward.identity.auth import ACCESS_RANK, Principal
+from steward.identity.auth import Principal
+from steward.identity.authz import Authorizer, Permission
 from steward.store import Store
 from steward.store.models import VaultEntry
 
@@ -60,13 +62,13 @@ class Revealed:
 
 
 class Vault:
-    def __init__(self, store: Store, key: bytes, tokens: TokenBook, reveal_access: str) -> None:
+    def __init__(self, store: Store, key: bytes, tokens: TokenBook, authz: Authorizer) -> None:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         self.store = store
         self._aead = AESGCM(key)
         self.tokens = tokens
-        self.reveal_access = reveal_access
+        self.authz = authz
 
     @staticmethod
     def _aad(token: str, owner: str | None) -> bytes:
@@ -110,40 +112,39 @@ class Vault:
         with self.store.read() as s:
             rows = list(s.scalars(select(VaultEntry).where(VaultEntry.token == token)))
         own = [r for r in rows if r.owner == who.user_id]
-        privileged = ACCESS_RANK.get(who.access, -1) >= ACCESS_RANK[self.reveal_access]
-        allowed = own or (rows if privileged else [])
+        allowed = own or (rows if rows and self._may_reveal_others(who, token) else [])
         outcome = "revealed" if allowed else ("denied" if rows else "not-found")
-        audit_id = audit.append(
+        audit_id = audit.record(
             self.store,
-            audit.AuditEntry(
-                channel=channel,
-                user_id=who.user_id,
-                groups=sorted(who.groups),
-                center=who.center,
-                question=f"[reveal {token}]",
-                action="reveal" if allowed else "refuse",
+            audit.AuditEvent(
+                audit.Kind.VALUE_REVEALED,
+                actor=who.user_id,
+                target=f"token:{token}",
+                decision="reveal" if allowed else "refuse",
+                payload={"outcome": outcome, "owner": bool(own)},
                 reason=f"vault: {outcome} ({'owner' if own else who.access})",
-                escalation_reason=None,
-                confidence=0.0,
-                answer="",
-                citations=[],
-                retrieved=[],
-                provider="none",
-                model="none",
-                prompt_version="none",
-                kb_version=self.store.kb_version(),
-                settings={},
-                latency_ms={},
+                channel=channel,
+                groups=tuple(who.groups),
+                center=who.center,
+                summary=f"[reveal {token}]",
             ),
         )
         if not rows:
             raise NotFoundError(f"Nothing in the vault for {token}.")
         if not allowed:
-            raise ForbiddenError(
-                f"{who.user_id} may not reveal {token}: only its owner or {self.reveal_access} "
-                "access can."
-            )
+            raise ForbiddenError(self._refusal(who, token))
         return Revealed(token, self._open(allowed[0]), audit_id)
+
+    def _may_reveal_others(self, who: Principal, token: str) -> bool:
+        try:
+            self.authz.authorize(who, Permission.REVEAL_OTHERS, f"token:{token}")
+        except ForbiddenError:
+            return False  # the denial is audited; the reveal event below records the refusal
+        return True
+
+    def _refusal(self, who: Principal, token: str) -> str:
+        least = self.authz.least_role(Permission.REVEAL_OTHERS) or "no"
+        return f"{who.user_id} may not reveal {token}: only its owner or {least} access can."
 
     def forget(self, digests: set[str]) -> int:
         """Delete every sealed value with one of these digests (erasure)."""

@@ -23,21 +23,24 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from ulid import ULID
 
-from steward.core.errors import AuthError, ConfigError, ForbiddenError, NotFoundError
+from steward import audit
+from steward.core.errors import AuthError, ConfigError, NotFoundError
+from steward.identity.authz import highest_role
 from steward.identity.directory import get_user
 from steward.store import Store
 from steward.store.models import ApiKey, Group, User
 
 KEY_PREFIX = "stw_"
-ACCESS_RANK = {"asker": 0, "reviewer": 1, "operator": 2, "admin": 3}
 ANONYMOUS = "anonymous"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated asker with the entitlements in force at this moment."""
+    """An authenticated asker with the entitlements in force at this moment; what ``access``
+    (the role) allows is :mod:`steward.identity.authz`'s to decide."""
 
     user_id: str
     display_name: str
@@ -46,14 +49,6 @@ class Principal:
     access: str
     external: bool
     via: str = "directory"  # directory | api-key | oidc | anonymous
-
-    def require(self, level: str) -> None:
-        """Raise ForbiddenError unless this principal has at least ``level`` access."""
-        if ACCESS_RANK.get(self.access, -1) < ACCESS_RANK[level]:
-            raise ForbiddenError(
-                f"This needs {level} access; {self.user_id} has {self.access}.",
-                user=self.user_id,
-            )
 
 
 def _external_groups(store: Store) -> set[str]:
@@ -90,48 +85,85 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(store: Store, user_id: str, expires_at: datetime | None = None) -> str:
-    """Create an API key for ``user_id``; the return value is the only copy of the secret."""
-    get_user(store, user_id)
+def _add_key(s: Session, user_id: str, expires_at: datetime | None) -> tuple[str, str]:
+    """Add a key row for ``user_id`` in ``s``; returns its id and the secret."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    with store.write() as (s, _):
-        s.add(
-            ApiKey(
-                id=str(ULID()),
-                user_id=user_id,
-                prefix=secret[: len(KEY_PREFIX) + 6],
-                key_hash=_digest(secret),
-                created_at=datetime.now(UTC),
-                expires_at=expires_at,
-            )
+    key_id = str(ULID())
+    s.add(
+        ApiKey(
+            id=key_id,
+            user_id=user_id,
+            prefix=secret[: len(KEY_PREFIX) + 6],
+            key_hash=_digest(secret),
+            created_at=datetime.now(UTC),
+            expires_at=expires_at,
         )
+    )
+    return key_id, secret
+
+
+def _key_event(kind: audit.Kind, actor: str, key_id: str, **payload: object) -> audit.AuditEvent:
+    # Ids and times only: the secret, its digest and its prefix never enter the trail.
+    return audit.AuditEvent(kind, actor=actor, target=f"key:{key_id}", payload=payload)
+
+
+def create_key(
+    store: Store, user_id: str, expires_at: datetime | None = None, *, actor: str = "system"
+) -> str:
+    """Create an API key for ``user_id``; the return value is the only copy of the secret.
+    ``actor`` (who created it) is recorded in the audit trail with the key's id."""
+    get_user(store, user_id)
+    with store.write() as (s, _):
+        key_id, secret = _add_key(s, user_id, expires_at)
+        expires = expires_at.isoformat() if expires_at else None
+        event = _key_event(audit.Kind.KEY_CREATED, actor, key_id, user=user_id, expires=expires)
+        audit.record(store, event, session=s)
     return secret
 
 
-def revoke_key(store: Store, key_id: str) -> None:
+def revoke_key(store: Store, key_id: str, *, actor: str = "system") -> None:
+    """Revoke a key at once (audited as ``actor``'s act)."""
     with store.write() as (s, _):
         row = s.get(ApiKey, key_id)
         if row is None:
             raise NotFoundError(f"No API key {key_id!r}; `steward keys list` shows them.")
+        already = row.revoked_at is not None
         row.revoked_at = row.revoked_at or datetime.now(UTC)
+        event = _key_event(
+            audit.Kind.KEY_REVOKED, actor, key_id, user=row.user_id, already_revoked=already
+        )
+        audit.record(store, event, session=s)
 
 
-def rotate_key(store: Store, key_id: str, grace: timedelta = timedelta(0)) -> str:
-    """A new key for the same user; the old one stops working after ``grace``."""
+def rotate_key(
+    store: Store, key_id: str, grace: timedelta = timedelta(0), *, actor: str = "system"
+) -> str:
+    """A new key for the same user; the old one stops working after ``grace``. The new key,
+    the old one's end and the audit event commit together."""
     with store.read() as s:
         row = s.get(ApiKey, key_id)
         if row is None or row.revoked_at is not None:
             raise NotFoundError(f"No active API key {key_id!r}; `steward keys list` shows them.")
         user_id = row.user_id
-    new = create_key(store, user_id)
+    get_user(store, user_id)
     with store.write() as (s, _):
         old = s.get(ApiKey, key_id)
         assert old is not None
+        new_id, secret = _add_key(s, user_id, None)
         if grace.total_seconds() <= 0:
             old.revoked_at = datetime.now(UTC)
         else:
             old.expires_at = datetime.now(UTC) + grace
-    return new
+        event = _key_event(
+            audit.Kind.KEY_ROTATED,
+            actor,
+            key_id,
+            user=user_id,
+            new_key=new_id,
+            grace_s=grace.total_seconds(),
+        )
+        audit.record(store, event, session=s)
+    return secret
 
 
 def list_keys(store: Store, user_id: str | None = None) -> list[ApiKey]:
@@ -251,8 +283,7 @@ def principal_from_claims(store: Store, cfg: OidcConfig, claims: Mapping[str, An
     if user is None and cfg.roles_claim:
         roles = claims.get(cfg.roles_claim) or []
         roles = [roles] if isinstance(roles, str) else list(roles)
-        ranked = [r for r in roles if r in ACCESS_RANK]
-        access = max(ranked, key=ACCESS_RANK.__getitem__, default="asker")
+        access = highest_role(str(r) for r in roles)
     return Principal(
         user_id, name, groups, center, access, bool(groups) and groups <= external, "oidc"
     )

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from ulid import ULID
 
@@ -42,11 +42,11 @@ from steward.knowledge.chunking import (
 from steward.knowledge.connectors import Failed, Item
 from steward.knowledge.sources import SourceSpec, make_connector
 from steward.models.embeddings import Embedder, embed_with_spans
+from steward.store.chunks import ChunkVectors, NewChunk
 from steward.store.db import Event
-from steward.store.models import AclSet, Chunk, Document, Erasure, Meta, Source, SyncRun
+from steward.store.models import AclSet, Document, Erasure, Meta, Source, SyncRun
 
 if TYPE_CHECKING:
-    from steward.retrieval.search import SearchIndex
     from steward.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Syncer:
         started = time.perf_counter()
         started_at = datetime.now(UTC)
         connector = make_connector(self.spec, self.rt.settings.plugins)
-        _ = self.rt.index, self.rt.embedder  # build them before any write transaction opens
+        _ = self.rt.chunks, self.rt.embedder  # build them before any write transaction opens
         self._space = self.rt.vector_space
         self._recipe = recipe(self.rt, self.spec)
         # A document from before recipes were recorded was built like today's unless the
@@ -318,36 +318,23 @@ class Syncer:
         sent_vecs: list[npt.NDArray[np.float16]],
         heading_vecs: dict[str, npt.NDArray[np.float16]],
     ) -> None:
+        chunks = self.rt.chunks
         with self.rt.store.write() as (s, events):
             ci = 0
             for p in batch:
                 doc = self._upsert_document(s, p)
-                old_ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
-                self.rt.index.remove(s, old_ids)
-                s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
-                rows = []
-                for ordinal, d in enumerate(p.drafts):
-                    chunk = Chunk(
-                        document_id=doc.id,
-                        ordinal=ordinal,
-                        heading=d.heading,
-                        text=d.text,
-                        acl_set_id=doc.acl_set_id,
-                        is_current=doc.is_current,
-                        center=doc.center,
-                        quarantined=bool(d.quarantine),
-                        quarantine_reason=d.quarantine,
-                        embedding=chunk_vecs[ci].tobytes(),
-                        heading_vector=heading_vecs[d.heading].tobytes(),
-                        sentences=[list(x) for x in d.sentences],
-                        sentence_vectors=sent_vecs[ci].tobytes(),
+                new = []
+                for d in p.drafts:
+                    vectors = ChunkVectors(
+                        chunk_vecs[ci].tobytes(),
+                        heading_vecs[d.heading].tobytes(),
+                        [list(x) for x in d.sentences],
+                        sent_vecs[ci].tobytes(),
                     )
                     ci += 1
-                    s.add(chunk)
-                    s.flush()
-                    rows.append((chunk.id, p.title, d.heading, d.text))
+                    new.append(NewChunk(d.heading, d.text, vectors, d.quarantine))
                     self.report.quarantined += int(bool(d.quarantine))
-                self.rt.index.add(s, rows)
+                chunks.replace(s, doc, p.title, new)
                 if p.is_new:
                     self.report.added += 1
                 else:
@@ -388,14 +375,8 @@ class Syncer:
             doc = s.get(Document, doc_pk)
             assert doc is not None
             self._apply_meta(s, doc, item, meta_hash)
-            s.execute(
-                update(Chunk)
-                .where(Chunk.document_id == doc.id)
-                .values(acl_set_id=doc.acl_set_id, center=doc.center)
-            )
-            self.rt.index.refresh(
-                s, list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
-            )
+            s.flush()
+            self.rt.chunks.set_access(s, doc)
             events.append(Event("document-permissions-changed", {"doc_id": item.doc_id}))
         self._changed_any = True
 
@@ -409,10 +390,7 @@ class Syncer:
             return
         with self.rt.store.write() as (s, events):
             for pk, doc_id in gone:
-                ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == pk)))
-                self.rt.index.remove(s, ids)
-                s.execute(delete(Chunk).where(Chunk.document_id == pk))
-                s.execute(delete(Document).where(Document.id == pk))
+                self.rt.chunks.delete_documents(s, [pk])
                 events.append(Event("document-removed", {"doc_id": doc_id}))
         self.report.removed = len(gone)
         self._changed_any = True
@@ -423,8 +401,9 @@ class Syncer:
         r.duration_ms = round((time.perf_counter() - started) * 1000, 1)
         with self.rt.store.write() as (s, events):
             if self._changed_any:
-                refresh_currency(s, self.rt.index)
-                self.rt.store.bump_kb_version(s)
+                # Each batch moved the knowledge version as it committed; this moves it once
+                # more only if a document's currency changes now.
+                self.rt.chunks.refresh_currency(s)
             self._settle_space(s, events)
             s.add(
                 SyncRun(
@@ -458,7 +437,7 @@ class Syncer:
                     return  # still being re-embedded (or a document failed): search refuses
             log.info("every document re-embedded: the store's vectors are now %s", self._space)
             events.append(Event("vector-space-changed", {"from": row.value, "to": self._space}))
-            self.rt.store.bump_kb_version(s)
+            self.rt.store.knowledge_changed(s)
         self.rt.store.set_meta(s, "vector_space", self._space)
 
 
@@ -472,14 +451,6 @@ def recipe(rt: Runtime, spec: SourceSpec) -> str:
         "pii_allow": spec.pii_allow,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class ChunkVectors:
-    embedding: bytes
-    heading_vector: bytes
-    sentences: list[list[int]]
-    sentence_vectors: bytes
 
 
 def chunk_vectors(
@@ -513,17 +484,6 @@ def embed_chunk(embedder: Embedder, heading: str, text: str, quarantined: bool) 
     return ChunkVectors(
         vecs[0].tobytes(), head[0].tobytes(), [list(x) for x in sentences], sents[0].tobytes()
     )
-
-
-def refresh_currency(s: Session, index: SearchIndex) -> None:
-    """A document is current unless a document in the store says it supersedes it."""
-    superseded = set(s.scalars(select(Document.supersedes).where(Document.supersedes.is_not(None))))
-    for doc in s.scalars(select(Document)):
-        current = doc.doc_id not in superseded
-        if doc.is_current != current:
-            doc.is_current = current
-            s.execute(update(Chunk).where(Chunk.document_id == doc.id).values(is_current=current))
-            index.refresh(s, list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id))))
 
 
 def sync(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from steward import audit
 from steward.core.errors import InputError, NotFoundError
 from steward.identity.auth import Principal
-from steward.knowledge.pipeline import embed_chunk
+from steward.identity.authz import Permission
 from steward.runtime import Runtime
 from steward.store.models import Chunk, Document
 
@@ -37,7 +37,7 @@ def held(rt: Runtime) -> list[Held]:
 
 def release(rt: Runtime, chunk_id: int, who: Principal) -> str:
     """Let a held chunk be retrieved; returns the audit id of the release."""
-    who.require("operator")
+    rt.authz.authorize(who, Permission.RELEASE_QUARANTINE, f"chunk:{chunk_id}")
     with rt.store.read() as s:
         chunk = s.get(Chunk, chunk_id)
         if chunk is None:
@@ -45,36 +45,23 @@ def release(rt: Runtime, chunk_id: int, who: Principal) -> str:
         if not chunk.quarantined:
             raise InputError(f"Chunk {chunk_id} is not quarantined.")
         doc = s.get(Document, chunk.document_id)
-        heading, text, doc_id = chunk.heading, chunk.text, doc.doc_id if doc else "?"
-    v = embed_chunk(rt.embedder, heading, text, quarantined=False)
+        doc_id = doc.doc_id if doc else "?"
     with rt.store.write() as (s, _):
-        row = s.get(Chunk, chunk_id)
-        assert row is not None
-        row.quarantined, row.quarantine_reason = False, None
-        row.sentences, row.sentence_vectors = v.sentences, v.sentence_vectors
-        s.flush()
-        rt.index.refresh(s, [chunk_id])
-        rt.store.bump_kb_version(s)
-    return audit.append(
-        rt.store,
-        audit.AuditEntry(
-            channel="admin",
-            user_id=who.user_id,
-            groups=sorted(who.groups),
-            center=who.center,
-            question=f"[release quarantined chunk {chunk_id} of {doc_id}]",
-            action="release",
-            reason="quarantine: released by an operator",
-            escalation_reason=None,
-            confidence=0.0,
-            answer="",
-            citations=[],
-            retrieved=[{"chunk_id": chunk_id, "doc_id": doc_id}],
-            provider="none",
-            model="none",
-            prompt_version="none",
-            kb_version=rt.store.kb_version(),
-            settings={},
-            latency_ms={},
-        ),
+        rt.chunks.release(s, chunk_id)
+        audit_id = audit.record(rt.store, _released(who, chunk_id, doc_id), session=s)
+    return audit_id
+
+
+def _released(who: Principal, chunk_id: int, doc_id: str) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        audit.Kind.QUARANTINE_RELEASED,
+        actor=who.user_id,
+        target=f"chunk:{chunk_id}",
+        decision="release",
+        payload={"chunk_id": chunk_id, "doc_id": doc_id},
+        reason="quarantine: released by an operator",
+        channel="admin",
+        groups=tuple(who.groups),
+        center=who.center,
+        summary=f"[release quarantined chunk {chunk_id} of {doc_id}]",
     )

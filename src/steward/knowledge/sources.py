@@ -24,11 +24,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from steward import plugins
 from steward.config.secrets import resolve_secret
+from steward.config.yamlfile import describe, first_error, load_yaml
 from steward.core.errors import ConfigError, InputError
 from steward.knowledge.connectors import Connector
 
@@ -103,17 +103,7 @@ def _expand(value: str, where: Path) -> str:
 
 def load_sources(path: Path) -> list[SourceSpec]:
     """Parse and validate a source config; paths become absolute."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec = SourcesFile.model_validate(raw)
-    except OSError as exc:
-        raise InputError(f"Cannot read source config {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"Source config {path} is not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"Source config {path}: {where}: {first['msg']}") from exc
+    spec = load_yaml(path, SourcesFile, what="Source config", error=InputError)
     ids = [s.id for s in spec.sources]
     if len(set(ids)) != len(ids):
         raise InputError(f"Source config {path}: source ids must be unique.")
@@ -129,7 +119,10 @@ def load_sources(path: Path) -> list[SourceSpec]:
             except re.error as exc:
                 raise InputError(f"Source {s.id}: pii_allow {rx!r} is not a regex: {exc}") from exc
         out.append(SourceSpec.model_validate({**s.model_dump(), **extra}))
-        make_connector(out[-1])  # validate options now, not halfway through a sync
+        try:
+            make_connector(out[-1])  # validate options now, not halfway through a sync
+        except InputError as exc:
+            raise InputError(f"Source config {path}: {exc.message}") from exc
     return out
 
 
@@ -138,9 +131,9 @@ def make_connector(spec: SourceSpec, allowed: str | None = None) -> Connector:
     try:
         options = cls.Options.model_validate(connector_options(spec))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"Source {spec.id} ({spec.connector}): {where}: {first['msg']}") from exc
+        # Keys the source entry itself takes are allowed beside the connector's own options.
+        detail = describe(first_error(exc), cls.Options, also=tuple(SourceSpec.model_fields))
+        raise InputError(f"Source {spec.id} ({spec.connector}): {detail}") from exc
     connector: Connector = cls(options)
     return connector
 

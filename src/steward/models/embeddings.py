@@ -19,12 +19,15 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
-from steward.core.errors import EmbedderError
+from steward.core.errors import ConfigError, EmbedderError
+
+if TYPE_CHECKING:
+    from steward.config.settings import Settings
 
 Vectors = npt.NDArray[np.float32]
 
@@ -197,7 +200,12 @@ def quantize_int8(src: Path, out: Path) -> None:
     weights = {i.name for i in model.graph.initializer}
     keep = [n.name for n in model.graph.node if n.op_type == "MatMul" and n.input[1] not in weights]
     tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    logging.disable(logging.WARNING)  # the quantizer advises pre-processing on the root logger
+    # The quantizer advises pre-processing through the root logger itself (logging.warning),
+    # not a logger of its own: drop only the root logger's records that come from
+    # onnxruntime, for this call. Records of every other logger still pass (a logger's filter
+    # sees only what is logged on it directly).
+    quiet = _FromPackage("onnxruntime")
+    logging.getLogger().addFilter(quiet)
     try:
         quantize_dynamic(
             str(src),
@@ -208,8 +216,19 @@ def quantize_int8(src: Path, out: Path) -> None:
             nodes_to_exclude=keep,
         )
     finally:
-        logging.disable(logging.NOTSET)
+        logging.getLogger().removeFilter(quiet)
     tmp.replace(out)
+
+
+class _FromPackage(logging.Filter):
+    """Drops the records logged from one package's source files."""
+
+    def __init__(self, package: str) -> None:
+        super().__init__()
+        self.marker = f"{os.sep}{package}{os.sep}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.marker not in record.pathname
 
 
 RUNTIMES = ("auto", "onnxruntime", "openvino")
@@ -299,6 +318,18 @@ class MiniLMEmbedder:
         self._run: _Runner | None = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MiniLMEmbedder:
+        """`STEWARD_EMBEDDER=minilm` (the default), tuned by the `STEWARD_EMBEDDER_*` settings."""
+        return cls(
+            settings.embedding.model_dir,
+            settings.embedding.cache,
+            settings.embedding.max_tokens,
+            settings.embedding.threads,
+            quantize=settings.embedding.quantize,
+            runtime=settings.embedding.runtime,
+        )
 
     def _load(self) -> None:
         if self._run is not None:
@@ -503,6 +534,18 @@ class OpenAICompatEmbedder:
         self.space = self.model_id
         self.batch_size = batch_size
         self.dim = dim or len(self.embed(["dimension probe"])[0])
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatEmbedder:
+        """`STEWARD_EMBEDDER=openai` with STEWARD_EMBEDDER_BASE_URL and STEWARD_EMBEDDER_MODEL."""
+        if not (settings.embedding.base_url and settings.embedding.model):
+            raise ConfigError(
+                "The `openai` embedder needs STEWARD_EMBEDDER_BASE_URL and STEWARD_EMBEDDER_MODEL."
+            )
+        key = settings.embedding.api_key
+        # Unwrapped only here, where the adapter takes it.
+        api_key = key.get_secret_value() if key is not None else None
+        return cls(settings.embedding.base_url, settings.embedding.model, api_key)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         import openai

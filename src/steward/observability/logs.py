@@ -1,4 +1,6 @@
-"""Structured JSON log lines on stderr. Callers log masked text only; this module adds no data."""
+"""Structured JSON log lines on stderr. Callers log masked text only; this module adds no data
+but the request's ids (``request_id``, and ``trace_id`` when tracing set one) and, for an
+exception, its traceback."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+
+from steward.observability.context import current
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -18,9 +22,17 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        ctx = current()
+        if ctx is not None:
+            out["request_id"] = ctx.request_id
+            if ctx.trace_id:
+                out["trace_id"] = ctx.trace_id
         out.update({k: v for k, v in vars(record).items() if k not in _RESERVED})
         if record.exc_info and record.exc_info[0] is not None:
             out["error"] = record.exc_info[0].__name__
+            out["traceback"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            out["traceback"] = record.exc_text
         return json.dumps(out, default=str, ensure_ascii=False)
 
 

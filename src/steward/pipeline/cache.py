@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.orm import Session
 
 from steward.store import Store
 from steward.store.models import AuditRecord, CacheEntry, Document
@@ -240,23 +241,46 @@ class AnswerCache:
         response: dict[str, Any],
         cited: dict[str, str],
         kb_version: int,
+        session: Session | None = None,
     ) -> None:
+        """Cache an answer. With ``session``, the entry joins the caller's transaction and
+        this process's memory learns it only once that commits (a rolled-back request must
+        not be served from memory)."""
         kb_at = kb_version if response.get("action") == "abstain" else None
         meta = {"docs": cited, "kb_version": kb_at}
-        with self.store.write() as (s, _):
-            s.execute(delete(CacheEntry).where(CacheEntry.key == key))
-            s.add(
-                CacheEntry(
-                    key=key,
-                    fingerprint=fp,
-                    question=question,
-                    vector=vector.astype(np.float16).tobytes(),
-                    response=response,
-                    cited_versions=meta,
-                    hits=0,
-                    created_at=datetime.now(UTC),
-                )
-            )
+        entry = CacheEntry(
+            key=key,
+            fingerprint=fp,
+            question=question,
+            vector=vector.astype(np.float16).tobytes(),
+            response=response,
+            cited_versions=meta,
+            hits=0,
+            created_at=datetime.now(UTC),
+        )
+
+        def remember(*_: object) -> None:
+            self._remember(key, fp, vector, response, cited, kb_at)
+
+        if session is None:
+            with self.store.write() as (s, _):
+                s.execute(delete(CacheEntry).where(CacheEntry.key == key))
+                s.add(entry)
+            remember()
+            return
+        session.execute(delete(CacheEntry).where(CacheEntry.key == key))
+        session.add(entry)
+        event.listen(session, "after_commit", remember, once=True)
+
+    def _remember(
+        self,
+        key: str,
+        fp: str,
+        vector: np.ndarray,
+        response: dict[str, Any],
+        cited: dict[str, str],
+        kb_at: int | None,
+    ) -> None:
         row = vector.astype(np.float16).astype(np.float32)[None, :]
         with self._lock:
             self._local[key] = (response, cited, kb_at)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from ulid import ULID
 
 from steward.core.errors import NotFoundError
@@ -131,36 +132,53 @@ class Conversations:
                 )
             )
 
-    def record(self, conversation_id: str, who: Principal, turns: Sequence[NewTurn]) -> None:
+    def record(
+        self,
+        conversation_id: str,
+        who: Principal,
+        turns: Sequence[NewTurn],
+        session: Session | None = None,
+    ) -> None:
         """One exchange in one transaction: the conversation (created on its first exchange,
-        touched on later ones) and its turns."""
-        now = datetime.now(UTC)
-        with self.store.write() as (s, _):
-            conv = s.get(Conversation, conversation_id)
-            if conv is None:
-                s.add(
-                    Conversation(
-                        id=conversation_id,
-                        user_id=who.user_id,
-                        center=who.center,
-                        status="open",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                s.flush()
-            elif conv.user_id != who.user_id:  # open() checked; never write into another's
-                raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
-            else:
-                conv.updated_at = now
-            for turn in turns:
-                s.add(Turn(conversation_id=conversation_id, created_at=now, **turn.__dict__))
+        touched on later ones) and its turns. With ``session``, in the caller's transaction
+        (the request's unit of work: audit row, turns, ticket and cache entry together)."""
+        if session is None:
+            with self.store.write() as (s, _):
+                self._record(s, conversation_id, who, turns)
+        else:
+            self._record(session, conversation_id, who, turns)
 
-    def set_status(self, conversation_id: str, status: str) -> None:
-        with self.store.write() as (s, _):
-            conv = s.get(Conversation, conversation_id)
+    @staticmethod
+    def _record(s: Session, conversation_id: str, who: Principal, turns: Sequence[NewTurn]) -> None:
+        now = datetime.now(UTC)
+        conv = s.get(Conversation, conversation_id)
+        if conv is None:
+            s.add(
+                Conversation(
+                    id=conversation_id,
+                    user_id=who.user_id,
+                    center=who.center,
+                    status="open",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            s.flush()
+        elif conv.user_id != who.user_id:  # open() checked; never write into another's
+            raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
+        else:
+            conv.updated_at = now
+        for turn in turns:
+            s.add(Turn(conversation_id=conversation_id, created_at=now, **turn.__dict__))
+
+    def set_status(self, conversation_id: str, status: str, session: Session | None = None) -> None:
+        if session is not None:
+            conv = session.get(Conversation, conversation_id)
             if conv is not None:
                 conv.status = status
+            return
+        with self.store.write() as (s, _):
+            self.set_status(conversation_id, status, s)
 
     def history(self, conversation_id: str, who: Principal) -> tuple[str, list[TurnView]]:
         """(status, turns) of the asker's own conversation."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from steward.answering.answer import AnswerResult
+from steward.core import reasons
 from steward.core.language import detect
 from steward.identity.auth import Principal
 from steward.pipeline.policy import Policy
@@ -35,7 +36,7 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
             return Decision(
                 "escalate",
                 f"the question is in {spoken!r}; this center answers in {policy.language!r}",
-                "language",
+                reasons.LANGUAGE.name,
                 rule=f"{tag}:language",
             )
         signals = [sig for sig in und.signals if sig.reason in policy.escalation_reasons]
@@ -48,14 +49,14 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
             return Decision(
                 "escalate",
                 f"intent {und.intent} always goes to a person",
-                "policy",
+                reasons.POLICY.name,
                 rule=f"{tag}:always_human_intents",
             )
         if not policy.auto_answer_allowed(und.intent):
             return Decision(
                 "escalate",
                 f"intent {und.intent} is not answered automatically",
-                "policy",
+                reasons.POLICY.name,
                 rule=f"{tag}:auto_answer_intents",
             )
     return None
@@ -74,7 +75,7 @@ def after_answer(result: AnswerResult | None, policy: Policy) -> Decision:
             action,
             f"confidence {result.confidence:.2f} is below the threshold "
             f"{policy.answer_threshold:.2f}",
-            "low_confidence" if action == "escalate" else None,
+            reasons.LOW_CONFIDENCE.name if action == "escalate" else None,
             rule=f"policy:{policy.name}@{policy.version}:threshold",
         )
     return Decision(

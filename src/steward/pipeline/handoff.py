@@ -9,29 +9,27 @@ a resolution can be kept as a correction, a labelled example for later evaluatio
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from ulid import ULID
 
+from steward import audit
+from steward.core import reasons
 from steward.core.errors import ForbiddenError, InputError, NotFoundError
 from steward.guard import Masker
-from steward.identity.auth import ACCESS_RANK, Principal
+from steward.identity.auth import Principal
+from steward.identity.authz import Authorizer, Permission
 from steward.pipeline.conversations import Conversations
 from steward.pipeline.policy import BusinessHours
 from steward.store import Store
 from steward.store.models import Correction, Ticket, Turn
 
-PRIORITY = {
-    "fraud": "p1",
-    "location_mismatch": "p1",
-    "emotional": "p1",
-    "vulnerable": "p2",
-    "legal": "p2",
-    "money_movement": "p2",
-}
+PRIORITY: dict[str, str] = dict(reasons.PRIORITY)  # steward.core.reasons, the one list
 SLA = {"p1": timedelta(minutes=5), "p2": timedelta(minutes=30), "p3": timedelta(hours=4)}
 
 
@@ -67,10 +65,17 @@ def _aware(ts: datetime) -> datetime:
 
 
 class HandoffQueue:
-    def __init__(self, store: Store, conversations: Conversations, masker: Masker) -> None:
+    def __init__(
+        self,
+        store: Store,
+        conversations: Conversations,
+        masker: Masker,
+        authz: Authorizer | None = None,
+    ) -> None:
         self.store = store
         self.conversations = conversations
         self.masker = masker
+        self.authz = authz or Authorizer(store)
 
     def open(
         self,
@@ -84,43 +89,64 @@ class HandoffQueue:
         sources: list[str],
         audit_id: str,
         hours: BusinessHours | None = None,
+        session: Session | None = None,
     ) -> str:
-        """Open a ticket. With business hours, the SLA clock starts at the next opening."""
+        """Open a ticket. With business hours, the SLA clock starts at the next opening.
+
+        With ``session``, the ticket and the conversation's new status join the caller's
+        transaction: a hand-off is audited with its ticket or not at all."""
         now = datetime.now(UTC)
         start = hours.next_open(now) if hours is not None else now
         priority = PRIORITY.get(reason, "p3")
-        ticket_id = str(ULID())
-        with self.store.write() as (s, _):
-            s.add(
-                Ticket(
-                    id=ticket_id,
-                    conversation_id=conversation_id,
-                    user_id=who.user_id,
-                    center=who.center,
-                    reason=reason,
-                    detail=detail,
-                    intent=intent,
-                    signals=signals,
-                    sources=sources,
-                    priority=priority,
-                    status="open",
-                    assignee=None,
-                    audit_id=audit_id,
-                    created_at=now,
-                    due_at=start + SLA[priority],
-                )
-            )
-        self.conversations.set_status(conversation_id, "with_human")
-        return ticket_id
+        ticket = Ticket(
+            id=str(ULID()),
+            conversation_id=conversation_id,
+            user_id=who.user_id,
+            center=who.center,
+            reason=reason,
+            detail=detail,
+            intent=intent,
+            signals=signals,
+            sources=sources,
+            priority=priority,
+            status="open",
+            assignee=None,
+            audit_id=audit_id,
+            created_at=now,
+            due_at=start + SLA[priority],
+        )
+        if session is None:
+            with self.store.write() as (s, _):
+                self._add(s, ticket)
+        else:
+            self._add(session, ticket)
+        return ticket.id
 
-    @staticmethod
-    def _require(who: Principal) -> None:
-        who.require("reviewer")
+    def _add(self, s: Session, ticket: Ticket) -> None:
+        s.add(ticket)
+        s.flush()  # the ticket is written (or refused) before anything that depends on it
+        self.conversations.set_status(ticket.conversation_id, "with_human", s)
 
-    @staticmethod
-    def _visible(who: Principal, ticket: Ticket) -> bool:
-        everywhere = ACCESS_RANK.get(who.access, -1) >= ACCESS_RANK["operator"]
+    def _require(self, who: Principal, resource: str) -> None:
+        self.authz.authorize(who, Permission.WORK_TICKETS, resource)
+
+    def _visible(self, who: Principal, ticket: Ticket) -> bool:
+        # Scoping, not a denial: other centers' tickets are simply not in this queue.
+        everywhere = self.authz.permits(who, Permission.SEE_ALL_CENTERS)
         return everywhere or who.center is None or ticket.center == who.center
+
+    def _event(
+        self, kind: audit.Kind, who: Principal, row: Ticket, **payload: object
+    ) -> audit.AuditEvent:
+        # Ids and states only: the conversation's text stays in the ticket, masked.
+        return audit.AuditEvent(
+            kind,
+            actor=who.user_id,
+            target=f"ticket:{row.id}",
+            payload={"conversation": row.conversation_id, "status": row.status, **payload},
+            groups=tuple(who.groups),
+            center=row.center,
+        )
 
     def _view(self, t: Ticket) -> TicketView:
         with self.store.read() as s:
@@ -152,7 +178,7 @@ class HandoffQueue:
 
     def queue(self, who: Principal, status: str | None = None) -> list[TicketView]:
         """Tickets this reviewer may work, most urgent first."""
-        self._require(who)
+        self._require(who, "tickets")
         with self.store.read() as s:
             q = select(Ticket).order_by(Ticket.due_at)
             if status:
@@ -161,7 +187,7 @@ class HandoffQueue:
         return [self._view(t) for t in rows]
 
     def _get(self, who: Principal, ticket_id: str) -> Ticket:
-        self._require(who)
+        self._require(who, f"ticket:{ticket_id}")
         with self.store.read() as s:
             t = s.get(Ticket, ticket_id)
         if t is None or not self._visible(who, t):
@@ -182,6 +208,7 @@ class HandoffQueue:
                 raise ForbiddenError(f"Ticket {ticket_id} is claimed by {row.assignee}.")
             row.status, row.assignee = "claimed", who.user_id
             row.claimed_at = row.claimed_at or datetime.now(UTC)
+            audit.record(self.store, self._event(audit.Kind.TICKET_CLAIMED, who, row), session=s)
         return self.get(who, ticket_id)
 
     def answer(self, who: Principal, ticket_id: str, text: str) -> TicketView:
@@ -198,16 +225,21 @@ class HandoffQueue:
             if row.status == "resolved":
                 raise InputError(f"Ticket {ticket_id} is resolved; it takes no more answers.")
             row.status, row.answered_at, row.resolution = "answered", datetime.now(UTC), masked
+            digest = hashlib.sha256(masked.encode("utf-8")).hexdigest()[:16]
+            event = self._event(audit.Kind.TICKET_ANSWERED, who, row, answer_sha256=digest)
+            audit.record(self.store, event, session=s)
         self.conversations.add(t.conversation_id, "human", masked, author=who.user_id)
         return self.get(who, ticket_id)
 
     def resolve(self, who: Principal, ticket_id: str, save_correction: bool = False) -> TicketView:
         t = self._get(who, ticket_id)
-        if (
-            t.assignee not in (None, who.user_id)
-            and ACCESS_RANK[who.access] < ACCESS_RANK["operator"]
-        ):
-            raise ForbiddenError(f"Ticket {ticket_id} is claimed by {t.assignee}.")
+        if t.assignee not in (None, who.user_id):
+            self.authz.authorize(
+                who,
+                Permission.RESOLVE_ANY_TICKET,
+                f"ticket:{ticket_id}",
+                message=f"Ticket {ticket_id} is claimed by {t.assignee}.",
+            )
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)
             assert row is not None
@@ -234,6 +266,14 @@ class HandoffQueue:
                         created_at=datetime.now(UTC),
                     )
                 )
+            event = self._event(
+                audit.Kind.TICKET_RESOLVED,
+                who,
+                row,
+                correction=save_correction,
+                assignee=row.assignee,
+            )
+            audit.record(self.store, event, session=s)
         self.conversations.set_status(t.conversation_id, "closed")
         return self.get(who, ticket_id)
 

@@ -33,15 +33,18 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from steward import audit
 from steward.config.settings import Settings
+from steward.config.yamlfile import parse_yaml
+from steward.core import reasons
 from steward.core.errors import ConfigError
+from steward.store import Store
 
 log = logging.getLogger(__name__)
 DEFAULT_PROFILE = "steward"
-REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
+REASONS = reasons.SIGNALS  # the risk signals a policy may list (steward.core.reasons)
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAYS: tuple[str, ...] = ALL_DAYS
@@ -91,19 +94,22 @@ class PolicySpec(BaseModel):
     answer_threshold: float | None = Field(default=None, ge=0, le=1)
     low_confidence_action: Literal["abstain", "escalate"] | None = None
     escalate_for: Literal["external", "everyone", "nobody"] | None = None
-    escalation_reasons: (
-        list[
-            Literal[
-                "fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement"
-            ]
-        ]
-        | None
-    ) = None
+    escalation_reasons: list[str] | None = None
     large_amount: float | None = Field(default=None, gt=0)
     auto_answer_intents: list[str] | None = None
     always_human_intents: list[str] | None = None
     business_hours: BusinessHours | None = None
     language: str | None = None
+
+    @field_validator("escalation_reasons")
+    @classmethod
+    def _known_reasons(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [r for r in value or [] if r not in REASONS]
+        if unknown:
+            raise ValueError(
+                f"unknown escalation reason {unknown[0]!r}; choose from {', '.join(REASONS)}"
+            )
+        return value
 
 
 @dataclass(frozen=True)
@@ -123,8 +129,8 @@ class Policy:
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
-            answer_threshold=settings.answer_threshold,
-            low_confidence_action=settings.low_confidence_action,
+            answer_threshold=settings.policy.answer_threshold,
+            low_confidence_action=settings.policy.low_confidence_action,
         )
 
     def applies_escalation(self, external: bool) -> bool:
@@ -180,27 +186,21 @@ class Policy:
 
 
 def _read(path: Path) -> tuple[PolicySpec, str]:
+    # Parsed from the bytes that are hashed, so a version always names the content it checked.
     raw = path.read_bytes()
-    try:
-        data = yaml.safe_load(raw) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"Policy {path.name} must be a YAML mapping.")
-        spec = PolicySpec.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"Policy {path.name} is not valid YAML: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"Policy {path.name}: {where}: {first['msg']}") from exc
+    spec = parse_yaml(raw, PolicySpec, label=f"Policy {path.name}", error=ConfigError)
     return spec, hashlib.sha256(raw).hexdigest()[:12]
 
 
 class PolicyBook:
-    """The policies of a folder, re-read when a file changes; one per center."""
+    """The policies of a folder, re-read when a file changes; one per center. With a store,
+    every reload after the first load is a ``policy-reloaded`` audit event (the versions now in
+    force, the files rejected)."""
 
-    def __init__(self, folder: Path | None, base: Policy) -> None:
+    def __init__(self, folder: Path | None, base: Policy, store: Store | None = None) -> None:
         self.folder = folder
         self.base = base
+        self.store = store
         self._lock = threading.Lock()
         self._stamp: tuple[tuple[str, float, int], ...] | None = None
         self._specs: dict[str, tuple[PolicySpec, str]] = {}
@@ -214,11 +214,13 @@ class PolicyBook:
         assert self.folder is not None
         return sorted(self.folder.glob("*.yaml"))
 
-    def _reload(self, strict: bool = False) -> None:
+    def _reload(self, strict: bool = False) -> audit.AuditEvent | None:
+        """Re-read the folder if it changed; returns the event to record, if any."""
         files = self._files()
         stamp = tuple((p.name, p.stat().st_mtime, p.stat().st_size) for p in files)
         if stamp == self._stamp:
-            return
+            return None
+        first = self._stamp is None
         specs: dict[str, tuple[PolicySpec, str]] = {}
         errors: dict[str, str] = {}
         for path in files:
@@ -235,14 +237,35 @@ class PolicyBook:
                     extra={"file": path.name, "detail": exc.message},
                 )
         self._specs, self.errors, self._stamp = specs, errors, stamp
+        return None if first else self._reloaded()
+
+    def _reloaded(self) -> audit.AuditEvent:
+        # Versions are content hashes: the event says which rules were in force from now on.
+        return audit.AuditEvent(
+            audit.Kind.POLICY_RELOADED,
+            actor="system",
+            target="policy",
+            decision="rejected" if self.errors else "reloaded",
+            payload={
+                "versions": {name: version for name, (_, version) in self._specs.items()},
+                "rejected": sorted(self.errors),
+            },
+            reason="policy: files changed on disk",
+        )
+
+    def _emit(self, event: audit.AuditEvent | None) -> None:
+        # Called after the book's lock is released: the audit write takes the store's lock.
+        if event is not None and self.store is not None:
+            audit.record(self.store, event)
 
     def profiles(self) -> list[str]:
         """Assistant profiles: ``profile.<name>.yaml`` files, plus the built-in ``steward``."""
         if self.folder is None:
             return [DEFAULT_PROFILE]
         with self._lock:
-            self._reload()
+            event = self._reload()
             names = [k.removeprefix("profile.") for k in self._specs if k.startswith("profile.")]
+        self._emit(event)
         return [DEFAULT_PROFILE, *sorted(n for n in names if n != DEFAULT_PROFILE)]
 
     def for_center(self, center: str | None, profile: str | None = None) -> Policy:
@@ -251,8 +274,9 @@ class PolicyBook:
         if self.folder is None:
             return self.base
         with self._lock:
-            self._reload()
+            event = self._reload()
             specs = dict(self._specs)
+        self._emit(event)
         policy = self.base
         layers = ["default", center, f"profile.{profile}" if profile else None]
         for name in layers:

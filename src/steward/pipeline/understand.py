@@ -1,8 +1,8 @@
 """Understanding a question: what it asks, whether it attacks, and which risk signals it carries.
 
-Risk signals follow the escalation reasons of a retail bank's hand-off matrix: ``fraud``,
-``location_mismatch``, ``vulnerable``, ``legal``, ``emotional``, ``money_movement``, checked in
-that priority order so a conversation is handed off once with the first matching reason.
+Risk signals follow the escalation reasons of a retail bank's hand-off matrix (the signal
+reasons of :mod:`steward.core.reasons`), checked in the registry's priority order so a
+conversation is handed off once with the first matching reason.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from steward.core import reasons
 from steward.guard import Finding, injection_findings
 from steward.guard.injection import InjectionDetector
 from steward.retrieval.search import query_terms
 
-REASONS = ("fraud", "location_mismatch", "vulnerable", "legal", "emotional", "money_movement")
+REASONS = reasons.SIGNALS
 _MONEY_VERB = (
     r"\b(wire|wiring|transfer|send|sending|move|moving|pay out|speed up|recall|reverse|"
     r"raise|increase)\b"
@@ -172,19 +173,18 @@ def risk_signals(text: str, large_amount: float = 10_000) -> list[Signal]:
     out: list[Signal] = []
     money = bool(re.search(_MONEY_VERB, text, re.IGNORECASE))
     if _any(_FRAUD, text):
-        out.append(Signal("fraud", "reports activity the customer did not make or authorise"))
+        out.append(Signal(reasons.FRAUD.name, reasons.FRAUD.description))
     if money and _any(_LOCATION_STATED, text) and _any(_LOCATION_SESSION, text):
-        out.append(
-            Signal("location_mismatch", "money movement with a location that does not match")
-        )
+        out.append(Signal(reasons.LOCATION_MISMATCH.name, reasons.LOCATION_MISMATCH.description))
     if _any(_VULNERABLE, text):
-        out.append(Signal("vulnerable", "signs of vulnerability or third-party pressure"))
+        out.append(Signal(reasons.VULNERABLE.name, reasons.VULNERABLE.description))
     if _any(_LEGAL, text):
-        out.append(Signal("legal", "mentions legal action or legal process"))
+        out.append(Signal(reasons.LEGAL.name, reasons.LEGAL.description))
     if _any(_EMOTIONAL, text):
-        out.append(Signal("emotional", "signs of distress"))
+        out.append(Signal(reasons.EMOTIONAL.name, reasons.EMOTIONAL.description))
     if money and any(a >= large_amount for a in amounts(text)):
-        out.append(Signal("money_movement", f"asks to move {large_amount:,.0f} or more"))
+        # The evidence names the threshold in force (the registry's line names the setting).
+        out.append(Signal(reasons.MONEY_MOVEMENT.name, f"asks to move {large_amount:,.0f} or more"))
     return out
 
 

@@ -1,6 +1,7 @@
 """The production engine: PostgreSQL full-text search + pgvector (HNSW), filter in the SQL.
 
-This is the only module that writes PostgreSQL-specific SQL. A side table holds each chunk's
+This is the only module that writes PostgreSQL-specific SQL (but the DDL of migration 0005,
+which creates the side table and its indexes). A side table holds each chunk's
 weighted ``tsvector`` (title A, heading B, text D) and its vector; the permission filter joins
 ``chunks`` and sits in the WHERE clause of both rankers, so rows outside it are never ranked.
 
@@ -11,6 +12,7 @@ over the permitted rows, so a narrow permission set never loses its best matches
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from steward.models.embeddings import Vectors
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 
+log = logging.getLogger(__name__)
 _LEXEME = re.compile(r"[^a-z0-9]+")
 
 
@@ -63,29 +66,37 @@ class PostgresIndex:
         self._idf_version = -1
         self._idf_total = -1
         self._permitted: dict[tuple[frozenset[int], str | None], int] = {}
-        with store.raw() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
-            conn.execute(
-                text(
-                    "CREATE TABLE IF NOT EXISTS chunk_search ("
-                    "chunk_id integer PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, "
-                    f"tsv tsvector NOT NULL, vec vector({dim}) NOT NULL)"
-                )
-            )
+        self._check_dimension()
+        self._restore_indexes()
+
+    def _check_dimension(self) -> None:
+        """The table comes from migration 0005, sized for the embedder that made the store;
+        another size cannot be written into it (said now, not halfway through a sync)."""
+        with self.store.read() as s:
             # pgvector keeps a column's dimension as its type modifier.
-            have = conn.execute(
+            have = s.execute(
                 text(
                     "SELECT atttypmod FROM pg_attribute "
                     "WHERE attrelid = 'chunk_search'::regclass AND attname = 'vec'"
                 )
             ).scalar()
-        if have is not None and int(have) > 0 and int(have) != dim:
+        if have is not None and int(have) > 0 and int(have) != self.dim:
             raise ConfigError(
                 f"This PostgreSQL store holds vectors of {have} dimensions; the configured "
-                f"embedder makes {dim}. A model with another vector size needs a fresh database "
-                "(STEWARD_DATABASE_URL): ingest into it, then switch."
+                f"embedder makes {self.dim}. A model with another vector size needs a fresh "
+                "database (STEWARD_DATABASE_URL): ingest into it, then switch."
             )
-        self._create_indexes()
+
+    def _restore_indexes(self) -> None:
+        """The migration creates both indexes; only a bulk load interrupted before its rebuild
+        (``bulk``) leaves them missing, and then they are built again here."""
+        with self.store.read() as s:
+            have = set(
+                s.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'chunk_search'"))
+            )
+        if not set(_INDEXES) <= have:
+            log.warning("rebuilding search indexes missing after an interrupted bulk load")
+            self._create_indexes()
 
     def _create_indexes(self, memory: str | None = None, workers: int | None = None) -> None:
         with self.store.raw() as conn:

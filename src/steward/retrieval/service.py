@@ -12,6 +12,7 @@ import numpy as np
 
 from steward.core.errors import QuestionError
 from steward.identity.auth import Principal
+from steward.identity.authz import Permission
 from steward.runtime import Runtime
 
 MAX_K = 100
@@ -52,11 +53,12 @@ def search(
 
     if not isinstance(query, str) or not query.strip():
         raise QuestionError("The query is empty.")
-    if len(query) > rt.settings.max_question_chars:
+    if len(query) > rt.settings.policy.max_question_chars:
         raise QuestionError(
-            f"The query is longer than {rt.settings.max_question_chars:,} "
+            f"The query is longer than {rt.settings.policy.max_question_chars:,} "
             "characters (STEWARD_MAX_QUESTION_CHARS)."
         )
+    rt.authz.authorize(who, Permission.SEARCH, "search")
     if not 1 <= k <= MAX_K:
         raise QuestionError(f"k must be between 1 and {MAX_K}.")
     if mode not in MODES:

@@ -8,12 +8,12 @@ unquarantined chunks), and the MATCH expression requires them. FTS5 then scores 
 rows — BM25 is the cost that grows with the corpus, so a 10% filter costs about a tenth — and
 the join to ``chunks`` checks every returned row again (defence in depth: a stale token can
 hide a row, never show one). Every change to a chunk's ACL, center, currency or quarantine
-goes through ``refresh``.
+goes through ``refresh`` (the chunk repository, ``store/chunks.py``, calls it). The
+``chunks_fts`` table is created by an Alembic migration (0005), never here.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import threading
 from collections import OrderedDict
@@ -28,15 +28,9 @@ from steward.retrieval.dense import DenseMatrix
 from steward.retrieval.search import Filter, Hit, query_terms
 from steward.store import Store
 
-log = logging.getLogger(__name__)
-
 # Column weights for bm25(): title, heading, text, filter tokens (never scored).
 BM25_WEIGHTS = (2.0, 1.5, 1.0, 0.0)
 _TOKEN = re.compile(r"[^a-z0-9]+")
-FTS_SCHEMA = (
-    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5("
-    "title, heading, text, filt, tokenize='porter unicode61 remove_diacritics 2')"
-)
 
 
 def _center_token(center: str | None) -> str:
@@ -60,29 +54,6 @@ class SqliteIndex:
         # about the same words again and again.
         self._lock = threading.Lock()
         self._counts: OrderedDict[tuple[int, Filter], dict[str, int]] = OrderedDict()
-        with store.raw() as conn:
-            cols = [r[1] for r in conn.execute(text("PRAGMA table_info(chunks_fts)")).all()]
-            rebuild = False
-            if cols and "filt" not in cols:
-                # A store from before filter tokens: rebuild the index once from the chunks.
-                log.warning("rebuilding the full-text index with permission filter tokens")
-                conn.execute(text("DROP TABLE chunks_fts"))
-                conn.execute(text(FTS_SCHEMA))
-                rebuild = True
-            else:
-                conn.execute(text(FTS_SCHEMA))
-        if rebuild:
-            with store.write() as (session, _events):
-                session.execute(
-                    text(
-                        "INSERT INTO chunks_fts(rowid, title, heading, text, filt) "
-                        "SELECT c.id, d.title, c.heading, c.text, '' FROM chunks c "
-                        "JOIN documents d ON d.id = c.document_id"
-                    )
-                )
-                ids = list(session.scalars(text("SELECT id FROM chunks ORDER BY id")))
-                for start in range(0, len(ids), 5000):
-                    self.refresh(session, ids[start : start + 5000])
 
     @staticmethod
     def _filter_column(session: Session, chunk_ids: Sequence[int]) -> dict[int, str]:

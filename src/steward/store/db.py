@@ -33,6 +33,10 @@ class Event:
 
 
 Listener = Callable[[Event], None]
+# The vector size of a new store's pgvector column: a number, or a callable asked only when the
+# migration creates that column (so opening an existing store never loads an embedder).
+VectorDim = int | Callable[[], int]
+_KB_CHANGED = "steward.kb_changed"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -66,12 +70,14 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+    def migrate(self, vector_dim: VectorDim | None = None) -> None:
+        """Bring the schema to the newest Alembic revision. ``vector_dim`` sizes the pgvector
+        column of a new PostgreSQL store (the embedder's dimension); see migration 0005."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            cfg.attributes["vector_dim"] = vector_dim
             command.upgrade(cfg, "head")
 
     def read(self) -> Session:
@@ -84,6 +90,8 @@ class Store:
         events: list[Event] = []
         with self._lock, self._sessions() as session, session.begin():
             yield session, events
+            if session.info.pop(_KB_CHANGED, False):
+                self.bump_kb_version(session)
         for ev in events:
             for listener in self._listeners:
                 listener(ev)
@@ -123,6 +131,12 @@ class Store:
             return int(row) if row else 0
 
     @staticmethod
+    def knowledge_changed(session: Session) -> None:
+        """Mark this write transaction as changing what retrieval sees: the knowledge-base
+        version moves once when it commits, however many changes it holds."""
+        session.info[_KB_CHANGED] = True
+
+    @staticmethod
     def bump_kb_version(session: Session) -> int:
         row = session.get(Meta, "kb_version")
         version = (int(row.value) if row else 0) + 1
@@ -133,9 +147,9 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
+def open_store(url: str, *, migrate: bool = True, vector_dim: VectorDim | None = None) -> Store:
     """Open (and by default migrate) the store at ``url``."""
     store = Store(url)
     if migrate:
-        store.migrate()
+        store.migrate(vector_dim)
     return store

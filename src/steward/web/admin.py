@@ -10,14 +10,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from steward import audit
+from steward.core import reasons
 from steward.core.errors import NotFoundError
 from steward.identity.auth import Principal
+from steward.identity.authz import Permission
 from steward.pipeline import cache
 from steward.runtime import Runtime
-from steward.web.deps import operator, principal, runtime
+from steward.web.deps import allowed, principal, runtime
 from steward.web.errors import responses
 
 router = APIRouter(tags=["admin"])
+reads_audit = allowed(Permission.READ_AUDIT)
+sees_cache_stats = allowed(Permission.VIEW_CACHE_STATS)
 OPERATOR_ERRORS = responses(400, 401, 403, 404, 422, 500)
 
 
@@ -32,7 +36,7 @@ class AuditOut(BaseModel):
     question: str
     action: str
     reason: str
-    escalation_reason: str | None
+    escalation_reason: str | None = Field(description=reasons.FIELD_DESCRIPTION)
     confidence: float
     answer: str
     citations: list[dict[str, Any]]
@@ -76,7 +80,7 @@ class RevealOut(BaseModel):
 async def get_audit_sources(
     audit_id: str,
     rt: Annotated[Runtime, Depends(runtime)],
-    _who: Annotated[Principal, Depends(operator)],
+    _who: Annotated[Principal, Depends(reads_audit)],
 ) -> list[AuditSource]:
     """Which data sources produced this answer, and whether they changed since (operators)."""
     rows = await run_in_threadpool(audit.sources, rt.store, audit_id)
@@ -99,7 +103,7 @@ class CacheStatsOut(BaseModel):
 @router.get("/v1/cache/stats", response_model=CacheStatsOut, responses=OPERATOR_ERRORS)
 async def cache_stats(
     rt: Annotated[Runtime, Depends(runtime)],
-    _who: Annotated[Principal, Depends(operator)],
+    _who: Annotated[Principal, Depends(sees_cache_stats)],
     hours: Annotated[float, Query(gt=0, le=24 * 366, description="Window, in hours.")] = 24.0,
 ) -> CacheStatsOut:
     """Answer-cache hit rate and the time it saved over the last ``hours``, across every
@@ -128,7 +132,7 @@ async def reveal(
 async def get_audit(
     audit_id: str,
     rt: Annotated[Runtime, Depends(runtime)],
-    _who: Annotated[Principal, Depends(operator)],
+    _who: Annotated[Principal, Depends(reads_audit)],
 ) -> AuditOut:
     """One audit record (operators and admins only)."""
     row = await run_in_threadpool(audit.get, rt.store, audit_id)

@@ -8,13 +8,16 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
+from steward.core import reasons
 from steward.identity.auth import Principal
 from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED
 
-NOT_BLANK = r"\S"  # at least one visible character
+# At least one character that is not whitespace as Python's str.strip() sees it (the server
+# strips before checking): ECMAScript's \S, which schema-driven clients use, lets \x1c-\x1f through.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class AskRequestBase(BaseModel):
@@ -56,7 +59,7 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
     confidence: float
-    escalation_reason: str | None
+    escalation_reason: str | None = Field(description=reasons.FIELD_DESCRIPTION)
     reason: str
     audit_id: str
     latency_ms: float

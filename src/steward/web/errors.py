@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from steward.core.errors import StewardError
+from steward.observability.context import request_id
+
+log = logging.getLogger(__name__)
 
 
 class ErrorDetail(BaseModel):
@@ -46,7 +50,8 @@ def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
 
 
 def _rid(request: Request) -> str:
-    return str(getattr(request.state, "request_id", ""))
+    """The request's id, as the request-context middleware set it (and logs and audit carry)."""
+    return str(getattr(request.state, "request_id", "") or request_id() or "")
 
 
 def install(app: FastAPI) -> None:
@@ -76,12 +81,21 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        rid = _rid(request)
+        if not getattr(exc, "steward_logged", False):  # the stage runner logged its own
+            log.error(
+                "unhandled error",
+                exc_info=exc,
+                extra={"request_id": rid, "path": request.url.path},
+            )
         # Never echo internals: the message could carry text from a request.
         return JSONResponse(
             error_body(
                 "internal_error",
                 "Something went wrong; the request id is in the logs.",
-                _rid(request),
+                rid,
             ),
             500,
+            # Sent from outside the request-context middleware: it adds no header here.
+            headers={"X-Request-ID": rid} if rid else None,
         )

@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from steward.core import reasons
 from steward.core.errors import InputError, NotFoundError
 from steward.identity.auth import Principal
 from steward.pipeline.orchestrator import Response, ask, ask_stream
@@ -52,7 +53,7 @@ class StewardInfo(BaseModel):
     action: str
     citations: list[dict[str, Any]]
     confidence: float
-    escalation_reason: str | None
+    escalation_reason: str | None = Field(description=reasons.FIELD_DESCRIPTION)
     audit_id: str
     conversation_id: str | None
     ticket_id: str | None
@@ -201,6 +202,8 @@ async def chat_completions(
     profile = _profile(rt, body.model)
     question, previous = _question(body)
     if body.stream:
+        # Each step runs in a worker thread with a copy of this request's context (its request
+        # id); ask_stream then keeps one context for the whole answer (runner.in_request).
         return StreamingResponse(
             iterate_in_threadpool(_stream(rt, who, question, previous, profile)),
             media_type="text/event-stream",

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from steward.identity.auth import Principal
 from steward.retrieval.service import MAX_K, search
 from steward.runtime import Runtime
+from steward.web.ask import NOT_BLANK
 from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED
 
@@ -26,7 +27,7 @@ def request_model(max_chars: int) -> type[SearchRequestBase]:
     return create_model(
         "SearchRequest",
         __base__=SearchRequestBase,
-        query=(str, Field(min_length=1, max_length=max_chars, pattern=r"\S")),
+        query=(str, Field(min_length=1, max_length=max_chars, pattern=NOT_BLANK)),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from steward.answering.providers.base import AnswerRequest, Draft
 from steward.answering.providers.openai_compat import (
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 class AnthropicOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     base_url: str | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_tokens: int = 300
@@ -50,6 +50,7 @@ def map_anthropic_error(exc: Exception, provider: str) -> ProviderError:
 
 class AnthropicProvider:
     name: ClassVar[str] = "anthropic"
+    can_stream: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = AnthropicOptions
 
     def __init__(self, options: AnthropicOptions, http_client: Any = None) -> None:
@@ -59,7 +60,8 @@ class AnthropicProvider:
         self.model = options.model
         self.prompt_version = PROMPT_VERSION
         self._client = Anthropic(
-            api_key=options.api_key or "unused",
+            # Unwrapped only here, where the SDK takes it: settings and options never show it.
+            api_key=options.api_key.get_secret_value() if options.api_key else "unused",
             base_url=options.base_url,
             timeout=options.timeout_s,
             max_retries=0,
@@ -69,7 +71,7 @@ class AnthropicProvider:
     @classmethod
     def from_settings(cls, settings: Settings) -> AnthropicProvider:
         """`STEWARD_PROVIDER=anthropic` with STEWARD_ANTHROPIC_MODEL (and its key)."""
-        if not settings.anthropic_model:
+        if not settings.answering.anthropic.model:
             raise ConfigError("The `anthropic` provider needs STEWARD_ANTHROPIC_MODEL.")
         try:
             import anthropic  # noqa: F401
@@ -79,10 +81,10 @@ class AnthropicProvider:
             ) from exc
         return cls(
             AnthropicOptions(
-                model=settings.anthropic_model,
-                api_key=settings.anthropic_api_key,
-                base_url=settings.anthropic_base_url,
-                timeout_s=settings.provider_timeout_s,
+                model=settings.answering.anthropic.model,
+                api_key=settings.answering.anthropic.api_key,
+                base_url=settings.answering.anthropic.base_url,
+                timeout_s=settings.answering.timeout_s,
             )
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from pydantic import BaseModel
@@ -71,6 +71,9 @@ class Draft:
     no_answer: bool = False
     # The prompt version of the provider that wrote it, when a router chose among several.
     prompt_version: str | None = None
+    # How it was produced, when a router chose: {route, provider, tried, cost_usd}. It travels
+    # with the draft (never in shared state), so concurrent requests cannot swap routes.
+    route: dict[str, Any] = field(default_factory=dict)
 
 
 class Provider(Protocol):
@@ -82,13 +85,19 @@ class Provider(Protocol):
     """
 
     name: ClassVar[str]
+    # True when ``stream`` yields text as a model writes it; False when it only replays a
+    # finished draft (the answer stage then decides first and sends the result in pieces).
+    can_stream: ClassVar[bool]
     model: str
     prompt_version: str
 
     def complete(self, request: AnswerRequest) -> Draft: ...
 
     def stream(self, request: AnswerRequest) -> Iterator[str]:
-        """The reply as it is written; the answer stage releases only verified sentences."""
+        """The reply as it is written; the answer stage releases only verified sentences.
+
+        A generator may ``return`` the route it took (a dict like :attr:`Draft.route`): a
+        router does, so a streamed answer is audited with its own route."""
         ...
 
 

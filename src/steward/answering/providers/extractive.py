@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -32,6 +32,9 @@ from pydantic import BaseModel, ConfigDict
 from steward.answering.answertypes import expected_types, type_match
 from steward.answering.providers.base import AnswerRequest, Claim, Draft, Passage
 from steward.retrieval.search import stem_set, stem_terms
+
+if TYPE_CHECKING:
+    from steward.config.settings import Settings
 
 SIGNALS = ("sd", "cd", "hd", "ls", "lc", "tm")
 
@@ -85,12 +88,18 @@ def _same_block(p: Passage, i: int, j: int) -> bool:
 
 class ExtractiveProvider:
     name: ClassVar[str] = "extractive"
+    can_stream: ClassVar[bool] = False  # stream() replays a finished draft
     Options: ClassVar[type[BaseModel]] = ExtractiveOptions
 
     def __init__(self, options: ExtractiveOptions | None = None) -> None:
         self.opts = options or ExtractiveOptions()
         self.model = "extractive-v3"
         self.prompt_version = "extractive-v3"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractiveProvider:
+        """`STEWARD_PROVIDER=extractive` (the default): no setting tunes it."""
+        return cls()
 
     # ------------------------------------------------------------------ signals
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from steward.answering.providers.base import AnswerRequest, Claim, Draft
 from steward.core.errors import ConfigError, ProviderError, ProviderRejected, ProviderTimeout
@@ -50,7 +50,7 @@ class OpenAIOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_tokens: int = 300
     temperature: float = 0.0
@@ -83,6 +83,7 @@ def render_passages(request: AnswerRequest) -> str:
 
 class OpenAICompatProvider:
     name: ClassVar[str] = "openai"
+    can_stream: ClassVar[bool] = True
     Options: ClassVar[type[BaseModel]] = OpenAIOptions
 
     def __init__(self, options: OpenAIOptions, http_client: Any = None) -> None:
@@ -95,7 +96,8 @@ class OpenAICompatProvider:
         self.prompt_version = PROMPT_VERSION
         self._client = OpenAI(
             base_url=options.base_url,
-            api_key=options.api_key or "unused",
+            # Unwrapped only here, where the SDK takes it: settings and options never show it.
+            api_key=options.api_key.get_secret_value() if options.api_key else "unused",
             timeout=options.timeout_s,
             max_retries=0,
             http_client=http_client,
@@ -104,16 +106,16 @@ class OpenAICompatProvider:
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAICompatProvider:
         """`STEWARD_PROVIDER=openai` with STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."""
-        if not (settings.openai_base_url and settings.openai_model):
+        if not (settings.answering.openai.base_url and settings.answering.openai.model):
             raise ConfigError(
                 "The `openai` provider needs STEWARD_OPENAI_BASE_URL and STEWARD_OPENAI_MODEL."
             )
         return cls(
             OpenAIOptions(
-                base_url=settings.openai_base_url,
-                model=settings.openai_model,
-                api_key=settings.openai_api_key,
-                timeout_s=settings.provider_timeout_s,
+                base_url=settings.answering.openai.base_url,
+                model=settings.answering.openai.model,
+                api_key=settings.answering.openai.api_key,
+                timeout_s=settings.answering.timeout_s,
             )
         )
 

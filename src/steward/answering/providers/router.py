@@ -23,16 +23,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from steward import plugins
 from steward.answering.providers.base import AnswerRequest, Draft, Provider
 from steward.config.secrets import resolve_secret
+from steward.config.yamlfile import describe, first_error, load_yaml
 from steward.core.errors import ConfigError, ProviderError
 from steward.retrieval.search import query_terms
 
@@ -123,6 +125,7 @@ class Router:
     """A Provider that picks, retries and falls back."""
 
     name: ClassVar[str] = "router"
+    can_stream: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -141,12 +144,14 @@ class Router:
         # never changed by a request. The draft carries the version of the provider that wrote it.
         versions = sorted({r.provider.prompt_version for r in [*routes.values(), *fallback]})
         self.prompt_version = "router:" + "+".join(versions)
-        self._local = threading.local()  # the current request's route (one request per thread)
+        # For inspection only (tests, a console): the answer path reads the route from the
+        # draft or the stream's return value, never from here.
+        self._last: ContextVar[dict[str, Any]] = ContextVar(f"router_last_{id(self)}")
 
     @property
     def last(self) -> dict[str, Any]:
-        """The route, provider, failed tries and cost of this thread's latest request."""
-        return dict(getattr(self._local, "last", {}))
+        """The route, provider, failed tries and cost of the latest request in this context."""
+        return dict(self._last.get({}))
 
     def chain(self, request: AnswerRequest) -> list[Routed]:
         route = complexity(request)
@@ -175,7 +180,7 @@ class Router:
 
     def complete(self, request: AnswerRequest) -> Draft:
         tried: list[str] = []
-        self._local.last = {}
+        self._last.set({})
         for routed in self.chain(request):
             if not routed.breaker.allow():
                 tried.append(f"{routed.name}: circuit open")
@@ -186,22 +191,24 @@ class Router:
                 tried.append(f"{routed.name}: {exc.code}")
                 log.warning("provider failed", extra={"provider": routed.name, "err": exc.code})
                 continue
-            self._local.last = {
+            draft.route = {
                 "route": complexity(request),
                 "provider": routed.name,
                 "tried": tried,
                 "cost_usd": routed.price.cost(draft.tokens_in, draft.tokens_out),
             }
+            self._last.set(dict(draft.route))
             draft.model = f"{routed.name}:{draft.model}"
             draft.prompt_version = routed.provider.prompt_version
             return draft
         raise ProviderError("every provider in the chain failed: " + "; ".join(tried))
 
-    def stream(self, request: AnswerRequest) -> Iterator[str]:
+    def stream(self, request: AnswerRequest) -> Generator[str, None, dict[str, Any]]:
         """Stream from the first provider that starts; once text has flowed, a failure ends the
-        stream (the caller has verified and shown only whole sentences)."""
+        stream (the caller has verified and shown only whole sentences). Returns the route
+        taken (the generator's value), which the answer stage records with the result."""
         tried: list[str] = []
-        self._local.last = {}
+        self._last.set({})
         for routed in self.chain(request):
             if not routed.breaker.allow():
                 tried.append(f"{routed.name}: circuit open")
@@ -212,13 +219,15 @@ class Router:
                     started = True
                     yield piece
                 routed.breaker.success()
-                self._local.last = {
+                route = {
                     "route": complexity(request),
                     "provider": routed.name,
                     "tried": tried,
                     "prompt_version": routed.provider.prompt_version,
+                    "model": f"{routed.name}:{routed.provider.model}",  # as complete() names it
                 }
-                return
+                self._last.set(dict(route))
+                return route
             except ProviderError as exc:
                 routed.breaker.failure()
                 tried.append(f"{routed.name}: {exc.code}")
@@ -234,13 +243,12 @@ class Router:
 
 
 class ModelSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["openai", "anthropic", "extractive"]
-    model: str | None = None
-    base_url: str | None = None
-    api_key: Any = None
+    """One model of the providers file: the router's own keys; every other key is the
+    provider's option, checked by its ``Options`` model (a typo is an error there)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str  # a provider plugin: extractive, openai, anthropic or a third party's
     timeout_s: float = Field(default=30.0, gt=0)
-    max_tokens: int = 300
     price_in: float = Field(default=0.0, ge=0)
     price_out: float = Field(default=0.0, ge=0)
 
@@ -254,55 +262,36 @@ class RouterSpec(BaseModel):
     breaker: dict[str, float] = Field(default_factory=dict)
 
 
-def _build(name: str, spec: ModelSpec, timeout_s: float) -> Routed:
-    from steward.answering.providers.anthropic import AnthropicOptions, AnthropicProvider
-    from steward.answering.providers.extractive import ExtractiveProvider
-    from steward.answering.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
-
-    key = resolve_secret(spec.api_key)
-    provider: Provider
-    if spec.kind == "extractive":
-        provider = ExtractiveProvider()
-    elif spec.kind == "openai":
-        if not (spec.base_url and spec.model):
-            raise ConfigError(f"Model {name}: `openai` needs base_url and model.")
-        provider = OpenAICompatProvider(
-            OpenAIOptions(
-                base_url=spec.base_url,
-                model=spec.model,
-                api_key=key,
-                timeout_s=min(spec.timeout_s, timeout_s),
-                max_tokens=spec.max_tokens,
-            )
-        )
-    else:
-        if not spec.model:
-            raise ConfigError(f"Model {name}: `anthropic` needs model.")
-        provider = AnthropicProvider(
-            AnthropicOptions(
-                model=spec.model,
-                api_key=key,
-                base_url=spec.base_url,
-                timeout_s=min(spec.timeout_s, timeout_s),
-                max_tokens=spec.max_tokens,
-            )
-        )
+def _build(name: str, spec: ModelSpec, timeout_s: float, allowed: str | None) -> Routed:
+    """A provider from the same entry points as ``STEWARD_PROVIDER`` (and the same
+    ``STEWARD_PLUGINS`` limit): built-in and third-party providers alike."""
+    cls = plugins.load("steward.providers", spec.kind, allowed)
+    options: dict[str, Any] = resolve_secret(dict(spec.model_extra or {}))
+    if "timeout_s" in cls.Options.model_fields:  # the global timeout caps each model's
+        options["timeout_s"] = min(spec.timeout_s, timeout_s)
+    try:
+        provider: Provider = cls(cls.Options.model_validate(options))
+    except ValidationError as exc:
+        detail = describe(first_error(exc), cls.Options, also=tuple(ModelSpec.model_fields))
+        raise ConfigError(f"models.{name} ({spec.kind}): {detail}") from exc
     return Routed(name, provider, Price(spec.price_in, spec.price_out))
 
 
-def load_router(path: Path, timeout_s: float) -> Router:
-    """Build the router a providers file describes (unknown keys are errors)."""
-    try:
-        spec = RouterSpec.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the providers file {path}: {exc.strerror}") from exc
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigError(f"Providers file {path}: {exc}") from exc
+def load_router(path: Path, timeout_s: float, allowed: str | None = None) -> Router:
+    """Build the router a providers file describes (unknown keys are errors); ``allowed`` is
+    ``STEWARD_PLUGINS``."""
+    spec = load_yaml(path, RouterSpec, what="Providers file", error=ConfigError)
     models = {"extractive": ModelSpec(kind="extractive"), **spec.models}
-    built = {n: _build(n, m, timeout_s) for n, m in models.items()}
-    for n in [*spec.route.values(), *spec.fallback]:
-        if n not in built:
+    used = [*spec.route.values(), *spec.fallback]
+    for n in used:
+        if n not in models:
             raise ConfigError(f"Providers file {path}: unknown model {n!r}.")
+    # The implicit `extractive` is built only where it is used: STEWARD_PLUGINS may leave it out.
+    wanted = {n: m for n, m in models.items() if n in spec.models or n in used}
+    try:
+        built = {n: _build(n, m, timeout_s, allowed) for n, m in wanted.items()}
+    except ConfigError as exc:
+        raise ConfigError(f"Providers file {path}: {exc.message}") from exc
     breaker = {k: spec.breaker[k] for k in ("failures", "cooldown_s") if k in spec.breaker}
     for r in built.values():
         r.breaker = CircuitBreaker(

@@ -1,0 +1,81 @@
+"""The old flat attribute names of ``Settings``, declared for mypy only.
+
+``settings.py`` makes each of them a read-only property from its table of leaves (the runtime
+never imports this module); ``tests/test_config.py`` checks that this list and that table agree,
+names and types. Steward's own code reads the nested paths (``settings.embedding.max_tokens``;
+a test holds ``src/`` to it); the flat names stay for third-party plugins' ``from_settings`` and
+for scripts written against earlier releases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+
+class FlatNames:
+    """Annotations only: the flat name, its type, and (in the comment) its nested path."""
+
+    # identity
+    oidc_jwks_file: Path | None  # identity.oidc_jwks_file
+    oidc_issuer: str | None  # identity.oidc_issuer
+    oidc_audience: str | None  # identity.oidc_audience
+    oidc_user_claim: str  # identity.oidc_user_claim
+    oidc_groups_claim: str  # identity.oidc_groups_claim
+    oidc_roles_claim: str | None  # identity.oidc_roles_claim
+    oidc_leeway_s: int  # identity.oidc_leeway_s
+    oidc_group_map: dict[str, str]  # identity.oidc_group_map
+    anonymous_group: str | None  # identity.anonymous_group
+    # privacy
+    secret_key_file: Path | None  # privacy.secret_key_file
+    vault_key_file: Path | None  # privacy.vault_key_file
+    vault_key: SecretStr | None  # privacy.vault_key
+    reidentify_access: Literal["reviewer", "operator", "admin"]  # privacy.reidentify_access
+    pii_recognizers_file: Path | None  # privacy.pii_recognizers_file
+    # embedding
+    embedder: str  # embedding.name
+    embedder_model_dir: Path | None  # embedding.model_dir
+    model_cache: Path  # embedding.cache
+    embedder_max_tokens: int  # embedding.max_tokens
+    embedder_threads: int  # embedding.threads
+    embedder_quantize: Literal["int8", "none"]  # embedding.quantize
+    embedder_runtime: Literal["auto", "onnxruntime", "openvino"]  # embedding.runtime
+    embedder_base_url: str | None  # embedding.base_url
+    embedder_model: str | None  # embedding.model
+    embedder_api_key: SecretStr | None  # embedding.api_key
+    embedder_space: str | None  # embedding.space
+    # retrieval
+    retrieval_top_k: int  # retrieval.top_k
+    retrieval_candidates: int  # retrieval.candidates
+    rrf_k: int  # retrieval.rrf_k
+    weight_lexical: float  # retrieval.weight_lexical
+    weight_dense: float  # retrieval.weight_dense
+    pg_common_word_share: float  # retrieval.pg_common_word_share
+    reranker: str  # retrieval.reranker
+    rerank_depth: int  # retrieval.rerank_depth
+    # answering
+    provider: str  # answering.provider
+    openai_base_url: str | None  # answering.openai.base_url
+    openai_model: str | None  # answering.openai.model
+    openai_api_key: SecretStr | None  # answering.openai.api_key
+    anthropic_base_url: str | None  # answering.anthropic.base_url
+    anthropic_model: str | None  # answering.anthropic.model
+    anthropic_api_key: SecretStr | None  # answering.anthropic.api_key
+    providers_file: Path | None  # answering.providers_file
+    provider_timeout_s: float  # answering.timeout_s
+    provider_fallback: Literal["extractive", "none"]  # answering.fallback
+    # policy
+    answer_threshold: float  # policy.answer_threshold
+    low_confidence_action: Literal["abstain", "escalate"]  # policy.low_confidence_action
+    policy_dir: Path | None  # policy.policy_dir
+    intent_model: Path | None  # policy.intent_model
+    injection_model: Path | None  # policy.injection_model
+    max_question_chars: int  # policy.max_question_chars
+    # cache
+    cache_answers: bool  # cache.cache_answers
+    semantic_cache_threshold: float  # cache.semantic_cache_threshold
+    # http
+    host: str  # http.host
+    port: int  # http.port

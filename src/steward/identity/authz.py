@@ -1,0 +1,160 @@
+"""Authorization: one function decides whether a principal may do something.
+
+What each role may do is data (:data:`GRANTS`), not comparisons spread over the code. Roles are
+cumulative, ``asker < reviewer < operator < admin``: each holds its own grants and every lower
+role's. The least role that may reveal another person's vault value is a setting
+(``STEWARD_REIDENTIFY_ACCESS``), so :func:`role_table` moves that one permission.
+
+Deny by default: an unknown role, or a permission the table does not name, is refused. Every
+refusal is an ``access-denied`` audit event written in its own transaction, so it is kept even
+though the denied operation's own transaction never commits.
+
+>>> authz = Authorizer(store)
+>>> authz.authorize(principal, Permission.READ_AUDIT, "audit:01J...")  # ForbiddenError or None
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from steward import audit
+from steward.core.errors import ConfigError, ForbiddenError
+from steward.store import Store
+
+if TYPE_CHECKING:
+    from steward.identity.auth import Principal
+
+
+class Permission(StrEnum):
+    """Everything the code checks before acting (kebab-case, as denials name them)."""
+
+    ASK = "ask"
+    SEARCH = "search"
+    WORK_TICKETS = "work-tickets"  # see, claim, answer and resolve tickets of one's center
+    RESOLVE_ANY_TICKET = "resolve-any-ticket"  # resolve a ticket someone else claimed
+    SEE_ALL_CENTERS = "see-all-centers"  # tickets of every center, not only one's own
+    READ_AUDIT = "read-audit"  # one record and its sources
+    VERIFY_AUDIT = "verify-audit"
+    EXPORT_AUDIT = "export-audit"
+    PRUNE_AUDIT = "prune-audit"
+    VIEW_CACHE_STATS = "view-cache-stats"
+    RELEASE_QUARANTINE = "release-quarantine"
+    RELOAD_POLICY = "reload-policy"
+    MANAGE_KEYS = "manage-keys"
+    MANAGE_DIRECTORY = "manage-directory"
+    ERASE_SUBJECT = "erase-subject"
+    REVEAL_OTHERS = "reveal-others"  # a vault value another asker gave
+
+
+ROLES: tuple[str, ...] = ("asker", "reviewer", "operator", "admin")
+
+# What each role adds to the role below it.
+GRANTS: Mapping[str, frozenset[Permission]] = {
+    "asker": frozenset({Permission.ASK, Permission.SEARCH}),
+    "reviewer": frozenset({Permission.WORK_TICKETS}),
+    "operator": frozenset(
+        {
+            Permission.RESOLVE_ANY_TICKET,
+            Permission.SEE_ALL_CENTERS,
+            Permission.READ_AUDIT,
+            Permission.VERIFY_AUDIT,
+            Permission.VIEW_CACHE_STATS,
+            Permission.RELEASE_QUARANTINE,
+            Permission.RELOAD_POLICY,
+        }
+    ),
+    "admin": frozenset(
+        {
+            Permission.EXPORT_AUDIT,
+            Permission.PRUNE_AUDIT,
+            Permission.MANAGE_KEYS,
+            Permission.MANAGE_DIRECTORY,
+            Permission.ERASE_SUBJECT,
+            Permission.REVEAL_OTHERS,
+        }
+    ),
+}
+
+
+def role_table(reveal_access: str = "admin") -> dict[str, frozenset[Permission]]:
+    """Every role's permissions: its own grants plus every lower role's, with
+    :attr:`Permission.REVEAL_OTHERS` granted from ``reveal_access`` up."""
+    if reveal_access not in ROLES:
+        raise ConfigError(f"Unknown access level {reveal_access!r}: use one of {', '.join(ROLES)}.")
+    table: dict[str, frozenset[Permission]] = {}
+    held: frozenset[Permission] = frozenset()
+    for role in ROLES:
+        held = held | (GRANTS[role] - {Permission.REVEAL_OTHERS})
+        if ROLES.index(role) >= ROLES.index(reveal_access):
+            held = held | {Permission.REVEAL_OTHERS}
+        table[role] = held
+    return table
+
+
+def highest_role(roles: Iterable[str]) -> str:
+    """The strongest known role among ``roles`` (unknown names ignored), else ``asker``."""
+    known = [r for r in roles if r in ROLES]
+    return max(known, key=ROLES.index, default="asker")
+
+
+class Authorizer:
+    """Answers "may this principal do this?" from a role table, and audits every refusal."""
+
+    def __init__(self, store: Store, table: Mapping[str, frozenset[Permission]] | None = None):
+        self.store = store
+        self.table: Mapping[str, frozenset[Permission]] = table or role_table()
+
+    def permits(self, principal: Principal, permission: Permission | str) -> bool:
+        """The table lookup alone, with no audit: for scoping what a listing shows (a reviewer
+        sees their own center's tickets), where not seeing the rest is no denied attempt."""
+        return permission in self.table.get(principal.access, frozenset())
+
+    def least_role(self, permission: Permission) -> str | None:
+        """The lowest role holding ``permission`` (for error messages that say how to fix it)."""
+        return next((r for r in ROLES if permission in self.table.get(r, frozenset())), None)
+
+    def authorize(
+        self,
+        principal: Principal,
+        permission: Permission | str,
+        resource: str,
+        *,
+        message: str | None = None,
+    ) -> None:
+        """Return if ``principal`` holds ``permission``; otherwise record an ``access-denied``
+        event naming the permission and ``resource`` and raise :class:`ForbiddenError`
+        (``message`` replaces the default text where a caller knows a better hint).
+
+        Never call it inside a ``store.write()`` block: the denial is written in its own
+        transaction, which must not wait on (or roll back with) the caller's."""
+        if self.permits(principal, permission):
+            return
+        audit.record(
+            self.store,
+            audit.AuditEvent(
+                audit.Kind.ACCESS_DENIED,
+                actor=principal.user_id,
+                target=resource,
+                decision="denied",
+                payload={"permission": str(permission), "role": principal.access},
+                reason=f"authz: {principal.access} lacks {permission}",
+                groups=tuple(principal.groups),
+                center=principal.center,
+            ),
+        )
+        raise ForbiddenError(
+            message or self._denied(principal, permission),
+            user=principal.user_id,
+            permission=str(permission),
+        )
+
+    def _denied(self, principal: Principal, permission: Permission | str) -> str:
+        try:
+            least = self.least_role(Permission(permission))
+        except ValueError:  # a name the enum does not know: deny by default
+            least = None
+        if least is None:
+            return f"{principal.user_id} may not {permission}: no role holds that permission."
+        return f"This needs {least} access; {principal.user_id} has {principal.access}."

@@ -1,0 +1,163 @@
+"""The stage runner: one path from an accepted question to an audited decision, for whole and
+streamed answers alike.
+
+A question that passes validation always ends in exactly one audit row: a decision (answer,
+abstain, escalate, refuse) written with its turns, ticket and cache entry in one transaction, or
+an ``error`` row when a stage failed, after which the error reaches the caller unchanged (the
+HTTP API maps it to its status and the one error shape). A guard failure abstains (fail closed)
+and a provider failure abstains (no grounded answer, no guess): both are decisions, not errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import Generator, Iterator
+from typing import TypeVar
+
+from steward.core.errors import GuardError, ProviderError, StewardError
+from steward.identity.auth import Principal
+from steward.identity.authz import Permission
+from steward.observability.context import request_context
+from steward.pipeline import record, stages
+from steward.pipeline.decide import Decision, after_answer
+from steward.pipeline.turn import Response, Turn
+from steward.runtime import Runtime
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Steps = Generator[str | Response, None, None]
+
+
+def run(
+    rt: Runtime,
+    principal: Principal,
+    question: object,
+    *,
+    channel: str,
+    conversation_id: str | None,
+    previous: str | None,
+    profile: str | None,
+    streaming: bool,
+) -> Steps:
+    """Drive the stages for one question: yields the sentences streamed as they are verified
+    (only with ``streaming``), then the Response."""
+    text = stages.validate_question(rt, question)  # bad input is an error, and writes nothing
+    # Before any unit of work: a denial writes its own audit event (its own transaction).
+    rt.authz.authorize(principal, Permission.ASK, "ask")
+    if conversation_id is not None or channel in ("api", "chat"):
+        conversation_id = rt.conversations.open(conversation_id, principal)
+    t = Turn(
+        text,
+        principal,
+        channel,
+        rt.policies.for_center(principal.center, profile),
+        conversation_id=conversation_id,
+        previous=previous,
+        streaming=streaming,
+    )
+    try:
+        decision = yield from _decide(rt, t)
+        outcome = record.render(rt, t, _after_streaming(t, decision))
+    except Exception as exc:
+        _fail(rt, t, exc)
+        raise
+    # A failure here is the store refusing the unit of work: it rolled back whole, so nothing
+    # of this request was kept, and there is no decision left to audit.
+    response = record.commit(rt, t, outcome)
+    log.info(
+        "question decided",
+        extra={
+            "action": response.action,
+            "audit_id": response.audit_id,
+            "channel": channel,
+            "latency_ms": response.latency_ms,
+        },
+    )
+    yield response
+
+
+def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
+    try:
+        for stage in stages.BEFORE_ANSWER:
+            decision = stage(rt, t)
+            if decision is not None:
+                return decision
+        yield from stages.answer(rt, t)
+        return after_answer(t.result, t.policy)
+    except GuardError as exc:
+        # Fail closed: text we could not check is not searched, sent or stored.
+        return Decision("abstain", exc.message, rule="guard.fail-closed")
+    except ProviderError as exc:
+        # No grounded answer could be produced: say so rather than guess.
+        return Decision(
+            "abstain", f"answer provider unavailable ({exc.code})", rule="provider.unavailable"
+        )
+
+
+def _after_streaming(t: Turn, decision: Decision) -> Decision:
+    """The sentences already sent were each verified, but when the whole answer did not reach
+    the bar the turn still goes where the policy says (a person, or a clear "not sure"): the
+    asker is told so after what they saw, and the audit row keeps both."""
+    if not t.shown or decision.action == "answer":
+        return decision
+    t.streamed = "".join(t.shown)
+    return Decision(
+        decision.action,
+        f"{decision.reason}; {len(t.shown)} verified sentence(s) were already streamed",
+        decision.escalation_reason,
+        rule=f"{decision.rule}+streamed",
+    )
+
+
+def _fail(rt: Runtime, t: Turn, exc: Exception) -> None:
+    if isinstance(exc, StewardError):
+        log.warning("request failed", extra={"err": exc.code})
+    else:
+        log.error("request failed unexpectedly", exc_info=exc)
+        # The HTTP edge logs unhandled errors too; this one is already in the log.
+        exc.steward_logged = True  # type: ignore[attr-defined]
+    try:
+        record.record_failure(rt, t, exc)
+    except Exception:  # the original error matters more than the lost row
+        log.error("could not audit the failed request", exc_info=True)
+
+
+def in_request(channel: str, steps: Generator[T, None, None]) -> Iterator[T]:
+    """Drive ``steps`` inside one request context of its own (the caller's request id, or a
+    new one): a streamed answer is pulled by worker threads, each running in a fresh copy of
+    the server's context, where a context variable set by one step would be gone by the next."""
+    ctx = contextvars.copy_context()
+    scope = contextlib.ExitStack()
+    ctx.run(scope.enter_context, request_context(channel=channel))
+    try:
+        while True:
+            try:
+                item = ctx.run(next, steps)
+            except StopIteration:
+                return
+            yield item
+    finally:
+        ctx.run(steps.close)
+        ctx.run(scope.close)
+
+
+def pieces(text: str, size: int = 6) -> Iterator[str]:
+    words = text.split(" ")
+    for i in range(0, len(words), size):
+        yield " ".join(words[i : i + size]) + (" " if i + size < len(words) else "")
+
+
+def sent_in_pieces(steps: Iterator[str | Response]) -> Iterator[str | Response]:
+    """What was decided before it was shown (a refusal, a hand-off, a cached or whole answer)
+    is sent in pieces after the fact; after streamed sentences, only what the decision added."""
+    shown: list[str] = []
+    for item in steps:
+        if not isinstance(item, Response):
+            shown.append(item)
+        elif not shown:
+            yield from pieces(item.answer)
+        elif item.action != "answer":
+            yield from pieces(item.answer[len("".join(shown)) :])
+        yield item

@@ -1,0 +1,228 @@
+"""The stages of one question, in order (DESIGN.md, "One question, end to end").
+
+Each stage reads and fills in the request's :class:`~steward.pipeline.turn.Turn` and returns a
+:class:`Decision` when the request is decided before an answer is written (a refusal, a hand-off,
+a cached answer, nothing to answer from), or None to go on. The last stage, :func:`answer`, is a
+generator: it yields the verified sentences it streams (none when the answer is written whole).
+Stages never call each other; :mod:`steward.pipeline.runner` drives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from steward.answering.answer import AnswerResult, load_passages
+from steward.answering.providers.base import AnswerRequest, Passage
+from steward.core.errors import QuestionError
+from steward.identity.auth import Principal
+from steward.pipeline.cache import fingerprint
+from steward.pipeline.conversations import is_follow_up, rewrite
+from steward.pipeline.decide import Decision, after_answer, before_retrieval
+from steward.pipeline.turn import Turn
+from steward.pipeline.understand import understand as read_signals
+from steward.retrieval.search import Filter, TermStats, term_stats
+from steward.runtime import Runtime
+
+Stage = Callable[[Runtime, Turn], Decision | None]
+
+
+def validate_question(rt: Runtime, question: object) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    text = question.strip()
+    if not text:
+        raise QuestionError("The question is empty — ask something.")
+    if len(text) > rt.settings.policy.max_question_chars:
+        raise QuestionError(
+            f"The question is {len(text):,} characters; the limit is "
+            f"{rt.settings.policy.max_question_chars:,} (STEWARD_MAX_QUESTION_CHARS)."
+        )
+    return text.replace("\x00", " ")
+
+
+def seal_own_values(rt: Runtime, text: str, principal: Principal) -> None:
+    """Keep the asker's own personal values, sealed, so that they (and only they, or an
+    authorised reviewer) can see them again: the conversation stays readable to its owner."""
+    assert rt.vault is not None
+    for sp in rt.masker.find(text):
+        raw = text[sp.start : sp.end]
+        rt.vault.put(sp.kind, raw, rt.masker.tokens.token(sp.kind, raw), principal.user_id)
+
+
+def output_guard(rt: Runtime, text: str, cited: list[Passage]) -> str:
+    """Mask personal values in an answer, except text quoted from the cited passages (which
+    were masked at ingestion, with their source's allow-list for published contact points)."""
+    spans = [
+        sp
+        for sp in rt.masker.find(text)
+        if not any(text[sp.start : sp.end] in p.text for p in cited)
+    ]
+    for sp in sorted(spans, key=lambda sp: -sp.start):
+        text = (
+            text[: sp.start]
+            + rt.masker.tokens.token(sp.kind, text[sp.start : sp.end])
+            + text[sp.end :]
+        )
+    return text
+
+
+# ------------------------------------------------------------------ stages
+
+
+def guard(rt: Runtime, t: Turn) -> Decision | None:
+    """Mask personal data before anything else sees the question."""
+    with t.timer.stage("guard"):
+        masked = rt.masker.mask(t.text)
+        t.masked = masked.text
+        if rt.vault is not None and masked.entities:
+            seal_own_values(rt, t.text, t.principal)
+    return None
+
+
+def understand(rt: Runtime, t: Turn) -> Decision | None:
+    """Rewrite a follow-up into a standalone question; read intent signals and injection."""
+    with t.timer.stage("understand"):
+        t.standalone = t.masked
+        if is_follow_up(t.masked):
+            previous = None
+            if t.conversation_id is not None:
+                previous = rt.conversations.last_question(t.conversation_id)
+            if previous is None and t.previous:
+                previous = rt.masker.mask(t.previous).text
+            if previous:
+                t.standalone = rewrite(t.masked, previous)
+        t.und = read_signals(t.standalone, t.policy.large_amount, rt.injection)
+    return None
+
+
+def classify(rt: Runtime, t: Turn) -> Decision | None:
+    """The operator's trained intent model, when there is one."""
+    assert t.und is not None
+    if t.und.refuse or rt.intents is None:
+        return None
+    with t.timer.stage("intent"):
+        t.vector = rt.embedder.embed([t.und.question or t.standalone])[0]
+        label, conf = rt.intents.predict([t.und.question], t.vector.reshape(1, -1))[0]
+        t.und.intent, t.und.intent_confidence = label, round(conf, 4)
+    return None
+
+
+def screen(rt: Runtime, t: Turn) -> Decision | None:
+    """Refusals and hand-offs that need no search."""
+    assert t.und is not None
+    return before_retrieval(t.und, t.principal, t.policy)
+
+
+def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
+    assert t.und is not None
+    fp = fingerprint(acl_ids, t.principal.center, t.policy.version)
+    return rt.cache.key(t.und.question, fp, rt.answerer.provider.prompt_version), fp
+
+
+def look_up(rt: Runtime, t: Turn) -> Decision | None:
+    """The asker's permission filter, then the answer cache scoped to it."""
+    flt = t.flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+    with t.timer.stage("cache"):
+        key, fp = cache_key(rt, t, flt.acl_ids)
+        hit = rt.cache.get(key, flt.acl_ids, flt.kb_version)
+        if hit is None:
+            assert t.und is not None
+            if t.vector is None:
+                t.vector = rt.embedder.embed([t.und.question])[0]
+            hit = rt.cache.get_semantic(fp, t.vector, flt.acl_ids, flt.kb_version)
+        if hit is None:
+            rt.cache.record_miss()
+            t.cache_missed = True
+            return None
+        t.cached, t.cache_kind = hit.response, hit.kind
+        rt.cache.record_hit(key, hit.kind, float(hit.response.get("latency_ms", 0.0)))
+    return Decision(
+        hit.response["action"],
+        hit.response["reason"],
+        hit.response.get("escalation_reason"),
+        rule=f"cache.{hit.kind}",
+    )
+
+
+def retrieve(rt: Runtime, t: Turn) -> Decision | None:
+    """Embed the question (and its parts) and gather the permitted passages."""
+    assert t.und is not None and t.flt is not None
+    question, parts = t.und.question, t.und.parts
+    with t.timer.stage("embed"):
+        extra = parts if len(parts) > 1 else []
+        if t.vector is None:
+            vecs = rt.embedder.embed([question, *extra])
+        else:  # the question was embedded for the semantic cache already
+            vecs = t.vector.reshape(1, -1)
+            if extra:
+                vecs = np.vstack([vecs, rt.embedder.embed(extra)])
+    qvec = t.vector = vecs[0]
+    part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
+    with t.timer.stage("retrieve"):
+        passages, terms = gather(rt, question, parts, qvec, part_vecs, t.flt, t.principal.center)
+    t.passages = passages
+    if not passages:
+        return after_answer(None, t.policy)
+    t.request = rt.answerer.request(question, parts, qvec, np.asarray(part_vecs), passages, terms)
+    return None
+
+
+BEFORE_ANSWER: tuple[Stage, ...] = (guard, understand, classify, screen, look_up, retrieve)
+
+
+def answer(rt: Runtime, t: Turn) -> Iterator[str]:
+    """Write the answer and verify it. Streaming, each sentence is yielded once verified and
+    passed the output guard; otherwise the whole answer is written first and nothing yielded."""
+    request = t.request
+    assert request is not None
+    with t.timer.stage("answer"):
+        if not t.streaming:
+            t.result = _complete(rt, request)
+            return
+        stream = rt.answerer.stream(request)
+        for piece in stream:
+            piece = output_guard(rt, piece, request.passages)
+            t.shown.append(piece)
+            yield piece
+        t.result = stream.result
+
+
+def _complete(rt: Runtime, request: AnswerRequest) -> AnswerResult:
+    return rt.answerer.answer(
+        request.question,
+        request.parts,
+        request.query_vector,
+        request.part_vectors,
+        request.passages,
+        TermStats(request.term_weights, request.unknown_terms, 0, request.missing_weight),
+    )
+
+
+def gather(
+    rt: Runtime,
+    question: str,
+    parts: list[str],
+    qvec: np.ndarray,
+    part_vecs: np.ndarray,
+    flt: Filter,
+    center: str | None,
+) -> tuple[list[Passage], TermStats]:
+    """The permitted passages for a question, in rank order, and its word weights: the
+    retrieval every answer (and the Meridian benchmarks' replay of it) starts from."""
+    k = rt.settings.retrieval.top_k
+    hits = rt.search.search(question, qvec, flt, k, reranker=rt.reranker)
+    if len(parts) > 1:
+        # Each part of a compound question gets its own search, fused after the whole.
+        seen = {h.chunk_id for h in hits}
+        for i, part in enumerate(parts):
+            for h in rt.search.search(part, part_vecs[i], flt, max(3, k // 2)):
+                if h.chunk_id not in seen:
+                    seen.add(h.chunk_id)
+                    hits.append(h)
+    passages = load_passages(
+        rt.store, hits, rt.embedder.dim, center, flt.acl_ids, rt.embedder.embed
+    )
+    terms = term_stats(rt.index, question, flt) if passages else TermStats()
+    return passages, terms

@@ -1,0 +1,117 @@
+"""What one request carries through the stages: its state so far, its timings and the Response
+it ends in."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from steward.answering.answer import AnswerResult
+from steward.answering.providers.base import AnswerRequest, Passage
+from steward.identity.auth import Principal
+from steward.pipeline.policy import Policy
+from steward.pipeline.understand import Understanding
+from steward.retrieval.search import Filter
+
+
+@dataclass(frozen=True)
+class Citation:
+    doc_id: str
+    chunk_id: int
+    title: str
+    version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "version": self.version,
+        }
+
+
+@dataclass
+class Response:
+    audit_id: str
+    action: str
+    answer: str
+    citations: list[Citation]
+    confidence: float
+    escalation_reason: str | None
+    reason: str
+    latency_ms: float
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # distinct permitted docs retrieved, ranked
+    conversation_id: str | None = None
+    ticket_id: str | None = None
+    cache: str | None = None  # exact | semantic when served from the answer cache
+    tokens: tuple[int, int] = (0, 0)  # model tokens in and out for this request (audit: settings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "answer": self.answer,
+            "citations": [c.as_dict() for c in self.citations],
+            "confidence": self.confidence,
+            "escalation_reason": self.escalation_reason,
+            "reason": self.reason,
+            "audit_id": self.audit_id,
+            "latency_ms": self.latency_ms,
+        }
+
+    def as_public_dict(self) -> dict[str, Any]:
+        """What an HTTP client sees: the batch fields plus the conversation and ticket."""
+        return {
+            **self.as_dict(),
+            "conversation_id": self.conversation_id,
+            "ticket_id": self.ticket_id,
+        }
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self.start = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = round((time.perf_counter() - t) * 1000, 2)
+
+    def total(self) -> float:
+        return round((time.perf_counter() - self.start) * 1000, 2)
+
+
+@dataclass
+class Turn:
+    """What one request has worked out so far. Stages fill it in; the runner reads it."""
+
+    text: str
+    principal: Principal
+    channel: str
+    policy: Policy
+    timer: Timer = field(default_factory=Timer)
+    conversation_id: str | None = None
+    previous: str | None = None  # the prior question, when the client keeps the history
+    streaming: bool = False  # send verified sentences as the model writes them
+    masked: str = "[withheld: personal-data check failed]"
+    standalone: str = ""
+    und: Understanding | None = None
+    vector: np.ndarray | None = None
+    result: AnswerResult | None = None
+    passages: list[Passage] = field(default_factory=list)
+    cache_kind: str | None = None
+    cache_missed: bool = False  # looked in the cache and found nothing
+    cached: dict[str, Any] | None = None
+    request: AnswerRequest | None = None
+    flt: Filter | None = None
+    shown: list[str] = field(default_factory=list)  # verified sentences already streamed
+    streamed: str = ""  # what was shown, when the turn did not end as an answer
