@@ -232,3 +232,40 @@ def test_policy_reload_export_and_prune_are_events(tmp_path: Path) -> None:
     assert (pruned["kind"], pruned["payload"]["rows"]) == (Kind.AUDIT_PRUNED, 2)
     assert audit.verify(store).ok
     store.dispose()
+
+
+def test_ticket_refusals_by_rule_are_denial_events_too(kb_rt: Runtime, ticket: str) -> None:
+    """Found by the outside review: a ticket claimed by someone else, or answered before it
+    was claimed, was refused with no event."""
+    nora = make_reviewer(kb_rt, "nora")
+    make_reviewer(kb_rt, "solo")
+    kb_rt.handoff.claim(nora, ticket)
+    with kb_rt.store.write() as (s, _):  # solo works the same queue
+        s.execute(update(User).where(User.id == "solo").values(center_id="north"))
+    solo = principal_for(kb_rt.store, "solo")
+    with pytest.raises(ForbiddenError, match="claimed by nora"):
+        kb_rt.handoff.claim(solo, ticket)
+    with pytest.raises(ForbiddenError, match="claimed by nora"):
+        kb_rt.handoff.answer(solo, ticket, "We have blocked the card.")
+    rules = [e["payload"]["rule"] for e in events(kb_rt, Kind.ACCESS_DENIED)]
+    assert rules == ["ticket-claimed-by-another", "ticket-not-claimed-by-you"]
+    assert [e["user_id"] for e in events(kb_rt, Kind.TICKET_CLAIMED)] == ["nora"]
+    assert audit.verify(kb_rt.store).ok
+
+
+def test_denial_targets_and_request_ids_never_keep_a_typed_personal_value(
+    live_kb, kb_rt: Runtime
+) -> None:
+    """Found by the outside review: a card number typed into a URL was stored as the denial's
+    target, and one sent as X-Request-ID became the row's request id."""
+    server, keys = live_kb
+    card = "4111111111111111"
+    r = httpx.get(
+        f"{server.url}/v1/audit/{card}",
+        headers={"Authorization": f"Bearer {keys['cara']}", "X-Request-ID": card},
+    )
+    assert r.status_code == 403
+    assert r.headers["X-Request-ID"] != card
+    (denied,) = events(kb_rt, Kind.ACCESS_DENIED)
+    assert card not in denied["target"] and denied["target"].startswith("/v1/audit/sha256-")
+    assert denied["request_id"] == r.headers["X-Request-ID"] == r.json()["error"]["request_id"]

@@ -185,12 +185,19 @@ def test_the_request_id_is_in_the_response_the_audit_row_and_the_logs(
 ) -> None:
     server, keys = live_kb
     q = {"question": "How much does an international wire cost?"}
-    resp = post_ask(server, keys["cara"], q, **{"X-Request-ID": "edge-7f3a.1_b"})
-    assert resp.status_code == 200 and resp.headers["X-Request-ID"] == "edge-7f3a.1_b"
+    resp = post_ask(
+        server, keys["cara"], q, **{"X-Request-ID": "3f2b8c1e-9a4d-4c2e-8f1a-2b3c4d5e6f70"}
+    )
+    assert (
+        resp.status_code == 200
+        and resp.headers["X-Request-ID"] == "3f2b8c1e-9a4d-4c2e-8f1a-2b3c4d5e6f70"
+    )
     row = audit.get(kb_rt.store, resp.json()["audit_id"])
-    assert row.request_id == "edge-7f3a.1_b"
+    assert row.request_id == "3f2b8c1e-9a4d-4c2e-8f1a-2b3c4d5e6f70"
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
-    mine = [line for line in lines if line.get("request_id") == "edge-7f3a.1_b"]
+    mine = [
+        line for line in lines if line.get("request_id") == "3f2b8c1e-9a4d-4c2e-8f1a-2b3c4d5e6f70"
+    ]
     assert any(line.get("audit_id") == row.id for line in mine), lines
     # An id that is not short and plain is replaced by a new one, used everywhere alike.
     odd = post_ask(server, keys["cara"], q, **{"X-Request-ID": "x" * 65})

@@ -15,16 +15,39 @@ though the denied operation's own transaction never commits.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from steward import audit
-from steward.core.errors import ConfigError, ForbiddenError
+from steward.core.errors import ConfigError, ForbiddenError, StewardError
 from steward.store import Store
 
 if TYPE_CHECKING:
     from steward.identity.auth import Principal
+
+
+_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID: ticket, key and audit ids
+
+
+# Route and kind names (v1, audit, ticket) and small row numbers (chunk 71); not 9+ digits,
+# which could be an SSN, a phone or a card number.
+_WORD = re.compile(r"[a-z][a-z0-9_-]{0,39}|[0-9]{1,8}")
+
+
+def safe_target(resource: str) -> str:
+    """The resource as an audit target: route words and ULIDs stay; any other segment (an id
+    an attacker typed into a URL could be a card number or an e-mail address) becomes a
+    digest, so denial events never hold raw personal data."""
+    parts = re.split(r"([/:])", resource)
+    return "".join(
+        p
+        if p in ("/", ":", "") or _ID.fullmatch(p) or _WORD.fullmatch(p)
+        else "sha256-" + hashlib.sha256(p.encode()).hexdigest()[:12]
+        for p in parts
+    )[:200]
 
 
 class Permission(StrEnum):
@@ -136,7 +159,7 @@ class Authorizer:
             audit.AuditEvent(
                 audit.Kind.ACCESS_DENIED,
                 actor=principal.user_id,
-                target=resource,
+                target=safe_target(resource),
                 decision="denied",
                 payload={"permission": str(permission), "role": principal.access},
                 reason=f"authz: {principal.access} lacks {permission}",
@@ -149,6 +172,26 @@ class Authorizer:
             user=principal.user_id,
             permission=str(permission),
         )
+
+    def deny(self, principal: Principal, rule: str, resource: str, error: StewardError) -> NoReturn:
+        """Record an ``access-denied`` event for a refusal that a rule of the resource decided
+        (a ticket claimed by someone else, one of another center) and raise ``error``, which
+        may be a 404 where saying "forbidden" would confirm that the resource exists. Same
+        rule as :meth:`authorize`: never inside a ``store.write()`` block."""
+        audit.record(
+            self.store,
+            audit.AuditEvent(
+                audit.Kind.ACCESS_DENIED,
+                actor=principal.user_id,
+                target=safe_target(resource),
+                decision="denied",
+                payload={"rule": rule, "role": principal.access},
+                reason=f"authz: {rule}",
+                groups=tuple(principal.groups),
+                center=principal.center,
+            ),
+        )
+        raise error
 
     def _denied(self, principal: Principal, permission: Permission | str) -> str:
         try:

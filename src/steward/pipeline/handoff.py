@@ -190,8 +190,12 @@ class HandoffQueue:
         self._require(who, f"ticket:{ticket_id}")
         with self.store.read() as s:
             t = s.get(Ticket, ticket_id)
-        if t is None or not self._visible(who, t):
-            raise NotFoundError(f"No ticket {ticket_id!r} in your queue.")
+        missing = NotFoundError(f"No ticket {ticket_id[:64]!r} in your queue.")
+        if t is None:
+            raise missing
+        if not self._visible(who, t):
+            # The same 404 as a ticket that does not exist (no oracle), but on the record.
+            self.authz.deny(who, "ticket-of-another-center", f"ticket:{t.id}", missing)
         return t
 
     def get(self, who: Principal, ticket_id: str) -> TicketView:
@@ -199,6 +203,9 @@ class HandoffQueue:
 
     def claim(self, who: Principal, ticket_id: str) -> TicketView:
         t = self._get(who, ticket_id)
+        if t.assignee not in (None, who.user_id):
+            busy = ForbiddenError(f"Ticket {ticket_id} is claimed by {t.assignee}.")
+            self.authz.deny(who, "ticket-claimed-by-another", f"ticket:{t.id}", busy)
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)
             assert row is not None
@@ -217,7 +224,13 @@ class HandoffQueue:
             raise InputError("The answer is empty.")
         t = self._get(who, ticket_id)
         if t.assignee != who.user_id:
-            raise ForbiddenError(f"Claim ticket {ticket_id} before answering it.")
+            hint = (
+                f"Ticket {ticket_id} is claimed by {t.assignee}."
+                if t.assignee
+                else f"Claim ticket {ticket_id} before answering it."
+            )
+            rule = "ticket-not-claimed-by-you"
+            self.authz.deny(who, rule, f"ticket:{t.id}", ForbiddenError(hint))
         masked = self.masker.mask(text.strip()).text
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)

@@ -47,6 +47,12 @@ class AuditOut(BaseModel):
     kb_version: int
     settings: dict[str, Any]
     latency_ms: dict[str, float]
+    kind: str = Field(
+        description="What happened: `question`, `ticket-claimed`, `access-denied`, ..."
+    )
+    target: str = Field(description="What it acted on (an id or a digest, never a raw value).")
+    request_id: str | None = Field(description="The request's X-Request-ID.")
+    payload: dict[str, Any] | None = Field(description="The event's masked details.")
     prev_hash: str
     hash: str
 

@@ -19,7 +19,11 @@ from steward.web import admin, ask, errors, handoff, openai_compat, search
 TEMPLATES = Path(__file__).parent / "templates"
 # A caller's X-Request-ID is kept only when it is short and plain: it goes into every log line
 # and audit row of the request, so it must not carry text of its own.
-SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Only a ULID or a UUID: a free-form id could carry a card number or an e-mail address into
+# every log line and audit row (found by the outside review: 16 digits were kept verbatim).
+SANE_REQUEST_ID = re.compile(
+    r"[0-9A-HJKMNP-TV-Z]{26}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 class RequestContext:
