@@ -9,7 +9,6 @@ import json
 import logging
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -22,7 +21,7 @@ from steward.answering.providers.extractive import ExtractiveProvider
 from steward.answering.providers.router import Routed, Router
 from steward.identity.auth import create_key, principal_for
 from steward.observability.logs import JsonFormatter
-from steward.pipeline.orchestrator import ask
+from steward.pipeline.orchestrator import ask, ask_stream
 from steward.runtime import Runtime
 from steward.store import Store
 from steward.store.models import AuditRecord, Ticket, Turn
@@ -58,8 +57,9 @@ def test_a_search_failure_mid_request_is_audited_as_an_error_and_still_answers_5
     assert audit.verify(kb_rt.store).ok
 
 
-def streaming_body(*pieces: str) -> Iterator[bytes]:
-    """An OpenAI-style SSE stream, written slowly so that two streams interleave."""
+def streaming_body(lockstep: threading.Barrier, *pieces: str) -> Iterator[bytes]:
+    """An OpenAI-style SSE stream that sends each piece only when the other stream reaches the
+    same piece (``lockstep``): two streams interleave piece by piece, every time."""
 
     def chunk(delta: dict, finish: str | None) -> bytes:
         body = {
@@ -73,17 +73,19 @@ def streaming_body(*pieces: str) -> Iterator[bytes]:
 
     yield chunk({"role": "assistant", "content": ""}, None)
     for p in pieces:
-        time.sleep(0.03)
+        lockstep.wait(timeout=30)  # a broken barrier fails the stream, and so the test
         yield chunk({"content": p}, None)
     yield chunk({}, "stop") + b"data: [DONE]\n\n"
 
 
-def streaming_model(name: str, *pieces: str) -> object:
+def streaming_model(name: str, lockstep: threading.Barrier, *pieces: str) -> object:
     def handler(request: httpx.Request) -> object:
         import httpx2
 
         return httpx2.Response(
-            200, content=streaming_body(*pieces), headers={"content-type": "text/event-stream"}
+            200,
+            content=streaming_body(lockstep, *pieces),
+            headers={"content-type": "text/event-stream"},
         )
 
     return openai_model(name, handler)
@@ -93,10 +95,11 @@ def test_two_concurrent_streamed_answers_each_audit_their_own_route(
     kb_home, tmp_path, make_runtime
 ) -> None:
     text = ("International ", "wires ", "cost ", "$45 ", "each ", "[1].")
+    lockstep = threading.Barrier(2)
     router = Router(
         {
-            "simple": Routed("small", streaming_model("small-model", *text)),
-            "complex": Routed("strong", streaming_model("strong-model", *text)),
+            "simple": Routed("small", streaming_model("small-model", lockstep, *text)),
+            "complex": Routed("strong", streaming_model("strong-model", lockstep, *text)),
         },
         [Routed("extractive", ExtractiveProvider())],
     )
@@ -203,3 +206,90 @@ def test_the_request_id_is_in_the_response_the_audit_row_and_the_logs(
     odd = post_ask(server, keys["cara"], q, **{"X-Request-ID": "x" * 65})
     rid = odd.headers["X-Request-ID"]
     assert rid != "x" * 65 and audit.get(kb_rt.store, odd.json()["audit_id"]).request_id == rid
+
+
+def test_asking_into_another_users_conversation_is_one_error_row(live_kb, kb_rt) -> None:
+    """Found by the outside review: probing other askers' conversation ids left no trace."""
+    server, keys = live_kb
+    mine = post_ask(server, keys["cara"], {"question": "How much is the monthly fee?"}).json()
+    before = count(kb_rt, AuditRecord)
+    rid = "7c1e2b44-0d5f-4a8e-9b1c-3d2e4f5a6b7c"
+    probe = {"question": "And the fee?", "conversation_id": mine["conversation_id"]}
+    resp = post_ask(server, keys["sam"], probe, **{"X-Request-ID": rid})
+    assert_error(resp, 404, "not_found")
+    (row,) = rows_of_request(kb_rt, rid)
+    assert (row.action, row.user_id) == ("error", "sam")
+    assert row.reason.startswith("error.not_found:")
+    assert row.settings["conversation_id"] is None  # not written into cara's conversation
+    assert count(kb_rt, AuditRecord) == before + 1
+    long_id = {"question": "And the fee?", "conversation_id": "c" * 5000}
+    error = assert_error(post_ask(server, keys["sam"], long_id), 404, "not_found")
+    assert len(error["message"]) < 200  # the input is not echoed whole
+
+
+def test_a_streamed_question_is_audited_before_the_first_byte(live_kb, kb_rt) -> None:
+    """Found by the outside review: a client that hung up after the headers of a streamed
+    answer left no audit row. The question is now decided (and audited, for a model that does
+    not stream) before the response starts, so there is a row whatever the client does."""
+    server, keys = live_kb
+    rid = "5b0e1a2c-3d4f-4e5a-8b6c-7d8e9f0a1b2c"
+    with httpx.stream(
+        "POST",
+        f"{server.url}/v1/chat/completions",
+        json={
+            "model": "steward",
+            "stream": True,
+            "messages": [{"role": "user", "content": "How much is the monthly fee?"}],
+        },
+        headers={"Authorization": f"Bearer {keys['cara']}", "X-Request-ID": rid},
+        timeout=60,
+    ) as resp:
+        assert resp.status_code == 200
+        # Hang up without reading a byte of the body: the row is there already.
+        (row,) = rows_of_request(kb_rt, rid)
+    assert row.action == "answer"
+
+
+def test_an_early_streaming_error_is_an_http_error_not_a_cut_stream(live_kb, kb_rt) -> None:
+    server, keys = live_kb
+    with kb_rt.store.write() as (s, _):
+        Store.set_meta(s, "vector_space", "another-embedder-v9")
+    resp = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        json={
+            "model": "steward",
+            "stream": True,
+            "messages": [{"role": "user", "content": "Fee?"}],
+        },
+        headers={"Authorization": f"Bearer {keys['cara']}"},
+        timeout=60,
+    )
+    assert_error(resp, 503, "embedder_mismatch")
+    (row,) = rows_of_request(kb_rt, resp.headers["X-Request-ID"])
+    assert row.action == "error"
+
+
+def test_a_stream_abandoned_mid_answer_is_audited_with_what_was_shown(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    """A client that goes away while a model streams: the server closes the answer's
+    generator, and the row records the ending and the verified sentence already sent."""
+    text = ("International ", "wires ", "cost ", "$45 ", "each ", "[1].")
+    free = threading.Barrier(1)  # one party: never waits
+    model = streaming_model("small-model", free, *text)
+    router = Router({"simple": Routed("small", model)}, [])
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt: Runtime = make_runtime(tmp_path / "h", provider=router)
+    cara = principal_for(rt.store, "cara")
+    before = count(rt, AuditRecord)
+    steps = ask_stream(rt, cara, "How much does an international wire cost?")
+    first = next(steps)
+    assert isinstance(first, str) and "$45" in first  # a verified sentence, mid-answer
+    assert count(rt, AuditRecord) == before  # nothing decided yet
+    steps.close()  # what the server does when the client hangs up
+    with rt.store.read() as s:
+        row = s.scalars(select(AuditRecord).order_by(AuditRecord.seq.desc())).first()
+    assert count(rt, AuditRecord) == before + 1
+    assert row is not None and row.action == "error"
+    assert row.reason.startswith("error.client_disconnected:")
+    assert row.answer == first

@@ -93,7 +93,7 @@ class Conversations:
         with self.store.read() as s:
             row = s.get(Conversation, conversation_id)
             if row is None or row.user_id != who.user_id:
-                raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
+                raise NotFoundError(f"No conversation {conversation_id[:64]!r} for this user.")
             return row.id
 
     def last_question(self, conversation_id: str) -> str | None:
@@ -165,7 +165,7 @@ class Conversations:
             )
             s.flush()
         elif conv.user_id != who.user_id:  # open() checked; never write into another's
-            raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
+            raise NotFoundError(f"No conversation {conversation_id[:64]!r} for this user.")
         else:
             conv.updated_at = now
         for turn in turns:
@@ -185,7 +185,7 @@ class Conversations:
         with self.store.read() as s:
             conv = s.get(Conversation, conversation_id)
             if conv is None or conv.user_id != who.user_id:
-                raise NotFoundError(f"No conversation {conversation_id!r} for this user.")
+                raise NotFoundError(f"No conversation {conversation_id[:64]!r} for this user.")
             turns = list(
                 s.scalars(
                     select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.id)

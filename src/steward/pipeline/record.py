@@ -120,10 +120,9 @@ def commit(rt: Runtime, t: Turn, out: Outcome) -> Response:
     return response
 
 
-def record_failure(rt: Runtime, t: Turn, exc: BaseException) -> str:
+def record_failure(rt: Runtime, t: Turn, code: str) -> str:
     """One audit row for a request that failed: action ``error``, its reason the error's code
     (an exception's text could carry what the asker wrote, so it is never recorded)."""
-    code = exc.code if isinstance(exc, StewardError) else "internal_error"
     decision = Decision(ERROR, f"the request failed ({code})", rule=f"error.{code}")
     # Sentences already streamed were verified and guarded: the row keeps what was shown.
     entry = _entry(rt, t, decision, "".join(t.shown), [], 0.0)

@@ -46,20 +46,24 @@ def run(
     text = stages.validate_question(rt, question)  # bad input is an error, and writes nothing
     # Before any unit of work: a denial writes its own audit event (its own transaction).
     rt.authz.authorize(principal, Permission.ASK, "ask")
-    if conversation_id is not None or channel in ("api", "chat"):
-        conversation_id = rt.conversations.open(conversation_id, principal)
     t = Turn(
         text,
         principal,
         channel,
         rt.policies.for_center(principal.center, profile),
-        conversation_id=conversation_id,
         previous=previous,
         streaming=streaming,
     )
     try:
+        if conversation_id is not None or channel in ("api", "chat"):
+            # Inside: asking into someone else's conversation (404) is on the record too.
+            t.conversation_id = rt.conversations.open(conversation_id, principal)
         decision = yield from _decide(rt, t)
         outcome = record.render(rt, t, _after_streaming(t, decision))
+    except GeneratorExit:
+        # The client went away mid-stream: the row keeps what it was shown.
+        _fail(rt, t, "client_disconnected")
+        raise
     except Exception as exc:
         _fail(rt, t, exc)
         raise
@@ -111,15 +115,22 @@ def _after_streaming(t: Turn, decision: Decision) -> Decision:
     )
 
 
-def _fail(rt: Runtime, t: Turn, exc: Exception) -> None:
-    if isinstance(exc, StewardError):
-        log.warning("request failed", extra={"err": exc.code})
+def _fail(rt: Runtime, t: Turn, exc: Exception | str) -> None:
+    """Audit a request that ended without a decision; ``exc`` is the error, or the code of
+    an ending that raised none (``client_disconnected``)."""
+    if isinstance(exc, str):
+        code = exc
+        log.warning("request ended early", extra={"err": code})
+    elif isinstance(exc, StewardError):
+        code = exc.code
+        log.warning("request failed", extra={"err": code})
     else:
+        code = "internal_error"
         log.error("request failed unexpectedly", exc_info=exc)
         # The HTTP edge logs unhandled errors too; this one is already in the log.
         exc.steward_logged = True  # type: ignore[attr-defined]
     try:
-        record.record_failure(rt, t, exc)
+        record.record_failure(rt, t, code)
     except Exception:  # the original error matters more than the lost row
         log.error("could not audit the failed request", exc_info=True)
 

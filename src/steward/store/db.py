@@ -107,8 +107,7 @@ class Store:
 
     def get_meta(self, key: str, default: str = "") -> str:
         with self.read() as s:
-            row = s.get(Meta, key)
-            return row.value if row else default
+            return self.meta_in(s, key, default)
 
     @staticmethod
     def meta_in(session: Session, key: str, default: str = "") -> str:

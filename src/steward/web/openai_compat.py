@@ -9,6 +9,7 @@ Streamed output passes the same checks as whole answers: a sentence is sent only
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -18,14 +19,16 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from ulid import ULID
 
 from steward.core import reasons
-from steward.core.errors import InputError, NotFoundError
+from steward.core.errors import InputError, NotFoundError, StewardError
 from steward.identity.auth import Principal
+from steward.observability.context import request_id
 from steward.pipeline.orchestrator import Response, ask, ask_stream
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
-from steward.web.errors import responses
+from steward.web.errors import error_body, responses
 
 router = APIRouter(tags=["openai-compatible"])
 
@@ -145,46 +148,33 @@ def _sse(body: dict[str, Any]) -> str:
 def _stream(
     rt: Runtime, who: Principal, question: str, previous: str | None, profile: str
 ) -> Iterator[str]:
-    created = int(time.time())
-    cid = f"chatcmpl-{created}"
-    base = {"object": "chat.completion.chunk", "created": created, "model": profile}
-    yield _sse(
-        {
-            **base,
-            "id": cid,
-            "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}],
-        }
-    )
-    for item in ask_stream(rt, who, question, "chat", None, previous, profile):
-        if isinstance(item, Response):
+    """The SSE events of one streamed answer. The first step decides (and, unless a model is
+    streaming, audits) the question before anything is yielded, so the endpoint can still turn
+    an early error into its HTTP status, and a client that hangs up after the headers does not
+    leave the request unanswered on the record. A failure after the first event is sent as an
+    error event (the OpenAI convention), and the stream then closes cleanly."""
+    steps = ask_stream(rt, who, question, "chat", None, previous, profile)
+    first = next(steps)
+    cid = f"chatcmpl-{ULID()}"  # unique per stream (seconds were shared by two streams)
+    base = {"object": "chat.completion.chunk", "created": int(time.time()), "model": profile}
+
+    def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return _sse({**base, "id": cid, "choices": [choice], **extra})
+
+    yield event({"role": "assistant"})
+    try:
+        for item in itertools.chain([first], steps):
+            if not isinstance(item, Response):
+                yield event({"content": item})
+                continue
             tail = _content(item)[len(item.answer) :]
             if tail:
-                yield _sse(
-                    {
-                        **base,
-                        "id": cid,
-                        "choices": [
-                            {"index": 0, "delta": {"content": tail}, "finish_reason": None}
-                        ],
-                    }
-                )
-            yield _sse(
-                {
-                    **base,
-                    "id": cid,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                    "usage": _usage(item),
-                    "steward": _info(item).model_dump(),
-                }
-            )
-        else:
-            yield _sse(
-                {
-                    **base,
-                    "id": cid,
-                    "choices": [{"index": 0, "delta": {"content": item}, "finish_reason": None}],
-                }
-            )
+                yield event({"content": tail})
+            yield event({}, "stop", usage=_usage(item), steward=_info(item).model_dump())
+    except StewardError as exc:
+        rid = request_id() or ""
+        yield _sse(error_body(exc.code, exc.message, rid))
     yield "data: [DONE]\n\n"
 
 
@@ -204,8 +194,12 @@ async def chat_completions(
     if body.stream:
         # Each step runs in a worker thread with a copy of this request's context (its request
         # id); ask_stream then keeps one context for the whole answer (runner.in_request).
+        events = _stream(rt, who, question, previous, profile)
+        # The first event is made here, before the response starts: an error until then
+        # (another asker's conversation, the embedder refused) is an HTTP error, not a cut.
+        first = await run_in_threadpool(next, events)
         return StreamingResponse(
-            iterate_in_threadpool(_stream(rt, who, question, previous, profile)),
+            iterate_in_threadpool(itertools.chain([first], events)),
             media_type="text/event-stream",
         )
     r = await run_in_threadpool(ask, rt, who, question, "chat", None, previous, profile)
