@@ -266,6 +266,48 @@ def test_denial_targets_and_request_ids_never_keep_a_typed_personal_value(
     )
     assert r.status_code == 403
     assert r.headers["X-Request-ID"] != card
+    # Nor when the digits come shaped as a valid ULID (the second review's finding).
+    as_ulid = card + "0" * 10
+    r2 = httpx.get(
+        f"{server.url}/v1/ask", headers={"Authorization": "Bearer nope", "X-Request-ID": as_ulid}
+    )
+    assert card not in r2.headers["X-Request-ID"]
     (denied,) = events(kb_rt, Kind.ACCESS_DENIED)
     assert card not in denied["target"] and denied["target"].startswith("/v1/audit/sha256-")
     assert denied["request_id"] == r.headers["X-Request-ID"] == r.json()["error"]["request_id"]
+
+
+def test_a_reviewer_resolves_only_a_ticket_they_hold(kb_rt: Runtime, ticket: str) -> None:
+    """Found by the second outside review: any reviewer of the center could close an open
+    fraud hand-off with no claim and no answer."""
+    nora = make_reviewer(kb_rt, "nora")
+    with pytest.raises(ForbiddenError, match="Claim ticket"):
+        kb_rt.handoff.resolve(nora, ticket)
+    (denied,) = events(kb_rt, Kind.ACCESS_DENIED)
+    assert denied["payload"]["permission"] == "resolve-any-ticket"
+    assert events(kb_rt, Kind.TICKET_RESOLVED) == []
+    ops = principal_for(kb_rt.store, "ops")  # an operator may close any ticket
+    assert kb_rt.handoff.resolve(ops, ticket).status == "resolved"
+
+
+def test_reading_another_askers_conversation_is_a_denial_event(live_kb, kb_rt) -> None:
+    """Found by the second outside review: the probe through GET /v1/conversations left no
+    trace (through /v1/ask it is an error row)."""
+    server, keys = live_kb
+    asked = httpx.post(
+        f"{server.url}/v1/ask",
+        json={"question": "How much is the monthly fee?"},
+        headers={"Authorization": f"Bearer {keys['cara']}"},
+        timeout=60,
+    ).json()
+    path = f"{server.url}/v1/conversations/{asked['conversation_id']}"
+    probe = httpx.get(path, headers={"Authorization": f"Bearer {keys['sam']}"})
+    unknown = httpx.get(path[:-4] + "ZZZZ", headers={"Authorization": f"Bearer {keys['sam']}"})
+    assert probe.status_code == unknown.status_code == 404  # no oracle
+    assert probe.json()["error"]["message"].split("'")[0] == "No conversation "
+    (denied,) = events(kb_rt, Kind.ACCESS_DENIED)
+    assert (denied["user_id"], denied["payload"]["rule"]) == (
+        "sam",
+        "conversation-of-another-asker",
+    )
+    assert httpx.get(path, headers={"Authorization": f"Bearer {keys['cara']}"}).status_code == 200

@@ -45,7 +45,12 @@ PRESIDIO_TO_LABEL = {
     "US_DRIVER_LICENSE": "US_DRIVER_LICENSE",
 }
 # Steward kind -> the dataset's label, for Steward's predictions (DOB is the birth-date subset).
-STEWARD_TO_LABEL = {kind: label for label, kind in COMPARABLE.items()} | {"DOB": "DATE_TIME"}
+STEWARD_TO_LABEL = {kind: label for label, kind in COMPARABLE.items()} | {
+    "DOB": "DATE_TIME",
+    "NAME": "PERSON",
+    "ADDRESS": "STREET_ADDRESS",
+    "DRIVER_LICENSE": "US_DRIVER_LICENSE",
+}
 
 
 @dataclass(frozen=True)
@@ -217,11 +222,13 @@ def presidio_defaults() -> Callable[[str], list[Pred]]:
     return find
 
 
-def report(samples: list[Sample], masker: Any) -> dict[str, Any]:
+def report(samples: list[Sample], masker: Any, baseline: Any = None) -> dict[str, Any]:
     systems = {
         "steward": steward_finder(masker),
         "presidio_defaults": presidio_defaults(),
     }
+    if baseline is not None:
+        systems["steward_before_16"] = steward_finder(baseline)
     out: dict[str, Any] = {
         "samples": len(samples),
         "gold_spans": sum(len(s.gold) for s in samples),

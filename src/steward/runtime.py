@@ -18,7 +18,7 @@ from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
 from steward.guard.injection import InjectionDetector, InjectionModel
 from steward.guard.vault import Vault, load_vault_key
 from steward.identity.auth import OidcConfig, TokenVerifier
-from steward.identity.authz import Authorizer, role_table
+from steward.identity.authz import Authorizer, group_grants, role_table
 from steward.models.embeddings import Embedder, vector_space
 from steward.models.intents import IntentModel
 from steward.pipeline.cache import AnswerCache
@@ -140,6 +140,9 @@ class Runtime:
         return Masker(
             TokenBook(self.store, load_or_create_key(self.settings.key_file)),
             recognizers=recognizers,
+            # The organisation's published contact points are not personal data: the same
+            # allow-list mechanism as a source's `pii_allow`, for every text Steward masks.
+            allow=[rx for rx in [self.settings.privacy.published_contacts] if rx],
         )
 
     @cached_property
@@ -185,7 +188,11 @@ class Runtime:
     @cached_property
     def authz(self) -> Authorizer:
         """Who may do what (the role table, with the configured reveal access); audits denials."""
-        return Authorizer(self.store, role_table(self.settings.privacy.reidentify_access))
+        return Authorizer(
+            self.store,
+            role_table(self.settings.privacy.reidentify_access),
+            group_grants(self.settings.audit.auditor_group),
+        )
 
     @cached_property
     def vault(self) -> Vault | None:
@@ -199,7 +206,7 @@ class Runtime:
 
     @cached_property
     def conversations(self) -> Conversations:
-        return Conversations(self.store)
+        return Conversations(self.store, self.authz)
 
     @cached_property
     def handoff(self) -> HandoffQueue:

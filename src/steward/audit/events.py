@@ -27,6 +27,13 @@ class Kind(StrEnum):
     KEY_REVOKED = "key-revoked"
     KEY_ROTATED = "key-rotated"
     DIRECTORY_IMPORTED = "directory-imported"
+    USER_CREATED = "user-created"
+    USER_UPDATED = "user-updated"
+    USER_DEACTIVATED = "user-deactivated"
+    USER_REACTIVATED = "user-reactivated"
+    GROUP_CREATED = "group-created"
+    GROUP_UPDATED = "group-updated"
+    GROUP_DELETED = "group-deleted"
     POLICY_RELOADED = "policy-reloaded"
     QUARANTINE_RELEASED = "quarantine-released"
     SUBJECT_ERASED = "subject-erased"
@@ -34,6 +41,8 @@ class Kind(StrEnum):
     AUDIT_EXPORTED = "audit-exported"
     AUDIT_PRUNED = "audit-pruned"
     ACCESS_DENIED = "access-denied"
+    # An auditor grant showed audit content its holder could not otherwise read.
+    BREAK_GLASS = "break-glass"
 
 
 @dataclass(frozen=True)

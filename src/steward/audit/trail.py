@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +57,12 @@ HASHED_FIELDS = (
 # Format 2 (typed events) also hashes what kind of event it was, its target, its request and
 # its payload; rows written before keep format 1 and verify as they were written.
 HASHED_FIELDS_V2 = (*HASHED_FIELDS, "kind", "target", "request_id", "payload")
+# Format 3 (migration 0008) hashes the text an erasure may have to redact through a salted
+# digest (``content_digest``) instead of the text itself: erasure rewrites the text and deletes
+# the salt, the chain still verifies, and without the salt the digest confirms no guessed value.
+REDACTABLE = ("question", "answer", "reason", "target", "payload", "citations")
+HASHED_FIELDS_V3 = (*(f for f in HASHED_FIELDS_V2 if f not in REDACTABLE), "content_digest")
+HASH_FORMAT = 3
 
 
 def _canonical_ts(ts: datetime) -> str:
@@ -64,12 +71,28 @@ def _canonical_ts(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds")
 
 
+def _canonical(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def row_hash(values: dict[str, Any]) -> str:
-    fields = HASHED_FIELDS if values.get("hash_format", 2) == 1 else HASHED_FIELDS_V2
+    fmt = values.get("hash_format", 2)
+    fields = HASHED_FIELDS if fmt == 1 else HASHED_FIELDS_V3 if fmt >= 3 else HASHED_FIELDS_V2
     payload = {k: values[k] for k in fields}
     payload["ts"] = _canonical_ts(payload["ts"])
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(payload)).hexdigest()
+
+
+def content_digest(values: dict[str, Any], salt: str) -> str:
+    """Format 3: the salted digest of a row's redactable text, which the row hash covers."""
+    text = _canonical({k: values[k] for k in REDACTABLE})
+    return hashlib.sha256(bytes.fromhex(salt) + text).hexdigest()
+
+
+def redacted_digest(values: dict[str, Any]) -> str:
+    """What the ``subject-erased`` event records of each row it redacted: the digest of the
+    redactable text as the erasure left it, so a later edit of a redacted row still shows."""
+    return hashlib.sha256(_canonical({k: values[k] for k in REDACTABLE})).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -157,8 +180,10 @@ def _chain(store: Store, s: Session, values: dict[str, Any]) -> str:
         ts=datetime.now(UTC).replace(tzinfo=None),
         prev_hash=last[1] if last else GENESIS,
         request_id=values.get("request_id") or current_request_id(),
-        hash_format=2,
+        hash_format=HASH_FORMAT,
+        content_salt=secrets.token_hex(16),
     )
+    values["content_digest"] = content_digest(values, values["content_salt"])
     values["hash"] = row_hash(values)
     s.add(AuditRecord(**values))
     # Flushed now so that a later event of the same transaction chains after this one.
@@ -170,7 +195,7 @@ def get(store: Store, audit_id: str) -> AuditRecord:
     with store.read() as s:
         row = s.get(AuditRecord, audit_id)
     if row is None:
-        raise NotFoundError(f"No audit record {audit_id!r}.", audit_id=audit_id)
+        raise NotFoundError(f"No audit record {audit_id[:64]!r}.", audit_id=audit_id[:64])
     return row
 
 
@@ -200,25 +225,64 @@ def _anchor_in(s: Session) -> tuple[int, str]:
     return (int(seq), Store.meta_in(s, "audit_anchor_hash")) if seq else (0, GENESIS)
 
 
+def redactions(s: Session) -> dict[str, tuple[int, str]]:
+    """Rows that erasures redacted: id -> (seq of the ``subject-erased`` event, digest of the
+    redacted text); a later erasure of the same row supersedes an earlier one."""
+    found: dict[str, tuple[int, str]] = {}
+    events = s.execute(
+        select(AuditRecord.seq, AuditRecord.payload)
+        .where(AuditRecord.kind == Kind.SUBJECT_ERASED.value)
+        .order_by(AuditRecord.seq)
+    )
+    for seq, payload in events:
+        for audit_id, digest in ((payload or {}).get("redacted") or {}).items():
+            found[str(audit_id)] = (int(seq), str(digest))
+    return found
+
+
+def _content_problem(
+    row: AuditRecord, values: dict[str, Any], redacted: dict[str, tuple[int, str]]
+) -> str | None:
+    """Why the row's redactable text fails its check, or None. A redacted row is checked
+    against the erasure event that redacted it; a format-3 row against its salted digest.
+    Format 1 and 2 rows not redacted are checked by their row hash alone."""
+    if row.id in redacted:
+        event_seq, digest = redacted[row.id]
+        if event_seq <= row.seq or redacted_digest(values) != digest:
+            return "redacted text does not match its erasure event (row edited)"
+        return None
+    if row.hash_format >= 3 and (
+        row.content_salt is None or content_digest(values, row.content_salt) != row.content_digest
+    ):
+        return "content does not match its hash (row edited)"
+    return None
+
+
 def verify(store: Store) -> ChainReport:
     """Walk the chain in order; the first broken link is reported with its row."""
     anchor_seq, prev = _anchor(store)
     expected_seq = anchor_seq + 1
     n = 0
+    fields = (*HASHED_FIELDS_V2, "hash_format", "content_digest")
     with store.read() as s:
+        redacted = redactions(s)
         for row in s.scalars(select(AuditRecord).order_by(AuditRecord.seq)):
             n += 1
-            values = {k: getattr(row, k) for k in (*HASHED_FIELDS_V2, "hash_format")}
+            values = {k: getattr(row, k) for k in fields}
             if row.seq != expected_seq:
                 return ChainReport(False, n, f"row missing before seq {row.seq}", row.id, row.seq)
             if row.prev_hash != prev:
                 return ChainReport(
                     False, n, "previous-hash link broken (row deleted or moved)", row.id, row.seq
                 )
-            if row_hash(values) != row.hash:
-                return ChainReport(
-                    False, n, "content does not match its hash (row edited)", row.id, row.seq
-                )
+            problem = _content_problem(row, values, redacted)
+            # A redacted row of format 1 or 2 hashed its text itself: its old hash still links
+            # the chain, and its text is checked against the erasure event instead.
+            hashed = row.hash_format >= 3 or row.id not in redacted
+            if problem is None and hashed and row_hash(values) != row.hash:
+                problem = "content does not match its hash (row edited)"
+            if problem is not None:
+                return ChainReport(False, n, problem, row.id, row.seq)
             prev = row.hash
             expected_seq += 1
     return ChainReport(True, n)

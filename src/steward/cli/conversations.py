@@ -246,6 +246,11 @@ def policy_show(
 ) -> None:
     """The policy in force for a center (after the default file and the center's file)."""
     rt = _runtime()
+    known = rt.policies.centers()
+    if center is not None and center not in known:
+        # Not the default's rules under another name: a typo must not look like a policy.
+        listed = ", ".join(known) or "none (import the directory first)"
+        fail(f"Unknown center {center[:64]!r}; the directory's centers: {listed}.")
     p = rt.policies.for_center(center)
     data = {
         k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)

@@ -34,11 +34,27 @@ def directory_import(file: Path, as_json: JsonOpt = False) -> None:
     who = _acting(rt, Permission.MANAGE_DIRECTORY, "directory")
     report = import_directory(rt.store, file, actor=who.user_id)
     if as_json:
-        _print_json(report.__dict__)
+        # The three counts scripts already read; the lifecycle counts are in the audit event.
+        _print_json({k: getattr(report, k) for k in ("centers", "groups", "users")})
     else:
         out.print(
-            f"Imported {report.users} users, {report.groups} groups, {report.centers} centers."
+            f"Imported {report.users} users, {report.groups} groups, {report.centers} centers: "
+            f"{report.added} added, {report.updated} updated, {report.deactivated} deactivated."
         )
+
+
+@directory_app.command("deactivate")
+def directory_deactivate(user: str, as_json: JsonOpt = False) -> None:
+    """Deactivate USER (a leaver): their API keys and tokens are refused from the next request."""
+    from steward.identity.directory import deactivate_user
+
+    rt = _runtime()
+    who = _acting(rt, Permission.MANAGE_DIRECTORY, f"user:{user}")
+    deactivate_user(rt.store, user, actor=who.user_id, channel="cli")
+    if as_json:
+        _print_json({"user": user, "active": False})
+    else:
+        out.print(f"Deactivated {user}: their keys and tokens no longer work.", markup=False)
 
 
 @directory_app.command("list")
@@ -54,34 +70,47 @@ def directory_list(as_json: JsonOpt = False) -> None:
             "groups": sorted(g.id for g in u.groups),
             "center": u.center_id,
             "access": u.access,
+            "active": u.active,
         }
         for u in users
     ]
     if as_json:
         _print_json(rows)
         return
-    table = Table("user", "name", "groups", "center", "access")
+    table = Table("user", "name", "groups", "center", "access", "active")
     for u in users:
         groups = ", ".join(sorted(g.id for g in u.groups))
-        table.add_row(u.id, u.display_name, groups, u.center_id or "—", u.access)
+        active = "yes" if u.active else "no"
+        table.add_row(u.id, u.display_name, groups, u.center_id or "—", u.access, active)
     out.print(table)
 
 
 @keys_app.command("create")
-def keys_create(user: Annotated[str, typer.Option("--user", help="Directory user id.")]) -> None:
+def keys_create(
+    user: Annotated[str, typer.Option("--user", help="Directory user id.")],
+    expires: Annotated[
+        str | None,
+        typer.Option("--expires", help="30d, 12h, 8w, or a date (2027-01-31: through that day)."),
+    ] = None,
+) -> None:
     """Create an API key for USER and print it once (only its hash is stored)."""
-    from steward.identity.auth import create_key
+    from steward.identity.auth import create_key, expiry_from
 
     rt = _runtime()
+    expires_at = expiry_from(expires) if expires else None
     who = _acting(rt, Permission.MANAGE_KEYS, f"user:{user}")
-    out.print(create_key(rt.store, user, actor=who.user_id), markup=False)
+    out.print(create_key(rt.store, user, expires_at, actor=who.user_id), markup=False)
+
+
+def _when(ts: Any) -> str | None:
+    return ts.isoformat() if ts is not None else None
 
 
 @keys_app.command("list")
 def keys_list(
     user: Annotated[str | None, typer.Option("--user")] = None, as_json: JsonOpt = False
 ) -> None:
-    """List API keys (ids and prefixes, never the secret)."""
+    """List API keys: id, prefix, user, created, expires, last used (to the minute), revoked."""
     from steward.identity.auth import list_keys
 
     rows = [
@@ -89,21 +118,23 @@ def keys_list(
             "id": k.id,
             "user": k.user_id,
             "prefix": k.prefix,
-            "created_at": k.created_at,
-            "revoked_at": k.revoked_at,
+            "created_at": _when(k.created_at),
+            "expires_at": _when(k.expires_at),
+            "last_used_at": _when(k.last_used_at),
+            "revoked_at": _when(k.revoked_at),
         }
         for k in list_keys(_runtime().store, user)
     ]
     if as_json:
         _print_json(rows)
         return
-    table = Table("id", "user", "prefix", "created", "revoked")
+    table = Table("id", "user", "prefix", "created", "expires", "last used", "revoked")
     for r in rows:
         table.add_row(
             str(r["id"]),
             str(r["user"]),
             f"{r['prefix']}…",
-            str(r["created_at"])[:19],
+            *(str(r[k] or "")[:19] for k in ("created_at", "expires_at", "last_used_at")),
             str(r["revoked_at"] or "")[:19],
         )
     out.print(table)

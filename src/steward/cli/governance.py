@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from steward.cli.common import JsonOpt, _acting, _local_admin, _print_json, _runtime, fail, out
 from steward.identity.authz import Permission
@@ -20,30 +22,70 @@ audit_app = typer.Typer(no_args_is_help=True, help="The audit trail.")
 # ------------------------------------------------------------------ audit
 
 
+AsUser = Annotated[
+    str | None,
+    typer.Option("--as", help="Read with this directory user's entitlements."),
+]
+BreakGlass = Annotated[
+    bool,
+    typer.Option(
+        "--break-glass",
+        help="Show answer text and cited titles the reader may not read (audited).",
+    ),
+]
+
+
+def _audit_reader(rt: Any, audit_id: str, as_user: str | None, break_glass: bool) -> Any:
+    """Who reads the audit row, and whether they use the auditor grant: the local admin has no
+    groups, so cited content stays withheld from them unless they break glass (they control
+    the data home; the use is audited), or read as a directory user (``--as``)."""
+    from steward.identity.auth import principal_for
+
+    if as_user is None:
+        return _acting(rt, Permission.READ_AUDIT, f"audit:{audit_id}"), break_glass
+    if break_glass:
+        fail("--break-glass is for the local operator; --as USER uses that user's own grants.")
+    who = principal_for(rt.store, as_user)
+    rt.authz.authorize(who, Permission.READ_AUDIT, f"audit:{audit_id}")
+    return who, rt.authz.permits(who, Permission.AUDITOR)
+
+
 @audit_app.command("show")
-def audit_show(audit_id: str, as_json: JsonOpt = False) -> None:
-    """Print one audit record: who asked what, what was decided and why, from which sources."""
-    from steward import audit
+def audit_show(
+    audit_id: str,
+    as_json: JsonOpt = False,
+    as_user: AsUser = None,
+    break_glass: BreakGlass = False,
+) -> None:
+    """Print one audit record: who asked what, what was decided and why, from which sources
+    (answer text only where the reader may read every cited document)."""
+    from steward.audit import view
 
     rt = _runtime()
-    _acting(rt, Permission.READ_AUDIT, f"audit:{audit_id}")
-    row = audit.as_dict(audit.get(rt.store, audit_id))
+    who, auditor = _audit_reader(rt, audit_id, as_user, break_glass)
+    row = view.record(rt.store, who, audit_id, auditor=auditor, channel="cli")
     if as_json:
         _print_json(row)
         return
     for key, value in row.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
-        out.print(f"[bold]{key:>18}[/bold]  {shown}", markup=True, highlight=False)
+        # Stored text is data: an asker's "[/]" or "[conceal]" must print as written.
+        out.print(f"[bold]{key:>18}[/bold]  {escape(str(shown))}", markup=True, highlight=False)
 
 
 @audit_app.command("sources")
-def audit_sources(audit_id: str, as_json: JsonOpt = False) -> None:
+def audit_sources(
+    audit_id: str,
+    as_json: JsonOpt = False,
+    as_user: AsUser = None,
+    break_glass: BreakGlass = False,
+) -> None:
     """Which data sources produced this answer, and whether they changed since."""
-    from steward import audit
+    from steward.audit import view
 
     rt = _runtime()
-    _acting(rt, Permission.READ_AUDIT, f"audit:{audit_id}")
-    rows = audit.sources(rt.store, audit_id)
+    who, auditor = _audit_reader(rt, audit_id, as_user, break_glass)
+    rows = view.sources(rt.store, who, audit_id, auditor=auditor, channel="cli")
     if as_json:
         _print_json(rows)
         return
@@ -82,9 +124,11 @@ def audit_export(
 
     rt = _runtime()
     who = _acting(rt, Permission.EXPORT_AUDIT, "audit")
-    rep = audit.export_file(
-        rt.store, dest, who.user_id, _when(since, "--since"), _when(until, "--until")
-    )
+    window = _when(since, "--since"), _when(until, "--until")
+    try:
+        rep = audit.export_file(rt.store, dest, who.user_id, *window)
+    except OSError as exc:  # nothing was exported, so the export is not recorded either
+        fail(f"cannot write {dest}: {exc.strerror or exc} (the folder must exist and be writable).")
     out.print(f"Wrote {rep.rows} audit rows to {dest}.")
 
 
@@ -102,19 +146,60 @@ def audit_prune(
 
 
 @audit_app.command("verify")
-def audit_verify(as_json: JsonOpt = False) -> None:
-    """Check the hash chain; names the first edited, deleted or reordered row."""
+def audit_verify(
+    as_json: JsonOpt = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="Also check the trail against this checkpoint file (JSON Lines): detects "
+            "deleted newest rows and rollback.",
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Check every checkpoint in the file, not the latest.")
+    ] = False,
+) -> None:
+    """Check the hash chain; names the first edited, deleted or reordered row, and with
+    --checkpoint the rows missing after the signed head."""
     from steward import audit
+    from steward.audit import checkpoint as cps
 
     rt = _runtime()
     _acting(rt, Permission.VERIFY_AUDIT, "audit")
+    checks: list[Any] = []
+    if checkpoint is not None:
+        try:
+            found = cps.read_file(checkpoint)
+            public = cps.public_key(rt.settings)
+        except cps.CheckpointError as exc:
+            fail(exc.message)
+        checks = [cps.check(rt.store, cp, public) for cp in (found if every else found[-1:])]
     rep = audit.verify(rt.store)
+    failed = [c for c in checks if not c.ok]
     if as_json:
-        _print_json(rep.__dict__)
-    elif rep.ok:
-        out.print(f"Audit chain intact: {rep.rows} rows.")
+        _print_json({**rep.__dict__, "checkpoints": [cps.as_dict(c) for c in checks]})
+    elif rep.ok and not failed:
+        tail = f"; {len(checks)} checkpoint(s) hold" if checks else ""
+        out.print(f"Audit chain intact: {rep.rows} rows{tail}.")
     if not rep.ok:
         fail(f"audit chain broken at seq {rep.seq} (id {rep.audit_id}): {rep.problem}", 1)
+    if failed:
+        fail("; ".join(str(c.problem) for c in failed), 1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(as_json: JsonOpt = False) -> None:
+    """Sign the chain head now and append it to the checkpoint file (and syslog)."""
+    from steward.audit import checkpoint as cps
+
+    rt = _runtime()
+    _acting(rt, Permission.VERIFY_AUDIT, "audit")
+    cp = cps.write(rt.store, rt.settings)
+    if as_json:
+        _print_json(cp.__dict__)
+        return
+    out.print(f"Checkpoint at seq {cp.seq} ({cp.ts}) written to {cps.sink_file(rt.settings)}.")
 
 
 # ------------------------------------------------------------------ privacy and safety
@@ -133,7 +218,8 @@ def quarantine_list(as_json: JsonOpt = False) -> None:
         return
     table = Table("chunk", "doc", "source", "reason", "text")
     for r in rows:
-        table.add_row(str(r["chunk_id"]), r["doc_id"], r["source_id"], r["reason"], r["text"][:80])
+        text = Text(r["text"][:80])  # document text is data, never Rich markup
+        table.add_row(str(r["chunk_id"]), r["doc_id"], r["source_id"], r["reason"], text)
     out.print(table)
 
 

@@ -34,6 +34,7 @@ class FlatNames:
     vault_key: SecretStr | None  # privacy.vault_key
     reidentify_access: Literal["reviewer", "operator", "admin"]  # privacy.reidentify_access
     pii_recognizers_file: Path | None  # privacy.pii_recognizers_file
+    published_contacts: str | None  # privacy.published_contacts
     # embedding
     embedder: str  # embedding.name
     embedder_model_dir: Path | None  # embedding.model_dir
@@ -79,3 +80,19 @@ class FlatNames:
     # http
     host: str  # http.host
     port: int  # http.port
+    # limits
+    max_body_bytes: int  # limits.max_body_bytes
+    max_chat_messages: int  # limits.max_chat_messages
+    max_chat_chars: int  # limits.max_chat_chars
+    rate_window_s: int  # limits.rate_window_s
+    rate_per_key: int  # limits.rate_per_key
+    rate_per_user: int  # limits.rate_per_user
+    rate_per_center: int  # limits.rate_per_center
+    auth_failures_max: int  # limits.auth_failures_max
+    auth_failure_window_s: int  # limits.auth_failure_window_s
+    # audit
+    audit_checkpoint_key_file: Path | None  # audit.checkpoint_key_file
+    audit_checkpoint_file: Path | None  # audit.checkpoint_file
+    audit_checkpoint_syslog: str | None  # audit.checkpoint_syslog
+    audit_checkpoint_interval_s: int  # audit.checkpoint_interval_s
+    auditor_group: str | None  # audit.auditor_group

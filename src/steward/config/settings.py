@@ -17,13 +17,14 @@ Secrets (keys, the database URL) are ``SecretStr``: the settings' repr, str and 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -140,6 +141,23 @@ class PrivacySettings(_Group):
         description="YAML file of custom PII recognizers (kind, pattern, context).",
         json_schema_extra=_env("STEWARD_PII_RECOGNIZERS_FILE"),
     )
+    published_contacts: str | None = Field(
+        default=None,
+        description="A regex matching the organisation's own published contact points "
+        r"(hotlines, service mailboxes), e.g. `1-800-555-\d{4}` (several: alternatives of one "
+        "regex): never masked in questions, answers or reviewers' replies (as a source's "
+        "`pii_allow`).",
+        json_schema_extra=_env("STEWARD_PUBLISHED_CONTACTS"),
+    )
+
+    @field_validator("published_contacts")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        try:
+            re.compile(value or "")
+        except re.error as exc:
+            raise ValueError(f"not a regex: {exc}") from exc
+        return value or None
 
 
 class EmbeddingSettings(_Group):
@@ -430,6 +448,114 @@ class HttpSettings(_Group):
     )
 
 
+class LimitsSettings(_Group):
+    """Request size, chat size and rate limits; counters are shared by every replica."""
+
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest request body accepted (bytes); larger is refused with 413 before "
+        "it is read or any credential is checked.",
+        json_schema_extra=_env("STEWARD_MAX_BODY_BYTES"),
+    )
+    max_chat_messages: int = Field(
+        default=200,
+        ge=1,
+        le=200,
+        description="Most messages in one `/v1/chat/completions` request (more is a 422); the "
+        "OpenAPI document allows 200, so a lower value refuses some schema-valid requests.",
+        json_schema_extra=_env("STEWARD_MAX_CHAT_MESSAGES"),
+    )
+    max_chat_chars: int = Field(
+        default=100_000,
+        ge=100,
+        description="Most characters of text over all messages of one chat completion request "
+        "(more is a 413).",
+        json_schema_extra=_env("STEWARD_MAX_CHAT_CHARS"),
+    )
+    rate_window_s: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Length of the fixed window the per-key, per-user and per-center request "
+        "limits count in.",
+        json_schema_extra=_env("STEWARD_RATE_WINDOW_S"),
+    )
+    rate_per_key: int = Field(
+        default=600,
+        ge=0,
+        description="Requests per window allowed for one API key (0: no limit).",
+        json_schema_extra=_env("STEWARD_RATE_PER_KEY"),
+    )
+    rate_per_user: int = Field(
+        default=600,
+        ge=0,
+        description="Requests per window allowed for one user, over all their keys and tokens "
+        "(0: no limit).",
+        json_schema_extra=_env("STEWARD_RATE_PER_USER"),
+    )
+    rate_per_center: int = Field(
+        default=6000,
+        ge=0,
+        description="Requests per window allowed for all users of one center (0: no limit).",
+        json_schema_extra=_env("STEWARD_RATE_PER_CENTER"),
+    )
+    auth_failures_max: int = Field(
+        default=30,
+        ge=0,
+        description="Failed authentications allowed from one client address per failure "
+        "window; after that its requests get 429 until the window ends (0: never throttle).",
+        json_schema_extra=_env("STEWARD_AUTH_FAILURES_MAX"),
+    )
+    auth_failure_window_s: int = Field(
+        default=300,
+        ge=1,
+        le=86_400,
+        description="Length of the fixed window failed authentications are counted in.",
+        json_schema_extra=_env("STEWARD_AUTH_FAILURE_WINDOW_S"),
+    )
+
+
+class AuditSettings(_Group):
+    """Audit checkpoints (the signed chain head, kept outside the database) and the auditor
+    grant."""
+
+    checkpoint_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 key that signs audit checkpoints; default HOME/audit-checkpoint.key "
+        "(created on first use, mode 0600). Keep it away from the database and its backups: "
+        "whoever holds it can sign a checkpoint.",
+        json_schema_extra=_env("STEWARD_AUDIT_CHECKPOINT_KEY_FILE"),
+    )
+    checkpoint_file: Path | None = Field(
+        default=None,
+        description="Append-only JSON Lines file the checkpoints are written to; default "
+        "HOME/audit-checkpoints.jsonl. Put it on storage the database's writers cannot rewrite.",
+        json_schema_extra=_env("STEWARD_AUDIT_CHECKPOINT_FILE"),
+    )
+    checkpoint_syslog: str | None = Field(
+        default=None,
+        description="Also send each checkpoint to syslog: `HOST:PORT` (UDP) or a socket path "
+        "such as `/dev/log`.",
+        json_schema_extra=_env("STEWARD_AUDIT_CHECKPOINT_SYSLOG"),
+    )
+    checkpoint_interval_s: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="`steward serve` writes a checkpoint at start, then every this many seconds "
+        "(0: only on demand, `steward audit checkpoint`).",
+        json_schema_extra=_env("STEWARD_AUDIT_CHECKPOINT_INTERVAL_S"),
+    )
+    auditor_group: str | None = Field(
+        default=None,
+        description="Directory group whose members hold the `auditor` grant (admins hold it "
+        "too): they see the answer text and cited titles of audit rows citing documents they "
+        "may not read (each use is a `break-glass` audit event). Unset: admins only.",
+        json_schema_extra=_env("STEWARD_AUDITOR_GROUP"),
+    )
+
+
 class Settings(BaseSettings, _FlatBase):
     """Steward settings. Environment variables override defaults: ``STEWARD_<FLAT_NAME>``."""
 
@@ -476,6 +602,10 @@ class Settings(BaseSettings, _FlatBase):
     )
     cache: CacheSettings = Field(default_factory=CacheSettings, description=CacheSettings.__doc__)
     http: HttpSettings = Field(default_factory=HttpSettings, description=HttpSettings.__doc__)
+    audit: AuditSettings = Field(default_factory=AuditSettings, description=AuditSettings.__doc__)
+    limits: LimitsSettings = Field(
+        default_factory=LimitsSettings, description=LimitsSettings.__doc__
+    )
 
     @classmethod
     def settings_customise_sources(

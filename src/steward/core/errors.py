@@ -5,8 +5,11 @@ StewardError
 ├── ConfigError                  settings or config files are wrong (start-up, CLI exit 2)
 ├── InputError           400     a request or file is malformed
 │   ├── QuestionError    422     empty, too long, not text
+│   ├── InvalidRequest   422     well-formed, but over a limit (e.g. too many messages)
+│   ├── PayloadTooLarge  413     a request body or chat history over its limit
 │   └── SourceError              one source item cannot be read (ingestion continues)
 ├── AuthError            401     no identity, unknown or revoked key
+├── RateLimited          429     too many requests or failed logins (``retry_after`` s)
 ├── ForbiddenError       403     identity lacks the role
 ├── NotFoundError        404     unknown user, audit record, document
 ├── EmbedderError        503     the embedder cannot load or run
@@ -55,9 +58,30 @@ class SourceError(InputError):
     code = "bad_source_item"
 
 
+class InvalidRequest(InputError):
+    status = 422
+    code = "invalid_request"  # as a body that fails validation
+
+
+class PayloadTooLarge(InputError):
+    status = 413
+    code = "payload_too_large"
+
+
 class AuthError(StewardError):
     status = 401
     code = "unauthorized"
+
+
+class RateLimited(StewardError):
+    """Over a rate limit; the client may try again after ``retry_after`` seconds."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, **context: object) -> None:
+        super().__init__(message, **context)
+        self.retry_after = max(1, int(retry_after))
 
 
 class ForbiddenError(StewardError):

@@ -5,8 +5,12 @@ key. A value is replaced by ``<KIND_n>``; the same value always gets the same to
 store, because the number is looked up by a keyed HMAC of the value (the key lives in a file
 outside the database, so the table of digests cannot be brute-forced from a stolen database).
 
-Kinds found by the built-in recognizers: CARD, PHONE, EMAIL, IBAN, SSN, IP, SWIFT, DOB and
-ACCOUNT; declared fields of a structured source add theirs (NAME, ADDRESS...), and operators add
+Kinds found by the built-in recognizers: CARD, PHONE, EMAIL, IBAN, SSN, IP, SWIFT, DOB, and
+(``kinds``) CVV and EXPIRY (dropped: a fixed ``<CVV>``, never tokenised or stored), PASSPORT,
+DRIVER_LICENSE, ACCOUNT, ROUTING, SORT_CODE, NAME and ADDRESS. Text is NFKC-normalised before
+matching (full-width digits), offsets stay in the original. Names and addresses already tokenised
+(a record's declared fields) are recognised again by keyed digest (``Masker.known_spans``).
+Declared fields of a structured source add theirs (NAME, ADDRESS...), and operators add
 pattern recognizers of their own kinds from YAML (:func:`load_custom_recognizers`). Where a
 value only looks personal in context (a date is a birth date, digits are an account number),
 the recognizer asks for that context, so that policy text (amounts, times, codes, dates,
@@ -25,6 +29,7 @@ import os
 import re
 import secrets
 import threading
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,7 +61,14 @@ PRESIDIO_KINDS = {
 # Presidio's take 15-digit order numbers starting with 1 for cards and ZIP + street number pairs
 # for phones, so only the entities below are asked of Presidio by default.
 PRESIDIO_DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
-DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT"})
+DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT", "ROUTING", "SORT_CODE"})
+# Sensitive authentication data (PCI DSS 3.2): replaced by a fixed marker, never tokenised (no
+# digest is stored) and never sealed in the vault.
+DROPPED_KINDS = frozenset({"CVV", "EXPIRY"})
+# Kinds whose values, once any record or question has tokenised them, are recognised again when
+# typed into a text (by their keyed digests; see Masker.known_spans).
+KNOWN_VALUE_KINDS = ("NAME", "ADDRESS")
+_KNOWN_MAX_WORDS = 8
 _TOKEN_RE = re.compile(r"<([A-Z_]+)_(\d+)>")
 
 
@@ -515,6 +527,20 @@ def _presidio_engine() -> Any:
 
 def default_recognizers() -> list[Recognizer]:
     """Steward's built-in recognizers, fresh instances; compose with custom ones freely."""
+    from steward.guard.kinds import kind_recognizers
+
+    return [
+        # E-mail has its own recognizer (any TLD); Presidio's checks a suffix list.
+        PresidioRecognizer(entities=("IBAN_CODE", "US_SSN", "IP_ADDRESS")),
+        CardRecognizer(),
+        SwiftRecognizer(),
+        DobRecognizer(),
+        *kind_recognizers(),
+    ]
+
+
+def baseline_recognizers() -> list[Recognizer]:
+    """The built-in recognizers as they were before issue #16 (for benchmarks beside them)."""
     return [
         PresidioRecognizer(),
         CardRecognizer(),
@@ -532,6 +558,7 @@ def recognizers_for(custom_file: Path | None = None) -> list[Recognizer]:
 
 
 def _normalise(kind: str, value: str) -> str:
+    value = unicodedata.normalize("NFKC", value)
     if kind in DIGIT_KINDS:
         return re.sub(r"\D", "", value)
     if kind == "DOB" and (when := parse_date(value)) is not None:
@@ -569,6 +596,21 @@ def declared_variants(kind: str, value: str) -> list[tuple[str, str]]:
     return out
 
 
+def _nfkc(text: str) -> tuple[str, list[int]]:
+    """``text`` NFKC-normalised (full-width digits, no-break spaces become ASCII) and, for each
+    character of the result, the index of the original character it came from."""
+    if text.isascii():
+        return text, list(range(len(text) + 1))
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch) or ch
+        out.append(n)
+        where.extend([i] * len(n))
+    where.append(len(text))
+    return "".join(out), where
+
+
 @dataclass
 class Masked:
     text: str
@@ -593,6 +635,8 @@ class TokenBook:
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
     def token(self, kind: str, value: str) -> str:
+        if kind in DROPPED_KINDS:
+            return f"<{kind}>"  # never numbered: no digest of a CVV or expiry is kept
         digest = self.digest(kind, value)
         with self._lock:
             number = self._cache.get((kind, digest))
@@ -600,6 +644,21 @@ class TokenBook:
                 number = self._lookup_or_create(kind, digest)
                 self._cache[(kind, digest)] = number
         return f"<{kind}_{number}>"
+
+    def known(self, kind: str, digests: Sequence[str]) -> set[str]:
+        """Which of ``digests`` already have a ``kind`` token (values seen before)."""
+        found: set[str] = set()
+        unique = sorted(set(digests))
+        with self.store.read() as s:
+            for i in range(0, len(unique), 500):
+                found.update(
+                    s.scalars(
+                        select(PiiToken.digest).where(
+                            PiiToken.kind == kind, PiiToken.digest.in_(unique[i : i + 500])
+                        )
+                    )
+                )
+        return found
 
     def _lookup_or_create(self, kind: str, digest: str) -> int:
         for _ in range(5):
@@ -640,10 +699,49 @@ class Masker:
         tokens: TokenBook,
         recognizers: Sequence[Recognizer] | None = None,
         allow: Iterable[str] = (),
+        known_kinds: Sequence[str] = KNOWN_VALUE_KINDS,
     ) -> None:
         self.tokens = tokens
         self.recognizers = list(recognizers) if recognizers is not None else default_recognizers()
         self.allow = [re.compile(a) for a in allow]
+        self.known_kinds = tuple(known_kinds)
+
+    def remember(self, declared: Sequence[tuple[str, str]]) -> None:
+        """Give a record's declared names and addresses (and their variants) their tokens now,
+        so that they are recognised when typed into a question, even if no text shows them."""
+        for kind, value in declared:
+            for v_kind, v in declared_variants(kind, value):
+                if v_kind in self.known_kinds:
+                    self.tokens.token(v_kind, v)
+
+    def known_spans(self, text: str) -> list[Span]:
+        """Values seen before (a record's declared name or address) typed into ``text``: keyed
+        digests of its word n-grams matched against the token book's, so no plain value is
+        kept to match against. A match becomes the same token as the value it matched."""
+        if not self.known_kinds:
+            return []
+        words = [(m.start(), m.end()) for m in re.finditer(r"[^\s,;:!?()\[\]\"]+", text)]
+        grams: dict[str, tuple[int, int]] = {}
+        for i in range(len(words)):
+            for j in range(i, min(len(words), i + _KNOWN_MAX_WORDS)):
+                start, end = words[i][0], words[j][1]
+                if text[start:end].endswith(("'s", "\u2019s")):
+                    end -= 2  # a possessive: "Marlowe's card"
+                while end > start and text[end - 1] in ".'":
+                    end -= 1
+                value = text[start:end]
+                # One word alone counts when capitalised: "park" is a word, "Park" a name.
+                if end - start >= 3 and (j > i or value[:1].isupper()):
+                    grams.setdefault(value, (start, end))
+        if not grams:
+            return []
+        out = []
+        for kind in self.known_kinds:
+            digests = {self.tokens.digest(kind, v): v for v in grams}
+            for d in self.tokens.known(kind, list(digests)):
+                start, end = grams[digests[d]]
+                out.append(Span(kind, start, end, 1.5, "known"))
+        return out
 
     def find(
         self,
@@ -659,8 +757,12 @@ class Masker:
                 for m in re.finditer(_value_pattern(v_kind, v), text, re.IGNORECASE):
                     spans.append(Span(v_kind, m.start(), m.end(), 2.0, "declared"))
         try:
+            spans.extend(self.known_spans(text))
+            folded, where = _nfkc(text)
             for rec in self.recognizers:
-                spans.extend(rec.find(text))
+                for sp in rec.find(folded):
+                    start, end = where[sp.start], where[sp.end - 1] + 1
+                    spans.append(Span(sp.kind, start, end, sp.score, sp.recognizer))
         except Exception as exc:
             # Fail closed: the caller must not use text we could not check.
             raise GuardError(

@@ -20,8 +20,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from steward import audit
-from steward.core.errors import ConfigError, ForbiddenError, NotFoundError
+from steward.core.errors import ConfigError, ForbiddenError
 from steward.guard import TokenBook
+from steward.guard.pii import DROPPED_KINDS
 from steward.identity.auth import Principal
 from steward.identity.authz import Authorizer, Permission
 from steward.store import Store
@@ -77,7 +78,10 @@ class Vault:
     def put(
         self, kind: str, value: str, token: str, owner: str | None, source_id: str | None = None
     ) -> None:
-        """Seal ``value`` (idempotent per value and owner)."""
+        """Seal ``value`` (idempotent per value and owner). CVVs and expiry dates are never
+        sealed: card security data is not stored, even encrypted."""
+        if kind in DROPPED_KINDS:
+            return
         digest = self.tokens.digest(kind, value)
         nonce = secrets.token_bytes(12)
         sealed = nonce + self._aead.encrypt(nonce, value.encode(), self._aad(token, owner))
@@ -129,9 +133,9 @@ class Vault:
                 summary=f"[reveal {token}]",
             ),
         )
-        if not rows:
-            raise NotFoundError(f"Nothing in the vault for {token}.")
         if not allowed:
+            # One refusal for a token that is someone else's and for one that does not exist:
+            # a different answer would tell the caller which tokens are in the vault.
             raise ForbiddenError(self._refusal(who, token))
         return Revealed(token, self._open(allowed[0]), audit_id)
 
@@ -144,7 +148,10 @@ class Vault:
 
     def _refusal(self, who: Principal, token: str) -> str:
         least = self.authz.least_role(Permission.REVEAL_OTHERS) or "no"
-        return f"{who.user_id} may not reveal {token}: only its owner or {least} access can."
+        return (
+            f"Nothing {who.user_id} may reveal for {token[:64]}: a value is revealed only to "
+            f"its owner or with {least} access."
+        )
 
     def forget(self, digests: set[str]) -> int:
         """Delete every sealed value with one of these digests (erasure)."""

@@ -7,7 +7,14 @@ inactive user is an :class:`AuthError`. Anonymous access exists only when an ope
 
 API keys are shown once at creation and stored only as a SHA-256 digest (they carry 256 bits of
 randomness, so a plain digest cannot be reversed by guessing). Rotation issues a new key and lets
-the old one live for a grace period; revocation is immediate.
+the old one live for a grace period; revocation is immediate. A key may carry an expiry
+(:func:`expiry_from` reads ``30d`` or ``2027-01-31``).
+
+A key's ``last_used_at`` is written on successful authentication at most once per
+:data:`LAST_USED_EVERY` (one minute): the row is read anyway, so deciding costs nothing, and the
+hot path writes once a minute per key, not on every request. It is telemetry for `steward keys
+list`, not an audit event (one per request would bury the trail); a failed write of it never
+fails the request.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,12 +31,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from ulid import ULID
 
 from steward import audit
-from steward.core.errors import AuthError, ConfigError, NotFoundError
+from steward.core.errors import AuthError, ConfigError, InputError, NotFoundError
 from steward.identity.authz import highest_role
 from steward.identity.directory import get_user
 from steward.store import Store
@@ -35,6 +45,9 @@ from steward.store.models import ApiKey, Group, User
 
 KEY_PREFIX = "stw_"
 ANONYMOUS = "anonymous"
+LAST_USED_EVERY = timedelta(minutes=1)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,33 @@ def rotate_key(
     return secret
 
 
+_SPAN = re.compile(r"(\d{1,5})([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def expiry_from(text: str, now: datetime | None = None) -> datetime:
+    """When a key given ``--expires TEXT`` stops working: ``12h``, ``30d``, ``8w`` from now, or
+    a date (``2027-01-31``: the key works through that day, UTC) or an ISO date-time."""
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    span = _SPAN.fullmatch(value.lower())
+    if span:
+        at = now + timedelta(**{_UNITS[span.group(2)]: int(span.group(1))})
+    else:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(
+                f"Cannot read expiry {value[:40]!r}: use 30d, 12h, 8w or a date like 2027-01-31."
+            ) from None
+        at = _aware(parsed)
+        if len(value) == 10:  # a date alone: valid through that day
+            at += timedelta(days=1)
+    if at <= now:
+        raise InputError(f"Expiry {value[:40]!r} is in the past; give a later time.")
+    return at
+
+
 def list_keys(store: Store, user_id: str | None = None) -> list[ApiKey]:
     with store.read() as s:
         q = select(ApiKey).order_by(ApiKey.created_at)
@@ -192,8 +232,24 @@ def _principal_for_key(store: Store, token: str) -> Principal:
         user = s.get(User, row.user_id)
         if user is None or not user.active:
             raise AuthError("The user of this API key is no longer active.")
-        user_id = user.id
-    return principal_for(store, user_id, via="api-key")
+        user_id, key_id, last_used = user.id, row.id, row.last_used_at
+    principal = principal_for(store, user_id, via="api-key")
+    now = datetime.now(UTC)
+    if last_used is None or now - _aware(last_used) >= LAST_USED_EVERY:
+        _touch(store, key_id, now)
+    return principal
+
+
+def _touch(store: Store, key_id: str, now: datetime) -> None:
+    """Set the key's last use; conditional, so replicas racing on one key write it once."""
+    stale = or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= now - LAST_USED_EVERY)
+    try:
+        with store.write() as (s, _):
+            s.execute(update(ApiKey).where(ApiKey.id == key_id, stale).values(last_used_at=now))
+    except SQLAlchemyError as exc:  # telemetry: a busy database must not refuse the request
+        log.warning(
+            "could not record a key's last use", extra={"key_id": key_id, "error": str(exc)[:200]}
+        )
 
 
 # ------------------------------------------------------------------ OIDC / JWT

@@ -67,8 +67,14 @@ class Permission(StrEnum):
     RELOAD_POLICY = "reload-policy"
     MANAGE_KEYS = "manage-keys"
     MANAGE_DIRECTORY = "manage-directory"
+    PROVISION = "provision"  # SCIM 2.0: an identity provider keeping the directory in sync
     ERASE_SUBJECT = "erase-subject"
     REVEAL_OTHERS = "reveal-others"  # a vault value another asker gave
+    # Break-glass: audit rows' answer text and cited titles even where the reader may not read
+    # the cited documents. Admins hold it (they may export the trail whole anyway), and members
+    # of the directory group STEWARD_AUDITOR_GROUP names (:func:`group_grants`), whatever their
+    # role; each use that shows something is a ``break-glass`` audit event.
+    AUDITOR = "auditor"
 
 
 ROLES: tuple[str, ...] = ("asker", "reviewer", "operator", "admin")
@@ -94,8 +100,10 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.PRUNE_AUDIT,
             Permission.MANAGE_KEYS,
             Permission.MANAGE_DIRECTORY,
+            Permission.PROVISION,
             Permission.ERASE_SUBJECT,
             Permission.REVEAL_OTHERS,
+            Permission.AUDITOR,
         }
     ),
 }
@@ -116,6 +124,12 @@ def role_table(reveal_access: str = "admin") -> dict[str, frozenset[Permission]]
     return table
 
 
+def group_grants(auditor_group: str | None) -> dict[str, frozenset[Permission]]:
+    """Permissions that membership of a directory group grants, whatever the role: the
+    ``auditor`` grant to the group ``STEWARD_AUDITOR_GROUP`` names."""
+    return {auditor_group: frozenset({Permission.AUDITOR})} if auditor_group else {}
+
+
 def highest_role(roles: Iterable[str]) -> str:
     """The strongest known role among ``roles`` (unknown names ignored), else ``asker``."""
     known = [r for r in roles if r in ROLES]
@@ -125,14 +139,22 @@ def highest_role(roles: Iterable[str]) -> str:
 class Authorizer:
     """Answers "may this principal do this?" from a role table, and audits every refusal."""
 
-    def __init__(self, store: Store, table: Mapping[str, frozenset[Permission]] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        table: Mapping[str, frozenset[Permission]] | None = None,
+        groups: Mapping[str, frozenset[Permission]] | None = None,
+    ):
         self.store = store
         self.table: Mapping[str, frozenset[Permission]] = table or role_table()
+        self.groups: Mapping[str, frozenset[Permission]] = groups or {}
 
     def permits(self, principal: Principal, permission: Permission | str) -> bool:
         """The table lookup alone, with no audit: for scoping what a listing shows (a reviewer
         sees their own center's tickets), where not seeing the rest is no denied attempt."""
-        return permission in self.table.get(principal.access, frozenset())
+        if permission in self.table.get(principal.access, frozenset()):
+            return True
+        return any(permission in self.groups.get(g, frozenset()) for g in principal.groups)
 
     def least_role(self, permission: Permission) -> str | None:
         """The lowest role holding ``permission`` (for error messages that say how to fix it)."""

@@ -254,6 +254,8 @@ class Syncer:
         def m(text: str) -> str:
             return masker.mask(text, item.personal, self.allow).text
 
+        masker.remember(item.personal)  # typed into a question later, it becomes this token
+
         if self.spec.vault and self.rt.vault is not None:
             # A business need to keep the raw values: sealed, never in the clear.
             for kind, value in item.personal:

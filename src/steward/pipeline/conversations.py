@@ -18,6 +18,7 @@ from ulid import ULID
 
 from steward.core.errors import NotFoundError
 from steward.identity.auth import Principal
+from steward.identity.authz import Authorizer
 from steward.retrieval.search import query_terms
 from steward.store import Store
 from steward.store.models import Conversation, Turn
@@ -82,8 +83,9 @@ class NewTurn:
 
 
 class Conversations:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, authz: Authorizer | None = None) -> None:
         self.store = store
+        self.authz = authz  # records reads of another asker's conversation (no oracle: 404)
 
     def open(self, conversation_id: str | None, who: Principal) -> str:
         """The conversation to add to: a new id (its row is written with its first exchange,
@@ -97,15 +99,24 @@ class Conversations:
             return row.id
 
     def last_question(self, conversation_id: str) -> str | None:
-        """The last standalone question the asker asked in this conversation."""
+        """The last standalone question the asker asked in this conversation since a person
+        last wrote in it: a follow-up after a person's reply leans on that reply, which is no
+        question to rewrite from (re-reading an old "my card was stolen" would hand a handled
+        matter off again, as a new urgent ticket)."""
         with self.store.read() as s:
             row = s.scalars(
                 select(Turn)
-                .where(Turn.conversation_id == conversation_id, Turn.role == "asker")
+                .where(Turn.conversation_id == conversation_id, Turn.role.in_(("asker", "human")))
                 .order_by(Turn.id.desc())
                 .limit(1)
             ).first()
-        return (row.standalone or row.text) if row else None
+        return (row.standalone or row.text) if row is not None and row.role == "asker" else None
+
+    def status(self, conversation_id: str) -> str | None:
+        """open | with_human (a ticket is in progress) | closed; None for no conversation."""
+        with self.store.read() as s:
+            row = s.get(Conversation, conversation_id)
+            return row.status if row is not None else None
 
     def add(
         self,
@@ -182,16 +193,30 @@ class Conversations:
 
     def history(self, conversation_id: str, who: Principal) -> tuple[str, list[TurnView]]:
         """(status, turns) of the asker's own conversation."""
+        missing = NotFoundError(f"No conversation {conversation_id[:64]!r} for this user.")
         with self.store.read() as s:
             conv = s.get(Conversation, conversation_id)
-            if conv is None or conv.user_id != who.user_id:
-                raise NotFoundError(f"No conversation {conversation_id[:64]!r} for this user.")
-            turns = list(
-                s.scalars(
-                    select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.id)
+            owner = conv.user_id if conv is not None else None
+            status = conv.status if conv is not None else ""
+            turns = (
+                list(
+                    s.scalars(
+                        select(Turn)
+                        .where(Turn.conversation_id == conversation_id)
+                        .order_by(Turn.id)
+                    )
                 )
+                if owner == who.user_id
+                else []
             )
-            status = conv.status
+        if owner is not None and owner != who.user_id and self.authz is not None:
+            # The same 404 as a conversation that does not exist (no oracle), but on the record;
+            # outside the read session, since a denial writes its own transaction.
+            self.authz.deny(
+                who, "conversation-of-another-asker", f"conversation:{conversation_id}", missing
+            )
+        if owner != who.user_id:
+            raise missing
         return status, [
             TurnView(t.role, t.text, t.action, t.author, _aware(t.created_at)) for t in turns
         ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 from ulid import ULID
 
@@ -31,6 +32,10 @@ from steward.store.models import Correction, Ticket, Turn
 
 PRIORITY: dict[str, str] = dict(reasons.PRIORITY)  # steward.core.reasons, the one list
 SLA = {"p1": timedelta(minutes=5), "p2": timedelta(minutes=30), "p3": timedelta(hours=4)}
+IN_PROGRESS = ("open", "claimed", "answered")  # a ticket a later message of its conversation joins
+STATUSES = (*IN_PROGRESS, "resolved")
+DETAIL_CHARS = 500  # tickets.detail
+MAX_QUEUE = 500  # the most tickets one queue request lists
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,24 @@ def _aware(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _join(current: Ticket, new: Ticket) -> None:
+    """Fold a later escalation of the same conversation into its ticket in progress: the more
+    urgent reason and the earlier deadline win, the new reason and signals are kept beside the
+    old, and an answered ticket goes back to its reviewer (the asker wrote again)."""
+    if new.priority < current.priority:  # "p1" < "p2" < "p3"
+        current.priority, current.reason = new.priority, new.reason
+    current.due_at = (
+        new.due_at
+        if current.status == "answered"
+        else min(_aware(current.due_at), _aware(new.due_at))
+    )
+    current.detail = f"{current.detail}; then {new.reason}: {new.detail}"[:DETAIL_CHARS]
+    current.signals = list(dict.fromkeys([*current.signals, *new.signals]))
+    current.sources = list(dict.fromkeys([*current.sources, *new.sources]))[:10]
+    if current.status == "answered":
+        current.status = "claimed" if current.assignee else "open"
+
+
 class HandoffQueue:
     def __init__(
         self,
@@ -91,7 +114,8 @@ class HandoffQueue:
         hours: BusinessHours | None = None,
         session: Session | None = None,
     ) -> str:
-        """Open a ticket. With business hours, the SLA clock starts at the next opening.
+        """Open a ticket, or join the conversation's ticket still being worked (one ticket per
+        conversation). With business hours, the SLA clock starts at the next opening.
 
         With ``session``, the ticket and the conversation's new status join the caller's
         transaction: a hand-off is audited with its ticket or not at all."""
@@ -104,7 +128,7 @@ class HandoffQueue:
             user_id=who.user_id,
             center=who.center,
             reason=reason,
-            detail=detail,
+            detail=detail[:DETAIL_CHARS],
             intent=intent,
             signals=signals,
             sources=sources,
@@ -117,15 +141,27 @@ class HandoffQueue:
         )
         if session is None:
             with self.store.write() as (s, _):
-                self._add(s, ticket)
-        else:
-            self._add(session, ticket)
-        return ticket.id
+                return self._add(s, ticket)
+        return self._add(session, ticket)
 
-    def _add(self, s: Session, ticket: Ticket) -> None:
-        s.add(ticket)
+    def _add(self, s: Session, ticket: Ticket) -> str:
+        """Write ``ticket``, or fold it into the conversation's ticket in progress; its id."""
+        current = s.scalars(
+            select(Ticket)
+            .where(
+                Ticket.conversation_id == ticket.conversation_id,
+                Ticket.status.in_(IN_PROGRESS),
+            )
+            .order_by(Ticket.created_at.desc())
+            .limit(1)
+        ).first()
+        if current is not None:
+            _join(current, ticket)
+        else:
+            s.add(ticket)
         s.flush()  # the ticket is written (or refused) before anything that depends on it
         self.conversations.set_status(ticket.conversation_id, "with_human", s)
+        return current.id if current is not None else ticket.id
 
     def _require(self, who: Principal, resource: str) -> None:
         self.authz.authorize(who, Permission.WORK_TICKETS, resource)
@@ -176,14 +212,22 @@ class HandoffQueue:
             [{"role": x.role, "text": x.text, "action": x.action} for x in turns],
         )
 
-    def queue(self, who: Principal, status: str | None = None) -> list[TicketView]:
-        """Tickets this reviewer may work, most urgent first."""
+    def queue(
+        self, who: Principal, status: str | None = None, limit: int = 100
+    ) -> list[TicketView]:
+        """Tickets this reviewer may work: those still in progress first, then by priority and
+        deadline; at most ``limit`` (up to :data:`MAX_QUEUE`)."""
+        if status is not None and status not in STATUSES:
+            raise InputError(f"Unknown ticket status; use one of: {', '.join(STATUSES)}.")
+        if not 1 <= limit <= MAX_QUEUE:
+            raise InputError(f"limit must be between 1 and {MAX_QUEUE}.")
         self._require(who, "tickets")
+        done = case((Ticket.status.in_(IN_PROGRESS), 0), else_=1)
         with self.store.read() as s:
-            q = select(Ticket).order_by(Ticket.due_at)
+            q = select(Ticket).order_by(done, Ticket.priority, Ticket.due_at, Ticket.id)
             if status:
                 q = q.where(Ticket.status == status)
-            rows = [t for t in s.scalars(q) if self._visible(who, t)]
+            rows = list(islice((t for t in s.scalars(q) if self._visible(who, t)), limit))
         return [self._view(t) for t in rows]
 
     def _get(self, who: Principal, ticket_id: str) -> Ticket:
@@ -246,13 +290,16 @@ class HandoffQueue:
 
     def resolve(self, who: Principal, ticket_id: str, save_correction: bool = False) -> TicketView:
         t = self._get(who, ticket_id)
-        if t.assignee not in (None, who.user_id):
-            self.authz.authorize(
-                who,
-                Permission.RESOLVE_ANY_TICKET,
-                f"ticket:{ticket_id}",
-                message=f"Ticket {ticket_id} is claimed by {t.assignee}.",
+        if t.assignee != who.user_id:
+            # A reviewer closes only what they hold: an unclaimed fraud hand-off closed with no
+            # claim and no answer was the second outside review's finding. Operators may close
+            # any ticket (RESOLVE_ANY_TICKET).
+            hint = (
+                f"Ticket {ticket_id} is claimed by {t.assignee}."
+                if t.assignee
+                else f"Claim ticket {ticket_id} before resolving it."
             )
+            self.authz.authorize(who, Permission.RESOLVE_ANY_TICKET, f"ticket:{t.id}", message=hint)
         with self.store.write() as (s, _):
             row = s.get(Ticket, t.id)
             assert row is not None

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
 
 from steward import audit
 from steward.config.settings import Settings
@@ -41,6 +42,7 @@ from steward.config.yamlfile import parse_yaml
 from steward.core import reasons
 from steward.core.errors import ConfigError
 from steward.store import Store
+from steward.store.models import Center
 
 log = logging.getLogger(__name__)
 DEFAULT_PROFILE = "steward"
@@ -236,8 +238,38 @@ class PolicyBook:
                     "policy file rejected; last good version kept",
                     extra={"file": path.name, "detail": exc.message},
                 )
+        for name in self.unknown_files(specs):
+            if strict:
+                raise ConfigError(self._misnamed(name))
+            errors[f"{name}.yaml"] = self._misnamed(name)
         self._specs, self.errors, self._stamp = specs, errors, stamp
         return None if first else self._reloaded()
+
+    def centers(self) -> list[str]:
+        """The directory's centers (none known without a store)."""
+        if self.store is None:
+            return []
+        with self.store.read() as s:
+            return sorted(s.scalars(select(Center.id)))
+
+    def unknown_files(self, specs: dict[str, Any] | None = None) -> list[str]:
+        """Policy files named for no center of the directory (``nroth.yaml``): a misspelled
+        name would otherwise be silently ignored, leaving the center on the default rules.
+        Unchecked while the directory has no centers (nothing imported yet)."""
+        known = set(self.centers())
+        if not known:
+            return []
+        names = self._specs if specs is None else specs
+        return sorted(
+            n for n in names if n != "default" and not n.startswith("profile.") and n not in known
+        )
+
+    def _misnamed(self, name: str) -> str:
+        return (
+            f"Policy file {name}.yaml names no center of the directory (known centers: "
+            f"{', '.join(self.centers())}): name it after a center, default.yaml or "
+            "profile.NAME.yaml."
+        )
 
     def _reloaded(self) -> audit.AuditEvent:
         # Versions are content hashes: the event says which rules were in force from now on.

@@ -19,7 +19,7 @@ from steward.pipeline.cache import CACHED_ACTIONS
 from steward.pipeline.conversations import NewTurn
 from steward.pipeline.decide import Decision
 from steward.pipeline.policy import Policy
-from steward.pipeline.stages import cache_key, output_guard
+from steward.pipeline.stages import WITH_PERSON, cache_key, output_guard
 from steward.pipeline.turn import Citation, Response, Turn
 from steward.retrieval.search import query_terms
 from steward.runtime import Runtime
@@ -51,6 +51,11 @@ def message(
             f"I'm handing this conversation to a person who can help (reason: {why}). "
             "They will see what you wrote, so you don't need to repeat it."
         )
+        if decision.rule == WITH_PERSON:
+            text = (
+                "A person has your conversation: I've passed this message to them, and their "
+                "reply will appear here."
+            )
         hours = policy.business_hours if policy is not None else None
         if hours is not None and not hours.is_open(datetime.now(UTC)):
             text += (

@@ -26,6 +26,7 @@ from steward.pipeline.turn import Response, Turn
 from steward.runtime import Runtime
 
 log = logging.getLogger(__name__)
+GUARD_FAILED = "[withheld: personal-data check failed]"
 T = TypeVar("T")
 Steps = Generator[str | Response, None, None]
 
@@ -92,6 +93,7 @@ def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
         return after_answer(t.result, t.policy)
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
+        t.masked = GUARD_FAILED
         return Decision("abstain", exc.message, rule="guard.fail-closed")
     except ProviderError as exc:
         # No grounded answer could be produced: say so rather than guess.

@@ -15,6 +15,7 @@ import numpy as np
 
 from steward.answering.answer import AnswerResult, load_passages
 from steward.answering.providers.base import AnswerRequest, Passage
+from steward.core import reasons
 from steward.core.errors import QuestionError
 from steward.identity.auth import Principal
 from steward.pipeline.cache import fingerprint
@@ -115,6 +116,22 @@ def screen(rt: Runtime, t: Turn) -> Decision | None:
     return before_retrieval(t.und, t.principal, t.policy)
 
 
+WITH_PERSON = "handoff.with-person"  # the rule of a message that joins a ticket in progress
+
+
+def with_person(rt: Runtime, t: Turn) -> Decision | None:
+    """A conversation a person has (its ticket is still being worked): the message goes to
+    that person, joining the ticket, rather than being answered by the assistant beside them."""
+    if t.conversation_id is None or rt.conversations.status(t.conversation_id) != "with_human":
+        return None
+    return Decision(
+        "escalate",
+        "the conversation is with a person: the message joins its ticket",
+        reasons.REVIEW.name,
+        rule=WITH_PERSON,
+    )
+
+
 def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
     assert t.und is not None
     fp = fingerprint(acl_ids, t.principal.center, t.policy.version)
@@ -169,7 +186,15 @@ def retrieve(rt: Runtime, t: Turn) -> Decision | None:
     return None
 
 
-BEFORE_ANSWER: tuple[Stage, ...] = (guard, understand, classify, screen, look_up, retrieve)
+BEFORE_ANSWER: tuple[Stage, ...] = (
+    guard,
+    understand,
+    classify,
+    screen,  # a refusal, or a hand-off with its own (more urgent) reason, comes first
+    with_person,
+    look_up,
+    retrieve,
+)
 
 
 def answer(rt: Runtime, t: Turn) -> Iterator[str]:

@@ -102,7 +102,10 @@ class Turn:
     conversation_id: str | None = None
     previous: str | None = None  # the prior question, when the client keeps the history
     streaming: bool = False  # send verified sentences as the model writes them
-    masked: str = "[withheld: personal-data check failed]"
+    # What the audit row says of a question that never reached the guard (a request that
+    # failed first, e.g. asking into another asker's conversation); the guard stage sets the
+    # masked text, or the failure text when the check itself failed.
+    masked: str = "[not examined: the request ended before the personal-data check]"
     standalone: str = ""
     und: Understanding | None = None
     vector: np.ndarray | None = None

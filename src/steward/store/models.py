@@ -83,6 +83,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Written on authentication at most once a minute per key (identity/auth.py), not per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RateCounter(Base):
+    """Requests (or failed logins) of one bucket (``user:ID``, ``key:DIGEST``, ``center:ID``,
+    ``auth-addr:IP``, ``auth-key:PREFIX``) in one fixed window; shared by every replica."""
+
+    __tablename__ = "rate_counters"
+    bucket: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Source(Base):
@@ -302,7 +314,12 @@ class AuditRecord(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # 1: rows written before typed events (hash without kind/target/request_id/payload)
+    # 3: the redactable text is hashed through content_digest (migration 0008)
     hash_format: Mapped[int] = mapped_column(Integer, default=2)
+    # Format 3: random salt (hex) + SHA-256(salt, redactable text). Erasure deletes the salt and
+    # keeps the digest, so the chain still verifies and the digest confirms no guessed value.
+    content_salt: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    content_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
     channel: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(64), index=True)
     groups: Mapped[list[Any]] = mapped_column(JSON)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from steward import audit
+from steward.audit import checkpoint
+from steward.audit import view as audit_view
 from steward.core import reasons
 from steward.core.errors import NotFoundError
 from steward.identity.auth import Principal
@@ -21,6 +22,7 @@ from steward.web.errors import responses
 
 router = APIRouter(tags=["admin"])
 reads_audit = allowed(Permission.READ_AUDIT)
+verifies_audit = allowed(Permission.VERIFY_AUDIT)
 sees_cache_stats = allowed(Permission.VIEW_CACHE_STATS)
 OPERATOR_ERRORS = responses(400, 401, 403, 404, 422, 500)
 
@@ -55,6 +57,11 @@ class AuditOut(BaseModel):
     payload: dict[str, Any] | None = Field(description="The event's masked details.")
     prev_hash: str
     hash: str
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Cited documents the reader may not read: the answer text and their titles "
+        "are replaced by a `[withheld: ...]` marker (the auditor grant shows them, audited).",
+    )
 
 
 class AuditSource(BaseModel):
@@ -86,10 +93,14 @@ class RevealOut(BaseModel):
 async def get_audit_sources(
     audit_id: str,
     rt: Annotated[Runtime, Depends(runtime)],
-    _who: Annotated[Principal, Depends(reads_audit)],
+    who: Annotated[Principal, Depends(reads_audit)],
 ) -> list[AuditSource]:
-    """Which data sources produced this answer, and whether they changed since (operators)."""
-    rows = await run_in_threadpool(audit.sources, rt.store, audit_id)
+    """Which data sources produced this answer, and whether they changed since (operators;
+    titles of documents the reader may not read are withheld)."""
+    auditor = rt.authz.permits(who, Permission.AUDITOR)
+    rows = await run_in_threadpool(
+        lambda: audit_view.sources(rt.store, who, audit_id, auditor=auditor)
+    )
     return [AuditSource.model_validate(r) for r in rows]
 
 
@@ -132,14 +143,40 @@ async def reveal(
     return RevealOut(token=shown.token, value=shown.value, audit_id=shown.audit_id)
 
 
+class CheckpointOut(BaseModel):
+    v: int
+    seq: int = Field(description="The chain head's sequence number.")
+    hash: str = Field(description="The chain head's hash.")
+    rows: int
+    ts: str
+    anchor_seq: int
+    key_id: str = Field(description="Names the Ed25519 key that signed it.")
+    sig: str
+
+
+@router.post("/v1/audit/checkpoint", response_model=CheckpointOut, responses=OPERATOR_ERRORS)
+async def audit_checkpoint(
+    rt: Annotated[Runtime, Depends(runtime)],
+    _who: Annotated[Principal, Depends(verifies_audit)],
+) -> CheckpointOut:
+    """Sign the audit chain head now and append it to the checkpoint sink (operators)."""
+    cp = await run_in_threadpool(checkpoint.write, rt.store, rt.settings)
+    return CheckpointOut.model_validate(cp.__dict__)
+
+
 @router.get(
     "/v1/audit/{audit_id}", response_model=AuditOut, responses=responses(401, 403, 404, 422, 500)
 )
 async def get_audit(
     audit_id: str,
     rt: Annotated[Runtime, Depends(runtime)],
-    _who: Annotated[Principal, Depends(reads_audit)],
+    who: Annotated[Principal, Depends(reads_audit)],
 ) -> AuditOut:
-    """One audit record (operators and admins only)."""
-    row = await run_in_threadpool(audit.get, rt.store, audit_id)
-    return AuditOut.model_validate(audit.as_dict(row))
+    """One audit record (operators and admins only): every field, but the answer text and
+    cited titles only where the reader may read every cited document, or holds the auditor
+    grant (audited as break-glass)."""
+    auditor = rt.authz.permits(who, Permission.AUDITOR)
+    row = await run_in_threadpool(
+        lambda: audit_view.record(rt.store, who, audit_id, auditor=auditor)
+    )
+    return AuditOut.model_validate(row)

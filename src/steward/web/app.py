@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steward import __version__
+from steward.audit import checkpoint
+from steward.identity.limits import RateLimiter
 from steward.observability.context import new_request_id, request_context
 from steward.runtime import Runtime
-from steward.web import admin, ask, errors, handoff, openai_compat, search
+from steward.web import admin, ask, errors, handoff, openai_compat, scim, search, security
+from steward.web.limits import BodyLimit
 
 TEMPLATES = Path(__file__).parent / "templates"
-# A caller's X-Request-ID is kept only when it is short and plain: it goes into every log line
-# and audit row of the request, so it must not carry text of its own.
-# Only a ULID or a UUID: a free-form id could carry a card number or an e-mail address into
-# every log line and audit row (found by the outside review: 16 digits were kept verbatim).
-SANE_REQUEST_ID = re.compile(
-    r"[0-9A-HJKMNP-TV-Z]{26}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 
 
 class RequestContext:
-    """Runs each HTTP request in its own request context (``X-Request-ID`` when the caller sent
-    a sane one, else a new id) and returns the id as ``X-Request-ID``. Pure ASGI, so the
-    context also holds while a streamed body is being sent."""
+    """Runs each HTTP request in its own request context with a new id, returned as
+    ``X-Request-ID``. Pure ASGI, so the context also holds while a streamed body is being sent.
+
+    A caller's own X-Request-ID is never adopted: it would go into every log line and audit
+    row of the request, and the outside review showed both ways that goes wrong: a ULID- or
+    UUID-shaped id can carry a card number's digits, and two askers could share one id."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -38,8 +38,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id", "")
-        rid = given if SANE_REQUEST_ID.fullmatch(given) else new_request_id()
+        rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid  # request.state.request_id
 
         async def send_with_id(message: Message) -> None:
@@ -57,15 +56,41 @@ class Health(BaseModel):
     kb_version: int
 
 
+def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """While the server runs, one thread signs the audit chain head every
+    STEWARD_AUDIT_CHECKPOINT_INTERVAL_S seconds (audit/checkpoint.py); 0 turns it off."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if rt.settings.audit.checkpoint_interval_s <= 0:
+            yield
+            return
+        writer = checkpoint.Writer(rt.store, rt.settings).start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
+    return lifespan
+
+
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(
         title="Steward",
         version=__version__,
         description="Governed, cited, audited answers from your own knowledge.",
+        lifespan=_lifespan(rt),
     )
     app.state.runtime = rt
+    app.state.limiter = RateLimiter(rt.store, rt.settings.limits)
     errors.install(app)
+    # Added first, so it runs inside RequestContext (its 413 carries the request id) and
+    # before routing, body parsing and authentication.
+    app.add_middleware(BodyLimit, max_bytes=rt.settings.limits.max_body_bytes)
     app.add_middleware(RequestContext)
+    # Outermost, so every response gets them, the 413 of an oversized body included (a 500
+    # is sent from outside every middleware: errors.py adds them to it).
+    app.add_middleware(security.SecurityHeaders)
 
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz() -> Health:
@@ -74,11 +99,16 @@ def create_app(rt: Runtime) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def chat_page() -> str:
-        return (TEMPLATES / "chat.html").read_text(encoding="utf-8")
+        return security.chat_page()
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        return security.static_file(name)
 
     app.include_router(ask.make_router(rt.settings.policy.max_question_chars))
     app.include_router(search.make_router(rt.settings.policy.max_question_chars))
     app.include_router(admin.router)
     app.include_router(handoff.router)
     app.include_router(openai_compat.router)
+    app.include_router(scim.router)
     return app

@@ -21,7 +21,7 @@ NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u
 
 
 class AskRequestBase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
     question: str
     conversation_id: str | None = Field(
         default=None,

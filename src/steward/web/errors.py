@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from steward.core.errors import StewardError
+from steward.core.errors import RateLimited, StewardError
 from steward.observability.context import request_id
+from steward.web import security
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,14 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No or invalid credentials",
         403: "Not allowed",
         404: "Not found",
+        413: "The request or its messages are over a size limit",
         422: "Invalid input",
+        429: "Too many requests or failed logins; see Retry-After",
         503: "A dependency is unavailable",
     }
-    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in statuses}
+    # Every authenticated route counts against the rate limits (identity/limits.py).
+    listed = (*statuses, 429) if 401 in statuses and 429 not in statuses else statuses
+    return {s: {"model": ErrorBody, "description": text.get(s, "Error")} for s in listed}
 
 
 AUTHED = responses(400, 401, 403, 404, 422, 500)
@@ -54,11 +59,29 @@ def _rid(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or request_id() or "")
 
 
+async def _json_problem(request: Request, error: Any) -> str:
+    """Where a body stops being JSON, as a line and column (the parser reports an offset)."""
+    loc = error.get("loc", ())
+    pos = loc[-1] if loc and isinstance(loc[-1], int) else None
+    try:
+        body = await request.body()  # already read, and kept, by the route that parsed it
+    except RuntimeError:
+        body = None
+    if pos is None or body is None:
+        return "The request body is not valid JSON."
+    pos = min(pos, len(body))
+    line = body.count(b"\n", 0, pos) + 1
+    column = pos - (body.rfind(b"\n", 0, pos) + 1) + 1
+    return f"The request body is not valid JSON (line {line}, column {column})."
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
         status = exc.status if 400 <= exc.status < 600 else 500
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(
             error_body(exc.code, exc.message, _rid(request)), status, headers=headers
         )
@@ -66,7 +89,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        if first.get("type") == "json_invalid":
+            return JSONResponse(
+                error_body("invalid_request", await _json_problem(request, first), _rid(request)),
+                422,
+            )
+        # A location may hold a key the client chose: only a short prefix of it is echoed.
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")[:64]
         message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
         return JSONResponse(error_body("invalid_request", message, _rid(request)), 422)
 
@@ -96,6 +125,9 @@ def install(app: FastAPI) -> None:
                 rid,
             ),
             500,
-            # Sent from outside the request-context middleware: it adds no header here.
-            headers={"X-Request-ID": rid} if rid else None,
+            # Sent from outside every middleware: neither adds its headers here.
+            headers={
+                **security.headers_for(request.url.path),
+                **({"X-Request-ID": rid} if rid else {}),
+            },
         )

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from steward.identity.auth import Principal
+from steward.pipeline.handoff import MAX_QUEUE
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import responses
 
 router = APIRouter(tags=["conversations and hand-off"])
 ERRORS = responses(400, 401, 403, 404, 422, 500)
+TicketStatus = Literal["open", "claimed", "answered", "resolved"]  # pipeline/handoff.py STATUSES
 
 
 class TurnOut(BaseModel):
@@ -53,12 +55,12 @@ class TicketOut(BaseModel):
 
 
 class AnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
     text: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
 
 
 class ResolveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
     save_correction: bool = False
 
 
@@ -79,10 +81,12 @@ async def get_conversation(
 async def list_tickets(
     rt: Annotated[Runtime, Depends(runtime)],
     who: Annotated[Principal, Depends(principal)],
-    status: str | None = None,
+    status: Annotated[TicketStatus | None, Query(description="Only tickets in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_QUEUE, description="The most tickets to list.")] = 100,
 ) -> list[TicketOut]:
-    """Tickets in your queue, most urgent first (reviewers; your center only)."""
-    rows = await run_in_threadpool(rt.handoff.queue, who, status)
+    """Tickets in your queue (reviewers; your center only): those still in progress first,
+    then by priority and deadline."""
+    rows = await run_in_threadpool(rt.handoff.queue, who, status, limit)
     return [TicketOut.model_validate(t.as_dict()) for t in rows]
 
 

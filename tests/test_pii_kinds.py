@@ -1,0 +1,124 @@
+"""Every kind of personal data a bank sees is masked in questions (issue #16): nothing of it
+reaches the audit trail, conversation turns or the answer cache; card security data (CVV,
+expiry) is dropped and found nowhere under the data home, not even in the vault; values that a
+record declared personal become that record's token when typed into a question; product and
+policy words stay readable."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from steward import audit
+from steward.guard.pii import Masker
+from steward.guard.vault import new_vault_key_file
+from steward.identity.auth import principal_for
+from steward.pipeline.orchestrator import ask
+from steward.runtime import Runtime
+from steward.store.models import PiiToken, VaultEntry
+
+
+def home_bytes(rt: Runtime) -> bytes:
+    """Every file under the data home: databases, their journals, logs, the vault."""
+    return b"".join(p.read_bytes() for p in Path(rt.settings.home).rglob("*") if p.is_file())
+
+
+def variants(value: str) -> list[bytes]:
+    """The value as typed, and its digits alone (how a store might normalise it)."""
+    out = [value.encode()]
+    digits = re.sub(r"\D", "", value)
+    if len(digits) >= 6 and digits != value:
+        out.append(digits.encode())
+    return out
+
+
+@pytest.fixture
+def vault_rt(kb_home: Path, tmp_path: Path, make_runtime) -> Runtime:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    shutil.copytree(kb_home, home)
+    key = tmp_path / "vault.key"
+    new_vault_key_file(key)
+    rt: Runtime = make_runtime(home, vault_key_file=key)
+    return rt
+
+
+KINDS = [
+    ("SSN", "My SSN is 536228726, what is the monthly fee?", "536228726"),
+    ("PASSPORT", "I renewed my passport, number C03005988. How do I reset my PIN?", "C03005988"),
+    ("DRIVER_LICENSE", "My driver's license is D5512873, how do I reset my PIN?", "D5512873"),
+    ("IBAN", "Refund to iban gb82 west 1234 5698 7654 32 please, what is the fee?", "5698 7654"),
+    ("ACCOUNT", "My account number is 004471829301, what is the monthly fee?", "004471829301"),
+    ("ROUTING", "Is 021000021 the right routing number? What is the fee?", "021000021"),
+    ("SORT_CODE", "Sort code 20-45-77 account 31926819, what is the monthly fee?", "20-45-77"),
+    ("EMAIL", "Write to me at zoe.ng@harbour.consulting about the fee", "zoe.ng@harbour"),
+    ("PHONE", "Ring me on 07700 900461 about the monthly fee", "07700 900461"),
+    ("CARD", "Card ４１１１ １１１１ １１１１ １１１１ is blocked, the fee?", "４１１１"),
+    ("NAME", "My name is Wilhelmina Oyelaran-Brooks, what is the monthly fee?", "Oyelaran"),
+    ("ADDRESS", "I moved to 4821 Larkspur Lane, Tucson, AZ 85704. What is the fee?", "Larkspur"),
+]
+
+
+@pytest.mark.parametrize(("kind", "question", "value"), KINDS, ids=[k for k, _, _ in KINDS])
+def test_each_kind_is_masked_and_stored_nowhere(
+    kb_rt: Runtime, kind: str, question: str, value: str
+) -> None:
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), question, channel="test")
+    stored = audit.get(kb_rt.store, r.audit_id).question
+    assert f"<{kind}_" in stored, stored
+    assert value not in stored
+    # A second ask of the same question goes through the cache; still nothing raw anywhere.
+    ask(kb_rt, principal_for(kb_rt.store, "cara"), question, channel="test")
+    blob = home_bytes(kb_rt)
+    for v in variants(value):
+        assert v not in blob, v
+
+
+def test_card_security_data_is_dropped_everywhere_even_from_the_vault(vault_rt: Runtime) -> None:
+    cara = principal_for(vault_rt.store, "cara")
+    question = "My card 4111 1111 1111 1111 exp 11/29 cvv 7391 was declined, what is the fee?"
+    r = ask(vault_rt, cara, question, channel="test")
+    stored = audit.get(vault_rt.store, r.audit_id).question
+    assert "<CVV>" in stored and "<EXPIRY>" in stored and "<CARD_" in stored
+    blob = home_bytes(vault_rt)
+    for raw in (b"7391", b"11/29", b"1129"):
+        assert raw not in blob, raw
+    with vault_rt.store.read() as s:
+        assert set(s.scalars(select(VaultEntry.kind))) == {"CARD"}  # the PAN only, sealed
+        kinds = set(s.scalars(select(PiiToken.kind)))
+    assert not kinds & {"CVV", "EXPIRY"}  # not even a keyed digest of a CVV is kept
+
+
+def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: Runtime) -> None:
+    book = kb_rt.masker.tokens
+    digest = book.digest("NAME", "Priscilla Vantongeren")
+    assert book.known("NAME", [digest])  # tokenised at ingestion, from the record's field
+    record_token = book.token("NAME", "Priscilla Vantongeren")
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "sam"),
+        "what happened with priscilla vantongeren's address change?",
+        channel="test",
+    )
+    stored = audit.get(kb_rt.store, r.audit_id).question
+    assert record_token in stored and "vantongeren" not in stored.casefold()
+    assert "ticket:T-2" in r.sources  # the representative still finds the customer's ticket
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Gold card has a $95 annual fee and a 1.75% foreign transaction fee.",
+        "Policy KB-2231 rev 4, effective 01/15/2025: wires over $10,000 need a callback.",
+        "Product code 450-112-909 moves to Premier Savings on March 3, 2025.",
+        "Is the Elm Street branch open until 5:30 pm? Ticket REF-448812 is closed.",
+        "Where do I find the CVV on my card, and what is your routing number?",
+        "My card ending 4821 was declined; the expiry date policy changed in 2024.",
+    ],
+)
+def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
+    masker: Masker = kb_rt.masker
+    assert masker.mask(text).text == text
