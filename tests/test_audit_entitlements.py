@@ -94,3 +94,20 @@ def test_cli_withholds_until_the_local_operator_breaks_glass(
     assert json.loads(glass.stdout)["answer"] == r.answer
     (event,) = _break_glass(kb_rt)
     assert event["user_id"].startswith("cli:") and event["channel"] == "cli"
+
+
+def test_an_abstention_naming_a_restricted_source_is_withheld_too(kb_rt: Runtime) -> None:
+    """Found by the outside review: an abstention lists the closest sources by title, and
+    only cited documents were checked, so an operator read a restricted document's title."""
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "fin"),
+        "Who approved the Bluefin memo and when was it signed?",
+    )
+    row = audit.get(kb_rt.store, r.audit_id)
+    assert r.action == "abstain" and "Finance Budget Memo" in r.answer  # names its sources
+    assert "int-budget" in {p["doc_id"] for p in row.retrieved}
+    key = create_key(kb_rt.store, "ops")
+    shown = _get(kb_rt, key, f"/v1/audit/{r.audit_id}").json()
+    assert "Finance Budget Memo" not in json.dumps(shown)
+    assert "int-budget" in shown["withheld"]

@@ -111,3 +111,22 @@ def test_an_edit_of_a_redacted_row_still_breaks_the_chain(engine_rt: Runtime) ->
         )
     rep = audit.verify(rt.store)
     assert not rep.ok and rep.audit_id == asked.audit_id and "edited" in (rep.problem or "")
+
+
+def test_a_surname_typed_alone_is_erased_with_the_full_name(kb_rt: Runtime) -> None:
+    """Found by the outside review: after erasing "Ignatius Thorncastle", the token a question
+    had given "Thorncastle" alone stayed in turns and audit rows (and the vault revealed it)."""
+    rt = kb_rt
+    cara = principal_for(rt.store, "cara")
+    surname = SUBJECT["customer_name"].split()[-1]
+    r = ask(rt, cara, f"Any news for Mr {surname} on the dispute?")
+    row = audit.get(rt.store, r.audit_id)
+    part_tokens = set(re.findall(r"<NAME_\d+>", row.question))
+    assert part_tokens and surname not in row.question
+
+    erase_subject(rt, SUBJECT["customer_name"], ADMIN)
+
+    stored = _database_text(rt)
+    assert not any(t in stored for t in part_tokens)
+    assert surname.lower() not in stored.lower()
+    assert audit.verify(rt.store).ok

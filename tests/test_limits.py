@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from steward.cli.core import proxy_options
 from steward.config.settings import LimitsSettings
 from steward.core.errors import RateLimited
 from steward.identity.auth import Principal, create_key
@@ -40,11 +41,14 @@ class Deployment:
         self.home, self._make, self._stack = home, make_runtime, stack
         self.keys: dict[str, str] = {}
 
-    def __call__(self, **overrides: object) -> tuple[LiveServer, dict[str, str]]:
+    def __call__(
+        self, server_options: dict[str, Any] | None = None, **overrides: object
+    ) -> tuple[LiveServer, dict[str, str]]:
         rt: Runtime = self._make(self.home, **overrides)
         if not self.keys:
             self.keys.update({u: create_key(rt.store, u) for u in ("cara", "sam", "nora", "solo")})
-        return self._stack.enter_context(LiveServer(create_app(rt))), self.keys
+        live = LiveServer(create_app(rt), **(server_options or {}))
+        return self._stack.enter_context(live), self.keys
 
     def new_key(self, user: str) -> str:
         store = open_store(f"sqlite:///{self.home / 'steward.db'}")
@@ -369,3 +373,27 @@ def test_one_stale_key_sent_again_and_again_does_not_lock_out_its_address(
         assert {c.get("/v1/models", headers=stale).status_code for _ in range(20)} == {401}
         assert c.get("/v1/models", headers=bearer(keys["cara"])).status_code == 200
     assert len(security_lines) == 1  # the first time; then every 100th repeat
+
+
+@pytest.mark.parametrize(("trusted", "escapes"), [("", False), ("127.0.0.1", True)])
+def test_x_forwarded_for_names_the_client_only_behind_a_configured_proxy(
+    serve: Deployment, trusted: str, escapes: bool
+) -> None:
+    """Found by the outside review: uvicorn trusts 127.0.0.1 as a proxy by default, so a
+    process on the host escaped the failed-login throttle by naming a new X-Forwarded-For.
+    `steward serve` trusts the header only from FORWARDED_ALLOW_IPS."""
+    options = proxy_options({"FORWARDED_ALLOW_IPS": trusted} if trusted else {})
+    server, _ = serve(options, auth_failures_max=2, auth_failure_window_s=DAY)
+    fresh_window(DAY)
+    with httpx.Client(base_url=server.url) as c:
+        codes = [
+            c.get(
+                "/v1/models",
+                headers={
+                    **bearer(f"stw_guess-{i:04d}-xxxxxxxxxxxxxxxxxxxx"),
+                    "X-Forwarded-For": f"10.9.8.{i}",
+                },
+            ).status_code
+            for i in range(6)
+        ]
+    assert (429 not in codes) is escapes, codes

@@ -243,3 +243,32 @@ def test_errors_echo_only_a_short_prefix_of_what_was_sent(live_kb) -> None:
     for path in (f"/v1/conversations/{long_id[:5000]}", f"/v1/tickets/{long_id[:5000]}"):
         r = httpx.get(f"{server.url}{path}", headers=auth(keys["ops"]))
         assert r.status_code in (403, 404) and len(r.text) < 500, path
+
+
+def test_a_customer_never_sees_a_masked_values_number(live_kb, kb_rt) -> None:
+    """Found by the outside review: token numbers are store-wide, so a customer who typed
+    someone else's card saw an existing number (<CARD_6>) where a new card gets a new one:
+    an oracle for "this card is known here". Customers see the kind; staff keep the number."""
+    server, keys = live_kb
+    card = "4539 1488 0343 6541"
+    staff = httpx.post(
+        f"{server.url}/v1/ask",
+        json={"question": f"Customer says card {card} was declined, why?"},
+        headers=auth(keys["sam"]),
+        timeout=60,
+    ).json()
+    asked = httpx.post(
+        f"{server.url}/v1/ask",
+        json={"question": f"Is my card {card} covered by the travel insurance?"},
+        headers=auth(keys["cara"]),
+        timeout=60,
+    ).json()
+    conv = httpx.get(
+        f"{server.url}/v1/conversations/{asked['conversation_id']}", headers=auth(keys["cara"])
+    ).json()
+    seen = " ".join(t["text"] for t in conv["turns"]) + asked["answer"]
+    assert "<CARD>" in seen and "<CARD_" not in seen and "6541" not in seen
+    staff_conv = httpx.get(
+        f"{server.url}/v1/conversations/{staff['conversation_id']}", headers=auth(keys["sam"])
+    ).json()
+    assert "<CARD_" in staff_conv["turns"][0]["text"]  # staff follow one card by its number

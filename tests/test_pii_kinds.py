@@ -84,8 +84,10 @@ def test_card_security_data_is_dropped_everywhere_even_from_the_vault(vault_rt: 
     stored = audit.get(vault_rt.store, r.audit_id).question
     assert "<CVV>" in stored and "<EXPIRY>" in stored and "<CARD_" in stored
     blob = home_bytes(vault_rt)
-    for raw in (b"7391", b"11/29", b"1129"):
-        assert raw not in blob, raw
+    # As a value stands in text (not inside a digest, id or timestamp, where four digits turn
+    # up by chance: the bare b"1129" failed about one run in twelve).
+    for raw in (rb"7391", rb"11/29", rb"1129"):
+        assert not re.search(rb"(?<![0-9A-Za-z])" + raw + rb"(?![0-9A-Za-z])", blob), raw
     with vault_rt.store.read() as s:
         assert set(s.scalars(select(VaultEntry.kind))) == {"CARD"}  # the PAN only, sealed
         kinds = set(s.scalars(select(PiiToken.kind)))

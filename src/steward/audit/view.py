@@ -2,9 +2,10 @@
 
 An operator reads any audit row's metadata (who, when, which decision and why, which documents
 and versions, the masked question), but the answer text and the titles of cited documents only
-when they may read every cited document: the same permission filter as retrieval (their groups
-against each document's current access list, their center against its center; a document gone
-since is unreadable, deny by default). Otherwise those fields are replaced by :data:`WITHHELD`,
+when they may read every document the row cites or retrieved (an abstention names the closest
+sources by title): the same permission filter as retrieval (their groups against each
+document's current access list, their center against its center; a document gone since is
+unreadable, deny by default). Otherwise those fields are replaced by :data:`WITHHELD`,
 never dropped silently. The ``auditor`` grant shows them anyway, and each such use is a
 ``break-glass`` audit event naming the row and how many cited documents it opened.
 
@@ -47,7 +48,11 @@ def readable(store: Store, who: Principal, doc_ids: set[str]) -> set[str]:
 
 
 def _cited(row: AuditRecord) -> set[str]:
-    return {str(c["doc_id"]) for c in row.citations or [] if isinstance(c, dict) and "doc_id" in c}
+    """The documents whose content the row's text may carry: those cited, and those retrieved,
+    since an abstention names the closest sources it found by title (the outside review read
+    a restricted document's title in such a row)."""
+    entries = [*(row.citations or []), *(row.retrieved or [])]
+    return {str(c["doc_id"]) for c in entries if isinstance(c, dict) and "doc_id" in c}
 
 
 def _withheld(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -481,7 +483,18 @@ def serve(
         host=host or rt.settings.http.host,
         port=port or rt.settings.http.port,
         log_level="warning",
+        **proxy_options(os.environ),
     )
+
+
+def proxy_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """Trust X-Forwarded-For only from the proxies named in ``FORWARDED_ALLOW_IPS``. uvicorn's
+    own default trusts 127.0.0.1, so any process on the host (or a TLS pass-through) could name
+    itself a new client address and escape the failed-login throttle (outside review)."""
+    trusted = env.get("FORWARDED_ALLOW_IPS", "").strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def demo(

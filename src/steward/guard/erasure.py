@@ -34,6 +34,7 @@ from ulid import ULID
 from steward import audit
 from steward.audit.trail import REDACTABLE, redacted_digest
 from steward.guard import TokenBook, load_or_create_key
+from steward.guard.pii import declared_variants
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.runtime import Runtime
@@ -117,10 +118,18 @@ class Needles:
 
 
 def subject_digests(rt: Runtime, value: str) -> dict[str, str]:
-    """digest -> kind for every kind the value could have been masked as."""
+    """digest -> kind for every kind the value could have been masked as, and for the parts a
+    name or address is masked by on its own (a surname typed alone, a street line): the outside
+    review revealed "Thorncastle" from the vault after "Ignatius Thorncastle" was erased. A part
+    shared with other people (a common first name) goes too: erasure errs on the side of the
+    subject."""
     with rt.store.read() as s:
         kinds = set(KINDS) | set(s.scalars(select(PiiToken.kind).distinct()))
-    return {rt.masker.tokens.digest(k, value): k for k in sorted(kinds)}
+    out = {rt.masker.tokens.digest(k, value): k for k in sorted(kinds)}
+    for kind in ("NAME", "ADDRESS"):
+        for k, part in declared_variants(kind, value)[1:]:
+            out.setdefault(rt.masker.tokens.digest(k, part), k)
+    return out
 
 
 def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:

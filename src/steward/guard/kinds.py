@@ -5,7 +5,8 @@ code), any syntactically valid e-mail address, people's names and street address
 
 Each value that only looks personal in context asks for that context (a cue word before it, with
 nothing but words between), so that fees, rates, product codes and policy dates stay readable.
-Recognizers see text already NFKC-normalised by the masker (full-width digits are ASCII here).
+Recognizers see text already NFKC-normalised by the masker (full-width digits are ASCII here),
+with mistyped cue words read as the cue (:func:`read_cue_typos`: "exipres" is "expires").
 """
 
 from __future__ import annotations
@@ -36,6 +37,177 @@ def _after_cue(
         if _GAP_OK.fullmatch(gap) and not re.search(r"\.\s", _NO_DOT.sub("", gap)):
             out.append(m)
     return out
+
+
+# Cue words askers mistype ("exipres", "soical security", "Passoprt", "acount"). A word one edit
+# away from one of these (one letter inserted, dropped, changed, or two neighbours swapped) is
+# read as the cue; for cues under five letters only a swap counts, since one changed letter in a
+# short word makes another word too often.
+_TYPO_CUES = frozenset(
+    [
+        "account",
+        "statement",
+        "checking",
+        "savings",
+        "routing",
+        "expires",
+        "expiry",
+        "expiration",
+        "expiring",
+        "expire",
+        "security",
+        "social",
+        "verification",
+        "passport",
+        "driver",
+        "driving",
+        "license",
+        "licence",
+        "phone",
+        "telephone",
+        "mobile",
+        "number",
+        "landline",
+        "whatsapp",
+        "contact",
+        "beneficiary",
+        "customer",
+        "caller",
+        "holder",
+        "attention",
+        "details",
+        "acct",
+        "exp",
+        "cvv",
+        "cvc",
+        "ssn",
+        "sort",
+        "code",
+        "card",
+        "name",
+    ]
+)
+# Ordinary words one edit from a cue: never read as the cue.
+_NOT_TYPO = frozenset(
+    [
+        "called",
+        "cellar",
+        "contract",
+        "routine",
+        "folder",
+        "holden",
+        "golden",
+        "react",
+        "shone",
+        "prone",
+        "phony",
+        "phoned",
+        "lumber",
+        "numbed",
+        "driven",
+        "drives",
+        "drive",
+        "diving",
+        "saving",
+        "sayings",
+        "detail",
+        "socials",
+        "expose",
+        "older",
+        "bolder",
+        "colder",
+        "iphone",
+    ]
+)
+
+
+def _deletes(word: str) -> list[str]:
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
+
+
+@cache
+def _typo_index() -> dict[str, frozenset[str]]:
+    index: dict[str, set[str]] = {}
+    for cue in _TYPO_CUES:
+        for key in (cue, *(_deletes(cue) if len(cue) >= 5 else ())):
+            index.setdefault(key, set()).add(cue)
+        for i in range(len(cue) - 1):  # swaps, for the short cues too
+            key = cue[:i] + cue[i + 1] + cue[i] + cue[i + 2 :]
+            index.setdefault(key, set()).add(cue)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are one edit apart: an insertion, a deletion, a substitution or a
+    swap of two neighbouring letters (optimal string alignment distance 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1 :]
+
+
+def _typo_cue(word: str) -> str | None:
+    low = word.casefold()
+    if low in _TYPO_CUES or low in _NOT_TYPO:
+        return None
+    index = _typo_index()
+    found: set[str] = set()
+    for key in (low, *_deletes(low)):
+        found |= index.get(key, frozenset())
+    for cue in sorted(found, key=lambda c: (-len(c), c)):
+        if not one_edit(low, cue):
+            continue
+        if len(cue) < 5 and sorted(low) != sorted(cue):
+            continue  # a short cue: only a swap
+        return cue
+    return None
+
+
+_TYPO_WORD = re.compile(r"(?<![A-Za-z])[A-Za-z]{3,14}(?![A-Za-z])")
+_SENTENCE_START = re.compile(r"[.!?:;\n(\"]\s*$")
+
+
+def read_cue_typos(text: str, where: list[int]) -> tuple[str, list[int]]:
+    """``text`` with mistyped cue words read as the cue ("exipres" -> "expires"), and ``where``
+    (the original index of each character) carried over, so spans map back to the original.
+
+    A capitalised word inside a sentence is left alone: it is more likely a name ("Holden")."""
+    parts: list[str] = []
+    new_where: list[int] = []
+    pos = 0
+    for m in _TYPO_WORD.finditer(text):
+        word = m.group()
+        if word[0].isupper() and not word.isupper():
+            start = m.start()
+            if start and not _SENTENCE_START.search(text, max(0, start - 3), start):
+                continue
+        cue = _typo_cue(word)
+        if cue is None:
+            continue
+        if word.isupper():
+            cue = cue.upper()
+        elif word[0].isupper():
+            cue = cue.capitalize()
+        parts.append(text[pos : m.start()])
+        new_where.extend(where[pos : m.start()])
+        parts.append(cue)
+        last = m.end() - 1
+        new_where.extend(where[min(m.start() + i, last)] for i in range(len(cue)))
+        pos = m.end()
+    if not parts:
+        return text, where
+    parts.append(text[pos:])
+    new_where.extend(where[pos:])
+    return "".join(parts), new_where
 
 
 def _spans(
@@ -262,15 +434,19 @@ class AddressRecognizer:
 _TITLE = r"(?:mr|mrs|ms|miss|mx|dr|prof)\.?\s+"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|name\s*:|name\s+"
-    r"|this is|i'?m|i am"
-    r"|customer|member|client|caller|beneficiary|payee|holder|user|speaking with|from my"
+    r"|this is|it'?s|it is|i'?m|i am|on behalf of"
+    r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
+    r"|(?:customer|member|client|caller|beneficiary|payee|holder)(?:\s+(?:details|name))?"
+    r"|user|speaking with|from my"
     r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear)"
     r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
+# "MacDonald", "O'Brien-Taylor": a capital inside a name word, and none after it.
+_CAP_WORD = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['-][A-Z]?[a-z]+(?:[A-Z][a-z]+)?)?"
 _CAP_NAME = re.compile(
-    r"(?:[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?|[A-Z]'[A-Z][a-z]+)"
-    r"(?:\s+(?:[A-Z]\.|[A-Z][a-z]+(?:['-][A-Z]?[a-z]+)?|van der|de la|van|de|O'[A-Z][a-z]+)){1,3}"
+    rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
+    rf"(?:\s+(?:[A-Z]\.|{_CAP_WORD}|van der|de la|van|de|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
 _NOT_NAME = frozenset(
     [
@@ -380,8 +556,10 @@ def _plausible_name(value: str) -> bool:
 
 
 _STRONG_CUE = re.compile(
-    r"(?:my name is|name on (?:the )?card(?: is)?|name\s*:|attention"
-    r"|caller\s*:)\s*[,:]?\s*(?:(?:is|was)\s+)?$",
+    r"(?:(?:my name is|name on (?:the )?card(?: is)?|name\s*:|attention|caller\s*:|details\s*:"
+    r"|(?:^|[,;(]\s*)name)\s*[,:]?\s*(?:(?:is|was)\s+)?"
+    # No comma after these: "new payee, higher limit" is a list, not a name.
+    r"|(?:beneficiary|payee|holder)\s+(?:(?:is|was)\s+)?)$",
     re.IGNORECASE,
 )
 _LOWER_NAME = re.compile(r"[a-z][a-z'-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'-]+){1,2}")
@@ -443,14 +621,25 @@ _NOT_LOWER = frozenset(
 )
 
 
+# A person's identifier right after a name: "Sarah Haddad (SSN ...", "chloe mensah, ssn ...".
+_ID_AFTER = re.compile(
+    r"\s*[(,]\s*(?:ssn|social security|dob|d\.o\.b|date of birth|born|passport|driver)",
+    re.IGNORECASE,
+)
+# A lower-case name opens the text or follows a colon ("escalating: gabriela ivanova (ssn").
+_LOWER_AT = re.compile(r"(?:^|[:\n]\s*)(?=[a-z])")
+
+
 class NameCueRecognizer:
     """A capitalised two-to-four-word name right after "my name is", "this is", "customer",
-    "beneficiary", "Mr"/"Ms" and similar; no model needed."""
+    "beneficiary", "Mr"/"Ms" or a payment's "to"; lower-case ones
+    after strong cues ("my name is", "beneficiary", "name:"); and a name right before an
+    identifier ("(SSN ...", ", date of birth"). No model needed."""
 
     name = "name-cue"
 
     def find(self, text: str) -> list[Span]:
-        out = []
+        out = self._before_id(text)
         for c in _NAME_CUE.finditer(text):
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
@@ -468,6 +657,21 @@ class NameCueRecognizer:
                 if len([w for w in keep if not w.endswith(".")]) >= 2:
                     end = c.end() + len(" ".join(keep))
                     out.append(Span("NAME", c.end(), end, 0.5, self.name))
+        return out
+
+    def _before_id(self, text: str) -> list[Span]:
+        out = []
+        for at in _LOWER_AT.finditer(text):
+            low = _LOWER_NAME.match(text, at.end())
+            if (
+                low
+                and _ID_AFTER.match(text, low.end())
+                and not set(low.group().split()) & _NOT_LOWER
+            ):
+                out.append(Span("NAME", low.start(), low.end(), 0.5, self.name))
+        for m in _CAP_NAME.finditer(text):
+            if _ID_AFTER.match(text, m.end()) and _plausible_name(m.group()):
+                out.append(Span("NAME", m.start(), m.end(), 0.55, self.name))
         return out
 
 
@@ -542,6 +746,16 @@ _PHONE_CUE_WIDE = _cue(
 # UK mobiles (07xxx xxxxxx) and London/geographic landlines (020 xxxx xxxx) are shaped unlike
 # amounts or codes, so they need no cue.
 _UK_PHONE = re.compile(r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4})(?!\d)")
+# A "+" country code with groups of any length ("+81-3-1234-5678"); the "1-" of a North-American
+# number ("1-800-555-0199") belongs to it.
+_INTL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
+_NANP_PREFIX = re.compile(r"(?<![\w+.-])1[ .-]?$")
+# A telephone word after the number: "0161 496 0000 is my home number".
+_PHONE_AFTER_WIDE = re.compile(
+    r"\W{0,3}(?:(?:is|was)\s+)?(?:(?:my|the|our|a)\s+)?(?:new\s+)?"
+    r"(?:office|fax|mobile|cell|home|work|desk|landline|number|phone|line)\b",
+    re.IGNORECASE,
+)
 
 
 class WidePhoneRecognizer(PhoneRecognizer):
@@ -551,9 +765,15 @@ class WidePhoneRecognizer(PhoneRecognizer):
     name = "phone"
 
     def find(self, text: str) -> list[Span]:
-        out = super().find(text)
+        out = []
+        for sp in super().find(text):
+            prefix = _NANP_PREFIX.search(text, max(0, sp.start - 2), sp.start)
+            start = prefix.start() if prefix and text[sp.start] != "+" else sp.start
+            out.append(Span("PHONE", start, sp.end, sp.score, self.name))
         taken = [(sp.start, sp.end) for sp in out]
-        for m in _UK_PHONE.finditer(text):
+        for m in [*_UK_PHONE.finditer(text), *_INTL_PHONE.finditer(text)]:
+            if not 8 <= sum(ch.isdigit() for ch in m.group()) <= 15:
+                continue
             if not any(m.start() < e and s < m.end() for s, e in taken):
                 out.append(Span("PHONE", m.start(), m.end(), 0.8, self.name))
                 taken.append((m.start(), m.end()))
@@ -562,9 +782,10 @@ class WidePhoneRecognizer(PhoneRecognizer):
             digits = sum(ch.isdigit() for ch in value)
             if any(m.start() < e and s < m.end() for s, e in taken) or not 7 <= digits <= 15:
                 continue
-            if _DATE_SHAPE.fullmatch(value) or not _PHONE_CUE_WIDE.search(
-                text, max(0, m.start() - 30), m.start()
-            ):
+            if _DATE_SHAPE.fullmatch(value):
+                continue
+            cued = _PHONE_CUE_WIDE.search(text, max(0, m.start() - 30), m.start())
+            if not cued and not _PHONE_AFTER_WIDE.match(text, m.end()):
                 continue
             out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
         return out

@@ -751,6 +751,8 @@ class Masker:
     ) -> list[Span]:
         """Spans to mask; where spans overlap, declared values win, then the higher score, then
         the longer span."""
+        from steward.guard.kinds import read_cue_typos
+
         spans: list[Span] = []
         for kind, value in declared:
             for v_kind, v in declared_variants(kind, value):
@@ -758,7 +760,8 @@ class Masker:
                     spans.append(Span(v_kind, m.start(), m.end(), 2.0, "declared"))
         try:
             spans.extend(self.known_spans(text))
-            folded, where = _nfkc(text)
+            # Mistyped cue words are read as the cue ("exipres 04/27"); offsets map back.
+            folded, where = read_cue_typos(*_nfkc(text))
             for rec in self.recognizers:
                 for sp in rec.find(folded):
                     start, end = where[sp.start], where[sp.end - 1] + 1

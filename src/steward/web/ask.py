@@ -14,6 +14,7 @@ from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED
+from steward.web.placeholders import shown_to
 
 # At least one character that is not whitespace as Python's str.strip() sees it (the server
 # strips before checking): ECMAScript's \S, which schema-driven clients use, lets \x1c-\x1f through.
@@ -78,7 +79,9 @@ def make_router(max_chars: int) -> APIRouter:
         """Answer from what the asker may read, with citations; every call writes an audit
         row."""
         r = await run_in_threadpool(ask, rt, who, body.question, "api", body.conversation_id)
-        return AskResponse.model_validate(r.as_public_dict())
+        out = r.as_public_dict()
+        out["answer"] = shown_to(who, out["answer"])
+        return AskResponse.model_validate(out)
 
     # The body model carries this deployment's length limit into validation and the spec.
     ask_endpoint.__annotations__["body"] = request_model(max_chars)

@@ -14,6 +14,7 @@ from steward.pipeline.handoff import MAX_QUEUE
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import responses
+from steward.web.placeholders import shown_to
 
 router = APIRouter(tags=["conversations and hand-off"])
 ERRORS = responses(400, 401, 403, 404, 422, 500)
@@ -73,7 +74,11 @@ async def get_conversation(
     """Your conversation, including answers written by people (masked as stored)."""
     status, turns = await run_in_threadpool(rt.conversations.history, conversation_id, who)
     return ConversationOut(
-        id=conversation_id, status=status, turns=[TurnOut.model_validate(t.__dict__) for t in turns]
+        id=conversation_id,
+        status=status,
+        turns=[
+            TurnOut.model_validate({**t.__dict__, "text": shown_to(who, t.text)}) for t in turns
+        ],
     )
 
 

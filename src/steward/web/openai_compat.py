@@ -35,6 +35,7 @@ from steward.pipeline.orchestrator import Response, ask, ask_stream
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import error_body, responses
+from steward.web.placeholders import shown_to
 
 router = APIRouter(tags=["openai-compatible"])
 
@@ -189,11 +190,11 @@ def _stream(
     try:
         for item in itertools.chain([first], steps):
             if not isinstance(item, Response):
-                yield event({"content": item})
+                yield event({"content": shown_to(who, item)})
                 continue
             tail = _content(item)[len(item.answer) :]
             if tail:
-                yield event({"content": tail})
+                yield event({"content": shown_to(who, tail)})
             yield event({}, "stop", usage=_usage(item), steward=_info(item).model_dump())
     except StewardError as exc:
         rid = request_id() or ""
@@ -233,7 +234,9 @@ async def chat_completions(
         model=profile,
         choices=[
             ChatChoice(
-                index=0, message={"role": "assistant", "content": _content(r)}, finish_reason="stop"
+                index=0,
+                message={"role": "assistant", "content": shown_to(who, _content(r))},
+                finish_reason="stop",
             )
         ],
         usage=_usage(r),
