@@ -124,3 +124,23 @@ def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: 
 def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
     masker: Masker = kb_rt.masker
     assert masker.mask(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("card 4111111111111111 exp 0633", "0633"),
+        ("04/2034 expiry on my card", "04/2034"),
+        ("Did Mr Oyelaran-Whitby get his repair?", "Oyelaran-Whitby"),
+        ("Evangelina Throckmorton is my beneficiary", "Throckmorton"),
+        ("write to jörg.mueller@exämple.de please", "exämple"),
+    ],
+)
+def test_forms_the_outside_review_found_unmasked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+def test_a_double_barrelled_surname_typed_alone_is_the_records_part(kb_rt: Runtime) -> None:
+    kb_rt.masker.remember([("NAME", "Cordelia Fairweather-Nkemelu")])
+    masked = kb_rt.masker.mask("Any update for Fairweather-Nkemelu on the roof?").text
+    assert "Fairweather" not in masked and "<NAME_" in masked

@@ -236,6 +236,14 @@ _EXP_CUE = _cue(
 _MMYY = re.compile(r"(?<![\d/.-])(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:20)?\d{2}(?![\d/]|[.-]\d)")
 
 
+# "exp 0633": month and year run together, only right after an expiry word.
+_MMYY_BARE = re.compile(r"(?<![\d/.-])(?:0[1-9]|1[0-2])\d{2}(?![\d/]|[.-]\d)")
+# "04/2034 expiry": the word after the date.
+_EXP_AFTER = re.compile(
+    r"\s*[,;:-]?\s*(?:is\s+(?:the\s+)?)?(?:exp(?:iry|iration|ires|\.|\b))", re.I
+)
+
+
 class CardSecurityRecognizer:
     """Card verification codes (CVV, CVC, CID) and card expiry dates.
 
@@ -249,7 +257,8 @@ class CardSecurityRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = _spans("CVV", _after_cue(text, _CVV_CUE, _CVV, 20), 0.95, self.name)
-        exp = _after_cue(text, _EXP_CUE, _MMYY, 16)
+        exp = _after_cue(text, _EXP_CUE, _MMYY, 16) + _after_cue(text, _EXP_CUE, _MMYY_BARE, 8)
+        exp += [m for m in _MMYY.finditer(text) if _EXP_AFTER.match(text, m.end())]
         out += _spans("EXPIRY", exp, 0.95, self.name)
         return out
 
@@ -378,9 +387,10 @@ class BankNumberRecognizer:
 
 # RFC 5322's common form: a dot-atom local part and a domain of labels with any TLD of letters
 # (or an IDNA ``xn--`` label), without consulting a suffix list.
+# Internationalised addresses (RFC 6531: "jörg@exämple.de") use letters of any script.
 _EMAIL = re.compile(
-    r"(?<![\w.+'-])[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{2,59})"
+    r"(?<![\w.+'-])[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,63}|xn--[A-Za-z0-9-]{2,59})"
     r"(?![\w-])"
 )
 
@@ -447,6 +457,13 @@ _CAP_WORD = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['-][A-Z]?[a-z]+(?:[A-Z][a-z]+)?)?"
 _CAP_NAME = re.compile(
     rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
     rf"(?:\s+(?:[A-Z]\.|{_CAP_WORD}|van der|de la|van|de|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
+)
+_TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_CAP_WORD})(?![A-Za-z'-])")
+# "Evangelina Throckmorton is my beneficiary": the cue after the name.
+_ROLE_AFTER = re.compile(
+    r"\s+(?:is|was|will be)\s+(?:my|our|the)\s+(?:new\s+)?(?:beneficiary|payee|account holder"
+    r"|joint holder|husband|wife|partner|son|daughter|mother|father|attorney|executor|guardian)\b",
+    re.IGNORECASE,
 )
 _NOT_NAME = frozenset(
     [
@@ -640,6 +657,10 @@ class NameCueRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = self._before_id(text)
+        # "Mr Oyelaran-Whitby": after a title one surname is a name (the title stays readable).
+        for t in _TITLED.finditer(text):
+            if _plausible_name(t.group(1)):
+                out.append(Span("NAME", t.start(1), t.end(1), 0.6, self.name))
         for c in _NAME_CUE.finditer(text):
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
@@ -670,7 +691,8 @@ class NameCueRecognizer:
             ):
                 out.append(Span("NAME", low.start(), low.end(), 0.5, self.name))
         for m in _CAP_NAME.finditer(text):
-            if _ID_AFTER.match(text, m.end()) and _plausible_name(m.group()):
+            after = _ID_AFTER.match(text, m.end()) or _ROLE_AFTER.match(text, m.end())
+            if after and _plausible_name(m.group()):
                 out.append(Span("NAME", m.start(), m.end(), 0.55, self.name))
         return out
 

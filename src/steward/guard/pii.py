@@ -588,6 +588,8 @@ def declared_variants(kind: str, value: str) -> list[tuple[str, str]]:
     out = [(kind, value)]
     if kind == "NAME":
         out += [(kind, part) for part in re.split(r"[\s-]+", value) if len(part) >= 3]
+        # A double-barrelled surname typed whole ("Fairweather-Nkemelu") is a part too.
+        out += [(kind, word) for word in value.split() if "-" in word.strip("-")]
     elif kind == "ADDRESS":
         if "," in value:
             out.append((kind, value.split(",")[0]))  # the street line
