@@ -649,17 +649,21 @@ class TokenBook:
 
     def known(self, kind: str, digests: Sequence[str]) -> set[str]:
         """Which of ``digests`` already have a ``kind`` token (values seen before)."""
-        found: set[str] = set()
+        return {d for k, d in self.known_any([kind], digests) if k == kind}
+
+    def known_any(self, kinds: Sequence[str], digests: Sequence[str]) -> set[tuple[str, str]]:
+        """(kind, digest) of the ``digests`` that already have a token of one of ``kinds``: one
+        query for every kind (this runs on every question)."""
+        found: set[tuple[str, str]] = set()
         unique = sorted(set(digests))
         with self.store.read() as s:
             for i in range(0, len(unique), 500):
-                found.update(
-                    s.scalars(
-                        select(PiiToken.digest).where(
-                            PiiToken.kind == kind, PiiToken.digest.in_(unique[i : i + 500])
-                        )
+                rows = s.execute(
+                    select(PiiToken.kind, PiiToken.digest).where(
+                        PiiToken.kind.in_(list(kinds)), PiiToken.digest.in_(unique[i : i + 500])
                     )
                 )
+                found.update((str(k), str(d)) for k, d in rows)
         return found
 
     def _lookup_or_create(self, kind: str, digest: str) -> int:
@@ -737,11 +741,12 @@ class Masker:
                     grams.setdefault(value, (start, end))
         if not grams:
             return []
+        kinds = sorted(self.known_kinds)
+        digests = {(k, self.tokens.digest(k, v)): v for k in kinds for v in grams}
         out = []
-        for kind in self.known_kinds:
-            digests = {self.tokens.digest(kind, v): v for v in grams}
-            for d in self.tokens.known(kind, list(digests)):
-                start, end = grams[digests[d]]
+        for kind, d in sorted(self.tokens.known_any(kinds, [d for _, d in digests])):
+            if (kind, d) in digests:
+                start, end = grams[digests[(kind, d)]]
                 out.append(Span(kind, start, end, 1.5, "known"))
         return out
 
