@@ -1,12 +1,16 @@
 """Instruction-like text: in questions (direct injection) and in documents (indirect).
 
-Two layers. Rules (regular expressions, English and German) catch the classic forms: "ignore your
-previous instructions", "you are now in developer mode", "print the system prompt", claims of
-authority. An optional classifier, trained by the operator on labelled examples with
-``steward guard train-injection FILE...`` (TF-IDF n-grams, calibrated logistic regression, see
-``textmodel.py``), catches the rest. It judges one sentence at a time; unless the operator gives
-a threshold, training picks the one that flags at most 5% of the benign examples out of fold
-(k-fold cross-validation inside the training examples). Steward ships no training data and no
+Two layers. Rules catch the classic forms: regular expressions (English and German) for "ignore
+your previous instructions", "you are now in developer mode", "print the system prompt", and a
+lexicon per language (``lexicon.py``: English, Spanish, French, German, Italian, Portuguese) that
+reads which kinds of words meet in a sentence (a verb of setting aside with the assistant's
+instructions, a verb of showing with what only the system holds, a claimed role granting
+permission), so an override in another language is recognised, not handed off. An optional
+classifier, trained by the operator on labelled examples with ``steward guard train-injection
+FILE...`` (TF-IDF n-grams, calibrated logistic regression, see ``textmodel.py``), catches the
+rest. It judges one sentence at a time; unless the operator gives a threshold, training picks
+the one that flags at most 5% of the benign examples out of fold (k-fold cross-validation
+inside the training examples). Steward ships no training data and no
 trained model: the model's vocabulary would carry pieces of its training texts."""
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from steward.core.errors import InputError
+from steward.guard import lexicon
 from steward.models.textmodel import LinearTextModel, fit
 
 INJECTION, BENIGN = "injection", "benign"
@@ -34,11 +39,13 @@ class Finding:
     pattern: str
 
 
+# "Ignore all rules" is read by the lexicon only when it opens the sentence (a command): "can I
+# ignore all the rules about minimum balance?" is a question.
 _INJECTION_PATTERNS: list[tuple[str, str]] = [
     (
         "override",
         r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(previous|prior|above|"
-        r"earlier|all|your|system|safety)\b[^.\n]{0,20}\b(instructions?|rules|prompts?|"
+        r"earlier|your|system|safety)\b[^.\n]{0,20}\b(instructions?|rules|prompts?|"
         r"guidelines|restrictions|directives)\b",
     ),
     ("override", r"\b(system|admin|developer)\s+(note|override|message|prompt|instruction)s?\b"),
@@ -96,17 +103,25 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
 _INJECTION_RES = [(k, re.compile(p, re.IGNORECASE)) for k, p in _INJECTION_PATTERNS]
 
 
+DEFAULT_MAX_FALSE_POSITIVES = 0.05  # share of benign training examples the chosen threshold flags
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+
+
 def injection_findings(text: str) -> list[Finding]:
-    """Instruction-like passages in ``text`` (a question or a retrieved passage)."""
+    """Instruction-like passages in ``text`` (a question or a retrieved passage): the English
+    and German patterns, then each other sentence read against every language's lexicon."""
     found = []
     for kind, rx in _INJECTION_RES:
         for m in rx.finditer(text):
             found.append(Finding(kind, m.start(), m.end(), rx.pattern[:40]))
+    for m in _SENTENCE.finditer(text):
+        a, b = m.start(), m.end()
+        if any(f.start < b and f.end > a for f in found) or not m.group().strip():
+            continue
+        hit = lexicon.match(m.group())
+        if hit is not None:
+            found.append(Finding(hit[0], a, b, hit[1]))
     return sorted(found, key=lambda f: f.start)
-
-
-DEFAULT_MAX_FALSE_POSITIVES = 0.05  # share of benign training examples the chosen threshold flags
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

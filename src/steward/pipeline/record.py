@@ -227,7 +227,7 @@ def _entry(
         if t.standalone in ("", t.masked)
         else f"{t.masked} [standalone: {t.standalone}]",
         action=decision.action,
-        reason=f"{decision.rule}: {decision.reason}" if decision.rule else decision.reason,
+        reason=_reason(t, decision),
         escalation_reason=decision.escalation_reason,
         confidence=confidence,
         answer=answer_text,
@@ -251,6 +251,16 @@ def _entry(
     )
 
 
+def _reason(t: Turn, decision: Decision) -> str:
+    reason = f"{decision.rule}: {decision.reason}" if decision.rule else decision.reason
+    und = t.und
+    if und is not None and und.injection and not und.refuse:
+        # The rest of the message went on; what was dropped stays on the record.
+        kinds = sorted({f.kind for f in und.findings} | set(und.hidden_findings))
+        reason += f" (instruction-like text dropped: {', '.join(kinds)})"
+    return reason
+
+
 def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
     result, policy = t.result, t.policy
     return {
@@ -266,4 +276,5 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "cache": t.cache_kind or ("miss" if t.cache_missed else None),
         "cached_audit_id": (t.cached or {}).get("audit_id"),
         "conversation_id": t.conversation_id,
+        "injection": t.und.audit_note() if t.und else None,
     }

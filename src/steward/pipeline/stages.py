@@ -10,6 +10,7 @@ Stages never call each other; :mod:`steward.pipeline.runner` drives them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from steward.answering.answer import AnswerResult, load_passages
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.core import reasons
 from steward.core.errors import QuestionError
+from steward.guard.hidden import INVISIBLE, Revealed, invisible, reveal, strip_invisible
 from steward.identity.auth import Principal
 from steward.pipeline.cache import fingerprint
 from steward.pipeline.conversations import is_follow_up, rewrite
@@ -75,26 +77,44 @@ def output_guard(rt: Runtime, text: str, cited: list[Passage]) -> str:
 def guard(rt: Runtime, t: Turn) -> Decision | None:
     """Mask personal data before anything else sees the question."""
     with t.timer.stage("guard"):
-        masked = rt.masker.mask(t.text)
+        # Zero-width and bidi characters go first: inside a card number they would hide it
+        # from the recognizers.
+        text, _ = strip_invisible(t.text)
+        masked = rt.masker.mask(text)
         t.masked = masked.text
         if rt.vault is not None and masked.entities:
-            seal_own_values(rt, t.text, t.principal)
+            seal_own_values(rt, text, t.principal)
     return None
+
+
+def visible(rt: Runtime, t: Turn) -> Revealed:
+    """The masked question as a reader sees it: hidden content out, masked again when content
+    was cut (personal data split around a comment joins up once it is gone)."""
+    seen = reveal(t.masked)
+    if seen.text != t.masked:
+        seen = replace(seen, text=rt.masker.mask(seen.text).text)
+    had_invisible, smuggled = invisible(t.text)
+    if had_invisible:
+        pieces = [rt.masker.mask(smuggled).text] if smuggled.strip() else []
+        seen = Revealed(seen.text, (INVISIBLE, *seen.removed), [*pieces, *seen.hidden])
+    return seen
 
 
 def understand(rt: Runtime, t: Turn) -> Decision | None:
     """Rewrite a follow-up into a standalone question; read intent signals and injection."""
     with t.timer.stage("understand"):
-        t.standalone = t.masked
-        if is_follow_up(t.masked):
+        seen = visible(rt, t)
+        t.standalone = seen.text
+        if is_follow_up(seen.text):
             previous = None
             if t.conversation_id is not None:
                 previous = rt.conversations.last_question(t.conversation_id)
             if previous is None and t.previous:
                 previous = rt.masker.mask(t.previous).text
             if previous:
-                t.standalone = rewrite(t.masked, previous)
-        t.und = read_signals(t.standalone, t.policy.large_amount, rt.injection)
+                t.standalone = rewrite(seen.text, previous)
+        seen = replace(seen, text=t.standalone)
+        t.und = read_signals(t.standalone, t.policy.large_amount, rt.injection, seen)
     return None
 
 

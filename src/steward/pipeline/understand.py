@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from steward.core import reasons
 from steward.guard import Finding, injection_findings
+from steward.guard.hidden import Revealed, reveal
 from steward.guard.injection import InjectionDetector
 from steward.retrieval.search import query_terms
 
@@ -198,17 +199,31 @@ _DUMP = re.compile(
 
 @dataclass
 class Understanding:
-    question: str  # the question with attack sentences removed
+    question: str  # the visible question with attack sentences removed
     parts: list[str]  # sub-questions of a compound question
     findings: list[Finding] = field(default_factory=list)
     refuse: str | None = None  # why the whole request is refused
     signals: list[Signal] = field(default_factory=list)
     intent: str | None = None  # from the operator's trained model, if any
     intent_confidence: float = 0.0
+    hidden: tuple[str, ...] = ()  # kinds of hidden content removed before reading it
+    hidden_findings: list[str] = field(default_factory=list)  # attack kinds inside that content
 
     @property
     def injection(self) -> bool:
-        return bool(self.findings)
+        return bool(self.findings or self.hidden_findings)
+
+    def audit_note(self) -> dict[str, object] | None:
+        """What the audit row's settings say of hidden content and dropped attack sentences
+        (kinds and counts only: the words may carry personal data)."""
+        if not (self.findings or self.hidden or self.hidden_findings):
+            return None
+        return {
+            "hidden_content_removed": list(self.hidden),
+            "hidden_instructions": sorted(set(self.hidden_findings)),
+            "findings": sorted({f.kind for f in self.findings}),
+            "dropped": "all" if self.refuse else len(self.findings),
+        }
 
 
 def split_parts(question: str) -> list[str]:
@@ -239,28 +254,50 @@ def split_parts(question: str) -> list[str]:
     return parts or [question]
 
 
+REFUSED = "the request tries to override instructions or reach restricted content"
+NOTHING_VISIBLE = "the message holds no visible question (only hidden content)"
+
+
 def understand(
-    question: str, large_amount: float = 10_000, detector: InjectionDetector | None = None
+    question: str,
+    large_amount: float = 10_000,
+    detector: InjectionDetector | None = None,
+    seen: Revealed | None = None,
 ) -> Understanding:
-    findings = detector.findings(question) if detector else injection_findings(question)
+    """Read ``question``: hidden content out (``seen``, when the caller already revealed and
+    re-masked it), attack sentences out, then what is left and the risk signals it carries.
+
+    Beside a real request, an override or exfiltration sentence is dropped and the rest is
+    answered; a claim of authority taints the whole message (what follows it asks under a false
+    pretence), so it is refused, as is a message with nothing left to answer."""
+    seen = seen if seen is not None else reveal(question)
+    text = seen.text
+    findings = detector.findings(text) if detector else injection_findings(text)
+    hidden_kinds = [f.kind for piece in seen.hidden for f in _scan(piece, detector)]
     kept: list[str] = []
-    for m in _SENTENCE.finditer(question):
-        sentence = m.group()
+    for m in _SENTENCE.finditer(text):
         if not any(f.start < m.end() and f.end > m.start() for f in findings):
-            kept.append(sentence.strip())
+            kept.append(m.group().strip())
     clean = " ".join(k for k in kept if k)
-    kinds = {f.kind for f in findings}
     refuse = None
-    if findings:
-        attack_words = {"exfiltration", "authority"} & kinds
-        dump = bool(_DUMP.search(clean))
-        if attack_words or dump or len(query_terms(clean)) < 2:
-            refuse = "the request tries to override instructions or reach restricted content"
-            clean = ""
+    if findings or hidden_kinds:
+        authority = "authority" in {f.kind for f in findings}
+        if authority or _DUMP.search(clean) or len(query_terms(clean)) < 2:
+            refuse = REFUSED
+    elif seen.removed and not clean:
+        refuse = NOTHING_VISIBLE
+    if refuse:
+        clean = ""
     return Understanding(
         question=clean,
         parts=split_parts(clean) if clean else [],
         findings=findings,
         refuse=refuse,
-        signals=risk_signals(question, large_amount),
+        signals=risk_signals(text, large_amount),
+        hidden=seen.removed,
+        hidden_findings=hidden_kinds,
     )
+
+
+def _scan(piece: str, detector: InjectionDetector | None) -> list[Finding]:
+    return detector.findings(piece) if detector else injection_findings(piece)

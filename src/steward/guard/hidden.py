@@ -1,0 +1,165 @@
+"""Text a person reading the message does not see: removed before the question is understood.
+
+A pasted e-mail or web page can carry an instruction its reader never saw: inside a markup
+comment (``<!-- ... -->``, also left unterminated), in an element the page hides
+(``<span hidden>``, ``style="display:none"``, ``<script>``, ``<template>``), in a Markdown
+comment (``[//]: # (...)``), or spelled in invisible characters (zero-width and bidi controls,
+and Unicode tag characters, which can encode a whole ASCII sentence invisibly). Steward answers
+what the asker sees: :func:`reveal` returns the visible text, the kinds of hidden content it
+removed (for the audit row) and the hidden pieces themselves (scanned for instruction-like text,
+never stored)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+INVISIBLE, COMMENT, HIDDEN_ELEMENT, MARKDOWN_COMMENT = (
+    "invisible-characters",
+    "markup-comment",
+    "hidden-element",
+    "markdown-comment",
+)
+
+# Unicode tag characters (U+E0020..U+E007E) mirror printable ASCII: "ASCII smuggling".
+_TAG_BASE, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
+_KEEP_CONTROLS = frozenset("\t\n\r")
+
+_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+# Elements that are never rendered, and elements a page hides by attribute or inline style.
+# ``(?<![-\w])hidden`` is the boolean attribute, not ``aria-hidden`` (read aloud, still shown).
+_NEVER_SHOWN = "script|style|template|noscript|head|title"
+_HIDING = (
+    r"(?<![-\w])hidden\b"
+    r"|style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden"
+    r"|font-size\s*:\s*0(?![.\d]*[1-9])|opacity\s*:\s*0(?![.\d]*[1-9])"
+    r"|(?:height|width|max-height)\s*:\s*0(?![.\d]*[1-9]))"
+)
+_VOID = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
+_OPEN = re.compile(
+    rf"<(?P<name>{_NEVER_SHOWN})\b[^>]*>|<(?P<hname>[a-zA-Z][\w-]*)\b(?=[^>]*(?:{_HIDING}))[^>]*>",
+    re.IGNORECASE,
+)
+# A Markdown link reference definition to nothing is the idiom for a comment: never rendered.
+_MD_COMMENT = re.compile(
+    r"^[ \t]{0,3}\[(?://|comment|_|#)\]:[^\n]*$|^[ \t]{0,3}\[[^\]\n]*\]:[ \t]*(?:#|<>)[^\n]*$",
+    re.MULTILINE | re.IGNORECASE,
+)
+# Visible formatting tags are dropped, their text kept. Lower-case names only: the masker's
+# tokens are upper case (``<NAME_1>``, ``<HR>``) and must survive.
+_TAG = re.compile(
+    r"</?(?:a|abbr|b|blockquote|br|code|del|details|div|em|font|h[1-6]|i|img|ins|label|li|"
+    r"mark|ol|p|pre|q|s|section|small|span|strong|sub|summary|sup|table|tbody|td|th|"
+    r"thead|tr|u|ul)(?:\s[^<>]*)?/?>"
+)
+_SPACES = re.compile(r"[ \t]{2,}")
+_BEFORE_STOP = re.compile(r"[ \t]+(?=[?.!,;:])")
+
+
+@dataclass(frozen=True)
+class Revealed:
+    """The visible text, which kinds of hidden content were removed, and the hidden pieces."""
+
+    text: str
+    removed: tuple[str, ...] = ()
+    hidden: list[str] = field(default_factory=list)
+
+
+def strip_invisible(text: str) -> tuple[str, str]:
+    """``text`` without format and control characters (zero-width, bidi, tag characters),
+    and the ASCII that tag characters spelled, if any."""
+    if text.isascii():
+        return text, ""
+    kept: list[str] = []
+    smuggled: list[str] = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat == "Cf" or (cat == "Cc" and ch not in _KEEP_CONTROLS):
+            if _TAG_FIRST <= ord(ch) <= _TAG_LAST:
+                smuggled.append(chr(ord(ch) - _TAG_BASE))
+            continue
+        kept.append(ch)
+    return "".join(kept), "".join(smuggled)
+
+
+def invisible(text: str) -> tuple[bool, str]:
+    """Whether ``text`` holds invisible characters, and the ASCII tag characters spelled."""
+    kept, smuggled = strip_invisible(text)
+    return kept != text, smuggled
+
+
+def _element_end(text: str, name: str, start: int) -> int:
+    """Where the element opened just before ``start`` closes (counting nested elements of the
+    same name); the end of the text when it never closes."""
+    rx = re.compile(rf"<(/?){re.escape(name)}\b[^>]*>", re.IGNORECASE)
+    depth = 1
+    for m in rx.finditer(text, start):
+        depth += -1 if m.group(1) else 1
+        if depth == 0:
+            return m.end()
+    return len(text)
+
+
+def _hidden_elements(text: str) -> tuple[str, list[str]]:
+    out: list[str] = []
+    hidden: list[str] = []
+    pos = 0
+    while (m := _OPEN.search(text, pos)) is not None:
+        name = (m.group("name") or m.group("hname")).lower()
+        out.append(text[pos : m.start()])
+        if name in _VOID:  # no content: only its attributes were hidden
+            pos = m.end()
+            continue
+        end = _element_end(text, name, m.end())
+        hidden.append(_TAG.sub(" ", text[m.end() : end]))
+        out.append(" ")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), hidden
+
+
+def reveal(text: str) -> Revealed:
+    """What a reader of ``text`` sees, and what was hidden from them."""
+    removed: list[str] = []
+    hidden: list[str] = []
+    visible, smuggled = strip_invisible(text)
+    if visible != text:
+        removed.append(INVISIBLE)
+        if smuggled.strip():
+            hidden.append(smuggled)
+    if "<!--" in visible:
+        hidden += [m.group()[4:].removesuffix("-->") for m in _COMMENT.finditer(visible)]
+        visible = _COMMENT.sub(" ", visible)
+        removed.append(COMMENT)
+    if "<" in visible:
+        visible, elements = _hidden_elements(visible)
+        if elements:
+            hidden += elements
+            removed.append(HIDDEN_ELEMENT)
+        visible = _TAG.sub(" ", visible)
+    if "]:" in visible:
+        comments = [m.group() for m in _MD_COMMENT.finditer(visible)]
+        if comments:
+            hidden += comments
+            visible = _MD_COMMENT.sub("", visible)
+            removed.append(MARKDOWN_COMMENT)
+    if visible != text:
+        visible = _BEFORE_STOP.sub("", _SPACES.sub(" ", visible)).strip()
+    return Revealed(visible, tuple(removed), [h.strip() for h in hidden if h.strip()])

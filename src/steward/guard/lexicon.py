@@ -1,0 +1,679 @@
+"""Instruction-override, exfiltration and false-authority attempts in several languages: one
+table of words per language, and one way of reading them all.
+
+Attacks are recognised by which kinds of words meet in one sentence, not by whole phrases: a
+verb of setting aside ("ignore", "olvida", "oubliez", "vergiss") with a word for the
+assistant's instructions ("instructions", "instrucciones", "consignes", "Anweisungen") said of
+the assistant ("your", "previous", "del sistema") or as a command (the sentence opens with the
+verb); a verb of showing with something only the system holds (its prompt, hidden documents,
+other customers' data); a claim of a role together with permission given to the assistant
+("I am the head of ..., I authorize you"). So a new wording of the same attack is caught as long
+as its words are in the table, and a new language is one more table (with its test).
+
+Tables are matched on text folded to lower case without accents (``normalise``): write them so.
+Entries are regular-expression fragments; each is bounded by word edges when compiled.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Fields of a table. Rules: override = OVERRIDE_VERBS + INSTRUCTIONS, with SCOPE in the sentence
+# or the verb opening it (after at most the LEAD words); exfiltration = REVEAL_VERBS + SECRETS;
+# PERSONAS alone (override); AUTHORITY alone, or ROLES + PERMISSION (authority).
+FIELDS = (
+    "override_verbs",
+    "instructions",
+    "scope",
+    "lead",
+    "reveal_verbs",
+    "secrets",
+    "personas",
+    "authority",
+    "roles",
+    "permission",
+)
+
+EN = {
+    "override_verbs": (
+        r"ignore",
+        r"disregard",
+        r"forget",
+        r"override",
+        r"bypass",
+        r"skip",
+        r"discard",
+        r"abandon",
+        r"set aside",
+        r"throw out",
+        r"(?:stop|quit) (?:following|obeying)",
+        r"(?:do not|don't|dont|no longer) (?:follow|obey)",
+    ),
+    "instructions": (
+        r"instructions?",
+        r"rules",
+        r"prompts?",
+        r"guidelines",
+        r"restrictions",
+        r"directives",
+        r"programming",
+        r"guardrails",
+        r"filters",
+        r"constraints",
+        r"system message",
+        r"safety (?:rules|settings|policies|guidelines)",
+    ),
+    "scope": (
+        r"your",
+        r"previous",
+        r"prior",
+        r"above",
+        r"earlier",
+        r"preceding",
+        r"initial",
+        r"original",
+        r"system",
+        r"existing",
+        r"the developers?'?s?",
+    ),
+    "lead": (r"please", r"now", r"ok(?:ay)?", r"so", r"and", r"then", r"also", r"just", r"first"),
+    "reveal_verbs": (
+        r"reveal",
+        r"show",
+        r"print",
+        r"output",
+        r"dump",
+        r"display",
+        r"list",
+        r"give",
+        r"send",
+        r"tell",
+        r"repeat",
+        r"share",
+        r"disclose",
+        r"leak",
+        r"export",
+        r"paste",
+        r"copy",
+        r"expose",
+        r"write out",
+    ),
+    "secrets": (
+        r"system prompt",
+        r"(?:hidden|secret|initial|original|internal|system) (?:instructions|prompt|rules|"
+        r"configuration)",
+        r"your (?:prompt|system (?:instructions|rules|configuration))",
+        r"(?:other|another|all|every) (?:customers?|users?|clients?|account holders?)'?s? "
+        r"(?:data|details|accounts?|balances?|information|records|transactions|statements)",
+        r"(?:data|details|accounts?|balances?|information|records|transactions) (?:of|for|about) "
+        r"(?:other|all|every) (?:customers|users|clients|account holders)",
+        r"(?:hidden|confidential|restricted|internal|secret|private) (?:documents?|files|memos?|"
+        r"reports)",
+        r"(?:everything|all|the text|the words) (?:above|before this)",
+    ),
+    "personas": (
+        r"(?:developer|god|dan|jailbreak|unrestricted|unfiltered|debug|admin) mode",
+        r"do anything now",
+        r"from now on,? you (?:are|will|must|shall)",
+        r"you are now",
+        r"(?:act|behave) as (?:an? )?(?:unfiltered|unrestricted|uncensored|jailbroken)",
+    ),
+    "authority": (
+        r"as (?:your|the system'?s?) (?:administrator|admin|developer|creator|supervisor|"
+        r"operator|owner|programmer|boss)",
+        r"i am your (?:administrator|admin|developer|creator|supervisor|operator|owner|"
+        r"programmer|boss)",
+        r"(?:admin|administrator|root|developer|sudo) (?:access|privileges|override) "
+        r"(?:granted|enabled|activated|confirmed)",
+    ),
+    "roles": (
+        r"(?:i am|i'm|im|this is) (?:the |an? |your |a senior )?(?:[\w-]+ ){0,3}(?:head|director|"
+        r"chief|officer|administrator|admin|supervisor|auditor|investigator|president|vp|ceo|cfo|cto|ciso|cio|coo|regulator|inspector)",
+    ),
+    "permission": (
+        r"i (?:hereby )?authori[sz]e you",
+        r"you are (?:now |hereby )?(?:authori[sz]ed|cleared|permitted|allowed)",
+        r"you have my (?:permission|authori[sz]ation|approval|clearance)",
+        r"i (?:grant|give) you (?:full )?(?:permission|access|clearance|authori[sz]ation)",
+        r"(?:full|admin|root|top|level \d) clearance",
+        r"override code",
+    ),
+}
+
+ES = {
+    "override_verbs": (
+        r"ignor(?:a|e|ar|en|ad)",
+        r"olvid(?:a|e|ar|en|ad)",
+        r"omit(?:e|a|ir|an)",
+        r"descart(?:a|e|ar|en)",
+        r"anul(?:a|e|ar|en)",
+        r"desobedec(?:e|er)|desobedezca",
+        r"pas(?:a|e|ar) por alto",
+        r"salt(?:a|e|ate|ar)(?:te)?",
+        r"deja de (?:seguir|obedecer|cumplir)",
+        r"no (?:sigas|siga|obedezcas|obedezca|cumplas)",
+    ),
+    "instructions": (
+        r"instrucci(?:on|ones)",
+        r"reglas",
+        r"normas",
+        r"indicaciones",
+        r"directrices",
+        r"directivas",
+        r"restricciones",
+        r"ordenes",
+        r"prompts?",
+        r"programacion",
+        r"filtros",
+        r"pautas",
+    ),
+    "scope": (
+        r"anteriores",
+        r"previas",
+        r"previos",
+        r"precedentes",
+        r"tus",
+        r"del sistema",
+        r"originales",
+        r"iniciales",
+        r"de arriba",
+        r"recibidas",
+    ),
+    "lead": (
+        r"por favor",
+        r"ahora",
+        r"bueno",
+        r"ok",
+        r"vale",
+        r"y",
+        r"entonces",
+        r"tambien",
+        r"ya",
+        r"primero",
+    ),
+    "reveal_verbs": (
+        r"revel(?:a|e|ar|ame)",
+        r"muestr(?:a|e|ame|eme)",
+        r"mostrar(?:me)?",
+        r"ensen(?:a|e|ame)",
+        r"imprim(?:e|a|ir)",
+        r"dime",
+        r"digame",
+        r"dame",
+        r"deme",
+        r"comparte",
+        r"lista",
+        r"enumera",
+        r"repite",
+        r"copia",
+        r"escribe",
+        r"envia(?:me)?",
+        r"divulga",
+        r"filtra",
+        r"exporta",
+        r"dar(?:me)?",
+        r"decir(?:me)?",
+    ),
+    "secrets": (
+        r"prompt del sistema",
+        r"(?:instrucciones|reglas|configuracion|indicaciones) (?:del sistema|ocultas|secretas|"
+        r"internas|iniciales|originales)",
+        r"(?:datos|informacion|cuentas|saldos|movimientos|detalles) (?:de|del) (?:otros|otras|"
+        r"todos los|todas las) (?:clientes|usuarios|titulares)",
+        r"documentos (?:ocultos|confidenciales|restringidos|internos|secretos|privados)",
+    ),
+    "personas": (
+        r"modo (?:desarrollador|dios|sin restricciones|sin filtros|jailbreak|dan)",
+        r"a partir de ahora,? (?:eres|seras|vas a|responderas|actuaras)",
+        r"desde ahora,? (?:eres|seras)",
+        r"ahora eres (?:dan|una? (?:ia|asistente|modelo|chatbot|bot|personaje))",
+        r"actua como (?:una? )?(?:ia|modelo|asistente) (?:sin|que no)",
+    ),
+    "authority": (
+        r"como tu (?:administrador|desarrollador|creador|supervisor|operador|programador|jefe)",
+        r"como su (?:desarrollador|creador|programador|operador)",
+        r"soy tu (?:administrador|desarrollador|creador|supervisor|operador|programador|jefe)",
+    ),
+    "roles": (
+        r"soy (?:el |la |un |una |tu |su )?(?:[\w-]+ ){0,3}(?:jefe|jefa|director|directora|"
+        r"administrador|administradora|responsable|auditor|auditora|supervisor|"
+        r"supervisora|investigador|investigadora|inspector|inspectora|"
+        r"presidente|presidenta|ceo)",
+    ),
+    "permission": (
+        r"te autorizo",
+        r"le autorizo",
+        r"lo autorizo",
+        r"estas autorizad[oa]",
+        r"tienes (?:mi )?(?:permiso|autorizacion|aprobacion)",
+        r"te (?:doy|concedo|otorgo) (?:permiso|acceso|autorizacion)",
+        r"acceso (?:total|completo|de administrador)",
+    ),
+}
+
+FR = {
+    "override_verbs": (
+        r"ignor(?:e|ez|er)",
+        r"oubli(?:e|ez|er)",
+        r"neglig(?:e|ez|er)",
+        r"contourn(?:e|ez|er)",
+        r"pass(?:e|ez|er) outre",
+        r"outrepass(?:e|ez|er)",
+        r"annul(?:e|ez|er)",
+        r"ne (?:suis|suivez|respecte|respectez) plus",
+        r"arret(?:e|ez) de (?:suivre|respecter)",
+        r"fais abstraction|faites abstraction",
+    ),
+    "instructions": (
+        r"instructions?",
+        r"consignes",
+        r"regles",
+        r"directives",
+        r"restrictions",
+        r"prompts?",
+        r"ordres",
+        r"programmation",
+        r"filtres",
+        r"contraintes",
+    ),
+    "scope": (
+        r"precedent(?:e|s|es)?",
+        r"anterieur(?:e|s|es)?",
+        r"tes",
+        r"vos",
+        r"du systeme",
+        r"initiales",
+        r"ci-dessus",
+        r"d'origine",
+        r"originales",
+    ),
+    "lead": (
+        r"s'il (?:te|vous) plait",
+        r"stp",
+        r"svp",
+        r"maintenant",
+        r"bon",
+        r"ok",
+        r"et",
+        r"alors",
+        r"aussi",
+        r"d'abord",
+    ),
+    "reveal_verbs": (
+        r"revel(?:e|ez|er)",
+        r"montr(?:e|ez|er)(?:-moi)?",
+        r"affich(?:e|ez|er)",
+        r"imprim(?:e|ez|er)",
+        r"donn(?:e|ez|er)(?:-moi)?",
+        r"dis-moi",
+        r"dites-moi",
+        r"list(?:e|ez|er)",
+        r"enumer(?:e|ez)",
+        r"repet(?:e|ez)",
+        r"copi(?:e|ez)",
+        r"envoi(?:e|ez)",
+        r"divulgu(?:e|ez|er)",
+        r"partag(?:e|ez|er)",
+        r"communiqu(?:e|ez|er)",
+    ),
+    "secrets": (
+        r"prompt (?:du )?systeme",
+        r"invite (?:du )?systeme",
+        r"(?:instructions|consignes|regles|configuration) (?:cachees|secretes|internes|"
+        r"initiales|du systeme)",
+        r"(?:donnees|informations|comptes|soldes|operations|coordonnees) (?:des autres|d'autres|"
+        r"de tous les|des) (?:autres )?(?:clients|utilisateurs|titulaires)",
+        r"documents (?:caches|confidentiels|restreints|internes|secrets|prives)",
+    ),
+    "personas": (
+        r"mode (?:developpeur|dieu|sans restrictions?|sans filtres?|jailbreak|dan)",
+        r"tu es (?:maintenant|desormais)",
+        r"vous etes (?:maintenant|desormais)",
+        r"desormais,? tu (?:es|seras|vas)",
+        r"a partir de maintenant,? (?:tu|vous) (?:es|etes|seras|serez|vas|allez)",
+        r"agis comme (?:une? )?(?:ia|modele|assistant) (?:sans|qui)",
+    ),
+    "authority": (
+        r"en tant que (?:ton|votre) (?:administrateur|developpeur|createur|superviseur|"
+        r"operateur|programmeur|patron|proprietaire)",
+        r"je suis (?:ton|votre) (?:administrateur|developpeur|createur|superviseur|operateur|"
+        r"programmeur|patron)",
+    ),
+    "roles": (
+        r"je suis (?:le |la |l'|un |une |ton |votre )?(?:[\w'-]+ ){0,3}(?:chef|directeur|"
+        r"directrice|responsable|administrateur|administratrice|auditeur|"
+        r"auditrice|superviseur|enqueteur|enqueteuse|inspecteur|inspectrice|"
+        r"president|presidente|pdg)",
+    ),
+    "permission": (
+        r"je (?:t'|te |vous )autorise",
+        r"tu es autorise",
+        r"vous etes autorise",
+        r"tu as (?:ma |mon )?(?:permission|autorisation|accord)",
+        r"je (?:te|vous) (?:donne|accorde) (?:la permission|l'autorisation|l'acces|acces)",
+        r"acces (?:total|complet|administrateur)",
+    ),
+}
+
+DE = {
+    "override_verbs": (
+        r"ignorier(?:e|en|t)?",
+        r"vergiss",
+        r"vergessen",
+        r"vergesst",
+        r"missacht(?:e|en|et)",
+        r"ubergeh(?:e|en)",
+        r"umgeh(?:e|en)",
+        r"ubersprin(?:ge|gen)",
+        r"verwirf",
+        r"befolge (?:nicht|keine)",
+        r"hor auf,? (?:die |deine )?\w* ?zu befolgen",
+        r"setze? (?:\w+ ){0,3}ausser kraft",
+    ),
+    "instructions": (
+        r"anweisung(?:en)?",
+        r"regeln",
+        r"vorgaben",
+        r"instruktionen",
+        r"befehle",
+        r"richtlinien",
+        r"einschrankungen",
+        r"beschrankungen",
+        r"prompts?",
+        r"auftrage",
+        r"programmierung",
+        r"filter",
+        r"systemanweisungen",
+    ),
+    "scope": (
+        r"vorherigen?",
+        r"bisherigen?",
+        r"obigen?",
+        r"fruheren?",
+        r"deine[nr]?",
+        r"ihre[nr]?",
+        r"ursprunglichen?",
+        r"system",
+        r"alle(?:n)? (?:deine[nr]?|bisherigen|vorherigen)",
+    ),
+    "lead": (r"bitte", r"jetzt", r"nun", r"also", r"ok", r"und", r"dann", r"auch", r"zuerst"),
+    "reveal_verbs": (
+        r"zeig(?:e|en)?",
+        r"verrat(?:e|en)?",
+        r"gib",
+        r"geben sie",
+        r"druck(?:e|en)?",
+        r"liste",
+        r"listen sie",
+        r"nenn(?:e|en)?",
+        r"wiederhol(?:e|en)?",
+        r"kopier(?:e|en)?",
+        r"send(?:e|en)?",
+        r"schick(?:e|en)?",
+        r"teil(?:e|en)?",
+        r"offenbar(?:e|en)?",
+        r"enthull(?:e|en)?",
+        r"gib (?:\w+ ){0,3}aus",
+    ),
+    "secrets": (
+        r"system-?prompt",
+        r"systemanweisungen",
+        r"(?:versteckte[nn]?|geheime[nn]?|interne[nn]?|ursprunglichen?) (?:anweisungen|prompts?|"
+        r"dokumente|unterlagen)",
+        r"(?:daten|informationen|konten|kontostande|umsatze|angaben) (?:anderer|aller|von "
+        r"anderen|von allen) (?:kunden|nutzer|benutzer|kontoinhaber)",
+        r"(?:vertrauliche[nn]?|geheime[nn]?|interne[nn]?|versteckte[nn]?) (?:dokumente|"
+        r"unterlagen|dateien|berichte)",
+    ),
+    "personas": (
+        r"entwickler-?modus",
+        r"(?:gott|jailbreak|dan)-?modus",
+        r"modus ohne (?:einschrankungen|filter|regeln)",
+        r"du bist (?:jetzt|nun|ab sofort|ab jetzt)",
+        r"ab (?:jetzt|sofort) bist du",
+        r"von nun an bist du",
+        r"sie sind (?:jetzt|nun|ab sofort)",
+    ),
+    "authority": (
+        r"als (?:dein|ihr) (?:administrator|admin|entwickler|schopfer|ersteller|vorgesetzter|"
+        r"betreiber|programmierer|chef)",
+        r"ich bin dein (?:administrator|admin|entwickler|schopfer|ersteller|vorgesetzter|"
+        r"betreiber|programmierer|chef)",
+    ),
+    "roles": (
+        r"ich bin (?:der |die |ein |eine |dein |ihr )?(?:[\w-]+ ){0,3}(?:leiter|leiterin|chef|"
+        r"chefin|direktor|direktorin|administrator|administratorin|admin|vorgesetzte[r]?|"
+        r"prufer|pruferin|ermittler|ermittlerin|vorstand|inspektor|revisor|revisorin)",
+    ),
+    "permission": (
+        r"ich (?:autorisiere|ermachtige|berechtige|bevollmachtige) (?:dich|sie|euch)",
+        r"du bist (?:hiermit )?(?:autorisiert|berechtigt|befugt)",
+        r"sie sind (?:hiermit )?(?:autorisiert|berechtigt|befugt)",
+        r"ich (?:erlaube|gestatte) (?:dir|ihnen)",
+        r"du hast meine (?:erlaubnis|genehmigung|freigabe)",
+        r"(?:vollen?|uneingeschrankten?) (?:zugriff|freigabe|berechtigung)",
+    ),
+}
+
+IT = {
+    "override_verbs": (
+        r"ignor(?:a|i|are|ate)",
+        r"dimentic(?:a|hi|are|ate)",
+        r"trascur(?:a|i|are)",
+        r"aggir(?:a|i|are)",
+        r"salt(?:a|i|are)",
+        r"non (?:seguire|rispettare|seguite)",
+        r"smetti di (?:seguire|rispettare)",
+    ),
+    "instructions": (
+        r"istruzion[ei]",
+        r"regole",
+        r"indicazioni",
+        r"direttive",
+        r"restrizioni",
+        r"prompts?",
+        r"ordini",
+        r"linee guida",
+        r"filtri",
+        r"vincoli",
+    ),
+    "scope": (
+        r"precedenti",
+        r"tue",
+        r"tuoi",
+        r"del sistema",
+        r"di sistema",
+        r"iniziali",
+        r"originali",
+        r"sopra",
+    ),
+    "lead": (r"per favore", r"ora", r"adesso", r"ok", r"e", r"allora", r"anche", r"prima"),
+    "reveal_verbs": (
+        r"rivel(?:a|i|are|ami)",
+        r"mostr(?:a|i|are|ami)",
+        r"stamp(?:a|i|are)",
+        r"dammi",
+        r"dimmi",
+        r"elenc(?:a|are)",
+        r"ripet(?:i|ere)",
+        r"copi(?:a|are)",
+        r"invi(?:a|are|ami)",
+        r"condividi",
+        r"divulg(?:a|are)",
+    ),
+    "secrets": (
+        r"prompt (?:di|del) sistema",
+        r"istruzioni (?:nascoste|segrete|interne|iniziali|di sistema|del sistema)",
+        r"(?:dati|informazioni|conti|saldi|movimenti) (?:di|degli|dei|di tutti i) (?:altri )?"
+        r"(?:clienti|utenti|correntisti)",
+        r"documenti (?:nascosti|riservati|confidenziali|interni|segreti|privati)",
+    ),
+    "personas": (
+        r"modalita (?:sviluppatore|dio|senza restrizioni|senza filtri|jailbreak|dan)",
+        r"(?:ora|adesso) sei (?:dan|una?'? ?(?:ia|assistente|modello|chatbot|bot|personaggio))",
+        r"da (?:ora|adesso)(?: in poi)?,? (?:sei|sarai)",
+        r"d'ora in poi,? (?:sei|sarai)",
+        r"fingi di essere",
+    ),
+    "authority": (
+        r"come (?:tuo) (?:amministratore|sviluppatore|creatore|supervisore|operatore|"
+        r"programmatore|capo)",
+        r"come (?:suo) (?:sviluppatore|creatore|programmatore|operatore)",
+        r"sono il tuo (?:amministratore|sviluppatore|creatore|supervisore|operatore|"
+        r"programmatore|capo)",
+    ),
+    "roles": (
+        r"sono (?:il |la |l'|un |una |il tuo |la tua )?(?:[\w'-]+ ){0,3}(?:capo|direttore|"
+        r"direttrice|responsabile|amministratore|amministratrice|supervisore|revisore|"
+        r"ispettore|ispettrice|investigatore|presidente)",
+    ),
+    "permission": (
+        r"ti autorizzo",
+        r"la autorizzo",
+        r"vi autorizzo",
+        r"sei autorizzat[oa]",
+        r"hai il mio (?:permesso|consenso)",
+        r"ti (?:do|concedo) (?:il permesso|l'autorizzazione|accesso)",
+        r"accesso (?:totale|completo|da amministratore)",
+    ),
+}
+
+PT = {
+    "override_verbs": (
+        r"ignor(?:e|a|ar|em)",
+        r"esquec(?:a|e|er|am)",
+        r"desconsider(?:e|a|ar)",
+        r"contorn(?:e|a|ar)",
+        r"burl(?:e|a|ar)",
+        r"pul(?:e|a|ar)",
+        r"nao (?:siga|sigas|obedeca|cumpra)",
+        r"par(?:e|a) de (?:seguir|obedecer)",
+    ),
+    "instructions": (
+        r"instruc(?:ao|oes)",
+        r"regras",
+        r"diretrizes",
+        r"restricoes",
+        r"prompts?",
+        r"ordens",
+        r"orientacoes",
+        r"programacao",
+        r"filtros",
+        r"normas",
+    ),
+    "scope": (
+        r"anteriores",
+        r"previas",
+        r"suas",
+        r"tuas",
+        r"do sistema",
+        r"iniciais",
+        r"originais",
+        r"acima",
+    ),
+    "lead": (r"por favor", r"agora", r"ok", r"e", r"entao", r"tambem", r"primeiro"),
+    "reveal_verbs": (
+        r"revel(?:e|a|ar)",
+        r"mostr(?:e|a|ar)",
+        r"imprim(?:a|e|ir)",
+        r"me (?:de|diga|mostre|passe|envie)",
+        r"diga(?:-me)?",
+        r"list(?:e|ar)",
+        r"repit(?:a|e)",
+        r"copi(?:e|ar)",
+        r"envi(?:e|ar)",
+        r"compartilh(?:e|ar)",
+        r"divulgu(?:e|ar)",
+    ),
+    "secrets": (
+        r"prompt do sistema",
+        r"instrucoes (?:ocultas|secretas|internas|iniciais|do sistema)",
+        r"(?:dados|informacoes|contas|saldos|movimentos) (?:de|dos|de todos os) (?:outros )?"
+        r"(?:clientes|usuarios|correntistas)",
+        r"documentos (?:ocultos|confidenciais|restritos|internos|secretos|privados)",
+    ),
+    "personas": (
+        r"modo (?:desenvolvedor|deus|sem restricoes|sem filtros|jailbreak|dan)",
+        r"agora voce e (?:o |a )?(?:dan|uma? (?:ia|assistente|modelo|chatbot|bot|personagem))",
+        r"a partir de agora,? (?:voce e|voce sera|voce vai|es|seras)",
+        r"finja (?:ser|que voce e)",
+    ),
+    "authority": (
+        r"como (?:seu|teu) (?:desenvolvedor|criador|programador|operador)",
+        r"como teu (?:administrador|supervisor|chefe|dono)",
+        r"sou (?:o )?(?:seu|teu) (?:desenvolvedor|criador|programador|operador)",
+    ),
+    "roles": (
+        r"sou (?:o |a |um |uma |seu |sua )?(?:[\w-]+ ){0,3}(?:chefe|diretor|diretora|"
+        r"responsavel|administrador|administradora|supervisor|supervisora|auditor|auditora|"
+        r"investigador|investigadora|inspetor|inspetora|presidente)",
+    ),
+    "permission": (
+        r"(?:eu )?(?:te|o|a) autorizo",
+        r"autorizo voce",
+        r"voce esta autorizad[oa]",
+        r"tem (?:a )?minha (?:permissao|autorizacao)",
+        r"(?:te|lhe) (?:dou|concedo) (?:permissao|acesso|autorizacao)",
+        r"acesso (?:total|completo|de administrador)",
+    ),
+}
+
+LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": EN,
+    "es": ES,
+    "fr": FR,
+    "de": DE,
+    "it": IT,
+    "pt": PT,
+}
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents dropped, typographic apostrophes made plain: what tables match."""
+    folded = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    return "".join(ch for ch in folded if not unicodedata.combining(ch))
+
+
+def _alt(entries: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?<!\w)(?:" + "|".join(entries) + r")(?![\w])")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    lang: str
+    rx: dict[str, re.Pattern[str]]
+    opening: re.Pattern[str]  # the override verb opening the sentence: a command
+
+
+def _compile(lang: str, table: dict[str, tuple[str, ...]]) -> _Compiled:
+    missing = [f for f in FIELDS if f not in table]
+    if missing:
+        raise ValueError(f"lexicon {lang!r} lacks {', '.join(missing)}")
+    rx = {f: _alt(table[f]) for f in FIELDS if f != "lead"}
+    lead = "|".join(table["lead"])
+    opening = re.compile(
+        rf"^[\W_]*(?:(?:{lead})[\W_]+){{0,2}}(?:{'|'.join(table['override_verbs'])})(?![\w])"
+    )
+    return _Compiled(lang, rx, opening)
+
+
+_COMPILED = [_compile(lang, table) for lang, table in LEXICONS.items()]
+
+
+def match(sentence: str) -> tuple[str, str] | None:
+    """``(kind, "lexicon:<lang>:<rule>")`` for the first attack ``sentence`` reads as, or None."""
+    s = normalise(sentence)
+    for c in _COMPILED:
+        rx = c.rx
+        if rx["authority"].search(s) or (rx["roles"].search(s) and rx["permission"].search(s)):
+            return "authority", f"lexicon:{c.lang}:authority"
+        if rx["reveal_verbs"].search(s) and rx["secrets"].search(s):
+            return "exfiltration", f"lexicon:{c.lang}:exfiltration"
+        if rx["personas"].search(s):
+            return "override", f"lexicon:{c.lang}:persona"
+        said_of_it = rx["scope"].search(s) or c.opening.search(s)
+        if said_of_it and rx["override_verbs"].search(s) and rx["instructions"].search(s):
+            return "override", f"lexicon:{c.lang}:override"
+    return None
