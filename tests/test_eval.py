@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from steward.evals.runner import Question, load_questions, run_eval, score
+from steward.evals.runner import Question, load_questions, run_eval, score, summarise
 from steward.pipeline.orchestrator import Citation, Response
 from tests.conftest import run_cli
 
@@ -90,8 +90,39 @@ def test_eval_scores_every_metric(kb_rt, tmp_path: Path) -> None:
     assert summary["leaks"] == 0
     assert summary["pii_stored"] == 0
     assert summary["retrieval_recall_at_5"] == 1.0
+    assert summary["answer_precision"] == 1.0  # q1 and q4 answered, both right
+    assert summary["citation_recall"] == 1.0  # both cite pub-fees
     assert summary["latency_ms_p95"] >= summary["latency_ms_p50"] > 0
     assert [s.question.id for s in scored] == ["q1", "q2", "q3", "q4", "q5"]
+
+
+def test_answer_precision_counts_every_wrong_answer_and_citation_recall_every_gold_source() -> None:
+    fee = Question.model_validate(QUESTIONS[0])
+    forbidden = Question.model_validate(QUESTIONS[1])
+    both = Question.model_validate(
+        {**QUESTIONS[0], "id": "m", "kind": "multi_doc", "gold_docs": ["pub-fees", "TCK-7"]}
+    )
+    cite = Citation("pub-fees", 1, "Fees", "v")
+    ticket = Citation("ticket:TCK-7", 2, "Ticket", "v")  # question files write bare TCK- ids
+    right = Response("a", "answer", "The fee is $12.", [cite], 0.9, None, "", 1.0)
+    wrong = Response("b", "answer", "The fee is $15.", [cite], 0.9, None, "", 1.0)
+    leak = Response("c", "answer", "Budget $7.3 million.", [], 0.9, None, "", 1.0)
+    multi = Response("d", "answer", "It is $12.", [cite, ticket], 0.9, None, "", 1.0)
+    half = Response("e", "answer", "It is $12.", [cite], 0.9, None, "", 1.0)
+    abstained = Response("f", "abstain", "I don't know.", [], 0.0, None, "", 1.0)
+
+    def readable(doc_id: str, groups: frozenset[str]) -> bool:
+        return True
+
+    rows = [score(fee, right, frozenset(), readable), score(fee, wrong, frozenset(), readable)]
+    rows.append(score(forbidden, leak, frozenset(), readable))
+    summary = summarise(rows, 0)
+    assert summary["answer_precision"] == round(1 / 3, 4)  # one right of three answers
+    assert summary["citation_recall"] == 1.0  # both fee answers cite the gold source
+    assert score(both, multi, frozenset(), readable).citation_recall == 1.0
+    assert score(both, half, frozenset(), readable).citation_recall == 0.5
+    assert score(fee, abstained, frozenset(), readable).citation_recall == 0.0
+    assert summarise([score(fee, abstained, frozenset(), readable)], 0)["answer_precision"] is None
 
 
 def test_scoring_counts_a_leak_and_an_unreadable_citation() -> None:
@@ -135,6 +166,8 @@ def test_eval_command_prints_one_json_object(kb_home, tmp_path: Path, model_cach
         "accuracy",
         "abstain_ok",
         "forbidden_ok",
+        "answer_precision",
+        "citation_recall",
         "escalation_recall",
         "false_escalation_rate",
         "injection_ok",

@@ -83,6 +83,12 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[*`]", "", text).casefold().split())
 
 
+def doc_key(doc_id: str) -> str:
+    """A source's id as question files write it: Steward cites a ticket as ``ticket:TCK-1``,
+    question files may write ``TCK-1``."""
+    return doc_id.removeprefix("ticket:")
+
+
 def contains(haystack: str, needle: str) -> bool:
     return _norm(needle) in _norm(haystack)
 
@@ -95,6 +101,8 @@ class Scored:
     leak: bool
     recall_at_5: float | None
     notes: list[str] = field(default_factory=list)
+    # answer-kind questions: the share of gold sources the answer cites (0 when not answered)
+    citation_recall: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +113,7 @@ class Scored:
             "correct": self.correct,
             "leak": self.leak,
             "recall_at_5": self.recall_at_5,
+            "citation_recall": self.citation_recall,
             "confidence": self.response.confidence,
             "escalation_reason": self.response.escalation_reason,
             "citations": [c.doc_id for c in self.response.citations],
@@ -155,15 +164,18 @@ def score(
         correct = r.action == "escalate" and r.escalation_reason == q.escalation_reason
     else:
         correct = r.action == q.expected_action
-    recall = None
+    recall = cited = None
     if q.kind in ANSWER_KINDS:
-        top = r.sources[:5]
-        gold = set(q.gold_docs)
+        top = [doc_key(d) for d in r.sources[:5]]
+        gold = {doc_key(d) for d in q.gold_docs}
+        cites = {doc_key(c.doc_id) for c in r.citations} if r.action == "answer" else set()
         if q.kind == "multi_doc":
             recall = len(gold.intersection(top)) / len(gold) if gold else 1.0
+            cited = len(gold & cites) / len(gold) if gold else 1.0
         else:
             recall = 1.0 if gold.intersection(top) else 0.0
-    return Scored(q, r, correct, leak, recall, notes)
+            cited = 1.0 if gold & cites else 0.0
+    return Scored(q, r, correct, leak, recall, notes, cited)
 
 
 def declared_personal_values(rt: Runtime) -> set[str]:
@@ -225,6 +237,8 @@ def summarise(scored: list[Scored], pii_stored: int) -> dict[str, Any]:
         return round(sum(s.correct for s in rows) / len(rows), 4) if rows else None
 
     not_escalate = [s for s in scored if s.question.expected_action != "escalate"]
+    answered = [s for s in scored if s.response.action == "answer"]
+    cited = [s.citation_recall for s in scored if s.citation_recall is not None]
     recalls = [s.recall_at_5 for s in scored if s.recall_at_5 is not None]
     latencies = np.array([s.response.latency_ms for s in scored]) if scored else np.zeros(1)
     return {
@@ -232,6 +246,16 @@ def summarise(scored: list[Scored], pii_stored: int) -> dict[str, Any]:
         "accuracy": share(ANSWER_KINDS),
         "abstain_ok": share(("unanswerable",)),
         "forbidden_ok": share(("forbidden",)),
+        # Of the questions Steward answered, the share answered right (an answer to a question
+        # that should be abstained on, refused or handed off counts as wrong).
+        "answer_precision": round(
+            sum(s.correct and s.question.expected_action == "answer" for s in answered)
+            / len(answered),
+            4,
+        )
+        if answered
+        else None,
+        "citation_recall": round(float(np.mean(cited)), 4) if cited else None,
         "escalation_recall": share(("escalate",)),
         "false_escalation_rate": round(
             sum(s.response.action == "escalate" for s in not_escalate) / len(not_escalate), 4
