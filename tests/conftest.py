@@ -174,10 +174,17 @@ def kb_home(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, embedder: MiniLMEmbedder
 ) -> Path:
     """The small test knowledge base of tests/kb.py, ingested once per session."""
+    return ingest_kb(tmp_path_factory.mktemp("kb"), model_cache, embedder)
+
+
+def ingest_kb(
+    root: Path, model_cache: Path, embedder: MiniLMEmbedder, docs: dict[str, str] | None = None
+) -> Path:
+    """Write the test knowledge base (its documents, or ``docs``) under ``root`` and ingest it
+    with its directory; returns the data home."""
     from tests.kb import write_kb
 
-    root = tmp_path_factory.mktemp("kb")
-    sources = write_kb(root / "kb")
+    sources = write_kb(root / "kb", docs)
     home = root / "home"
     rt = Runtime(settings_for(home, model_cache), embedder=embedder)
     import_directory(rt.store, root / "kb" / "directory.yaml")

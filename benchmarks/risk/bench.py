@@ -1,14 +1,24 @@
-"""Fraud-report detection (the `fraud` escalation signal) on Banking77.
+"""Risk detection (who must be handed to a person) on data the detector was not trained on.
 
     python -m benchmarks.risk.bench ../shared/data/banking77
 
-Banking77 labels four intents that are a customer reporting money or a card they did not
-control: card_payment_not_recognised, cash_withdrawal_not_recognised, compromised_card and
-direct_debit_payment_not_recognised. Recall is the share of those texts that raise the `fraud`
-signal; the false-positive rate is the share of the other 73 intents' texts that do (and
-``others_with_any_signal`` the share that raise any escalation signal at all). The
-patterns were written against the train split; the test split is the figure to quote. Baseline,
-same run: a keyword rule (fraud, unauthorised, recognise, stolen, hacked).
+Two test sets, four detectors, one run:
+
+- **Banking77 test split** (3,080 texts; the detector trained on the train split): recall of the
+  four intents that report money or a card the customer did not control
+  (``card_payment_not_recognised``, ``cash_withdrawal_not_recognised``, ``compromised_card``,
+  ``direct_debit_payment_not_recognised``) as ``fraud``, and the false-escalation rate: the
+  share of the other 73 intents' texts that any risk signal would hand off.
+- **Typologies held-out** (``benchmarks/risk/typologies-heldout.jsonl``, 210 messages written by a
+  separate author before training, never tuned on): account takeover, one-time-code sharing,
+  bank and police impersonation, romance and investment scams, money mules, coerced and rushed
+  transfers, elderly, bereaved, ill or confused customers, distress, self-harm, legal threats;
+  recall (handed off at all, and with the right reason) and the false-escalation rate on the
+  ``none`` messages (near misses such as "how do I report fraud?", and ordinary questions).
+
+Detectors: the phrase rules of commit 066d2d2 (the baseline), today's phrase rules alone (what
+runs with the detector switched off), the learned model alone, and Steward as it runs: the model
+beside the fixed rules (the legal words the matrix names, any mention of self-harm).
 """
 
 from __future__ import annotations
@@ -16,79 +26,132 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.machine import machine
+from benchmarks.risk import rules_066d2d2
+from steward.config.settings import Settings
+from steward.core import reasons
+from steward.models.embeddings import MiniLMEmbedder
+from steward.models.risk import BANKING77_FRAUD, LABELS, RiskModel, shipped
 from steward.pipeline.understand import risk_signals
 
-FRAUD_INTENTS = frozenset(
-    {
-        "card_payment_not_recognised",
-        "cash_withdrawal_not_recognised",
-        "compromised_card",
-        "direct_debit_payment_not_recognised",
-    }
-)
-_KEYWORDS = re.compile(r"fraud|unauthori[sz]ed|recogni[sz]e|stolen|hacked", re.IGNORECASE)
+HERE = Path(__file__).parent
+HELDOUT = HERE / "typologies-heldout.jsonl"
+ORDER = {r.name: i for i, r in enumerate(reasons.ALL)}
+WORDED = set(LABELS)  # the reasons that live in words (not amounts or locations)
+
+Detector = Callable[[list[str]], list[str | None]]  # texts -> the first reason, or None
 
 
-def steward_rule(text: str) -> bool:
-    return any(s.reason == "fraud" for s in risk_signals(text))
+def _first(found: set[str]) -> str | None:
+    return min(found, key=lambda r: ORDER.get(r, 99)) if found else None
 
 
-def keyword_rule(text: str) -> bool:
-    return bool(_KEYWORDS.search(text))
+def detectors(
+    model: RiskModel, vectors_of: Callable[[list[str]], np.ndarray]
+) -> dict[str, Detector]:
+    def old(texts: list[str]) -> list[str | None]:
+        return [_first({s.reason for s in rules_066d2d2.risk_signals(t)} & WORDED) for t in texts]
+
+    def rules(texts: list[str]) -> list[str | None]:
+        return [_first({s.reason for s in risk_signals(t)} & WORDED) for t in texts]
+
+    def learned(texts: list[str]) -> list[str | None]:
+        vecs = vectors_of(texts) if model.embedder_id else None
+        return [s.reason for s in model.score(texts, vecs)]
+
+    def fixed(texts: list[str]) -> list[str | None]:  # the rules that stay beside the model
+        return [_first({s.reason for s in risk_signals(t, phrases=False)} & WORDED) for t in texts]
+
+    def steward(texts: list[str]) -> list[str | None]:
+        return [
+            _first({r for r in (a, b) if r is not None})
+            for a, b in zip(fixed(texts), learned(texts), strict=True)
+        ]
+
+    return {"rules@066d2d2": old, "rules": rules, "model": learned, "steward": steward}
 
 
-def any_signal(text: str) -> bool:
-    return bool(risk_signals(text))
-
-
-def score(
-    rows: list[dict[str, str]], rule: Callable[[str], bool], with_any: bool = False
-) -> dict[str, float | int]:
-    pos = [r["text"] for r in rows if r["category"] in FRAUD_INTENTS]
-    neg = [r["text"] for r in rows if r["category"] not in FRAUD_INTENTS]
-    tp = sum(rule(t) for t in pos)
-    fp = sum(rule(t) for t in neg)
-    out: dict[str, float | int] = {
-        "recall": round(tp / len(pos), 4),
-        "false_positive_rate": round(fp / len(neg), 4),
-        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+def banking77_test(folder: Path, detect: Detector) -> dict[str, float | int]:
+    with (folder / "test.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    got = detect([r["text"] for r in rows])
+    pos = [g for r, g in zip(rows, got, strict=True) if r["category"] in BANKING77_FRAUD]
+    neg = [g for r, g in zip(rows, got, strict=True) if r["category"] not in BANKING77_FRAUD]
+    return {
+        "fraud_recall": round(sum(g == "fraud" for g in pos) / len(pos), 4),
+        "false_escalation_rate": round(sum(g is not None for g in neg) / len(neg), 4),
         "reports": len(pos),
         "others": len(neg),
     }
-    if with_any:  # ordinary questions that any escalation signal would hand to a person
-        out["others_with_any_signal"] = round(sum(any_signal(t) for t in neg) / len(neg), 4)
-    return out
+
+
+def typologies(rows: list[dict[str, str]], detect: Detector) -> dict[str, object]:
+    got = detect([r["text"] for r in rows])
+    pos = [(r, g) for r, g in zip(rows, got, strict=True) if r["label"] != "none"]
+    neg = [(r, g) for r, g in zip(rows, got, strict=True) if r["label"] == "none"]
+    hard = [g for r, g in neg if r["typology"] == "hard_negative"]
+    by_label = {
+        lab: round(
+            sum(g == lab for r, g in pos if r["label"] == lab)
+            / max(1, sum(r["label"] == lab for r, _ in pos)),
+            4,
+        )
+        for lab in LABELS
+    }
+    by_typology: dict[str, list[bool]] = {}
+    for r, g in pos:
+        by_typology.setdefault(r["typology"], []).append(g is not None)
+    return {
+        "escalation_recall": round(sum(g is not None for _, g in pos) / len(pos), 4),
+        "right_reason_recall": round(sum(g == r["label"] for r, g in pos) / len(pos), 4),
+        "right_reason_by_label": by_label,
+        "false_escalation_rate": round(sum(g is not None for _, g in neg) / len(neg), 4),
+        "false_escalation_rate_near_misses": round(sum(g is not None for g in hard) / len(hard), 4),
+        "missed_typologies": sorted(
+            t for t, hits in by_typology.items() if sum(hits) < len(hits) / 2
+        ),
+        "risky": len(pos),
+        "none": len(neg),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("banking77", type=Path, help="folder with train.csv and test.csv")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("banking77", type=Path, help="folder with Banking77's test.csv")
+    ap.add_argument("--heldout", type=Path, default=HELDOUT, help="typologies JSONL")
     args = ap.parse_args(argv)
-    splits = {}
-    for split in ("test", "train"):
-        path = args.banking77 / f"{split}.csv"
-        if not path.is_file():
-            print(f"error: {path} not found (expected Banking77's {split}.csv)", file=sys.stderr)
-            return 2
-        with path.open(newline="") as fh:
-            splits[split] = list(csv.DictReader(fh))
-    row = {
-        "benchmark": "fraud-signal",
-        "figures": {s: score(rows, steward_rule, with_any=True) for s, rows in splits.items()},
-        "baseline": {
-            "name": "keywords",
-            **{s: score(rows, keyword_rule) for s, rows in splits.items()},
-        },
-        "note": "patterns written against train; quote test",
+    if not (args.banking77 / "test.csv").is_file():
+        print(
+            f"error: {args.banking77}/test.csv not found (Banking77's test split)", file=sys.stderr
+        )
+        return 2
+    try:
+        rows = [json.loads(line) for line in args.heldout.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args.heldout}: {exc}", file=sys.stderr)
+        return 2
+    model = shipped()
+    if model is None:
+        print("error: this install has no shipped risk model", file=sys.stderr)
+        return 2
+    embedder = MiniLMEmbedder.from_settings(Settings())
+    found = detectors(model, embedder.embed)
+    out = {
+        "benchmark": "risk",
+        "model": model.model_id,
+        "threshold": round(model.threshold, 4),
+        "banking77_test": {name: banking77_test(args.banking77, d) for name, d in found.items()},
+        "typologies_heldout": {name: typologies(rows, d) for name, d in found.items()},
+        "baseline": "rules@066d2d2",
         "machine": machine(),
     }
-    print(json.dumps(row))
+    print(json.dumps(out))
     return 0
 
 

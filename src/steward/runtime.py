@@ -21,6 +21,8 @@ from steward.identity.auth import OidcConfig, TokenVerifier
 from steward.identity.authz import Authorizer, group_grants, role_table
 from steward.models.embeddings import Embedder, vector_space
 from steward.models.intents import IntentModel
+from steward.models.risk import RiskModel
+from steward.models.risk import shipped as shipped_risk
 from steward.pipeline.cache import AnswerCache
 from steward.pipeline.conversations import Conversations
 from steward.pipeline.handoff import HandoffQueue
@@ -238,6 +240,34 @@ class Runtime:
         return InjectionDetector(InjectionModel.load(path))
 
     @cached_property
+    def risk(self) -> RiskModel | None:
+        """The learned risk detector: the operator's, else the one that ships with Steward. A
+        model that reads another embedder's vectors is replaced by its text-only companion."""
+        if not self.settings.policy.risk_detector:
+            return None
+        path = self.settings.policy.risk_model or self.settings.home / "guard" / "risk"
+        model: RiskModel | None
+        if path.with_suffix(".json").exists():
+            model = RiskModel.load(path)
+        elif self.settings.policy.risk_model is not None:
+            raise ConfigError(f"No risk model at {path} (STEWARD_RISK_MODEL).")
+        else:
+            model = shipped_risk()
+        if model is None:
+            return None
+        if model.embedder_id and model.embedder_id != vector_space(self.embedder):
+            companion = path.with_name(path.name + "-text")
+            if companion.with_suffix(".json").exists():
+                return RiskModel.load(companion)
+            if model is shipped_risk():
+                return shipped_risk(text_only=True)
+            raise ConfigError(
+                f"The risk model {path} reads {model.embedder_id} vectors; this deployment embeds "
+                f"with {vector_space(self.embedder)}. Retrain it (steward guard train-risk)."
+            )
+        return model
+
+    @cached_property
     def intents(self) -> IntentModel | None:
         """The operator's trained intent model, if there is one."""
         path = self.settings.policy.intent_model or self.settings.home / "intents" / "model"
@@ -251,7 +281,7 @@ class Runtime:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
             _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
-            _ = self.intents, self.cache, self.handoff, self.injection
+            _ = self.intents, self.cache, self.handoff, self.injection, self.risk
             vector = self.embedder.embed(["warm up"])[0]
             # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
             self.masker.find(

@@ -26,7 +26,9 @@ intent_app = typer.Typer(no_args_is_help=True, help="The intent classifier you t
 tickets_app = typer.Typer(no_args_is_help=True, help="The hand-off queue.")
 cache_app = typer.Typer(no_args_is_help=True, help="The answer cache.")
 policy_app = typer.Typer(no_args_is_help=True, help="Per-center policies.")
-guard_app = typer.Typer(no_args_is_help=True, help="Prompt-injection detection.")
+guard_app = typer.Typer(
+    no_args_is_help=True, help="Prompt-injection and risk detection (the trained detectors)."
+)
 
 
 @guard_app.command("train-injection")
@@ -88,6 +90,98 @@ def guard_train_injection(
             f"{model.cv['detection']:.1%} of your injections and "
             f"{model.cv['false_positive_rate']:.1%} of your benign examples out of fold."
         )
+
+
+@guard_app.command("train-risk")
+def guard_train_risk(
+    examples: Annotated[
+        list[Path],
+        typer.Argument(
+            help="JSONL files of {text, label}: label none, fraud, vulnerable, emotional or legal."
+        ),
+    ],
+    banking77: Annotated[
+        Path | None, typer.Option(help="Banking77 folder (train.csv) to add to the examples.")
+    ] = None,
+    clinc150: Annotated[
+        Path | None, typer.Option(help="CLINC150 folder (data_full.json) to add to the examples.")
+    ] = None,
+    budget: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.2,
+            help="Share of the `none` examples the threshold may hand off out of fold.",
+        ),
+    ] = 0.01,
+    hard_budget: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.5,
+            help="Share of the `none` lines of your example files the threshold may hand off "
+            "out of fold (they are the near misses).",
+        ),
+    ] = 0.05,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where to save (default: STEWARD_RISK_MODEL or HOME/guard/risk)."
+        ),
+    ] = None,
+    text_only: Annotated[
+        bool, typer.Option(help="Word and character n-grams only, no sentence embedding.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train the risk detector (who must be handed to a person) from labelled examples.
+
+    The threshold is chosen by 5-fold cross-validation: the lowest one that hands off at most
+    --budget of the `none` examples out of fold. The figures printed are out of fold."""
+    from steward.models import risk
+    from steward.models.embeddings import vector_space
+
+    rt = _runtime()
+    texts: list[str] = []
+    labels: list[str] = []
+    sources: dict[str, int] = {}
+    for file in examples:
+        t, lab = risk.load_examples(file)
+        texts, labels, sources[file.name] = texts + t, labels + lab, len(t)
+    hard = [True] * len(texts)  # your own examples: their `none` lines are near misses
+    for name, folder, reader in (
+        ("banking77", banking77, risk.banking77),
+        ("clinc150", clinc150, risk.clinc150),
+    ):
+        if folder is not None:
+            t, lab = reader(folder)
+            texts, labels, sources[name] = texts + t, labels + lab, len(t)
+            hard += [False] * len(t)
+    vectors, embedder_id = None, ""
+    if not text_only:
+        vectors, embedder_id = rt.embedder.embed(texts), vector_space(rt.embedder)
+    model, figures = risk.train(
+        texts,
+        labels,
+        vectors,
+        embedder_id,
+        budget=budget,
+        sources=sources,
+        hard=hard,
+        hard_budget=hard_budget,
+    )
+    path = out_path or rt.settings.policy.risk_model or rt.settings.home / "guard" / "risk"
+    model.save(path)
+    summary = {"path": str(path), "embedder": embedder_id, **figures}
+    if as_json:
+        _print_json(summary)
+        return
+    recall = ", ".join(f"{k} {v:.1%}" for k, v in dict(figures["cv_recall"]).items())  # type: ignore[call-overload]
+    out.print(
+        f"Trained on {len(texts)} examples; saved to {path}. Threshold {model.threshold:.3f} "
+        f"(5-fold cross-validation): out of fold it hands off {recall} and "
+        f"{figures['cv_false_escalation_rate']:.1%} of the `none` examples."
+    )
 
 
 @intent_app.command("train")

@@ -73,6 +73,8 @@ class FlatNames:
     policy_dir: Path | None  # policy.policy_dir
     intent_model: Path | None  # policy.intent_model
     injection_model: Path | None  # policy.injection_model
+    risk_model: Path | None  # policy.risk_model
+    risk_detector: bool  # policy.risk_detector
     max_question_chars: int  # policy.max_question_chars
     # cache
     cache_answers: bool  # cache.cache_answers

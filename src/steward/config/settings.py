@@ -405,6 +405,18 @@ class PolicySettings(_Group):
         "HOME/guard/injection when that exists); the rules always run.",
         json_schema_extra=_env("STEWARD_INJECTION_MODEL"),
     )
+    risk_model: Path | None = Field(
+        default=None,
+        description="Risk detector trained with `steward guard train-risk` (default "
+        "HOME/guard/risk when that exists, else the detector that ships with Steward).",
+        json_schema_extra=_env("STEWARD_RISK_MODEL"),
+    )
+    risk_detector: bool = Field(
+        default=True,
+        description="Read risk (fraud, vulnerability, distress, legal) with the learned detector "
+        "as well as the rules; off leaves the rules and the policies' escalation_rules.",
+        json_schema_extra=_env("STEWARD_RISK_DETECTOR"),
+    )
     max_question_chars: int = Field(
         default=4000,
         ge=10,

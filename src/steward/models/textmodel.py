@@ -38,13 +38,20 @@ class LinearTextModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def _vectorizers(self) -> tuple[Any, Any]:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        """Built once per model (checking a fixed vocabulary costs more than using it)."""
+        built: tuple[Any, Any] | None = self.__dict__.get("_built")
+        if built is None:
+            from sklearn.feature_extraction.text import TfidfVectorizer
 
-        word = TfidfVectorizer(vocabulary=self.word_vocab, **_WORD)
-        word.idf_ = self.word_idf
-        char = TfidfVectorizer(vocabulary=self.char_vocab, **_CHAR)
-        char.idf_ = self.char_idf
-        return word, char
+            word = TfidfVectorizer(vocabulary=self.word_vocab, **_WORD)
+            word.idf_ = self.word_idf
+            char = TfidfVectorizer(vocabulary=self.char_vocab, **_CHAR)
+            char.idf_ = self.char_idf
+            # Fitted state: transform() no longer re-validates the vocabulary on every call.
+            word.fixed_vocabulary_ = char.fixed_vocabulary_ = True
+            word.vocabulary_, char.vocabulary_ = self.word_vocab, self.char_vocab
+            built = self.__dict__["_built"] = (word, char)
+        return built
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
         word, char = self._vectorizers()

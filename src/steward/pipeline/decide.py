@@ -7,9 +7,12 @@ threshold Steward does not guess.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from steward.answering import answerability
 from steward.answering.answer import AnswerResult
+from steward.answering.providers.base import AnswerRequest
 from steward.core import reasons
 from steward.core.language import detect
 from steward.identity.auth import Principal
@@ -62,13 +65,33 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
     return None
 
 
-def after_answer(result: AnswerResult | None, policy: Policy) -> Decision:
+def after_answer(
+    result: AnswerResult | None,
+    policy: Policy,
+    request: AnswerRequest | None = None,
+    weights_of: Callable[[str], dict[str, float]] | None = None,
+) -> Decision:
+    """``request`` and ``weights_of`` (IDF of a text's words over the asker's permitted passages)
+    feed the answerability check; without a request it is skipped."""
     if result is None or not result.passages:
         return Decision("abstain", "no permitted source matches the question", rule="no-sources")
     if result.draft.no_answer or not result.draft.claims:
         return Decision(
             "abstain", "the sources found do not answer the question", rule="no-grounded-claims"
         )
+    if request is not None:
+        parts = request.parts or [request.question]
+        failure = answerability.check(
+            parts,
+            result.cited,
+            result.passages,
+            [c.text for c in result.draft.claims],
+            weights_of,
+        )
+        if failure is not None:
+            return Decision(
+                "abstain", failure.reason(len(parts)), rule=f"answerability.{failure.check}"
+            )
     if result.confidence < policy.answer_threshold:
         action = policy.low_confidence_action
         return Decision(

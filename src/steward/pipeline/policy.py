@@ -18,6 +18,9 @@ always_human_intents: [complaint]
 business_hours: {timezone: America/Chicago, days: [mon, tue, wed, thu, fri, sat],
                  open: "07:00", close: "21:00"}
 language: en
+risk_threshold: 0.5              # the learned risk detector's threshold (default: as trained)
+escalation_rules:                # your own hand-off rules, on top of the detector
+  - {reason: vulnerable, pattern: "\\bpower of attorney\\b"}
 ```
 """
 
@@ -26,9 +29,11 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -90,6 +95,41 @@ class BusinessHours(BaseModel):
         return f"{days}, {self.open:%H:%M}-{self.close:%H:%M} ({self.timezone})"
 
 
+class EscalationRule(BaseModel):
+    """An operator's own hand-off rule: a regular expression (case-insensitive) over the
+    question, and the reason it hands off with. It adds to the learned detector, never removes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: str
+    pattern: str = Field(min_length=1, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in REASONS:
+            raise ValueError(
+                f"unknown escalation reason {value!r}; choose from {', '.join(REASONS)}"
+            )
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from exc
+        return value
+
+    def matches(self, text: str) -> bool:
+        return _compiled(self.pattern).search(text) is not None
+
+
+@lru_cache(maxsize=512)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
 class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
@@ -102,6 +142,8 @@ class PolicySpec(BaseModel):
     always_human_intents: list[str] | None = None
     business_hours: BusinessHours | None = None
     language: str | None = None
+    risk_threshold: float | None = Field(default=None, gt=0, lt=1)
+    escalation_rules: list[EscalationRule] | None = None
 
     @field_validator("escalation_reasons")
     @classmethod
@@ -127,6 +169,9 @@ class Policy:
     always_human_intents: tuple[str, ...] = ()
     business_hours: BusinessHours | None = None
     language: str = "en"
+    # The learned risk detector's threshold here (None: the one chosen when it was trained).
+    risk_threshold: float | None = None
+    escalation_rules: tuple[EscalationRule, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -156,6 +201,8 @@ class Policy:
         values.pop("name", None)
         if "business_hours" in values:
             values["business_hours"] = spec.business_hours
+        if spec.escalation_rules is not None:
+            values["escalation_rules"] = tuple(spec.escalation_rules)
         for key in ("escalation_reasons", "auto_answer_intents", "always_human_intents"):
             if key in values:
                 values[key] = tuple(values[key])
@@ -182,6 +229,13 @@ class Policy:
                 "auto_answer_intents": auto or self.auto_answer_intents,
                 "always_human_intents": tuple(
                     dict.fromkeys(self.always_human_intents + overlay.always_human_intents)
+                ),
+                "risk_threshold": min(
+                    (t for t in (self.risk_threshold, overlay.risk_threshold) if t is not None),
+                    default=None,
+                ),
+                "escalation_rules": tuple(
+                    dict.fromkeys(self.escalation_rules + overlay.escalation_rules)
                 ),
             }
         )

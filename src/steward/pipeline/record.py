@@ -261,6 +261,19 @@ def _reason(t: Turn, decision: Decision) -> str:
     return reason
 
 
+def _risk(rt: Runtime, t: Turn) -> dict[str, Any] | None:
+    """The risk detector's reading: the model, its threshold here, the probability (no words)."""
+    if t.risk is None or rt.risk is None:
+        return None
+    threshold = t.policy.risk_threshold or rt.risk.threshold
+    return {
+        "model": rt.risk.model_id,
+        "threshold": round(threshold, 4),
+        "probability": t.risk.probability,
+        "reason": t.risk.reason,
+    }
+
+
 def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
     result, policy = t.result, t.policy
     return {
@@ -273,6 +286,7 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "tokens": list(result.tokens) if result else None,
         "intent": t.und.intent if t.und else None,
         "intent_confidence": t.und.intent_confidence if t.und else None,
+        "risk": _risk(rt, t),
         "cache": t.cache_kind or ("miss" if t.cache_missed else None),
         "cached_audit_id": (t.cached or {}).get("audit_id"),
         "conversation_id": t.conversation_id,

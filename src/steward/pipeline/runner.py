@@ -23,6 +23,7 @@ from steward.observability.context import request_context
 from steward.pipeline import record, stages
 from steward.pipeline.decide import Decision, after_answer
 from steward.pipeline.turn import Response, Turn
+from steward.retrieval.search import Filter, term_stats
 from steward.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,13 @@ def run(
     yield response
 
 
+def _weights(rt: Runtime, text: str, flt: Filter) -> dict[str, float]:
+    """IDF of the words of ``text`` over the asker's permitted passages; none in a knowledge
+    base too small for a word's spread to mean anything."""
+    stats = term_stats(rt.index, text, flt)
+    return stats.weights if stats.total >= 20 else {}
+
+
 def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
     try:
         for stage in stages.BEFORE_ANSWER:
@@ -90,7 +98,13 @@ def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
             if decision is not None:
                 return decision
         yield from stages.answer(rt, t)
-        return after_answer(t.result, t.policy)
+        flt = t.flt
+        return after_answer(
+            t.result,
+            t.policy,
+            t.request,
+            (lambda text: _weights(rt, text, flt)) if flt is not None else None,
+        )
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
         t.masked = GUARD_FAILED

@@ -24,11 +24,14 @@ from steward.pipeline.cache import fingerprint
 from steward.pipeline.conversations import is_follow_up, rewrite
 from steward.pipeline.decide import Decision, after_answer, before_retrieval
 from steward.pipeline.turn import Turn
+from steward.pipeline.understand import Signal
 from steward.pipeline.understand import understand as read_signals
 from steward.retrieval.search import Filter, TermStats, term_stats
 from steward.runtime import Runtime
 
 Stage = Callable[[Runtime, Turn], Decision | None]
+PRIORITY = {r.name: i for i, r in enumerate(reasons.ALL)}  # the matrix's order of reasons
+REASON_TEXT = {r.name: r.description for r in reasons.ALL}
 
 
 def validate_question(rt: Runtime, question: object) -> str:
@@ -114,7 +117,41 @@ def understand(rt: Runtime, t: Turn) -> Decision | None:
             if previous:
                 t.standalone = rewrite(seen.text, previous)
         seen = replace(seen, text=t.standalone)
-        t.und = read_signals(t.standalone, t.policy.large_amount, rt.injection, seen)
+        # With the learned risk detector, its phrase lists give way to it (assess_risk).
+        t.und = read_signals(
+            t.standalone, t.policy.large_amount, rt.injection, seen, phrases=rt.risk is None
+        )
+    return None
+
+
+def assess_risk(rt: Runtime, t: Turn) -> Decision | None:
+    """The learned risk detector and the center's own escalation rules, beside the built-in
+    rules read in :func:`understand` (only where the policy hands conversations off)."""
+    assert t.und is not None
+    if t.und.refuse or not t.policy.applies_escalation(t.principal.external):
+        return None
+    text = t.und.question or t.standalone
+    found = [
+        Signal(rule.reason, f"matches the center's escalation rule for {rule.reason}")
+        for rule in t.policy.escalation_rules
+        if rule.matches(text)
+    ]
+    model = rt.risk
+    if model is not None:
+        with t.timer.stage("risk"):
+            vectors = None
+            if model.embedder_id:
+                if t.vector is None:
+                    t.vector = rt.embedder.embed([text])[0]
+                vectors = t.vector.reshape(1, -1)
+            score = model.score([text], vectors, t.policy.risk_threshold)[0]
+        t.risk = score
+        if score.reason is not None:
+            found.append(Signal(score.reason, f"{REASON_TEXT[score.reason]} (risk detector)"))
+    if found:
+        have = {sig.reason for sig in t.und.signals}
+        merged = t.und.signals + [f for f in found if f.reason not in have]
+        t.und.signals = sorted(merged, key=lambda sig: PRIORITY.get(sig.reason, len(PRIORITY)))
     return None
 
 
@@ -209,6 +246,7 @@ def retrieve(rt: Runtime, t: Turn) -> Decision | None:
 BEFORE_ANSWER: tuple[Stage, ...] = (
     guard,
     understand,
+    assess_risk,
     classify,
     screen,  # a refusal, or a hand-off with its own (more urgent) reason, comes first
     with_person,

@@ -14,6 +14,7 @@ import numpy as np
 from steward.answering.answer import AnswerResult
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.identity.auth import Principal
+from steward.models.risk import RiskScore
 from steward.pipeline.policy import Policy
 from steward.pipeline.understand import Understanding
 from steward.retrieval.search import Filter
@@ -109,6 +110,7 @@ class Turn:
     standalone: str = ""
     und: Understanding | None = None
     vector: np.ndarray | None = None
+    risk: RiskScore | None = None  # the learned risk detector's reading
     result: AnswerResult | None = None
     passages: list[Passage] = field(default_factory=list)
     cache_kind: str | None = None

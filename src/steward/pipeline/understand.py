@@ -139,11 +139,14 @@ _LEGAL = _rx(
     r"\b(report|complain|file a complaint|escalate)\b[^.?!]{0,30}\b(to|with)\s+(the\s+)?"
     r"(cfpb|ombudsman|regulator|attorney general|better business bureau|bbb|fca|occ|fdic)\b",
 )
-_EMOTIONAL = _rx(
-    r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b(?!\s+out\s+loud)|\bin tears\b|"
-    r"\bpanic\w*\b(?!\s+(button|mode|alarm))|\bhopeless\w*\b",
+# Any mention of self-harm is handed off at once (the matrix): a fixed rule beside the model.
+_SELF_HARM = _rx(
     r"\b(kill myself|end (it|my life)|suicid\w*|self-?harm|hurt myself|don'?t want to live|"
     r"want to die)\b",
+)
+_EMOTIONAL = _SELF_HARM + _rx(
+    r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b(?!\s+out\s+loud)|\bin tears\b|"
+    r"\bpanic\w*\b(?!\s+(button|mode|alarm))|\bhopeless\w*\b",
     r"\b(desperate|falling apart|breaking down|at the end of my rope)\b",
     r"\boverwhelmed\b(?![^.?!]{0,25}\b(app|options?|choices?|features?|settings?|menus?)\b)",
     r"\b(furious|livid|outraged|fed up|sick and tired|at my wits'? end|had enough of you)\b",
@@ -169,19 +172,24 @@ def _any(rxs: list[re.Pattern[str]], text: str) -> bool:
     return any(r.search(text) for r in rxs)
 
 
-def risk_signals(text: str, large_amount: float = 10_000) -> list[Signal]:
-    """Escalation signals in priority order (first is the reason to record)."""
+def risk_signals(text: str, large_amount: float = 10_000, phrases: bool = True) -> list[Signal]:
+    """Escalation signals in priority order (first is the reason to record).
+
+    The structured rules always run: money movement with a location that does not match, an
+    amount at or above ``large_amount``, the legal words the matrix names, any mention of
+    self-harm. ``phrases``: also the phrase lists for fraud, vulnerability and distress, which
+    the learned risk detector (``models/risk.py``) replaces when it runs."""
     out: list[Signal] = []
     money = bool(re.search(_MONEY_VERB, text, re.IGNORECASE))
-    if _any(_FRAUD, text):
+    if phrases and _any(_FRAUD, text):
         out.append(Signal(reasons.FRAUD.name, reasons.FRAUD.description))
     if money and _any(_LOCATION_STATED, text) and _any(_LOCATION_SESSION, text):
         out.append(Signal(reasons.LOCATION_MISMATCH.name, reasons.LOCATION_MISMATCH.description))
-    if _any(_VULNERABLE, text):
+    if phrases and _any(_VULNERABLE, text):
         out.append(Signal(reasons.VULNERABLE.name, reasons.VULNERABLE.description))
     if _any(_LEGAL, text):
         out.append(Signal(reasons.LEGAL.name, reasons.LEGAL.description))
-    if _any(_EMOTIONAL, text):
+    if _any(_EMOTIONAL if phrases else _SELF_HARM, text):
         out.append(Signal(reasons.EMOTIONAL.name, reasons.EMOTIONAL.description))
     if money and any(a >= large_amount for a in amounts(text)):
         # The evidence names the threshold in force (the registry's line names the setting).
@@ -263,6 +271,7 @@ def understand(
     large_amount: float = 10_000,
     detector: InjectionDetector | None = None,
     seen: Revealed | None = None,
+    phrases: bool = True,
 ) -> Understanding:
     """Read ``question``: hidden content out (``seen``, when the caller already revealed and
     re-masked it), attack sentences out, then what is left and the risk signals it carries.
@@ -293,7 +302,7 @@ def understand(
         parts=split_parts(clean) if clean else [],
         findings=findings,
         refuse=refuse,
-        signals=risk_signals(text, large_amount),
+        signals=risk_signals(text, large_amount, phrases),
         hidden=seen.removed,
         hidden_findings=hidden_kinds,
     )

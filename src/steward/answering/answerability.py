@@ -1,0 +1,219 @@
+"""Does the answer address the question? Two checks after grounding, before the threshold.
+
+A grounded sentence can still answer the neighbour: asked for one card tier's fee, a passage about
+another tier's fee shares most of the question's words. So, per part of the question:
+
+- **entity**: a named thing the question asks about (a product, tier, vendor, program, place,
+  form) that the sources know must appear in a cited passage, its title or its section, unless
+  the answer is general (names no other thing of the same sort). A named thing is a word the
+  asker capitalised inside the sentence, a code with digits (``W-9``, ``1099-INT``), or a word
+  the retrieved passages themselves write capitalised (so "platinum" typed in lower case counts
+  when the sources speak of "Platinum"). The check fails when such a thing is absent from the
+  cited passages while the answer names a sibling of it: a thing the passages write in the same
+  places ("Gold card" beside "Platinum card"). Words that many permitted passages hold (the
+  bank's own name) are not siblings of anything.
+- **answer type**: when the part asks for a kind of value (an amount, a rate, a duration or
+  deadline, a time, a phone number, a code, a count; see ``answertypes.py``), a cited sentence
+  must hold one.
+
+Only the asking clauses are read ("I'm in Lisbon this week. What is the foreign transaction
+fee?" asks about the fee, not about Lisbon). A failed check names itself in the decision's
+reason; the words it names come from the masked question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from steward.answering.answertypes import expected_types, value_types
+from steward.answering.providers.base import Passage
+from steward.retrieval.search import asking_part, stem_terms
+
+ENTITY, ANSWER_TYPE = "entity", "answer_type"
+_WORD = re.compile(r"<[A-Z_]+(?:_\d+)?>|[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
+_CODE = re.compile(
+    r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
+)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]*$")
+# Capitalised for grammar or courtesy, not because they name a thing.
+_NOT_NAMES = frozenset({
+    "i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "hi", "hello", "hey", "thanks", "thank",
+    "please", "dear", "sir", "madam", "mr", "mrs", "ms", "dr", "monday", "tuesday", "wednesday",
+    "thursday", "friday", "saturday", "sunday", "january", "february", "march", "april", "may",
+    "june", "july", "august", "september", "october", "november", "december", "us", "usa",
+    "u.s.", "american", "english", "atm", "atms", "pin", "pins", "id", "ids", "faq", "app",
+    "online", "bank", "banking",
+})  # fmt: skip
+_TYPE_WORDS = {
+    "money": "an amount",
+    "percent": "a rate or percentage",
+    "duration": "a duration or deadline",
+    "time": "a time of day",
+    "phone": "a phone number",
+    "ext": "an extension",
+    "code": "a code",
+    "count": "a number",
+    "nav": "a place in the app",
+    "date": "a date",
+}
+COMMON_SHARE = 0.2  # a word in more than this share of the permitted passages names nothing
+
+
+def _listed(words: list[str]) -> str:
+    return ", ".join(f"'{w}'" for w in list(dict.fromkeys(words))[:3])
+
+
+@dataclass(frozen=True)
+class Failure:
+    check: str  # entity | answer_type
+    part: int  # 1-based part of the question
+    detail: str
+
+    def reason(self, parts: int) -> str:
+        where = f" (part {self.part} of {parts})" if parts > 1 else ""
+        return f"{self.check} check failed{where}: {self.detail}"
+
+
+def _capitalised_inside(text: str) -> list[str]:
+    """Words written with a capital inside a sentence (not its first word)."""
+    out = []
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if word.startswith("<") or not word[0].isupper():
+            continue
+        if _SENTENCE_START.search(text[: m.start()]):
+            continue
+        if word.lower() in _NOT_NAMES or (word.isupper() and len(word) <= 2):
+            continue
+        out.append(word)
+    return out
+
+
+def _proper_stems(passages: list[Passage]) -> set[str]:
+    """Stems of the words the passages write capitalised inside their sentences more often than
+    in lower case (``Platinum``, ``Zelle``; not a ``Pay`` that opens a table row)."""
+    upper: dict[str, int] = {}
+    lower: dict[str, int] = {}
+    for p in passages:
+        for word in _capitalised_inside(p.text):
+            for stem in stem_terms(word):
+                upper[stem] = upper.get(stem, 0) + 1
+        for m in _WORD.finditer(p.text):
+            if m.group()[0].islower():
+                for stem in stem_terms(m.group()):
+                    lower[stem] = lower.get(stem, 0) + 1
+    return {s for s, n in upper.items() if n > lower.get(s, 0)}
+
+
+def _contexts(passages: list[Passage]) -> dict[str, set[tuple[int, str]]]:
+    """stem -> the words beside it in the passages: (-1, word before) and (1, word after)."""
+    out: dict[str, set[tuple[int, str]]] = {}
+    for p in passages:
+        stems = stem_terms(p.text)
+        for i, stem in enumerate(stems):
+            ctx = out.setdefault(stem, set())
+            if i:
+                ctx.add((-1, stems[i - 1]))
+            if i + 1 < len(stems):
+                ctx.add((1, stems[i + 1]))
+    return out
+
+
+def _spoken(
+    claims: list[str],
+    proper: set[str],
+    answer_weights: Callable[[str], dict[str, float]] | None,
+) -> dict[str, str]:
+    """The named things the answer's sentences speak of (not the bank's own name: the weights
+    of their words over the permitted passages keep out what many passages hold)."""
+    weights = answer_weights(" ".join(claims)) if answer_weights else {}
+    return {
+        s: w
+        for claim in claims
+        for s, w in named_things(claim, proper, weights, asked=False).items()
+        if s in proper or any(ch.isdigit() for ch in w)
+    }
+
+
+def _stems(p: Passage) -> set[str]:
+    return set(stem_terms(f"{p.title} {p.heading} {p.text}"))
+
+
+def named_things(
+    text: str, proper: set[str], weights: dict[str, float], asked: bool = True
+) -> dict[str, str]:
+    """stem -> word for the words of ``text`` that name a thing (see the module docstring):
+    capitalised by the writer, a code, or written capitalised by the sources (``proper``).
+    ``weights``: IDF over the permitted passages (a word many passages hold, such as the bank's
+    own name, names nothing in particular; an empty map keeps every word); ``asked``: read only
+    the clauses that ask."""
+    source = asking_part(text) if asked else text
+    seen: dict[str, str] = {}
+    for word in _capitalised_inside(source) + _CODE.findall(source):
+        for stem in stem_terms(word):
+            seen.setdefault(stem, word)
+    for m in _WORD.finditer(source):
+        word = m.group()
+        if word.startswith("<") or word.lower() in _NOT_NAMES:
+            continue
+        for stem in stem_terms(word):
+            if stem in proper:
+                seen.setdefault(stem, word)
+    common = math.log(1 / COMMON_SHARE)
+    return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
+
+
+def check(
+    parts: list[str],
+    cited: list[Passage],
+    passages: list[Passage],
+    claims: list[str],
+    answer_weights: Callable[[str], dict[str, float]] | None = None,
+) -> Failure | None:
+    """The first failed check of the answer (``claims``: its sentences, citing ``cited``),
+    or None when every part names only things the cited passages hold and gets its kind of
+    value."""
+    cited_stems: set[str] = set()
+    for p in cited:
+        cited_stems |= _stems(p)
+    held_types: set[str] = set()
+    for claim in claims:
+        held_types |= value_types(claim)
+    proper = _proper_stems(passages)
+    held = [_stems(p) for p in passages]
+    retrieved: set[str] = set().union(*held) if held else set()
+    question_stems = {s for part in parts for s in stem_terms(part)}
+    spoken: dict[str, str] | None = None
+    contexts: dict[str, set[tuple[int, str]]] | None = None
+    for n, part in enumerate(parts, 1):
+        # Every named thing of the question counts (the bank's own name too: it only fails the
+        # check beside an answer that names a sibling of it).
+        named = named_things(part, proper, {})
+        # A named thing the sources know but the cited passages do not hold, while the answer
+        # speaks of a sibling (a thing the sources write in the same places: "Gold card" beside
+        # "Platinum card"): the answer is about the neighbour.
+        absent = {s: w for s, w in named.items() if s not in cited_stems and s in retrieved}
+        if absent:
+            if spoken is None or contexts is None:
+                spoken, contexts = _spoken(claims, proper, answer_weights), _contexts(passages)
+            others = [
+                w
+                for s, w in spoken.items()
+                if s not in question_stems
+                and any(contexts.get(s, set()) & contexts.get(a, set()) for a in absent)
+            ]
+            if others:
+                return Failure(
+                    ENTITY,
+                    n,
+                    f"the question asks about {_listed(list(absent.values()))}; the answer is "
+                    f"about {_listed(others)}",
+                )
+        wanted = expected_types(asking_part(part))
+        if wanted and not wanted & held_types:
+            kinds = " or ".join(sorted({_TYPE_WORDS.get(k, k) for k in wanted}))
+            return Failure(ANSWER_TYPE, n, f"the question asks for {kinds}; the answer holds none")
+    return None

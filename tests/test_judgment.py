@@ -1,0 +1,352 @@
+"""Judgment on questions nobody tuned for (issue 17): answer only what was asked, hand off every
+risky conversation with the detector that learned from data, and keep an operator's own rules on
+top. Everything runs through the real pipeline (store, embedder, shipped risk model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from steward import audit
+from steward.answering import answerability
+from steward.answering.providers.base import Passage
+from steward.identity.auth import principal_for
+from steward.models.risk import LABELS, NONE, RiskModel, shipped, threshold_for, train
+from steward.pipeline.orchestrator import ask
+from steward.pipeline.policy import EscalationRule, PolicySpec
+from steward.runtime import Runtime
+from tests.conftest import ingest_kb, run_cli
+
+CARDS = """\
+---
+id: pub-cards
+title: Credit Cards
+source: portal
+owner: Cards
+updated: 2025-04-01
+acl: [customers, all_staff]
+sensitivity: public
+---
+# Credit Cards
+
+## Gold card fees
+
+The Gold card annual fee is $95. The Gold card charges no fee on balance transfers made in
+the first 60 days.
+
+## Platinum card benefits
+
+The Platinum card includes airport lounge access and a yearly travel credit for airline
+incidentals. Platinum cardholders get a dedicated concierge line.
+
+## Classic card
+
+The Classic card has no annual fee and earns 1 point per dollar.
+"""
+
+
+@pytest.fixture(scope="module")
+def cards_home(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, embedder) -> Path:
+    return ingest_kb(
+        tmp_path_factory.mktemp("cards"), model_cache, embedder, {"pub-cards.md": CARDS}
+    )
+
+
+@pytest.fixture
+def cards_rt(cards_home: Path, tmp_path: Path, make_runtime) -> Runtime:
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(cards_home, home)
+    rt: Runtime = make_runtime(home)
+    return rt
+
+
+def _passage(n: int, heading: str, text: str) -> Passage:
+    sentences = [(0, len(text))]
+    zeros = np.zeros((1, 4), np.float32)
+    return Passage(
+        n, n, f"doc-{n}", "Credit Cards", heading, text, "v", None, sentences, zeros,
+        np.zeros(4, np.float32), np.zeros(4, np.float32), 1.0, False,
+    )  # fmt: skip
+
+
+GOLD = _passage(1, "Gold card fees", "The Gold card annual fee is $95.")
+PLATINUM = _passage(
+    2, "Platinum card benefits", "The Platinum card includes lounge access and a travel credit."
+)
+
+
+def test_an_answer_about_the_neighbouring_entity_fails_the_entity_check() -> None:
+    failure = answerability.check(
+        ["What is the annual fee on the Platinum card?"],
+        [GOLD],
+        [GOLD, PLATINUM],
+        ["The Gold card annual fee is $95."],
+    )
+    assert failure is not None and failure.check == answerability.ENTITY
+    assert "'Platinum'" in failure.reason(1) and "'Gold'" in failure.reason(1)
+    # The same answer to the question it does answer passes.
+    assert (
+        answerability.check(
+            ["What is the annual fee on the Gold card?"],
+            [GOLD],
+            [GOLD, PLATINUM],
+            ["The Gold card annual fee is $95."],
+        )
+        is None
+    )
+
+
+def test_the_entity_is_read_in_lower_case_too_when_the_sources_capitalise_it() -> None:
+    failure = answerability.check(
+        ["whats the annual fee on platinum"],
+        [GOLD],
+        [GOLD, PLATINUM],
+        ["The Gold card annual fee is $95."],
+    )
+    assert failure is not None and failure.check == answerability.ENTITY
+
+
+def test_context_around_the_question_is_not_an_entity() -> None:
+    # "Lisbon" is the asker's story, not what the question asks about.
+    assert (
+        answerability.check(
+            ["I'm in Lisbon this week with my Gold card. What is the annual fee on it?"],
+            [GOLD],
+            [GOLD, PLATINUM],
+            ["The Gold card annual fee is $95."],
+        )
+        is None
+    )
+
+
+def test_an_answer_without_the_kind_of_value_asked_for_fails_the_type_check() -> None:
+    failure = answerability.check(
+        ["How much is the Platinum card's travel credit?"],
+        [PLATINUM],
+        [GOLD, PLATINUM],
+        ["The Platinum card includes lounge access and a travel credit."],
+    )
+    assert failure is not None and failure.check == answerability.ANSWER_TYPE
+    assert "an amount" in failure.reason(1)
+    two = answerability.check(
+        ["What does the Gold card cost a year?", "How long is the Platinum travel credit valid?"],
+        [GOLD, PLATINUM],
+        [GOLD, PLATINUM],
+        ["The Gold card annual fee is $95.", "The Platinum card includes a travel credit."],
+    )
+    assert two is not None and two.part == 2 and "(part 2 of 2)" in two.reason(2)
+
+
+def test_asked_about_one_tier_the_pipeline_abstains_rather_than_quote_another(cards_rt) -> None:
+    cara = principal_for(cards_rt.store, "cara")
+    r = ask(cards_rt, cara, "What is the annual fee on the Platinum card?")
+    assert r.action == "abstain", (r.answer, r.reason)
+    assert "$95" not in r.answer
+    gold = ask(cards_rt, cara, "What is the annual fee on the Gold card?")
+    assert gold.action == "answer" and "$95" in gold.answer
+    row = audit.get(cards_rt.store, r.audit_id)
+    assert row.action == "abstain" and "check failed" in row.reason
+
+
+# One message per typology banks train staff on, written for this test (not in the training
+# examples, not in the held-out set), each with the reason the escalation matrix gives it.
+TYPOLOGIES = [
+    ("fraud", "i read the 6 digit code from my texts to a lady who said she was from your "
+     "security dept and now my savings are empty"),  # one-time-code sharing
+    ("fraud", "Somebody got into my online banking last night, changed my email and moved "
+     "money out. I can't log in any more."),  # account takeover
+    ("fraud", "A man saying he was a police detective told me my account was being watched and "
+     "that I must move everything to a protected account he gave me."),  # police impersonation
+    ("fraud", "a guy on instagram offered me $300 a week to let his company's payments land in "
+     "my account and then forward them on. is that ok to do?"),  # money mule
+    ("fraud", "Your 'tech support' had me install a screen sharing app and then I saw transfers "
+     "I never did"),  # remote access
+    ("vulnerable", "My dad is 88 and keeps sending money to a woman he met on a dating site. She "
+     "says she needs it for a plane ticket to come see him."),  # romance scam
+    ("vulnerable", "My brother-in-law is pushing my mother to put her retirement savings into "
+     "his crypto scheme and she doesn't understand it."),  # investment scam, third party
+    ("vulnerable", "My carer takes my card to the shop and I'm not sure how much she takes out. "
+     "I get muddled with the numbers these days."),  # coerced, confused
+    ("vulnerable", "My husband died three weeks ago and I don't know how any of the accounts "
+     "work. He always did the money."),  # bereavement
+    ("emotional", "honestly I don't see the point of going on anymore, everything is a mess "
+     "and the debt just keeps growing"),  # self-harm
+    ("emotional", "I'm shaking and crying, I can't breathe, the rent bounced and they're going "
+     "to evict us"),  # distress
+    ("legal", "My lawyer will be in touch about the way you closed my account."),  # legal
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reason", "text"), TYPOLOGIES)
+def test_each_typology_is_handed_off_with_its_reason(kb_rt, reason: str, text: str) -> None:
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text)
+    assert (r.action, r.escalation_reason) == ("escalate", reason)
+
+
+NEAR_MISSES = [
+    "How do I report a card I lost? Nothing has been charged on it.",
+    "What does the bank never ask me for on the phone?",
+    "Can I send $200 to my girlfriend in Canada for her birthday?",
+    "How long do disputes usually take?",
+    "I forgot my online banking password, how do I reset it?",
+    "Where can I read about how to spot scams?",
+]
+
+
+@pytest.mark.parametrize("text", NEAR_MISSES)
+def test_near_misses_are_not_handed_off(kb_rt, text: str) -> None:
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text)
+    assert r.action != "escalate", (r.escalation_reason, r.reason)
+
+
+def test_the_audit_row_records_the_detector_reading_without_the_words(kb_rt) -> None:
+    text = TYPOLOGIES[0][1]
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text)
+    risk = audit.get(kb_rt.store, r.audit_id).settings["risk"]
+    assert risk["reason"] == "fraud" and risk["probability"] >= risk["threshold"]
+    assert risk["model"] == kb_rt.risk.model_id
+    assert "code" not in str(risk)  # the reading, never the asker's words
+
+
+def test_staff_asking_how_a_procedure_works_are_not_read_for_risk(kb_rt) -> None:
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "sam"),
+        "A customer says a caller got her one-time code. What do I do first?",
+    )
+    assert r.action != "escalate"
+
+
+def test_a_center_rule_adds_a_hand_off_and_a_bad_rule_is_refused(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    import shutil
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(
+        "escalation_rules:\n  - {reason: vulnerable, pattern: '\\bpower of attorney\\b'}\n"
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    r = ask(rt, principal_for(rt.store, "cara"), "Can you explain power of attorney forms?")
+    assert (r.action, r.escalation_reason) == ("escalate", "vulnerable")
+    assert "escalation rule" in r.reason
+    with pytest.raises(ValueError, match="not a regular expression"):
+        EscalationRule(reason="fraud", pattern="(unclosed")
+    with pytest.raises(ValueError, match="unknown escalation reason"):
+        PolicySpec.model_validate({"escalation_rules": [{"reason": "scam", "pattern": "x"}]})
+
+
+def test_a_center_can_lower_the_detector_threshold(kb_home, tmp_path, make_runtime) -> None:
+    import shutil
+
+    text = "My nephew keeps asking me for money and I feel I have to say yes."
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h")
+    assert rt.risk is not None
+    p = rt.risk.score([text], rt.embedder.embed([text]))[0].probability
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(f"risk_threshold: {max(0.01, p - 0.005):.3f}\n")
+    strict = make_runtime(tmp_path / "h", policy_dir=policies)
+    r = ask(strict, principal_for(strict.store, "cara"), text)
+    assert r.action == "escalate" and "risk detector" in r.reason
+
+
+def test_threshold_is_the_lowest_within_the_budget_out_of_fold() -> None:
+    risk = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.95, 0.85])
+    labels = [NONE] * 10 + ["fraud", "fraud"]
+    cut = threshold_for(risk, labels, budget=0.1)  # one of ten `none` may pass
+    assert 0.8 < cut <= 0.8 + 1e-9 or np.isclose(cut, np.nextafter(0.8, 1.0))
+    assert ((risk[:10] >= cut).mean()) <= 0.1
+    assert threshold_for(risk, labels, budget=0.0) > 0.9
+
+
+def test_training_chooses_the_threshold_by_cross_validation_and_refuses_unknown_labels() -> None:
+    texts = [f"someone used my card for a purchase I never made number {i}" for i in range(20)]
+    texts += [f"what time does the branch open on day {i}" for i in range(40)]
+    labels = ["fraud"] * 20 + [NONE] * 40
+    model, figures = train(texts, labels, folds=4, budget=0.05)
+    assert isinstance(model, RiskModel) and figures["folds"] == 4
+    assert figures["cv_false_escalation_rate"] <= 0.05
+    assert figures["cv_recall"] == {"fraud": 1.0}
+    from steward.core.errors import InputError
+
+    with pytest.raises(InputError, match="unknown risk label"):
+        train(texts, ["scam"] * 20 + [NONE] * 40)
+
+
+def test_the_shipped_detector_reads_every_worded_reason() -> None:
+    model = shipped()
+    assert model is not None and set(model.model.labels) == {NONE, *LABELS}
+    text_only = shipped(text_only=True)
+    assert text_only is not None and text_only.embedder_id == ""
+    assert 0.05 < model.threshold < 0.95
+
+
+def _examples(path: Path, extra: str = "") -> Path:
+    rows = [
+        (f"a stranger used my card and bought things I never bought, case {i}", "fraud")
+        for i in range(12)
+    ]
+    rows += [(f"what are your opening hours on holiday number {i}", "none") for i in range(24)]
+    path.write_text(
+        "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows) + extra
+    )
+    return path  # fmt: skip
+
+
+def test_an_operator_trains_their_own_detector_and_steward_uses_it(
+    tmp_path: Path, model_cache: Path, make_runtime
+) -> None:
+
+    home = tmp_path / "home"
+    r = run_cli(
+        "guard", "train-risk", str(_examples(tmp_path / "ex.jsonl")), "--text-only", "--json",
+        home=home, model_cache=model_cache,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["path"] == str(home / "guard" / "risk")
+    assert summary["examples"] == {"none": 24, "fraud": 12, "vulnerable": 0, "emotional": 0,
+                                   "legal": 0}  # fmt: skip
+    assert summary["cv_false_escalation_rate"] <= 0.01
+    rt = make_runtime(home)
+    assert rt.risk is not None and rt.risk.model_id != shipped().model_id  # type: ignore[union-attr]
+    assert rt.risk.embedder_id == ""
+
+
+def test_training_input_errors_are_one_line_and_exit_2(tmp_path: Path, model_cache: Path) -> None:
+
+    bad = _examples(tmp_path / "bad.jsonl", '{"text": "hello", "label": "scam"}\n')
+    for args in (
+        [str(bad)],
+        [str(tmp_path / "missing.jsonl")],
+        [str(_examples(tmp_path / "ok.jsonl")), "--banking77", str(tmp_path)],
+    ):
+        r = run_cli("guard", "train-risk", *args, home=tmp_path / "h", model_cache=model_cache)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_detector_for_another_embedder_falls_back_to_words_only(
+    kb_home: Path, tmp_path: Path, make_runtime
+) -> None:
+    import shutil
+
+    home = tmp_path / "h"
+    shutil.copytree(kb_home, home)
+    model = shipped()
+    assert model is not None
+    model.model.meta = {**model.model.meta, "embedder_id": "openai:text-embedding-3-small"}
+    model.save(home / "guard" / "risk")
+    with pytest.raises(Exception, match="Retrain it"):
+        _ = make_runtime(home).risk
+    shipped.cache_clear()  # the shipped model object was edited above
+    assert shipped() is not None and shipped().embedder_id != "openai:text-embedding-3-small"  # type: ignore[union-attr]
