@@ -121,6 +121,21 @@ def typologies(rows: list[dict[str, str]], detect: Detector) -> dict[str, object
     }
 
 
+def _score_ms(
+    model: RiskModel, texts: list[str], vectors_of: Callable[[list[str]], np.ndarray]
+) -> float:
+    """Median time to score one question whose embedding is already made (as in `ask`)."""
+    import time
+
+    vecs = vectors_of(texts)
+    times = []
+    for i, text in enumerate(texts):
+        start = time.perf_counter()
+        model.score([text], vecs[i : i + 1] if model.embedder_id else None)
+        times.append((time.perf_counter() - start) * 1000)
+    return round(float(np.median(times)), 3)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("banking77", type=Path, help="folder with Banking77's test.csv")
@@ -144,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     found = detectors(model, embedder.embed)
     out = {
         "benchmark": "risk",
+        "score_ms_per_question": _score_ms(model, [r["text"] for r in rows], embedder.embed),
         "model": model.model_id,
         "threshold": round(model.threshold, 4),
         "banking77_test": {name: banking77_test(args.banking77, d) for name, d in found.items()},

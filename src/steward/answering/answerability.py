@@ -12,6 +12,8 @@ another tier's fee shares most of the question's words. So, per part of the ques
   cited passages while the answer names a sibling of it: a thing the passages write in the same
   places ("Gold card" beside "Platinum card"). Words that many permitted passages hold (the
   bank's own name) are not siblings of anything.
+  An acronym of three or more capitals in the asking clause (``FHA``, ``HELOC``, ``CDs``) that no
+  retrieved passage holds fails the check on its own: the sources do not cover what is asked.
 - **answer type**: when the part asks for a kind of value (an amount, a rate, a duration or
   deadline, a time, a phone number, a code, a count; see ``answertypes.py``), a cited sentence
   must hold one.
@@ -37,6 +39,7 @@ _WORD = re.compile(r"<[A-Z_]+(?:_\d+)?>|[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Z
 _CODE = re.compile(
     r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
 )
+_ACRONYM = re.compile(r"\b[A-Z]{3,6}s?\b")  # FHA, HELOC, CDs (two letters: states, AI)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]*$")
 # Capitalised for grammar or courtesy, not because they name a thing.
 _NOT_NAMES = frozenset({
@@ -212,7 +215,16 @@ def check(
                     f"the question asks about {_listed(list(absent.values()))}; the answer is "
                     f"about {_listed(others)}",
                 )
-        wanted = expected_types(asking_part(part))
+        asked = asking_part(part)
+        # An acronym the question asks about that no permitted source holds (FHA, HELOC, ...):
+        # the sources do not cover it, whatever the answer's sentences share with the rest.
+        unknown = [w for w in _ACRONYM.findall(asked) if not set(stem_terms(w)) <= retrieved]
+        unknown = [w for w in unknown if w.lower() not in _NOT_NAMES]
+        if unknown:
+            return Failure(
+                ENTITY, n, f"the question names {_listed(unknown)}, which no permitted source holds"
+            )
+        wanted = expected_types(asked)
         if wanted and not wanted & held_types:
             kinds = " or ".join(sorted({_TYPE_WORDS.get(k, k) for k in wanted}))
             return Failure(ANSWER_TYPE, n, f"the question asks for {kinds}; the answer holds none")
