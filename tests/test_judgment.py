@@ -350,3 +350,116 @@ def test_a_detector_for_another_embedder_falls_back_to_words_only(
         _ = make_runtime(home).risk
     shipped.cache_clear()  # the shipped model object was edited above
     assert shipped() is not None and shipped().embedder_id != "openai:text-embedding-3-small"  # type: ignore[union-attr]
+
+
+# -- the model judge (STEWARD_JUDGE): the paid API's border is faked at the transport only; the
+# real llama.cpp server test is in test_llama_provider.py.
+
+
+def _verdict(answers: bool, risk: str = "none", raw: str | None = None):  # type: ignore[no-untyped-def]
+    import httpx
+
+    seen: list[dict] = []
+    content = raw if raw is not None else json.dumps({"answers_question": answers, "risk": risk})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(
+            200,
+            json={
+                "id": "x", "object": "chat.completion", "created": 0, "model": "judge",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49},
+            },
+        )  # fmt: skip
+
+    return handler, seen
+
+
+def _judged(rt: Runtime, handler, fmt: str = "json_schema") -> Runtime:  # type: ignore[no-untyped-def]
+    import httpx
+
+    from steward.answering.judge import ModelJudge
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    rt.__dict__["judge"] = ModelJudge(
+        "http://llm.invalid/v1",
+        "judge",
+        response_format=fmt,
+        http_client=client,  # type: ignore[arg-type]
+    )
+    return rt
+
+
+WIRE_FEE = "How much does an international wire cost? My number is +1-206-555-0188."
+
+
+def test_a_judge_that_finds_the_answer_off_topic_turns_it_into_an_abstention(kb_rt) -> None:
+    handler, seen = _verdict(answers=False)
+    rt = _judged(kb_rt, handler)
+    r = ask(rt, principal_for(rt.store, "cara"), WIRE_FEE)
+    assert r.action == "abstain" and "model judge" in r.reason
+    row = audit.get(rt.store, r.audit_id)
+    assert row.settings["judge"] == {
+        "model": "judge",
+        "answers": False,
+        "risk": None,
+        "error": None,
+    }
+    body = json.dumps(seen[0])
+    assert "555-0188" not in body and "2065550188" not in body  # masked before the model
+    assert "$45" in body  # the draft it judged
+    assert seen[0]["response_format"]["type"] == "json_schema"
+
+
+def test_a_judge_never_makes_steward_answer_what_it_declined(kb_rt) -> None:
+    handler, _ = _verdict(answers=True)
+    rt = _judged(kb_rt, handler)
+    r = ask(rt, principal_for(rt.store, "cara"), "Which dinosaurs lived in the Cretaceous?")
+    assert r.action == "abstain"
+    assert audit.get(rt.store, r.audit_id).settings["judge"]["answers"] is True
+
+
+def test_a_judge_risk_hands_a_customer_off_but_not_staff(kb_rt) -> None:
+    handler, _ = _verdict(answers=True, risk="vulnerable")
+    rt = _judged(kb_rt, handler)
+    r = ask(rt, principal_for(rt.store, "cara"), "How much is the monthly fee?")
+    assert (r.action, r.escalation_reason) == ("escalate", "vulnerable")
+    assert "model judge" in r.reason
+    staff = ask(rt, principal_for(rt.store, "sam"), "How much is the monthly fee?")
+    assert staff.action == "answer"
+
+
+@pytest.mark.parametrize("failure", ["http500", "timeout", "not-json", "wrong-schema"])
+def test_a_failing_judge_leaves_the_decision_to_steward(kb_rt, failure: str) -> None:
+    import httpx
+
+    if failure == "http500":
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(500, json={"error": {"message": "boom"}})
+    elif failure == "timeout":
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise httpx.ReadTimeout("slow", request=request)
+    else:
+        raw = "yes it does" if failure == "not-json" else '{"answers_question": "maybe"}'
+        handler, _ = _verdict(True, raw=raw)  # fmt: skip
+    rt = _judged(kb_rt, handler)
+    r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    assert r.action == "answer" and "$45" in r.answer
+    judged = audit.get(rt.store, r.audit_id).settings["judge"]
+    assert judged["answers"] is None and judged["error"]
+
+
+def test_the_judge_needs_a_model_server_configured(tmp_path: Path, model_cache: Path) -> None:
+    from steward.answering.judge import ModelJudge
+    from steward.config.settings import Settings
+    from steward.core.errors import ConfigError
+
+    assert ModelJudge.from_settings(Settings(home=tmp_path, model_cache=model_cache)) is None
+    with pytest.raises(ConfigError, match="STEWARD_OPENAI_BASE_URL"):
+        ModelJudge.from_settings(
+            Settings(home=tmp_path, model_cache=model_cache, answering={"judge": "openai"})  # type: ignore[arg-type]
+        )

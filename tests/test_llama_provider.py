@@ -297,3 +297,34 @@ def test_embeddings_from_a_real_server_and_what_its_failure_costs(
     finally:
         rt.close()
         stop_llama(proc, drain)
+
+
+def test_the_model_judge_through_a_real_server(
+    llama_server, kb_home, tmp_path, make_runtime
+) -> None:
+    """The judge's plumbing against llama.cpp: the schema becomes a grammar, so even this tiny
+    model replies with a verdict of the right shape, and the decision follows it."""
+    _, port = llama_server
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(
+        tmp_path / "h",
+        answering={
+            "judge": "openai",
+            "judge_format": "json_object",
+            "judge_timeout_s": 120,
+            "openai": {"base_url": f"http://127.0.0.1:{port}/v1", "model": "gemma-3-270m"},
+        },
+    )
+    assert rt.judge is not None
+    r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
+    judged = audit.get(rt.store, r.audit_id).settings["judge"]
+    assert judged["error"] is None and judged["model"] == "gemma-3-270m"
+    assert isinstance(judged["answers"], bool)
+    assert judged["risk"] in (None, "fraud", "vulnerable", "emotional", "legal")
+    # Whatever it said, the decision follows from it and from Steward's own checks only.
+    if judged["risk"] is not None:
+        assert (r.action, r.escalation_reason) == ("escalate", judged["risk"])
+    elif judged["answers"] is False:
+        assert r.action == "abstain" and "model judge" in r.reason
+    else:
+        assert r.action == "answer" and "$45" in r.answer

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from steward import plugins
 from steward.answering.answer import Answerer
+from steward.answering.judge import ModelJudge
 from steward.answering.providers.base import Provider
 from steward.config.settings import Settings, load_settings
 from steward.core.errors import ConfigError, InputError, VectorSpaceError
@@ -158,6 +159,11 @@ class Runtime:
         return provider
 
     @cached_property
+    def judge(self) -> ModelJudge | None:
+        """The model's second opinion, when STEWARD_JUDGE turns it on."""
+        return ModelJudge.from_settings(self.settings)
+
+    @cached_property
     def answerer(self) -> Answerer:
         if self.settings.answering.fallback == "none":
             return Answerer(self.provider, fallback=None)
@@ -281,7 +287,7 @@ class Runtime:
         """Build every component now (and load the model), not on the first request."""
         with self._lock:
             _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
-            _ = self.intents, self.cache, self.handoff, self.injection, self.risk
+            _ = self.intents, self.cache, self.handoff, self.injection, self.risk, self.judge
             vector = self.embedder.embed(["warm up"])[0]
             # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
             self.masker.find(

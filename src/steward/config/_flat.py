@@ -67,6 +67,9 @@ class FlatNames:
     providers_file: Path | None  # answering.providers_file
     provider_timeout_s: float  # answering.timeout_s
     provider_fallback: Literal["extractive", "none"]  # answering.fallback
+    judge: Literal["off", "openai"]  # answering.judge
+    judge_format: Literal["json_schema", "json_object"]  # answering.judge_format
+    judge_timeout_s: float  # answering.judge_timeout_s
     # policy
     answer_threshold: float  # policy.answer_threshold
     low_confidence_action: Literal["abstain", "escalate"]  # policy.low_confidence_action

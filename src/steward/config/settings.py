@@ -370,6 +370,25 @@ class AnsweringSettings(_Group):
         "construction), or `none` to abstain.",
         json_schema_extra=_env("STEWARD_PROVIDER_FALLBACK"),
     )
+    judge: Literal["off", "openai"] = Field(
+        default="off",
+        description="A model's second opinion on each answer and abstention (does the draft "
+        "answer the question, is there a hand-off risk), from the STEWARD_OPENAI_* server; it "
+        "only adds caution (docs/providers.md).",
+        json_schema_extra=_env("STEWARD_JUDGE"),
+    )
+    judge_format: Literal["json_schema", "json_object"] = Field(
+        default="json_schema",
+        description="How the verdict's JSON is requested: `json_schema` (OpenAI, vLLM) or "
+        "`json_object` with a schema (llama.cpp server).",
+        json_schema_extra=_env("STEWARD_JUDGE_FORMAT"),
+    )
+    judge_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds before the judge is abandoned (the decision is then Steward's own).",
+        json_schema_extra=_env("STEWARD_JUDGE_TIMEOUT_S"),
+    )
 
 
 class PolicySettings(_Group):

@@ -287,6 +287,7 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "intent": t.und.intent if t.und else None,
         "intent_confidence": t.und.intent_confidence if t.und else None,
         "risk": _risk(rt, t),
+        "judge": t.judgement.as_dict() if t.judgement else None,
         "cache": t.cache_kind or ("miss" if t.cache_missed else None),
         "cached_audit_id": (t.cached or {}).get("audit_id"),
         "conversation_id": t.conversation_id,

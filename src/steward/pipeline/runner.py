@@ -99,12 +99,13 @@ def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
                 return decision
         yield from stages.answer(rt, t)
         flt = t.flt
-        return after_answer(
+        decision = after_answer(
             t.result,
             t.policy,
             t.request,
             (lambda text: _weights(rt, text, flt)) if flt is not None else None,
         )
+        return stages.second_opinion(rt, t, decision)
     except GuardError as exc:
         # Fail closed: text we could not check is not searched, sent or stored.
         t.masked = GUARD_FAILED

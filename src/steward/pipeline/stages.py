@@ -155,6 +155,38 @@ def assess_risk(rt: Runtime, t: Turn) -> Decision | None:
     return None
 
 
+def second_opinion(rt: Runtime, t: Turn, decision: Decision) -> Decision:
+    """The model judge's verdict on an answer or an abstention (STEWARD_JUDGE): it can turn an
+    answer into an abstention and either into a hand-off, never an abstention into an answer."""
+    if rt.judge is None or t.und is None or decision.action not in ("answer", "abstain"):
+        return decision
+    claims = []
+    if decision.action == "answer" and t.result is not None:
+        claims = [c.text for c in t.result.draft.claims]
+    with t.timer.stage("judge"):
+        t.judgement = rt.judge.judge(t.und.question or t.standalone, claims)
+    risk = t.judgement.risk
+    policy = t.policy
+    if (
+        risk is not None
+        and policy.applies_escalation(t.principal.external)
+        and risk in policy.escalation_reasons
+    ):
+        return Decision(
+            "escalate",
+            f"{REASON_TEXT[risk]} (model judge)",
+            risk,
+            rule=f"policy:{policy.name}@{policy.version}:judge.{risk}",
+        )
+    if decision.action == "answer" and t.judgement.answers is False:
+        return Decision(
+            "abstain",
+            "the model judge found that the answer does not address the question",
+            rule="answerability.judge",
+        )
+    return decision
+
+
 def classify(rt: Runtime, t: Turn) -> Decision | None:
     """The operator's trained intent model, when there is one."""
     assert t.und is not None
@@ -238,7 +270,7 @@ def retrieve(rt: Runtime, t: Turn) -> Decision | None:
         passages, terms = gather(rt, question, parts, qvec, part_vecs, t.flt, t.principal.center)
     t.passages = passages
     if not passages:
-        return after_answer(None, t.policy)
+        return second_opinion(rt, t, after_answer(None, t.policy))
     t.request = rt.answerer.request(question, parts, qvec, np.asarray(part_vecs), passages, terms)
     return None
 

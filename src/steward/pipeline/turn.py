@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from steward.answering.answer import AnswerResult
+from steward.answering.judge import Judgement
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.identity.auth import Principal
 from steward.models.risk import RiskScore
@@ -111,6 +112,7 @@ class Turn:
     und: Understanding | None = None
     vector: np.ndarray | None = None
     risk: RiskScore | None = None  # the learned risk detector's reading
+    judgement: Judgement | None = None  # the model judge's verdict (STEWARD_JUDGE)
     result: AnswerResult | None = None
     passages: list[Passage] = field(default_factory=list)
     cache_kind: str | None = None
