@@ -463,3 +463,51 @@ def test_the_judge_needs_a_model_server_configured(tmp_path: Path, model_cache: 
         ModelJudge.from_settings(
             Settings(home=tmp_path, model_cache=model_cache, answering={"judge": "openai"})  # type: ignore[arg-type]
         )
+
+
+# -- citations: each sentence cites the passage that holds it (point 5)
+
+
+def test_a_model_that_cites_the_wrong_passage_is_corrected_and_every_source_is_cited(
+    kb_home, tmp_path: Path, make_runtime
+) -> None:
+    import shutil
+
+    import httpx
+
+    from steward.answering.providers.openai_compat import OpenAICompatProvider, OpenAIOptions
+
+    reply = (
+        "The monthly maintenance fee is $12, waived when you keep $2,000 or more in the account "
+        "[1]. Callbacks promised to a customer must happen within 3 business hours [1]."
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            json={
+                "id": "x", "object": "chat.completion", "created": 0, "model": "small",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": reply}}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
+            },
+        )  # fmt: skip
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    model = OpenAICompatProvider(
+        OpenAIOptions(base_url="http://llm.invalid/v1", model="small"), http_client=client
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", provider=model)
+    r = ask(
+        rt,
+        principal_for(rt.store, "nora"),
+        "What is the monthly fee, and how soon must a promised callback happen?",
+    )
+    assert r.action == "answer", r.reason
+    cited = [c.doc_id for c in r.citations]
+    assert set(cited) == {"pub-fees", "int-north"}  # both documents the answer draws on
+    # The sentence about callbacks carries the marker of the North procedures, not of the fees.
+    marker = cited.index("int-north") + 1
+    assert f"3 business hours. [{marker}]" in r.answer
+    assert "pub-fees-old" not in cited  # the current version only

@@ -1,8 +1,9 @@
 """Context assembly, generation, the grounding check and the answer's confidence.
 
 Only permitted, current, unquarantined chunks become passages. After generation every claim must
-cite a passage and be supported by it (its numbers and most of its words appear there); claims
-that fail are dropped, and the confidence falls with them. A failing provider degrades to the
+be supported by a passage (its numbers and most of its words appear there) and is cited to the
+passage that holds it (a model that cites the wrong passage is corrected); claims no passage
+supports are dropped, and the confidence falls with them. A failing provider degrades to the
 extractive provider (grounded by construction) and, if that fails too, to no answer.
 """
 
@@ -107,6 +108,26 @@ def supported(claim: str, passage: Passage) -> bool:
     return len(words & have) / len(words) >= 0.6
 
 
+def _flat(text: str) -> str:
+    return " ".join(re.sub(r"[^\w$%.,:/-]+", " ", text.lower()).split())
+
+
+def holding(claim: Claim, by_n: dict[int, Passage]) -> int | None:
+    """The passage a claim is cited to: the one that holds its sentence word for word (the one
+    it cites first), else the cited one when it supports the claim, else the first passage that
+    does. None: no passage supports it (the claim is dropped). A model that cites [1] for a
+    sentence of passage [3] gets [3]: every sentence cites the passage that holds it."""
+    text = _flat(claim.text.rstrip(".!? "))
+    order = sorted(by_n, key=lambda n: (n != claim.passage, n))
+    for n in order:
+        if text and text in _flat(by_n[n].text):
+            return n
+    for n in order:
+        if supported(claim.text, by_n[n]):
+            return n
+    return None
+
+
 @dataclass
 class AnswerResult:
     draft: Draft
@@ -186,7 +207,11 @@ class Answerer:
         """Keep only claims that cite a passage and are supported by it. The route comes with
         the draft (a router's choice, failed tries and cost)."""
         by_n = {p.n: p for p in passages}
-        kept = [c for c in draft.claims if c.passage in by_n and supported(c.text, by_n[c.passage])]
+        kept = []
+        for c in draft.claims:
+            holder = holding(c, by_n)
+            if holder is not None:
+                kept.append(c if holder == c.passage else Claim(c.text, holder, c.score))
         dropped = len(draft.claims) - len(kept)
         share = len(kept) / len(draft.claims) if draft.claims else 0.0
         cited_ns = list(dict.fromkeys(c.passage for c in kept))
@@ -243,9 +268,11 @@ class SentenceStream:
         by_n = {p.n: p for p in self.request.passages}
         for claim in parse(sentence.strip(), "", 0, 0).claims:
             self._seen += 1
-            if claim.passage in by_n and supported(claim.text, by_n[claim.passage]):
+            holder = holding(claim, by_n)
+            if holder is not None:
+                claim = Claim(claim.text, holder, claim.score)
                 self._claims.append(claim)
-                number = self._numbers.setdefault(claim.passage, len(self._numbers) + 1)
+                number = self._numbers.setdefault(holder, len(self._numbers) + 1)
                 yield f"{claim.text} [{number}] "
 
     def __iter__(self) -> Iterator[str]:

@@ -40,7 +40,8 @@ def parse(text: str, model: str, tokens_in: int, tokens_out: int) -> Draft:
     claims = []
     for sentence in SENTENCE_END.split(text):
         cited = [int(n) for n in _CITE.findall(sentence)]
-        clean = _CITE.sub("", sentence).strip()
+        # "... 3 business hours [1]." -> "... 3 business hours." (no space before the stop)
+        clean = re.sub(r"\s+([.!?,;:])", r"\1", _CITE.sub("", sentence)).strip()
         if clean:
             claims.append(Claim(clean, cited[0] if cited else 0))
     return Draft(text, claims, 1.0, model, tokens_in, tokens_out)
