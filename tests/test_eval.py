@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from steward.evals.runner import Question, load_questions, run_eval, score, summarise
 from steward.pipeline.orchestrator import Citation, Response
 from tests.conftest import run_cli
@@ -204,3 +206,25 @@ def test_benchmark_replay_retrieves_what_ask_retrieved(kb_home, tmp_path, make_r
     row = audit.get(kb_rt.store, r.audit_id)
     assert len(request.passages) > 2
     assert [p.chunk_id for p in request.passages] == [x["chunk_id"] for x in row.retrieved]
+
+
+def test_an_evaluation_is_neither_served_from_nor_stored_in_the_answer_cache(
+    kb_rt, tmp_path
+) -> None:
+    questions = load_questions(_write(tmp_path / "q.jsonl"))
+    first, _ = run_eval(kb_rt, questions)
+    second, scored = run_eval(kb_rt, questions)
+    assert second["retrieval_recall_at_5"] == first["retrieval_recall_at_5"] == 1.0
+    assert all(s.response.cache is None for s in scored)
+    assert kb_rt.cache.stats.hits == kb_rt.cache.stats.semantic_hits == 0
+    assert kb_rt.cache.clear() == 0  # nothing was stored
+
+
+def test_a_question_file_with_an_unknown_action_or_kind_is_refused(tmp_path: Path) -> None:
+    from steward.core.errors import InputError
+
+    for field, value in (("expected_action", "explode"), ("kind", "trivia")):
+        path = tmp_path / f"{field}.jsonl"
+        path.write_text(json.dumps({**QUESTIONS[0], field: value}) + "\n")
+        with pytest.raises(InputError, match=field):
+            load_questions(path)

@@ -325,9 +325,20 @@ def test_an_operator_trains_their_own_detector_and_steward_uses_it(
 def test_training_input_errors_are_one_line_and_exit_2(tmp_path: Path, model_cache: Path) -> None:
 
     bad = _examples(tmp_path / "bad.jsonl", '{"text": "hello", "label": "scam"}\n')
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"text": "caf\xe9", "label": "none"}\n')
+    (tmp_path / "blank.jsonl").write_text('{"text": "", "label": "none"}\n')
+    (tmp_path / "few.jsonl").write_text(
+        '{"text": "someone used my card", "label": "fraud"}\n'
+        + "".join(f'{{"text": "opening hours {i}", "label": "none"}}\n' for i in range(10))
+    )
     for args in (
         [str(bad)],
         [str(tmp_path / "missing.jsonl")],
+        [str(tmp_path / "empty.jsonl")],
+        [str(tmp_path / "latin1.jsonl")],
+        [str(tmp_path / "blank.jsonl")],
+        [str(tmp_path / "few.jsonl"), "--text-only"],  # one fraud example cannot be 5-folded
         [str(_examples(tmp_path / "ok.jsonl")), "--banking77", str(tmp_path)],
     ):
         r = run_cli("guard", "train-risk", *args, home=tmp_path / "h", model_cache=model_cache)
@@ -511,3 +522,99 @@ def test_a_model_that_cites_the_wrong_passage_is_corrected_and_every_source_is_c
     marker = cited.index("int-north") + 1
     assert f"3 business hours. [{marker}]" in r.answer
     assert "pub-fees-old" not in cited  # the current version only
+
+
+# -- from the outside review of issue 17
+
+
+def test_a_backtracking_rule_is_refused_and_a_slow_one_cannot_stall_a_request(
+    kb_home, tmp_path: Path, make_runtime
+) -> None:
+    import shutil
+    import time
+
+    with pytest.raises(ValueError, match="backtracks catastrophically"):
+        EscalationRule(reason="fraud", pattern="(a+)+$")
+    with pytest.raises(ValueError, match="at most 200"):
+        PolicySpec.model_validate({"escalation_rules": [{"reason": "fraud", "pattern": "x"}] * 201})
+    # A pattern the load-time probes let through but a long question makes slow: the request
+    # still ends in time, and the question goes to a person rather than past the rule.
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "default.yaml").write_text(
+        # a run of Cyrillic letters: the probes (the pattern's own ASCII letters, a, 1, space)
+        # miss it, a question of 3,000 of them does not
+        "escalation_rules:\n"
+        "  - {reason: fraud, pattern: '(?:[\\u0430-\\u044f]+[\\u0430-\\u044f]+)+y'}\n"
+    )
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    start = time.perf_counter()
+    r = ask(rt, principal_for(rt.store, "cara"), "What is the monthly fee? " + "\u0430" * 3000)
+    assert time.perf_counter() - start < 5
+    assert (r.action, r.escalation_reason) == ("escalate", "fraud")
+
+
+def test_a_report_buried_in_a_long_message_is_still_handed_off(kb_rt) -> None:
+    # The outside review's case: four sentences about a discount, a daughter at university and
+    # roadside help, then the code given to a caller; read whole, it scored 0.22.
+    text = (
+        "Thanks for sending the renewal documents. I had a question about how the multi-policy "
+        "discount works when I bundle home and auto, and whether it applies to both policies. "
+        "Also, my daughter is going to university in another state in September and I want to "
+        "know whether she stays on my auto policy. We've been customers for eleven years and "
+        "have always been happy with the service. By the way, yesterday a man called saying he "
+        "was from your fraud department and I read him the verification code that was texted "
+        "to me."
+    )
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text)
+    assert (r.action, r.escalation_reason) == ("escalate", "fraud")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Honestly my family would be better off without me.", "emotional"),
+        ("I will complain to the state insurance commissioner about this.", "legal"),
+    ],
+)
+def test_the_fixed_rules_read_indirect_self_harm_and_regulators(kb_rt, text, reason) -> None:
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), text)
+    assert (r.action, r.escalation_reason) == ("escalate", reason)
+
+
+def test_an_attorney_in_fact_is_not_a_legal_threat() -> None:
+    from steward.pipeline.understand import risk_signals
+
+    assert not risk_signals("I'm the attorney-in-fact for my father, which form do I need?")
+    assert [s.reason for s in risk_signals("My attorney will call you.")] == ["legal"]
+
+
+def test_the_gateway_reads_the_earlier_message_for_risk(live_kb) -> None:
+    import httpx
+
+    server, keys = live_kb
+    r = httpx.post(
+        f"{server.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {keys['cara']}"},
+        json={
+            "model": "steward",
+            "messages": [
+                {"role": "user", "content": "A man from your security team phoned and I gave "
+                 "him the code you texted me."},
+                {"role": "assistant", "content": "Okay."},
+                {"role": "user", "content": "What should I do now?"},
+            ],
+        },
+        timeout=60,
+    )  # fmt: skip
+    assert r.status_code == 200
+    body = r.json()
+    assert "fraud" in body["choices"][0]["message"]["content"]
+
+
+def test_an_amount_question_about_a_deductible_needs_an_amount() -> None:
+    from steward.answering.answertypes import MONEY, expected_types
+
+    assert MONEY in expected_types("What is the glass deductible?")
+    assert MONEY in expected_types("what's the premium for a second car")

@@ -37,7 +37,7 @@ from benchmarks.risk import rules_066d2d2
 from steward.config.settings import Settings
 from steward.core import reasons
 from steward.models.embeddings import MiniLMEmbedder
-from steward.models.risk import BANKING77_FRAUD, LABELS, RiskModel, shipped
+from steward.models.risk import BANKING77_FRAUD, LABELS, RiskModel, shipped, strongest, windows
 from steward.pipeline.understand import risk_signals
 
 HERE = Path(__file__).parent
@@ -62,8 +62,13 @@ def detectors(
         return [_first({s.reason for s in risk_signals(t)} & WORDED) for t in texts]
 
     def learned(texts: list[str]) -> list[str | None]:
-        vecs = vectors_of(texts) if model.embedder_id else None
-        return [s.reason for s in model.score(texts, vecs)]
+        # as assess_risk reads a message: the whole and its sentence pairs, the strongest
+        out = []
+        for text in texts:
+            pieces = windows(text)
+            vecs = vectors_of(pieces) if model.embedder_id else None
+            out.append(strongest(model.score(pieces, vecs)).reason)
+        return out
 
     def fixed(texts: list[str]) -> list[str | None]:  # the rules that stay beside the model
         return [_first({s.reason for s in risk_signals(t, phrases=False)} & WORDED) for t in texts]

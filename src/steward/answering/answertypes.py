@@ -112,7 +112,8 @@ _QUESTION_RULES: list[tuple[re.Pattern[str], frozenset[str]]] = [
     (
         re.compile(
             r"\bhow\s+much\b|\bwhat(?:'s|\s+is|\s+are|\s+was)?\b.*\b(cost|price|fee|fees|"
-            r"charge|salary|pay band|pay range|bonus|limit|amount|range)\b|\bwhat\s+does\b.*"
+            r"charge|salary|pay band|pay range|bonus|limit|amount|range|deductibles?|premiums?|"
+            r"surcharges?|co-?pays?|penalty|penalties)\b|\bwhat\s+does\b.*"
             r"\bcost\b",
             re.I,
         ),

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -36,8 +36,17 @@ class Question(BaseModel):
     id: str
     user: str
     question: str
-    kind: str
-    expected_action: str
+    kind: Literal[
+        "answerable",
+        "multi_doc",
+        "stale",
+        "unanswerable",
+        "forbidden",
+        "escalate",
+        "injection",
+        "pii",
+    ]
+    expected_action: Literal["answer", "abstain", "escalate", "refuse"]
     gold_docs: list[str] = Field(default_factory=list)
     answer_facts: list[str] = Field(default_factory=list)
     must_not_contain: list[str] = Field(default_factory=list)

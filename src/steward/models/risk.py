@@ -21,7 +21,9 @@ override it per center with their own rules (``escalation_rules`` in the policy)
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -37,6 +39,7 @@ LABELS = ("fraud", "vulnerable", "emotional", "legal")  # the matrix's priority 
 SHIPPED = Path(__file__).parent / "data" / "risk"
 DEFAULT_BUDGET = 0.01  # out-of-fold false escalations allowed on the `none` examples
 HARD_BUDGET = 0.05  # ... and on the hand-written ones (near misses)
+HARD_WEIGHT = 3  # how many times a hand-written example counts in training
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,33 @@ class RiskModel:
         if NONE not in model.labels:
             raise InputError(f"{path} is not a risk model (it has no `{NONE}` label)")
         return cls(model, float(model.meta.get("threshold", 0.5)))
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+MAX_WINDOWS = 8
+MAX_TEXT = 10_000  # longest training example, in characters
+
+
+def windows(text: str) -> list[str]:
+    """The message, and (when it has more than two sentences) each pair of neighbouring
+    sentences: a report buried in a long message about something else is read without the
+    rest diluting it, and one told over two sentences ("A man called. I gave him the code.") is
+    read whole. Single sentences are not read alone: out of context they mislead ("my session
+    is coming from Texas" alone reads as fraud; beside the wire request it is a location
+    mismatch). At most MAX_WINDOWS pairs, the last ones kept: risk is often said last."""
+    sentences = [m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()]
+    if len(sentences) <= 2:
+        return [text]
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
+    return [text, *pairs[-MAX_WINDOWS:]]
+
+
+def strongest(scores: list[RiskScore]) -> RiskScore:
+    """The whole message's reading when it reaches the threshold (its reason is read in
+    context), else the reading of the window most likely to be a risk."""
+    if scores[0].reason is not None:
+        return scores[0]
+    return max(scores, key=lambda s: s.probability)
 
 
 @lru_cache(maxsize=2)
@@ -163,18 +193,33 @@ def train(
     sources: dict[str, int] | None = None,
     hard: Sequence[bool] | None = None,
     hard_budget: float = HARD_BUDGET,
+    hard_weight: int = HARD_WEIGHT,
 ) -> tuple[RiskModel, dict[str, object]]:
     """Fit on every example; the threshold comes from out-of-fold scores: the lowest that hands
     off at most ``budget`` of all ``none`` examples and at most ``hard_budget`` of the ``hard``
     ones (the hand-written examples, whose `none` lines are mostly near misses: "how do I
-    report fraud?"). Returns the model and its cross-validated figures."""
+    report fraud?"). The hard examples weigh ``hard_weight`` times (copies that stay in one
+    fold), so that a few hundred of them count beside thousands of public ones. Returns the
+    model and its cross-validated figures (over the examples as given, each once)."""
     unknown = sorted(set(labels) - {NONE, *LABELS})
     if unknown:
         raise InputError(f"unknown risk label {unknown[0]!r}; use {NONE} or {', '.join(LABELS)}")
-    risk = out_of_fold(texts, labels, vectors, folds=folds, seed=seed, c=c)
-    y = np.array(labels)
-    cut = threshold_for(risk, labels, budget)
-    mark = np.zeros(len(y), bool) if hard is None else np.asarray(hard, bool)
+    counts = {lab: list(labels).count(lab) for lab in set(labels)}
+    if NONE not in counts or len(counts) < 2 or min(counts.values()) < folds:
+        raise InputError(
+            f"Risk training needs `{NONE}` and at least one risk label, each with at least "
+            f"{folds} examples (for {folds}-fold cross-validation); got "
+            + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        )
+    n = len(texts)
+    mark = np.zeros(n, bool) if hard is None else np.asarray(hard, bool)
+    idx = list(range(n)) + [i for _ in range(max(1, hard_weight) - 1) for i in range(n) if mark[i]]
+    texts = [texts[i] for i in idx]
+    labels = [labels[i] for i in idx]
+    vectors = None if vectors is None else vectors[idx]
+    risk = out_of_fold(texts, labels, vectors, folds=folds, seed=seed, c=c, groups=idx)[:n]
+    y = np.array(labels[:n])
+    cut = threshold_for(risk, list(y), budget)
     if (mark & (y == NONE)).any():
         cut = max(cut, threshold_for(risk[mark], list(y[mark]), hard_budget))
     figures: dict[str, object] = {
@@ -197,6 +242,7 @@ def train(
             if (mark & (y == lab)).any()
         },
         "examples": {lab: int((y == lab).sum()) for lab in (NONE, *LABELS)},
+        "hard_weight": hard_weight,
     }
     model = fit(list(texts), list(labels), vectors, c=c, seed=seed)
     model.meta = {"cv": figures, "sources": sources or {}, "embedder_id": embedder_id}
@@ -209,16 +255,29 @@ def load_examples(path: Path) -> tuple[list[str], list[str]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise InputError(f"Cannot read {path}: {exc.strerror}") from exc
+        raise InputError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not UTF-8 text (byte {exc.start})") from exc
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            texts.append(str(row["text"]))
-            labels.append(str(row["label"]))
+            text, label = row["text"], row["label"]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f'{path}:{n}: expected {{"text", "label"}}') from exc
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}:{n}: `text` must be non-empty text")
+        if len(text) > MAX_TEXT:
+            raise InputError(f"{path}:{n}: `text` is longer than {MAX_TEXT:,} characters")
+        if label not in (NONE, *LABELS):
+            raise InputError(
+                f"{path}:{n}: unknown risk label {label!r}; use {NONE} or {', '.join(LABELS)}"
+            )
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise InputError(f"{path} has no examples.")
     return texts, labels
 
 

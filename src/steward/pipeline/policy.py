@@ -29,7 +29,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import logging
-import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import regex  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
@@ -95,9 +95,25 @@ class BusinessHours(BaseModel):
         return f"{days}, {self.open:%H:%M}-{self.close:%H:%M} ({self.timezone})"
 
 
+RULE_TIMEOUT_S = 0.05  # the longest one escalation rule may spend on one question
+MAX_RULES = 200
+
+
+def _probes(pattern: str) -> list[str]:
+    """Inputs that make a backtracking pattern explode: long runs of the characters it names
+    (and of letters, digits and spaces) that then fail to match at the end."""
+    named = [c for c in pattern.lower() if c.isalnum()][:10]
+    chars = dict.fromkeys([*named, "a", "1", " "])
+    return [c * 2000 + "!" for c in chars] + ["ab" * 1000 + "!", "a " * 1000 + "!"]
+
+
 class EscalationRule(BaseModel):
     """An operator's own hand-off rule: a regular expression (case-insensitive) over the
-    question, and the reason it hands off with. It adds to the learned detector, never removes."""
+    question, and the reason it hands off with. It adds to the learned detector, never removes.
+
+    Rules run with a time limit (the ``regex`` engine's timeout): a pattern that backtracks
+    catastrophically on the probes is refused when the policy loads, and one that still runs out
+    of time on a question hands that question off (a person looks) and is logged."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     reason: str
@@ -116,18 +132,30 @@ class EscalationRule(BaseModel):
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            re.compile(value)
-        except re.error as exc:
+            rx = _compiled(value)
+        except regex.error as exc:
             raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from exc
+        for probe in _probes(value):
+            try:
+                rx.search(probe, timeout=RULE_TIMEOUT_S)
+            except TimeoutError:
+                raise ValueError(
+                    f"pattern {value!r} backtracks catastrophically (it ran out of time on "
+                    "repeated characters); rewrite it without nested repetition such as (a+)+"
+                ) from None
         return value
 
     def matches(self, text: str) -> bool:
-        return _compiled(self.pattern).search(text) is not None
+        try:
+            return _compiled(self.pattern).search(text, timeout=RULE_TIMEOUT_S) is not None
+        except TimeoutError:
+            log.warning("escalation rule ran out of time; handing off", extra={"rule": self.reason})
+            return True
 
 
 @lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+def _compiled(pattern: str) -> Any:
+    return regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
 
 
 class PolicySpec(BaseModel):
@@ -143,7 +171,7 @@ class PolicySpec(BaseModel):
     business_hours: BusinessHours | None = None
     language: str | None = None
     risk_threshold: float | None = Field(default=None, gt=0, lt=1)
-    escalation_rules: list[EscalationRule] | None = None
+    escalation_rules: list[EscalationRule] | None = Field(default=None, max_length=MAX_RULES)
 
     @field_validator("escalation_reasons")
     @classmethod

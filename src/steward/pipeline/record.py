@@ -185,6 +185,7 @@ def _cacheable(rt: Runtime, t: Turn, decision: Decision) -> bool:
         and t.result is not None
         and t.result.degraded is None  # a stand-in answer must not outlive the outage
         and rt.settings.cache.cache_answers
+        and t.channel != "eval"  # an evaluation's answers are not served to askers
     )
 
 

@@ -20,6 +20,7 @@ from steward.core import reasons
 from steward.core.errors import QuestionError
 from steward.guard.hidden import INVISIBLE, Revealed, invisible, reveal, strip_invisible
 from steward.identity.auth import Principal
+from steward.models.risk import strongest, windows
 from steward.pipeline.cache import fingerprint
 from steward.pipeline.conversations import is_follow_up, rewrite
 from steward.pipeline.decide import Decision, after_answer, before_retrieval
@@ -139,12 +140,17 @@ def assess_risk(rt: Runtime, t: Turn) -> Decision | None:
     model = rt.risk
     if model is not None:
         with t.timer.stage("risk"):
+            pieces = windows(text)
+            if t.previous:  # a client that keeps the history (the gateway): its last message too
+                pieces.append(rt.masker.mask(t.previous).text)
             vectors = None
             if model.embedder_id:
                 if t.vector is None:
                     t.vector = rt.embedder.embed([text])[0]
                 vectors = t.vector.reshape(1, -1)
-            score = model.score([text], vectors, t.policy.risk_threshold)[0]
+                if len(pieces) > 1:
+                    vectors = np.vstack([vectors, rt.embedder.embed(pieces[1:])])
+            score = strongest(model.score(pieces, vectors, t.policy.risk_threshold))
         t.risk = score
         if score.reason is not None:
             found.append(Signal(score.reason, f"{REASON_TEXT[score.reason]} (risk detector)"))
@@ -205,6 +211,7 @@ def screen(rt: Runtime, t: Turn) -> Decision | None:
     return before_retrieval(t.und, t.principal, t.policy)
 
 
+EVAL_CHANNEL = "eval"  # `steward eval`: never served from, nor stored in, the answer cache
 WITH_PERSON = "handoff.with-person"  # the rule of a message that joins a ticket in progress
 
 
@@ -228,8 +235,11 @@ def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
 
 
 def look_up(rt: Runtime, t: Turn) -> Decision | None:
-    """The asker's permission filter, then the answer cache scoped to it."""
+    """The asker's permission filter, then the answer cache scoped to it (not for an
+    evaluation, which measures retrieval and answering as they are, not a stored reply)."""
     flt = t.flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+    if t.channel == EVAL_CHANNEL:
+        return None
     with t.timer.stage("cache"):
         key, fp = cache_key(rt, t, flt.acl_ids)
         hit = rt.cache.get(key, flt.acl_ids, flt.kb_version)

@@ -133,16 +133,20 @@ _VULNERABLE = _rx(
     r"(rent|bills|payments|mortgage))\b",
 )
 _LEGAL = _rx(
-    r"(?<!power of )\b(attorney|lawyer|solicitor)\b(?! general)",
+    r"(?<!power of )\b(attorney|lawyer|solicitor)\b(?! general)(?!-in-fact| in fact)",
     r"\b(lawsuit|sue|suing|legal action|court order|court date|court case|in court|to court|"
     r"subpoena|garnish\w*|bankruptcy|litigation)\b",
     r"\b(report|complain|file a complaint|escalate)\b[^.?!]{0,30}\b(to|with)\s+(the\s+)?"
-    r"(cfpb|ombudsman|regulator|attorney general|better business bureau|bbb|fca|occ|fdic)\b",
+    r"(state\s+|federal\s+|insurance\s+|banking\s+)*(cfpb|ombudsman|regulators?|attorney general|"
+    r"better business bureau|bbb|fca|occ|fdic|(insurance\s+)?commissioner|"
+    r"department of (insurance|financial services|banking)|consumer financial protection bureau)\b",
 )
 # Any mention of self-harm is handed off at once (the matrix): a fixed rule beside the model.
 _SELF_HARM = _rx(
-    r"\b(kill myself|end (it|my life)|suicid\w*|self-?harm|hurt myself|don'?t want to live|"
-    r"want to die)\b",
+    r"\b(kill myself|end (it all|my life)|ending (it all|my life)|suicid\w*|self-?harm|"
+    r"hurt myself|take my (own )?life|don'?t want to (live|be alive|be here|wake up)|"
+    r"want to die|better off (dead|without me)|no (point|reason) (in )?(living|going on|"
+    r"carrying on))\b",
 )
 _EMOTIONAL = _SELF_HARM + _rx(
     r"\b(can'?t|cannot|can not)\s+cope\b|\bcrying\b(?!\s+out\s+loud)|\bin tears\b|"
