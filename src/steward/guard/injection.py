@@ -50,15 +50,29 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
     ),
     ("override", r"\b(system|admin|developer)\s+(note|override|message|prompt|instruction)s?\b"),
     ("override", r"\bnote\s+(?:for|to)\s+the\s+ai\b|\b(?:note|message)\s+to\s+(?:the\s+)?ai\b"),
+    # A header that speaks to the model ("ASSISTANT INSTRUCTION:", "AI directive:", "New rule:")
+    (
+        "override",
+        r"\b(?:assistant|ai|model|bot|chatbot)\s+(?:instructions?|directives?|commands?)\s*:"
+        r"|(?:^|[.!?\-]\s*|\balso,?\s+)new\s+(?:rules?|instructions?|directives?)\s*:",
+    ),
+    # "you're MeridianBot-Unfiltered now", "you are an uncensored assistant"
+    (
+        "override",
+        r"\byou(?:'re|\s+are)\s+(?:now\s+)?(?:an?\s+)?[\w-]*(?:bot|gpt|unfiltered|unrestricted|"
+        r"uncensored|jailbr\w*)[\w-]*\b",
+    ),
     ("override", r"\byou\s+are\s+now\b|\b(developer|god|dan|jailbreak|unrestricted)\s+mode\b"),
     ("override", r"\bno\s+(?:restrictions|rules|filters|limits)\b"),
     ("override", r"\b(pretend|act|role-?play)\s+(?:to\s+be|as|that\s+you)\b"),
     ("concealment", r"\bdo\s+not\s+(?:mention|reveal|tell)\b[^.\n]{0,30}\b(note|instruction)"),
     (
         "exfiltration",
-        r"\b(print|output|reveal|show|dump|display|list|give|send|append|include|repeat)\b"
+        r"\b(print|output|reveal|show|dump|display|list|give|send|append|include|repeat|paste)\b"
         r"[^.\n]{0,60}\b(system\s+prompt|your\s+(?:instructions|prompt|rules)|full\s+text\s+of"
-        r"|every\s+(?:restricted|confidential|hidden|internal|secret)|all\s+(?:the\s+)?"
+        r"|every\s+(?:restricted|confidential|hidden|internal|secret)"
+        r"|the\s+internal\s+(?:underwriting|pricing|policy|policies|scores?|thresholds?|rules?)"
+        r"|all\s+(?:the\s+)?"
         r"(?:restricted|confidential|hidden|internal|secret)|(?:titles|names)\s+of\s+(?:every|all)"
         r"|(?:other|another)\s+(?:users?|customers?|people)'?s?\b)",
     ),
