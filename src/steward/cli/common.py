@@ -10,7 +10,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped or redirected, tables are as wide as their content: an id is never cut to "01M…"
+# (a terminal keeps its own width).
+PIPED_WIDTH = 1000
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AsUser = Annotated[str | None, typer.Option("--as", help="Act as this directory user.")]

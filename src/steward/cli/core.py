@@ -470,20 +470,60 @@ def eval_cmd(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (STEWARD_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (STEWARD_PORT).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes; each builds its own runtime from the same settings "
+            "(the store, rate limits and answer cache are shared through the database).",
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API and the chat page."""
+    """Serve the HTTP API and the chat page; prints one line when it listens."""
     import uvicorn
 
     from steward.web.app import create_app
 
     rt = _runtime()
     rt.warm()
-    uvicorn.run(
-        create_app(rt),
-        host=host or rt.settings.http.host,
-        port=port or rt.settings.http.port,
-        log_level="warning",
+    bind_host = host or rt.settings.http.host
+    bind_port = port or rt.settings.http.port
+    line = startup_line(rt, bind_host, bind_port, workers)
+    options: dict[str, Any] = {
+        "host": bind_host,
+        "port": bind_port,
+        "log_level": "warning",
         **proxy_options(os.environ),
+    }
+    if workers > 1:
+        rt.close()
+        out.print(line)  # the workers start next; each is ready once it has warmed up
+        uvicorn.run(
+            "steward.web.app:app_from_environment", factory=True, workers=workers, **options
+        )
+        return
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # listening: say so, once
+                out.print(line)
+
+    Server(uvicorn.Config(create_app(rt), **options)).run()
+
+
+def startup_line(rt: Any, host: str, port: int, workers: int) -> str:
+    """What an operator needs to see when the server is up (no secrets: the store's URL is
+    reduced to its engine)."""
+    embedder = rt.embedder
+    runtime = getattr(embedder, "runtime", None)
+    quantize = getattr(embedder, "quantize", None)
+    how = "/".join(str(x) for x in (runtime, quantize) if x and x != "none")
+    return (
+        f"Steward is serving on http://{host}:{port}/ (data home {rt.settings.home}, store "
+        f"{rt.store.dialect}, embedder {embedder.model_id}{f' on {how}' if how else ''}, provider "
+        f"{rt.answerer.provider.name}, {workers} worker{'s' if workers > 1 else ''})"
     )
 
 

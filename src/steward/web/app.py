@@ -74,6 +74,14 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
     return lifespan
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``steward serve --workers N``: its own runtime, built from the
+    same environment (settings, data home) as every other worker."""
+    rt = Runtime()
+    rt.warm()
+    return create_app(rt)
+
+
 def create_app(rt: Runtime) -> FastAPI:
     app = FastAPI(
         title="Steward",
