@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, datetime
@@ -216,3 +217,46 @@ def test_a_question_in_another_language_goes_to_a_person(kb_home, tmp_path, make
     rt2 = make_runtime(tmp_path / "h2", policy_dir=policies)
     r2 = ask(rt2, principal_for(rt2.store, "cara"), german)
     assert r2.escalation_reason != "language"
+
+
+def test_a_team_file_applies_to_the_askers_in_that_group_only(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "default", "answer_threshold: 0.3\n")
+    write(policies, "team.finance", "answer_threshold: 0.99\n")  # finance: never guess
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", policy_dir=policies)
+    q = "How much does an international wire cost?"
+    sam = ask(rt, principal_for(rt.store, "sam"), q)  # all_staff only
+    fin = ask(rt, principal_for(rt.store, "fin"), q)  # all_staff and finance
+    assert sam.action == "answer"
+    assert fin.action == "abstain" and "0.99" in fin.reason
+    p = rt.policies.for_center(None, groups=["all_staff", "finance"])
+    assert p.answer_threshold == 0.99 and p.name == "finance"
+
+
+def test_a_team_file_named_for_no_group_is_an_error(kb_home, tmp_path, make_runtime) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "team.fianance", "answer_threshold: 0.9\n")
+    shutil.copytree(kb_home, tmp_path / "h")
+    with pytest.raises(ConfigError, match=r"team\.fianance\.yaml names no group.*finance"):
+        _ = make_runtime(tmp_path / "h", policy_dir=policies).policies
+
+
+def test_policy_show_refuses_an_unknown_group(kb_home, tmp_path, model_cache) -> None:
+    from tests.conftest import run_cli
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    write(policies, "team.finance", "answer_threshold: 0.9\n")
+    shutil.copytree(kb_home, tmp_path / "h")
+    env = {"STEWARD_POLICY_DIR": str(policies)}
+    bad = run_cli("policy", "show", "--group", "nope", home=tmp_path / "h",
+                  model_cache=model_cache, extra_env=env)  # fmt: skip
+    assert bad.returncode == 2 and "Unknown group 'nope'" in bad.stderr
+    good = run_cli("policy", "show", "--group", "finance", "--json", home=tmp_path / "h",
+                   model_cache=model_cache, extra_env=env)  # fmt: skip
+    assert good.returncode == 0 and json.loads(good.stdout)["answer_threshold"] == 0.9

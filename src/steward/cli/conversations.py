@@ -336,16 +336,25 @@ def cache_clear() -> None:
 @policy_app.command("show")
 def policy_show(
     center: Annotated[str | None, typer.Option(help="A center id.")] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="A directory group whose team file applies (repeatable)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The policy in force for a center (after the default file and the center's file)."""
+    """The policy in force for a center and groups (default file, center file, team files)."""
     rt = _runtime()
     known = rt.policies.centers()
     if center is not None and center not in known:
         # Not the default's rules under another name: a typo must not look like a policy.
         listed = ", ".join(known) or "none (import the directory first)"
         fail(f"Unknown center {center[:64]!r}; the directory's centers: {listed}.")
-    p = rt.policies.for_center(center)
+    groups = rt.policies.groups()
+    for g in group or []:
+        if g not in groups:
+            listed = ", ".join(groups) or "none (import the directory first)"
+            fail(f"Unknown group {g[:64]!r}; the directory's groups: {listed}.")
+    p = rt.policies.for_center(center, groups=group or [])
     data = {
         k: (v.model_dump(mode="json") if hasattr(v, "model_dump") else v)
         for k, v in p.__dict__.items()

@@ -30,6 +30,7 @@ import fnmatch
 import hashlib
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from functools import lru_cache
@@ -47,10 +48,11 @@ from steward.config.yamlfile import parse_yaml
 from steward.core import reasons
 from steward.core.errors import ConfigError
 from steward.store import Store
-from steward.store.models import Center
+from steward.store.models import Center, Group
 
 log = logging.getLogger(__name__)
 DEFAULT_PROFILE = "steward"
+TEAM = "team."  # team.<group id>.yaml: a team's overlay
 REASONS = reasons.SIGNALS  # the risk signals a policy may list (steward.core.reasons)
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -334,23 +336,41 @@ class PolicyBook:
         with self.store.read() as s:
             return sorted(s.scalars(select(Center.id)))
 
+    def groups(self) -> list[str]:
+        """The directory's groups (none known without a store)."""
+        if self.store is None:
+            return []
+        with self.store.read() as s:
+            return sorted(s.scalars(select(Group.id)))
+
     def unknown_files(self, specs: dict[str, Any] | None = None) -> list[str]:
-        """Policy files named for no center of the directory (``nroth.yaml``): a misspelled
-        name would otherwise be silently ignored, leaving the center on the default rules.
-        Unchecked while the directory has no centers (nothing imported yet)."""
-        known = set(self.centers())
-        if not known:
+        """Policy files named for no center (``nroth.yaml``) or no group (``team.fruad.yaml``)
+        of the directory: a misspelled name would otherwise be silently ignored, leaving the
+        center or team on the default rules. Unchecked while the directory is empty (nothing
+        imported yet)."""
+        centers, groups = set(self.centers()), set(self.groups())
+        if not centers and not groups:
             return []
         names = self._specs if specs is None else specs
-        return sorted(
-            n for n in names if n != "default" and not n.startswith("profile.") and n not in known
-        )
+        out = []
+        for n in names:
+            if n == "default" or n.startswith("profile."):
+                continue
+            known = n.removeprefix(TEAM) in groups if n.startswith(TEAM) else n in centers
+            if not known:
+                out.append(n)
+        return sorted(out)
 
     def _misnamed(self, name: str) -> str:
+        if name.startswith(TEAM):
+            return (
+                f"Policy file {name}.yaml names no group of the directory (known groups: "
+                f"{', '.join(self.groups())}): name it team.GROUP.yaml after a group id."
+            )
         return (
             f"Policy file {name}.yaml names no center of the directory (known centers: "
-            f"{', '.join(self.centers())}): name it after a center, default.yaml or "
-            "profile.NAME.yaml."
+            f"{', '.join(self.centers())}): name it after a center, default.yaml, "
+            "team.GROUP.yaml or profile.NAME.yaml."
         )
 
     def _reloaded(self) -> audit.AuditEvent:
@@ -382,9 +402,13 @@ class PolicyBook:
         self._emit(event)
         return [DEFAULT_PROFILE, *sorted(n for n in names if n != DEFAULT_PROFILE)]
 
-    def for_center(self, center: str | None, profile: str | None = None) -> Policy:
-        """The policy in force: the default's settings, overridden by the center's file, then
-        by the assistant profile's (``profile.<name>.yaml``)."""
+    def for_center(
+        self, center: str | None, profile: str | None = None, groups: Iterable[str] = ()
+    ) -> Policy:
+        """The policy in force, in layers: the default's settings, overridden by the center's
+        file, then by each team file of the asker's groups (``team.<group>.yaml``, in the order
+        of the group ids: a later team's key wins), then by the assistant profile's
+        (``profile.<name>.yaml``, which can only tighten)."""
         if self.folder is None:
             return self.base
         with self._lock:
@@ -392,11 +416,12 @@ class PolicyBook:
             specs = dict(self._specs)
         self._emit(event)
         policy = self.base
-        layers = ["default", center, f"profile.{profile}" if profile else None]
+        teams = [f"{TEAM}{g}" for g in sorted(set(groups))]
+        layers = ["default", center, *teams, f"profile.{profile}" if profile else None]
         for name in layers:
             if name is not None and name in specs:
                 spec, version = specs[name]
-                label = name.removeprefix("profile.")
+                label = name.removeprefix("profile.").removeprefix(TEAM)
                 version = version if policy.version == "builtin" else f"{policy.version}+{version}"
                 merged = policy.merged(spec, label if name != "default" else "default", version)
                 policy = policy.tightened_by(merged) if name.startswith("profile.") else merged

@@ -52,7 +52,7 @@ def run(
         text,
         principal,
         channel,
-        rt.policies.for_center(principal.center, profile),
+        rt.policies.for_center(principal.center, profile, principal.groups),
         previous=previous,
         streaming=streaming,
     )
