@@ -366,6 +366,21 @@ def test_sql_source_must_be_a_select(tmp_path: Path, make_runtime) -> None:
     assert report.status == "failed" and "must be a SELECT" in report.errors[0]["message"]
 
 
+def test_a_failing_sql_query_says_what_the_database_said_but_not_the_url(
+    tmp_path: Path, make_runtime
+) -> None:
+    import yaml
+
+    source = {"id": "crm", "connector": "sql", "query": "SELECT id FROM notes"}
+    source["url"] = f"sqlite:///{tmp_path / 'secret-name.db'}"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"sources": [source]}))
+    rt = make_runtime(tmp_path / "home")
+    report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    message = report.errors[0]["message"]
+    assert report.status == "failed" and "no such table: notes" in message
+    assert "secret-name" not in message
+
+
 def test_many_batches_are_each_written_once_with_their_own_vectors(
     tmp_path: Path, make_runtime
 ) -> None:

@@ -250,7 +250,8 @@ def ingest(
         out.print(table)
         for r in reports:
             for e in r.errors[:20]:
-                err.print(f"{r.source_id}: {e['ref']}: {e['message']}", markup=False)
+                where = r.source_id if e["ref"] == r.source_id else f"{r.source_id}: {e['ref']}"
+                err.print(f"{where}: {e['message']}", markup=False)
     if any(r.status == "failed" for r in reports):
         raise typer.Exit(2)
 

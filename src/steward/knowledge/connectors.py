@@ -405,8 +405,9 @@ class _TabularOptions(CommonOptions):
     faq: bool = Field(default=False, description="Rows are question/answer pairs.")
     field_labels: bool = Field(
         default=True,
-        description="Start each text field's block with its name (`resolution: ...`); "
-        "`false` joins the fields as plain paragraphs.",
+        description="Start each text field's block with its name (`resolution: ...`) when "
+        "there are several; `false` joins the fields as plain paragraphs. A single text field "
+        "is never labelled (its name would open every answer quoted from it).",
     )
 
 
@@ -423,8 +424,9 @@ def _record_item(opts: _TabularOptions, row: dict[str, Any], ref: str) -> Item:
     text_fields = opts.text_fields or [
         k for k in row if k not in {opts.id_field, opts.acl_field, *opts.personal_fields}
     ]
+    labelled = opts.field_labels and len(text_fields) > 1
     fields = [
-        (k if opts.field_labels else "", str(row[k]).strip())
+        (k if labelled else "", str(row[k]).strip())
         for k in text_fields
         if row.get(k) not in (None, "")
     ]
@@ -547,7 +549,10 @@ class SqlConnector:
             with engine.connect() as conn:
                 rows = conn.execute(text(self.opts.query)).mappings().all()
         except SQLAlchemyError as exc:
-            raise SourceError(f"SQL source query failed: {type(exc).__name__}") from exc
+            # The database's own words ("no such table: notes", "unable to open database
+            # file"): never the URL, which may hold a password.
+            cause = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0][:200]
+            raise SourceError(f"SQL source query failed: {cause}") from exc
         finally:
             engine.dispose()
         for n, row in enumerate(rows, 1):
