@@ -638,3 +638,24 @@ def test_an_instruction_header_or_a_new_persona_is_dropped_and_the_question_answ
     assert dropped["findings"] and dropped["dropped"] >= 1
     for benign in ("You are my hero now, thanks. How much does a domestic wire cost?",):
         assert ask(kb_rt, principal_for(kb_rt.store, "cara"), benign).action == "answer"
+
+
+def test_an_abstention_says_in_words_what_its_figures_say(
+    kb_home, tmp_path, make_runtime, cards_rt
+) -> None:
+    import shutil
+
+    shutil.copytree(kb_home, tmp_path / "h")
+    strict = make_runtime(tmp_path / "h", policy={"answer_threshold": 0.99})
+    r = ask(
+        strict, principal_for(strict.store, "cara"), "How much does an international wire cost?"
+    )
+    assert r.action == "abstain" and r.confidence > 0.5
+    assert "found nothing" not in r.answer
+    assert f"confidence {r.confidence:.2f}, below the 0.99 required" in r.answer
+    neighbour = ask(
+        cards_rt,
+        principal_for(cards_rt.store, "cara"),
+        "What is the annual fee on the Platinum card?",
+    )
+    assert "does not answer what you asked" in neighbour.answer and "'Platinum'" in neighbour.answer

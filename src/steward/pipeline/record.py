@@ -5,6 +5,7 @@ entry together (all of them commit, or none does).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -66,10 +67,28 @@ def message(
     terms = ", ".join(query_terms(question)[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
+    below = _BELOW.search(decision.reason)
+    if below and float(below.group(1)) >= float(below.group(2)) / 2:
+        # The words say what the figures say: an answer was found, just not sure enough (far
+        # below the bar, "found nothing that answers this" is the truer sentence).
+        return (
+            f"I don't know for sure. I searched the knowledge you can access for: "
+            f"{terms}; the best answer I found has confidence {below.group(1)}, below the "
+            f"{below.group(2)} required here, so I won't guess.{looked}"
+        )
+    if decision.rule.startswith("answerability."):
+        detail = decision.reason.split(": ", 1)[-1]
+        return (
+            f"I don't know. I searched the knowledge you can access for: {terms}; what I "
+            f"found does not answer what you asked ({detail}), so I won't guess.{looked}"
+        )
     return (
         f"I don't know. I searched the knowledge you can access for: {terms}, and found "
         f"nothing that answers this confidently, so I won't guess.{looked}"
     )
+
+
+_BELOW = re.compile(r"confidence (\d\.\d+) is below the threshold (\d\.\d+)")
 
 
 def render(rt: Runtime, t: Turn, decision: Decision) -> Outcome:
