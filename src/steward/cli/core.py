@@ -290,7 +290,7 @@ def runs(limit: int = 20, as_json: JsonOpt = False) -> None:
         return
     table = Table(*data[0].keys()) if data else Table("no sync runs yet")
     for d in data:
-        table.add_row(*(str(v)[:26] for v in d.values()))
+        table.add_row(*(str(v) for v in d.values()))
     out.print(table)
 
 
@@ -448,7 +448,7 @@ def eval_cmd(
         Path | None, typer.Option("--details", help="Write one JSON line per question here.")
     ] = None,
 ) -> None:
-    """Score a question file (Meridian format) and print the figures."""
+    """Score a question file (the format is in docs/operations.md) and print the figures."""
     from steward.evals.runner import load_questions, run_eval
 
     rt = _runtime()
