@@ -305,3 +305,25 @@ def test_declared_name_parts_and_address_zip_are_masked(masker: Masker) -> None:
     for raw in ("Vogel", "Harriet", "55990", "Alder"):
         assert raw not in masked
     assert masked.startswith("Ms. <NAME_")
+
+
+@pytest.mark.parametrize(
+    ("text", "hidden", "kept"),
+    [
+        # digits after a card number no longer hide the card (outside review of #17)
+        ("card 4111 1111 1111 1111 09/27", ["4111 1111 1111 1111", "09/27"], []),
+        ("card 4111 1111 1111 1111 3 times", ["4111 1111 1111 1111"], ["3 times"]),
+        ("order 1234 5678 9012 3456 7 items", [], ["1234 5678 9012 3456 7"]),  # not Luhn-valid
+        # any street type when a city, state and ZIP follow
+        ("new address is 2207 Live Oak Bend, San Antonio, TX 78209, thanks",
+         ["2207 Live Oak Bend", "78209"], ["thanks"]),
+        ("stuck within 100 feet of a road", [], ["100 feet of a road"]),
+        ("We have 25 branches in Austin, TX 78701 area", [], ["25 branches"]),
+    ],
+)  # fmt: skip
+def test_cards_expiry_and_addresses_in_running_text(masker, text, hidden, kept) -> None:
+    masked = masker.mask(text).text
+    for value in hidden:
+        assert value not in masked, masked
+    for value in kept:
+        assert value in masked, masked

@@ -244,6 +244,10 @@ _EXP_AFTER = re.compile(
 )
 
 
+# "4111 1111 1111 1111 09/27": a date right after a card number is its expiry.
+_CARD_BEFORE = re.compile(r"(?:\d[ .-]?){11,18}\d\s*[,;:]?\s*$")
+
+
 class CardSecurityRecognizer:
     """Card verification codes (CVV, CVC, CID) and card expiry dates.
 
@@ -258,7 +262,11 @@ class CardSecurityRecognizer:
     def find(self, text: str) -> list[Span]:
         out = _spans("CVV", _after_cue(text, _CVV_CUE, _CVV, 20), 0.95, self.name)
         exp = _after_cue(text, _EXP_CUE, _MMYY, 16) + _after_cue(text, _EXP_CUE, _MMYY_BARE, 8)
-        exp += [m for m in _MMYY.finditer(text) if _EXP_AFTER.match(text, m.end())]
+        exp += [
+            m
+            for m in _MMYY.finditer(text)
+            if _EXP_AFTER.match(text, m.end()) or _CARD_BEFORE.search(text[: m.start()][-40:])
+        ]
         out += _spans("EXPIRY", exp, 0.95, self.name)
         return out
 
@@ -408,6 +416,15 @@ _STREET_SUFFIX = (
     r"street|st\b\.?|avenue|ave\b\.?|road|rd\b\.?|drive|dr\b\.?|lane|ln\b\.?|boulevard|blvd\b\.?"
     r"|court|ct\b\.?|way|place|pl\b\.?|terrace|ter\b\.?|circle|cir\b\.?|close|crescent|square"
     r"|highway|hwy\b\.?|parkway|pkwy\b\.?|row|walk|gardens|grove|hill|mews"
+    r"|bend|trail|trl\b\.?|loop|pike|ridge|crossing|alley|plaza|cove|glen|heights|hollow"
+    r"|meadows?|shores?|summit|vista|expressway|freeway|turnpike|manor|commons|creek|bluff"
+    r"|knoll|landing|harbor|orchard|ranch"
+)
+# Words that sit between a number and a street word in prose, not in an address
+# ("stuck within 100 feet of a road").
+_NOT_STREET = (
+    r"(?!(?:of|a|an|the|to|from|in|on|at|off|by|feet|foot|ft|miles?|yards?|met(?:er|re)s?|km"
+    r"|blocks?|minutes?|hours?)\b)"
 )
 _WORD = r"[A-Za-z][A-Za-z'.-]*"
 _STATES = (
@@ -416,11 +433,20 @@ _STATES = (
 )
 _ADDRESS = re.compile(
     r"(?<![\w$€£.,/:-])(?:flat\s+\d+[a-z]?,?\s+)?\d{1,5}[A-Za-z]?\s+"
-    rf"(?:(?:(?:{_WORD})\s+){{0,3}}(?:{_STREET_SUFFIX})|the\s+crescent|[a-z]+way\b)"
+    rf"(?:(?:{_NOT_STREET}(?:{_WORD})\s+){{0,3}}(?:{_STREET_SUFFIX})|the\s+crescent|[a-z]+way\b)"
     r"(?:,?\s*(?:apt\.?|apartment|unit|suite|ste\.?|#)\s*[\w-]{1,6})?"
     rf"(?:,?\s+[a-z]+(?:\s+[a-z]+)?,?\s+(?:{_STATES})\b(?:\s+\d{{5}}(?:-\d{{4}})?)?)?"
     r"(?:,?\s+(?:[A-Z][a-z]+|[a-z]+),?\s+[A-Za-z]{1,2}\d{1,2}[A-Za-z]?\s+\d[A-Za-z]{2})?",
     re.IGNORECASE,
+)
+
+
+# Any street name when a US city, state and ZIP follow ("2207 Live Oak Bend, San Antonio, TX
+# 78209"): the state and ZIP say it is an address whatever the street's type.
+_ADDRESS_ZIP = re.compile(
+    rf"(?<![\w$€£.,/:-])\d{{1,5}}[A-Za-z]?\s+(?:{_WORD}\s+){{0,4}}{_WORD},"
+    r"(?:\s*(?:apt\.?|apartment|unit|suite|ste\.?|#)\s*[\w-]{1,6},?)?"
+    rf"\s+(?:[A-Za-z]+\s+){{0,2}}[A-Za-z]+,\s*(?:{_STATES})\s+\d{{5}}(?:-\d{{4}})?\b"
 )
 
 
@@ -433,7 +459,7 @@ class AddressRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = []
-        for m in _ADDRESS.finditer(text):
+        for m in [*_ADDRESS.finditer(text), *_ADDRESS_ZIP.finditer(text)]:
             end = m.end()
             while end > m.start() and text[end - 1] in " ,.":
                 end -= 1

@@ -125,6 +125,9 @@ _CARD_CUE = _cue(
 )
 
 
+_USUAL = (16, 15, 19, 14, 13, 18, 17, 12)  # card lengths, most usual first
+
+
 class CardRecognizer:
     """Payment card numbers in any grouping (4-4-4-4, 4-6-5, none; spaces, hyphens or dots),
     Luhn-checked.
@@ -139,13 +142,27 @@ class CardRecognizer:
     def find(self, text: str) -> list[Span]:
         out = []
         for m in self._re.finditer(text):
-            digits = re.sub(r"\D", "", m.group())
-            if not (12 <= len(digits) <= 19 and luhn_ok(digits)):
+            # The run may carry digits that follow the card ("4111 1111 1111 1111 09/27",
+            # "... 1111 3 times"): of the run and its shorter prefixes (cut at a separator),
+            # the Luhn-valid one of the most usual card length.
+            valid = []
+            for end in self._ends(m.group()):
+                digits = re.sub(r"\D", "", m.group()[:end])
+                if 12 <= len(digits) <= 19 and luhn_ok(digits):
+                    valid.append((_USUAL.index(len(digits)), end, digits))
+            if not valid:
                 continue
+            _, end, digits = min(valid)
             network = len(digits) >= 13 and digits[0] in "23456"
-            if network or _near(text, m.start(), m.end(), _CARD_CUE):
-                out.append(Span("CARD", m.start(), m.end(), 1.0, self.name))
+            if network or _near(text, m.start(), m.start() + end, _CARD_CUE):
+                out.append(Span("CARD", m.start(), m.start() + end, 1.0, self.name))
         return out
+
+    @staticmethod
+    def _ends(run: str) -> list[int]:
+        """Where the run may end: its whole length, then before each separator, longest first."""
+        cuts = [i for i, ch in enumerate(run) if ch in " -." and i and run[i - 1].isdigit()]
+        return [len(run), *sorted(cuts, reverse=True)]
 
 
 # An extension may follow a number; it stays outside the span, so that an allow-listed
