@@ -183,7 +183,7 @@ def test_eval_command_prints_one_json_object(kb_home, tmp_path: Path, model_cach
     bad.write_text('{"id": "x"\n')
     r = run_cli("eval", "--questions", str(bad), home=home, model_cache=model_cache)
     assert r.returncode == 2
-    assert "not a valid question line" in r.stderr
+    assert "not JSON (column" in r.stderr
 
 
 def test_benchmark_replay_retrieves_what_ask_retrieved(kb_home, tmp_path, make_runtime) -> None:

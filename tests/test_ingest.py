@@ -453,3 +453,43 @@ def test_a_paragraph_longer_than_a_chunk_splits_between_sentences() -> None:
     # every chunk starts and ends on a sentence boundary
     assert all(t.rstrip().endswith(".") for t in texts)
     assert texts[0].startswith("Short intro paragraph.\nClause 0 sets")
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "sql"])
+def test_a_misspelt_field_fails_the_source_before_anything_is_stored(
+    tmp_path: Path, make_runtime, kind: str
+) -> None:
+    """Outside review of #18: `personal_fields: {customer_nam: NAME}` was accepted and the
+    names were stored in plain text; `text_fields: [answr]` left every row unsearchable."""
+    import sqlite3
+
+    import yaml
+
+    rows = [{"id": "t1", "body": "Marguerite Quill asked about her claim.", "customer_name":
+             "Marguerite Quill", "acl": "staff"}]  # fmt: skip
+    source: dict[str, object] = {
+        "id": "t", "connector": kind, "text_fields": ["body"],
+        "personal_fields": {"customer_nam": "NAME"},
+    }  # fmt: skip
+    if kind == "csv":
+        (tmp_path / "t.csv").write_text(
+            "id,body,customer_name,acl\n" + ",".join(rows[0].values()) + "\n"
+        )
+        source["path"] = "t.csv"
+    elif kind == "jsonl":
+        (tmp_path / "t.jsonl").write_text(json.dumps(rows[0]) + "\n")
+        source["path"] = "t.jsonl"
+    else:
+        with sqlite3.connect(tmp_path / "t.db") as conn:
+            conn.execute("CREATE TABLE t (id TEXT, body TEXT, customer_name TEXT, acl TEXT)")
+            conn.execute("INSERT INTO t VALUES (?, ?, ?, ?)", tuple(rows[0].values()))
+        source["url"] = f"sqlite:///{tmp_path / 't.db'}"
+        source["query"] = "SELECT id, body, customer_name, acl FROM t"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({"sources": [source]}))
+    rt = make_runtime(tmp_path / "home")
+    report = sync(rt, load_sources(tmp_path / "s.yaml"))[0]
+    assert report.status == "failed" and report.added == 0
+    message = report.errors[0]["message"]
+    assert "`customer_nam` (personal_fields)" in message and "customer_name" in message
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
+    assert b"Marguerite" not in stored

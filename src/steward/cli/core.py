@@ -252,7 +252,9 @@ def ingest(
             for e in r.errors[:20]:
                 where = r.source_id if e["ref"] == r.source_id else f"{r.source_id}: {e['ref']}"
                 err.print(f"{where}: {e['message']}", markup=False)
-    if any(r.status == "failed" for r in reports):
+    # Bad input anywhere is exit 2: a whole source that could not be read ("failed") or items
+    # that could not ("partial": the rest synced, each bad item kept its last good version).
+    if any(r.status in ("failed", "partial") for r in reports):
         raise typer.Exit(2)
 
 

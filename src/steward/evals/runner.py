@@ -79,10 +79,12 @@ def load_questions(path: Path) -> list[Question]:
             continue
         try:
             out.append(Question.model_validate(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise InputError(
-                f"{path}:{n}: not a valid question line ({type(exc).__name__})."
-            ) from exc
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "line"
+            raise InputError(f"{path}:{n}: {where}: {first['msg']}.") from exc
     if not out:
         raise InputError(f"Question file {path} has no questions.")
     return out

@@ -14,7 +14,7 @@ import html.parser
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -411,6 +411,28 @@ class _TabularOptions(CommonOptions):
     )
 
 
+def _named_fields(opts: _TabularOptions) -> dict[str, str]:
+    """Every field the source's options name, with the option that names it."""
+    named = {f: "personal_fields" for f in opts.personal_fields}
+    named.update({f: "text_fields" for f in opts.text_fields or []})
+    for option in ("title_field", "updated_field", "owner_field"):
+        value = getattr(opts, option)
+        if value:
+            named.setdefault(value, option)
+    return named
+
+
+def missing_fields(opts: _TabularOptions, columns: Iterable[str]) -> str | None:
+    """What is wrong when the options name a field the data does not have (a misspelt
+    `personal_fields` key would otherwise leave personal values unmasked, a misspelt
+    `text_fields` entry leave the rows unsearchable), or None."""
+    have = list(columns)
+    absent = [f"`{f}` ({option})" for f, option in _named_fields(opts).items() if f not in have]
+    if not absent:
+        return None
+    return f"no field {', '.join(absent)}; the fields are: {', '.join(have) or 'none'}"
+
+
 def _record_item(opts: _TabularOptions, row: dict[str, Any], ref: str) -> Item:
     raw_id = row.get(opts.id_field)
     if raw_id is None or str(raw_id).strip() == "":
@@ -478,6 +500,9 @@ class CsvConnector:
                 f"CSV source {self.opts.path} has no `{self.opts.id_field}` column "
                 f"(columns: {', '.join(reader.fieldnames or [])})."
             )
+        wrong = missing_fields(self.opts, reader.fieldnames)
+        if wrong:
+            raise SourceError(f"CSV source {self.opts.path.name}: {wrong}.")
         for row in reader:
             ref = f"{self.opts.path.name}:{reader.line_num}"
             if None in row:
@@ -505,6 +530,22 @@ class JsonlConnector:
             handle = self.opts.path.open(encoding="utf-8")
         except OSError as exc:
             raise SourceError(f"Cannot read JSONL source {self.opts.path}: {exc}") from exc
+        # First, the fields the records have: a field the options name that no record has is
+        # a typo (a misspelt personal field would let its values through unmasked), and the
+        # source fails before anything is stored. A record may still lack a field.
+        seen: set[str] = set()
+        with handle:
+            for line in handle:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    seen.update(row)
+        wrong = missing_fields(self.opts, sorted(seen)) if seen else None
+        if wrong:
+            raise SourceError(f"JSONL source {self.opts.path.name}: {wrong}.")
+        handle = self.opts.path.open(encoding="utf-8")
         with handle:
             for n, line in enumerate(handle, 1):
                 ref = f"{self.opts.path.name}:{n}"
@@ -547,7 +588,9 @@ class SqlConnector:
         engine = create_engine(self.opts.url)
         try:
             with engine.connect() as conn:
-                rows = conn.execute(text(self.opts.query)).mappings().all()
+                result = conn.execute(text(self.opts.query))
+                columns = list(result.keys())
+                rows = result.mappings().all()
         except SQLAlchemyError as exc:
             # The database's own words ("no such table: notes", "unable to open database
             # file"): never the URL, which may hold a password.
@@ -555,6 +598,9 @@ class SqlConnector:
             raise SourceError(f"SQL source query failed: {cause}") from exc
         finally:
             engine.dispose()
+        wrong = missing_fields(self.opts, columns)
+        if wrong:
+            raise SourceError(f"SQL source query: {wrong}.")
         for n, row in enumerate(rows, 1):
             ref = f"row {n}"
             try:

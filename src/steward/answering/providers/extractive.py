@@ -22,6 +22,7 @@ function of the signals of the weakest part, so it falls when any part goes unan
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     from steward.config.settings import Settings
 
 SIGNALS = ("sd", "cd", "hd", "ls", "lc", "tm")
+# A record's field label at the start of a sentence ("resolution: Claim paid ..."): it helps
+# ranking, but an answer quotes the sentence without it.
+_LABEL = re.compile(r"^[a-z][a-z0-9_]{0,30}:\s+")
 
 
 class ExtractiveOptions(BaseModel):
@@ -203,7 +207,10 @@ class ExtractiveProvider:
                 chosen[tie] = float(scores[j][tie])
         ordered = sorted(chosen, key=lambda k: (cands[k].passage.n, cands[k].index))
         ordered = ordered[: self.opts.max_sentences]
-        claims = [Claim(cands[k].text.strip(), cands[k].passage.n, chosen[k]) for k in ordered]
+        claims = [
+            Claim(_LABEL.sub("", cands[k].text.strip()), cands[k].passage.n, chosen[k])
+            for k in ordered
+        ]
         text = " ".join(f"{c.text} [{c.passage}]" for c in claims)
         return Draft(text, claims, min(supports), self.model)
 
