@@ -493,3 +493,11 @@ def test_a_misspelt_field_fails_the_source_before_anything_is_stored(
     assert "`customer_nam` (personal_fields)" in message and "customer_name" in message
     stored = b"".join(p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())
     assert b"Marguerite" not in stored
+
+
+def test_a_broken_jsonl_line_is_reported_at_its_own_column(tmp_path: Path, make_runtime) -> None:
+    line = json.dumps({"id": "t1", "text": "hello", "acl": ["staff"]})[:-1]  # no closing brace
+    (tmp_path / "t.jsonl").write_text(line + "\n")
+    (tmp_path / "s.yaml").write_text("sources:\n  - {id: t, connector: jsonl, path: t.jsonl}\n")
+    report = sync(make_runtime(tmp_path / "home"), load_sources(tmp_path / "s.yaml"))[0]
+    assert report.errors[0]["message"].startswith(f"malformed JSON at column {len(line) + 1}:")

@@ -552,7 +552,7 @@ class JsonlConnector:
                 if not line.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(line.rstrip("\r\n"))  # a column, not "line 2 column 1"
                     if not isinstance(row, dict):
                         raise ValueError("line is not a JSON object")
                     yield _record_item(self.opts, row, ref)

@@ -207,7 +207,7 @@ class Syncer:
     def _fail(self, ref: str, message: str) -> None:
         self.report.failed += 1
         self.report.errors.append({"ref": ref, "message": message})
-        log.warning(
+        log.info(  # the run's report carries it (and the CLI prints it): no second stderr line
             "sync item failed", extra={"source": self.spec.id, "ref": ref, "detail": message}
         )
 
