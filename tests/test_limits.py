@@ -31,6 +31,7 @@ from tests.conftest import LiveServer
 
 MB = 1024 * 1024
 HOUR, DAY = 3600, 86_400
+WINDOW_START = (time.time() // DAY) * DAY + 1.0  # a second into today (UTC)
 
 
 class Deployment:
@@ -47,7 +48,11 @@ class Deployment:
         rt: Runtime = self._make(self.home, **overrides)
         if not self.keys:
             self.keys.update({u: create_key(rt.store, u) for u in ("cara", "sam", "nora", "solo")})
-        live = LiveServer(create_app(rt), **(server_options or {}))
+        app = create_app(rt)
+        # Counters count in fixed windows aligned to the epoch: every replica's limiter reads
+        # one clock that stands a second into a day, so no window ends during a test.
+        app.state.limiter.clock = lambda: WINDOW_START
+        live = LiveServer(app, **(server_options or {}))
         return self._stack.enter_context(live), self.keys
 
     def new_key(self, user: str) -> str:
@@ -77,14 +82,6 @@ def assert_error_shape(r: httpx.Response, status: int, code: str) -> dict[str, A
     assert error["code"] == code
     assert error["request_id"] == r.headers["x-request-id"]
     return error
-
-
-def fresh_window(window_s: int, need_s: float = 30) -> None:
-    """Counters count in fixed windows aligned to the epoch: a test that must stay inside one
-    waits for the next when fewer than ``need_s`` seconds are left (rarely, with long windows)."""
-    left = window_s - time.time() % window_s
-    if left < need_s:
-        time.sleep(left + 0.1)
 
 
 def rss_bytes() -> int:
@@ -217,7 +214,6 @@ def test_error_messages_echo_at_most_a_short_prefix_of_the_input(serve: Deployme
 
 def test_a_user_over_the_limit_gets_429_with_retry_after(serve: Deployment) -> None:
     server, keys = serve(rate_per_user=3, rate_window_s=HOUR)
-    fresh_window(HOUR)
     with httpx.Client(base_url=server.url, headers=bearer(keys["cara"])) as c:
         assert [c.get("/v1/models").status_code for _ in range(3)] == [200] * 3
         r = c.get("/v1/models")
@@ -230,7 +226,6 @@ def test_a_user_over_the_limit_gets_429_with_retry_after(serve: Deployment) -> N
 
 def test_each_api_key_has_its_own_limit(serve: Deployment) -> None:
     server, keys = serve(rate_per_key=2, rate_window_s=HOUR)
-    fresh_window(HOUR)
     rt_key = keys["cara"]
     with httpx.Client(base_url=server.url) as c:
         assert [c.get("/v1/models", headers=bearer(rt_key)).status_code for _ in range(3)] == [
@@ -244,7 +239,6 @@ def test_each_api_key_has_its_own_limit(serve: Deployment) -> None:
 
 def test_a_center_shares_one_limit_over_its_users(serve: Deployment) -> None:
     server, keys = serve(rate_per_center=3, rate_window_s=HOUR)
-    fresh_window(HOUR)
     with httpx.Client(base_url=server.url) as c:
         # cara, sam and nora are all in center north; solo is in south.
         codes = [c.get("/v1/models", headers=bearer(keys[u])).status_code for u in keys]
@@ -256,7 +250,6 @@ def test_a_center_shares_one_limit_over_its_users(serve: Deployment) -> None:
 def test_two_replicas_on_one_store_share_the_counters(serve: Deployment) -> None:
     one, keys = serve(rate_per_user=4, rate_window_s=HOUR)
     two, _ = serve(rate_per_user=4, rate_window_s=HOUR)
-    fresh_window(HOUR)
     codes = [
         httpx.get(f"{s.url}/v1/models", headers=bearer(keys["cara"])).status_code
         for s in (one, two, one, two, one, two)
@@ -274,7 +267,6 @@ def test_counters_count_across_limiter_instances_on_each_engine(
         else (f"sqlite:///{tmp_path / 'limits.db'}")
     )
     cfg = LimitsSettings(rate_per_user=5, rate_per_key=0, rate_per_center=7, rate_window_s=HOUR)
-    fresh_window(HOUR)
     stores = [open_store(url), open_store(url)]  # two replicas: two engines, one database
     a, b = (RateLimiter(store, cfg) for store in stores)
     who = Principal("u1", "U", frozenset(), "north", "asker", False, "oidc")
@@ -322,7 +314,6 @@ def test_a_thousand_bad_keys_get_429_after_the_threshold_and_leave_security_line
 ) -> None:
     # The default threshold (30 failures), counted over a day so the run stays in one window.
     server, keys = serve(auth_failure_window_s=DAY)
-    fresh_window(DAY, need_s=120)
     bad = [f"stw_guess{i:04d}-{'x' * 30}" for i in range(1000)]
     limits = httpx.Limits(max_connections=8)
     with httpx.Client(base_url=server.url, limits=limits) as c, ThreadPoolExecutor(8) as pool:
@@ -367,7 +358,6 @@ def test_one_stale_key_sent_again_and_again_does_not_lock_out_its_address(
     # Guessing needs new keys: a client retrying one revoked key is charged once, so an office
     # behind one address is not locked out by one misconfigured script.
     server, keys = serve(auth_failures_max=2, auth_failure_window_s=DAY)
-    fresh_window(DAY)
     with httpx.Client(base_url=server.url) as c:
         stale = bearer("stw_revoked-long-ago-xxxxxxxxxxxxxxxxxxxxxxxxxxx")
         assert {c.get("/v1/models", headers=stale).status_code for _ in range(20)} == {401}
@@ -384,7 +374,6 @@ def test_x_forwarded_for_names_the_client_only_behind_a_configured_proxy(
     `steward serve` trusts the header only from FORWARDED_ALLOW_IPS."""
     options = proxy_options({"FORWARDED_ALLOW_IPS": trusted} if trusted else {})
     server, _ = serve(options, auth_failures_max=2, auth_failure_window_s=DAY)
-    fresh_window(DAY)
     with httpx.Client(base_url=server.url) as c:
         codes = [
             c.get(

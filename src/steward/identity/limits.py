@@ -22,7 +22,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -71,9 +71,13 @@ def key_prefix(token: str) -> str:
 class RateLimiter:
     """Counts requests and failed logins in the store; raises :class:`RateLimited` when over."""
 
-    def __init__(self, store: Store, cfg: LimitsSettings) -> None:
+    def __init__(
+        self, store: Store, cfg: LimitsSettings, clock: Callable[[], float] = time.time
+    ) -> None:
+        """``clock``: seconds since the epoch; the windows are aligned to it."""
         self.store = store
         self.cfg = cfg
+        self.clock = clock
         self._swept_window = 0  # the last window this process deleted older rows for
         self._lock = threading.Lock()
 
@@ -119,7 +123,7 @@ class RateLimiter:
         throttle = self.cfg.auth_failures_max
         if not limits and throttle <= 0:
             return
-        now = time.time()
+        now = self.clock()
         with self.store.write() as (s, _):
             if throttle > 0:
                 self._refuse_if_throttled(s, client, now)
@@ -145,7 +149,7 @@ class RateLimiter:
         threshold (the caller raises its AuthError otherwise)."""
         token = authorization.partition(" ")[2].strip()
         prefix = key_prefix(token)
-        now = time.time()
+        now = self.clock()
         with self.store.write() as (s, _):
             failures, repeats, with_prefix = self._count_failure(s, client, token, prefix, now)
         threshold = self.cfg.auth_failures_max

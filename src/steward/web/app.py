@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -79,7 +80,11 @@ def app_from_environment() -> FastAPI:
     same environment (settings, data home) as every other worker."""
     rt = Runtime()
     rt.warm()
-    return create_app(rt)
+    app = create_app(rt)
+    # The parent holds the socket: from here on this worker's connections wait in its backlog
+    # rather than being refused, so this line is when the worker serves.
+    print(f"Worker {os.getpid()} is ready.", flush=True)
+    return app
 
 
 def create_app(rt: Runtime) -> FastAPI:
@@ -88,6 +93,10 @@ def create_app(rt: Runtime) -> FastAPI:
         version=__version__,
         description="Governed, cited, audited answers from your own knowledge.",
         lifespan=_lifespan(rt),
+        # FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN: an offline
+        # deployment would get blank pages. /docs is our own page (security.docs_page).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = rt
     app.state.limiter = RateLimiter(rt.store, rt.settings.limits)
@@ -108,6 +117,10 @@ def create_app(rt: Runtime) -> FastAPI:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def chat_page() -> str:
         return security.chat_page()
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_reference() -> str:
+        return security.docs_page()
 
     @app.get("/static/{name}", include_in_schema=False)
     def static_file(name: str) -> Response:
