@@ -64,3 +64,18 @@ def test_answer_text_is_not_rendered_as_html(browser: Browser, live_kb) -> None:
     expect(page.locator(".turn .a").first).to_be_visible()
     assert page.title() != "pwned"
     assert page.locator(".turn img").count() == 0
+
+
+def test_the_api_reference_renders_offline_from_this_server_only(browser: Browser, live_kb) -> None:
+    server, _ = live_kb
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.goto(server.url + "/docs")
+    expect(page.locator("section.operation h2").first).to_be_visible()
+    expect(page.locator("#operations")).to_contain_text("POST /v1/ask")
+    assert requested and all(u.startswith(server.url) for u in requested), requested
+    assert not blocked
+    assert page.request.get(server.url + "/redoc").status == 404  # FastAPI's CDN page is off
