@@ -179,15 +179,13 @@ def check(
     """The first failed check of the answer (``claims``: its sentences, citing ``cited``),
     or None when every part names only things the cited passages hold and gets its kind of
     value."""
-    cited_stems: set[str] = set()
-    for p in cited:
-        cited_stems |= _stems(p)
+    stems = {p.chunk_id: _stems(p) for p in [*passages, *cited]}  # each passage read once
+    cited_stems: set[str] = set().union(*(stems[p.chunk_id] for p in cited))
+    retrieved: set[str] = set().union(*stems.values())
     held_types: set[str] = set()
     for claim in claims:
         held_types |= value_types(claim)
     proper = _proper_stems(passages)
-    held = [_stems(p) for p in passages]
-    retrieved: set[str] = set().union(*held) if held else set()
     question_stems = {s for part in parts for s in stem_terms(part)}
     spoken: dict[str, str] | None = None
     contexts: dict[str, set[tuple[int, str]]] | None = None

@@ -176,18 +176,11 @@ class Authorizer:
         transaction, which must not wait on (or roll back with) the caller's."""
         if self.permits(principal, permission):
             return
-        audit.record(
-            self.store,
-            audit.AuditEvent(
-                audit.Kind.ACCESS_DENIED,
-                actor=principal.user_id,
-                target=safe_target(resource),
-                decision="denied",
-                payload={"permission": str(permission), "role": principal.access},
-                reason=f"authz: {principal.access} lacks {permission}",
-                groups=tuple(principal.groups),
-                center=principal.center,
-            ),
+        self._record_denial(
+            principal,
+            resource,
+            {"permission": str(permission)},
+            f"authz: {principal.access} lacks {permission}",
         )
         raise ForbiddenError(
             message or self._denied(principal, permission),
@@ -200,6 +193,13 @@ class Authorizer:
         (a ticket claimed by someone else, one of another center) and raise ``error``, which
         may be a 404 where saying "forbidden" would confirm that the resource exists. Same
         rule as :meth:`authorize`: never inside a ``store.write()`` block."""
+        self._record_denial(principal, resource, {"rule": rule}, f"authz: {rule}")
+        raise error
+
+    def _record_denial(
+        self, principal: Principal, resource: str, payload: dict[str, str], reason: str
+    ) -> None:
+        """The ``access-denied`` event of a refusal, in its own transaction."""
         audit.record(
             self.store,
             audit.AuditEvent(
@@ -207,13 +207,12 @@ class Authorizer:
                 actor=principal.user_id,
                 target=safe_target(resource),
                 decision="denied",
-                payload={"rule": rule, "role": principal.access},
-                reason=f"authz: {rule}",
+                payload={**payload, "role": principal.access},
+                reason=reason,
                 groups=tuple(principal.groups),
                 center=principal.center,
             ),
         )
-        raise error
 
     def _denied(self, principal: Principal, permission: Permission | str) -> str:
         try:

@@ -5,7 +5,6 @@ entry together (all of them commit, or none does).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,7 +38,11 @@ class Outcome:
 
 
 def message(
-    decision: Decision, passages: list[Passage], question: str, policy: Policy | None = None
+    decision: Decision,
+    passages: list[Passage],
+    question: str,
+    policy: Policy | None = None,
+    confidence: float = 0.0,
 ) -> str:
     if decision.action == "refuse":
         return (
@@ -67,14 +70,14 @@ def message(
     terms = ", ".join(query_terms(question)[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
-    below = _BELOW.search(decision.reason)
-    if below and float(below.group(1)) >= float(below.group(2)) / 2:
+    bar = policy.answer_threshold if policy is not None else 1.0
+    if decision.rule.endswith(":threshold") and confidence >= bar / 2:
         # The words say what the figures say: an answer was found, just not sure enough (far
         # below the bar, "found nothing that answers this" is the truer sentence).
         return (
             f"I don't know for sure. I searched the knowledge you can access for: "
-            f"{terms}; the best answer I found has confidence {below.group(1)}, below the "
-            f"{below.group(2)} required here, so I won't guess.{looked}"
+            f"{terms}; the best answer I found has confidence {confidence:.2f}, below the "
+            f"{bar:.2f} required here, so I won't guess.{looked}"
         )
     if decision.rule.startswith("answerability."):
         detail = decision.reason.split(": ", 1)[-1]
@@ -86,9 +89,6 @@ def message(
         f"I don't know. I searched the knowledge you can access for: {terms}, and found "
         f"nothing that answers this confidently, so I won't guess.{looked}"
     )
-
-
-_BELOW = re.compile(r"confidence (\d\.\d+) is below the threshold (\d\.\d+)")
 
 
 def render(rt: Runtime, t: Turn, decision: Decision) -> Outcome:
@@ -107,7 +107,8 @@ def render(rt: Runtime, t: Turn, decision: Decision) -> Outcome:
         text = result.draft.text
     else:
         question = t.masked if decision.action == "abstain" else ""
-        text = message(decision, t.passages, question, t.policy)
+        confidence = result.confidence if result is not None else 0.0
+        text = message(decision, t.passages, question, t.policy, confidence)
     if t.streamed and decision.action != "answer":
         if decision.action == "abstain":
             text = (
