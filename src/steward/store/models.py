@@ -340,3 +340,135 @@ class AuditRecord(Base):
     latency_ms: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The OpenTelemetry trace of the request that wrote the row (32 hex), when tracing is on.
+    # Not in the hash: it links the row to telemetry, it is not part of the decision.
+    trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+
+
+# --- operations (issue #19): feedback, review, switches, alerts, rollups, console sessions ---
+
+
+class Feedback(Base):
+    """An asker's feedback on one answer: thumbs (+1/-1) and/or a 1-5 rating, and a masked
+    comment. The ``feedback-given`` audit event records the same."""
+
+    __tablename__ = "feedback"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(26), index=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    thumb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReviewItem(Base):
+    """An answered conversation that quality monitoring put in front of reviewers (negative
+    feedback, low margin, weak grounding, a repeated question, unusual volume), and the
+    reviewer's verdict on it (right or wrong), which feeds answer precision."""
+
+    __tablename__ = "review_items"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    audit_id: Mapped[str] = mapped_column(String(26), unique=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    flags: Mapped[list[Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | claimed | reviewed
+    assignee: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(8), nullable=True)  # right | wrong
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Switch(Base):
+    """A kill switch or override an operator set (stop answers, force escalation, pin an
+    answer, exclude a source or document, provider fallback); cleared, never deleted."""
+
+    __tablename__ = "switches"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    pattern: Mapped[str | None] = mapped_column(Text, nullable=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cleared_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AlertState(Base):
+    """The current state of one alert rule (ok | pending | firing)."""
+
+    __tablename__ = "alert_states"
+    rule: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AlertEvent(Base):
+    """A rule firing or resolving, and its delivery to the webhook."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(100), index=True)
+    state: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    severity: Mapped[str] = mapped_column(String(16))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    threshold: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Lease(Base):
+    """A named lease one replica holds for a while (the alert evaluator runs on one only)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MetricRollup(Base):
+    """Counts of one hour and center folded from the audit trail (operations/rollup.py), so
+    that reports over millions of rows read hundreds. ``center`` is '' for none."""
+
+    __tablename__ = "metric_rollups"
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    center: Mapped[str] = mapped_column(String(64), primary_key=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> number
+    latency_buckets: Mapped[list[Any]] = mapped_column(JSON)  # counts per histogram bucket
+
+
+class Asker(Base):
+    """First and last question of one asker in one center ('' for none), for adoption."""
+
+    __tablename__ = "askers"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    center: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    days_active: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class WebSession(Base):
+    """A signed-in browser session of the chat page and console: the token's SHA-256 only,
+    and the CSRF token its forms carry."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(token)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
