@@ -145,6 +145,11 @@ def test_policy_show_for_an_unknown_center_names_the_known_ones(
     assert "nowhere" in r.stderr and "north, south" in r.stderr
     ok = run_cli("policy", "show", "--center", "north", home=home, model_cache=model_cache)
     assert ok.returncode == 0, ok.stderr
+    # Read as an operator reads it: lists comma-separated, "none" for nothing; no Python
+    # tuples, empty brackets or None.
+    reasons = next(line for line in ok.stdout.splitlines() if "escalation_reasons" in line)
+    assert "fraud, " in reasons and "(" not in reasons and "'" not in reasons
+    assert "None" not in ok.stdout and "()" not in ok.stdout and "{}" not in ok.stdout
 
 
 def test_a_misspelled_policy_file_name_is_an_error(

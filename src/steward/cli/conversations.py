@@ -364,4 +364,16 @@ def policy_show(
         _print_json(data)
         return
     for k, v in data.items():
-        out.print(f"{k:>22}  {v}", markup=False)
+        out.print(f"{k:>22}  {_plain(v)}", markup=False)
+
+
+def _plain(value: object) -> str:
+    """A policy value as an operator reads it: lists comma-separated, ``none`` for nothing
+    (not Python's ``('fraud', ...)``, ``()`` or ``None``)."""
+    if value is None or value in ((), [], {}):
+        return "none"
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    return str(value)
