@@ -36,6 +36,7 @@ class Kind(StrEnum):
     GROUP_DELETED = "group-deleted"
     POLICY_RELOADED = "policy-reloaded"
     QUARANTINE_RELEASED = "quarantine-released"
+    SOURCE_REMOVED = "source-removed"
     SUBJECT_ERASED = "subject-erased"
     VALUE_REVEALED = "value-revealed"
     AUDIT_EXPORTED = "audit-exported"
@@ -43,6 +44,9 @@ class Kind(StrEnum):
     ACCESS_DENIED = "access-denied"
     # An auditor grant showed audit content its holder could not otherwise read.
     BREAK_GLASS = "break-glass"
+    # A browser signed in (cookie session of the chat page or console) or out.
+    SESSION_STARTED = "session-started"
+    SESSION_ENDED = "session-ended"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from steward.cli import conversations, core, governance
+from steward.cli import conversations, core, governance, sources
 from steward.cli.common import err
 from steward.core.errors import StewardError
 
@@ -34,6 +34,7 @@ app.add_typer(core.directory_app, name="directory")
 app.add_typer(core.keys_app, name="keys")
 app.add_typer(governance.audit_app, name="audit")
 app.add_typer(governance.quarantine_app, name="quarantine")
+app.add_typer(sources.sources_app, name="sources")
 app.add_typer(conversations.intent_app, name="intent")
 app.add_typer(conversations.tickets_app, name="tickets")
 app.add_typer(conversations.cache_app, name="cache")

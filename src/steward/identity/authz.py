@@ -65,6 +65,7 @@ class Permission(StrEnum):
     VIEW_CACHE_STATS = "view-cache-stats"
     RELEASE_QUARANTINE = "release-quarantine"
     RELOAD_POLICY = "reload-policy"
+    MANAGE_SOURCES = "manage-sources"  # unregister a source (its documents leave the store)
     MANAGE_KEYS = "manage-keys"
     MANAGE_DIRECTORY = "manage-directory"
     PROVISION = "provision"  # SCIM 2.0: an identity provider keeping the directory in sync
@@ -92,6 +93,7 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.VIEW_CACHE_STATS,
             Permission.RELEASE_QUARANTINE,
             Permission.RELOAD_POLICY,
+            Permission.MANAGE_SOURCES,
         }
     ),
     "admin": frozenset(
