@@ -119,6 +119,9 @@ def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: 
         "Is the Elm Street branch open until 5:30 pm? Ticket REF-448812 is closed.",
         "Where do I find the CVV on my card, and what is your routing number?",
         "My card ending 4821 was declined; the expiry date policy changed in 2024.",
+        # A capitalised word after "I'm" / "this is" that is not a name stays.
+        "I'm Locked out of the app. This is Urgent. It's Monday.",
+        "I'm Sorry to ask again: is my Visa card covered?",
     ],
 )
 def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
@@ -134,6 +137,11 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("Did Mr Oyelaran-Whitby get his repair?", "Oyelaran-Whitby"),
         ("Evangelina Throckmorton is my beneficiary", "Throckmorton"),
         ("write to jörg.mueller@exämple.de please", "exämple"),
+        # A given name alone after a self-introduction or a relative (the pilot run's finding).
+        ("I'm Corwin and my card was declined", "Corwin"),
+        ("My name is Corwin, what is the fee?", "Corwin"),
+        ("this is Priya from the Elm branch", "Priya"),
+        ("my wife Sarah used the card", "Sarah"),
     ],
 )
 def test_forms_the_outside_review_found_unmasked(kb_rt: Runtime, text: str, raw: str) -> None:

@@ -593,6 +593,138 @@ _NOT_NAME = frozenset(
 )
 
 
+# The cues after which one capitalised word alone is a person's name: a self-introduction or a
+# relative ("I'm Corwin", "my name is Corwin", "this is Corwin", "my wife Sarah").
+_SELF_CUE = re.compile(
+    r"(?:my name is|name is|name\s*:|this is|i'?m|i am"
+    r"|husband|wife|dad|mum|mom|father|mother|son|daughter)\s*[,:]?",
+    re.IGNORECASE,
+)
+# One capitalised word, then the end of the name: punctuation, the end, or a lower-case word.
+_ONE_NAME = re.compile(rf"({_CAP_WORD})(?=\s*(?:[,.;:!?)]|$|\s+[a-z]|\s+I\b))")
+# Capitalised words that follow "I'm"/"this is" without being names.
+_NOT_ONE_NAME = frozenset(
+    [
+        "Sorry",
+        "Not",
+        "Just",
+        "So",
+        "Very",
+        "Really",
+        "Still",
+        "Unable",
+        "Having",
+        "Trying",
+        "Calling",
+        "Writing",
+        "Looking",
+        "Locked",
+        "Worried",
+        "Concerned",
+        "Afraid",
+        "Happy",
+        "Sure",
+        "Here",
+        "Back",
+        "Done",
+        "New",
+        "Getting",
+        "Going",
+        "Interested",
+        "Confused",
+        "Frustrated",
+        "Disabled",
+        "Retired",
+        "Married",
+        "Single",
+        "Ready",
+        "Able",
+        "Also",
+        "About",
+        "Urgent",
+        "Important",
+        "Regarding",
+        "Fine",
+        "Okay",
+        "Ok",
+        "Good",
+        "Great",
+        "Well",
+        "Glad",
+        "Scared",
+        "Desperate",
+        "Stuck",
+        "Abroad",
+        "Travelling",
+        "Traveling",
+        "Overseas",
+        "Away",
+        "Home",
+        "Late",
+        "Behind",
+        "Moving",
+        "Unemployed",
+        "Pregnant",
+        "Deaf",
+        "Blind",
+        "Blocked",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Today",
+        "Tomorrow",
+        "Yesterday",
+        "English",
+        "Spanish",
+        "French",
+        "German",
+        "British",
+        "American",
+        "Canadian",
+        "Visa",
+        "Mastercard",
+        "Amex",
+        "Zelle",
+        "Please",
+        "Thanks",
+        "Thank",
+        "Hello",
+        "Hi",
+        "Hey",
+        "Yes",
+        "No",
+        "Re",
+        "The",
+        "This",
+        "That",
+        "It",
+        "My",
+        "Our",
+        "Your",
+    ]
+)
+
+
+def _one_name(word: str) -> bool:
+    return word not in _NOT_ONE_NAME and word not in _NOT_NAME and _plausible_name(word)
+
+
 def _plausible_name(value: str) -> bool:
     words = value.replace(".", " ").split()
     return bool(words) and not any(ch.isdigit() for ch in value) and not (set(words) & _NOT_NAME)
@@ -691,6 +823,11 @@ class NameCueRecognizer:
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
                 out.append(Span("NAME", m.start(), m.end(), 0.6, self.name))
+                continue
+            one = _ONE_NAME.match(text, c.end())
+            if one and _SELF_CUE.fullmatch(c.group().strip()) and _one_name(one.group(1)):
+                # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
+                out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))
                 continue
             low = _LOWER_NAME.match(text, c.end())
             if low and _STRONG_CUE.search(text, 0, c.end()):
