@@ -7,8 +7,10 @@ appear in that order; a line without `…` must appear as a whole line."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +48,14 @@ def matches(expected: str, output: str) -> bool:
 
 
 def run_steps(doc: Path, model_cache: Path, tmp_path: Path) -> list[str]:
+    return run_steps_with_output(doc, model_cache, tmp_path)[0]
+
+
+def run_steps_with_output(
+    doc: Path, model_cache: Path, tmp_path: Path
+) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """The commands run, their outputs by command, and the environment they left."""
+    outputs: dict[str, str] = {}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STEWARD_", "LAKESHORE_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["STEWARD_MODEL_CACHE"] = str(model_cache)
@@ -65,13 +75,14 @@ def run_steps(doc: Path, model_cache: Path, tmp_path: Path) -> list[str]:
             timeout=600,
         )  # fmt: skip
         output = r.stdout + r.stderr
+        outputs[command] = output
         assert r.returncode == 0, f"{doc.name}: `{command}` exited {r.returncode}:\n{output}"
         for line in expected:
             assert matches(line, output), (
                 f"{doc.name}: `{command}` no longer shows {line!r}:\n{output}"
             )
         ran.append(command)
-    return ran
+    return ran, outputs, env
 
 
 def test_the_pilot_guide_runs_as_written(model_cache: Path, tmp_path: Path) -> None:
@@ -83,8 +94,64 @@ def test_the_pilot_guide_runs_as_written(model_cache: Path, tmp_path: Path) -> N
         assert any(needed in c for c in ran), needed
 
 
-def test_the_readme_example_runs_as_written(model_cache: Path, tmp_path: Path) -> None:
-    assert run_steps(ROOT / "README.md", model_cache, tmp_path)
+def test_the_readme_example_runs_as_written_and_its_curl_answers(
+    model_cache: Path, tmp_path: Path
+) -> None:
+    """The console steps, then the README's `steward serve` + curl snippet as written (its
+    port moved to a free one), with the key the steps created."""
+    ran, outputs, env = run_steps_with_output(ROOT / "README.md", model_cache, tmp_path)
+    made = next(out for cmd, out in outputs.items() if cmd.startswith("steward keys create"))
+    env["KEY"] = re.search(r"stw_[A-Za-z0-9_-]+", made).group()  # type: ignore[union-attr]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    curl = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.DOTALL) if "curl" in b)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        ["steward", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()  # printed once it listens
+        assert "Steward is serving on" in line, line
+        r = subprocess.run(
+            ["bash", "-c", curl.replace("localhost:8000", f"127.0.0.1:{port}")],
+            env=env, cwd=ROOT, text=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    # What the README's comment under the snippet says it returns.
+    assert body["action"] == "answer" and "international wires cost $40 each" in body["answer"]
+    assert [c["doc_id"] for c in body["citations"]][:1] == ["pub-fees-2025"]
+    assert ran
+
+
+def test_the_quick_start_demo_runs_as_written(model_cache: Path, tmp_path: Path) -> None:
+    """The README's first command, with DEMO_SERVE=0 (as docs say) so it stops after the
+    sample answers instead of serving."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "./scripts/demo" in readme.split("## ")[1], "the quick start no longer runs the demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_")}
+    env.update(
+        STEWARD_HOME=str(tmp_path / "demo-home"),
+        STEWARD_MODEL_CACHE=str(model_cache),
+        DEMO_SERVE="0",
+    )
+    r = subprocess.run(
+        ["bash", "-c", "./scripts/demo"], env=env, cwd=ROOT, text=True, capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    # Each governed outcome shows: answers with their sources, a hand-off, a refusal, a key.
+    for shown in ("answer (", "escalate (", "refuse (", "abstain (", "API key for cust-lena"):
+        assert shown in r.stdout, shown
+    assert "(faq:faq-005)" in r.stdout  # a citation names its source
 
 
 @pytest.mark.parametrize(
