@@ -122,6 +122,8 @@ def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: 
         # A capitalised word after "I'm" / "this is" that is not a name stays.
         "I'm Locked out of the app. This is Urgent. It's Monday.",
         "I'm Sorry to ask again: is my Visa card covered?",
+        "Customer service called me twice about documents received for review.",
+        "Send it to Premier Savings from the Main Street branch.",
     ],
 )
 def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
@@ -142,6 +144,9 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("My name is Corwin, what is the fee?", "Corwin"),
         ("this is Priya from the Elm branch", "Priya"),
         ("my wife Sarah used the card", "Sarah"),
+        ("Olga Williams from the Harbor Point branch here, about a limit", "Williams"),
+        ("Passport O66011106 uploaded for Joseph Kenji Balogun.", "Balogun"),
+        ("KYC: passport no. A54544395 for grace moreau, expiry on file", "moreau"),
     ],
 )
 def test_forms_the_outside_review_found_unmasked(kb_rt: Runtime, text: str, raw: str) -> None:

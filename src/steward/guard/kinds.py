@@ -474,6 +474,9 @@ _NAME_CUE = re.compile(
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder)(?:\s+(?:details|name))?"
     r"|user|speaking with|from my"
+    # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
+    r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
+    r"|(?:passport|licen[cs]e|id)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for"
     r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear)"
     r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
@@ -487,9 +490,11 @@ _CAP_NAME = re.compile(
 _TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_CAP_WORD})(?![A-Za-z'-])")
 # "Evangelina Throckmorton is my beneficiary": the cue after the name.
 _ROLE_AFTER = re.compile(
-    r"\s+(?:is|was|will be)\s+(?:my|our|the)\s+(?:new\s+)?(?:beneficiary|payee|account holder"
-    r"|joint holder|husband|wife|partner|son|daughter|mother|father|attorney|executor|guardian)\b",
-    re.IGNORECASE,
+    r"(?i:\s+(?:is|was|will be)\s+(?:my|our|the)\s+(?:new\s+)?(?:beneficiary|payee|account holder"
+    r"|joint holder|husband|wife|partner|son|daughter|mother|father|attorney|executor|guardian)\b)"
+    # A colleague introducing themselves: "Olga Williams from the Harbor Point branch here".
+    r"|\s+(?i:from|at)\s+(?i:the\s+)?(?:[A-Z][\w'-]*\s+){1,3}"
+    r"(?i:branch|team|office|desk|department|center|centre)\b"
 )
 _NOT_NAME = frozenset(
     [
@@ -734,7 +739,9 @@ _STRONG_CUE = re.compile(
     r"(?:(?:my name is|name on (?:the )?card(?: is)?|name\s*:|attention|caller\s*:|details\s*:"
     r"|(?:^|[,;(]\s*)name)\s*[,:]?\s*(?:(?:is|was)\s+)?"
     # No comma after these: "new payee, higher limit" is a list, not a name.
-    r"|(?:beneficiary|payee|holder)\s+(?:(?:is|was)\s+)?)$",
+    r"|(?:beneficiary|payee|holder)\s+(?:(?:is|was)\s+)?"
+    # An identity document's number filed for someone: "passport no. C1070 for grace clark".
+    r"|(?:passport|licen[cs]e)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for\s+)$",
     re.IGNORECASE,
 )
 _LOWER_NAME = re.compile(r"[a-z][a-z'-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'-]+){1,2}")
@@ -792,6 +799,62 @@ _NOT_LOWER = frozenset(
         "could",
         "will",
         "help",
+        # What follows "customer" when no name does.
+        "service",
+        "services",
+        "support",
+        "care",
+        "number",
+        "id",
+        "reference",
+        "called",
+        "calls",
+        "wants",
+        "wanted",
+        "said",
+        "says",
+        "asked",
+        "asks",
+        "needs",
+        "needed",
+        "reported",
+        "reports",
+        "complained",
+        "requested",
+        "requests",
+        "disputes",
+        "disputed",
+        "came",
+        "visited",
+        "emailed",
+        "wrote",
+        "phoned",
+        "rang",
+        "who",
+        "that",
+        "whose",
+        "with",
+        "from",
+        "since",
+        "has",
+        "complaint",
+        "complaints",
+        "experience",
+        "satisfaction",
+        "feedback",
+        "accounts",
+        "due",
+        "diligence",
+        "identification",
+        "verification",
+        "data",
+        "records",
+        "record",
+        "portal",
+        "agreement",
+        "information",
+        "info",
+        "details",
     ]
 )
 
