@@ -1,1 +1,2 @@
-"""Logs now; traces and metrics come with the operations work."""
+"""Observability: the request context, JSON logs, Prometheus metrics and OpenTelemetry traces
+(docs/observability.md)."""

@@ -19,7 +19,7 @@ from ulid import ULID
 @dataclass(frozen=True)
 class RequestContext:
     request_id: str
-    trace_id: str | None = None  # set by tracing (operations issue)
+    trace_id: str | None = None  # the OpenTelemetry trace (32 hex), when tracing is on
     channel: str = "service"
 
 
@@ -53,5 +53,20 @@ def request_context(
     token = _current.set(ctx)
     try:
         yield ctx
+    finally:
+        _current.reset(token)
+
+
+@contextlib.contextmanager
+def traced(trace_id: str | None) -> Iterator[RequestContext | None]:
+    """Inside the block, the current request carries ``trace_id`` (tracing's server span sets
+    it, so log lines and audit rows name the trace); no change when it is None."""
+    outer = _current.get()
+    if trace_id is None or outer is None:
+        yield outer
+        return
+    token = _current.set(replace(outer, trace_id=trace_id))
+    try:
+        yield _current.get()
     finally:
         _current.reset(token)

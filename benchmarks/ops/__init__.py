@@ -1,0 +1,1 @@
+"""Benchmarks of the operations side (issue #19)."""
