@@ -1,0 +1,178 @@
+"""Browser sign-in: ``/v1/session`` turns an API key or an OIDC ID token into a session cookie.
+
+The cookie (``steward_session``) is HttpOnly (page scripts cannot read it), SameSite=Strict
+(another site's page cannot make the browser send it) and Secure when the request came by https
+or ``STEWARD_SESSION_SECURE_COOKIE`` says so. The body returned holds the session's CSRF token,
+which the page sends back on every request that changes state (identity/sessions.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from steward.core.errors import AuthError
+from steward.identity import sessions
+from steward.identity.auth import KEY_PREFIX, Principal
+from steward.identity.limits import RateLimiter
+from steward.runtime import Runtime
+from steward.web.deps import from_cookie, require_csrf, runtime
+from steward.web.errors import responses
+
+router = APIRouter(tags=["sign-in"])
+
+
+class KeyIn(BaseModel):
+    """Sign in with an API key."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    api_key: str = Field(max_length=200, description="An API key, `stw_...`.")
+
+
+class TokenIn(BaseModel):
+    """Sign in with an ID token from the identity provider (OIDC must be configured)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id_token: str = Field(max_length=16_000, description="An ID token (JWT).")
+
+
+class SessionOut(BaseModel):
+    user_id: str
+    display_name: str
+    access: str = Field(description="asker, reviewer, operator or admin.")
+    center: str | None
+    csrf_token: str = Field(
+        description="Send it back as the `X-CSRF-Token` header (or the `csrf_token` form field) "
+        "on every request that changes state."
+    )
+    expires_at: datetime = Field(description="When the session ends at the latest.")
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def sign_in(
+    rt: Runtime,
+    limiter: RateLimiter,
+    client: str,
+    *,
+    api_key: str | None = None,
+    id_token: str | None = None,
+    channel: str = "web",
+) -> sessions.SignedIn:
+    """Authenticate a key or an ID token exactly as a bearer credential (failures counted
+    per client address, 429 past the threshold) and start a session for its user."""
+    if id_token is not None:
+        if rt.verifier is None:
+            # 401 as for a bearer JWT here: this server takes no ID token (not a malformed
+            # request; the API's contract test holds schema-valid requests to that).
+            raise AuthError(
+                "Sign-in with an identity provider is not configured here: sign in with an "
+                "API key, or ask the operator to set STEWARD_OIDC_JWKS_FILE."
+            )
+        credential = id_token.strip()
+        if credential.count(".") != 2:  # never let a key pass as a token, or a token as a key
+            limiter.failed(f"Bearer {credential}", client)
+            raise AuthError("Malformed ID token.")
+    else:
+        credential = (api_key or "").strip()
+        if not credential.startswith(KEY_PREFIX):
+            if credential:
+                limiter.failed(f"Bearer {credential}", client)
+            raise AuthError(f"Invalid API key: keys start with `{KEY_PREFIX}`.")
+    who: Principal = limiter.authenticate(f"Bearer {credential}", client, rt.verifier, None)
+    return rt.sessions.start(who, api_key=credential if id_token is None else None, channel=channel)
+
+
+def set_cookie(
+    response: Response, request: Request, rt: Runtime, signed: sessions.SignedIn
+) -> None:
+    assert signed.token is not None  # only a session just started has its token
+    response.set_cookie(
+        sessions.COOKIE,
+        signed.token,
+        max_age=rt.settings.session.lifetime_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=rt.settings.session.secure_cookie or request.url.scheme == "https",
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="strict")
+
+
+def _out(signed: sessions.SignedIn) -> SessionOut:
+    who = signed.principal
+    return SessionOut(
+        user_id=who.user_id,
+        display_name=who.display_name,
+        access=who.access,
+        center=who.center,
+        csrf_token=signed.csrf,
+        expires_at=signed.expires_at,
+    )
+
+
+@router.post(
+    "/v1/session", response_model=SessionOut, status_code=201, responses=responses(400, 401, 422)
+)
+async def start_session(
+    body: KeyIn | TokenIn,
+    request: Request,
+    response: Response,
+    rt: Annotated[Runtime, Depends(runtime)],
+) -> SessionOut:
+    """Sign in: an API key or an OIDC ID token becomes a session cookie (`steward_session`,
+    HttpOnly, SameSite=Strict) for the browser; the body says who signed in and holds the CSRF
+    token. Failed attempts count against the client address like failed bearer credentials."""
+    signed = await run_in_threadpool(
+        lambda: sign_in(
+            rt,
+            request.app.state.limiter,
+            client_of(request),
+            api_key=body.api_key if isinstance(body, KeyIn) else None,
+            id_token=body.id_token if isinstance(body, TokenIn) else None,
+        )
+    )
+    set_cookie(response, request, rt, signed)
+    return _out(signed)
+
+
+async def current(request: Request, rt: Runtime) -> sessions.SignedIn:
+    """The request's live session (401 when there is none)."""
+    token = request.cookies.get(sessions.COOKIE)
+    if not token:
+        raise AuthError("Not signed in.")
+    return await run_in_threadpool(
+        from_cookie, request.app.state.limiter, rt.sessions, token, client_of(request)
+    )
+
+
+@router.get("/v1/session", response_model=SessionOut, responses=responses(401))
+async def get_session(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> SessionOut:
+    """Who this browser is signed in as (401 when it is not), and the session's CSRF token:
+    a page reloaded picks its session up from here."""
+    return _out(await current(request, rt))
+
+
+@router.delete("/v1/session", status_code=204, responses=responses(403))
+async def end_session(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Response:
+    """Sign out (needs the CSRF token): the session stops working at once. Without a live
+    session there is nothing to end, and the cookie is cleared all the same."""
+    response = Response(status_code=204)
+    try:
+        signed = await current(request, rt)
+    except AuthError:
+        clear_cookie(response)
+        return response
+    await require_csrf(request, signed.csrf)
+    await run_in_threadpool(rt.sessions.end, signed)
+    clear_cookie(response)
+    return response
