@@ -266,7 +266,27 @@ ASKER_OPERATIONS = {
     ("post", "/v1/chat/completions"),
     ("get", "/v1/models"),
     ("get", "/v1/conversations/{conversation_id}"),
+    ("post", "/v1/ask/stream"),  # the chat page's (web/conversations.py)
+    ("get", "/v1/passages/{chunk_id}"),  # only passages the asker may read (test_chat_api.py)
+    ("get", "/v1/conversations"),  # only the asker's own
+    ("post", "/v1/feedback"),  # on the asker's own answers only (operations/feedback.py)
     ("post", "/v1/reveal"),  # only the asker's own values (tests/test_privacy.py)
+    # Sign-in: a browser session of one's own (tests/test_sessions.py).
+    ("post", "/v1/session"),
+    ("get", "/v1/session"),
+    ("delete", "/v1/session"),
+}
+# Reachable without credentials: liveness, signing in and out.
+# Signing out without a session is a no-op (204).
+PUBLIC_OPERATIONS = {("get", "/healthz"), ("post", "/v1/session"), ("delete", "/v1/session")}
+
+
+# Valid bodies of the operations that take one, so that only the role stands in the way.
+BODIES: dict[str, dict[str, str]] = {
+    "/answer": {"text": "Done."},
+    "/verdict": {"verdict": "right"},
+    "/v1/switches": {"kind": "stop-answers", "reason": "drill"},
+    "/clear": {"reason": "drill"},
 }
 
 
@@ -287,6 +307,10 @@ def test_every_privileged_operation_checks_its_role(live_kb) -> None:
         "audit_id": fin["audit_id"],
         "ticket_id": escalated["ticket_id"],
         "conversation_id": fin["conversation_id"],
+        "chunk_id": 1,
+        # Any id: the role is checked before the item is looked up.
+        "item_id": "01J0000000000000000000000X",
+        "switch_id": "01J0000000000000000000000X",
     }
     spec = httpx.get(f"{server.url}/openapi.json").json()
     checked = []
@@ -294,10 +318,10 @@ def test_every_privileged_operation_checks_its_role(live_kb) -> None:
         for method in item:
             url = server.url + path.format(**ids)
             # A valid body, so that only the role can stand between the caller and a 200.
-            body = {"text": "Done."} if path.endswith("/answer") else {}
+            body = next((b for end, b in BODIES.items() if path.endswith(end)), {})
             body = body if method == "post" else None
             anonymous = httpx.request(method, url, json=body)
-            if (method, path) != ("get", "/healthz"):
+            if (method, path) not in PUBLIC_OPERATIONS:
                 assert anonymous.status_code == 401, (method, path, anonymous.text)
             if (method, path) in ASKER_OPERATIONS:
                 continue

@@ -119,9 +119,9 @@ def test_escalation_goes_to_the_queue_and_the_reply_reaches_the_asker(live_kb, k
     ).json()
     assert resolved["status"] == "resolved"
     late = post(server, keys["nora"], f"/v1/tickets/{ticket_id}/answer", {"text": "One more."})
-    assert late.status_code == 400 and "resolved" in late.json()["error"]["message"]
+    assert late.status_code == 409 and "resolved" in late.json()["error"]["message"]
     again = post(server, keys["nora"], f"/v1/tickets/{ticket_id}/resolve", {})
-    assert again.status_code == 400  # resolving twice changes nothing
+    assert again.status_code == 409  # resolving twice changes nothing
     conv = httpx.get(
         f"{server.url}/v1/conversations/{asked['conversation_id']}", headers=auth(keys["cara"])
     ).json()

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -20,6 +21,7 @@ from steward.guard.injection import InjectionDetector, InjectionModel
 from steward.guard.vault import Vault, load_vault_key
 from steward.identity.auth import OidcConfig, TokenVerifier
 from steward.identity.authz import Authorizer, group_grants, role_table
+from steward.identity.sessions import Sessions
 from steward.models.embeddings import Embedder, vector_space
 from steward.models.intents import IntentModel
 from steward.models.risk import RiskModel
@@ -34,6 +36,12 @@ from steward.retrieval.search import Filter, HybridSearch, SearchIndex
 from steward.store import Store, open_store
 from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
+
+if TYPE_CHECKING:
+    from steward.operations.alerts import AlertBook
+    from steward.operations.feedback import FeedbackService
+    from steward.operations.review import ReviewQueue
+    from steward.operations.switches import SwitchBoard
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +100,12 @@ class Runtime:
         s = self.settings
         weights = {"lexical": s.retrieval.weight_lexical, "dense": s.retrieval.weight_dense}
         return HybridSearch(
-            self.store, self.index, s.retrieval.candidates, s.retrieval.rrf_k, weights
+            self.store,
+            self.index,
+            s.retrieval.candidates,
+            s.retrieval.rrf_k,
+            weights,
+            exclude=lambda kb: self.switches.excluded(kb),  # operators' exclude switches
         )
 
     @property
@@ -215,6 +228,45 @@ class Runtime:
     @cached_property
     def conversations(self) -> Conversations:
         return Conversations(self.store, self.authz)
+
+    @cached_property
+    def sessions(self) -> Sessions:
+        """Signed-in browser sessions (the chat page's and the console's cookie)."""
+        return Sessions(self.store, self.settings.session)
+
+    @cached_property
+    def switches(self) -> SwitchBoard:
+        """Kill switches and overrides, re-read from the store within STEWARD_SWITCH_REFRESH_S."""
+        from steward.operations.switches import SwitchBoard
+
+        return SwitchBoard(
+            self.store,
+            self.authz,
+            lambda text: self.masker.mask(text).text,
+            refresh_s=self.settings.control.switch_refresh_s,
+            answerer=lambda: self.answerer,
+        )
+
+    @cached_property
+    def alerts(self) -> AlertBook:
+        """Alert rules (STEWARD_ALERTS_FILE), their states and their deliveries."""
+        from steward.operations.alerts import AlertBook
+
+        return AlertBook(self)
+
+    @cached_property
+    def review(self) -> ReviewQueue:
+        """Quality monitoring: flagged answers and reviewers' verdicts."""
+        from steward.operations.review import ReviewQueue
+
+        return ReviewQueue(self.store, self.masker, self.authz, self.settings.operations)
+
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        """Askers' feedback on their own answers (negative feedback flags them for review)."""
+        from steward.operations.feedback import FeedbackService
+
+        return FeedbackService(self.store, self.masker, self.authz, self.review)
 
     @cached_property
     def handoff(self) -> HandoffQueue:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from steward.answering.providers import base
 from steward.answering.providers.base import AnswerRequest, Claim, Draft, Passage, Provider
 from steward.answering.providers.extractive import ExtractiveProvider
 from steward.answering.providers.openai_compat import SENTENCE_END
@@ -191,14 +192,14 @@ class Answerer:
         provider: Provider = self.provider
         degraded = None
         try:
-            draft = provider.complete(request)
+            draft = base.complete(provider, request)
         except ProviderError as exc:
             log.warning("provider failed", extra={"provider": provider.name, "err": exc.code})
             if self.fallback is None:
                 raise
             degraded = f"{provider.name} failed ({exc.code}); answered by {self.fallback.name}"
             provider = self.fallback
-            draft = provider.complete(request)
+            draft = base.complete(provider, request)
         return self.verify(draft, passages, provider, degraded)
 
     def verify(
@@ -297,7 +298,7 @@ class SentenceStream:
         buffer, started, degraded = "", False, None
         route: dict[str, Any] = {}
         try:
-            pieces = iter(provider.stream(self.request))
+            pieces = iter(base.stream(provider, self.request))
             while True:
                 try:
                     piece = next(pieces)
@@ -318,7 +319,7 @@ class SentenceStream:
             degraded = f"{provider.name} failed ({exc.code}); answered by extractive"
             fallback = self.answerer.fallback
             self.result = self.answerer.verify(
-                fallback.complete(self.request), self.request.passages, fallback, degraded
+                base.complete(fallback, self.request), self.request.passages, fallback, degraded
             )
             yield from _sentences(self.result)
             return

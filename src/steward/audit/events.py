@@ -47,6 +47,7 @@ class Kind(StrEnum):
     # A browser signed in (cookie session of the chat page or console) or out.
     SESSION_STARTED = "session-started"
     SESSION_ENDED = "session-ended"
+    SYNC_REQUESTED = "sync-requested"  # an operator started a source's sync from the console
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from steward.cli import conversations, core, governance, sources
+from steward.cli import conversations, core, governance, operations, sources, switches
 from steward.cli.common import err
 from steward.core.errors import StewardError
 
@@ -30,6 +30,7 @@ app.command()(core.search)
 app.command("eval")(core.eval_cmd)
 app.command()(core.serve)
 app.command()(core.demo)
+app.command()(operations.report)
 app.add_typer(core.directory_app, name="directory")
 app.add_typer(core.keys_app, name="keys")
 app.add_typer(governance.audit_app, name="audit")
@@ -37,9 +38,12 @@ app.add_typer(governance.quarantine_app, name="quarantine")
 app.add_typer(sources.sources_app, name="sources")
 app.add_typer(conversations.intent_app, name="intent")
 app.add_typer(conversations.tickets_app, name="tickets")
+app.add_typer(operations.review_app, name="review")
 app.add_typer(conversations.cache_app, name="cache")
 app.add_typer(conversations.policy_app, name="policy")
 app.add_typer(conversations.guard_app, name="guard")
+app.add_typer(switches.switch_app, name="switch")
+app.add_typer(switches.alerts_app, name="alerts")
 
 
 def main() -> None:

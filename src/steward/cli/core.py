@@ -486,6 +486,7 @@ def serve(
     """Serve the HTTP API and the chat page; prints one line when it listens."""
     import uvicorn
 
+    from steward.web import metrics as web_metrics
     from steward.web.app import create_app
 
     rt = _runtime()
@@ -499,6 +500,13 @@ def serve(
         "log_level": "warning",
         **proxy_options(os.environ),
     }
+    if workers > 1:
+        # Each worker counts into its own files here; any worker's scrape adds them up.
+        web_metrics.prepare_multiprocess(rt.settings.home)
+    if rt.settings.telemetry.metrics_bind:
+        # The store's engine outlives rt.close(): it opens connections again when scraped.
+        public = web_metrics.serve_unauthenticated(rt.settings.telemetry.metrics_bind, rt.store)
+        out.print(f"Metrics (no authentication) on {web_metrics.url_of(public)}")
     if workers > 1:
         rt.close()
         out.print(line)  # the workers start next; each is ready once it has warmed up

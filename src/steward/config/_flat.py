@@ -10,7 +10,7 @@ for scripts written against earlier releases.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -101,3 +101,29 @@ class FlatNames:
     audit_checkpoint_syslog: str | None  # audit.checkpoint_syslog
     audit_checkpoint_interval_s: int  # audit.checkpoint_interval_s
     auditor_group: str | None  # audit.auditor_group
+    # telemetry
+    metrics_bind: str | None  # telemetry.metrics_bind
+    otlp_endpoint: str | None  # telemetry.otlp_endpoint
+    service_name: str  # telemetry.service_name
+    # session
+    session_lifetime_s: int  # session.lifetime_s
+    session_idle_s: int  # session.idle_s
+    session_secure_cookie: bool  # session.secure_cookie
+    oidc_sign_in_url: str | None  # session.oidc_sign_in_url
+    # operations
+    metric_targets: dict[str, str | None]  # operations.metric_targets
+    metric_amber_band: float  # operations.metric_amber_band
+    reopen_window_h: float  # operations.reopen_window_h
+    prices: dict[str, Any]  # operations.prices
+    review_margin: float  # operations.review_margin
+    review_grounding: float  # operations.review_grounding
+    review_repeat_similarity: float  # operations.review_repeat_similarity
+    review_volume_per_hour: int  # operations.review_volume_per_hour
+    # control
+    switch_refresh_s: float  # control.switch_refresh_s
+    alerts_file: Path | None  # control.alerts_file
+    alerts_interval_s: int  # control.alerts_interval_s
+    alerts_webhook_url: SecretStr | None  # control.alerts_webhook_url
+    alerts_webhook_timeout_s: float  # control.alerts_webhook_timeout_s
+    alerts_webhook_attempts: int  # control.alerts_webhook_attempts
+    alerts_webhook_backoff_s: float  # control.alerts_webhook_backoff_s

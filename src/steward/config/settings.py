@@ -41,9 +41,10 @@ else:
 ENV_PREFIX = "STEWARD_"
 
 
-def _env(name: str) -> dict[str, Any]:
-    """The flat environment variable of one leaf, kept in the field's metadata."""
-    return {"env": name}
+def _env(name: str, standard: str | None = None) -> dict[str, Any]:
+    """The flat environment variable of one leaf, kept in the field's metadata; ``standard``,
+    a variable other tools define (``OTEL_*``), is read when ``name`` is unset."""
+    return {"env": name, "standard": standard} if standard else {"env": name}
 
 
 def _default_home() -> Path:
@@ -587,6 +588,195 @@ class AuditSettings(_Group):
     )
 
 
+class SessionSettings(_Group):
+    """Signed-in browser sessions of the chat page and the console (a cookie, not a key)."""
+
+    lifetime_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=30 * 86_400,
+        description="A browser session ends this many seconds after sign-in, used or not.",
+        json_schema_extra=_env("STEWARD_SESSION_LIFETIME_S"),
+    )
+    idle_s: int = Field(
+        default=1800,
+        ge=60,
+        description="A browser session ends after this many seconds without a request.",
+        json_schema_extra=_env("STEWARD_SESSION_IDLE_S"),
+    )
+    secure_cookie: bool = Field(
+        default=False,
+        description="Always mark the session cookie `Secure`; set it behind a proxy that ends "
+        "TLS (without it the cookie is `Secure` only when the request itself came by https).",
+        json_schema_extra=_env("STEWARD_SESSION_SECURE_COOKIE"),
+    )
+    oidc_sign_in_url: str | None = Field(
+        default=None,
+        description="The identity provider's authorization URL for the console's \"Sign in "
+        'with your identity provider" button (response_type=id_token, response_mode=form_post, '
+        "redirect_uri=<this server>/console/sign-in); shown only with OIDC configured.",
+        json_schema_extra=_env("STEWARD_OIDC_SIGN_IN_URL"),
+    )
+
+
+DEFAULT_TARGETS: dict[str, str | None] = {
+    "resolution_rate": ">= 0.8",
+    "escalation_rate": "<= 0.2",
+    "answer_precision": ">= 0.9",
+    "latency_ms_p95": "<= 5000",
+    "cost_per_resolved": "<= 0.15",
+    "satisfaction": ">= 4.5",
+}
+
+
+class ControlSettings(_Group):
+    """Kill switches and alerts (operations/switches.py, operations/alerts.py)."""
+
+    switch_refresh_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=5,
+        description="Each worker re-reads the switches in force when they changed, checking at "
+        "most this often (seconds): a switch holds on every replica within this interval.",
+        json_schema_extra=_env("STEWARD_SWITCH_REFRESH_S"),
+    )
+    alerts_file: Path | None = Field(
+        default=None,
+        description="YAML file of alert rules; default HOME/alerts.yaml (no file: no rules).",
+        json_schema_extra=_env("STEWARD_ALERTS_FILE"),
+    )
+    alerts_interval_s: int = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="`steward serve` evaluates the alert rules this often (seconds), one "
+        "replica at a time (a lease in the store); 0: only `steward alerts evaluate`.",
+        json_schema_extra=_env("STEWARD_ALERTS_INTERVAL_S"),
+    )
+    alerts_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="URL each alert that fires or resolves is POSTed to as JSON (alerts also go "
+        "to the log). Secret: it often carries a token.",
+        json_schema_extra=_env("STEWARD_ALERTS_WEBHOOK_URL"),
+    )
+    alerts_webhook_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Timeout of one webhook delivery attempt (seconds).",
+        json_schema_extra=_env("STEWARD_ALERTS_WEBHOOK_TIMEOUT_S"),
+    )
+    alerts_webhook_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Delivery attempts per alert event (the result of the last is stored).",
+        json_schema_extra=_env("STEWARD_ALERTS_WEBHOOK_ATTEMPTS"),
+    )
+    alerts_webhook_backoff_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="Wait before the second delivery attempt, doubled before each later one.",
+        json_schema_extra=_env("STEWARD_ALERTS_WEBHOOK_BACKOFF_S"),
+    )
+
+
+class OperationsSettings(_Group):
+    """The six metrics (targets, the reopen window, model prices) and quality monitoring
+    (which answered conversations go to the review queue); see docs/metrics.md."""
+
+    metric_targets: dict[str, str | None] = Field(
+        default_factory=lambda: dict(DEFAULT_TARGETS),
+        description="JSON map of metric -> target as `>= N` or `<= N` (checked when a report "
+        "is made), merged over the defaults "
+        '(`{"resolution_rate": ">= 0.8", "escalation_rate": "<= 0.2", "answer_precision": '
+        '">= 0.9", "latency_ms_p95": "<= 5000", "cost_per_resolved": "<= 0.15", '
+        '"satisfaction": ">= 4.5"}`); `null` removes a target.',
+        json_schema_extra=_env("STEWARD_METRIC_TARGETS"),
+    )
+    metric_amber_band: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="A metric that misses its target by at most this share of the target is "
+        "amber, further is red (0.1: within 10%).",
+        json_schema_extra=_env("STEWARD_METRIC_AMBER_BAND"),
+    )
+    reopen_window_h: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="Hours after an answer within which a hand-off in the same conversation, "
+        "negative feedback, a reviewer's `wrong` verdict or a correction counts it as reopened "
+        "(not resolved).",
+        json_schema_extra=_env("STEWARD_REOPEN_WINDOW_H"),
+    )
+    prices: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON map of model -> `{"input": USD, "output": USD}` per million tokens, '
+        'e.g. `{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}`; a routed answer uses the '
+        "router's own price. Extractive answers cost 0.",
+        json_schema_extra=_env("STEWARD_PRICES"),
+    )
+    review_margin: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="An answer whose confidence is less than this above its center's answer "
+        "threshold goes to the review queue (`low-margin`; 0: never).",
+        json_schema_extra=_env("STEWARD_REVIEW_MARGIN"),
+    )
+    review_grounding: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        description="An answer with a sentence whose share of content words found in its cited "
+        "passage is below this goes to the review queue (`weak-grounding`; the check itself "
+        "drops sentences below 0.6).",
+        json_schema_extra=_env("STEWARD_REVIEW_GROUNDING"),
+    )
+    review_repeat_similarity: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="An answered question this similar (word overlap of the masked text) to "
+        "the previous question of its conversation goes to the review queue (`repeated`).",
+        json_schema_extra=_env("STEWARD_REVIEW_REPEAT_SIMILARITY"),
+    )
+    review_volume_per_hour: int = Field(
+        default=30,
+        ge=0,
+        description="An answer to an asker who asked more than this many questions in the last "
+        "hour goes to the review queue (`unusual-volume`; 0: never).",
+        json_schema_extra=_env("STEWARD_REVIEW_VOLUME_PER_HOUR"),
+    )
+
+
+class TelemetrySettings(_Group):
+    """Prometheus metrics and OpenTelemetry traces (docs/observability.md)."""
+
+    metrics_bind: str | None = Field(
+        default=None,
+        description="Also serve `/metrics` WITHOUT authentication on this `HOST:PORT` (e.g. "
+        "`127.0.0.1:9464`), a small server of its own started by `steward serve`; unset: "
+        "`/metrics` only on the API port, for operators.",
+        json_schema_extra=_env("STEWARD_METRICS_BIND"),
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP base URL traces are exported to (`/v1/traces` is appended); "
+        "unset, the standard `OTEL_EXPORTER_OTLP_ENDPOINT` is read; neither: no tracing.",
+        json_schema_extra=_env("STEWARD_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
+    service_name: str = Field(
+        default="steward",
+        description="`service.name` of the exported spans; unset, the standard "
+        "`OTEL_SERVICE_NAME` is read.",
+        json_schema_extra=_env("STEWARD_SERVICE_NAME", "OTEL_SERVICE_NAME"),
+    )
+
+
 class Settings(BaseSettings, _FlatBase):
     """Steward settings. Environment variables override defaults: ``STEWARD_<FLAT_NAME>``."""
 
@@ -636,6 +826,18 @@ class Settings(BaseSettings, _FlatBase):
     audit: AuditSettings = Field(default_factory=AuditSettings, description=AuditSettings.__doc__)
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings, description=LimitsSettings.__doc__
+    )
+    telemetry: TelemetrySettings = Field(
+        default_factory=TelemetrySettings, description=TelemetrySettings.__doc__
+    )
+    session: SessionSettings = Field(
+        default_factory=SessionSettings, description=SessionSettings.__doc__
+    )
+    operations: OperationsSettings = Field(
+        default_factory=OperationsSettings, description=OperationsSettings.__doc__
+    )
+    control: ControlSettings = Field(
+        default_factory=ControlSettings, description=ControlSettings.__doc__
     )
 
     @classmethod
@@ -702,6 +904,13 @@ class Leaf:
     def flat(self) -> str:
         """The flat keyword and old attribute name: ``embedder_max_tokens``."""
         return self.env.removeprefix(ENV_PREFIX).lower()
+
+    @property
+    def standard(self) -> str | None:
+        """A standard variable read when the ``STEWARD_*`` one is unset (OpenTelemetry's)."""
+        extra = self.field.json_schema_extra
+        found = extra.get("standard") if isinstance(extra, dict) else None
+        return found if isinstance(found, str) else None
 
 
 def _group_of(field: FieldInfo) -> type[BaseModel] | None:
@@ -774,6 +983,8 @@ class FlatEnvSource(PydanticBaseSettingsSource):
         data: dict[str, Any] = {}
         for leaf in LEAVES:
             value = environ.get(leaf.env if case_sensitive else leaf.env.lower())
+            if value is None and leaf.standard:
+                value = environ.get(leaf.standard if case_sensitive else leaf.standard.lower())
             if value is None:
                 continue
             if self.field_is_complex(leaf.field):

@@ -12,6 +12,7 @@ StewardError
 ├── RateLimited          429     too many requests or failed logins (``retry_after`` s)
 ├── ForbiddenError       403     identity lacks the role
 ├── NotFoundError        404     unknown user, audit record, document
+├── ConflictError        409     the thing is in a state that does not allow it (a resolved ticket)
 ├── EmbedderError        503     the embedder cannot load or run
 │   └── VectorSpaceError         the store's vectors come from another embedder
 ├── ProviderError        503     an answer provider failed
@@ -92,6 +93,14 @@ class ForbiddenError(StewardError):
 class NotFoundError(StewardError):
     status = 404
     code = "not_found"
+
+
+class ConflictError(StewardError):
+    """A well-formed request the target's current state refuses (claiming a resolved ticket):
+    the same request may succeed on another target, so not a 400."""
+
+    status = 409
+    code = "conflict"
 
 
 class EmbedderError(StewardError):

@@ -71,6 +71,11 @@ class Permission(StrEnum):
     PROVISION = "provision"  # SCIM 2.0: an identity provider keeping the directory in sync
     ERASE_SUBJECT = "erase-subject"
     REVEAL_OTHERS = "reveal-others"  # a vault value another asker gave
+    READ_METRICS = "read-metrics"  # GET /metrics (Prometheus scrapes with an operator's token)
+    MANAGE_SWITCHES = "manage-switches"  # kill switches and overrides (operations/switches.py)
+    VIEW_ALERTS = "view-alerts"  # alert rules, states and events; evaluate them now
+    SYNC_SOURCES = "sync-sources"  # see sources' freshness and start a sync now (console)
+    VIEW_REPORTS = "view-reports"  # the six metrics of every center (report, dashboard)
     # Break-glass: audit rows' answer text and cited titles even where the reader may not read
     # the cited documents. Admins hold it (they may export the trail whole anyway), and members
     # of the directory group STEWARD_AUDITOR_GROUP names (:func:`group_grants`), whatever their
@@ -93,6 +98,11 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.VIEW_CACHE_STATS,
             Permission.RELEASE_QUARANTINE,
             Permission.RELOAD_POLICY,
+            Permission.READ_METRICS,
+            Permission.MANAGE_SWITCHES,
+            Permission.VIEW_ALERTS,
+            Permission.SYNC_SOURCES,
+            Permission.VIEW_REPORTS,
             Permission.MANAGE_SOURCES,
         }
     ),

@@ -42,6 +42,7 @@ class TurnView:
     action: str | None
     author: str | None
     created_at: datetime
+    audit_id: str | None = None  # the audit row of the exchange (its citations, feedback)
 
 
 def _aware(ts: datetime) -> datetime:
@@ -218,5 +219,6 @@ class Conversations:
         if owner != who.user_id:
             raise missing
         return status, [
-            TurnView(t.role, t.text, t.action, t.author, _aware(t.created_at)) for t in turns
+            TurnView(t.role, t.text, t.action, t.author, _aware(t.created_at), t.audit_id)
+            for t in turns
         ]

@@ -21,7 +21,7 @@ from ulid import ULID
 
 from steward import audit
 from steward.core import reasons
-from steward.core.errors import ForbiddenError, InputError, NotFoundError
+from steward.core.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from steward.guard import Masker
 from steward.identity.auth import Principal
 from steward.identity.authz import Authorizer, Permission
@@ -254,7 +254,7 @@ class HandoffQueue:
             row = s.get(Ticket, t.id)
             assert row is not None
             if row.status not in ("open", "claimed"):
-                raise InputError(f"Ticket {ticket_id} is {row.status}; it cannot be claimed.")
+                raise ConflictError(f"Ticket {ticket_id} is {row.status}; it cannot be claimed.")
             if row.assignee not in (None, who.user_id):
                 raise ForbiddenError(f"Ticket {ticket_id} is claimed by {row.assignee}.")
             row.status, row.assignee = "claimed", who.user_id
@@ -280,7 +280,7 @@ class HandoffQueue:
             row = s.get(Ticket, t.id)
             assert row is not None
             if row.status == "resolved":
-                raise InputError(f"Ticket {ticket_id} is resolved; it takes no more answers.")
+                raise ConflictError(f"Ticket {ticket_id} is resolved; it takes no more answers.")
             row.status, row.answered_at, row.resolution = "answered", datetime.now(UTC), masked
             digest = hashlib.sha256(masked.encode("utf-8")).hexdigest()[:16]
             event = self._event(audit.Kind.TICKET_ANSWERED, who, row, answer_sha256=digest)
@@ -304,11 +304,11 @@ class HandoffQueue:
             row = s.get(Ticket, t.id)
             assert row is not None
             if row.status == "resolved":
-                raise InputError(f"Ticket {ticket_id} is already resolved.")
+                raise ConflictError(f"Ticket {ticket_id} is already resolved.")
             row.status, row.resolved_at = "resolved", datetime.now(UTC)
             if save_correction:
                 if not row.resolution:
-                    raise InputError("Only an answered ticket can be saved as a correction.")
+                    raise ConflictError("Only an answered ticket can be saved as a correction.")
                 first = s.scalars(
                     select(Turn)
                     .where(Turn.conversation_id == row.conversation_id, Turn.role == "asker")

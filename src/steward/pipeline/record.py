@@ -15,6 +15,8 @@ from steward import audit
 from steward.answering.providers.base import Passage
 from steward.core import reasons
 from steward.core.errors import StewardError
+from steward.observability.context import current as current_context
+from steward.operations.review import grounding
 from steward.pipeline.cache import CACHED_ACTIONS
 from steward.pipeline.conversations import NewTurn
 from steward.pipeline.decide import Decision
@@ -23,6 +25,7 @@ from steward.pipeline.stages import WITH_PERSON, cache_key, output_guard
 from steward.pipeline.turn import Citation, Response, Turn
 from steward.retrieval.search import query_terms
 from steward.runtime import Runtime
+from steward.store.models import AuditRecord
 
 ERROR = "error"  # the action of a request that failed before it was decided
 
@@ -135,11 +138,14 @@ def commit(rt: Runtime, t: Turn, out: Outcome) -> Response:
     with rt.store.write() as (s, _):
         with t.timer.stage("audit"):
             audit_id = audit.append(rt.store, entry, session=s)
+            _link_trace(s, audit_id)
         response = _response(t, out, audit_id)
         if t.conversation_id is not None:
             rt.conversations.record(t.conversation_id, t.principal, _turns(t, response), s)
             if decision.action == "escalate":
                 response.ticket_id = _hand_off(rt, t, response, s)
+        # Quality monitoring (operations/review.py): a few indexed reads in the same unit of work.
+        rt.review.watch(s, audit_id, entry)
         if vector is not None:
             _cache(rt, t, response, vector, s)
     return response
@@ -151,8 +157,18 @@ def record_failure(rt: Runtime, t: Turn, code: str) -> str:
     decision = Decision(ERROR, f"the request failed ({code})", rule=f"error.{code}")
     # Sentences already streamed were verified and guarded: the row keeps what was shown.
     entry = _entry(rt, t, decision, "".join(t.shown), [], 0.0)
-    with t.timer.stage("audit"):
-        return audit.append(rt.store, entry)
+    with t.timer.stage("audit"), rt.store.write() as (s, _):
+        audit_id = audit.append(rt.store, entry, session=s)
+        _link_trace(s, audit_id)
+        return audit_id
+
+
+def _link_trace(s: Any, audit_id: str) -> None:
+    """The row names the trace of the request that wrote it, when tracing is on (outside the
+    row's hash: it links the row to telemetry, it is not part of the decision)."""
+    ctx = current_context()
+    if ctx is not None and ctx.trace_id:
+        s.get(AuditRecord, audit_id).trace_id = ctx.trace_id
 
 
 def _response(t: Turn, out: Outcome, audit_id: str) -> Response:
@@ -309,6 +325,7 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "intent_confidence": t.und.intent_confidence if t.und else None,
         "risk": _risk(rt, t),
         "judge": t.judgement.as_dict() if t.judgement else None,
+        "grounding": grounding(result) if result else None,
         "cache": t.cache_kind or ("miss" if t.cache_missed else None),
         "cached_audit_id": (t.cached or {}).get("audit_id"),
         "conversation_id": t.conversation_id,

@@ -19,6 +19,7 @@ from typing import TypeVar
 from steward.core.errors import GuardError, ProviderError, StewardError
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
+from steward.observability import metrics
 from steward.observability.context import request_context
 from steward.pipeline import record, stages
 from steward.pipeline.decide import Decision, after_answer
@@ -72,6 +73,14 @@ def run(
     # A failure here is the store refusing the unit of work: it rolled back whole, so nothing
     # of this request was kept, and there is no decision left to audit.
     response = record.commit(rt, t, outcome)
+    metrics.decided(
+        channel,
+        response.action,
+        outcome.decision.rule,
+        response.escalation_reason,
+        principal.center,
+        response.latency_ms / 1000,
+    )
     log.info(
         "question decided",
         extra={
@@ -146,6 +155,8 @@ def _fail(rt: Runtime, t: Turn, exc: Exception | str) -> None:
         log.error("request failed unexpectedly", exc_info=exc)
         # The HTTP edge logs unhandled errors too; this one is already in the log.
         exc.steward_logged = True  # type: ignore[attr-defined]
+    seconds = t.timer.total() / 1000
+    metrics.decided(t.channel, record.ERROR, f"error.{code}", None, t.principal.center, seconds)
     try:
         record.record_failure(rt, t, code)
     except Exception:  # the original error matters more than the lost row

@@ -21,6 +21,7 @@ from steward.core.errors import QuestionError
 from steward.guard.hidden import INVISIBLE, Revealed, invisible, reveal, strip_invisible
 from steward.identity.auth import Principal
 from steward.models.risk import strongest, windows
+from steward.observability import metrics
 from steward.pipeline.cache import fingerprint
 from steward.pipeline.conversations import is_follow_up, rewrite
 from steward.pipeline.decide import Decision, after_answer, before_retrieval
@@ -228,6 +229,28 @@ def with_person(rt: Runtime, t: Turn) -> Decision | None:
     )
 
 
+def switches(rt: Runtime, t: Turn) -> Decision | None:
+    """The operators' kill switches (operations/switches.py): auto-answers stopped for
+    everyone, this center or this intent, or a topic forced to a person. After the refusals
+    and the hand-offs with a reason of their own (a fraud report keeps its p1 priority), and
+    before the cache, so that no stored answer is served while answers are stopped."""
+    assert t.und is not None
+    return rt.switches.decide(t.principal, t.und.question or t.standalone, t.und.intent)
+
+
+def pinned(rt: Runtime, t: Turn) -> Decision | None:
+    """An operator's approved answer pinned to a pattern of the (masked) question."""
+    assert t.und is not None
+    sw = rt.switches.pinned(t.principal, t.und.question or t.standalone)
+    if sw is None:
+        return None
+    flt = rt.search.filter_for(t.principal.groups, t.principal.center)
+    t.cached = rt.switches.pinned_reply(sw, flt)  # recorded as given, never cached again
+    return Decision(
+        "answer", f"switch {sw.id}: the operators' approved answer", rule="switch.pin-answer"
+    )
+
+
 def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
     assert t.und is not None
     fp = fingerprint(acl_ids, t.principal.center, t.policy.version)
@@ -248,12 +271,16 @@ def look_up(rt: Runtime, t: Turn) -> Decision | None:
             if t.vector is None:
                 t.vector = rt.embedder.embed([t.und.question])[0]
             hit = rt.cache.get_semantic(fp, t.vector, flt.acl_ids, flt.kb_version)
+        if hit is not None and not rt.switches.serves_cached(hit.response, flt.kb_version):
+            hit = None  # it cites a document switched out, or the provider was switched
         if hit is None:
             rt.cache.record_miss()
+            metrics.cache_lookup("miss")
             t.cache_missed = True
             return None
         t.cached, t.cache_kind = hit.response, hit.kind
         rt.cache.record_hit(key, hit.kind, float(hit.response.get("latency_ms", 0.0)))
+        metrics.cache_lookup(hit.kind)
     return Decision(
         hit.response["action"],
         hit.response["reason"],
@@ -292,6 +319,8 @@ BEFORE_ANSWER: tuple[Stage, ...] = (
     classify,
     screen,  # a refusal, or a hand-off with its own (more urgent) reason, comes first
     with_person,
+    switches,
+    pinned,
     look_up,
     retrieve,
 )
@@ -306,7 +335,7 @@ def answer(rt: Runtime, t: Turn) -> Iterator[str]:
         if not t.streaming:
             t.result = _complete(rt, request)
             return
-        stream = rt.answerer.stream(request)
+        stream = rt.switches.answerer(rt.answerer).stream(request)
         for piece in stream:
             piece = output_guard(rt, piece, request.passages)
             t.shown.append(piece)
@@ -315,7 +344,7 @@ def answer(rt: Runtime, t: Turn) -> Iterator[str]:
 
 
 def _complete(rt: Runtime, request: AnswerRequest) -> AnswerResult:
-    return rt.answerer.answer(
+    return rt.switches.answerer(rt.answerer).answer(
         request.question,
         request.parts,
         request.query_vector,

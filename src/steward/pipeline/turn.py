@@ -16,6 +16,7 @@ from steward.answering.judge import Judgement
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.identity.auth import Principal
 from steward.models.risk import RiskScore
+from steward.observability import metrics, tracing
 from steward.pipeline.policy import Policy
 from steward.pipeline.understand import Understanding
 from steward.retrieval.search import Filter
@@ -82,11 +83,15 @@ class Timer:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        """Time one stage: its audit latency, its histogram and its trace span."""
         t = time.perf_counter()
         try:
-            yield
+            with tracing.stage_span(name):
+                yield
         finally:
-            self.stages[name] = round((time.perf_counter() - t) * 1000, 2)
+            took = time.perf_counter() - t
+            self.stages[name] = round(took * 1000, 2)
+            metrics.stage(name, took)
 
     def total(self) -> float:
         return round((time.perf_counter() - self.start) * 1000, 2)

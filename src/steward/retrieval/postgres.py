@@ -65,7 +65,7 @@ class PostgresIndex:
         self.match_share = match_share
         self._idf_version = -1
         self._idf_total = -1
-        self._permitted: dict[tuple[frozenset[int], str | None], int] = {}
+        self._permitted: dict[tuple[frozenset[int], str | None, frozenset[int]], int] = {}
         self._check_dimension()
         self._restore_indexes()
 
@@ -170,10 +170,15 @@ class PostgresIndex:
     @staticmethod
     def _where(flt: Filter) -> str:
         center = "" if flt.center is None else "AND (c.center IS NULL OR c.center = :center)"
+        if flt.excluded:  # switched out by an operator (operations/switches.py)
+            center += " AND NOT (c.document_id = ANY(:excluded))"
         return f"c.acl_set_id = ANY(:acl) AND c.is_current AND NOT c.quarantined {center}"
 
     def _params(self, flt: Filter, **extra: object) -> dict[str, object]:
-        return {"acl": sorted(flt.acl_ids), "center": flt.center, **extra}
+        out: dict[str, object] = {"acl": sorted(flt.acl_ids), "center": flt.center, **extra}
+        if flt.excluded:
+            out["excluded"] = sorted(flt.excluded)
+        return out
 
     def _idf(self, words: Sequence[str], version: int) -> dict[str, float]:
         """BM25 inverse document frequency of each word over the whole index (as FTS5 has),
@@ -210,7 +215,7 @@ class PostgresIndex:
     def _sizes(self, s: Session, flt: Filter) -> tuple[int, int]:
         """Indexed and permitted chunk counts, remembered per knowledge-base version."""
         self._idf([], flt.kb_version)
-        key = (flt.acl_ids, flt.center)
+        key = (flt.acl_ids, flt.center, flt.excluded)
         if key not in self._permitted:
             self._permitted[key] = int(
                 s.execute(

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -93,6 +93,9 @@ class Filter:
     acl_ids: frozenset[int]
     center: str | None = None
     kb_version: int = -1
+    # Documents (row ids) an operator's switch took out of retrieval (operations/switches.py):
+    # a second filter, applied with the permission filter before ranking, never instead of it.
+    excluded: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -218,12 +221,16 @@ class HybridSearch:
         candidates: int = 50,
         rrf_k: int = 60,
         weights: dict[str, float] | None = None,
+        exclude: Callable[[int], frozenset[int]] | None = None,
     ) -> None:
+        """``exclude`` gives the documents switched out of retrieval at a knowledge-base
+        version (operations/switches.py)."""
         self.store = store
         self.index = index
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.weights = weights or {"lexical": 1.0, "dense": 1.0}
+        self.exclude = exclude
         self._filters: dict[tuple[frozenset[str], str | None, int], Filter] = {}
 
     def filter_for(self, groups: frozenset[str], center: str | None) -> Filter:
@@ -238,7 +245,8 @@ class HybridSearch:
             if len(self._filters) > 4096:
                 self._filters.clear()
             self._filters[key] = found
-        return found
+        excluded = self.exclude(kb) if self.exclude is not None else frozenset()
+        return replace(found, excluded=excluded) if excluded else found
 
     def search(
         self,

@@ -54,6 +54,7 @@ class SqliteIndex:
         # about the same words again and again.
         self._lock = threading.Lock()
         self._counts: OrderedDict[tuple[int, Filter], dict[str, int]] = OrderedDict()
+        self._out: dict[tuple[int, frozenset[int]], frozenset[int]] = {}  # switched-out chunks
 
     @staticmethod
     def _filter_column(session: Session, chunk_ids: Sequence[int]) -> dict[int, str]:
@@ -119,7 +120,30 @@ class SqliteIndex:
         return [Hit(int(r[0]), -float(r[1])) for r in rows]
 
     def dense(self, vector: Vectors, flt: Filter, k: int) -> list[Hit]:
-        return self.dense_matrix.search(vector, flt, k)
+        if not flt.excluded:
+            return self.dense_matrix.search(vector, flt, k)
+        # Documents switched out: their chunks are dropped before the cut (asking for as many
+        # more as they have leaves exactly the k best of the rest; dense scores are per row).
+        out = self._excluded_chunks(flt)
+        hits = self.dense_matrix.search(vector, flt, k + len(out))
+        return [h for h in hits if h.chunk_id not in out][:k]
+
+    def _excluded_chunks(self, flt: Filter) -> frozenset[int]:
+        key = (flt.kb_version, flt.excluded)
+        with self._lock:
+            found = self._out.get(key)
+        if found is None:
+            docs = ",".join(str(int(d)) for d in sorted(flt.excluded))
+            with self.store.read() as s:
+                found = frozenset(
+                    int(r[0])
+                    for r in s.execute(
+                        text(f"SELECT id FROM chunks WHERE document_id IN ({docs})")  # noqa: S608
+                    ).all()
+                )
+            with self._lock:
+                self._out = {key: found}
+        return found
 
     @staticmethod
     def _match(terms: Sequence[str], flt: Filter) -> str:
@@ -134,6 +158,9 @@ class SqliteIndex:
     def _where(self, flt: Filter) -> str:
         acl = ",".join(str(int(a)) for a in sorted(flt.acl_ids))
         center = "" if flt.center is None else "AND (c.center IS NULL OR c.center = :center)"
+        if flt.excluded:  # switched out by an operator (integers only)
+            out = ",".join(str(int(d)) for d in sorted(flt.excluded))
+            center += f" AND c.document_id NOT IN ({out})"
         return f"c.acl_set_id IN ({acl}) AND c.is_current = 1 AND c.quarantined = 0 {center}"
 
     @contextmanager

@@ -448,6 +448,12 @@ class MetricRollup(Base):
     center: Mapped[str] = mapped_column(String(64), primary_key=True)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> number
     latency_buckets: Mapped[list[Any]] = mapped_column(JSON)  # counts per histogram bucket
+    # Audit ids of this hour's answers already counted as reopened ("r") or handed off later
+    # ("h"), so that a second signal about the same answer never counts it twice.
+    marks: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The watermark (audit seq) of the fold that last wrote the row: a report re-reads only the
+    # rows written since its last read.
+    seq: Mapped[int] = mapped_column(Integer, default=0, index=True)
 
 
 class Asker(Base):
@@ -459,6 +465,7 @@ class Asker(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     days_active: Mapped[int] = mapped_column(Integer, default=1)
+    seq: Mapped[int] = mapped_column(Integer, default=0, index=True)  # as MetricRollup.seq
 
 
 class WebSession(Base):
@@ -472,3 +479,9 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # idle expiry
+    via: Mapped[str] = mapped_column(String(16), default="api-key")  # api-key | oidc
+    # The API key it was started with: revoking or expiring the key ends the session too.
+    key_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
+    # An OIDC session's groups, center and access as its token gave them (the token is gone).
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

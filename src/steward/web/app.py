@@ -18,8 +18,23 @@ from steward.audit import checkpoint
 from steward.identity.limits import RateLimiter
 from steward.observability.context import new_request_id, request_context
 from steward.runtime import Runtime
-from steward.web import admin, ask, errors, handoff, openai_compat, scim, search, security
+from steward.web import (
+    admin,
+    ask,
+    console,
+    conversations,
+    errors,
+    handoff,
+    openai_compat,
+    reports,
+    scim,
+    search,
+    security,
+    session,
+    switches,
+)
 from steward.web.limits import BodyLimit
+from steward.web.metrics import install as install_telemetry
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -59,18 +74,28 @@ class Health(BaseModel):
 
 def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """While the server runs, one thread signs the audit chain head every
-    STEWARD_AUDIT_CHECKPOINT_INTERVAL_S seconds (audit/checkpoint.py); 0 turns it off."""
+    STEWARD_AUDIT_CHECKPOINT_INTERVAL_S seconds (audit/checkpoint.py); 0 turns it off. Another
+    evaluates the alert rules every STEWARD_ALERTS_INTERVAL_S seconds (operations/alerts.py;
+    one replica at a time holds the lease); 0 turns it off."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if rt.settings.audit.checkpoint_interval_s <= 0:
-            yield
-            return
-        writer = checkpoint.Writer(rt.store, rt.settings).start()
+        from steward.operations.alerts import Evaluator
+
+        every = rt.settings.control.alerts_interval_s
+        evaluator = Evaluator(rt.alerts, every).start() if every > 0 else None
         try:
-            yield
+            if rt.settings.audit.checkpoint_interval_s <= 0:
+                yield
+                return
+            writer = checkpoint.Writer(rt.store, rt.settings).start()
+            try:
+                yield
+            finally:
+                writer.stop()
         finally:
-            writer.stop()
+            if evaluator is not None:
+                evaluator.stop()
 
     return lifespan
 
@@ -104,6 +129,9 @@ def create_app(rt: Runtime) -> FastAPI:
     # Added first, so it runs inside RequestContext (its 413 carries the request id) and
     # before routing, body parsing and authentication.
     app.add_middleware(BodyLimit, max_bytes=rt.settings.limits.max_body_bytes)
+    # Metrics and traces: inside RequestContext (the span's trace id joins the request's
+    # context), outside BodyLimit (a 413 is counted too). Also adds /metrics.
+    install_telemetry(app, rt)
     app.add_middleware(RequestContext)
     # Outermost, so every response gets them, the 413 of an oversized body included (a 500
     # is sent from outside every middleware: errors.py adds them to it).
@@ -128,8 +156,13 @@ def create_app(rt: Runtime) -> FastAPI:
 
     app.include_router(ask.make_router(rt.settings.policy.max_question_chars))
     app.include_router(search.make_router(rt.settings.policy.max_question_chars))
+    app.include_router(conversations.make_router(rt.settings.policy.max_question_chars))
     app.include_router(admin.router)
     app.include_router(handoff.router)
     app.include_router(openai_compat.router)
     app.include_router(scim.router)
+    app.include_router(reports.router)
+    app.include_router(switches.router)
+    app.include_router(session.router)
+    console.install(app, rt)
     return app

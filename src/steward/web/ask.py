@@ -13,12 +13,8 @@ from steward.identity.auth import Principal
 from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
-from steward.web.errors import AUTHED
+from steward.web.errors import AUTHED, NOT_BLANK
 from steward.web.placeholders import shown_to
-
-# At least one character that is not whitespace as Python's str.strip() sees it (the server
-# strips before checking): ECMAScript's \S, which schema-driven clients use, lets \x1c-\x1f through.
-NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 class AskRequestBase(BaseModel):

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from steward.core.errors import AuthError
+from steward.identity import sessions
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.identity.limits import RateLimiter
 from steward.runtime import Runtime
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM = "application/x-www-form-urlencoded"
 
 
 def runtime(request: Request) -> Runtime:
@@ -37,6 +43,14 @@ async def principal(
     # user and center (identity/limits.py); the counters are in the store, shared by replicas.
     limiter: RateLimiter = request.app.state.limiter
     client = request.client.host if request.client else "unknown"
+    cookie = request.cookies.get(sessions.COOKIE)
+    if not authorization and cookie:
+        # A browser's session (web/session.py): a request that changes state must also carry
+        # the session's CSRF token, which only this server's own pages hold.
+        signed = await run_in_threadpool(from_cookie, limiter, rt.sessions, cookie, client)
+        if request.method not in SAFE_METHODS:
+            await require_csrf(request, signed.csrf)
+        return signed.principal
     return await run_in_threadpool(
         limiter.authenticate,
         authorization,
@@ -44,6 +58,41 @@ async def principal(
         rt.verifier,
         rt.settings.identity.anonymous_group,
     )
+
+
+def from_cookie(
+    limiter: RateLimiter, book: sessions.Sessions, token: str, client: str
+) -> sessions.SignedIn:
+    """The session of a cookie, counted like a bearer credential: a failure against the
+    client address (429 past the threshold), a success against the user and center."""
+    try:
+        signed = book.resolve(token)
+    except AuthError:
+        limiter.failed(f"Session {token}", client)
+        raise
+    limiter.admit(signed.principal, None, client)
+    return signed
+
+
+async def sent_csrf(request: Request) -> str | None:
+    """The CSRF token a request carries: the header, else a console form's field."""
+    sent = request.headers.get(sessions.CSRF_HEADER)
+    if sent is not None:
+        return sent
+    if request.headers.get("content-type", "").startswith(FORM):
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        found = fields.get(sessions.CSRF_FIELD)
+        return found[0] if found else None
+    return None
+
+
+async def require_csrf(request: Request, expected: str) -> None:
+    if not sessions.csrf_matches(await sent_csrf(request), expected):
+        raise sessions.CsrfFailed(
+            "This request changes something and was authenticated by the session cookie, so "
+            f"it must carry the session's CSRF token ({sessions.CSRF_HEADER} header or "
+            f"{sessions.CSRF_FIELD} form field): reload the page and try again."
+        )
 
 
 def allowed(permission: Permission) -> Callable[..., Awaitable[Principal]]:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from steward.core.errors import RateLimited, StewardError
 from steward.observability.context import request_id
@@ -30,6 +31,12 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# "Has a character that is not blank", written out so that the server's regex dialect (Python,
+# whose \s also counts \x1c-\x1f and \x85) and the OpenAPI document's (ECMAScript) agree: with a
+# plain \S a client could send "\x85", valid by the spec, and be refused.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for a route's error statuses, all with the one error shape."""
     text = {
@@ -37,6 +44,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No or invalid credentials",
         403: "Not allowed",
         404: "Not found",
+        409: "The target's state does not allow it (e.g. a resolved ticket)",
         413: "The request or its messages are over a size limit",
         422: "Invalid input",
         429: "Too many requests or failed logins; see Retry-After",
@@ -75,6 +83,17 @@ async def _json_problem(request: Request, error: Any) -> str:
     return f"The request body is not valid JSON (line {line}, column {column})."
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's own 405 names only the first
+    route's, wrong where one path has a route per method (``/v1/session``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
@@ -102,10 +121,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = getattr(exc, "headers", None)  # e.g. Allow on 405
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed(request)}
         return JSONResponse(
-            error_body(code, str(exc.detail), _rid(request)),
-            exc.status_code,
-            headers=getattr(exc, "headers", None),  # e.g. Allow on 405
+            error_body(code, str(exc.detail), _rid(request)), exc.status_code, headers=headers
         )
 
     @app.exception_handler(Exception)

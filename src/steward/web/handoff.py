@@ -12,12 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from steward.identity.auth import Principal
 from steward.pipeline.handoff import MAX_QUEUE
 from steward.runtime import Runtime
+from steward.web.conversations import CitationView, TicketBrief, ticket_of, turn_details
 from steward.web.deps import principal, runtime
-from steward.web.errors import responses
+from steward.web.errors import NOT_BLANK, responses
 from steward.web.placeholders import shown_to
 
 router = APIRouter(tags=["conversations and hand-off"])
 ERRORS = responses(400, 401, 403, 404, 422, 500)
+STATEFUL = responses(400, 401, 403, 404, 409, 422, 500)  # ticket actions
 TicketStatus = Literal["open", "claimed", "answered", "resolved"]  # pipeline/handoff.py STATUSES
 
 
@@ -27,12 +29,18 @@ class TurnOut(BaseModel):
     action: str | None
     author: str | None
     created_at: datetime
+    # The chat page's view of an exchange (web/conversations.py): its feedback is keyed by it.
+    audit_id: str | None = None
+    citations: list[CitationView] = []
+    confidence: float | None = None
+    feedback: str | None = Field(default=None, description="up | down | given, once rated")
 
 
 class ConversationOut(BaseModel):
     id: str
     status: str
     turns: list[TurnOut]
+    ticket: TicketBrief | None = Field(default=None, description="Its hand-off, if any.")
 
 
 class TicketOut(BaseModel):
@@ -57,7 +65,7 @@ class TicketOut(BaseModel):
 
 class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
-    text: str = Field(min_length=1, max_length=20_000, pattern=r"\S")
+    text: str = Field(min_length=1, max_length=20_000, pattern=NOT_BLANK)
 
 
 class ResolveIn(BaseModel):
@@ -73,12 +81,22 @@ async def get_conversation(
 ) -> ConversationOut:
     """Your conversation, including answers written by people (masked as stored)."""
     status, turns = await run_in_threadpool(rt.conversations.history, conversation_id, who)
+    details = await run_in_threadpool(turn_details, rt, who, [t.audit_id or "" for t in turns])
     return ConversationOut(
         id=conversation_id,
         status=status,
         turns=[
-            TurnOut.model_validate({**t.__dict__, "text": shown_to(who, t.text)}) for t in turns
+            TurnOut.model_validate(
+                {
+                    **t.__dict__,
+                    "text": shown_to(who, t.text),
+                    # Sources and confidence belong to the answer, not the question.
+                    **(details.get(t.audit_id or "", {}) if t.role == "assistant" else {}),
+                }
+            )
+            for t in turns
         ],
+        ticket=await run_in_threadpool(ticket_of, rt, conversation_id),
     )
 
 
@@ -106,7 +124,7 @@ async def get_ticket(
     )
 
 
-@router.post("/v1/tickets/{ticket_id}/claim", response_model=TicketOut, responses=ERRORS)
+@router.post("/v1/tickets/{ticket_id}/claim", response_model=TicketOut, responses=STATEFUL)
 async def claim_ticket(
     ticket_id: str,
     rt: Annotated[Runtime, Depends(runtime)],
@@ -117,7 +135,7 @@ async def claim_ticket(
     )
 
 
-@router.post("/v1/tickets/{ticket_id}/answer", response_model=TicketOut, responses=ERRORS)
+@router.post("/v1/tickets/{ticket_id}/answer", response_model=TicketOut, responses=STATEFUL)
 async def answer_ticket(
     ticket_id: str,
     body: AnswerIn,
@@ -129,7 +147,7 @@ async def answer_ticket(
     return TicketOut.model_validate(view.as_dict())
 
 
-@router.post("/v1/tickets/{ticket_id}/resolve", response_model=TicketOut, responses=ERRORS)
+@router.post("/v1/tickets/{ticket_id}/resolve", response_model=TicketOut, responses=STATEFUL)
 async def resolve_ticket(
     ticket_id: str,
     body: ResolveIn,

@@ -11,9 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from steward.identity.auth import Principal
 from steward.retrieval.service import MAX_K, search
 from steward.runtime import Runtime
-from steward.web.ask import NOT_BLANK
 from steward.web.deps import principal, runtime
-from steward.web.errors import AUTHED
+from steward.web.errors import AUTHED, NOT_BLANK
 
 
 def _not_a_bool(value: object) -> object:

@@ -21,6 +21,7 @@ STATIC = {  # served at /static/NAME
     "chat.js": "text/javascript",
     "chat.css": "text/css",
     "docs.js": "text/javascript",
+    "console.css": "text/css",
 }
 
 _COMMON = "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -34,7 +35,8 @@ PAGES = ("/", "/docs")  # our own HTML pages
 
 def headers_for(path: str) -> dict[str, str]:
     """The security headers of a response to ``path``."""
-    csp = PAGE_CSP if path in PAGES or path.startswith("/static/") else API_CSP
+    page = path in PAGES or path.startswith(("/static/", "/console/")) or path == "/console"
+    csp = PAGE_CSP if page else API_CSP
     return {
         "Content-Security-Policy": csp,
         "X-Frame-Options": "DENY",

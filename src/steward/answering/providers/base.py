@@ -6,14 +6,15 @@ anything the asker may not read, and nothing in a passage changes what a provide
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 from pydantic import BaseModel
 
 from steward.models.embeddings import Vectors
+from steward.observability import tracing
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,30 @@ class Provider(Protocol):
         A generator may ``return`` the route it took (a dict like :attr:`Draft.route`): a
         router does, so a streamed answer is audited with its own route."""
         ...
+
+
+def complete(provider: Provider, request: AnswerRequest) -> Draft:
+    """``provider.complete(request)`` as one observed model call (a GenAI span, the provider
+    metrics). A router is not a model: each provider it calls is observed instead."""
+    if getattr(provider, "composite", False):
+        return provider.complete(request)
+    with tracing.model_call(provider.name, provider.model) as call:
+        draft = provider.complete(request)
+        call.done(draft.model, draft.tokens_in, draft.tokens_out)
+    return draft
+
+
+def stream(provider: Provider, request: AnswerRequest) -> Iterator[str]:
+    """``provider.stream(request)`` as one observed model call (its return value kept)."""
+    if getattr(provider, "composite", False):
+        return provider.stream(request)
+    return tracing.streamed(provider.name, provider.model, _generator(provider.stream(request)))
+
+
+def _generator(pieces: Iterator[str]) -> Generator[str, None, object]:
+    """A provider's stream as a generator, whatever iterator it returned (its value kept)."""
+    # A generator's return value passes through; a plain iterator's is None.
+    return (yield from cast(Generator[str, None, object], pieces))
 
 
 class NoOptions(BaseModel):

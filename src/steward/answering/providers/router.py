@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steward import plugins
+from steward.answering.providers import base
 from steward.answering.providers.base import AnswerRequest, Draft, Provider
 from steward.config.secrets import resolve_secret
 from steward.config.yamlfile import describe, first_error, load_yaml
@@ -126,6 +127,7 @@ class Router:
 
     name: ClassVar[str] = "router"
     can_stream: ClassVar[bool] = True
+    composite: ClassVar[bool] = True  # calls no model itself: each provider's call is observed
 
     def __init__(
         self,
@@ -163,7 +165,7 @@ class Router:
         delay = self.retry.backoff_s
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                draft = routed.provider.complete(request)
+                draft = base.complete(routed.provider, request)
                 routed.breaker.success()
                 return draft
             except ProviderError as exc:
@@ -215,7 +217,7 @@ class Router:
                 continue
             started = False
             try:
-                for piece in routed.provider.stream(request):
+                for piece in base.stream(routed.provider, request):
                     started = True
                     yield piece
                 routed.breaker.success()

@@ -127,8 +127,10 @@ def _tables() -> list[tuple[str, list[sa.Column[object]], list[tuple[str, list[s
                 sa.Column("center", sa.String(64), primary_key=True),
                 sa.Column("counts", sa.JSON(), nullable=False),
                 sa.Column("latency_buckets", sa.JSON(), nullable=False),
+                sa.Column("marks", sa.JSON(), nullable=False),
+                sa.Column("seq", sa.Integer(), nullable=False),
             ],
-            [],
+            [("ix_metric_rollups_seq", ["seq"], False)],
         ),
         (
             "askers",
@@ -138,8 +140,10 @@ def _tables() -> list[tuple[str, list[sa.Column[object]], list[tuple[str, list[s
                 sa.Column("first_seen", TS, nullable=False),
                 sa.Column("last_seen", TS, nullable=False),
                 sa.Column("days_active", sa.Integer(), nullable=False),
+                sa.Column("seq", sa.Integer(), nullable=False),
             ],
             [
+                ("ix_askers_seq", ["seq"], False),
                 ("ix_askers_first_seen", ["first_seen"], False),
                 ("ix_askers_last_seen", ["last_seen"], False),
             ],
@@ -153,10 +157,15 @@ def _tables() -> list[tuple[str, list[sa.Column[object]], list[tuple[str, list[s
                 sa.Column("created_at", TS, nullable=False),
                 sa.Column("expires_at", TS, nullable=False),
                 sa.Column("revoked_at", TS, nullable=True),
+                sa.Column("last_seen_at", TS, nullable=False),
+                sa.Column("via", sa.String(16), nullable=False),
+                sa.Column("key_id", sa.String(26), nullable=True),
+                sa.Column("snapshot", sa.JSON(), nullable=True),
             ],
             [
                 ("ix_web_sessions_user_id", ["user_id"], False),
                 ("ix_web_sessions_expires_at", ["expires_at"], False),
+                ("ix_web_sessions_key_id", ["key_id"], False),
             ],
         ),
     ]
