@@ -146,7 +146,9 @@ def create_app(rt: Runtime) -> FastAPI:
     def chat_page() -> str:
         return security.chat_page()
 
+    # /redoc, where FastAPI would serve ReDoc, is the same offline page.
     @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/redoc", response_class=HTMLResponse, include_in_schema=False)
     def api_reference() -> str:
         return security.docs_page()
 

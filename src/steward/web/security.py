@@ -30,7 +30,7 @@ PAGE_CSP = (
     f"img-src 'self'; {_COMMON}"
 )
 API_CSP = f"default-src 'none'; {_COMMON}"
-PAGES = ("/", "/docs")  # our own HTML pages
+PAGES = ("/", "/docs", "/redoc")  # our own HTML pages
 
 
 def headers_for(path: str) -> dict[str, str]:
