@@ -300,7 +300,11 @@ def run(url: str, engine: str, rows: int, calls: int, new: int, home: Path) -> d
     t = time.perf_counter()
     folded = fold(store, settings=Settings(prices=PRICES).operations)
     catch_up_s = time.perf_counter() - t
-    settings = Settings(home=home, database_url=url, prices=PRICES)
+    # No rate limits: the loops time the page, not the limiter.
+    settings = Settings(
+        home=home, database_url=url, prices=PRICES, rate_per_key=0, rate_per_user=0,
+        rate_per_center=0, auth_failures_max=0, audit_checkpoint_interval_s=0,
+    )  # fmt: skip
     rt = Runtime(settings)
     since = timedelta(days=30)
     one: list[float] = []
@@ -326,6 +330,7 @@ def run(url: str, engine: str, rows: int, calls: int, new: int, home: Path) -> d
         t = time.perf_counter()
         reports.report(rt, since=since)
         cold.append((time.perf_counter() - t) * 1000)
+    page = _dashboard_page(rt, store, gen, calls, new)
     for _ in range(3):
         naive.append(_naive(store, since))
     with store.read() as s:
@@ -344,6 +349,7 @@ def run(url: str, engine: str, rows: int, calls: int, new: int, home: Path) -> d
         "report_30d": _stats(one),
         "report_30d_cold": _stats(cold),
         "dashboard_30d_report_plus_six_series": _stats(dashboard),
+        "dashboard_page_get_console_30d": _stats(page),
         "new_rows_folded_per_call": new,
         "calls": calls,
         "baseline_naive_count_by_action_30d": _stats(naive),
@@ -351,6 +357,33 @@ def run(url: str, engine: str, rows: int, calls: int, new: int, home: Path) -> d
         "sample": {k: data.get(k) for k in (*SIX, "questions", "active_askers_30d")},
         "machine": machine(),
     }
+
+
+def _dashboard_page(rt: Runtime, store: Store, gen: _Gen, calls: int, new: int) -> list[float]:
+    """``GET /console?period=30d`` through the app in process (an operator's signed-in
+    session), as a browser asks for it: report, six trends, rendering."""
+    from fastapi.testclient import TestClient
+
+    from steward.identity.auth import create_key
+    from steward.store.models import User
+    from steward.web.app import create_app
+
+    with store.write() as (s, _):
+        s.merge(User(id="bench-operator", display_name="Bench Operator", access="operator"))
+    key = create_key(store, "bench-operator")
+    client = TestClient(create_app(rt))  # no lifespan: no background threads
+    assert client.post("/v1/session", json={"api_key": key}).status_code == 201
+    with store.read() as s:  # the key and the sign-in wrote real audit events
+        gen.seq = int(s.execute(text("SELECT max(seq) FROM audit")).scalar() or 0)
+    out: list[float] = []
+    for _ in range(calls):
+        add_rows(store, gen, new)
+        t = time.perf_counter()
+        r = client.get("/console", params={"period": "30d"})
+        out.append((time.perf_counter() - t) * 1000)
+        assert r.status_code == 200 and "Resolution" in r.text, r.status_code
+    client.close()
+    return out
 
 
 def _postgres(root: Path) -> tuple[str, Any]:
