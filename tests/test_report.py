@@ -254,3 +254,52 @@ def test_targets_come_from_configuration_and_a_bad_one_is_a_clear_error(
     bad = make_runtime(tmp_path / "b", metric_targets={"resolution_rate": "about 0.8"})
     with pytest.raises(ConfigError, match="STEWARD_METRIC_TARGETS"):
         reports.report(bad)
+
+
+def test_a_clients_mistakes_are_rejected_requests_not_server_errors(kb_rt: Runtime) -> None:
+    from steward.core.errors import NotFoundError
+    from steward.operations.rollup import error_code
+
+    asks(kb_rt, "cara", "How much does a domestic wire cost?")
+    for _ in range(5):  # a conversation that is not the asker's: a 404, their mistake
+        with pytest.raises(NotFoundError):
+            asks(kb_rt, "cara", "hi", "01AAAAAAAAAAAAAAAAAAAAAAAA")
+    failed = [r for r in audit.export(kb_rt.store) if r.get("action") == "error"]
+    assert len(failed) == 5 and error_code(failed[0]["reason"]) == "not_found"
+    data = reports.report(kb_rt)
+    assert data["questions"] == 1 and data["escalation_rate"] == 0.0
+    assert data["counts"]["errors"] == 0 and data["counts"]["rejected"] == 5
+    assert all(type(v) is int for k, v in data["counts"].items() if k != "cost_usd")
+    assert error_code("error.internal_error: the request failed (internal_error)") == (
+        "internal_error"
+    )
+    assert error_code("error.provider_unavailable: the request failed") == "provider_unavailable"
+
+
+def test_an_unknown_center_is_refused_naming_the_known_ones(
+    live_kb: Any, kb_rt: Runtime, model_cache: Path
+) -> None:
+    import httpx
+
+    from steward.core.errors import NotFoundError
+
+    server, keys = live_kb
+    r = httpx.get(
+        f"{server.url}/v1/report",
+        params={"center": "atlantis"},
+        headers={"Authorization": f"Bearer {keys['ops']}"},
+        timeout=60,
+    )
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert "north" in r.json()["error"]["message"]
+
+    with pytest.raises(NotFoundError, match=r"Unknown center 'atlantis'.*north"):
+        reports.report(kb_rt, center="atlantis")
+    with pytest.raises(NotFoundError, match="atlantis"):
+        reports.series(kb_rt, metric="questions", center="atlantis")
+    assert reports.report(kb_rt, center="north")["questions"] == 0
+    bad = run_cli(
+        "report", "--center", "atlantis", home=kb_rt.settings.home, model_cache=model_cache
+    )
+    assert bad.returncode == 2 and bad.stdout == "" and "north" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

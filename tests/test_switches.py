@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from steward import audit
-from steward.core.errors import ForbiddenError, InputError, NotFoundError
+from steward.core.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from steward.identity.auth import principal_for
 from steward.pipeline.orchestrator import ask
 from steward.store.models import AuditRecord, Document, Ticket, User
@@ -224,7 +224,11 @@ def test_provider_fallback_writes_with_the_named_provider_and_skips_the_cache(
 def test_every_change_is_audited_with_who_and_a_masked_reason(kb_rt) -> None:
     ops = principal_for(kb_rt.store, "ops")
     sw = kb_rt.switches.set(
-        ops, "stop-answers", intent="fees", reason="complaint from jane.doe@example.com"
+        ops,
+        "stop-answers",
+        intent="fees",
+        reason="complaint from jane.doe@example.com",
+        intents=["fees", "cards"],
     )
     kb_rt.switches.clear(ops, sw.id, reason="handled, card 4111 1111 1111 1111 blocked")
     (set_row,) = events(kb_rt, "switch-set")
@@ -343,3 +347,67 @@ def test_a_pattern_that_runs_out_of_time_hands_off_and_never_pins(kb_rt) -> None
             value={"answer": "x"},
             reason="slow",
         )
+
+
+def test_a_center_or_intent_nobody_has_is_refused_not_silently_set(kb_rt) -> None:
+    ops = principal_for(kb_rt.store, "ops")
+    with pytest.raises(NotFoundError, match=r"Unknown center 'nowhere'.*north"):
+        kb_rt.switches.set(ops, "stop-answers", center="nowhere", reason="typo")
+    with pytest.raises(InputError, match="steward intent train"):
+        kb_rt.switches.set(ops, "stop-answers", intent="fees", reason="no model")
+    with pytest.raises(NotFoundError, match="Unknown intent 'feez'"):
+        kb_rt.switches.set(ops, "stop-answers", intent="feez", intents=["fees"], reason="typo")
+    assert kb_rt.switches.active() == [] and events(kb_rt, "switch-set") == []
+    glob = kb_rt.switches.set(ops, "stop-answers", intent="fee*", intents=["fees"], reason="ok")
+    assert glob.intent == "fee*"
+
+
+def test_a_second_switch_of_the_same_kind_and_scope_is_a_conflict(kb_rt) -> None:
+    ops = principal_for(kb_rt.store, "ops")
+    first = kb_rt.switches.set(ops, "stop-answers", center="north", reason="north scripts")
+    with pytest.raises(ConflictError, match=first.id):
+        kb_rt.switches.set(ops, "stop-answers", center="north", reason="again")
+    kb_rt.switches.set(ops, "stop-answers", center="south", reason="another scope")
+    kb_rt.switches.clear(ops, first.id, reason="fixed")
+    cara = principal_for(kb_rt.store, "cara")  # north: nothing forgotten keeps it stopped
+    assert ask(kb_rt, cara, WIRE).action == "answer"
+    assert kb_rt.switches.set(ops, "stop-answers", center="north", reason="again").id != first.id
+
+
+def test_http_and_cli_refuse_unknown_scopes_and_duplicates_quietly(
+    live_kb, kb_rt, model_cache: Path
+) -> None:
+    server, keys = live_kb
+    for body, status in (
+        ({"kind": "stop-answers", "center": "atlantis", "reason": "x"}, 404),
+        ({"kind": "stop-answers", "intent": "fees", "reason": "x"}, 400),
+    ):
+        r = _post(server, keys["ops"], "/v1/switches", body)
+        assert r.status_code == status, r.text
+        assert "north" in r.json()["error"]["message"] or "intent train" in r.text
+    body = {"kind": "stop-answers", "center": "south", "reason": "south scripts"}
+    first = _post(server, keys["ops"], "/v1/switches", body)
+    assert first.status_code == 201, first.text
+    again = _post(server, keys["ops"], "/v1/switches", body)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
+    assert first.json()["id"] in again.json()["error"]["message"]
+    home = kb_rt.settings.home
+    for args in (
+        ("stop-answers", "--center", "nowhere", "--reason", "typo"),
+        ("stop-answers", "--intent", "fees", "--reason", "no model"),
+        ("stop-answers", "--center", "south", "--reason", "duplicate"),
+    ):
+        bad = run_cli("switch", *args, home=home, model_cache=model_cache)
+        assert bad.returncode == 2 and bad.stderr.startswith("error: "), (args, bad.stderr)
+        assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    ok = run_cli(
+        "switch",
+        "stop-answers",
+        "--center",
+        "north",
+        "--reason",
+        "r",
+        home=home,
+        model_cache=model_cache,
+    )
+    assert ok.returncode == 0 and ok.stderr.strip() == "", ok.stderr  # no log lines

@@ -28,7 +28,10 @@ def _set(kind: str, reason: str, as_json: bool = False, **scope: Any) -> None:
     rt = _runtime()
     if not reason.strip():
         fail("A reason is required: --reason TEXT (it is kept in the audit trail).")
-    sw = rt.switches.set(_local_admin(), kind, reason=reason, **scope)
+    from steward.operations.switches import intent_labels
+
+    intents = intent_labels(rt) if scope.get("intent") is not None else None
+    sw = rt.switches.set(_local_admin(), kind, reason=reason, intents=intents, **scope)
     if as_json:
         _print_json(sw.as_dict())
         return

@@ -43,7 +43,8 @@ from sqlalchemy.exc import IntegrityError
 from ulid import ULID
 
 from steward.config.yamlfile import load_yaml
-from steward.core.errors import ConfigError
+from steward.core.errors import ConfigError, StewardError
+from steward.operations.rollup import CLIENT_ERRORS, error_code
 from steward.store import Store
 from steward.store.models import AlertEvent, AlertState, AuditRecord, Lease, Ticket
 
@@ -275,7 +276,12 @@ class AlertBook:
             if key not in reports:
                 from steward.operations.report import report
 
-                reports[key] = report(self.rt, center=rule.center, since=rule.window, now=now)
+                try:
+                    reports[key] = report(self.rt, center=rule.center, since=rule.window, now=now)
+                except StewardError as exc:  # e.g. a rule's center left the directory
+                    extra = {"rule": rule.name, "err": exc.code}
+                    log.warning("alert rule cannot be measured", extra=extra)
+                    reports[key] = {}
             value = reports[key].get(rule.metric)
             out[rule.name] = float(value) if isinstance(value, int | float) else None
         return out
@@ -295,17 +301,21 @@ class AlertBook:
         return max((now - _aware(first)).total_seconds(), 0.0)
 
     def _error_rate(self, rule: AlertRule, now: datetime) -> float | None:
-        """The share of questions in the window that ended in an error row."""
+        """The share of questions in the window that ended in a server error (a client's
+        mistake, such as an unknown conversation or a bad body, counts in neither part)."""
         since = (now - rule.window).astimezone(UTC).replace(tzinfo=None)
-        q = select(AuditRecord.action, func.count()).where(
-            AuditRecord.kind == "question", AuditRecord.ts >= since
-        )
+        where = [AuditRecord.kind == "question", AuditRecord.ts >= since]
         if rule.center is not None:
-            q = q.where(AuditRecord.center == rule.center)
+            where.append(AuditRecord.center == rule.center)
         with self.store.read() as s:
+            q = select(AuditRecord.action, func.count()).where(*where)
             counts = {str(a): int(n) for a, n in s.execute(q.group_by(AuditRecord.action)).all()}
-        total = sum(counts.values())
-        return counts.get("error", 0) / total if total else None
+            reasons = s.scalars(
+                select(AuditRecord.reason).where(*where, AuditRecord.action == "error")
+            ).all()
+        rejected = sum(1 for r in reasons if error_code(r) in CLIENT_ERRORS)
+        total = sum(counts.values()) - rejected
+        return (counts.get("error", 0) - rejected) / total if total > 0 else None
 
     # ------------------------------------------------------------------ evaluation
 

@@ -134,3 +134,6 @@ def _validate(thumb: int | None, rating: int | None, comment: str) -> None:
         raise InputError("rating is a whole number from 1 to 5, or empty.")
     if len(comment) > COMMENT_CHARS:
         raise InputError(f"The comment is longer than {COMMENT_CHARS} characters.")
+    if thumb is None and rating is None and not comment.strip():
+        # Nothing said: stored, it would count as feedback given and dilute the figures.
+        raise InputError("Give a thumb, a rating or a comment.")

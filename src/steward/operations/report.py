@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from steward.config.settings import DEFAULT_TARGETS, OperationsSettings
-from steward.core.errors import ConfigError, InputError
+from steward.core.errors import ConfigError, InputError, NotFoundError
 from steward.operations.rollup import (
     ASKERS,
     EDGES,
@@ -34,6 +34,7 @@ from steward.operations.rollup import (
     watermark,
 )
 from steward.store import Store
+from steward.store.models import Center
 
 if TYPE_CHECKING:
     from steward.runtime import Runtime
@@ -138,6 +139,18 @@ def _check(since: timedelta, center: str | None) -> None:
         raise InputError("The period must be more than 0 and at most 9999 weeks.")
     if center is not None and not 0 < len(center) <= 64:
         raise InputError("A center id has 1 to 64 characters.")
+
+
+def _known(store: Store, center: str | None) -> None:
+    """A center the directory does not have is refused, naming those it has: a typo would
+    otherwise read as a center with no traffic (every figure null)."""
+    if center is None:
+        return
+    with store.read() as s:
+        known = sorted(s.scalars(select(Center.id)))
+    if center not in known:
+        listed = ", ".join(known) or "none (import the directory first)"
+        raise NotFoundError(f"Unknown center {center[:64]!r}; the directory's centers: {listed}.")
 
 
 # ------------------------------------------------------------------ reading the rollups
@@ -280,6 +293,7 @@ def _counts(counts: dict[str, float]) -> dict[str, Any]:
         "escalated",
         "refused",
         "errors",
+        "rejected",
         "cached",
         "reopened",
         "handed_off_later",
@@ -427,6 +441,7 @@ def report(
     hour holding ``now``."""
     center = center or None  # an empty filter (a form left at "all") is every center
     _check(since, center)
+    _known(rt.store, center)
     ops = rt.settings.operations
     fold(rt.store, settings=ops)
     end, first, last = _window(since, now)
@@ -464,6 +479,7 @@ def series(
         raise InputError("bucket is hour or day.")
     center = center or None  # an empty filter (a form left at "all") is every center
     _check(since, center)
+    _known(rt.store, center)
     step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     if since / step > MAX_POINTS:
         raise InputError(f"At most {MAX_POINTS} points: take a shorter period or day buckets.")

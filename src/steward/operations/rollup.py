@@ -16,6 +16,11 @@ What a row adds (``counts`` keys):
   ``abstained``, ``escalated``, ``refused``, ``errors``), ``cached``, ``tokens_in``/``_out``,
   ``cost`` (USD), ``unpriced`` (tokens of a model with no price), ``latency_sum`` and one count in
   ``latency_buckets`` (fixed log-spaced buckets of the total latency, :data:`EDGES`);
+- a failed request (action ``error``) whose code is the client's mistake (:data:`CLIENT_ERRORS`:
+  a conversation not theirs, a malformed or over-limit request, a refused permission, a rate
+  limit) adds only ``rejected``: it is neither a question nor a server error, so a client's bad
+  requests cannot raise the error rate. Every other failure (internal errors, an unavailable
+  provider or embedder, a client gone mid-answer) is a question and an ``errors`` count;
 - ``feedback-given``: ``thumbs_up``/``thumbs_down``, ``rating_sum``/``rating_count`` and the
   satisfaction they make (``sat_sum``/``sat_count``), in the hour of the answer it rates; a
   changed feedback first takes back what the earlier one added;
@@ -41,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from typing import cast as typed
 
-from sqlalchemy import Table, Text, and_, bindparam, cast, func, select, update
+from sqlalchemy import Table, Text, and_, bindparam, case, cast, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -66,6 +71,22 @@ ACTIONS = {
     "refuse": "refused",
     "error": "errors",
 }
+# Codes of failed requests that are the client's mistake, not the server's (core/errors.py):
+# the audit row of a failure has the reason ``error.<code>: ...`` (pipeline/record.py).
+CLIENT_ERRORS = frozenset(
+    {
+        "bad_request",
+        "invalid_question",
+        "invalid_request",
+        "bad_source_item",
+        "payload_too_large",
+        "unauthorized",
+        "rate_limited",
+        "forbidden",
+        "not_found",
+        "conflict",
+    }
+)
 NOT_TRAFFIC = frozenset({"eval"})  # evaluation runs are not askers' questions
 FEEDBACK_GIVEN = "feedback-given"
 REVIEW_CLAIMED = "review-claimed"
@@ -93,6 +114,8 @@ _COLUMNS = (
     cast(AuditRecord.settings, Text).label("settings"),
     cast(AuditRecord.latency_ms, Text).label("latency_ms"),
     cast(AuditRecord.payload, Text).label("payload"),
+    # Only a failed request's reason is read (it names the error's code).
+    case((AuditRecord.action == "error", AuditRecord.reason), else_=None).label("reason"),
 )
 
 Key = tuple[datetime, str]  # (hour, center)
@@ -132,6 +155,13 @@ class _Row:
     settings: dict[str, Any]
     total: float | None
     payload: dict[str, Any]
+    reason: str | None = None
+
+
+def error_code(reason: str | None) -> str:
+    """The error code of a failed request's audit reason (``error.not_found: ...``)."""
+    rule = (reason or "").split(":", 1)[0].split("+", 1)[0]
+    return rule.removeprefix("error.") if rule.startswith("error.") else "internal_error"
 
 
 def _row(r: Any) -> _Row:
@@ -155,6 +185,7 @@ def _row(r: Any) -> _Row:
         settings if isinstance(settings, dict) else {},
         float(total) if isinstance(total, int | float) else None,
         payload if isinstance(payload, dict) else {},
+        r.reason,
     )
 
 
@@ -395,6 +426,9 @@ class _Batch:
         if r.channel in NOT_TRAFFIC:
             return
         c = self._cell(r.key)
+        if r.action == "error" and error_code(r.reason) in CLIENT_ERRORS:
+            c.counts["rejected"] += 1  # the client's mistake: not a question, not an error
+            return
         c.counts["questions"] += 1
         c.counts[ACTIONS.get(r.action, "other")] += 1
         settings = r.settings

@@ -27,7 +27,7 @@ import fnmatch
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ from ulid import ULID
 
 from steward import audit
 from steward.core import reasons
-from steward.core.errors import InputError, NotFoundError
+from steward.core.errors import ConflictError, InputError, NotFoundError
 from steward.identity.auth import Principal
 from steward.identity.authz import Authorizer, Permission
 from steward.pipeline.decide import Decision
@@ -47,12 +47,13 @@ from steward.pipeline.decide import Decision
 # probes, so an operator's switch pattern can never stall a worker either.
 from steward.pipeline.policy import RULE_TIMEOUT_S, _compiled, _probes
 from steward.store import Store
-from steward.store.models import Chunk, Document, Source, Switch
+from steward.store.models import Center, Chunk, Document, Source, Switch
 
 if TYPE_CHECKING:
     from steward.answering.answer import Answerer
     from steward.answering.providers.base import Provider
     from steward.retrieval.search import Filter
+    from steward.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -350,8 +351,15 @@ class SwitchBoard:
         pattern: str | None = None,
         value: dict[str, Any] | None = None,
         reason: str,
+        intents: Sequence[str] | None = None,
     ) -> Active:
-        """Turn a switch on (audited ``switch-set``, with who and why)."""
+        """Turn a switch on (audited ``switch-set``, with who and why).
+
+        ``intents`` are the trained intent model's labels (None: no model). A center the
+        directory does not have, or an intent the model does not know, is refused: a typo
+        would otherwise steer nothing while the operator believes it holds. A switch of the
+        same kind and scope already in force is refused too (ConflictError naming it), so
+        clearing one switch never leaves a second, forgotten one in force."""
         self.authz.authorize(who, Permission.MANAGE_SWITCHES, f"switches:{kind}")
         if kind not in KINDS:
             raise InputError(f"Unknown switch kind {kind[:40]!r}; use one of: {', '.join(KINDS)}.")
@@ -360,6 +368,7 @@ class SwitchBoard:
         if pattern is not None:
             pattern = check_pattern(pattern)
         clean = self._value(kind, value or {}, center, intent, pattern)
+        self._known(center, intent, intents)
         now = datetime.now(UTC)
         row = Switch(
             id=str(ULID()),
@@ -374,12 +383,18 @@ class SwitchBoard:
             created_at=now,
         )
         with self.store.write() as (s, _):
+            same = self._same(s, row)
+            if same is not None:
+                raise ConflictError(
+                    f"Switch {same.id} ({kind} for {Active.of(same).scope()}) is already in "
+                    f"force; clear it first (`steward switch clear {same.id}`)."
+                )
             s.add(row)
             s.flush()
             Store.set_meta(s, VERSION_KEY, str(ULID()))
             audit.record(self.store, self._event(SWITCH_SET, who, row, why), session=s)
         self._next_check = float("-inf")  # this worker sees it at once
-        log.warning("switch set", extra={"switch": row.id, "kind": kind})
+        log.info("switch set", extra={"switch": row.id, "kind": kind})
         return Active.of(row)
 
     def clear(self, who: Principal, switch_id: str, *, reason: str) -> Active:
@@ -428,7 +443,42 @@ class SwitchBoard:
         s.flush()
         Store.set_meta(s, VERSION_KEY, str(ULID()))
         audit.record(self.store, self._event(SWITCH_CLEARED, who, row, why), session=s)
-        log.warning("switch cleared", extra={"switch": row.id, "kind": row.kind})
+        log.info("switch cleared", extra={"switch": row.id, "kind": row.kind})
+
+    def _known(self, center: str | None, intent: str | None, intents: Sequence[str] | None) -> None:
+        """Refuse a center the directory lacks, and an intent (glob) no trained label matches."""
+        if center is not None:
+            with self.store.read() as s:
+                known = sorted(s.scalars(select(Center.id)))
+            if center not in known:
+                listed = ", ".join(known) or "none (import the directory first)"
+                raise NotFoundError(
+                    f"Unknown center {center[:64]!r}; the directory's centers: {listed}."
+                )
+        if intent is None:
+            return
+        if intents is None:
+            raise InputError(
+                "Intent switches need a trained intent model: run `steward intent train FILE`, "
+                "or scope the switch by center or pattern."
+            )
+        if not fnmatch.filter(list(intents), intent):
+            raise NotFoundError(
+                f"Unknown intent {intent[:64]!r}; the model's intents: {', '.join(intents)}."
+            )
+
+    @staticmethod
+    def _same(s: Any, row: Switch) -> Switch | None:
+        """The active switch of the same kind and scope (and, for exclusions, target)."""
+        for other in s.scalars(
+            select(Switch).where(Switch.active.is_(True), Switch.kind == row.kind)
+        ):
+            if (other.center, other.intent, other.pattern) != (row.center, row.intent, row.pattern):
+                continue
+            if row.kind in (EXCLUDE_SOURCE, EXCLUDE_DOCUMENT) and other.value != row.value:
+                continue
+            return other  # type: ignore[no-any-return]
+        return None
 
     def _reason(self, reason: str) -> str:
         if not isinstance(reason, str) or not reason.strip():
@@ -550,3 +600,9 @@ def _now() -> datetime:
 
 def describe(switches: Iterable[Active]) -> list[dict[str, Any]]:
     return [a.as_dict() for a in switches]
+
+
+def intent_labels(rt: Runtime) -> list[str] | None:
+    """The trained intent model's labels, for ``SwitchBoard.set`` (None: no model trained)."""
+    model = rt.intents
+    return None if model is None else [str(label) for label in model.labels]

@@ -10,13 +10,13 @@ from starlette.concurrency import run_in_threadpool
 
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
-from steward.operations.switches import Active
+from steward.operations.switches import Active, intent_labels
 from steward.runtime import Runtime
 from steward.web.deps import allowed, runtime
 from steward.web.errors import NOT_BLANK, responses
 
 router = APIRouter(tags=["switches and alerts"])
-ERRORS = responses(400, 401, 403, 404, 422, 500)
+ERRORS = responses(400, 401, 403, 404, 409, 422, 500)
 views_alerts = allowed(Permission.VIEW_ALERTS)
 # Checked before the body is read: a caller without the grant is refused (and the refusal
 # audited) whatever they sent; the service checks again (deny by default, every path).
@@ -167,6 +167,7 @@ async def set_switch(
             pattern=fields.get("pattern"),
             value=value,
             reason=body.reason,
+            intents=intent_labels(rt) if fields.get("intent") is not None else None,
         )
 
     return _out(await run_in_threadpool(go))
