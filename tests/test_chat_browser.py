@@ -472,3 +472,59 @@ def test_the_page_works_by_keyboard_alone_with_a_visible_focus_ring(
     expect(page.locator("#passage")).to_be_hidden()
     expect(source).to_be_focused()
     page.close()
+
+
+@pytest.mark.parametrize(
+    "failure", ["429", "503", "403", "network"], ids=["limited", "down", "csrf", "offline"]
+)
+def test_a_failed_sign_out_says_so_and_stays_signed_in(
+    browser: Browser, site: tuple[LiveServer, dict[str, str], Runtime], failure: str
+) -> None:
+    """The page said "You have signed out" whatever DELETE /v1/session answered; the session
+    then still worked. Now only a 204 (or 401: already out) signs the page out."""
+    server, keys, _ = site
+    page = browser.new_page()
+    sign_in(page, server.url, keys["cust-lena"], "Lena Park")
+
+    def refuse(route: Any) -> None:
+        if route.request.method != "DELETE":
+            route.continue_()
+        elif failure == "network":
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(
+                status=int(failure),
+                headers={"Retry-After": "7", "Content-Type": "application/json"},
+                body=json.dumps({"error": {"code": "x", "message": "no", "request_id": "r"}}),
+            )
+
+    page.route("**/v1/session", refuse)
+    page.click("#sign-out")
+    expect(page.locator("#sign-out-error")).to_contain_text("still signed in")
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#sign-in")).to_be_hidden()
+    assert "signed out" not in page.locator("#sign-in-note").inner_text()
+    assert page.request.get(server.url + "/v1/session").status == 200
+    page.unroute("**/v1/session")
+    page.click("#sign-out")  # it works once the server answers 204
+    expect(page.locator("#sign-in-note")).to_have_text("You have signed out.")
+    page.close()
+
+
+def test_the_next_user_does_not_inherit_the_previous_users_unsent_question(
+    browser: Browser, site: tuple[LiveServer, dict[str, str], Runtime]
+) -> None:
+    server, keys, _ = site
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server.url, keys["cust-lena"], "Lena Park")
+    context.clear_cookies()  # Lena's session ends while she types
+    page.fill("#question", "My policy number is 12345, is my claim approved?")
+    page.press("#question", "Enter")
+    expect(page.locator("#sign-in")).to_be_visible()
+    page.fill("#key", keys["cust-omar"])
+    page.click("#sign-in-button")
+    expect(page.locator("#who-name")).to_have_text("Omar Reyes")
+    expect(page.locator("#question")).to_have_value("")
+    assert "12345" not in (page.evaluate("JSON.stringify(sessionStorage)") or "")
+    context.close()

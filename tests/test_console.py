@@ -4,6 +4,7 @@ claimed and answered from the review queue, audit search, and axe-core's WCAG 2.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,7 +150,9 @@ def test_asker_gets_a_clear_403_page(browser: Browser, console) -> None:
     server, keys, _rt, _ticket = console
     page = signed_in(browser, server, keys["cara"])
     expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
-    expect(page.get_by_role("alert")).to_contain_text("operator access")
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text("You don't have access to the operator console.")
+    assert "cara" not in alert.inner_text() and "asker" not in alert.inner_text()
     response = page.goto(f"{server.url}/console/review")
     assert response is not None and response.status == 403
     page.close()
@@ -288,3 +291,58 @@ def test_flagged_answer_citing_a_document_the_reviewer_may_not_read_is_withheld(
     expect(card).to_contain_text("[withheld")
     assert answered.answer not in page.content()
     page.close()
+
+
+def test_audit_search_answers_400_for_a_bad_cursor_and_lists_every_kind(console) -> None:
+    """A ``before`` cursor that is no sequence number is a clear 400 page (it was a 500 for
+    one past the column's range, and a silent first page for -1 or abc); the Event and
+    Decision menus name every kind and decision the trail holds."""
+    server, keys, _rt, _ticket = console
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        assert client.post("/v1/session", json={"api_key": keys["ops"]}).status_code == 201
+        for bad in ("99999999999999999999999", "9223372036854775808", "-1", "abc", "0", "1e3"):
+            r = client.get("/console/audit", params={"before": bad})
+            assert r.status_code == 400, (bad, r.status_code)
+            assert "cursor" in r.text
+        ok = client.get("/console/audit", params={"before": "9223372036854775807"})
+        assert ok.status_code == 200
+        menus = client.get("/console/audit").text
+    for kind in (
+        "switch-set",
+        "switch-cleared",
+        "feedback-given",
+        "review-claimed",
+        "review-verdict",
+        "session-started",
+        "session-ended",
+        "sync-requested",
+        "source-removed",
+    ):
+        assert f'<option value="{kind}"' in menus, kind
+    assert '<option value="error"' in menus
+
+
+def test_ticket_transcript_on_the_review_page_withholds_a_restricted_answer(console) -> None:
+    """An answer in a ticket's transcript drawn from a document the reviewer may not read
+    (the budget memo: finance only) is withheld on the queue page, as in GET /v1/tickets."""
+    server, keys, rt, _ticket = console
+    fin = principal_for(rt.store, "fin")
+    first = ask(rt, fin, "What is the marketing budget for next year?", channel="chat")
+    assert first.action == "answer" and first.answer
+    rt.handoff.open(
+        conversation_id=str(first.conversation_id),
+        who=fin,
+        reason="requested",
+        detail="asked for a person",
+        intent=None,
+        signals=[],
+        sources=[],
+        audit_id=first.audit_id,
+    )
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        assert client.post("/v1/session", json={"api_key": keys["ops"]}).status_code == 201
+        queue = client.get("/console/review")
+    assert queue.status_code == 200
+    assert "[withheld" in queue.text and html.escape(first.answer) not in queue.text
+    assert rt.review.list(principal_for(rt.store, "ops")) == []  # not a flagged item's answer
+    assert "marketing budget" in queue.text  # the asker's question stays

@@ -204,3 +204,45 @@ def test_review_cli_lists_and_records_verdicts(kb_rt: Runtime, model_cache: Path
         run_cli("review", "list", "--json", home=home, model_cache=model_cache).stdout
     )
     assert again[0]["verdict"] == "right" and again[0]["status"] == "reviewed"
+
+
+def test_review_api_withholds_an_answer_citing_a_document_the_viewer_may_not_read(
+    kb_rt: Runtime,
+) -> None:
+    """The outside review read a restricted answer through GET /v1/review that the console
+    withholds: the API now withholds it the same way (the test KB's restricted group is
+    ``finance``; the operator is not in it)."""
+    from steward.audit.view import WITHHELD
+    from steward.identity.auth import create_key
+    from tests.test_audit_entitlements import BUDGET, _get
+
+    r = asks(kb_rt, "fin", BUDGET)
+    assert r.action == "answer" and r.answer
+    kb_rt.feedback.give(principal_for(kb_rt.store, "fin"), r.audit_id, thumb=-1, rating=None)
+    rows = _get(kb_rt, create_key(kb_rt.store, "ops"), "/v1/review").json()
+    (item,) = [i for i in rows if i["audit_id"] == r.audit_id]
+    assert item["answer"] == WITHHELD and r.answer not in json.dumps(rows)
+    assert item["question"] == BUDGET
+    assert item["citations"] and all(c["title"] == WITHHELD for c in item["citations"])
+    assert "Finance Budget Memo" not in json.dumps(rows)
+
+
+def test_feedback_that_says_nothing_is_refused_and_not_counted(live_kb, kb_rt: Runtime) -> None:
+    from steward.core.errors import InputError
+
+    server, keys = live_kb
+    r = asks(kb_rt, "cara", WIRE)
+    cara = principal_for(kb_rt.store, "cara")
+    with pytest.raises(InputError, match="Give a thumb, a rating or a comment"):
+        kb_rt.feedback.give(cara, r.audit_id, thumb=None, rating=None, comment="   ")
+    empty = httpx.post(
+        f"{server.url}/v1/feedback",
+        json={"audit_id": r.audit_id, "thumb": None, "rating": None, "comment": ""},
+        headers=auth(keys["cara"]),
+        timeout=60,
+    )
+    assert empty.status_code == 400, empty.text
+    assert empty.json()["error"]["message"] == "Give a thumb, a rating or a comment."
+    with kb_rt.store.read() as s:
+        assert list(s.scalars(select(Feedback))) == []
+    assert events(kb_rt, "feedback-given") == []

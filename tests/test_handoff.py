@@ -179,3 +179,38 @@ def test_a_made_up_conversation_id_creates_nothing(live_kb, kb_rt) -> None:
         server, keys["cara"], "/v1/ask", {"question": "and the wire fee?", "conversation_id": conv}
     )
     assert counts() == (before[0] + 1, before[1] + 4)
+
+
+def test_ticket_transcript_withholds_answers_from_documents_the_reviewer_may_not_read(
+    kb_rt,
+) -> None:
+    """An answer in a ticket's transcript drawn from a restricted document (the test KB's
+    ``finance``) is withheld from a reviewer outside that group; the asker's words stay."""
+    import json
+
+    from steward.audit.view import WITHHELD
+    from steward.identity.auth import create_key, principal_for
+    from steward.pipeline.orchestrator import ask
+    from tests.test_audit_entitlements import BUDGET, _get
+
+    fin = principal_for(kb_rt.store, "fin")
+    first = ask(kb_rt, fin, BUDGET)
+    assert first.action == "answer" and first.answer
+    ticket_id = kb_rt.handoff.open(  # the asker asked for a person after that answer
+        conversation_id=str(first.conversation_id),
+        who=fin,
+        reason="requested",
+        detail="asked for a person",
+        intent=None,
+        signals=[],
+        sources=[],
+        audit_id=first.audit_id,
+    )
+    got = _get(kb_rt, create_key(kb_rt.store, "ops"), f"/v1/tickets/{ticket_id}")
+    assert got.status_code == 200, got.text
+    turns = got.json()["transcript"]
+    assert turns[0]["role"] == "asker" and turns[0]["text"] == BUDGET
+    answer = next(t for t in turns if t["audit_id"] == first.audit_id and t["role"] != "asker")
+    assert answer["text"] == WITHHELD and first.answer not in json.dumps(got.json())
+    listed = _get(kb_rt, create_key(kb_rt.store, "ops"), "/v1/tickets").json()
+    assert first.answer not in json.dumps(listed)

@@ -306,3 +306,70 @@ def test_session_lifecycle_on_each_engine(engine_rt: Runtime) -> None:
     book.end(book.resolve(last.token))
     with pytest.raises(AuthError, match="signed out"):
         book.resolve(last.token)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+        {"Origin": "http://evil.example"},
+        {"Origin": "null", "Sec-Fetch-Site": "cross-site"},  # a sandboxed frame elsewhere
+        {"Origin": "http://127.0.0.1:1"},  # another port is another origin
+    ],
+)
+def test_a_sign_in_from_another_sites_page_is_refused(
+    live_kb: tuple[LiveServer, dict[str, str]], kb_rt: Runtime, headers: dict[str, str]
+) -> None:
+    """Login CSRF: another site's page must not sign this browser in (as the attacker)."""
+    server, keys_ = live_kb
+    api = httpx.post(
+        f"{server.url}/v1/session", json={"api_key": keys_["cara"]}, headers=headers, timeout=60
+    )
+    assert api.status_code == 403 and api.json()["error"]["code"] == "csrf_failed"
+    assert "set-cookie" not in api.headers
+    page = httpx.post(
+        f"{server.url}/console/sign-in", data={"api_key": keys_["ops"]}, headers=headers, timeout=60
+    )
+    assert page.status_code == 403 and "another site" in page.text
+    assert "set-cookie" not in page.headers
+    assert events(kb_rt, "session-started") == []
+
+
+def test_a_sign_in_from_this_servers_own_page_is_taken(
+    live_kb: tuple[LiveServer, dict[str, str]],
+) -> None:
+    server, keys_ = live_kb
+    # Our pages send Referrer-Policy: no-referrer, so Chromium's own-page posts say Origin: null.
+    for own in ({"Origin": server.url, "Sec-Fetch-Site": "same-origin"}, {"Origin": "null"}):
+        _signs_in(server, keys_, own)
+
+
+def _signs_in(server: LiveServer, keys_: dict[str, str], own: dict[str, str]) -> None:
+    api = httpx.post(
+        f"{server.url}/v1/session", json={"api_key": keys_["cara"]}, headers=own, timeout=60
+    )
+    assert api.status_code == 201, api.text
+    page = httpx.post(
+        f"{server.url}/console/sign-in", data={"api_key": keys_["ops"]}, headers=own, timeout=60
+    )
+    assert page.status_code == 303, page.text
+
+
+def test_signing_in_again_ends_the_earlier_session(
+    live_kb: tuple[LiveServer, dict[str, str]], kb_rt: Runtime
+) -> None:
+    server, keys_ = live_kb
+    client, _ = sign_in(server, keys_["cara"])
+    first = client.cookies["steward_session"]
+    again = client.post("/v1/session", json={"api_key": keys_["sam"]})
+    assert again.status_code == 201 and again.json()["user_id"] == "sam"
+    old = httpx.get(f"{server.url}/v1/session", cookies={"steward_session": first}, timeout=60)
+    assert old.status_code == 401
+    console = browser_like(server)
+    console.cookies.set("steward_session", client.cookies["steward_session"])
+    second = console.cookies["steward_session"]
+    assert console.post("/console/sign-in", data={"api_key": keys_["ops"]}).status_code == 303
+    gone = httpx.get(f"{server.url}/v1/session", cookies={"steward_session": second}, timeout=60)
+    assert gone.status_code == 401
+    assert [e["user_id"] for e in events(kb_rt, "session-ended")] == ["cara", "sam"]

@@ -109,3 +109,40 @@ def sources(
         {**r, "title": WITHHELD} if r["doc_id"] in hidden else r
         for r in trail.sources(store, audit_id)
     ]
+
+
+def review_item(store: Store, who: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    """A flagged answer (``ReviewView.as_dict()``) as ``who`` may see it: the answer text and
+    the titles of cited documents they may not read are replaced by :data:`WITHHELD`, as in
+    :func:`record` (the question is the asker's own words and stays). The API and the console
+    both show review items through this, so they withhold alike."""
+    cites = [c for c in item.get("citations") or [] if isinstance(c, dict)]
+    cited = {str(c["doc_id"]) for c in cites if "doc_id" in c}
+    hidden = cited - readable(store, who, cited)
+    out = dict(item)
+    if hidden:
+        out["answer"] = WITHHELD
+        out["citations"] = [
+            {**c, "title": WITHHELD} if str(c.get("doc_id")) in hidden else c for c in cites
+        ]
+    return out
+
+
+def transcript(store: Store, who: Principal, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ticket's transcript as ``who`` may see it: the text of an answer turn whose audit row
+    cites or retrieved a document they may not read is replaced by :data:`WITHHELD` (the asker's
+    own turns stay). The API and the console's review page both show transcripts through this."""
+    ids = {str(t["audit_id"]) for t in turns if t.get("audit_id") and t.get("role") != "asker"}
+    if not ids:
+        return [dict(t) for t in turns]
+    with store.read() as s:
+        rows = list(s.scalars(select(AuditRecord).where(AuditRecord.id.in_(sorted(ids)))))
+    cited = {r.id: _cited(r) for r in rows}
+    open_ = readable(store, who, set().union(*cited.values()))
+    out = []
+    for t in turns:
+        aid = str(t.get("audit_id") or "")
+        answer = aid in ids and t.get("role") != "asker"  # a question shares its answer's row
+        hidden = answer and (aid not in cited or bool(cited[aid] - open_))  # deny by default
+        out.append({**t, "text": WITHHELD} if hidden else dict(t))
+    return out

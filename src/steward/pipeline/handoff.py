@@ -209,7 +209,10 @@ class HandoffQueue:
             t.due_at,
             open_now and _aware(t.due_at) < datetime.now(UTC),
             t.resolution,
-            [{"role": x.role, "text": x.text, "action": x.action} for x in turns],
+            [
+                {"role": x.role, "text": x.text, "action": x.action, "audit_id": x.audit_id}
+                for x in turns
+            ],
         )
 
     def queue(

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from steward.audit.view import transcript
 from steward.identity.auth import Principal
-from steward.pipeline.handoff import MAX_QUEUE
+from steward.pipeline.handoff import MAX_QUEUE, TicketView
 from steward.runtime import Runtime
 from steward.web.conversations import CitationView, TicketBrief, ticket_of, turn_details
 from steward.web.deps import principal, runtime
@@ -110,7 +111,18 @@ async def list_tickets(
     """Tickets in your queue (reviewers; your center only): those still in progress first,
     then by priority and deadline."""
     rows = await run_in_threadpool(rt.handoff.queue, who, status, limit)
-    return [TicketOut.model_validate(t.as_dict()) for t in rows]
+    return await run_in_threadpool(_shown, rt, who, rows)
+
+
+def _shown(rt: Runtime, who: Principal, rows: list[TicketView]) -> list[TicketOut]:
+    """Tickets as ``who`` may see them: an answer in the transcript drawn from a document
+    they may not read is withheld (audit/view.py, as on the console's review page)."""
+    return [
+        TicketOut.model_validate(
+            {**t.as_dict(), "transcript": transcript(rt.store, who, t.transcript)}
+        )
+        for t in rows
+    ]
 
 
 @router.get("/v1/tickets/{ticket_id}", response_model=TicketOut, responses=ERRORS)
@@ -119,9 +131,8 @@ async def get_ticket(
     rt: Annotated[Runtime, Depends(runtime)],
     who: Annotated[Principal, Depends(principal)],
 ) -> TicketOut:
-    return TicketOut.model_validate(
-        (await run_in_threadpool(rt.handoff.get, who, ticket_id)).as_dict()
-    )
+    view = await run_in_threadpool(rt.handoff.get, who, ticket_id)
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]
 
 
 @router.post("/v1/tickets/{ticket_id}/claim", response_model=TicketOut, responses=STATEFUL)
@@ -130,9 +141,8 @@ async def claim_ticket(
     rt: Annotated[Runtime, Depends(runtime)],
     who: Annotated[Principal, Depends(principal)],
 ) -> TicketOut:
-    return TicketOut.model_validate(
-        (await run_in_threadpool(rt.handoff.claim, who, ticket_id)).as_dict()
-    )
+    view = await run_in_threadpool(rt.handoff.claim, who, ticket_id)
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]
 
 
 @router.post("/v1/tickets/{ticket_id}/answer", response_model=TicketOut, responses=STATEFUL)
@@ -144,7 +154,7 @@ async def answer_ticket(
 ) -> TicketOut:
     """Reply to the asker; the reply appears in their conversation."""
     view = await run_in_threadpool(rt.handoff.answer, who, ticket_id, body.text)
-    return TicketOut.model_validate(view.as_dict())
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]
 
 
 @router.post("/v1/tickets/{ticket_id}/resolve", response_model=TicketOut, responses=STATEFUL)
@@ -155,4 +165,4 @@ async def resolve_ticket(
     who: Annotated[Principal, Depends(principal)],
 ) -> TicketOut:
     view = await run_in_threadpool(rt.handoff.resolve, who, ticket_id, body.save_correction)
-    return TicketOut.model_validate(view.as_dict())
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]

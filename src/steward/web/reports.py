@@ -10,10 +10,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from steward.audit.view import review_item
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.operations.report import SINCE_PATTERN, parse_since, report
-from steward.operations.review import MAX_LIST, NOTE_CHARS
+from steward.operations.review import MAX_LIST, NOTE_CHARS, ReviewView
 from steward.runtime import Runtime
 from steward.web.deps import allowed, principal, runtime
 from steward.web.errors import responses
@@ -48,7 +49,7 @@ class ReportOut(BaseModel):
     active_askers_30d: int | None
     active_askers_90d: int | None
     returning_askers: int | None
-    counts: dict[str, float]
+    counts: dict[str, int | float]
     targets: dict[str, Target]
     status: dict[str, Literal["green", "amber", "red"] | None]
 
@@ -157,7 +158,13 @@ async def list_review(
 ) -> list[ReviewOut]:
     """Answers quality monitoring flagged, in your queue (reviewers: your center)."""
     rows = await run_in_threadpool(rt.review.list, who, status, center, limit)
-    return [ReviewOut.model_validate(v.as_dict()) for v in rows]
+    return await run_in_threadpool(_shown, rt, who, rows)
+
+
+def _shown(rt: Runtime, who: Principal, rows: list[ReviewView]) -> list[ReviewOut]:
+    """Review items as ``who`` may see them (the answer and titles of documents they may
+    not read withheld, exactly as the console's review page)."""
+    return [ReviewOut.model_validate(review_item(rt.store, who, v.as_dict())) for v in rows]
 
 
 @router.post("/v1/review/{item_id}/claim", response_model=ReviewOut, responses=STATEFUL)
@@ -167,7 +174,7 @@ async def claim_review(
     who: Annotated[Principal, Depends(principal)],
 ) -> ReviewOut:
     view = await run_in_threadpool(rt.review.claim, who, item_id)
-    return ReviewOut.model_validate(view.as_dict())
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]
 
 
 @router.post("/v1/review/{item_id}/verdict", response_model=ReviewOut, responses=STATEFUL)
@@ -179,4 +186,4 @@ async def review_verdict(
 ) -> ReviewOut:
     """Mark the answer right or wrong; answer precision counts the verdicts."""
     view = await run_in_threadpool(rt.review.verdict, who, item_id, body.verdict, body.note)
-    return ReviewOut.model_validate(view.as_dict())
+    return (await run_in_threadpool(_shown, rt, who, [view]))[0]

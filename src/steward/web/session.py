@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,6 +90,44 @@ def sign_in(
     return rt.sessions.start(who, api_key=credential if id_token is None else None, channel=channel)
 
 
+CROSS_SITE = (
+    "Sign-in refused: the request came from another site's page (login CSRF). "
+    "Sign in from this server's own sign-in page."
+)
+
+
+def cross_site(request: Request, idp_origin: str | None = None) -> bool:
+    """Whether a sign-in request came from another site's page (login CSRF: a page elsewhere
+    signing this browser in as the attacker). The browser says so in ``Sec-Fetch-Site``
+    (``cross-site`` or ``same-site``), or an ``Origin`` that is not this server's own host.
+    ``idp_origin``: the identity provider, whose form_post of an ID token is cross-site by
+    design. The host is compared, not the scheme, so TLS ended at a proxy does not refuse
+    every sign-in (a page on the same host by http is ``same-site`` to the browser).
+    ``Origin: null`` is what our own pages send under ``Referrer-Policy: no-referrer``
+    (web/security.py), so it is judged by ``Sec-Fetch-Site`` alone."""
+    origin = (request.headers.get("origin") or "").strip()
+    if origin and idp_origin is not None and origin.rstrip("/") == idp_origin:
+        return False
+    if request.headers.get("sec-fetch-site", "").strip().lower() in ("cross-site", "same-site"):
+        return True
+    if not origin or origin == "null":
+        return False
+    own = request.headers.get("host", "").strip().lower()
+    return not own or urlsplit(origin).netloc.lower() != own
+
+
+async def end_earlier(request: Request, rt: Runtime, channel: str) -> None:
+    """Signing in while another session's cookie is present ends that session (the browser
+    holds one session; the earlier one must not live on unseen)."""
+    if not request.cookies.get(sessions.COOKIE):
+        return
+    try:
+        earlier = await current(request, rt)
+    except AuthError:
+        return
+    await run_in_threadpool(lambda: rt.sessions.end(earlier, channel=channel))
+
+
 def set_cookie(
     response: Response, request: Request, rt: Runtime, signed: sessions.SignedIn
 ) -> None:
@@ -121,7 +160,10 @@ def _out(signed: sessions.SignedIn) -> SessionOut:
 
 
 @router.post(
-    "/v1/session", response_model=SessionOut, status_code=201, responses=responses(400, 401, 422)
+    "/v1/session",
+    response_model=SessionOut,
+    status_code=201,
+    responses=responses(400, 401, 403, 422),
 )
 async def start_session(
     body: KeyIn | TokenIn,
@@ -131,7 +173,11 @@ async def start_session(
 ) -> SessionOut:
     """Sign in: an API key or an OIDC ID token becomes a session cookie (`steward_session`,
     HttpOnly, SameSite=Strict) for the browser; the body says who signed in and holds the CSRF
-    token. Failed attempts count against the client address like failed bearer credentials."""
+    token. Failed attempts count against the client address like failed bearer credentials.
+    A request from another site's page is refused (403 `csrf_failed`: login CSRF); a session
+    this browser already had is ended."""
+    if cross_site(request):
+        raise sessions.CsrfFailed(CROSS_SITE)
     signed = await run_in_threadpool(
         lambda: sign_in(
             rt,
@@ -141,6 +187,7 @@ async def start_session(
             id_token=body.id_token if isinstance(body, TokenIn) else None,
         )
     )
+    await end_earlier(request, rt, "web")
     set_cookie(response, request, rt, signed)
     return _out(signed)
 

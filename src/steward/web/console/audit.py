@@ -18,6 +18,8 @@ from steward.audit.events import Kind
 from steward.core.errors import InputError
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
+from steward.operations.rollup import FEEDBACK_GIVEN, REVIEW_CLAIMED, REVIEW_VERDICT
+from steward.operations.switches import SWITCH_CLEARED, SWITCH_SET
 from steward.runtime import Runtime
 from steward.store.models import AuditRecord
 from steward.web.console.render import PageError, act, page, rt_of, viewer
@@ -26,6 +28,45 @@ from steward.web.placeholders import shown_to
 router = APIRouter(include_in_schema=False)
 PAGE = 50
 FILTERS = ("asker", "since", "until", "kind", "action", "reason", "document")
+
+
+# Every kind the trail holds: the Kind enum and the plain-string kinds operations code writes.
+KINDS = sorted(
+    {
+        *(k.value for k in Kind),
+        FEEDBACK_GIVEN,
+        REVIEW_CLAIMED,
+        REVIEW_VERDICT,
+        SWITCH_SET,
+        SWITCH_CLEARED,
+    }
+)
+DECISIONS = (
+    "answer",
+    "abstain",
+    "escalate",
+    "refuse",
+    "error",
+    "done",
+    "denied",
+    "shown",
+    "rejected",
+    "release",
+    "remove",
+    "reveal",
+    "erase",
+)
+MAX_SEQ = 2**63 - 1  # the sequence column's range: a larger cursor is no page at all
+
+
+def _cursor(before: str) -> int | None:
+    """The ``before`` cursor (None when absent); one that is not a sequence number is a 400,
+    never a silent first page nor the database's overflow as a 500."""
+    if not before:
+        return None
+    if before.isascii() and before.isdigit() and len(before) <= 19 and 0 < int(before) <= MAX_SEQ:
+        return int(before)
+    raise InputError("That page of results does not exist (a bad 'before' cursor): search again.")
 
 
 def _day(text: str, name: str) -> date | None:
@@ -104,7 +145,7 @@ async def audit_search(request: Request, before: str = "") -> Response:
     seen = await viewer(request, Permission.READ_AUDIT)
     rt = rt_of(request)
     q = {k: request.query_params.get(k, "").strip()[:200] for k in FILTERS}
-    cursor = int(before) if before.isdigit() else None
+    cursor = await act(seen, _cursor, before)
     rows = await act(seen, search, rt, q, cursor)
     more = len(rows) > PAGE
     rows = rows[:PAGE]
@@ -117,8 +158,8 @@ async def audit_search(request: Request, before: str = "") -> Response:
         q=q,
         rows=rows,
         older=older,
-        kinds=[k.value for k in Kind],
-        actions=("answer", "abstain", "escalate", "refuse", "done", "denied"),
+        kinds=KINDS,
+        actions=DECISIONS,
         searched=any(q.values()) or cursor is not None,
     )
 

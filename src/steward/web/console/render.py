@@ -57,6 +57,10 @@ class PageError(Exception):
         self.viewer = viewer
 
 
+NO_ACCESS = "You don't have access to the operator console."
+NO_PAGE = "You don't have access to this page."
+
+
 class SignInFirst(Exception):
     """No live session: the browser goes to the sign-in page."""
 
@@ -95,10 +99,14 @@ async def viewer(request: Request, permission: Permission | None) -> Viewer:
     try:
         if request.method not in SAFE_METHODS:
             await require_csrf(request, signed.csrf)
+    except ForbiddenError as exc:
+        raise PageError(403, exc.message, seen) from exc
+    try:
         if permission is not None:
             await run_in_threadpool(rt.authz.authorize, who, permission, request.url.path)
     except ForbiddenError as exc:
-        raise PageError(403, exc.message, seen) from exc
+        # The denial is audited with its detail; the page echoes no roles or ids.
+        raise PageError(403, NO_ACCESS if not can else NO_PAGE, seen) from exc
     return seen
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from steward.audit.view import WITHHELD, readable
+from steward.audit.view import readable, review_item, transcript
 from steward.core.errors import InputError
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
@@ -58,7 +58,7 @@ def _ticket(rt: Runtime, who: Principal, t: TicketView) -> dict[str, Any]:
         "resolution": shown_to(who, t.resolution or ""),
         "transcript": [
             {"role": x.get("role", ""), "text": shown_to(who, str(x.get("text", "")))}
-            for x in t.transcript
+            for x in transcript(rt.store, who, t.transcript)
         ],
         "sources": titles(rt, who, [str(d) for d in t.sources]),
     }
@@ -70,16 +70,13 @@ def _plain(item: ReviewView) -> dict[str, Any]:
 
 def gather(rt: Runtime, who: Principal, status: str | None) -> dict[str, Any]:
     tickets = [_ticket(rt, who, t) for t in rt.handoff.queue(who, status, LISTED)]
-    items = [_plain(i) for i in rt.review.list(who, limit=LISTED)]
+    # As in audit/view.py: an answer citing a document the reviewer may not read is not
+    # shown to them (the question is their asker's own words and stays).
+    items = [review_item(rt.store, who, _plain(i)) for i in rt.review.list(who, limit=LISTED)]
     for item in items:
         for key in ("question", "answer", "note"):
             if isinstance(item.get(key), str):
                 item[key] = shown_to(who, item[key])
-        # As in audit/view.py: an answer citing a document the reviewer may not read is not
-        # shown to them (the question is their asker's own words and stays).
-        cited = {str(c["doc_id"]) for c in item.get("citations") or [] if "doc_id" in c}
-        if cited - readable(rt.store, who, cited):
-            item["answer"] = WITHHELD
     return {"tickets": tickets, "items": items}
 
 

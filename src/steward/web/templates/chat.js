@@ -130,9 +130,11 @@
     state.user = session.user_id;
     state.csrf = session.csrf_token;
     if (saved.user !== session.user_id) {
-      // Another person on this browser: nothing of the previous user's stays on screen.
+      // Another person on this browser: nothing of the previous user's stays on screen, not
+      // even a question they typed and never sent.
       clearConversation();
       sessionStorage.removeItem(STORE);
+      $('question').value = '';
     } else {
       state.conversation = saved.conversation || null;
     }
@@ -166,10 +168,26 @@
     }
   }
   async function signOut() {
-    try { await call('DELETE', '/v1/session'); } catch (e) { /* signed out here either way */ }
+    // Signed out only when the server says so (204; 401: already signed out). Otherwise the
+    // session still works, so the page must not claim otherwise: say so and stay signed in.
+    $('sign-out-error').textContent = '';
+    let res = null;
+    try { res = await call('DELETE', '/v1/session'); } catch (e) { res = null; }
+    if (!res || (res.status !== 204 && res.status !== 401)) {
+      let why = MESSAGES.offline;
+      if (res && res.status === 429) {
+        const wait = parseInt(res.headers.get('Retry-After') || '30', 10);
+        why = 'Too many requests. Please wait ' + wait + ' seconds, then try again.';
+      } else if (res) {
+        why = MESSAGES.server;
+      }
+      $('sign-out-error').textContent = "You're still signed in: we couldn't sign you out. " + why;
+      return;
+    }
     clearConversation();
     sessionStorage.removeItem(STORE);
     state.user = null;
+    $('question').value = '';
     showSignIn('You have signed out.');
   }
 
