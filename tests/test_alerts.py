@@ -268,3 +268,38 @@ def test_get_alerts_is_for_operators(live_kb, kb_rt) -> None:
         f"{server.url}/v1/alerts", headers={"Authorization": f"Bearer {keys['cara']}"}
     )
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "forbidden"
+
+
+ERRORS_AND_A_GONE_CENTER = """\
+rules:
+  - name: errors
+    metric: error_rate
+    window: 1h
+    comparison: ">"
+    threshold: 0.1
+    severity: warning
+    for: 0m
+  - name: gone-center
+    metric: escalation_rate
+    window: 1h
+    comparison: ">"
+    threshold: 0.5
+    severity: warning
+    for: 0m
+    center: atlantis
+"""
+
+
+def test_a_clients_mistakes_are_not_server_errors_and_a_gone_center_stops_no_rule(
+    kb_rt, make_runtime, tmp_path: Path
+) -> None:
+    rt, book = book_for(kb_rt, make_runtime, tmp_path, ERRORS_AND_A_GONE_CENTER, None)
+    cara = principal_for(rt.store, "cara")
+    ask(rt, cara, "What is the monthly fee?")
+    for _ in range(4):  # someone else's (made-up) conversation: 404s, each an error row
+        with pytest.raises(Exception, match="conversation"):
+            ask(rt, cara, "hi", conversation_id="01AAAAAAAAAAAAAAAAAAAAAAAA")
+    rules = book.rules()
+    values = book.measure(rules, datetime.now(UTC))
+    assert values["errors"] == 0.0  # one question, no server error: the 404s are not counted
+    assert values["gone-center"] is None  # measured as no data, not an exception for all
