@@ -353,7 +353,7 @@ def test_a_center_or_intent_nobody_has_is_refused_not_silently_set(kb_rt) -> Non
     ops = principal_for(kb_rt.store, "ops")
     with pytest.raises(NotFoundError, match=r"Unknown center 'nowhere'.*north"):
         kb_rt.switches.set(ops, "stop-answers", center="nowhere", reason="typo")
-    with pytest.raises(InputError, match="steward intent train"):
+    with pytest.raises(ConflictError, match="steward intent train"):
         kb_rt.switches.set(ops, "stop-answers", intent="fees", reason="no model")
     with pytest.raises(NotFoundError, match="Unknown intent 'feez'"):
         kb_rt.switches.set(ops, "stop-answers", intent="feez", intents=["fees"], reason="typo")
@@ -380,7 +380,7 @@ def test_http_and_cli_refuse_unknown_scopes_and_duplicates_quietly(
     server, keys = live_kb
     for body, status in (
         ({"kind": "stop-answers", "center": "atlantis", "reason": "x"}, 404),
-        ({"kind": "stop-answers", "intent": "fees", "reason": "x"}, 400),
+        ({"kind": "stop-answers", "intent": "fees", "reason": "x"}, 409),
     ):
         r = _post(server, keys["ops"], "/v1/switches", body)
         assert r.status_code == status, r.text

@@ -458,7 +458,8 @@ class SwitchBoard:
         if intent is None:
             return
         if intents is None:
-            raise InputError(
+            # The store's state (no model yet), not the request, is what refuses: 409.
+            raise ConflictError(
                 "Intent switches need a trained intent model: run `steward intent train FILE`, "
                 "or scope the switch by center or pattern."
             )

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from steward.audit.view import review_item
@@ -17,7 +18,7 @@ from steward.operations.report import SINCE_PATTERN, parse_since, report
 from steward.operations.review import MAX_LIST, NOTE_CHARS, ReviewView
 from steward.runtime import Runtime
 from steward.web.deps import allowed, principal, runtime
-from steward.web.errors import responses
+from steward.web.errors import NOT_BLANK, responses
 
 router = APIRouter(tags=["operations"])
 ERRORS = responses(400, 401, 403, 404, 422, 500)
@@ -59,12 +60,33 @@ def _whole(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+# Feedback says something: a thumb, a rating or a comment that is not blank. In the schema as
+# well as in the code, so that a client reading the OpenAPI document knows it.
+_SAYS_SOMETHING: dict[str, Any] = {
+    "anyOf": [
+        {"required": ["thumb"], "properties": {"thumb": {"enum": ["up", "down"]}}},
+        {"required": ["rating"], "properties": {"rating": {"type": "integer"}}},
+        {"required": ["comment"], "properties": {"comment": {"pattern": NOT_BLANK}}},
+    ]
+}
+
+
 class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # a JSON true is not a 1
+        json_schema_extra=_SAYS_SOMETHING,
+    )
     audit_id: str = Field(min_length=1, max_length=64)
     thumb: Literal["up", "down"] | None = None
     rating: Annotated[int, Field(ge=1, le=5), BeforeValidator(_whole)] | None = None
     comment: str = Field(default="", max_length=2000)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackIn:
+        if self.thumb is None and self.rating is None and not re.search(NOT_BLANK, self.comment):
+            raise ValueError("Give a thumb, a rating or a comment.")
+        return self
 
 
 class FeedbackOut(BaseModel):
