@@ -23,7 +23,6 @@ import json
 import logging
 import logging.handlers
 import os
-import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from sqlalchemy import func, select
 from steward.audit.trail import GENESIS
 from steward.config.settings import Settings
 from steward.core.errors import InputError
+from steward.core.periodic import Periodic
 from steward.store import Store
 from steward.store.models import AuditRecord
 
@@ -241,36 +241,16 @@ def check(store: Store, cp: Checkpoint, public: Ed25519PublicKey) -> CheckResult
     return CheckResult(True, cp.seq, cp.ts)
 
 
-class Writer:
+def writer(store: Store, settings: Settings) -> Periodic:
     """Writes a checkpoint at start, every ``interval_s`` and at stop, in one daemon thread
     (the server's; one per replica is enough, duplicates are harmless)."""
-
-    def __init__(self, store: Store, settings: Settings) -> None:
-        self.store, self.settings = store, settings
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="audit-checkpoint", daemon=True)
-
-    def start(self) -> Writer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        interval = self.settings.audit.checkpoint_interval_s
-        while True:
-            self._write_once()
-            if self._stop.wait(interval):
-                self._write_once()
-                return
-
-    def _write_once(self) -> None:
-        try:
-            write(self.store, self.settings)
-        except Exception:  # a failed checkpoint must never stop the server; the next one retries
-            log.exception("audit checkpoint failed")
+    return Periodic(
+        "audit-checkpoint",
+        settings.audit.checkpoint_interval_s,
+        lambda: write(store, settings),
+        at_start=True,
+        at_stop=True,
+    )
 
 
 def as_dict(result: CheckResult) -> dict[str, Any]:

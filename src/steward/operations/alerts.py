@@ -27,7 +27,6 @@ import operator
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from ulid import ULID
 
 from steward.config.yamlfile import load_yaml
 from steward.core.errors import ConfigError, StewardError
+from steward.core.periodic import Periodic
 from steward.operations.rollup import CLIENT_ERRORS, error_code
 from steward.store import Store
 from steward.store.models import AlertEvent, AlertState, AuditRecord, Lease, Ticket
@@ -507,29 +507,10 @@ def event_body(event: AlertEvent, rule: AlertRule) -> dict[str, Any]:
     }
 
 
-class Evaluator:
+def evaluator(book: AlertBook, interval_s: int) -> Periodic:
     """Evaluates the rules every ``interval_s`` seconds in one daemon thread of the server
     (every replica runs one; the lease lets one of them evaluate at a time)."""
-
-    def __init__(self, book: AlertBook, interval_s: int) -> None:
-        self.book, self.interval_s = book, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alerts", daemon=True)
-
-    def start(self) -> Evaluator:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.book.tick()
-            except Exception:  # a failed evaluation must never stop the server; the next retries
-                log.exception("alert evaluation failed")
+    return Periodic("alert-evaluation", interval_s, book.tick)
 
 
 # ------------------------------------------------------------------ Prometheus export

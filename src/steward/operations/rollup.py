@@ -545,30 +545,8 @@ class _Batch:
                 "seq": self.seq,
             }
             (old if c.stored else new).append(values)
-        if new:
-            self.s.execute(
-                table.insert().values(
-                    hour=bindparam("h"),
-                    center=bindparam("c"),
-                    counts=bindparam("counts"),
-                    latency_buckets=bindparam("latency_buckets"),
-                    marks=bindparam("marks"),
-                    seq=bindparam("seq"),
-                ),
-                new,
-            )
-        if old:
-            self.s.execute(
-                update(table)
-                .where(and_(table.c.hour == bindparam("h"), table.c.center == bindparam("c")))
-                .values(
-                    counts=bindparam("counts"),
-                    latency_buckets=bindparam("latency_buckets"),
-                    marks=bindparam("marks"),
-                    seq=bindparam("seq"),
-                ),
-                old,
-            )
+        same = {c: c for c in ("counts", "latency_buckets", "marks", "seq")}
+        _put(self.s, table, {"hour": "h", "center": "c"}, same, new, old)
 
     def _write_askers(self) -> None:
         if not self.askers:
@@ -599,30 +577,26 @@ class _Batch:
             added = sum(1 for d in days if d > have[1].date())
             first, last = min(first, have[0]), max(last, have[1])
             old.append(_asker_row(user, center, first, last, have[2] + added, self.seq))
-        if new:
-            self.s.execute(
-                table.insert().values(
-                    user_id=bindparam("u"),
-                    center=bindparam("c"),
-                    first_seen=bindparam("first"),
-                    last_seen=bindparam("last"),
-                    days_active=bindparam("days"),
-                    seq=bindparam("seq"),
-                ),
-                new,
-            )
-        if old:
-            self.s.execute(
-                update(table)
-                .where(and_(table.c.user_id == bindparam("u"), table.c.center == bindparam("c")))
-                .values(
-                    first_seen=bindparam("first"),
-                    last_seen=bindparam("last"),
-                    days_active=bindparam("days"),
-                    seq=bindparam("seq"),
-                ),
-                old,
-            )
+        values = {"first_seen": "first", "last_seen": "last", "days_active": "days", "seq": "seq"}
+        _put(self.s, table, {"user_id": "u", "center": "c"}, values, new, old)
+
+
+def _put(
+    s: Connection,
+    table: Table,
+    keys: dict[str, str],
+    values: dict[str, str],
+    new: list[dict[str, Any]],
+    old: list[dict[str, Any]],
+) -> None:
+    """Insert the ``new`` rows and update the ``old`` ones (found by ``keys``), each in one
+    executemany; ``keys`` and ``values`` map columns to the rows' parameter names."""
+    cols: dict[str, Any] = {c: bindparam(p) for c, p in values.items()}
+    if new:
+        s.execute(table.insert().values(**{c: bindparam(p) for c, p in keys.items()}, **cols), new)
+    if old:
+        match = and_(*(table.c[c] == bindparam(p) for c, p in keys.items()))
+        s.execute(update(table).where(match).values(**cols), old)
 
 
 def prices(ops: OperationsSettings) -> dict[str, tuple[float, float]]:

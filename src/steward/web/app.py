@@ -80,15 +80,15 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        from steward.operations.alerts import Evaluator
+        from steward.operations.alerts import evaluator as alert_evaluator
 
         every = rt.settings.control.alerts_interval_s
-        evaluator = Evaluator(rt.alerts, every).start() if every > 0 else None
+        evaluator = alert_evaluator(rt.alerts, every).start() if every > 0 else None
         try:
             if rt.settings.audit.checkpoint_interval_s <= 0:
                 yield
                 return
-            writer = checkpoint.Writer(rt.store, rt.settings).start()
+            writer = checkpoint.writer(rt.store, rt.settings).start()
             try:
                 yield
             finally:
