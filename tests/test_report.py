@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from steward import audit
 from steward.identity.auth import principal_for
@@ -303,3 +304,59 @@ def test_an_unknown_center_is_refused_naming_the_known_ones(
     )
     assert bad.returncode == 2 and bad.stdout == "" and "north" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_new_process_reads_daily_rows_and_agrees_with_a_server_to_the_hour(
+    engine_rt: Runtime,
+) -> None:
+    """Rows spread over four days, then feedback on an old answer (which changes a past hour):
+    the daily rows stay the sum of their hours, and a report read from them (a new `steward
+    report` process) equals the one a server computes from the hours it keeps, for periods that
+    cut days in the middle."""
+    rt = engine_rt
+    users = ("cara", "sam", "fin")
+    for i in range(30):
+        entry = audit.AuditEntry(
+            channel="api", user_id=users[i % 3], groups=[], center="north" if i % 2 else None,
+            question=f"question {i}", action="answer" if i % 5 else "escalate", reason="",
+            escalation_reason=None, confidence=0.9, answer="", citations=[], retrieved=[],
+            provider="extractive", model="extractive", prompt_version="v", kb_version=1,
+            settings={"tokens": [0, 0]}, latency_ms={"total": 10.0 + 37 * i},
+        )  # fmt: skip
+        audit.append(rt.store, entry)
+    now = datetime.now(UTC)
+    with rt.store.raw() as conn:
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM audit ORDER BY seq"))]
+        for i, audit_id in enumerate(ids):  # the i-th question asked 3.3 * i hours ago
+            conn.execute(
+                text("UPDATE audit SET ts = :ts WHERE id = :id"),
+                {"ts": (now - timedelta(hours=3.3 * i)).replace(tzinfo=None), "id": audit_id},
+            )
+    fold(rt.store)
+    # Feedback two days after an answer given 80 hours ago: a past hour and day change.
+    rt.feedback.give(principal_for(rt.store, users[24 % 3]), ids[24], thumb=-1, rating=None)
+    fold(rt.store)
+    with rt.store.read() as s:
+        hourly = s.execute(text("SELECT hour, center, counts FROM metric_rollups")).all()
+        daily = s.execute(text("SELECT day, center, counts FROM metric_rollups_daily")).all()
+    summed: dict[tuple[str, str], dict[str, float]] = {}
+    for hour, center, counts in hourly:
+        day = str(hour)[:10]
+        for k, v in (json.loads(counts) if isinstance(counts, str) else counts).items():
+            summed.setdefault((day, center), {}).setdefault(k, 0)
+            summed[(day, center)][k] += v
+    stored = {
+        (str(day)[:10], center): json.loads(counts) if isinstance(counts, str) else counts
+        for day, center, counts in daily
+    }
+    assert stored == {k: {n: v for n, v in c.items() if v} for k, c in summed.items()}
+    assert sum(c.get("feedback", 0) for c in stored.values()) == 1
+    for since in (timedelta(hours=30), timedelta(days=2, hours=5), timedelta(days=30)):
+        for center in (None, "north"):
+            reports.forget()
+            cold = reports.report(rt, center=center, since=since, now=now)
+            reports.series(rt, metric="resolution_rate", center=center, since=since, now=now)
+            warm = reports.report(rt, center=center, since=since, now=now)
+            assert cold == warm, (since, center)
+            assert cold["questions"] > 0
+    assert reports.report(rt, since=timedelta(days=30), now=now)["questions"] == 30

@@ -5,12 +5,13 @@
    log-normal latencies, token counts on a priced model for a third; conversations with their
    turns; feedback, review verdicts and ticket events). Rows are bulk-inserted with a dummy hash:
    the hash chain is bypassed, which a read benchmark may do (nothing here verifies it).
-2. Folds them into the hourly rollups from scratch: the catch-up time, its own figure.
+2. Folds them into the hourly and daily rollups from scratch: the catch-up time, its own figure.
 3. Times, over ``--calls`` repetitions with ``--new`` new audit rows written (and so folded by
    the call) before each: ``report()`` for all centers over 30 days, and the dashboard's set
    (``report()`` plus ``series()`` of the six metrics), in one process (a server keeps what
    it read and reads only rollups folded since). Median and p95. Then ``report()`` cold:
-   nothing kept from earlier calls, as in a new `steward report` process.
+   nothing kept from earlier calls, as in a new `steward report` process (it reads the daily
+   rollups).
 4. Baseline in the same run: a naive aggregate straight over the audit table for the same 30
    days (counts by action only: a lower bound of what computing the metrics that way costs).
 

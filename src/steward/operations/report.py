@@ -1,8 +1,8 @@
 """The six metrics, adoption and deflection, per center and period, against their targets.
 
-Everything is read from the hourly rollups :mod:`steward.operations.rollup` folds from the audit
-trail (each call folds what is new first), so a report over a million audit rows reads a few
-thousand small rows. Definitions are in docs/metrics.md; a metric with no data is ``None``,
+Everything is read from the hourly and daily rollups :mod:`steward.operations.rollup` folds from
+the audit trail (each call folds what is new first), so a report over a million audit rows reads
+a few hundred small rows. Definitions are in docs/metrics.md; a metric with no data is ``None``,
 never a made-up value, and so is its status.
 
 >>> report(rt, center="north", since=parse_since("7d"))["resolution_rate"]  # doctest: +SKIP
@@ -19,15 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from steward.config.settings import DEFAULT_TARGETS, OperationsSettings
 from steward.core.errors import ConfigError, InputError, NotFoundError
 from steward.operations.rollup import (
     ASKERS,
+    DAILY,
     EDGES,
     N_BUCKETS,
     ROLLUPS,
+    day_of,
     fold,
     hour_of,
     utc,
@@ -220,6 +222,35 @@ def _hours(store: Store, center: str | None, first: datetime) -> dict[datetime, 
         return dict(view.hours)
 
 
+def _kept(store: Store, center: str | None, first: datetime) -> bool:
+    """Whether this process keeps the hours of one center (or all) back to ``first``."""
+    with _views_lock:
+        view = _views.get((store.url, center))
+        return view is not None and view.first <= first
+
+
+def _stored_sums(store: Store, center: str | None, first: datetime, last: datetime) -> Sums:
+    """The rollups of the hours ``first`` through ``last`` summed, straight from the store:
+    whole days from the daily rows, the hours of a partial day at either end from the hourly
+    ones (what a new `steward report` process does: ~30 rows a center for a month)."""
+    whole_from = day_of(first) if first == day_of(first) else day_of(first) + timedelta(days=1)
+    whole_to = day_of(last + timedelta(hours=1))  # exclusive
+    h, d = ROLLUPS.c, DAILY.c
+    hourly = select(h.counts, h.latency_buckets).where(h.hour >= first, h.hour <= last)
+    daily = None
+    if whole_from < whole_to:
+        hourly = hourly.where(or_(h.hour < whole_from, h.hour >= whole_to))
+        daily = select(d.counts, d.latency_buckets).where(d.day >= whole_from, d.day < whole_to)
+    if center is not None:
+        hourly = hourly.where(h.center == center)
+        daily = daily.where(d.center == center) if daily is not None else None
+    with store.read() as s:
+        cells: list[Sums] = [(c or {}, b or []) for c, b in s.execute(hourly)]
+        if daily is not None:
+            cells += [(c or {}, b or []) for c, b in s.execute(daily)]
+    return _sum(cells)
+
+
 def forget() -> None:
     """Drop what this process keeps between reports (the next one reads the store afresh, as
     a new `steward report` process does)."""
@@ -314,6 +345,8 @@ def _counts(counts: dict[str, float]) -> dict[str, Any]:
     return out
 
 
+ADOPTION = ("active_askers_7d", "active_askers_30d", "active_askers_90d", "returning_askers")
+
 # user, first seen, last seen (POSIX seconds: compared 20,000 times a report), days active
 Seen = tuple[str, float, float, int]
 
@@ -357,14 +390,17 @@ def _asker_rows(store: Store, center: str | None) -> list[Seen]:
         return list(view.rows.values())
 
 
-def adoption(store: Store, center: str | None, start: datetime, now: datetime) -> dict[str, Any]:
+def adoption(
+    store: Store, center: str | None, start: datetime, now: datetime, *, kept: bool = True
+) -> dict[str, Any]:
     """Active askers over 7, 30 and 90 days before ``now``, and returning askers of the period
-    (asked in it and before it, or on two days or more); None with no askers at all."""
+    (asked in it and before it, or on two days or more); None with no askers at all.
+    ``kept``: read the askers this process keeps (a server); False counts them in the store."""
+    if not kept:
+        return _stored_adoption(store, center, start, now)
     rows = _asker_rows(store, center)
     if not rows:
-        return dict.fromkeys(
-            ("active_askers_7d", "active_askers_30d", "active_askers_90d", "returning_askers")
-        )
+        return dict.fromkeys(ADOPTION)
     d7, d30, d90 = ((now - timedelta(days=n)).timestamp() for n in (7, 30, 90))
     begin = start.timestamp()
     a7: set[str] = set()
@@ -386,6 +422,29 @@ def adoption(store: Store, center: str | None, start: datetime, now: datetime) -
         "active_askers_90d": len(a90),
         "returning_askers": len(back),
     }
+
+
+def _stored_adoption(
+    store: Store, center: str | None, start: datetime, now: datetime
+) -> dict[str, Any]:
+    """:func:`adoption` counted by the store, for a process that keeps no askers."""
+    t = ASKERS.c
+
+    def distinct(*where: Any) -> Any:
+        q = select(func.count(func.distinct(t.user_id))).where(*where)
+        return q.where(t.center == center) if center is not None else q
+
+    with store.read() as s:
+        if not s.execute(distinct()).scalar():
+            return dict.fromkeys(ADOPTION)
+        active = [
+            int(s.execute(distinct(t.last_seen >= now - timedelta(days=n))).scalar() or 0)
+            for n in (7, 30, 90)
+        ]
+        back = s.execute(
+            distinct(t.last_seen >= start, or_(t.first_seen < start, t.days_active >= 2))
+        ).scalar()
+    return dict(zip(ADOPTION, [*active, int(back or 0)], strict=True))
 
 
 # ------------------------------------------------------------------ targets
@@ -445,9 +504,15 @@ def report(
     ops = rt.settings.operations
     fold(rt.store, settings=ops)
     end, first, last = _window(since, now)
-    counts, buckets = _sum(_range(_hours(rt.store, center, first), first, last))
+    # A server that keeps this center's hours reads only what was folded since; a process
+    # that keeps nothing (a new `steward report`) sums the daily rows instead.
+    kept = _kept(rt.store, center, first)
+    if kept:
+        counts, buckets = _sum(_range(_hours(rt.store, center, first), first, last))
+    else:
+        counts, buckets = _stored_sums(rt.store, center, first, last)
     values = compute(counts, buckets)
-    values.update(adoption(rt.store, center, end - since, end))
+    values.update(adoption(rt.store, center, end - since, end, kept=kept))
     goals = targets(ops)
     return {
         "center": center,

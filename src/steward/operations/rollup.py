@@ -54,7 +54,7 @@ from sqlalchemy.exc import OperationalError
 from steward.config.settings import OperationsSettings
 from steward.core.errors import ConfigError
 from steward.store import Store
-from steward.store.models import Asker, AuditRecord, Meta, MetricRollup, Turn
+from steward.store.models import Asker, AuditRecord, Meta, MetricRollup, MetricRollupDaily, Turn
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ _COLUMNS = (
 
 Key = tuple[datetime, str]  # (hour, center)
 ROLLUPS = typed(Table, MetricRollup.__table__)
+DAILY = typed(Table, MetricRollupDaily.__table__)
 ASKERS = typed(Table, Asker.__table__)
 META = typed(Table, Meta.__table__)
 
@@ -136,6 +137,10 @@ def utc(ts: datetime) -> datetime:
 
 def hour_of(ts: datetime) -> datetime:
     return utc(ts).replace(minute=0, second=0, microsecond=0)
+
+
+def day_of(ts: datetime) -> datetime:
+    return utc(ts).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(slots=True)
@@ -206,6 +211,8 @@ class _Cell:
     buckets: list[int] = field(default_factory=lambda: [0] * N_BUCKETS)
     marks: dict[str, str] = field(default_factory=dict)
     stored: bool = False
+    # What the stored row held before this batch: the daily row gets the difference.
+    before: tuple[dict[str, float], list[int]] = field(default_factory=lambda: ({}, []))
 
 
 class _Lost(Exception):
@@ -314,6 +321,7 @@ class _Batch:
             else:
                 self._event(r, answers)
         self._write_cells()
+        self._write_days()
         self._write_askers()
 
     # -- lookups (one query each per batch)
@@ -412,6 +420,7 @@ class _Batch:
                 stored = list(row.latency_buckets or [])
                 cell.buckets[: len(stored)] = stored
                 cell.marks = dict(row.marks or {})
+                cell.before = (dict(cell.counts), list(cell.buckets))
                 self.cells[key] = cell
 
     def _cell(self, key: Key) -> _Cell:
@@ -547,6 +556,49 @@ class _Batch:
             (old if c.stored else new).append(values)
         same = {c: c for c in ("counts", "latency_buckets", "marks", "seq")}
         _put(self.s, table, {"hour": "h", "center": "c"}, same, new, old)
+
+    def _write_days(self) -> None:
+        """Add what this batch changed in each hourly cell to the row of its day."""
+        deltas: dict[Key, tuple[dict[str, float], list[int]]] = {}
+        for (hour, center), c in self.cells.items():
+            counts, buckets = deltas.setdefault((day_of(hour), center), ({}, [0] * N_BUCKETS))
+            was_counts, was_buckets = c.before
+            for k in set(c.counts) | set(was_counts):
+                d = c.counts.get(k, 0) - was_counts.get(k, 0)
+                if d:
+                    counts[k] = counts.get(k, 0) + d
+            for i, n in enumerate(c.buckets):
+                d = n - (was_buckets[i] if i < len(was_buckets) else 0)
+                if d:
+                    buckets[i] += d
+        table = DAILY
+        days = sorted({d for d, _ in deltas})
+        stored: dict[Key, tuple[dict[str, Any], list[Any]]] = {}
+        for start in range(0, len(days), 500):
+            q = select(table.c.day, table.c.center, table.c.counts, table.c.latency_buckets)
+            for row in self.s.execute(q.where(table.c.day.in_(days[start : start + 500]))):
+                stored[(utc(row.day), row.center)] = (row.counts or {}, row.latency_buckets or [])
+        new: list[dict[str, Any]] = []
+        old: list[dict[str, Any]] = []
+        for key, (counts, buckets) in deltas.items():
+            have = stored.get(key)
+            total: dict[str, float] = dict(have[0]) if have else {}
+            for k, d in counts.items():
+                total[k] = total.get(k, 0) + d
+            hist = list(have[1]) if have else []
+            hist += [0] * (N_BUCKETS - len(hist))
+            for i, d in enumerate(buckets):
+                hist[i] += d
+            values = {
+                "d": key[0],
+                "c": key[1],
+                "counts": {k: _number(v) for k, v in sorted(total.items()) if v},
+                "latency_buckets": _trim(hist),
+                "seq": self.seq,
+            }
+            (old if have is not None else new).append(values)
+        same = {c: c for c in ("counts", "latency_buckets", "seq")}
+        _put(self.s, table, {"day": "d", "center": "c"}, same, new, old)
 
     def _write_askers(self) -> None:
         if not self.askers:
