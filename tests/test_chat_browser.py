@@ -30,6 +30,7 @@ from steward.runtime import Runtime
 from steward.store.models import AuditRecord, Feedback, Ticket, Turn
 from steward.web.app import create_app
 from tests.conftest import LiveServer
+from tests.idp import CLIENT_ID, CLIENT_SECRET, ISSUER, Provider
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -417,8 +418,12 @@ def test_sign_in_with_the_identity_provider_is_offered_only_where_configured(
     make_runtime: Any,
     tmp_path: Path,
 ) -> None:
+    """Where it is configured, the link goes through a real provider on loopback (another
+    site: localhost, not 127.0.0.1) by the code flow, and the browser comes back signed in:
+    its SameSite=Strict session cookie is sent on the way back to the chat page."""
     server, _, _ = site
-    public = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key()
     jwk = {**json.loads(RSAAlgorithm.to_jwk(public)), "kid": "k1", "use": "sig", "alg": "RS256"}
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
@@ -426,19 +431,27 @@ def test_sign_in_with_the_identity_provider_is_offered_only_where_configured(
     page.goto(server.url + "/")
     expect(page.locator("#key")).to_be_visible()
     expect(page.locator("#idp")).to_be_hidden()
-    idp = "https://login.example.com/authorize?response_type=id_token"
-    rt: Runtime = make_runtime(
-        demo_copy,
-        oidc_jwks_file=jwks,
-        oidc_issuer="https://login.example.com",
-        oidc_audience="steward",
-        oidc_sign_in_url=idp,
-    )
-    with LiveServer(create_app(rt)) as oidc:
-        page.goto(oidc.url + "/")
-        link = page.get_by_role("link", name="Sign in with your organisation's account")
-        expect(link).to_have_attribute("href", idp)
-        no_wcag_violations(page)
+    idp = Provider(private, user="cust-lena")
+    with LiveServer(idp.app()) as provider:
+        rt: Runtime = make_runtime(
+            demo_copy,
+            oidc_jwks_file=jwks,
+            oidc_issuer=ISSUER,
+            oidc_audience=CLIENT_ID,
+            oidc_authorize_url=f"http://localhost:{provider.port}/authorize",
+            oidc_token_url=f"{provider.url}/token",
+            oidc_client_id=CLIENT_ID,
+            oidc_client_secret=CLIENT_SECRET,
+        )
+        with LiveServer(create_app(rt)) as oidc:
+            page.goto(oidc.url + "/")
+            link = page.get_by_role("link", name="Sign in with your organisation's account")
+            expect(link).to_have_attribute("href", "/console/oidc/start?next=/")
+            no_wcag_violations(page)
+            link.click()
+            expect(page.locator("#who-name")).to_have_text("Lena Park", timeout=30_000)
+            assert page.url == oidc.url + "/"
+            assert len(idp.token_requests) == 1
     page.close()
 
 

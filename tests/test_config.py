@@ -186,6 +186,8 @@ def _sample(leaf: Leaf, tmp_path: Path) -> object:
     kinds = set(typing.get_args(annotation)) or {annotation}
     if Path in kinds:
         return tmp_path / leaf.flat
+    if leaf.flat.endswith("_url") and str in kinds:  # validated as an https URL
+        return f"https://v.example/{leaf.flat}"
     if str in kinds or SecretStr in kinds:
         return f"v-{leaf.flat}"
     if bool in kinds:

@@ -109,7 +109,12 @@ class FlatNames:
     session_lifetime_s: int  # session.lifetime_s
     session_idle_s: int  # session.idle_s
     session_secure_cookie: bool  # session.secure_cookie
-    oidc_sign_in_url: str | None  # session.oidc_sign_in_url
+    oidc_authorize_url: str | None  # session.oidc_authorize_url
+    oidc_token_url: str | None  # session.oidc_token_url
+    oidc_client_id: str | None  # session.oidc_client_id
+    oidc_client_secret: SecretStr | None  # session.oidc_client_secret
+    oidc_redirect_url: str | None  # session.oidc_redirect_url
+    oidc_scopes: str  # session.oidc_scopes
     # operations
     metric_targets: dict[str, str | None]  # operations.metric_targets
     metric_amber_band: float  # operations.metric_amber_band

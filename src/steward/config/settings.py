@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -610,13 +611,57 @@ class SessionSettings(_Group):
         "TLS (without it the cookie is `Secure` only when the request itself came by https).",
         json_schema_extra=_env("STEWARD_SESSION_SECURE_COOKIE"),
     )
-    oidc_sign_in_url: str | None = Field(
+    oidc_authorize_url: str | None = Field(
         default=None,
-        description="The identity provider's authorization URL for the console's \"Sign in "
-        'with your identity provider" button (response_type=id_token, response_mode=form_post, '
-        "redirect_uri=<this server>/console/sign-in); shown only with OIDC configured.",
-        json_schema_extra=_env("STEWARD_OIDC_SIGN_IN_URL"),
+        description="The identity provider's authorization endpoint. With the token endpoint "
+        'and the client id it turns on "Sign in with your identity provider" (authorization '
+        "code flow with PKCE, state and nonce; the ID token is checked with "
+        "STEWARD_OIDC_JWKS_FILE). https, or http on loopback only.",
+        json_schema_extra=_env("STEWARD_OIDC_AUTHORIZE_URL"),
     )
+    oidc_token_url: str | None = Field(
+        default=None,
+        description="The identity provider's token endpoint (Steward posts the code there).",
+        json_schema_extra=_env("STEWARD_OIDC_TOKEN_URL"),
+    )
+    oidc_client_id: str | None = Field(
+        default=None,
+        description="Steward's client id at the identity provider (ID tokens must name it in "
+        "`aud`).",
+        json_schema_extra=_env("STEWARD_OIDC_CLIENT_ID"),
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The client secret of a confidential client (sent by HTTP Basic); unset "
+        "for a public client, which PKCE alone protects.",
+        json_schema_extra=_env("STEWARD_OIDC_CLIENT_SECRET"),
+    )
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="The public address of `/console/oidc/callback` as registered at the "
+        "identity provider (e.g. `https://steward.example.com/console/oidc/callback`); unset: "
+        "derived from each request, which is right only without a proxy in front.",
+        json_schema_extra=_env("STEWARD_OIDC_REDIRECT_URL"),
+    )
+    oidc_scopes: str = Field(
+        default="openid profile",
+        description="Scopes asked for at sign-in (space-separated; `openid` is always added).",
+        json_schema_extra=_env("STEWARD_OIDC_SCOPES"),
+    )
+
+    @field_validator("oidc_authorize_url", "oidc_token_url", "oidc_redirect_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+        secure = parts.scheme == "https" or (parts.scheme == "http" and loopback)
+        if not parts.netloc or not secure:
+            raise ValueError("not an https URL (http is allowed on loopback only)")
+        if parts.fragment:
+            raise ValueError("a URL with a #fragment")
+        return value
 
 
 DEFAULT_TARGETS: dict[str, str | None] = {

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from steward.core.errors import NotFoundError, StewardError
+from steward.identity import oidc
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.observability.context import request_id
@@ -359,9 +360,8 @@ def make_router(max_chars: int) -> APIRouter:
     async def sign_in_options(rt: Annotated[Runtime, Depends(runtime)]) -> SignInOptions:
         """How the chat page may sign people in (public: it is shown before anyone signs in).
         The identity provider's sign-in is offered only where OIDC is configured."""
-        url = rt.settings.session.oidc_sign_in_url
-        configured = url is not None and rt.settings.identity.oidc_jwks_file is not None
-        return SignInOptions(identity_provider_url=url if configured else None)
+        offered = oidc.configured(rt.settings.session, rt.verifier)
+        return SignInOptions(identity_provider_url=oidc.START + "?next=/" if offered else None)
 
     @router.get(
         "/v1/passages/{chunk_id}", response_model=PassageOut, responses=responses(401, 404, 422)

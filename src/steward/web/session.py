@@ -96,18 +96,15 @@ CROSS_SITE = (
 )
 
 
-def cross_site(request: Request, idp_origin: str | None = None) -> bool:
+def cross_site(request: Request) -> bool:
     """Whether a sign-in request came from another site's page (login CSRF: a page elsewhere
     signing this browser in as the attacker). The browser says so in ``Sec-Fetch-Site``
     (``cross-site`` or ``same-site``), or an ``Origin`` that is not this server's own host.
-    ``idp_origin``: the identity provider, whose form_post of an ID token is cross-site by
-    design. The host is compared, not the scheme, so TLS ended at a proxy does not refuse
+    The host is compared, not the scheme, so TLS ended at a proxy does not refuse
     every sign-in (a page on the same host by http is ``same-site`` to the browser).
     ``Origin: null`` is what our own pages send under ``Referrer-Policy: no-referrer``
     (web/security.py), so it is judged by ``Sec-Fetch-Site`` alone."""
     origin = (request.headers.get("origin") or "").strip()
-    if origin and idp_origin is not None and origin.rstrip("/") == idp_origin:
-        return False
     if request.headers.get("sec-fetch-site", "").strip().lower() in ("cross-site", "same-site"):
         return True
     if not origin or origin == "null":

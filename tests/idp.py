@@ -1,0 +1,88 @@
+"""A small OpenID Connect provider for the sign-in tests, served on loopback by real uvicorn.
+
+It does what a real provider does on the authorization code flow with PKCE: ``/authorize``
+signs the configured user in at once (no login form) and sends the browser back with a
+one-time code; ``/token`` checks the client's secret, the redirect URI, the code (once) and the
+PKCE verifier against the challenge, and answers an RS256 ID token carrying the nonce. The test
+can make it misbehave (refuse, answer another nonce or audience) to see Steward refuse."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jwt
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+ISSUER = "https://idp.test/realms/bank"
+CLIENT_ID = "steward"
+CLIENT_SECRET = "s3cret-of-the-client"
+
+
+@dataclass
+class Provider:
+    key: Any  # the RSA private key whose public half is in Steward's JWKS file
+    user: str = "ops"
+    refuse: str | None = None  # /authorize answers this OAuth error instead of a code
+    nonce: str | None = None  # the ID token carries this nonce instead of the request's
+    audience: str = CLIENT_ID
+    authorize_requests: list[dict[str, str]] = field(default_factory=list)
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/authorize")
+        async def authorize(request: Request) -> Response:
+            q = dict(request.query_params)
+            self.authorize_requests.append(q)
+            back = q["redirect_uri"]
+            if self.refuse:
+                return RedirectResponse(
+                    f"{back}?{urlencode({'error': self.refuse, 'state': q['state']})}", 302
+                )
+            if q.get("response_type") != "code" or q.get("code_challenge_method") != "S256":
+                return JSONResponse({"error": "invalid_request"}, 400)
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = {**q, "user": self.user}
+            return RedirectResponse(f"{back}?{urlencode({'code': code, 'state': q['state']})}", 302)
+
+        @app.post("/token")
+        async def token(request: Request) -> Response:
+            form = {k: v[-1] for k, v in parse_qs((await request.body()).decode()).items()}
+            self.token_requests.append(
+                {**form, "authorization": request.headers.get("authorization", "")}
+            )
+            basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+            if request.headers.get("authorization") != f"Basic {basic}":
+                return JSONResponse({"error": "invalid_client"}, 401)
+            issued = self.codes.pop(str(form.get("code")), None)  # a code works once
+            if issued is None or form.get("grant_type") != "authorization_code":
+                return JSONResponse({"error": "invalid_grant"}, 400)
+            verifier = str(form.get("code_verifier", ""))
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            if challenge.decode().rstrip("=") != issued["code_challenge"]:
+                return JSONResponse({"error": "invalid_grant", "why": "pkce"}, 400)
+            if form.get("redirect_uri") != issued["redirect_uri"]:
+                return JSONResponse({"error": "invalid_grant", "why": "redirect_uri"}, 400)
+            now = int(time.time())
+            claims = {
+                "iss": ISSUER,
+                "aud": self.audience,
+                "sub": issued["user"],
+                "iat": now,
+                "exp": now + 300,
+                "nonce": self.nonce if self.nonce is not None else issued["nonce"],
+                "groups": [],
+            }
+            id_token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
+            return JSONResponse({"id_token": id_token, "token_type": "Bearer", "expires_in": 300})
+
+        return app
