@@ -28,7 +28,7 @@ CLIENT_SECRET = "s3cret-of-the-client"
 @dataclass
 class Provider:
     key: Any  # the RSA private key whose public half is in Steward's JWKS file
-    user: str = "ops"
+    user: str = "ops"  # who signs in (a request's login_hint wins)
     refuse: str | None = None  # /authorize answers this OAuth error instead of a code
     nonce: str | None = None  # the ID token carries this nonce instead of the request's
     audience: str = CLIENT_ID
@@ -51,7 +51,7 @@ class Provider:
             if q.get("response_type") != "code" or q.get("code_challenge_method") != "S256":
                 return JSONResponse({"error": "invalid_request"}, 400)
             code = secrets.token_urlsafe(16)
-            self.codes[code] = {**q, "user": self.user}
+            self.codes[code] = {**q, "user": q.get("login_hint") or self.user}
             return RedirectResponse(f"{back}?{urlencode({'code': code, 'state': q['state']})}", 302)
 
         @app.post("/token")

@@ -20,6 +20,8 @@ from pydantic import ValidationError
 
 from steward import audit
 from steward.config.settings import Settings
+from steward.guard import load_or_create_key
+from steward.identity import oidc
 from steward.identity.directory import deactivate_user
 from steward.identity.sessions import COOKIE
 from steward.runtime import Runtime
@@ -110,8 +112,16 @@ def test_the_code_flow_signs_in_with_pkce_state_and_nonce(site: Site) -> None:
         # The pending sign-in is gone from the browser: the same answer cannot be used again.
         again = client.get(callback)
         assert again.status_code == 400
-    (started,) = sessions_started(rt)
-    assert started["payload"]["via"] == "oidc"
+        # Signing in again as the same person keeps the session (a page elsewhere that
+        # starts a sign-in cannot end it or its CSRF token).
+        csrf = who["csrf_token"]
+        assert client.get(to_provider(client, server)).status_code == 200
+        assert client.get(f"{server.url}/v1/session").json()["csrf_token"] == csrf
+        (started,) = sessions_started(rt)
+        assert started["payload"]["via"] == "oidc"
+        # The directory still decides: deactivating the user ends the session at once.
+        deactivate_user(rt.store, "ops", actor="test")
+        assert client.get(f"{server.url}/v1/session").status_code == 401
 
 
 def test_a_next_page_on_this_server_is_kept_and_any_other_is_ignored(site: Site) -> None:
@@ -129,9 +139,10 @@ def test_a_next_page_on_this_server_is_kept_and_any_other_is_ignored(site: Site)
             assert landed(r) == expected, asked
 
 
-def test_a_code_sent_by_someone_else_signs_no_one_in(site: Site) -> None:
+def test_a_code_sent_by_someone_else_signs_no_one_in_and_cancels_nothing(site: Site) -> None:
     """Login CSRF: the attacker signs in at the provider as themselves and sends the victim
-    the callback link; the victim's browser never started that sign-in."""
+    the callback link; the victim's browser never started that sign-in. Nor can such a link
+    (or a forged `?error=`) cancel the sign-in the victim has under way."""
     server, idp, rt = site
     idp.user = "fin"
     with browser() as attacker:
@@ -140,12 +151,70 @@ def test_a_code_sent_by_someone_else_signs_no_one_in(site: Site) -> None:
         r = victim.get(link)  # no sign-in of its own
         assert r.status_code == 400 and COOKIE not in r.cookies
         assert "not started in this browser" in r.text
-        to_provider(victim, server)  # its own sign-in, then the attacker's answer
-        r = victim.get(link)
-        assert r.status_code == 401 and COOKIE not in r.cookies
-        assert "another sign-in (state)" in r.text
+        idp.user = "cara"
+        own = to_provider(victim, server)  # its own sign-in, then the attacker's answer
+        assert victim.get(link).status_code == 400
+        forged = f"{server.url}/console/oidc/callback?error=access_denied&state=made-up"
+        assert victim.get(forged).status_code == 400
         assert victim.get(f"{server.url}/v1/session").status_code == 401
+        r = victim.get(own)  # still completes
+        assert r.status_code == 200 and landed(r) == "/console"
+        assert victim.get(f"{server.url}/v1/session").json()["user_id"] == "cara"
+    assert [e["user_id"] for e in sessions_started(rt)] == ["cara"]
+
+
+def test_two_tabs_signing_in_at_once_both_finish(site: Site) -> None:
+    server, _idp, _rt = site
+    with browser() as client:
+        first = to_provider(client, server, "/")
+        second = to_provider(client, server, "/console/audit")
+        assert landed(client.get(second)) == "/console/audit"
+        assert landed(client.get(first)) == "/"
+
+
+def test_failed_sign_ins_are_counted_and_throttled(
+    site: Site,
+    make_runtime: object,
+    jwks_file: Path,  # noqa: F811
+) -> None:
+    _server, idp, rt = site
+    idp.nonce = "from-another-sign-in"
+    with LiveServer(create_app(_with(rt, make_runtime, jwks_file, auth_failures_max=2))) as tight:
+        statuses = []
+        for _ in range(4):
+            with browser() as client:
+                statuses.append(client.get(to_provider(client, tight)).status_code)
+    assert statuses == [401, 401, 429, 429]
+
+
+def _with(rt: Runtime, make_runtime: object, jwks: Path, **overrides: object) -> Runtime:
+    """Another runtime on the same store and provider, with ``overrides``."""
+    s = rt.settings.session
+    options: dict[str, object] = {
+        "oidc_jwks_file": jwks, "oidc_issuer": ISSUER, "oidc_audience": CLIENT_ID,
+        "oidc_authorize_url": s.oidc_authorize_url, "oidc_token_url": s.oidc_token_url,
+        "oidc_client_id": CLIENT_ID, "oidc_client_secret": CLIENT_SECRET,
+    }  # fmt: skip
+    return make_runtime(rt.settings.home, **{**options, **overrides})  # type: ignore[operator, no-any-return]
+
+
+def test_a_user_id_no_directory_could_hold_is_refused(site: Site) -> None:
+    server, idp, rt = site
+    for odd in ("cust-lena ", "cara\u200b", " cara", "cara\n"):
+        idp.user = odd
+        with browser() as client:
+            r = client.get(to_provider(client, server))
+            assert r.status_code == 401 and "not a valid user id" in r.text, repr(odd)
     assert sessions_started(rt) == []
+
+
+def test_off_loopback_the_callback_address_is_never_taken_from_the_host_header(
+    site: Site,
+) -> None:
+    server, idp, _rt = site
+    r = httpx.get(f"{server.url}/console/oidc/start", headers={"Host": "evil.example"}, timeout=60)
+    assert r.status_code == 500 and "STEWARD_OIDC_REDIRECT_URL" in r.text
+    assert "location" not in r.headers and idp.authorize_requests == []
 
 
 @pytest.mark.parametrize(
@@ -179,32 +248,27 @@ def test_a_deactivated_user_a_dead_provider_and_a_stale_sign_in_are_refused(
     with browser() as client:
         r = client.get(to_provider(client, server))
         assert r.status_code == 401 and "no longer active" in r.text
-    # A sign-in cookie older than ten minutes.
+    # A sign-in cookie older than ten minutes (signed with the server's key, as the server
+    # would have), and one whose content the browser changed.
     with browser() as client:
         callback = to_provider(client, server)
-        name = "steward_oidc"
+        (name,) = [c for c in client.cookies if c.startswith("steward_oidc_")]
         raw = client.cookies[name]
-        pending = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        pending["started"] = int(time.time()) - 601
-        stale = base64.urlsafe_b64encode(json.dumps(pending).encode()).decode().rstrip("=")
+        body = raw.rpartition(".")[0]
+        data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        key = oidc.pending_key(load_or_create_key(rt.settings.key_file))
+        stale = oidc.Pending(**{**data, "started": int(time.time()) - 601}).encode(key)
         client.cookies.set(name, stale)
         r = client.get(callback)
         assert r.status_code == 400 and "longer than ten minutes" in r.text
-        client.cookies.set(name, "not-base64-json!")
-        assert client.get(callback).status_code == 400
+        later = oidc.Pending(**{**data, "started": int(time.time()) + 10**7})
+        client.cookies.set(name, later.encode(b"not the server's key"))
+        r = client.get(callback)
+        assert r.status_code == 400 and "damaged" in r.text
     # The token endpoint does not answer: 502 and a clear page, not a 500.
     dead = LiveServer(idp.app())  # bound, never started: the connection is refused
     dead.sock.close()
-    rt2: Runtime = make_runtime(  # type: ignore[operator]
-        rt.settings.home,
-        oidc_jwks_file=jwks_file,
-        oidc_issuer=ISSUER,
-        oidc_audience=CLIENT_ID,
-        oidc_authorize_url=rt.settings.session.oidc_authorize_url,
-        oidc_token_url=f"{dead.url}/token",
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-    )
+    rt2 = _with(rt, make_runtime, jwks_file, oidc_token_url=f"{dead.url}/token")
     with LiveServer(create_app(rt2)) as other, browser() as client:
         r = client.get(to_provider(client, other))
         assert r.status_code == 502 and "did not answer" in r.text

@@ -270,6 +270,9 @@ class OidcConfig:
     algorithms: tuple[str, ...] = ("RS256", "ES256", "PS256", "EdDSA")
 
 
+USER_ID = re.compile(r"[A-Za-z0-9_.@:-]{1,64}")  # as identity/directory.py's UserSpec.id
+
+
 class TokenVerifier:
     """Verifies JWTs with keys from a JWKS document on disk (no network at any time)."""
 
@@ -323,7 +326,10 @@ class TokenVerifier:
 def principal_from_claims(store: Store, cfg: OidcConfig, claims: Mapping[str, Any]) -> Principal:
     """Groups come from the token (mapped onto directory groups; unknown ones dropped);
     center and access from the directory when the user is there."""
-    user_id = str(claims[cfg.user_claim])
+    user_id = claims[cfg.user_claim]
+    if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
+        # The directory's own id rule: no spaces, controls or look-alikes of a real user's id.
+        raise AuthError("The token's user claim is not a valid user id.")
     raw = claims.get(cfg.groups_claim) or []
     raw = [raw] if isinstance(raw, str) else list(raw)
     with store.read() as s:

@@ -48,7 +48,10 @@ class ProviderFailed(StewardError):
 
 @dataclass(frozen=True)
 class Pending:
-    """One sign-in on its way through the identity provider, as kept in the browser."""
+    """One sign-in on its way through the identity provider, as kept in the browser: in a
+    cookie of its own (named after its ``state``, so two tabs signing in at once do not undo
+    each other, and a stranger's answer cannot name it), signed with the server's key so that
+    its start time and content are the server's, not the browser's."""
 
     state: str
     nonce: str
@@ -57,29 +60,45 @@ class Pending:
     next: str
     started: int
 
-    def encode(self) -> str:
+    def encode(self, key: bytes) -> str:
         raw = json.dumps(asdict(self), separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return f"{body}.{_mac(key, body)}"
 
     @classmethod
-    def decode(cls, value: str | None) -> Pending:
-        """The cookie's sign-in; a missing, damaged or stale one is refused (400)."""
+    def decode(cls, value: str | None, key: bytes) -> Pending:
+        """The cookie's sign-in; a missing, damaged, forged or stale one is refused (400)."""
         again = "Start the sign-in again from the sign-in page."
         if not value or len(value) > _MAX_COOKIE:
             raise InputError(f"This sign-in was not started in this browser, or has ended. {again}")
+        body, _, mac = value.rpartition(".")
+        if not body or not hmac.compare_digest(mac.encode(), _mac(key, body).encode()):
+            raise InputError(f"This sign-in's cookie is damaged. {again}")
         try:
-            data = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
             pending = cls(**data)
-            fields = (pending.state, pending.nonce, pending.verifier, pending.redirect_uri)
-            if not all(isinstance(x, str) and x for x in fields):
-                raise TypeError
-            if not isinstance(pending.started, int) or not isinstance(pending.next, str):
-                raise TypeError
         except (ValueError, TypeError) as exc:
             raise InputError(f"This sign-in's cookie is damaged. {again}") from exc
-        if time.time() - pending.started > PENDING_S:
+        if not 0 <= time.time() - pending.started <= PENDING_S:
             raise InputError(f"This sign-in took longer than ten minutes. {again}")
         return pending
+
+
+def pending_key(secret: bytes) -> bytes:
+    """The key that signs pending sign-ins, derived from the store's secret key."""
+    return hmac.new(secret, b"steward oidc pending sign-in", hashlib.sha256).digest()
+
+
+def _mac(key: bytes, body: str) -> str:
+    sig = hmac.new(key, b"steward-oidc-pending\0" + body.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(sig).decode().rstrip("=")
+
+
+def cookie_name(state: str, secure: bool) -> str:
+    """The pending sign-in's cookie: ``__Host-`` over https (no sibling subdomain can set it),
+    and a digest of its ``state`` (what the provider sends back names the one cookie)."""
+    tag = hashlib.sha256(state.encode()).hexdigest()[:16]
+    return f"{SECURE_PENDING_COOKIE if secure else PENDING_COOKIE}_{tag}"
 
 
 def configured(cfg: SessionSettings, verifier: TokenVerifier | None) -> bool:

@@ -1,4 +1,5 @@
-"""Browser sign-in: ``/v1/session`` turns an API key or an OIDC ID token into a session cookie.
+"""Browser sign-in: ``/v1/session`` turns an API key into a session cookie (the identity
+provider's sign-in is the code flow of web/console/signin.py).
 
 The cookie (``steward_session``) is HttpOnly (page scripts cannot read it), SameSite=Strict
 (another site's page cannot make the browser send it) and Secure when the request came by https
@@ -34,13 +35,6 @@ class KeyIn(BaseModel):
     api_key: str = Field(max_length=200, description="An API key, `stw_...`.")
 
 
-class TokenIn(BaseModel):
-    """Sign in with an ID token from the identity provider (OIDC must be configured)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    id_token: str = Field(max_length=16_000, description="An ID token (JWT).")
-
-
 class SessionOut(BaseModel):
     user_id: str
     display_name: str
@@ -62,32 +56,20 @@ def sign_in(
     limiter: RateLimiter,
     client: str,
     *,
-    api_key: str | None = None,
-    id_token: str | None = None,
+    api_key: str,
     channel: str = "web",
 ) -> sessions.SignedIn:
-    """Authenticate a key or an ID token exactly as a bearer credential (failures counted
-    per client address, 429 past the threshold) and start a session for its user."""
-    if id_token is not None:
-        if rt.verifier is None:
-            # 401 as for a bearer JWT here: this server takes no ID token (not a malformed
-            # request; the API's contract test holds schema-valid requests to that).
-            raise AuthError(
-                "Sign-in with an identity provider is not configured here: sign in with an "
-                "API key, or ask the operator to set STEWARD_OIDC_JWKS_FILE."
-            )
-        credential = id_token.strip()
-        if credential.count(".") != 2:  # never let a key pass as a token, or a token as a key
+    """Authenticate an API key exactly as a bearer credential (failures counted per client
+    address, 429 past the threshold) and start a session for its user. An ID token never
+    starts a session here: a token that leaked would buy a session that outlives it; the
+    identity provider's sign-in is the code flow of web/console/signin.py."""
+    credential = (api_key or "").strip()
+    if not credential.startswith(KEY_PREFIX):
+        if credential:
             limiter.failed(f"Bearer {credential}", client)
-            raise AuthError("Malformed ID token.")
-    else:
-        credential = (api_key or "").strip()
-        if not credential.startswith(KEY_PREFIX):
-            if credential:
-                limiter.failed(f"Bearer {credential}", client)
-            raise AuthError(f"Invalid API key: keys start with `{KEY_PREFIX}`.")
+        raise AuthError(f"Invalid API key: keys start with `{KEY_PREFIX}`.")
     who: Principal = limiter.authenticate(f"Bearer {credential}", client, rt.verifier, None)
-    return rt.sessions.start(who, api_key=credential if id_token is None else None, channel=channel)
+    return rt.sessions.start(who, api_key=credential, channel=channel)
 
 
 CROSS_SITE = (
@@ -163,12 +145,12 @@ def _out(signed: sessions.SignedIn) -> SessionOut:
     responses=responses(400, 401, 403, 422),
 )
 async def start_session(
-    body: KeyIn | TokenIn,
+    body: KeyIn,
     request: Request,
     response: Response,
     rt: Annotated[Runtime, Depends(runtime)],
 ) -> SessionOut:
-    """Sign in: an API key or an OIDC ID token becomes a session cookie (`steward_session`,
+    """Sign in: an API key becomes a session cookie (`steward_session`,
     HttpOnly, SameSite=Strict) for the browser; the body says who signed in and holds the CSRF
     token. Failed attempts count against the client address like failed bearer credentials.
     A request from another site's page is refused (403 `csrf_failed`: login CSRF); a session
@@ -180,8 +162,7 @@ async def start_session(
             rt,
             request.app.state.limiter,
             client_of(request),
-            api_key=body.api_key if isinstance(body, KeyIn) else None,
-            id_token=body.id_token if isinstance(body, TokenIn) else None,
+            api_key=body.api_key,
         )
     )
     await end_earlier(request, rt, "web")
