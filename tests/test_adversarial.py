@@ -311,6 +311,10 @@ def test_every_privileged_operation_checks_its_role(live_kb) -> None:
         # Any id: the role is checked before the item is looked up.
         "item_id": "01J0000000000000000000000X",
         "switch_id": "01J0000000000000000000000X",
+        "run_id": "01J0000000000000000000000X",
+        "version": 1,
+        "a": 1,
+        "b": 1,
     }
     spec = httpx.get(f"{server.url}/openapi.json").json()
     checked = []

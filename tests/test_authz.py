@@ -31,7 +31,11 @@ def test_role_table_is_the_documented_data() -> None:
     table = role_table()
     assert ROLES == ("asker", "reviewer", "operator", "admin")
     assert table["asker"] == {Permission.ASK, Permission.SEARCH}
-    assert table["reviewer"] == table["asker"] | {Permission.WORK_TICKETS}
+    assert table["reviewer"] == table["asker"] | {
+        Permission.WORK_TICKETS,
+        Permission.READ_PROFILES,
+        Permission.APPROVE_PROFILES,
+    }
     assert Permission.SEE_ALL_CENTERS in table["operator"]
     assert Permission.RESOLVE_ANY_TICKET in table["operator"]
     assert Permission.READ_AUDIT in table["operator"]

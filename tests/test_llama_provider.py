@@ -110,6 +110,16 @@ def test_completion_and_stream_through_a_real_server(
     ]
     assert isinstance(pieces[-1], Response)
     assert all("Bluefin" not in str(p) for p in pieces)
+    # A streamed answer (another question: not from the cache). Steward asks for the usage in
+    # the last chunk (`include_usage`); this server does not send it, so the spend is recorded
+    # as unknown (unpriced: never as free, never guessed).
+    streamed = list(ask_stream(rt, principal_for(rt.store, "cara"), "What is the monthly fee?"))
+    final = streamed[-1]
+    assert isinstance(final, Response)
+    srow = audit.get(rt.store, final.audit_id)
+    assert srow.provider == "openai" and srow.settings["cache"] == "miss"
+    assert srow.settings["route"]["usage"] == "unreported"
+    assert srow.settings["cost_usd"] is None
 
 
 class CuttingProxy:

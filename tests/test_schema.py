@@ -30,6 +30,8 @@ def test_api_conforms_to_its_spec(
         r = subprocess.run(
             [
                 str(st),
+                "--config-file",
+                str(Path(__file__).with_name("schemathesis.toml")),
                 "run",
                 f"{server.url}/openapi.json",
                 "--checks",

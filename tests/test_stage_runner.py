@@ -75,7 +75,11 @@ def streaming_body(lockstep: threading.Barrier, *pieces: str) -> Iterator[bytes]
     for p in pieces:
         lockstep.wait(timeout=30)  # a broken barrier fails the stream, and so the test
         yield chunk({"content": p}, None)
-    yield chunk({}, "stop") + b"data: [DONE]\n\n"
+    # As the OpenAI API ends a stream asked with include_usage: a last chunk with no choices.
+    usage = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 7,
+                                      "total_tokens": 127}}  # fmt: skip
+    yield chunk({}, "stop") + f"data: {json.dumps(usage)}\n\n".encode() + b"data: [DONE]\n\n"
 
 
 def streaming_model(name: str, lockstep: threading.Barrier, *pieces: str) -> object:
@@ -143,6 +147,8 @@ def test_two_concurrent_streamed_answers_each_audit_their_own_route(
                 row = audit.get(rt.store, audit_id)
                 assert row.settings["route"]["provider"] == route, row.settings["route"]
                 assert row.model == f"{route}:{route}-model"
+                # Billed from the usage the stream's last chunk reported.
+                assert row.settings["tokens"] == [120, 7] and "usage" not in row.settings["route"]
             rt.cache.clear()  # the next round streams again rather than replaying the cache
 
 

@@ -38,16 +38,23 @@ from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
 
 if TYPE_CHECKING:
+    from steward.evals.runs import EvalService
     from steward.operations.alerts import AlertBook
+    from steward.operations.budgets import BudgetService
     from steward.operations.feedback import FeedbackService
     from steward.operations.review import ReviewQueue
     from steward.operations.switches import SwitchBoard
+    from steward.profiles.registry import Profiles
 
 log = logging.getLogger(__name__)
 
 
 class Runtime:
     """Settings, store and the stages' components for one data home."""
+
+    # Set on a runtime that answers as one assistant profile version (profiles/registry.py);
+    # None on the deployment's own, which picks the version per request.
+    profile_version: int | None = None
 
     def __init__(
         self,
@@ -68,6 +75,9 @@ class Runtime:
         self._space_checked_until = 0.0
         if provider is not None:
             self.__dict__["provider"] = provider
+        # Version 1 of the assistant profile, from this configuration, in a store that has
+        # none yet (a new one, or the first start after the upgrade that brings profiles).
+        self.profiles.ensure_first()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -248,11 +258,32 @@ class Runtime:
         )
 
     @cached_property
+    def profiles(self) -> Profiles:
+        """Assistant profile versions: which answers where, and a runtime per version."""
+        from steward.profiles.registry import Profiles
+
+        return Profiles(self, refresh_s=self.settings.control.switch_refresh_s)
+
+    @cached_property
+    def budgets(self) -> BudgetService:
+        """Spend against the monthly budgets (STEWARD_BUDGETS_FILE) and their hard stop."""
+        from steward.operations.budgets import service_for
+
+        return service_for(self)
+
+    @cached_property
     def alerts(self) -> AlertBook:
         """Alert rules (STEWARD_ALERTS_FILE), their states and their deliveries."""
         from steward.operations.alerts import AlertBook
 
         return AlertBook(self)
+
+    @cached_property
+    def evals(self) -> EvalService:
+        """Stored evaluation runs and release gates (evals/runs.py, evals/gate.py)."""
+        from steward.evals.runs import EvalService
+
+        return EvalService(self)
 
     @cached_property
     def review(self) -> ReviewQueue:
@@ -341,6 +372,10 @@ class Runtime:
             _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
             _ = self.intents, self.cache, self.handoff, self.injection, self.risk, self.judge
             vector = self.embedder.embed(["warm up"])[0]
+            if self.risk is not None:  # its first reading builds its tables (about a second)
+                self.risk.score(
+                    ["warm up"], vector.reshape(1, -1) if self.risk.embedder_id else None
+                )
             # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
             self.masker.find(
                 "warm up 4111 1111 1111 1111 jane@example.com +1-206-555-0100 "

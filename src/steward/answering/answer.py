@@ -324,6 +324,11 @@ class SentenceStream:
             yield from _sentences(self.result)
             return
         text = " ".join(f"{c.text} [{c.passage}]" for c in self._claims)
+        tokens = route.pop("tokens", None)  # what the server said it used
+        if tokens is None:
+            # Its server did not count them: the spend is unknown (unpriced), never free.
+            route["usage"] = "unreported"
+            tokens = [0, 0]
         draft = Draft(
             text,
             list(self._claims),
@@ -332,6 +337,7 @@ class SentenceStream:
             no_answer=self._no_answer and not self._claims,
             route=route,
         )
+        draft.tokens_in, draft.tokens_out = int(tokens[0]), int(tokens[1])
         result = self.answerer.verify(draft, self.request.passages, provider, degraded)
         result.confidence = round(len(self._claims) / self._seen, 4) if self._seen else 0.0
         self.result = result

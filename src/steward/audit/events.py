@@ -48,6 +48,17 @@ class Kind(StrEnum):
     SESSION_STARTED = "session-started"
     SESSION_ENDED = "session-ended"
     SYNC_REQUESTED = "sync-requested"  # an operator started a source's sync from the console
+    # Change control (issue 20).
+    PROFILE_CREATED = "profile-created"  # a draft version written
+    PROFILE_PUBLISHED = "profile-published"  # made immutable
+    PROFILE_APPROVED = "profile-approved"  # a second person approved it for a scope
+    PROFILE_ACTIVATED = "profile-activated"  # it answers in a scope (payload: override reason)
+    PROFILE_ROLLED_BACK = "profile-rolled-back"
+    CANARY_SET = "canary-set"  # a share of a scope's conversations routed to a candidate
+    CANARY_ROLLED_BACK = "canary-rolled-back"  # a guard metric crossed: the canary stopped
+    EVAL_RUN = "eval-run"  # an evaluation run, gate or shadow replay stored
+    BUDGET_CROSSED = "budget-crossed"  # a monthly budget passed 80% or 100%
+    DETECTORS_RETRAINED = "detectors-retrained"  # `steward learn` made a new version
 
 
 @dataclass(frozen=True)

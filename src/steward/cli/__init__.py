@@ -7,7 +7,18 @@ import sys
 
 import typer
 
-from steward.cli import conversations, core, governance, operations, sources, switches
+from steward.cli import (
+    budgets,
+    conversations,
+    core,
+    evals,
+    governance,
+    learn,
+    operations,
+    profiles,
+    sources,
+    switches,
+)
 from steward.cli.common import err
 from steward.core.errors import StewardError
 
@@ -27,10 +38,13 @@ app.command("export")(governance.export_cmd)
 app.command()(governance.reveal)
 app.command("vault-key")(governance.vault_key)
 app.command()(core.search)
-app.command("eval")(core.eval_cmd)
+app.add_typer(evals.eval_app, name="eval")
 app.command()(core.serve)
 app.command()(core.demo)
 app.command()(operations.report)
+app.command("shadow")(profiles.shadow_cmd)
+app.command("learn")(learn.learn_cmd)
+evals.eval_app.add_typer(learn.set_app, name="set")
 app.add_typer(core.directory_app, name="directory")
 app.add_typer(core.keys_app, name="keys")
 app.add_typer(governance.audit_app, name="audit")
@@ -44,6 +58,8 @@ app.add_typer(conversations.policy_app, name="policy")
 app.add_typer(conversations.guard_app, name="guard")
 app.add_typer(switches.switch_app, name="switch")
 app.add_typer(switches.alerts_app, name="alerts")
+app.add_typer(budgets.budget_app, name="budget")
+app.add_typer(profiles.profile_app, name="profile")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -43,6 +44,30 @@ def _local_admin() -> Any:
     return Principal(
         f"cli:{getpass.getuser()}", "local operator", frozenset(), None, "admin", False, "cli"
     )
+
+
+ACTOR_KEY = "STEWARD_ACTOR_KEY"
+
+
+def actor(rt: Any, *, named: bool = False) -> Any:
+    """Who acts: with ``STEWARD_ACTOR_KEY`` set to an API key, its user; otherwise the local
+    operator, unless ``named`` (a change another person must be able to tell apart from their
+    own, such as writing or approving a profile version), which then needs the key."""
+    key = os.environ.get(ACTOR_KEY, "").strip()
+    if not key:
+        if named:
+            fail(
+                f"Set {ACTOR_KEY} to your API key: this change is recorded under a named "
+                "person (four eyes), not the local operator."
+            )
+        return _local_admin()
+    from steward.core.errors import AuthError
+    from steward.identity.auth import authenticate
+
+    try:
+        return authenticate(rt.store, f"Bearer {key}", None, None)
+    except AuthError as exc:
+        fail(f"{ACTOR_KEY}: {exc.message}")
 
 
 def _acting(rt: Any, permission: str, resource: str) -> Any:

@@ -67,6 +67,7 @@ class FlatNames:
     providers_file: Path | None  # answering.providers_file
     provider_timeout_s: float  # answering.timeout_s
     provider_fallback: Literal["extractive", "none"]  # answering.fallback
+    prompt_instructions: str | None  # answering.prompt_instructions
     judge: Literal["off", "openai"]  # answering.judge
     judge_format: Literal["json_schema", "json_object"]  # answering.judge_format
     judge_timeout_s: float  # answering.judge_timeout_s
@@ -120,15 +121,22 @@ class FlatNames:
     metric_amber_band: float  # operations.metric_amber_band
     reopen_window_h: float  # operations.reopen_window_h
     prices: dict[str, Any]  # operations.prices
+    budgets_file: Path | None  # operations.budgets_file
     review_margin: float  # operations.review_margin
     review_grounding: float  # operations.review_grounding
     review_repeat_similarity: float  # operations.review_repeat_similarity
     review_volume_per_hour: int  # operations.review_volume_per_hour
     # control
     switch_refresh_s: float  # control.switch_refresh_s
+    profile_endpoints: str | None  # control.profile_endpoints
+    canary_check_s: int  # control.canary_check_s
+    canary_max_error_rate: float  # control.canary_max_error_rate
+    canary_max_wrong_verdicts: int  # control.canary_max_wrong_verdicts
+    canary_min_requests: int  # control.canary_min_requests
     alerts_file: Path | None  # control.alerts_file
     alerts_interval_s: int  # control.alerts_interval_s
     alerts_webhook_url: SecretStr | None  # control.alerts_webhook_url
     alerts_webhook_timeout_s: float  # control.alerts_webhook_timeout_s
     alerts_webhook_attempts: int  # control.alerts_webhook_attempts
     alerts_webhook_backoff_s: float  # control.alerts_webhook_backoff_s
+    eval_tolerances: Path | None  # control.eval_tolerances

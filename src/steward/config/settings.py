@@ -372,6 +372,14 @@ class AnsweringSettings(_Group):
         "construction), or `none` to abstain.",
         json_schema_extra=_env("STEWARD_PROVIDER_FALLBACK"),
     )
+    prompt_instructions: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="Extra instructions for model providers (tone, language, length), sent "
+        "after Steward's fixed rules, which always stay: answer only from the passages, cite "
+        "each sentence, NO_ANSWER when they do not answer. Part of the prompt version.",
+        json_schema_extra=_env("STEWARD_PROMPT_INSTRUCTIONS"),
+    )
     judge: Literal["off", "openai"] = Field(
         default="off",
         description="A model's second opinion on each answer and abstention (does the draft "
@@ -675,7 +683,7 @@ DEFAULT_TARGETS: dict[str, str | None] = {
 
 
 class ControlSettings(_Group):
-    """Kill switches and alerts (operations/switches.py, operations/alerts.py)."""
+    """Kill switches, alerts and release gates (operations/switches.py, alerts.py, evals/)."""
 
     switch_refresh_s: float = Field(
         default=2.0,
@@ -684,6 +692,39 @@ class ControlSettings(_Group):
         description="Each worker re-reads the switches in force when they changed, checking at "
         "most this often (seconds): a switch holds on every replica within this interval.",
         json_schema_extra=_env("STEWARD_SWITCH_REFRESH_S"),
+    )
+    profile_endpoints: str | None = Field(
+        default=None,
+        description="Comma-separated base URLs of model servers an assistant profile may name "
+        "besides the configured ones (a profile cannot send questions anywhere else).",
+        json_schema_extra=_env("STEWARD_PROFILE_ENDPOINTS"),
+    )
+    canary_check_s: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="`steward serve` checks running canaries this often (seconds) and ends one "
+        "whose candidate crosses a limit below; 0: only `steward profile canary-check`.",
+        json_schema_extra=_env("STEWARD_CANARY_CHECK_S"),
+    )
+    canary_max_error_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="A canary ends when its candidate's share of failed requests passes this.",
+        json_schema_extra=_env("STEWARD_CANARY_MAX_ERROR_RATE"),
+    )
+    canary_max_wrong_verdicts: int = Field(
+        default=0,
+        ge=0,
+        description="A canary ends when reviewers find more of its answers wrong than this.",
+        json_schema_extra=_env("STEWARD_CANARY_MAX_WRONG_VERDICTS"),
+    )
+    canary_min_requests: int = Field(
+        default=20,
+        ge=1,
+        description="Requests a canary serves before its error rate is judged.",
+        json_schema_extra=_env("STEWARD_CANARY_MIN_REQUESTS"),
     )
     alerts_file: Path | None = Field(
         default=None,
@@ -725,6 +766,12 @@ class ControlSettings(_Group):
         description="Wait before the second delivery attempt, doubled before each later one.",
         json_schema_extra=_env("STEWARD_ALERTS_WEBHOOK_BACKOFF_S"),
     )
+    eval_tolerances: Path | None = Field(
+        default=None,
+        description="YAML tolerance file of `steward eval gate` (docs/evaluation.md); default: "
+        "the one Steward ships (steward/evals/tolerances.yaml).",
+        json_schema_extra=_env("STEWARD_EVAL_TOLERANCES"),
+    )
 
 
 class OperationsSettings(_Group):
@@ -763,6 +810,12 @@ class OperationsSettings(_Group):
         'e.g. `{"gpt-4o-mini": {"input": 0.15, "output": 0.6}}`; a routed answer uses the '
         "router's own price. Extractive answers cost 0.",
         json_schema_extra=_env("STEWARD_PRICES"),
+    )
+    budgets_file: Path | None = Field(
+        default=None,
+        description="YAML file of monthly cost budgets per center and per use case, their "
+        "alerts and hard stop (docs/costs.md); default HOME/budgets.yaml (no file: no budgets).",
+        json_schema_extra=_env("STEWARD_BUDGETS_FILE"),
     )
     review_margin: float = Field(
         default=0.05,

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from steward.core import reasons
@@ -45,6 +46,7 @@ class Question(BaseModel):
         "escalate",
         "injection",
         "pii",
+        "correction",  # from a reviewer's verdict or correction (evals/sets.py): action only
     ]
     expected_action: Literal["answer", "abstain", "escalate", "refuse"]
     gold_docs: list[str] = Field(default_factory=list)
@@ -52,6 +54,23 @@ class Question(BaseModel):
     must_not_contain: list[str] = Field(default_factory=list)
     escalation_reason: str | None = None
     pii_in_question: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _labelled(cls, data: Any) -> Any:
+        # A sampled production question waits for a reviewer's label (evals/sets.py): run
+        # unlabelled, its guessed expectation would be scored as the truth.
+        if isinstance(data, dict) and (
+            data.get("kind") == "unlabelled"
+            or ("expected_action" in data and data["expected_action"] is None)
+        ):
+            raise PydanticCustomError(
+                "unlabelled",
+                "question {id} is unlabelled: a reviewer sets its kind and expected_action "
+                "first (`steward eval set check FILE` lists the lines left)",
+                {"id": repr(str(data.get("id", "?"))[:40])},
+            )
+        return data
 
     @field_validator("escalation_reason")
     @classmethod

@@ -76,6 +76,14 @@ class Permission(StrEnum):
     VIEW_ALERTS = "view-alerts"  # alert rules, states and events; evaluate them now
     SYNC_SOURCES = "sync-sources"  # see sources' freshness and start a sync now (console)
     VIEW_REPORTS = "view-reports"  # the six metrics of every center (report, dashboard)
+    # Change control (issue 20): see profile versions, evaluation runs and gates; approve a
+    # version someone else wrote (four eyes); write, publish, gate, activate and roll back
+    # versions and run evaluations; activate without the gate or approval (admin, with reason).
+    READ_PROFILES = "read-profiles"
+    APPROVE_PROFILES = "approve-profiles"
+    MANAGE_PROFILES = "manage-profiles"
+    OVERRIDE_PROMOTION = "override-promotion"
+    VIEW_COSTS = "view-costs"  # spend against the monthly budgets
     # Break-glass: audit rows' answer text and cited titles even where the reader may not read
     # the cited documents. Admins hold it (they may export the trail whole anyway), and members
     # of the directory group STEWARD_AUDITOR_GROUP names (:func:`group_grants`), whatever their
@@ -88,7 +96,9 @@ ROLES: tuple[str, ...] = ("asker", "reviewer", "operator", "admin")
 # What each role adds to the role below it.
 GRANTS: Mapping[str, frozenset[Permission]] = {
     "asker": frozenset({Permission.ASK, Permission.SEARCH}),
-    "reviewer": frozenset({Permission.WORK_TICKETS}),
+    "reviewer": frozenset(
+        {Permission.WORK_TICKETS, Permission.READ_PROFILES, Permission.APPROVE_PROFILES}
+    ),
     "operator": frozenset(
         {
             Permission.RESOLVE_ANY_TICKET,
@@ -104,10 +114,13 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.SYNC_SOURCES,
             Permission.VIEW_REPORTS,
             Permission.MANAGE_SOURCES,
+            Permission.MANAGE_PROFILES,
+            Permission.VIEW_COSTS,
         }
     ),
     "admin": frozenset(
         {
+            Permission.OVERRIDE_PROMOTION,
             Permission.EXPORT_AUDIT,
             Permission.PRUNE_AUDIT,
             Permission.MANAGE_KEYS,

@@ -231,5 +231,7 @@ def streamed(
     returned (a router's route)."""
     with model_call(provider, model) as call:
         value = yield from pieces
-        call.done(model, 0, 0)
+        tokens = value.get("tokens") if isinstance(value, dict) else None
+        t_in, t_out = (int(tokens[0]), int(tokens[1])) if tokens else (0, 0)
+        call.done(model, t_in, t_out)
     return value

@@ -69,8 +69,14 @@ REPORT_METRICS: tuple[str, ...] = (
     "deflection",
     "questions",
 )
-# Read here, cheaply, from the store.
-OWN_METRICS: tuple[str, ...] = ("review_queue_depth", "review_queue_oldest_age_s", "error_rate")
+# Read here, cheaply, from the store. ``budget_used_pct``: the month to date, whatever the
+# window (operations/budgets.py): the center's budget, or the highest of any without a center.
+OWN_METRICS: tuple[str, ...] = (
+    "review_queue_depth",
+    "review_queue_oldest_age_s",
+    "error_rate",
+    "budget_used_pct",
+)
 METRICS = (*REPORT_METRICS, *OWN_METRICS)
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -289,6 +295,8 @@ class AlertBook:
     def _own(self, rule: AlertRule, now: datetime) -> float | None:
         if rule.metric == "error_rate":
             return self._error_rate(rule, now)
+        if rule.metric == "budget_used_pct":
+            return self.rt.budgets.used_pct(rule.center)
         q = select(func.count(), func.min(Ticket.created_at)).where(Ticket.status.in_(OPEN_TICKETS))
         if rule.center is not None:
             q = q.where(Ticket.center == rule.center)

@@ -28,6 +28,7 @@ from ulid import ULID
 from steward import audit
 from steward.answering.answer import AnswerResult
 from steward.config.settings import OperationsSettings
+from steward.core import channels
 from steward.core.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from steward.guard import Masker
 from steward.identity.auth import Principal
@@ -102,8 +103,8 @@ class ReviewQueue:
 
     def watch(self, s: Session, audit_id: str, entry: audit.AuditEntry) -> list[str]:
         """Flag an answer being committed (``s`` is its unit of work); returns the flags."""
-        if entry.action != "answer":
-            return []
+        if entry.action != "answer" or entry.channel in channels.OFFLINE:
+            return []  # an evaluation's or a shadow replay's answer reached no one
         flags = self.checks(s, audit_id, entry)
         if flags:
             conv = entry.settings.get("conversation_id")

@@ -14,7 +14,8 @@ What a row adds (``counts`` keys):
 
 - a ``question`` row (not of the ``eval`` channel): ``questions``, its action (``answered``,
   ``abstained``, ``escalated``, ``refused``, ``errors``), ``cached``, ``tokens_in``/``_out``,
-  ``cost`` (USD), ``unpriced`` (tokens of a model with no price), ``latency_sum`` and one count in
+  ``cost`` (USD, also split as ``cost_model:<model>`` and ``cost_intent:<intent>`` for the
+  budgets), ``unpriced`` (tokens of a model with no price), ``latency_sum`` and one count in
   ``latency_buckets`` (fixed log-spaced buckets of the total latency, :data:`EDGES`);
 - a failed request (action ``error``) whose code is the client's mistake (:data:`CLIENT_ERRORS`:
   a conversation not theirs, a malformed or over-limit request, a refused permission, a rate
@@ -52,6 +53,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from steward.config.settings import OperationsSettings
+from steward.core import channels
 from steward.core.errors import ConfigError
 from steward.store import Store
 from steward.store.models import Asker, AuditRecord, Meta, MetricRollup, MetricRollupDaily, Turn
@@ -87,7 +89,10 @@ CLIENT_ERRORS = frozenset(
         "conflict",
     }
 )
-NOT_TRAFFIC = frozenset({"eval"})  # evaluation runs are not askers' questions
+UNREPORTED = "unreported"  # route["usage"] of a streamed answer its server did not count
+NOT_TRAFFIC = channels.OFFLINE  # evaluation runs and shadow replays are no askers' questions
+COST_MODEL = "cost_model:"  # + the row's model: its USD (counts keys)
+COST_INTENT = "cost_intent:"  # + the intent the understand stage found: its USD
 FEEDBACK_GIVEN = "feedback-given"
 REVIEW_CLAIMED = "review-claimed"
 REVIEW_VERDICT = "review-verdict"
@@ -452,6 +457,11 @@ class _Batch:
             c.counts["unpriced"] += 1
         else:
             c.counts["cost"] += cost
+            # Month-to-date spend per model and per intent, for the budgets (budgets.py).
+            c.counts[COST_MODEL + r.model] += cost
+            intent = settings.get("intent")
+            if isinstance(intent, str) and intent:
+                c.counts[COST_INTENT + intent] += cost
         if r.total is not None:
             c.counts["latency_sum"] += r.total
             c.buckets[bucket_of(r.total)] += 1
@@ -467,6 +477,8 @@ class _Batch:
         """USD for one answer: the router's own price, else the configured one; None when a
         model that used tokens has no price (counted as ``unpriced``, never guessed)."""
         route = settings.get("route") or {}
+        if route.get("usage") == UNREPORTED:
+            return None  # a streamed answer whose server did not say what it used
         if isinstance(route.get("cost_usd"), int | float):
             return float(route["cost_usd"])
         if t_in == 0 and t_out == 0:

@@ -88,11 +88,12 @@ class Conversations:
         self.store = store
         self.authz = authz  # records reads of another asker's conversation (no oracle: 404)
 
-    def open(self, conversation_id: str | None, who: Principal) -> str:
-        """The conversation to add to: a new id (its row is written with its first exchange,
-        by :meth:`record`), or an existing one of this asker's."""
+    def open(self, conversation_id: str | None, who: Principal, new_id: str | None = None) -> str:
+        """The conversation to add to: a new id (``new_id`` if the caller chose it already; its
+        row is written with its first exchange, by :meth:`record`), or an existing one of this
+        asker's."""
         if conversation_id is None:
-            return str(ULID())
+            return new_id or str(ULID())
         with self.store.read() as s:
             row = s.get(Conversation, conversation_id)
             if row is None or row.user_id != who.user_id:

@@ -13,7 +13,7 @@ import numpy as np
 
 from steward import audit
 from steward.answering.providers.base import Passage
-from steward.core import reasons
+from steward.core import channels, reasons
 from steward.core.errors import StewardError
 from steward.observability.context import current as current_context
 from steward.operations.review import grounding
@@ -221,7 +221,7 @@ def _cacheable(rt: Runtime, t: Turn, decision: Decision) -> bool:
         and t.result is not None
         and t.result.degraded is None  # a stand-in answer must not outlive the outage
         and rt.settings.cache.cache_answers
-        and t.channel != "eval"  # an evaluation's answers are not served to askers
+        and t.channel not in channels.OFFLINE  # an evaluation's answers are served to no one
     )
 
 
@@ -315,12 +315,14 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
     result, policy = t.result, t.policy
     return {
         "policy": f"{policy.name}@{policy.version}",
+        "profile": rt.profile_version,
         "answer_threshold": policy.answer_threshold,
         "top_k": rt.settings.retrieval.top_k,
         "embedder": _embedder_id(rt),
         "degraded": result.degraded if result else None,
         "route": result.route if result else None,
         "tokens": list(result.tokens) if result else None,
+        "cost_usd": rt.budgets.cost(result),  # USD from the tokens billed (docs/costs.md)
         "intent": t.und.intent if t.und else None,
         "intent_confidence": t.und.intent_confidence if t.und else None,
         "risk": _risk(rt, t),

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Generator, Iterator
 from typing import TypeVar
 
+from ulid import ULID
+
 from steward.core.errors import GuardError, ProviderError, StewardError
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
@@ -49,6 +51,13 @@ def run(
     text = stages.validate_question(rt, question)  # bad input is an error, and writes nothing
     # Before any unit of work: a denial writes its own audit event (its own transaction).
     rt.authz.authorize(principal, Permission.ASK, "ask")
+    opens = conversation_id is not None or channel in ("api", "chat")
+    fresh = str(ULID()) if conversation_id is None and opens else None  # a new conversation
+    if rt.profile_version is None:
+        # The assistant profile version that answers this asker now (a canary is sticky per
+        # conversation, from its first question); its runtime shapes everything below, and
+        # its row names it.
+        rt = rt.profiles.for_request(principal, conversation_id or fresh)
     t = Turn(
         text,
         principal,
@@ -58,9 +67,9 @@ def run(
         streaming=streaming,
     )
     try:
-        if conversation_id is not None or channel in ("api", "chat"):
+        if opens:
             # Inside: asking into someone else's conversation (404) is on the record too.
-            t.conversation_id = rt.conversations.open(conversation_id, principal)
+            t.conversation_id = rt.conversations.open(conversation_id, principal, fresh)
         decision = yield from _decide(rt, t)
         outcome = record.render(rt, t, _after_streaming(t, decision))
     except GeneratorExit:

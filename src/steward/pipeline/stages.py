@@ -14,9 +14,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from steward.answering.answer import AnswerResult, load_passages
+from steward.answering.answer import Answerer, AnswerResult, load_passages
 from steward.answering.providers.base import AnswerRequest, Passage
-from steward.core import reasons
+from steward.core import channels, reasons
 from steward.core.errors import QuestionError
 from steward.guard.hidden import INVISIBLE, Revealed, invisible, reveal, strip_invisible
 from steward.identity.auth import Principal
@@ -212,7 +212,6 @@ def screen(rt: Runtime, t: Turn) -> Decision | None:
     return before_retrieval(t.und, t.principal, t.policy)
 
 
-EVAL_CHANNEL = "eval"  # `steward eval`: never served from, nor stored in, the answer cache
 WITH_PERSON = "handoff.with-person"  # the rule of a message that joins a ticket in progress
 
 
@@ -253,15 +252,18 @@ def pinned(rt: Runtime, t: Turn) -> Decision | None:
 
 def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
     assert t.und is not None
-    fp = fingerprint(acl_ids, t.principal.center, t.policy.version)
-    return rt.cache.key(t.und.question, fp, rt.answerer.provider.prompt_version), fp
+    # The prompt and the profile version are part of the partition the semantic look-up
+    # searches, not only of the exact key: no version ever serves another's answers.
+    prompt = f"{rt.answerer.provider.prompt_version}|profile:{rt.profile_version}"
+    fp = fingerprint(acl_ids, t.principal.center, f"{t.policy.version}|{prompt}")
+    return rt.cache.key(t.und.question, fp, prompt), fp
 
 
 def look_up(rt: Runtime, t: Turn) -> Decision | None:
     """The asker's permission filter, then the answer cache scoped to it (not for an
     evaluation, which measures retrieval and answering as they are, not a stored reply)."""
     flt = t.flt = rt.search.filter_for(t.principal.groups, t.principal.center)
-    if t.channel == EVAL_CHANNEL:
+    if t.channel in channels.OFFLINE:
         return None
     with t.timer.stage("cache"):
         key, fp = cache_key(rt, t, flt.acl_ids)
@@ -332,10 +334,11 @@ def answer(rt: Runtime, t: Turn) -> Iterator[str]:
     request = t.request
     assert request is not None
     with t.timer.stage("answer"):
+        writer = answerer(rt, t)
         if not t.streaming:
-            t.result = _complete(rt, request)
+            t.result = _complete(writer, request)
             return
-        stream = rt.switches.answerer(rt.answerer).stream(request)
+        stream = writer.stream(request)
         for piece in stream:
             piece = output_guard(rt, piece, request.passages)
             t.shown.append(piece)
@@ -343,8 +346,15 @@ def answer(rt: Runtime, t: Turn) -> Iterator[str]:
         t.result = stream.result
 
 
-def _complete(rt: Runtime, request: AnswerRequest) -> AnswerResult:
-    return rt.switches.answerer(rt.answerer).answer(
+def answerer(rt: Runtime, t: Turn) -> Answerer:
+    """Who writes: the configured answerer, or the provider a switch names, or the cheaper
+    route of a budget whose hard stop holds for this center or intent (docs/costs.md)."""
+    chosen = rt.switches.answerer(rt.answerer)
+    return rt.budgets.answerer(chosen, t.principal.center, t.und.intent if t.und else None)
+
+
+def _complete(writer: Answerer, request: AnswerRequest) -> AnswerResult:
+    return writer.answer(
         request.question,
         request.parts,
         request.query_vector,

@@ -497,3 +497,104 @@ class WebSession(Base):
     key_id: Mapped[str | None] = mapped_column(String(26), nullable=True, index=True)
     # An OIDC session's groups, center and access as its token gave them (the token is gone).
     snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+# ------------------------------------------------------------------ change control (issue 20)
+
+
+class ProfileVersion(Base):
+    """One version of the assistant profile: the settings that shape answers (provider, model
+    and route, prompt, retrieval, thresholds, detectors, policy overrides) as overrides of the
+    deployment's configuration. Immutable once published (profiles/registry.py)."""
+
+    __tablename__ = "profile_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)  # nested settings overrides
+    # The effective answer-shaping settings when it was made (for the record and `diff`).
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of the canonical body
+    source: Mapped[str] = mapped_column(String(16), default="file")  # configuration|file|learn
+    parent: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(12), default="draft")  # draft | published
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ProfileActivation(Base):
+    """Which version answers in one scope ('*' for every center without its own, else a center
+    id), the one before it (for rollback), and a canary share routed to a candidate."""
+
+    __tablename__ = "profile_activations"
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    previous: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    canary_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    canary_percent: Mapped[int] = mapped_column(Integer, default=0)
+    canary_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    activated_by: Mapped[str] = mapped_column(String(64))
+    activated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProfileApproval(Base):
+    """A second person's approval of one version for one scope, tied to the passing gate run it
+    was given on; used once by the activation it allowed."""
+
+    __tablename__ = "profile_approvals"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, index=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    approver: Mapped[str] = mapped_column(String(64))
+    gate_run_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EvalRun(Base):
+    """One evaluation run (a plain run, a gate's candidate run, or a shadow replay): its figures
+    and, for a gate or shadow, the comparison with its baseline (evals/)."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # run | gate | shadow
+    profile_version: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    set_name: Mapped[str] = mapped_column(String(200))  # the question file's name, or a label
+    set_digest: Mapped[str] = mapped_column(String(64))  # sha256 of the questions as run
+    questions: Mapped[int] = mapped_column(Integer)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    baseline_run_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(8), nullable=True)  # pass | fail
+    comparison: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class EvalResult(Base):
+    """One question's outcome in one run (masked: what the audit row holds, never more)."""
+
+    __tablename__ = "eval_results"
+    run_id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    qid: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    expected: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    correct: Mapped[bool] = mapped_column(Boolean)
+    leak: Mapped[bool] = mapped_column(Boolean)
+    audit_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BudgetState(Base):
+    """How far one monthly budget (a center's or a use case's) has gone this month: the highest
+    threshold crossed (0, 80, 100) and the spend when it was last read (operations/budgets.py)."""
+
+    __tablename__ = "budget_states"
+    budget: Mapped[str] = mapped_column(String(120), primary_key=True)  # center:X | usecase:Y
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM (UTC)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

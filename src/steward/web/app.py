@@ -23,9 +23,13 @@ from steward.web import (
     ask,
     console,
     conversations,
+    costs,
     errors,
+    evals,
     handoff,
+    learn,
     openai_compat,
+    profiles,
     reports,
     scim,
     search,
@@ -76,14 +80,18 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
     """While the server runs, one thread signs the audit chain head every
     STEWARD_AUDIT_CHECKPOINT_INTERVAL_S seconds (audit/checkpoint.py); 0 turns it off. Another
     evaluates the alert rules every STEWARD_ALERTS_INTERVAL_S seconds (operations/alerts.py;
-    one replica at a time holds the lease); 0 turns it off."""
+    one replica at a time holds the lease); 0 turns it off. A third checks running canaries every
+    STEWARD_CANARY_CHECK_S seconds (profiles/canary.py)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         from steward.operations.alerts import evaluator as alert_evaluator
+        from steward.profiles import canary
 
         every = rt.settings.control.alerts_interval_s
         evaluator = alert_evaluator(rt.alerts, every).start() if every > 0 else None
+        check = rt.settings.control.canary_check_s
+        canaries = canary.guard_thread(rt, check).start() if check > 0 else None
         try:
             if rt.settings.audit.checkpoint_interval_s <= 0:
                 yield
@@ -96,6 +104,8 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
         finally:
             if evaluator is not None:
                 evaluator.stop()
+            if canaries is not None:
+                canaries.stop()
 
     return lifespan
 
@@ -164,7 +174,11 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(openai_compat.router)
     app.include_router(scim.router)
     app.include_router(reports.router)
+    app.include_router(costs.router)
     app.include_router(switches.router)
+    app.include_router(evals.router)
+    app.include_router(learn.router)
+    app.include_router(profiles.router)
     app.include_router(session.router)
     console.install(app, rt)
     return app

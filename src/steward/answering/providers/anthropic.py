@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from steward.answering.providers.base import AnswerRequest, Draft
 from steward.answering.providers.openai_compat import (
-    PROMPT_VERSION,
     REJECTED,
-    SYSTEM_PROMPT,
     parse,
+    prompt_version,
     render_passages,
+    system_prompt,
 )
 from steward.core.errors import ConfigError, ProviderError, ProviderRejected, ProviderTimeout
 
@@ -33,6 +33,7 @@ class AnthropicOptions(BaseModel):
     base_url: str | None = None
     timeout_s: float = Field(default=30.0, gt=0)
     max_tokens: int = 300
+    instructions: str | None = Field(default=None, max_length=4000)
 
 
 def map_anthropic_error(exc: Exception, provider: str) -> ProviderError:
@@ -58,7 +59,7 @@ class AnthropicProvider:
 
         self.opts = options
         self.model = options.model
-        self.prompt_version = PROMPT_VERSION
+        self.prompt_version = prompt_version(options.instructions)
         self._client = Anthropic(
             # Unwrapped only here, where the SDK takes it: settings and options never show it.
             api_key=options.api_key.get_secret_value() if options.api_key else "unused",
@@ -85,6 +86,7 @@ class AnthropicProvider:
                 api_key=settings.answering.anthropic.api_key,
                 base_url=settings.answering.anthropic.base_url,
                 timeout_s=settings.answering.timeout_s,
+                instructions=settings.answering.prompt_instructions,
             )
         )
 
@@ -92,7 +94,7 @@ class AnthropicProvider:
         return {
             "model": self.opts.model,
             "max_tokens": self.opts.max_tokens,
-            "system": SYSTEM_PROMPT,
+            "system": system_prompt(self.opts.instructions),
             "messages": [{"role": "user", "content": render_passages(request)}],
         }
 

@@ -217,11 +217,26 @@ class Router:
                 continue
             started = False
             try:
-                for piece in base.stream(routed.provider, request):
+                pieces = base.stream(routed.provider, request)
+                while True:
+                    try:
+                        piece = next(pieces)
+                    except StopIteration as end:  # the provider's own return: its usage
+                        inner = end.value if isinstance(end.value, dict) else {}
+                        break
                     started = True
                     yield piece
                 routed.breaker.success()
+                tokens = inner.get("tokens")
+                if tokens is None and not routed.provider.can_stream:
+                    tokens = [0, 0]  # a replayed draft (extractive): no model, no tokens
+                usage: dict[str, Any] = (
+                    {"tokens": tokens, "cost_usd": routed.price.cost(*map(int, tokens[:2]))}
+                    if tokens is not None
+                    else {"usage": "unreported"}  # priced as unknown, never as free
+                )
                 route = {
+                    **usage,
                     "route": complexity(request),
                     "provider": routed.name,
                     "tried": tried,
