@@ -4,6 +4,7 @@ a candidate question by question, a wobble is not a regression, a new leak alway
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from steward.core.errors import ForbiddenError, InputError
 from steward.evals.gate import compare, load_tolerances, mcnemar, parse_tolerances
-from steward.evals.runner import Question
+from steward.evals.runner import Question, plaintext_found
 from steward.identity.auth import principal_for
 from steward.store.models import AuditRecord, EvalResult
 from tests.conftest import run_cli
@@ -332,3 +333,40 @@ def test_the_http_api_runs_lists_shows_and_gates_for_operators_only(live_kb, kb_
     assert gated.json()["verdict"] == "pass" and gated.json()["baseline_run_id"] == run["id"]
     other = call("ops", "POST", "/v1/eval/gate", {**gate, "questions": QUESTIONS[:1]})
     assert other.status_code == 400 and other.json()["error"]["code"] == "bad_request"
+
+
+_OPENED: list[str] | None = None
+
+
+def _watch_opens(event: str, args: tuple[object, ...]) -> None:
+    if event == "open" and _OPENED is not None and args and isinstance(args[0], str | Path):
+        _OPENED.append(str(args[0]))
+
+
+sys.addaudithook(_watch_opens)  # records only while a test sets _OPENED
+
+
+def test_the_live_database_is_searched_through_sql_never_opened_as_a_file(kb_rt) -> None:
+    """Closing any handle on a SQLite file drops every lock the process holds on it, after
+    which another process may delete the write-ahead log under a running server (an outside
+    review lost a server's writes this way after one evaluation run over HTTP)."""
+    global _OPENED
+    with kb_rt.store.write() as (s, _):
+        kb_rt.store.set_meta(s, "planted", "jane.planted@example.com")
+    _OPENED = []
+    try:
+        found = plaintext_found(kb_rt.settings.home, ["jane.planted@example.com"], kb_rt.store)
+    finally:
+        opened, _OPENED = _OPENED, None
+    assert found == {"jane.planted@example.com"}  # found by SQL
+    assert not [p for p in opened if Path(p).name.startswith("steward.db")], opened
+
+
+def test_an_operator_cannot_evaluate_as_someone_who_reads_more(kb_rt) -> None:
+    """fin reads the finance memo; ops does not: a run as fin would tell ops, by its figures,
+    what the memo says."""
+    ops = principal_for(kb_rt.store, "ops")
+    as_fin = [{**QUESTIONS[0], "user": "fin"}]
+    with pytest.raises(ForbiddenError, match="fin would show you answers"):
+        kb_rt.evals.run(ops, _questions(as_fin), set_name="probe")
+    assert kb_rt.evals.runs(ops) == []

@@ -321,6 +321,7 @@ def gate(
             "run (`steward eval run`) of the version it would replace, not a gate, a replay "
             "or a run of the candidate itself."
         )
+    svc.may_ask_as(who, questions)
     done: Executed = svc.execute(questions, candidate_version, progress)
     verdict, comparison = compare(
         (baseline.figures, svc.results(baseline.id)), (done.figures, done.outcomes), tol

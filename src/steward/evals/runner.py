@@ -27,6 +27,7 @@ from steward.knowledge.connectors import Item
 from steward.knowledge.sources import SourceSpec, make_connector
 from steward.pipeline.orchestrator import Response, ask
 from steward.runtime import Runtime
+from steward.store import Store
 from steward.store.models import AclSet, Document, Source
 
 ANSWER_KINDS = ("answerable", "multi_doc", "stale", "pii")
@@ -222,9 +223,16 @@ def declared_personal_values(rt: Runtime) -> set[str]:
     return values
 
 
-def plaintext_found(home: Path, values: Iterable[str]) -> set[str]:
-    """Values found in plain text in any file under ``home``; card numbers and phones also
-    as digits only (the rule of the Meridian corpus)."""
+def plaintext_found(home: Path, values: Iterable[str], store: Store | None = None) -> set[str]:
+    """Values found in plain text in any file under ``home`` and, with ``store``, in any text
+    column of the store; card numbers and phones also as digits only (the rule of the Meridian
+    corpus).
+
+    The live SQLite files are never opened as files: closing any handle on a database file
+    drops every lock the process holds on it (POSIX), after which another process would take
+    itself for the only user and delete the write-ahead log under the running server. The
+    store is read through its own connections instead (what SQL can see; pages SQLite has
+    freed are not)."""
     needles: dict[bytes, str] = {}
     for v in values:
         needles[v.lower().encode()] = v
@@ -236,11 +244,51 @@ def plaintext_found(home: Path, values: Iterable[str]) -> set[str]:
     pattern = re.compile(
         b"|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True)), re.IGNORECASE
     )
+    live = _live_database(store) if store is not None else None
     found: set[str] = set()
     for path in sorted(home.rglob("*")):
+        if (
+            live is not None
+            and path.parent.resolve() == live.parent
+            and (path.name.startswith(live.name))
+        ):
+            continue
         if path.is_file():
             for m in pattern.finditer(path.read_bytes()):
                 found.add(needles[m.group().lower()])
+    if store is not None:
+        found |= _in_store(store, pattern, needles)
+    return found
+
+
+def _live_database(store: Store) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store.url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    return Path(url.database).resolve()
+
+
+def _in_store(store: Store, pattern: re.Pattern[bytes], needles: dict[bytes, str]) -> set[str]:
+    """The needles found in any text or JSON column of any table of the store."""
+    from sqlalchemy import JSON, String, Text
+
+    from steward.store.models import Base
+
+    found: set[str] = set()
+    with store.read() as s:
+        for table in Base.metadata.sorted_tables:
+            cols = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]
+            if not cols:
+                continue
+            for row in s.execute(select(*cols)).yield_per(2000):
+                for value in row:
+                    if value is None:
+                        continue
+                    text = value if isinstance(value, str) else json.dumps(value, default=str)
+                    for m in pattern.finditer(text.encode("utf-8", "replace")):
+                        found.add(needles[m.group().lower()])
     return found
 
 
@@ -257,7 +305,7 @@ def run_eval(
         if progress:
             progress(sc)
     personal = declared_personal_values(rt) | {v for q in questions for v in q.pii_in_question}
-    found = plaintext_found(rt.settings.home, personal)
+    found = plaintext_found(rt.settings.home, personal, rt.store)
     return summarise(scored, len(found)), scored
 
 

@@ -27,13 +27,13 @@ from ulid import ULID
 
 from steward import audit
 from steward.audit.events import Kind
-from steward.core.errors import InputError, NotFoundError
+from steward.core.errors import ForbiddenError, InputError, NotFoundError
 from steward.evals.runner import ANSWER_KINDS, Question, Scored, doc_key, run_eval
 from steward.identity.auth import Principal, principal_for
 from steward.identity.authz import Permission
 from steward.operations.budgets import cost_of
 from steward.operations.rollup import prices
-from steward.store.models import AuditRecord, EvalResult, EvalRun
+from steward.store.models import AuditRecord, Document, EvalResult, EvalRun
 
 if TYPE_CHECKING:
     from steward.evals.gate import Tolerances
@@ -204,6 +204,31 @@ class EvalService:
         an unknown one), or with no version this one, which picks each asker's active one."""
         return self.rt if version is None else self.rt.profiles.runtime_for(version)
 
+    def may_ask_as(self, who: Principal, questions: Sequence[Question]) -> None:
+        """Refuse a set that asks as someone who may read documents ``who`` may not, unless
+        ``who`` holds the auditor grant: a run's figures (accuracy, leaks) would otherwise tell
+        them, one chosen answer fact at a time, what those documents say."""
+        from steward.audit.view import readable
+
+        if self.rt.authz.permits(who, Permission.AUDITOR):
+            return
+        with self.rt.store.read() as s:
+            every = {str(d) for d in s.scalars(select(Document.doc_id).distinct())}
+        mine = readable(self.rt.store, who, every)
+        for user in sorted({q.user for q in questions}):
+            beyond = readable(self.rt.store, principal_for(self.rt.store, user), every) - mine
+            if beyond:
+                self.rt.authz.deny(
+                    who,
+                    "evaluate-as-a-reader-of-more",
+                    f"user:{user[:64]}",
+                    ForbiddenError(
+                        f"Evaluating as {user[:64]} would show you answers from "
+                        f"{len(beyond)} document(s) you may not read; an admin or a member of "
+                        "the auditor group may run this set."
+                    ),
+                )
+
     def execute(
         self, questions: Sequence[Question], version: int | None, progress: Progress | None = None
     ) -> Executed:
@@ -248,6 +273,7 @@ class EvalService:
         self.rt.authz.authorize(who, Permission.MANAGE_PROFILES, "eval-runs")
         if kind not in RUN_KINDS:
             raise InputError(f"Unknown run kind {kind[:20]!r}; use one of {', '.join(RUN_KINDS)}.")
+        self.may_ask_as(who, questions)
         done = self.execute(questions, profile_version, progress)
         return self.save(who, done, set_name=set_name, digest=set_digest(questions), kind=kind)
 

@@ -183,7 +183,10 @@ def check_places(base: Settings, body: Mapping[str, Any], endpoints: list[str]) 
     for name in sorted(PATH_LEAVES & set(given)):
         if given[name] in (None, ""):
             continue
-        path = Path(str(given[name])).resolve()
+        try:
+            path = Path(str(given[name])).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+            raise InputError(f"Profile setting {name}: not a usable path.") from exc
         if not any(path == r or r in path.parents for r in roots):
             raise InputError(
                 f"Profile setting {name}: {str(given[name])[:200]!r} is outside the data home and "

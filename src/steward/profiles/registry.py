@@ -227,6 +227,12 @@ class Profiles:
             if built is not None:
                 return built
             row = self._row(version)
+            # Checked again on every load: a model server or folder the deployment has stopped
+            # allowing since the version was written is not used.
+            try:
+                bodies.check_places(self.rt.settings, row.body, self._endpoints())
+            except InputError as exc:
+                raise ConflictError(f"Profile version {version} cannot run: {exc.message}") from exc
             settings = bodies.apply(self.rt.settings, row.body)
             built = _derive(self.rt, settings, version)
             now = bodies.snapshot(settings)
@@ -327,9 +333,13 @@ class Profiles:
         self.rt.authz.authorize(who, Permission.MANAGE_PROFILES, "profiles")
         self.ensure_first()
         body, meta = bodies.normalise(raw)
+        answering = body.get("answering")
+        if isinstance(answering, dict) and answering.get("prompt_instructions"):
+            # Free text a person wrote: masked like a note (it is stored and sent to models).
+            text = str(answering["prompt_instructions"])
+            answering["prompt_instructions"] = self.rt.masker.mask(text).text
         settings = bodies.apply(self.rt.settings, body)  # refuses what is not valid
-        endpoints = (self.rt.settings.control.profile_endpoints or "").split(",")
-        bodies.check_places(self.rt.settings, body, [e.strip() for e in endpoints])
+        bodies.check_places(self.rt.settings, body, self._endpoints())
         _loads(self.rt, settings, names_files=bool(bodies.PATH_LEAVES & set(bodies.flat(body))))
         snap = bodies.snapshot(settings)
         # Masked before any write transaction: the masker keeps its tokens in the store, and a
@@ -449,6 +459,19 @@ class Profiles:
                 f"its author must run `steward profile approve {version}"
                 + ("" if scope == EVERYWHERE else f" --center {scope}")
                 + "` after a passing gate."
+            )
+        # The approval was for replacing the version its gate ran against: if another answers
+        # there now (an override, a rollback since), it no longer says anything.
+        own = s.get(ProfileActivation, scope)
+        everywhere = s.get(ProfileActivation, EVERYWHERE)
+        answering = (own or everywhere).version if (own or everywhere) else None
+        gate = s.get(EvalRun, approval.gate_run_id) if approval.gate_run_id else None
+        baseline = (gate.comparison or {}).get("baseline_profile_version") if gate else None
+        if baseline != answering:
+            raise ConflictError(
+                f"The approval of version {version} for {scope} was given on a gate against "
+                f"version {baseline}; version {answering} answers there now. Gate it again "
+                "against a run of that version and ask for a new approval."
             )
         approval.used_at = now
         return approval  # type: ignore[no-any-return]
@@ -637,6 +660,9 @@ class Profiles:
         return True
 
     # ------------------------------------------------------------------ helpers
+
+    def _endpoints(self) -> list[str]:
+        return [e.strip() for e in (self.rt.settings.control.profile_endpoints or "").split(",")]
 
     def _override(self, who: Principal, version: int, override: str | None) -> str:
         """The reason of an admin's override ('' without one); refused for non-admins and
