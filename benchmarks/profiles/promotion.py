@@ -50,7 +50,7 @@ def main() -> None:
                           rate_per_key=0, rate_per_center=0))  # fmt: skip
     rt.warm()
     questions = load_questions(args.corpus / "questions-dev.jsonl")
-    author, reviewer = _person("bench-author", "operator"), _person("bench-reviewer", "reviewer")
+    author, reviewer = _person("bench-author", "admin"), _person("bench-reviewer", "reviewer")
     t0 = time.perf_counter()
     baseline = rt.evals.run(author, questions, set_name="questions-dev.jsonl")
     run_s = time.perf_counter() - t0
