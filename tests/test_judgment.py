@@ -417,6 +417,7 @@ def test_a_judge_that_finds_the_answer_off_topic_turns_it_into_an_abstention(kb_
         "answers": False,
         "risk": None,
         "error": None,
+        "tokens": [40, 9],  # as the judge's server counted them (billed with the question)
     }
     body = json.dumps(seen[0])
     assert "555-0188" not in body and "2065550188" not in body  # masked before the model

@@ -324,11 +324,17 @@ def test_the_model_judge_through_a_real_server(
             "judge_timeout_s": 120,
             "openai": {"base_url": f"http://127.0.0.1:{port}/v1", "model": "gemma-3-270m"},
         },
+        prices={"gemma-3-270m": {"input": 1.0, "output": 2.0}},
     )
     assert rt.judge is not None
     r = ask(rt, principal_for(rt.store, "cara"), "How much does an international wire cost?")
-    judged = audit.get(rt.store, r.audit_id).settings["judge"]
+    row = audit.get(rt.store, r.audit_id)
+    judged = row.settings["judge"]
     assert judged["error"] is None and judged["model"] == "gemma-3-270m"
+    # The judge's tokens are billed with the question, from the server's own counts.
+    j_in, j_out = judged["tokens"]
+    assert j_in > 0 and j_out > 0
+    assert row.settings["cost_usd"] == pytest.approx((j_in * 1.0 + j_out * 2.0) / 1e6)
     assert isinstance(judged["answers"], bool)
     assert judged["risk"] in (None, "fraud", "vulnerable", "emotional", "legal")
     # Whatever it said, the decision follows from it and from Steward's own checks only.

@@ -62,6 +62,7 @@ class Judgement:
     answers: bool | None = None  # None: no verdict (see ``error``)
     risk: str | None = None  # a hand-off reason, or None
     error: str | None = None
+    tokens: tuple[int, int] = (0, 0)  # in, out, as the judge's server counted them
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +70,7 @@ class Judgement:
             "answers": self.answers,
             "risk": self.risk,
             "error": self.error,
+            "tokens": list(self.tokens),
         }
 
 
@@ -143,11 +145,14 @@ class ModelJudge:
             log.warning("judge failed", extra={"err": err.code})
             return Judgement(self.model, error=err.code)
         text = (resp.choices[0].message.content or "").strip() if resp.choices else ""
+        usage = resp.usage
+        tokens = (
+            (int(usage.prompt_tokens or 0), int(usage.completion_tokens or 0)) if usage else (0, 0)
+        )
         try:
             verdict = _Verdict.model_validate(json.loads(text))
         except (ValueError, ValidationError):
             log.warning("judge reply is not a verdict", extra={"err": "bad_verdict"})
-            return Judgement(self.model, error="bad_verdict")
-        return Judgement(
-            self.model, verdict.answers_question, None if verdict.risk == "none" else verdict.risk
-        )
+            return Judgement(self.model, error="bad_verdict", tokens=tokens)
+        risk = None if verdict.risk == "none" else verdict.risk
+        return Judgement(self.model, verdict.answers_question, risk, tokens=tokens)

@@ -409,10 +409,9 @@ class BudgetService:
             self._file = (mtime, cfg)
         return self._file[1]
 
-    def cost(self, result: AnswerResult | None) -> float | None:
-        """The USD of one request for its audit row (None: its model has no price)."""
-        if result is None:
-            return 0.0  # decided, or served from the cache, before any model was asked
+    def cost(self, result: AnswerResult | None, judgement: Any = None) -> float | None:
+        """The USD of one request for its audit row: its answer's model and the model judge's
+        second opinion (None: a model that used tokens has no price)."""
         if self._prices is None:
             try:
                 self._prices = prices(self.ops)
@@ -420,7 +419,17 @@ class BudgetService:
                 # Never fails a request: the row says unpriced, the report says why.
                 log.error("prices are not valid", extra={"err": exc.code})
                 self._prices = {}
-        return cost_of(self._prices, result.provider, result.model, result.route, result.tokens)
+        answer = (
+            0.0  # decided, or served from the cache, before any model was asked
+            if result is None
+            else cost_of(self._prices, result.provider, result.model, result.route, result.tokens)
+        )
+        judged = (
+            0.0
+            if judgement is None
+            else cost_of(self._prices, "judge", judgement.model, None, judgement.tokens)
+        )
+        return None if answer is None or judged is None else round(answer + judged, 10)
 
     # ------------------------------------------------------------------ reading
 

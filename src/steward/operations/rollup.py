@@ -453,6 +453,12 @@ class _Batch:
         c.counts["tokens_in"] += t_in
         c.counts["tokens_out"] += t_out
         cost = self._cost(r.provider, r.model, settings, t_in, t_out)
+        judge = settings.get("judge")
+        if cost is not None and isinstance(judge, dict) and judge.get("tokens"):
+            # The model judge's second opinion is spent on the same question.
+            j_in, j_out = (int(n or 0) for n in [*judge["tokens"], 0, 0][:2])
+            judged = self._cost("judge", str(judge.get("model")), {}, j_in, j_out)
+            cost = None if judged is None else cost + judged
         if cost is None:
             c.counts["unpriced"] += 1
         else:

@@ -322,7 +322,8 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "degraded": result.degraded if result else None,
         "route": result.route if result else None,
         "tokens": list(result.tokens) if result else None,
-        "cost_usd": rt.budgets.cost(result),  # USD from the tokens billed (docs/costs.md)
+        # USD from the tokens billed, the model judge's included (docs/costs.md)
+        "cost_usd": rt.budgets.cost(result, t.judgement),
         "intent": t.und.intent if t.und else None,
         "intent_confidence": t.und.intent_confidence if t.und else None,
         "risk": _risk(rt, t),
