@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import text
 
 from steward import audit
@@ -151,5 +153,11 @@ def test_exported_audit_holds_tokens_not_personal_values(
     asked = [row for row in rows if "charged twice" in row["question"]]
     assert len(asked) == 1
     assert all(t in asked[0]["question"] for t in ("<CARD_", "<PHONE_", "<EMAIL_"))
-    for value in (*values, "4111", "555-0147", "dana.q"):
+    for value in values:
         assert value not in text
+    # The fragments, everywhere but in hex digests and ids (a SHA-256 holds "4111" by chance
+    # about once in 400 exports: that is no card number).
+    hexes = re.compile(r"\b[0-9a-f]{16,}\b|\b[0-9A-HJKMNP-TV-Z]{26}\b")
+    readable = hexes.sub("", text)
+    for value in ("4111", "555-0147", "dana.q"):
+        assert value not in readable
