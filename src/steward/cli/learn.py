@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -30,10 +30,6 @@ def _window(since: str) -> timedelta:
     return parse_since(since)  # bad input: one line on stderr, exit 2, before any work
 
 
-def _actor(rt: Any, named: bool = False) -> Any:
-    return actor(rt, named=named)
-
-
 @set_app.command("from-corrections")
 def set_from_corrections(
     dest: OutOpt,
@@ -46,7 +42,7 @@ def set_from_corrections(
 
     window = _window(since)
     rt = _runtime()
-    rows = from_corrections(rt, _actor(rt), window, center)
+    rows = from_corrections(rt, actor(rt), window, center)
     n = write(dest, rows)
     if as_json:
         _print_json({"questions": n, "out": str(dest)})
@@ -68,7 +64,7 @@ def set_sample(
 
     window = _window(since)
     rt = _runtime()
-    rows = sample(rt, _actor(rt), window, n, center=center, seed=seed)
+    rows = sample(rt, actor(rt), window, n, center=center, seed=seed)
     written = write(dest, rows)
     if as_json:
         _print_json({"questions": written, "out": str(dest)})
@@ -122,7 +118,7 @@ def learn_cmd(
     if base is not None and not base.is_dir():
         fail(f"--base {base} is not a folder.")
     rt = _runtime()
-    result = learn(rt, _actor(rt, named=True), window, base=base)  # writes a version
+    result = learn(rt, actor(rt, named=True), window, base=base)  # writes a version
     if as_json:
         _print_json(result)
         return

@@ -8,7 +8,7 @@ works as the local operator too.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -26,10 +26,6 @@ ScopeOpt = Annotated[
 ]
 
 
-def _actor(rt: Any, named: bool = False) -> Any:
-    return actor(rt, named=named)
-
-
 def _scope(center: str | None) -> str:
     return center if center else "*"
 
@@ -38,7 +34,7 @@ def _scope(center: str | None) -> str:
 def list_cmd(as_json: JsonOpt = False) -> None:
     """Every version, and which answers where."""
     rt = _runtime()
-    who = _actor(rt)
+    who = actor(rt)
     versions = rt.profiles.versions(who)
     scopes = rt.profiles.scopes(who)
     if as_json:
@@ -57,7 +53,7 @@ def list_cmd(as_json: JsonOpt = False) -> None:
 def show_cmd(version: int, as_json: JsonOpt = False) -> None:
     """One version: its settings, snapshot and any drift since it was made."""
     rt = _runtime()
-    data = rt.profiles.show(_actor(rt), version)
+    data = rt.profiles.show(actor(rt), version)
     if as_json:
         _print_json(data)
         return
@@ -71,7 +67,7 @@ def show_cmd(version: int, as_json: JsonOpt = False) -> None:
 def diff_cmd(a: int, b: int, as_json: JsonOpt = False) -> None:
     """What changed between versions A and B."""
     rt = _runtime()
-    rows = rt.profiles.diff(_actor(rt), a, b)
+    rows = rt.profiles.diff(actor(rt), a, b)
     if as_json:
         _print_json(rows)
         return
@@ -98,7 +94,7 @@ def create_cmd(
     except yaml.YAMLError as exc:
         fail(f"{file} is not YAML: {str(exc).splitlines()[0]}")
     rt = _runtime()
-    who = _actor(rt, named=True)
+    who = actor(rt, named=True)
     info = rt.profiles.create(who, raw or {}, parent=parent)
     if publish:
         info = rt.profiles.publish(who, info.version)
@@ -112,7 +108,7 @@ def create_cmd(
 def publish_cmd(version: int, as_json: JsonOpt = False) -> None:
     """Make a draft immutable, ready for its gate."""
     rt = _runtime()
-    info = rt.profiles.publish(_actor(rt, named=True), version)
+    info = rt.profiles.publish(actor(rt, named=True), version)
     if as_json:
         _print_json(info.as_dict())
         return
@@ -127,7 +123,7 @@ def approve_cmd(
 ) -> None:
     """Approve a version (a reviewer other than its author, after a passing gate)."""
     rt = _runtime()
-    approval = rt.profiles.approve(_actor(rt, named=True), version, scope=_scope(center), note=note)
+    approval = rt.profiles.approve(actor(rt, named=True), version, scope=_scope(center), note=note)
     out.print(f"Approved version {version} for {_scope(center)} ({approval}).")
 
 
@@ -144,7 +140,7 @@ def activate_cmd(
     """Make a version answer (in a center, or everywhere), on every replica within seconds."""
     rt = _runtime()
     scope = rt.profiles.activate(
-        _actor(rt, named=True), version, scope=_scope(center), override=override
+        actor(rt, named=True), version, scope=_scope(center), override=override
     )
     if as_json:
         _print_json(scope.__dict__)
@@ -160,7 +156,7 @@ def rollback_cmd(
 ) -> None:
     """Put back the version that answered before the current one."""
     rt = _runtime()
-    scope = rt.profiles.rollback(_actor(rt, named=True), scope=_scope(center), reason=reason)
+    scope = rt.profiles.rollback(actor(rt, named=True), scope=_scope(center), reason=reason)
     if as_json:
         _print_json(scope.__dict__)
         return
@@ -183,7 +179,7 @@ def canary_cmd(
     """Send a share of a scope's conversations to a version (sticky per conversation)."""
     rt = _runtime()
     scope = rt.profiles.set_canary(
-        _actor(rt, named=True), version, scope=_scope(center), percent=percent, override=override
+        actor(rt, named=True), version, scope=_scope(center), percent=percent, override=override
     )
     if as_json:
         _print_json(scope.__dict__)
@@ -203,7 +199,7 @@ def canary_status_cmd(as_json: JsonOpt = False) -> None:
     from steward.profiles import canary
 
     rt = _runtime()
-    rows = canary.side_by_side(rt, _actor(rt))
+    rows = canary.side_by_side(rt, actor(rt))
     if as_json:
         _print_json(rows)
         return
@@ -225,7 +221,7 @@ def canary_check_cmd(as_json: JsonOpt = False) -> None:
     from steward.profiles import canary
 
     rt = _runtime()
-    rt.authz.authorize(_actor(rt), Permission.MANAGE_PROFILES, "canaries")
+    rt.authz.authorize(actor(rt), Permission.MANAGE_PROFILES, "canaries")
     ended = canary.guard(rt)
     if as_json:
         _print_json(ended)
@@ -253,7 +249,7 @@ def shadow_cmd(
     window = parse_since(since)
     rt = _runtime()
     rt.warm()
-    result = shadow(rt, _actor(rt, named=True), candidate, window, center=center, limit=limit)
+    result = shadow(rt, actor(rt, named=True), candidate, window, center=center, limit=limit)
     if as_json:
         _print_json(result)
         return
