@@ -73,6 +73,7 @@ def test_only_settings_that_shape_answers_may_be_set_and_bad_values_are_refused(
         ({"answering": {"openai": {"api_key": "sk-x"}}}, "may not set 'answering.openai.api_key'"),
         ({"policy": {"answer_threshold": 5}}, "policy.answer_threshold"),
         ({"retrieval": {"top_k": "many"}}, "retrieval.top_k"),
+        ({"answering": {"timeout_s": 86400}}, "answering.timeout_s"),  # a stuck worker
         ("just text", "mapping"),
         ({"answering": {"provider": "no-such-provider"}}, "would not load"),
         # Files only where the deployment keeps its own; a loader's words about a file (which

@@ -2,7 +2,8 @@
 worse profile version is blocked by the gate (exit 1, naming the broken questions); a harmless
 one passes, its author cannot approve it, a second reviewer does, it is promoted, the next
 answer's audit row names it; rollback gives the earlier answers back word for word. The same
-loop on the Meridian dev questions is `benchmarks/profiles/promotion.py` (docs/benchmarks.md)."""
+loop on the Meridian dev questions is tests/test_promotion_meridian.py, and its figures
+`benchmarks/profiles/promotion.py` (docs/benchmarks.md)."""
 
 from __future__ import annotations
 

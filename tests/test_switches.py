@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from steward import audit
 from steward.core.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from steward.identity.auth import principal_for
+from steward.operations.switches import providers_of
 from steward.pipeline.orchestrator import ask
 from steward.store.models import AuditRecord, Document, Ticket, User
 from tests.conftest import run_cli
@@ -215,6 +216,15 @@ def test_provider_fallback_writes_with_the_named_provider_and_skips_the_cache(
     row = audit.get(rt.store, switched.audit_id)
     assert switched.cache is None and switched.action == "answer"
     assert not row.model.startswith("primary:") and row.settings["route"] == {}
+    # Another profile version's providers file names its own "backup": each writes with its own.
+    other = tmp_path / "other.yaml"
+    other.write_text(PROVIDERS.replace("backup: {kind: extractive, max_sentences: 1}",
+                                       "backup: {kind: extractive, max_sentences: 2}"))  # fmt: skip
+    rt2 = make_runtime(kb_rt.settings.home, providers_file=other)
+    assert rt.switches.answerer(rt.answerer).provider is providers_of(rt.answerer)["backup"]
+    theirs = rt.switches.answerer(rt2.answerer).provider
+    assert theirs is providers_of(rt2.answerer)["backup"]
+    assert theirs is not providers_of(rt.answerer)["backup"]
     rt.switches.clear(ops, sw.id, reason="primary healthy")
     assert audit.get(rt.store, ask(rt, cara, "What is the monthly fee?").audit_id).model.startswith(
         "primary:"

@@ -363,7 +363,8 @@ class AnsweringSettings(_Group):
     timeout_s: float = Field(
         default=30.0,
         gt=0,
-        description="Seconds before a provider call is abandoned.",
+        le=600,
+        description="Seconds before a provider call is abandoned (at most 600).",
         json_schema_extra=_env("STEWARD_PROVIDER_TIMEOUT_S"),
     )
     fallback: Literal["extractive", "none"] = Field(
@@ -396,7 +397,9 @@ class AnsweringSettings(_Group):
     judge_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Seconds before the judge is abandoned (the decision is then Steward's own).",
+        le=120,
+        description="Seconds (at most 120) before the judge is abandoned (the decision is "
+        "then Steward's own).",
         json_schema_extra=_env("STEWARD_JUDGE_TIMEOUT_S"),
     )
 

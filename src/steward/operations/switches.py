@@ -181,7 +181,9 @@ class SwitchBoard:
         self._next_check = float("-inf")
         self._active: tuple[Active, ...] = ()
         self._excluded: tuple[tuple[str | None, int], frozenset[int], frozenset[str]] | None = None
-        self._fallbacks: dict[str, Answerer] = {}
+        # (configured answerer's id, provider name) -> (that answerer, its fallback): profile
+        # versions each configure their own providers, so one name may mean different servers.
+        self._fallbacks: dict[tuple[int, str], tuple[Answerer, Answerer]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -328,15 +330,18 @@ class SwitchBoard:
         if sw is None:
             return configured
         name = str(sw.value.get("provider"))
-        found = self._fallbacks.get(name)
-        if found is None:
-            from steward.answering.answer import Answerer
+        key = (id(configured), name)
+        cached = self._fallbacks.get(key)
+        if cached is not None and cached[0] is configured:
+            return cached[1]
+        from steward.answering.answer import Answerer
 
-            provider = providers_of(configured).get(name)
-            if provider is None:  # validated when set; a providers file may have changed since
-                log.error("switched provider is not configured", extra={"provider": name})
-                return configured
-            found = self._fallbacks[name] = Answerer(provider, fallback=configured.fallback)
+        provider = providers_of(configured).get(name)
+        if provider is None:  # validated when set; a providers file may have changed since
+            log.error("switched provider is not configured", extra={"provider": name})
+            return configured
+        found = Answerer(provider, fallback=configured.fallback)
+        self._fallbacks[key] = (configured, found)
         return found
 
     # ------------------------------------------------------------------ changing
