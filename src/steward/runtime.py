@@ -38,6 +38,7 @@ from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
 
 if TYPE_CHECKING:
+    from steward.actions.service import ActionService
     from steward.evals.runs import EvalService
     from steward.operations.alerts import AlertBook
     from steward.operations.budgets import BudgetService
@@ -284,6 +285,13 @@ class Runtime:
         from steward.evals.runs import EvalService
 
         return EvalService(self)
+
+    @cached_property
+    def actions(self) -> ActionService:
+        """Tool calls on behalf of askers (actions/service.py)."""
+        from steward.actions.service import ActionService
+
+        return ActionService(self)
 
     @cached_property
     def review(self) -> ReviewQueue:

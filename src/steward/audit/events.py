@@ -59,6 +59,15 @@ class Kind(StrEnum):
     EVAL_RUN = "eval-run"  # an evaluation run, gate or shadow replay stored
     BUDGET_CROSSED = "budget-crossed"  # a monthly budget passed 80% or 100%
     DETECTORS_RETRAINED = "detectors-retrained"  # `steward learn` made a new version
+    # Actions (issue 21): one event per step of a tool call, all with the action id as target.
+    ACTION_PROPOSED = "action-proposed"  # proposed; payload: the policy's decision, the mode
+    ACTION_CONFIRMED = "action-confirmed"  # the asker confirmed the summary
+    ACTION_APPROVED = "action-approved"  # one approver (bound to the call hash)
+    ACTION_REJECTED = "action-rejected"  # an approver said no
+    ACTION_DENIED = "action-denied"  # the policy said no (reason: the rule), or it expired
+    ACTION_EXECUTED = "action-executed"  # the system said done; payload: masked result
+    ACTION_FAILED = "action-failed"  # the system failed: retried, or handed to a person
+    ACTION_COMPENSATED = "action-compensated"  # a failure undone by the compensating call
 
 
 @dataclass(frozen=True)

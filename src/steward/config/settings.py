@@ -878,6 +878,68 @@ class TelemetrySettings(_Group):
     )
 
 
+class ActionSettings(_Group):
+    """Actions: tools the assistant may call on behalf of the asker (actions/, docs/actions.md)."""
+
+    tools_file: Path | None = Field(
+        default=None,
+        description="YAML file of the tools, the systems they call and their modes per risk "
+        "class and center; none: no tools (plugins of the `steward.tools` entry point may add "
+        "some).",
+        json_schema_extra=_env("STEWARD_TOOLS_FILE"),
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description="Cedar policy that authorizes every tool call (deny by default); none: the "
+        "shipped policy (actions/policy.cedar).",
+        json_schema_extra=_env("STEWARD_ACTIONS_POLICY_FILE"),
+    )
+    confirm_ttl_s: int = Field(
+        default=900,
+        ge=30,
+        le=86400,
+        description="Seconds the asker has to confirm an action's summary; then it is denied.",
+        json_schema_extra=_env("STEWARD_ACTIONS_CONFIRM_TTL_S"),
+    )
+    approval_ttl_s: int = Field(
+        default=86400,
+        ge=60,
+        le=30 * 86400,
+        description="Seconds an action waits for its approvals; then it is denied (expired).",
+        json_schema_extra=_env("STEWARD_ACTIONS_APPROVAL_TTL_S"),
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (hex, 0600) that signs the asker assertion sent to "
+        "systems; default HOME/actions-signing.key, made on first use. Its public key: "
+        "`GET /v1/actions/jwks.json`.",
+        json_schema_extra=_env("STEWARD_ACTIONS_SIGNING_KEY_FILE"),
+    )
+    assertion_ttl_s: int = Field(
+        default=120,
+        ge=10,
+        le=3600,
+        description="Lifetime of the signed asker assertion (and of an exchanged token's request).",
+        json_schema_extra=_env("STEWARD_ACTIONS_ASSERTION_TTL_S"),
+    )
+    token_exchange_url: str | None = Field(
+        default=None,
+        description="OAuth 2.0 token endpoint for RFC 8693 token exchange: when set, the signed "
+        "asker assertion is exchanged there for a token for the system's audience.",
+        json_schema_extra=_env("STEWARD_ACTIONS_TOKEN_EXCHANGE_URL"),
+    )
+    token_exchange_client_id: str | None = Field(
+        default=None,
+        description="Client id Steward authenticates with at the token endpoint.",
+        json_schema_extra=_env("STEWARD_ACTIONS_TOKEN_EXCHANGE_CLIENT_ID"),
+    )
+    token_exchange_client_secret: SecretStr | None = Field(
+        default=None,
+        description="Client secret for the token endpoint.",
+        json_schema_extra=_env("STEWARD_ACTIONS_TOKEN_EXCHANGE_CLIENT_SECRET"),
+    )
+
+
 class Settings(BaseSettings, _FlatBase):
     """Steward settings. Environment variables override defaults: ``STEWARD_<FLAT_NAME>``."""
 
@@ -939,6 +1001,9 @@ class Settings(BaseSettings, _FlatBase):
     )
     control: ControlSettings = Field(
         default_factory=ControlSettings, description=ControlSettings.__doc__
+    )
+    actions: ActionSettings = Field(
+        default_factory=ActionSettings, description=ActionSettings.__doc__
     )
 
     @classmethod

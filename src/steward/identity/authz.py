@@ -84,6 +84,11 @@ class Permission(StrEnum):
     MANAGE_PROFILES = "manage-profiles"
     OVERRIDE_PROMOTION = "override-promotion"
     VIEW_COSTS = "view-costs"  # spend against the monthly budgets
+    # Actions (issue 21): ask the assistant to act for oneself (what the Cedar policy then
+    # allows); approve or reject others' actions; see every center's actions and resume them.
+    USE_TOOLS = "use-tools"
+    APPROVE_ACTIONS = "approve-actions"
+    MANAGE_ACTIONS = "manage-actions"
     # Break-glass: audit rows' answer text and cited titles even where the reader may not read
     # the cited documents. Admins hold it (they may export the trail whole anyway), and members
     # of the directory group STEWARD_AUDITOR_GROUP names (:func:`group_grants`), whatever their
@@ -95,9 +100,14 @@ ROLES: tuple[str, ...] = ("asker", "reviewer", "operator", "admin")
 
 # What each role adds to the role below it.
 GRANTS: Mapping[str, frozenset[Permission]] = {
-    "asker": frozenset({Permission.ASK, Permission.SEARCH}),
+    "asker": frozenset({Permission.ASK, Permission.SEARCH, Permission.USE_TOOLS}),
     "reviewer": frozenset(
-        {Permission.WORK_TICKETS, Permission.READ_PROFILES, Permission.APPROVE_PROFILES}
+        {
+            Permission.WORK_TICKETS,
+            Permission.READ_PROFILES,
+            Permission.APPROVE_PROFILES,
+            Permission.APPROVE_ACTIONS,
+        }
     ),
     "operator": frozenset(
         {
@@ -116,6 +126,7 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.MANAGE_SOURCES,
             Permission.MANAGE_PROFILES,
             Permission.VIEW_COSTS,
+            Permission.MANAGE_ACTIONS,
         }
     ),
     "admin": frozenset(

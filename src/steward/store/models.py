@@ -598,3 +598,56 @@ class BudgetState(Base):
     level: Mapped[int] = mapped_column(Integer, default=0)
     spent_usd: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Action(Base):
+    """One proposed tool call and where it stands (actions/service.py): who asked and for whom,
+    the exact call's keyed hash (approvals are bound to it), the masked arguments for display
+    and audit, and the raw ones sealed until the call ends (then wiped)."""
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        UniqueConstraint("requested_by", "client_key", name="uq_actions_requester_client_key"),
+    )
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    # awaiting-confirmation | awaiting-approval | ready | executing | executed | failed |
+    # compensated | denied | rejected | expired
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    risk: Mapped[str] = mapped_column(String(8))  # the class it was treated as: read|low|high
+    mode: Mapped[str] = mapped_column(String(12))  # auto | confirm | propose
+    approvals_needed: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(64), index=True)  # the asker it acts for
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the customer acted on
+    center: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(12), default="asker")  # asker | assistant
+    conversation_id: Mapped[str | None] = mapped_column(String(26), nullable=True)
+    client_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    call_hash: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]] = mapped_column(JSON)  # masked
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # raw, encrypted
+    summary: Mapped[str] = mapped_column(Text, default="")  # masked: what will happen
+    decision: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the policy's answer
+    rule: Mapped[str] = mapped_column(String(200), default="")  # what decided the outcome
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # masked
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    executed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ActionApproval(Base):
+    """One person's approval or rejection of one action, bound to the call hash they saw."""
+
+    __tablename__ = "action_approvals"
+    __table_args__ = (
+        UniqueConstraint("action_id", "approver", name="uq_action_approvals_approver"),
+    )
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    action_id: Mapped[str] = mapped_column(String(26), index=True)
+    approver: Mapped[str] = mapped_column(String(64))
+    call_hash: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8))  # approve | reject
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,984 @@
+"""Actions: a tool call proposed for an asker, decided by policy, confirmed or approved,
+executed at most once, every step on the audit chain (docs/actions.md).
+
+The life of one call::
+
+    propose ─► policy (Cedar): propose? ─ no ─► denied
+                 │ execute without a second person?
+                 ├─ yes: mode auto ─────────────────────────► ready ─► executing ─► executed
+                 │       mode confirm ─► awaiting-confirmation ─► (asker confirms) ─► ready
+                 └─ no, or mode propose ─► awaiting-approval ─► (1 approver; 2 for the
+                                          dual-control classes) ─► ready
+    awaiting-* past its deadline ─► expired;   an approver says no ─► rejected
+    executing: the system refused ─► failed;  its state unknown ─► sent again with the same
+    idempotency key (tools that declare it safe), else compensated, else failed (a person)
+
+The rules that never bend here:
+
+- **On behalf of the asker.** The call carries a token for the asker (actions/assertion.py),
+  never a service account's; a customer never acts for anyone but themselves (the policy's
+  forbid, and the system's own check of the token).
+- **Bound to the exact call.** The call hash is a keyed hash of the tool and its exact
+  arguments; a confirmation or an approval names it, and one for another call is refused.
+  Approvers are distinct people, neither the asker nor the customer acted on.
+- **At most once.** Only one worker moves a call from ``ready`` to ``executing`` (a compare-and-
+  set on its status); the system receives the action id as the idempotency key on every try.
+- **The model proposes, policy decides.** A call the assistant proposes (``source:
+  assistant``) must take every argument from the asker's own messages of that conversation,
+  none of which may carry an injection; retrieved text never reaches the arguments.
+- **Masked.** Audit rows, listings and results hold masked arguments; the raw ones are sealed
+  (AES-GCM under a key derived from the store's secret) until the call ends, then wiped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from ulid import ULID
+
+from steward import audit
+from steward.actions import executors
+from steward.actions.assertion import CallClaims, Signer, TokenError, exchange
+from steward.actions.policy import ActionPolicy, Decision, Who
+from steward.actions.registry import MAX_ARGUMENT_BYTES, Registry, ToolSpec, load_registry
+from steward.core.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from steward.identity.authz import Permission
+from steward.store.models import Action, ActionApproval, User
+
+if TYPE_CHECKING:
+    from steward.identity.auth import Principal
+    from steward.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+AWAITING = ("awaiting-confirmation", "awaiting-approval")
+FINAL = ("executed", "failed", "compensated", "denied", "rejected", "expired")
+STATUSES = (*AWAITING, "ready", "executing", *FINAL)
+SOURCES = ("asker", "assistant")
+STALE_GRACE_S = 30  # an `executing` call older than its timeout plus this was interrupted
+MAX_LIST = 500
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    return None if ts is None else (ts if ts.tzinfo else ts.replace(tzinfo=UTC))
+
+
+def canonical(tool: str, arguments: Mapping[str, Any]) -> bytes:
+    return json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False).encode()  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ActionView:
+    """One action as the API and the CLI show it (masked, but for the asker's own summary)."""
+
+    id: str
+    tool: str
+    status: str
+    risk: str
+    mode: str
+    approvals_needed: int
+    approvals: list[dict[str, Any]]
+    requested_by: str
+    subject: str | None
+    center: str | None
+    source: str
+    conversation_id: str | None
+    call_hash: str
+    arguments: dict[str, Any]
+    summary: str
+    rule: str
+    decision: dict[str, Any]
+    result: dict[str, Any] | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    executed_at: datetime | None
+    replayed: bool = False  # the same client key was sent before: this is that action
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k in ("created_at", "updated_at", "expires_at", "executed_at"):
+            out[k] = out[k].isoformat() if out[k] is not None else None
+        return out
+
+
+@dataclass
+class _Ctx:
+    """What a decision needs, gathered once."""
+
+    who: Who
+    context: dict[str, Any]
+    decisions: dict[str, Decision] = field(default_factory=dict)
+
+
+class ActionService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.store = rt.store
+        self.authz = rt.authz
+        self.settings = rt.settings.actions
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ configuration
+
+    @cached_property
+    def registry(self) -> Registry:
+        return load_registry(self.settings.tools_file)
+
+    @cached_property
+    def policy(self) -> ActionPolicy:
+        return ActionPolicy(self.settings.policy_file)
+
+    @cached_property
+    def signer(self) -> Signer:
+        path = self.settings.signing_key_file or self.rt.settings.home / "actions-signing.key"
+        return Signer(path, self.settings.assertion_ttl_s)
+
+    @cached_property
+    def _keys(self) -> tuple[bytes, bytes]:
+        """(the call-hash key, the sealing key), both derived from the store's secret."""
+        from steward.guard import load_or_create_key
+
+        secret = load_or_create_key(self.rt.settings.key_file)
+        return (
+            hashlib.sha256(b"steward-actions-call-hash\x00" + secret).digest(),
+            hashlib.sha256(b"steward-actions-seal\x00" + secret).digest(),
+        )
+
+    def call_hash(self, tool: str, arguments: Mapping[str, Any]) -> str:
+        return hmac.new(self._keys[0], canonical(tool, arguments), hashlib.sha256).hexdigest()
+
+    def _seal(self, action_id: str, arguments: Mapping[str, Any]) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = secrets.token_bytes(12)
+        body = json.dumps(arguments, ensure_ascii=False).encode()
+        return nonce + AESGCM(self._keys[1]).encrypt(nonce, body, action_id.encode())
+
+    def _unseal(self, action_id: str, sealed: bytes) -> dict[str, Any]:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        body = AESGCM(self._keys[1]).decrypt(sealed[:12], sealed[12:], action_id.encode())
+        out: dict[str, Any] = json.loads(body)
+        return out
+
+    # ------------------------------------------------------------------ masking
+
+    def _mask(self, value: Any) -> Any:
+        """Every text leaf masked; numbers long enough to be an account or a card too."""
+        if isinstance(value, str):
+            return self.rt.masker.mask(value).text
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            return value if len(str(abs(int(value)))) < 9 else self._mask(str(value))
+        if isinstance(value, Mapping):
+            return {str(k): self._mask(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(v) for v in value]
+        return self._mask(str(value))
+
+    # ------------------------------------------------------------------ reading
+
+    def tools(self, who: Principal) -> list[dict[str, Any]]:
+        """The tools in force with their modes per center (anyone who may use tools)."""
+        self.authz.authorize(who, Permission.USE_TOOLS, "tools")
+        from steward.store.models import Center
+
+        with self.store.read() as s:
+            centers = sorted(s.scalars(select(Center.id)))
+        out = []
+        for tool in self.registry.tools.values():
+            out.append(
+                {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "risk": tool.risk,
+                    "arguments": tool.arguments,
+                    "executor": "http" if tool.executor.http is not None else "python",
+                    "system": tool.executor.http.system if tool.executor.http else None,
+                    "dry_run": tool.dry_run is not None,
+                    "compensate": tool.compensate is not None,
+                    "retry": tool.retry,
+                    "timeout_s": tool.timeout_s,
+                    "dual_control": tool.risk in self.registry.dual_control,
+                    "modes": self.registry.modes_by_center(tool, centers),
+                }
+            )
+        return out
+
+    def _visible(self, who: Principal, row: Action) -> bool:
+        if who.user_id == row.requested_by:
+            return True
+        if who.user_id == row.subject and row.status != "denied":
+            return True  # done for them; not someone else's refused attempt at their account
+        if self.authz.permits(who, Permission.MANAGE_ACTIONS):
+            return True
+        if self.authz.permits(who, Permission.APPROVE_ACTIONS):
+            return self.authz.permits(who, Permission.SEE_ALL_CENTERS) or (
+                row.center is not None and row.center == who.center
+            )
+        return False
+
+    def _view(self, s: Session, row: Action, who: Principal) -> ActionView:
+        approvals = [
+            {"approver": a.approver, "verdict": a.verdict, "call_hash": a.call_hash,
+             "note": a.note, "at": _aware(a.created_at).isoformat()}  # type: ignore[union-attr]
+            for a in s.scalars(
+                select(ActionApproval)
+                .where(ActionApproval.action_id == row.id)
+                .order_by(ActionApproval.created_at)
+            )
+        ]  # fmt: skip
+        summary = row.summary
+        if who.user_id == row.requested_by and row.sealed is not None:
+            # The asker confirms what will happen with their own values, not tokens.
+            tool = self.registry.tools.get(row.tool)
+            if tool is not None:
+                summary = tool.describe(self._unseal(row.id, row.sealed))
+        return ActionView(
+            id=row.id,
+            tool=row.tool,
+            status=row.status,
+            risk=row.risk,
+            mode=row.mode,
+            approvals_needed=row.approvals_needed,
+            approvals=approvals,
+            requested_by=row.requested_by,
+            subject=row.subject,
+            center=row.center,
+            source=row.source,
+            conversation_id=row.conversation_id,
+            call_hash=row.call_hash,
+            arguments=row.arguments,
+            summary=summary,
+            rule=row.rule,
+            decision=row.decision,
+            result=row.result,
+            attempts=row.attempts,
+            created_at=_aware(row.created_at),  # type: ignore[arg-type]
+            updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+            expires_at=_aware(row.expires_at),
+            executed_at=_aware(row.executed_at),
+        )
+
+    def get(self, who: Principal, action_id: str) -> ActionView:
+        self.expire_due()
+        missing = NotFoundError(f"No action {action_id[:64]!r} for this user.")
+        with self.store.read() as s:
+            row = s.get(Action, action_id)
+            if row is not None and self._visible(who, row):
+                return self._view(s, row, who)
+        if row is not None:
+            self.authz.deny(who, "action-of-another", f"action:{action_id}", missing)
+        raise missing
+
+    def list(self, who: Principal, status: str | None = None, limit: int = 100) -> list[ActionView]:
+        """Actions ``who`` may see, newest first: their own; a reviewer's center's (every
+        center's with see-all-centers); every action for operators."""
+        if status is not None and status not in STATUSES:
+            raise InputError(f"Unknown status {status[:40]!r}; use one of {', '.join(STATUSES)}.")
+        self.expire_due()
+        q = select(Action).order_by(Action.created_at.desc(), Action.id.desc())
+        if status is not None:
+            q = q.where(Action.status == status)
+        if not self.authz.permits(who, Permission.MANAGE_ACTIONS):
+            mine = (Action.requested_by == who.user_id) | (
+                (Action.subject == who.user_id) & (Action.status != "denied")
+            )
+            if self.authz.permits(who, Permission.APPROVE_ACTIONS):
+                if not self.authz.permits(who, Permission.SEE_ALL_CENTERS):
+                    q = q.where(mine | (Action.center == who.center))
+            else:
+                q = q.where(mine)
+        with self.store.read() as s:
+            rows = list(s.scalars(q.limit(max(1, min(limit, MAX_LIST)))))
+            return [self._view(s, r, who) for r in rows]
+
+    # ------------------------------------------------------------------ deciding
+
+    def _who(self, who: Principal) -> Who:
+        with self.store.read() as s:
+            user = s.get(User, who.user_id)
+            role = user.role if user is not None else ""
+        return Who(who.user_id, who.access, role or "", who.center, who.external, who.groups)
+
+    def _context(
+        self, tool: ToolSpec, who: Principal, subject: str | None, amount: float, source: str
+    ) -> dict[str, Any]:
+        now = _now()
+        with self.store.read() as s:
+            recent = s.scalar(
+                select(func.count())
+                .select_from(Action)
+                .where(
+                    Action.requested_by == who.user_id,
+                    Action.tool == tool.name,
+                    Action.created_at >= now - timedelta(hours=1),
+                )
+            )
+            prior = 0
+            if tool.amount is not None and subject is not None:
+                for args in s.scalars(
+                    select(Action.arguments).where(
+                        Action.tool == tool.name,
+                        Action.subject == subject,
+                        Action.status.in_(("executed", "executing", "ready")),
+                        Action.created_at >= now - timedelta(days=365),
+                    )
+                ):
+                    prior += _cents(args.get(tool.amount))
+        return {
+            "subject_is_self": subject is not None and subject == who.user_id,
+            "has_subject": subject is not None,
+            "amount_cents": _cents(amount),
+            "prior_cents": prior,
+            "recent_hour": int(recent or 0),
+            "source": source,
+            "center": who.center or "",
+        }
+
+    def _grounded(
+        self, who: Principal, tool: ToolSpec, conversation_id: str | None,
+        arguments: Mapping[str, Any],
+    ) -> str | None:  # fmt: skip
+        """Why an assistant's proposal may not stand (None: it may): it needs the asker's own
+        conversation, no injection in the asker's messages, and every argument (but the
+        subject) found in what the asker wrote."""
+        if conversation_id is None:
+            return "an assistant's proposal needs the conversation it came from"
+        _, turns = self.rt.conversations.history(conversation_id, who)
+        said = [t.text for t in turns if t.role == "asker"]
+        if not said:
+            return "the conversation has no message from the asker"
+        detector = self.rt.injection
+        if any(detector.flags(text) for text in said):
+            return "the conversation carries an instruction injection: no tool call from it"
+        words = "\n".join(said).casefold()
+        numbers = {_as_float(n) for n in _NUMBER.findall(words)}
+        for name, value in _leaves(arguments):
+            if name == tool.subject:
+                continue
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, int | float):
+                if float(value) not in numbers:
+                    return f"argument {name!r} is not in what the asker wrote"
+                continue
+            masked = self._mask(str(value)).casefold().strip()
+            if masked and masked not in words:
+                return f"argument {name!r} is not in what the asker wrote"
+            text = str(value)
+            if detector.flags(text):
+                return f"argument {name!r} carries an instruction injection"
+        return None
+
+    # ------------------------------------------------------------------ changing
+
+    def propose(
+        self,
+        who: Principal,
+        tool_name: str,
+        arguments: Mapping[str, Any],
+        *,
+        conversation_id: str | None = None,
+        source: str = "asker",
+        client_key: str | None = None,
+        channel: str = "api",
+    ) -> ActionView:
+        """Propose one call for ``who``; the policy decides what happens (module docstring).
+        The same ``client_key`` again from the same asker returns the first action."""
+        self.authz.authorize(who, Permission.USE_TOOLS, f"tool:{tool_name}")
+        if source not in SOURCES:
+            raise InputError(f"Unknown source {source[:20]!r}; use asker or assistant.")
+        tool = self.registry.get(tool_name)
+        if not isinstance(arguments, Mapping):
+            raise InputError("`arguments` must be an object.")
+        args = dict(arguments)
+        if len(canonical(tool.name, args)) > MAX_ARGUMENT_BYTES:
+            raise InputError(f"A call's arguments are limited to {MAX_ARGUMENT_BYTES:,} bytes.")
+        if client_key is not None:
+            found = self._by_client_key(who, client_key)
+            if found is not None:
+                return found
+        if tool.subject is not None and who.external and args.get(tool.subject) in (None, ""):
+            args[tool.subject] = who.user_id  # a customer acts for themselves
+        tool.check(args)
+        subject = str(args[tool.subject]) if tool.subject and args.get(tool.subject) else None
+        amount = _amount(args.get(tool.amount)) if tool.amount else 0.0
+        ctx = _Ctx(self._who(who), self._context(tool, who, subject, amount, source))
+        now = _now()
+        action_id = str(ULID())
+        call_hash = self.call_hash(tool.name, args)
+        masked_args = self._mask(args)
+        summary = self._mask(tool.describe(args))
+        ungrounded = (
+            self._grounded(who, tool, conversation_id, args) if source == "assistant" else None
+        )
+        if ungrounded is not None:
+            propose = Decision(False, ("model-proposes-policy-decides",))
+        else:
+            propose = self.policy.decide("propose", ctx.who, tool.name, tool.risk, ctx.context)
+        execute = (
+            self.policy.decide("execute", ctx.who, tool.name, tool.risk, ctx.context)
+            if propose.allowed
+            else Decision(False, ())
+        )
+        risk = tool.risk if execute.allowed else "high"
+        mode = self.registry.mode(tool, risk, who.center) if execute.allowed else "propose"
+        needed = (2 if risk in self.registry.dual_control else 1) if mode == "propose" else 0
+        if not propose.allowed:
+            status, rule = "denied", ungrounded or propose.rule
+            expires = None
+        else:
+            status = {"auto": "ready", "confirm": "awaiting-confirmation"}.get(
+                mode, "awaiting-approval"
+            )
+            rule = execute.rule if execute.allowed else f"approval needed ({execute.rule})"
+            ttl = self.settings.confirm_ttl_s if mode == "confirm" else self.settings.approval_ttl_s
+            expires = now + timedelta(seconds=ttl) if status in AWAITING else None
+        decision = {
+            "propose": {"allowed": propose.allowed, "rules": list(propose.rules)},
+            "execute": {"allowed": execute.allowed, "rules": list(execute.rules)},
+            "context": {k: v for k, v in ctx.context.items() if k != "center"},
+        }
+        row = Action(
+            id=action_id,
+            tool=tool.name,
+            status=status,
+            risk=risk,
+            mode=mode,
+            approvals_needed=needed,
+            requested_by=who.user_id,
+            subject=subject,
+            center=who.center,
+            source=source,
+            conversation_id=conversation_id,
+            client_key=client_key,
+            call_hash=call_hash,
+            arguments=masked_args,
+            sealed=self._seal(action_id, args) if status != "denied" else None,
+            summary=summary,
+            decision=decision,
+            rule=rule[:200],
+            result=None,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+            expires_at=expires,
+            executed_at=None,
+        )
+        kind = audit.Kind.ACTION_DENIED if status == "denied" else audit.Kind.ACTION_PROPOSED
+        try:
+            with self.store.write() as (s, _):
+                s.add(row)
+                s.flush()
+                self._record(s, row, kind, who, channel, decided="denied" if
+                             status == "denied" else status)  # fmt: skip
+        except IntegrityError:
+            found = self._by_client_key(who, client_key) if client_key else None
+            if found is None:
+                raise
+            return found
+        if status == "ready":
+            self._execute(action_id, channel)
+        return self.get(who, action_id)
+
+    def _by_client_key(self, who: Principal, client_key: str) -> ActionView | None:
+        with self.store.read() as s:
+            row = s.scalars(
+                select(Action).where(
+                    Action.requested_by == who.user_id, Action.client_key == client_key
+                )
+            ).first()
+            if row is None:
+                return None
+            view = self._view(s, row, who)
+        return ActionView(**{**view.__dict__, "replayed": True})
+
+    def _load_for_change(self, s: Session, who: Principal, action_id: str) -> Action:
+        row = s.get(Action, action_id)
+        if row is None or not self._visible(who, row):
+            raise NotFoundError(f"No action {action_id[:64]!r} for this user.")
+        return row
+
+    def confirm(
+        self, who: Principal, action_id: str, call_hash: str, channel: str = "api"
+    ) -> ActionView:
+        """The asker confirms the summary they were shown; ``call_hash`` is the hash shown with
+        it (a confirmation of another call is refused)."""
+        self.authz.authorize(who, Permission.USE_TOOLS, f"action:{action_id}")
+        self.expire_due()
+        with self.store.write() as (s, _):
+            row = self._load_for_change(s, who, action_id)
+            if row.requested_by != who.user_id:
+                raise ForbiddenError("Only the asker the action is for may confirm it.")
+            if row.status != "awaiting-confirmation":
+                raise ConflictError(f"Action {row.id} is {row.status}, not awaiting confirmation.")
+            if not hmac.compare_digest(call_hash, row.call_hash):
+                raise ConflictError(
+                    "This confirmation is for another call (the call hash differs): "
+                    "read the action again and confirm what it will do."
+                )
+            row.status, row.updated_at = "ready", _now()
+            self._record(s, row, audit.Kind.ACTION_CONFIRMED, who, channel, decided="confirmed")
+        self._execute(action_id, channel)
+        return self.get(who, action_id)
+
+    def approve(
+        self, who: Principal, action_id: str, call_hash: str, note: str = "", channel: str = "api"
+    ) -> ActionView:
+        """One approval, bound to ``call_hash``; the call runs when it has as many distinct
+        approvals as it needs."""
+        self.authz.authorize(who, Permission.APPROVE_ACTIONS, f"action:{action_id}")
+        self.expire_due()
+        with self.store.read() as s:
+            row = self._load_for_change(s, who, action_id)
+            tool = self.registry.get(row.tool)
+            amount = _amount(row.arguments.get(tool.amount)) if tool.amount else 0.0
+            subject = row.subject
+        if who.user_id in (row.requested_by, subject):
+            self.authz.deny(
+                who, "four-eyes", f"action:{action_id}",
+                ForbiddenError("Four eyes: the asker, or the customer acted on, may not "
+                               "approve the action."),
+            )  # fmt: skip
+        ctx = self._context(tool, who, subject, amount, row.source)
+        decided = self.policy.decide("approve", self._who(who), tool.name, row.risk, ctx)
+        if not decided.allowed:
+            self.authz.deny(
+                who, "action-policy", f"action:{action_id}",
+                ForbiddenError(f"The action policy does not let {who.user_id} approve "
+                               f"{tool.name} ({decided.rule})."),
+            )  # fmt: skip
+        ready = False
+        with self.store.write() as (s, _):
+            row = self._load_for_change(s, who, action_id)
+            if row.status != "awaiting-approval":
+                raise ConflictError(f"Action {row.id} is {row.status}, not awaiting approval.")
+            if not hmac.compare_digest(call_hash, row.call_hash):
+                raise ConflictError(
+                    "This approval is for another call (the call hash differs): an approval "
+                    "applies only to the exact tool and arguments it was given for."
+                )
+            if s.scalars(
+                select(ActionApproval.id).where(
+                    ActionApproval.action_id == row.id, ActionApproval.approver == who.user_id
+                )
+            ).first():
+                raise ConflictError(f"{who.user_id} already approved this action: "
+                                    "it needs another person.")  # fmt: skip
+            s.add(
+                ActionApproval(
+                    id=str(ULID()), action_id=row.id, approver=who.user_id,
+                    call_hash=call_hash, verdict="approve", note=self._mask(note)[:2000],
+                    created_at=_now(),
+                )
+            )  # fmt: skip
+            s.flush()
+            count = s.scalar(
+                select(func.count(func.distinct(ActionApproval.approver))).where(
+                    ActionApproval.action_id == row.id,
+                    ActionApproval.verdict == "approve",
+                    ActionApproval.call_hash == row.call_hash,
+                )
+            )
+            ready = int(count or 0) >= row.approvals_needed
+            if ready:
+                row.status = "ready"
+            row.updated_at = _now()
+            self._record(s, row, audit.Kind.ACTION_APPROVED, who, channel,
+                         decided="approved", extra={"approvals": int(count or 0),
+                                                    "note": self._mask(note)[:300]})  # fmt: skip
+        if ready:
+            self._execute(action_id, channel)
+        return self.get(who, action_id)
+
+    def reject(
+        self, who: Principal, action_id: str, reason: str, channel: str = "api"
+    ) -> ActionView:
+        """An approver says no, or the asker withdraws their own request."""
+        if not reason.strip():
+            raise InputError("Say why the action is rejected (`reason`).")
+        with self.store.read() as s:
+            row = self._load_for_change(s, who, action_id)
+            own = row.requested_by == who.user_id
+        if not own:
+            self.authz.authorize(who, Permission.APPROVE_ACTIONS, f"action:{action_id}")
+        self.expire_due()
+        with self.store.write() as (s, _):
+            row = self._load_for_change(s, who, action_id)
+            if row.status not in AWAITING:
+                raise ConflictError(f"Action {row.id} is {row.status}: nothing to reject.")
+            masked = self._mask(reason)[:300]
+            if not own:
+                s.add(
+                    ActionApproval(
+                        id=str(ULID()), action_id=row.id, approver=who.user_id,
+                        call_hash=row.call_hash, verdict="reject", note=masked,
+                        created_at=_now(),
+                    )
+                )  # fmt: skip
+            row.status, row.sealed, row.updated_at = "rejected", None, _now()
+            row.rule = ("withdrawn by the asker: " if own else "rejected: ") + masked[:160]
+            self._record(s, row, audit.Kind.ACTION_REJECTED, who, channel, decided="rejected")
+        return self.get(who, action_id)
+
+    def expire_due(self) -> int:
+        """Awaiting actions past their deadline become ``expired`` (a denial on the record)."""
+        now = _now()
+        with self.store.read() as s:
+            due = list(
+                s.scalars(
+                    select(Action.id).where(Action.status.in_(AWAITING), Action.expires_at < now)
+                )
+            )
+        n = 0
+        for action_id in due:
+            with self.store.write() as (s, _):
+                done = _count(
+                    s.execute(
+                        update(Action)
+                        .where(Action.id == action_id, Action.status.in_(AWAITING))
+                        .values(
+                            status="expired",
+                            sealed=None,
+                            updated_at=now,
+                            rule="expired: not confirmed or approved in time",
+                        )
+                    )
+                )
+                if done:
+                    row = s.get(Action, action_id)
+                    assert row is not None
+                    self._record(s, row, audit.Kind.ACTION_DENIED, None, "service",
+                                 decided="expired")  # fmt: skip
+                    n += 1
+        return n
+
+    def resume(self, who: Principal | None = None) -> dict[str, int]:
+        """Finish what a crash or an outage left: ``ready`` calls run; ``executing`` calls
+        older than their timeout are sent again with the same idempotency key where the tool
+        declares it safe, otherwise compensated or handed to a person. Never a second
+        execution: the system sees the same key."""
+        if who is not None:
+            self.authz.authorize(who, Permission.MANAGE_ACTIONS, "actions")
+        self.expire_due()
+        now = _now()
+        counts = {"ran": 0, "retried": 0, "handed_to_person": 0, "compensated": 0}
+        with self.store.read() as s:
+            ready = list(s.scalars(select(Action.id).where(Action.status == "ready")))
+            stuck = list(s.scalars(select(Action).where(Action.status == "executing")))
+        for action_id in ready:
+            self._execute(action_id, "service")
+            counts["ran"] += 1
+        for row in stuck:
+            tool = self.registry.tools.get(row.tool)
+            timeout = tool.timeout_s if tool is not None else 120
+            updated = _aware(row.updated_at)
+            assert updated is not None
+            if now - updated < timedelta(seconds=timeout + STALE_GRACE_S):
+                continue  # another worker may be on it now
+            if tool is not None and tool.retry == "safe":
+                with self.store.write() as (s, _):
+                    moved = _count(s.execute(
+                        update(Action)
+                        .where(Action.id == row.id, Action.status == "executing",
+                               Action.attempts == row.attempts)
+                        .values(status="ready", updated_at=_now())
+                    ))  # fmt: skip
+                if moved:
+                    self._execute(row.id, "service")
+                    counts["retried"] += 1
+            else:
+                outcome = self._give_up(row.id, "interrupted while executing", "service")
+                counts["compensated" if outcome == "compensated" else "handed_to_person"] += 1
+        return counts
+
+    # ------------------------------------------------------------------ executing
+
+    def _claim(self, action_id: str) -> bool:
+        """Move ``ready`` to ``executing``; True for the one caller that did."""
+        with self.store.write() as (s, _):
+            moved = _count(
+                s.execute(
+                    update(Action)
+                    .where(Action.id == action_id, Action.status == "ready")
+                    .values(status="executing", attempts=Action.attempts + 1, updated_at=_now())
+                )
+            )
+        return bool(moved)
+
+    def _token(self, row: Action, tool: ToolSpec, approvers: Iterable[str]) -> str:
+        audience = (
+            self.registry.systems[tool.executor.http.system].audience
+            if tool.executor.http is not None
+            else "steward-python"
+        )
+        with self.store.read() as s:
+            user = s.get(User, row.requested_by)
+            role = user.role if user is not None else ""
+        claims = CallClaims(
+            asker=row.requested_by, role=role or "", customer=row.subject, tool=row.tool,
+            call_hash=row.call_hash, action_id=row.id, approvers=tuple(sorted(approvers)),
+        )  # fmt: skip
+        assertion = self.signer.assertion(audience, claims)
+        if not self.settings.token_exchange_url:
+            return assertion
+        secret = self.settings.token_exchange_client_secret
+        return exchange(
+            self.settings.token_exchange_url,
+            self.settings.token_exchange_client_id,
+            secret.get_secret_value() if secret is not None else None,
+            assertion, audience, f"tool:{row.tool}", tool.timeout_s,
+        )  # fmt: skip
+
+    def _execute(self, action_id: str, channel: str) -> None:
+        """Run a ``ready`` call at most once (module docstring); records the outcome."""
+        if not self._claim(action_id):
+            return
+        with self.store.read() as s:
+            row = s.get(Action, action_id)
+            assert row is not None
+            approvers = [
+                a.approver
+                for a in s.scalars(
+                    select(ActionApproval).where(
+                        ActionApproval.action_id == action_id,
+                        ActionApproval.verdict == "approve",
+                        ActionApproval.call_hash == row.call_hash,
+                    )
+                )
+            ]
+            s.expunge(row)
+        tool = self.registry.tools.get(row.tool)
+        if tool is None or row.sealed is None:
+            self._finish(row.id, "failed", "needs a person: the tool or its arguments are gone",
+                         None, audit.Kind.ACTION_FAILED, channel)  # fmt: skip
+            return
+        args = self._unseal(row.id, row.sealed)
+        if not hmac.compare_digest(self.call_hash(row.tool, args), row.call_hash):
+            self._finish(row.id, "failed", "the sealed arguments do not match the call hash",
+                         None, audit.Kind.ACTION_FAILED, channel)  # fmt: skip
+            return
+        if len(set(approvers)) < row.approvals_needed:  # a second check, at the last moment
+            self._finish(row.id, "denied", "approvals missing at execution", None,
+                         audit.Kind.ACTION_DENIED, channel)  # fmt: skip
+            return
+        try:
+            token = self._token(row, tool, approvers)
+        except TokenError as exc:
+            self._after_unknown(row, tool, channel, f"no token for the asker: {exc}")
+            return
+        call = executors.Call(row.tool, args, row.id, token, row.requested_by)
+        if tool.dry_run is not None and row.attempts <= 1:
+            dry = executors.run(
+                self.registry, tool.dry_run, executors.Call(row.tool, args, f"{row.id}:dry-run",
+                                                            token, row.requested_by, True),
+                tool.timeout_s,
+            )  # fmt: skip
+            if dry.outcome != "done":
+                self._finish(row.id, "failed", f"dry run did not pass: {dry.error}",
+                             {"dry_run": self._mask(dry.body), "status": dry.status},
+                             audit.Kind.ACTION_FAILED, channel)  # fmt: skip
+                return
+        attempt = row.attempts
+        while True:
+            result = executors.run(self.registry, tool.executor, call, tool.timeout_s)
+            if result.outcome == "done":
+                self._finish(row.id, "executed", "executed", {"status": result.status,
+                             "body": self._mask(result.body)}, audit.Kind.ACTION_EXECUTED,
+                             channel)  # fmt: skip
+                return
+            if result.outcome == "refused":
+                self._finish(row.id, "failed", f"the system refused: {result.error}",
+                             {"status": result.status, "body": self._mask(result.body)},
+                             audit.Kind.ACTION_FAILED, channel)  # fmt: skip
+                return
+            if tool.retry == "safe" and attempt <= tool.retries:
+                attempt += 1
+                with self.store.write() as (s, _):
+                    s.execute(update(Action).where(Action.id == row.id)
+                              .values(attempts=attempt, updated_at=_now()))  # fmt: skip
+                continue
+            self._after_unknown(row, tool, channel, result.error or "no answer")
+            return
+
+    def _after_unknown(self, row: Action, tool: ToolSpec, channel: str, error: str) -> None:
+        """The system may or may not have acted: a retry-safe call waits for `resume` (same
+        key); any other is compensated or handed to a person."""
+        if tool.retry == "safe":
+            with self.store.write() as (s, _):
+                done = _count(
+                    s.execute(
+                        update(Action)
+                        .where(Action.id == row.id, Action.status == "executing")
+                        .values(
+                            status="ready",
+                            updated_at=_now(),
+                            rule=f"retry pending (same idempotency key): {error}"[:200],
+                            result={"error": self._mask(error)},
+                        )
+                    )
+                )
+                if done:
+                    again = s.get(Action, row.id)
+                    assert again is not None
+                    self._record(s, again, audit.Kind.ACTION_FAILED, None, channel,
+                                 decided="retry-pending")  # fmt: skip
+            return
+        self._give_up(row.id, error, channel)
+
+    def _give_up(self, action_id: str, error: str, channel: str) -> str:
+        with self.store.read() as s:
+            row = s.get(Action, action_id)
+            assert row is not None
+            s.expunge(row)
+        tool = self.registry.tools.get(row.tool)
+        if tool is not None and tool.compensate is not None and row.sealed is not None:
+            args = self._unseal(row.id, row.sealed)
+            try:
+                token = self._token(row, tool, ())
+            except TokenError as exc:
+                error = f"{error}; no token for the undo: {exc}"
+            else:
+                undo = executors.run(
+                    self.registry, tool.compensate,
+                    executors.Call(row.tool, args, f"{row.id}:compensate", token, row.requested_by),
+                    tool.timeout_s,
+                )  # fmt: skip
+                if undo.outcome == "done":
+                    self._finish(row.id, "compensated", f"compensated after: {error}",
+                                 {"compensation": self._mask(undo.body)},
+                                 audit.Kind.ACTION_COMPENSATED, channel)  # fmt: skip
+                    return "compensated"
+                error = f"{error}; the undo failed too: {undo.error}"
+        self._finish(row.id, "failed", f"needs a person: {error}", {"error": self._mask(error)},
+                     audit.Kind.ACTION_FAILED, channel)  # fmt: skip
+        return "failed"
+
+    def _finish(
+        self, action_id: str, status: str, rule: str, result: dict[str, Any] | None,
+        kind: audit.Kind, channel: str,
+    ) -> None:  # fmt: skip
+        with self.store.write() as (s, _):
+            row = s.get(Action, action_id)
+            assert row is not None
+            if row.status in FINAL:
+                return
+            now = _now()
+            row.status, row.rule, row.updated_at = status, self._mask(rule)[:200], now
+            row.sealed = None  # the raw arguments go with the call's end
+            if result is not None:
+                row.result = result
+            if status == "executed":
+                row.executed_at = now
+            self._record(s, row, kind, None, channel, decided=status)
+
+    # ------------------------------------------------------------------ audit
+
+    def _record(
+        self,
+        s: Session,
+        row: Action,
+        kind: audit.Kind,
+        who: Principal | None,
+        channel: str,
+        *,
+        decided: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        payload = {
+            "tool": row.tool,
+            "status": row.status,
+            "risk": row.risk,
+            "mode": row.mode,
+            "approvals_needed": row.approvals_needed,
+            "call_hash": row.call_hash,
+            "arguments": row.arguments,
+            "requested_by": row.requested_by,
+            "subject": row.subject,
+            "source": row.source,
+            "decision": row.decision,
+            "attempts": row.attempts,
+            **({"result": row.result} if row.result is not None else {}),
+            **(extra or {}),
+        }
+        audit.record(
+            self.store,
+            audit.AuditEvent(
+                kind,
+                actor=who.user_id if who is not None else "steward",
+                target=f"action:{row.id}",
+                decision=decided,
+                payload=payload,
+                reason=row.rule,
+                channel=channel if channel in ("api", "cli", "chat", "service") else "service",
+                groups=tuple(sorted(who.groups)) if who is not None else (),
+                center=row.center,
+                summary=f"[{kind.value} {row.tool}] {row.summary}"[:500],
+            ),
+            session=s,
+        )
+
+
+def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        out: list[tuple[str, Any]] = []
+        for k, v in value.items():
+            out += _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if isinstance(value, list | tuple):
+        out = []
+        for i, v in enumerate(value):
+            out += _leaves(v, f"{prefix}[{i}]")
+        return out
+    return [(prefix, value)]
+
+
+def _as_float(text: str) -> float:
+    try:
+        return float(text.replace(",", "."))
+    except ValueError:
+        return float("nan")
+
+
+def _amount(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0
+
+
+def _cents(value: Any) -> int:
+    return round(_amount(value) * 100)
+
+
+def _count(result: Any) -> int:
+    """Rows an UPDATE changed (the compare-and-set's answer)."""
+    return int(getattr(result, "rowcount", 0) or 0)
