@@ -24,3 +24,13 @@ def test_demo_loads_and_answers_with_governance(tmp_path: Path, model_cache: Pat
     assert by[6][1] == "escalate"
     assert by[7][1] == "refuse"
     assert by[8][1] == "answer" and "$16" in by[8][2] and "0190" not in by[8][2]
+    # Actions: a claim form sent at once, an address change confirmed by the customer (masked
+    # once it is done: the raw address is gone with the call), a waiver beyond the agent's
+    # authority waiting for two approvers who are neither the agent nor the customer.
+    acts = {a["tool"]: a for a in out["actions"]}
+    assert acts["send_claim_form"]["status"] == "executed"
+    moved = acts["update_contact_address"]
+    assert moved["status"] == "executed" and "500 Pine" not in json.dumps(moved)
+    waiver = acts["waive_fee"]
+    assert (waiver["status"], waiver["approvals_needed"]) == ("awaiting-approval", 2)
+    assert waiver["requested_by"] == "agent-rita" and waiver["subject"] == "cust-lena"

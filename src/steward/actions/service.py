@@ -60,6 +60,7 @@ from steward.identity.authz import Permission
 from steward.store.models import Action, ActionApproval, User
 
 if TYPE_CHECKING:
+    from steward.core.periodic import Periodic
     from steward.identity.auth import Principal
     from steward.runtime import Runtime
 
@@ -137,23 +138,27 @@ class ActionService:
         self.rt = rt
         self.store = rt.store
         self.authz = rt.authz
-        self.settings = rt.settings.actions
+        self.config = rt.settings.actions
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ configuration
 
     @cached_property
     def registry(self) -> Registry:
-        return load_registry(self.settings.tools_file)
+        """STEWARD_TOOLS_FILE, else HOME/tools.yaml where there is one (the demo writes it)."""
+        path = self.config.tools_file
+        if path is None and (self.rt.settings.home / "tools.yaml").is_file():
+            path = self.rt.settings.home / "tools.yaml"
+        return load_registry(path)
 
     @cached_property
     def policy(self) -> ActionPolicy:
-        return ActionPolicy(self.settings.policy_file)
+        return ActionPolicy(self.config.policy_file)
 
     @cached_property
     def signer(self) -> Signer:
-        path = self.settings.signing_key_file or self.rt.settings.home / "actions-signing.key"
-        return Signer(path, self.settings.assertion_ttl_s)
+        path = self.config.signing_key_file or self.rt.settings.home / "actions-signing.key"
+        return Signer(path, self.config.assertion_ttl_s)
 
     @cached_property
     def _keys(self) -> tuple[bytes, bytes]:
@@ -455,8 +460,13 @@ class ActionService:
             status = {"auto": "ready", "confirm": "awaiting-confirmation"}.get(
                 mode, "awaiting-approval"
             )
-            rule = execute.rule if execute.allowed else f"approval needed ({execute.rule})"
-            ttl = self.settings.confirm_ttl_s if mode == "confirm" else self.settings.approval_ttl_s
+            rule = (
+                execute.rule
+                if execute.allowed
+                else "approval needed: "
+                + (execute.rule if execute.rules else "no policy lets the asker run it alone")
+            )
+            ttl = self.config.confirm_ttl_s if mode == "confirm" else self.config.approval_ttl_s
             expires = now + timedelta(seconds=ttl) if status in AWAITING else None
         decision = {
             "propose": {"allowed": propose.allowed, "rules": list(propose.rules)},
@@ -518,7 +528,9 @@ class ActionService:
         return ActionView(**{**view.__dict__, "replayed": True})
 
     def _load_for_change(self, s: Session, who: Principal, action_id: str) -> Action:
-        row = s.get(Action, action_id)
+        """The row, locked for this transaction (PostgreSQL: two approvers at once are counted
+        one after the other; SQLite writes one at a time anyway)."""
+        row = s.scalars(select(Action).where(Action.id == action_id).with_for_update()).first()
         if row is None or not self._visible(who, row):
             raise NotFoundError(f"No action {action_id[:64]!r} for this user.")
         return row
@@ -744,12 +756,12 @@ class ActionService:
             call_hash=row.call_hash, action_id=row.id, approvers=tuple(sorted(approvers)),
         )  # fmt: skip
         assertion = self.signer.assertion(audience, claims)
-        if not self.settings.token_exchange_url:
+        if not self.config.token_exchange_url:
             return assertion
-        secret = self.settings.token_exchange_client_secret
+        secret = self.config.token_exchange_client_secret
         return exchange(
-            self.settings.token_exchange_url,
-            self.settings.token_exchange_client_id,
+            self.config.token_exchange_url,
+            self.config.token_exchange_client_id,
             secret.get_secret_value() if secret is not None else None,
             assertion, audience, f"tool:{row.tool}", tool.timeout_s,
         )  # fmt: skip
@@ -982,3 +994,15 @@ def _cents(value: Any) -> int:
 def _count(result: Any) -> int:
     """Rows an UPDATE changed (the compare-and-set's answer)."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def sweeper(rt: Runtime, interval_s: int) -> Periodic:
+    """The server's sweep: every ``interval_s`` seconds on every replica, overdue confirmations
+    and approvals expire and interrupted calls resume (each step a compare-and-set, so
+    replicas sweeping together never execute a call twice)."""
+    from steward.core.periodic import Periodic
+
+    def sweep() -> None:
+        rt.actions.resume()
+
+    return Periodic("actions-sweep", interval_s, sweep)

@@ -140,3 +140,14 @@ class FlatNames:
     alerts_webhook_attempts: int  # control.alerts_webhook_attempts
     alerts_webhook_backoff_s: float  # control.alerts_webhook_backoff_s
     eval_tolerances: Path | None  # control.eval_tolerances
+    # actions
+    tools_file: Path | None  # actions.tools_file
+    actions_policy_file: Path | None  # actions.policy_file
+    actions_confirm_ttl_s: int  # actions.confirm_ttl_s
+    actions_approval_ttl_s: int  # actions.approval_ttl_s
+    actions_signing_key_file: Path | None  # actions.signing_key_file
+    actions_assertion_ttl_s: int  # actions.assertion_ttl_s
+    actions_token_exchange_url: str | None  # actions.token_exchange_url
+    actions_token_exchange_client_id: str | None  # actions.token_exchange_client_id
+    actions_sweep_s: int  # actions.sweep_s
+    actions_token_exchange_client_secret: SecretStr | None  # actions.token_exchange_client_secret

@@ -884,8 +884,8 @@ class ActionSettings(_Group):
     tools_file: Path | None = Field(
         default=None,
         description="YAML file of the tools, the systems they call and their modes per risk "
-        "class and center; none: no tools (plugins of the `steward.tools` entry point may add "
-        "some).",
+        "class and center; default HOME/tools.yaml if there is one, else no tools (plugins of "
+        "the `steward.tools` entry point may add some).",
         json_schema_extra=_env("STEWARD_TOOLS_FILE"),
     )
     policy_file: Path | None = Field(
@@ -932,6 +932,14 @@ class ActionSettings(_Group):
         default=None,
         description="Client id Steward authenticates with at the token endpoint.",
         json_schema_extra=_env("STEWARD_ACTIONS_TOKEN_EXCHANGE_CLIENT_ID"),
+    )
+    sweep_s: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="`steward serve` expires overdue confirmations and approvals and resumes "
+        "interrupted calls this often (seconds); 0: only `steward actions resume`.",
+        json_schema_extra=_env("STEWARD_ACTIONS_SWEEP_S"),
     )
     token_exchange_client_secret: SecretStr | None = Field(
         default=None,
