@@ -275,10 +275,25 @@ ASKER_OPERATIONS = {
     ("post", "/v1/session"),
     ("get", "/v1/session"),
     ("delete", "/v1/session"),
+    # Tools and actions: one's own only (tests/test_actions_api.py); approving and resuming
+    # need a reviewer or an operator.
+    ("get", "/v1/tools"),
+    ("post", "/v1/actions"),
+    ("get", "/v1/actions"),
+    ("get", "/v1/actions/jwks.json"),
+    ("get", "/v1/actions/{action_id}"),
+    ("post", "/v1/actions/{action_id}/confirm"),
+    ("post", "/v1/actions/{action_id}/reject"),
 }
 # Reachable without credentials: liveness, signing in and out.
 # Signing out without a session is a no-op (204).
-PUBLIC_OPERATIONS = {("get", "/healthz"), ("post", "/v1/session"), ("delete", "/v1/session")}
+# The public key systems verify Steward's asker assertion with.
+PUBLIC_OPERATIONS = {
+    ("get", "/healthz"),
+    ("post", "/v1/session"),
+    ("delete", "/v1/session"),
+    ("get", "/v1/actions/jwks.json"),
+}
 
 
 # Valid bodies of the operations that take one, so that only the role stands in the way.
@@ -312,6 +327,7 @@ def test_every_privileged_operation_checks_its_role(live_kb) -> None:
         "item_id": "01J0000000000000000000000X",
         "switch_id": "01J0000000000000000000000X",
         "run_id": "01J0000000000000000000000X",
+        "action_id": "01J0000000000000000000000X",
         "version": 1,
         "a": 1,
         "b": 1,

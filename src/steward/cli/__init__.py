@@ -8,6 +8,7 @@ import sys
 import typer
 
 from steward.cli import (
+    actions,
     budgets,
     conversations,
     core,
@@ -60,6 +61,8 @@ app.add_typer(switches.switch_app, name="switch")
 app.add_typer(switches.alerts_app, name="alerts")
 app.add_typer(budgets.budget_app, name="budget")
 app.add_typer(profiles.profile_app, name="profile")
+app.add_typer(actions.tools_app, name="tools")
+app.add_typer(actions.actions_app, name="actions")
 
 
 def main() -> None:

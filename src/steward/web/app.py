@@ -19,6 +19,7 @@ from steward.identity.limits import RateLimiter
 from steward.observability.context import new_request_id, request_context
 from steward.runtime import Runtime
 from steward.web import (
+    actions,
     admin,
     ask,
     console,
@@ -81,10 +82,13 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
     STEWARD_AUDIT_CHECKPOINT_INTERVAL_S seconds (audit/checkpoint.py); 0 turns it off. Another
     evaluates the alert rules every STEWARD_ALERTS_INTERVAL_S seconds (operations/alerts.py;
     one replica at a time holds the lease); 0 turns it off. A third checks running canaries every
-    STEWARD_CANARY_CHECK_S seconds (profiles/canary.py)."""
+    STEWARD_CANARY_CHECK_S seconds (profiles/canary.py). Where tools are configured, a fourth
+    expires overdue actions and resumes interrupted ones every STEWARD_ACTIONS_SWEEP_S seconds
+    (actions/service.py)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from steward.actions.service import sweeper as action_sweeper
         from steward.operations.alerts import evaluator as alert_evaluator
         from steward.profiles import canary
 
@@ -92,6 +96,10 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
         evaluator = alert_evaluator(rt.alerts, every).start() if every > 0 else None
         check = rt.settings.control.canary_check_s
         canaries = canary.guard_thread(rt, check).start() if check > 0 else None
+        # A bad tools file or action policy stops the start with its message, not a later call.
+        tools = rt.actions.registry.tools and rt.actions.policy
+        sweep = rt.settings.actions.sweep_s
+        sweeping = action_sweeper(rt, sweep).start() if tools and sweep > 0 else None
         try:
             if rt.settings.audit.checkpoint_interval_s <= 0:
                 yield
@@ -106,6 +114,8 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
                 evaluator.stop()
             if canaries is not None:
                 canaries.stop()
+            if sweeping is not None:
+                sweeping.stop()
 
     return lifespan
 
@@ -179,6 +189,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(evals.router)
     app.include_router(learn.router)
     app.include_router(profiles.router)
+    app.include_router(actions.router)
     app.include_router(session.router)
     console.install(app, rt)
     return app

@@ -1,16 +1,19 @@
-"""The review queue: hand-off tickets (claim, answer, resolve, save as correction) and the
-answers quality monitoring flagged (claim, mark right or wrong). Every action is the service
-method the API and CLI use (pipeline/handoff.py, operations/review.py), which authorizes and
-audits it; the page only renders and posts."""
+"""The review queue: hand-off tickets (claim, answer, resolve, save as correction), the
+answers quality monitoring flagged (claim, mark right or wrong), and tool calls awaiting
+approval (approve, reject). Every action is the service method the API and CLI use
+(pipeline/handoff.py, operations/review.py, actions/service.py), which authorizes and audits
+it; the page only renders and posts."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from steward.actions.service import ActionView
 from steward.audit.view import readable, review_item, transcript
 from steward.core.errors import InputError
 from steward.identity.auth import Principal
@@ -19,11 +22,13 @@ from steward.operations.review import ReviewView
 from steward.pipeline.handoff import TicketView
 from steward.runtime import Runtime
 from steward.store.models import Document
-from steward.web.console.render import Viewer, act, back, form, page, rt_of, viewer
+from steward.web.console.render import PageError, Viewer, act, back, form, page, rt_of, viewer
 from steward.web.placeholders import shown_to
 
 router = APIRouter(include_in_schema=False)
 LISTED = 50
+ACTION_ID = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+CALL_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def titles(rt: Runtime, who: Principal, doc_ids: list[str]) -> list[dict[str, str]]:
@@ -68,6 +73,42 @@ def _plain(item: ReviewView) -> dict[str, Any]:
     return item.as_dict()
 
 
+def _action(rt: Runtime, who: Principal, a: ActionView) -> dict[str, Any]:
+    summary = a.summary
+    if a.requested_by == who.user_id:
+        # The asker's own view carries their raw values: the queue shows every action masked.
+        tool = rt.actions.registry.tools.get(a.tool)
+        summary = tool.describe(a.arguments) if tool is not None else a.tool
+    given = [x for x in a.approvals if x["verdict"] == "approve" and x["call_hash"] == a.call_hash]
+    return {
+        "id": a.id,
+        "tool": a.tool,
+        "risk": a.risk,
+        "summary": shown_to(who, summary),
+        "call_hash": a.call_hash,
+        "requested_by": a.requested_by,
+        "subject": a.subject,
+        "center": a.center,
+        "rule": shown_to(who, a.rule),
+        "approvers": [x["approver"] for x in given],
+        "needed": a.approvals_needed,
+        "expires_at": a.expires_at.strftime("%Y-%m-%d %H:%M UTC") if a.expires_at else "",
+        # Four eyes: neither the asker nor the customer acted on approves (the service refuses
+        # it too); nor does one who already approved.
+        "may_approve": who.user_id not in (a.requested_by, a.subject)
+        and who.user_id not in [x["approver"] for x in given],
+    }
+
+
+def pending_actions(rt: Runtime, who: Principal) -> list[dict[str, Any]]:
+    """Actions awaiting approval that ``who`` may see (their center's; every center's with
+    see-all-centers), for reviewers and up; nothing for anyone else."""
+    if not rt.authz.permits(who, Permission.APPROVE_ACTIONS):
+        return []
+    views = rt.actions.list(who, status="awaiting-approval", limit=LISTED)
+    return [_action(rt, who, a) for a in views]
+
+
 def gather(rt: Runtime, who: Principal, status: str | None) -> dict[str, Any]:
     tickets = [_ticket(rt, who, t) for t in rt.handoff.queue(who, status, LISTED)]
     # As in audit/view.py: an answer citing a document the reviewer may not read is not
@@ -77,7 +118,7 @@ def gather(rt: Runtime, who: Principal, status: str | None) -> dict[str, Any]:
         for key in ("question", "answer", "note"):
             if isinstance(item.get(key), str):
                 item[key] = shown_to(who, item[key])
-    return {"tickets": tickets, "items": items}
+    return {"tickets": tickets, "items": items, "actions": pending_actions(rt, who)}
 
 
 @router.get("/console/review")
@@ -143,3 +184,31 @@ async def verdict(request: Request, item_id: str) -> Response:
     note = fields.get("note", "")[:2000]
     await act(seen, rt.review.verdict, seen.who, item_id, choice, note)
     return back(f"/console/review#item-{item_id}")
+
+
+async def _action_form(request: Request, action_id: str) -> tuple[Viewer, Runtime, dict[str, str]]:
+    seen = await viewer(request, Permission.APPROVE_ACTIONS)
+    if not ACTION_ID.fullmatch(action_id):
+        raise PageError(404, "No such action.", seen)
+    return seen, rt_of(request), await form(request)
+
+
+@router.post("/console/review/actions/{action_id}/approve")
+async def approve_action(request: Request, action_id: str) -> Response:
+    seen, rt, fields = await _action_form(request, action_id)
+    call_hash = fields.get("call_hash", "")
+    if not CALL_HASH.fullmatch(call_hash):
+        await act(seen, _refuse, "The form lost the action's call hash: reload the page.")
+    note = fields.get("note", "")[:2000]
+    await act(seen, rt.actions.approve, seen.who, action_id, call_hash, note, "api")
+    return back(f"/console/review#action-{action_id}")
+
+
+@router.post("/console/review/actions/{action_id}/reject")
+async def reject_action(request: Request, action_id: str) -> Response:
+    seen, rt, fields = await _action_form(request, action_id)
+    reason = fields.get("reason", "")
+    if not reason.strip():
+        await act(seen, _refuse, "Say why the action is rejected.")
+    await act(seen, rt.actions.reject, seen.who, action_id, reason[:500], "api")
+    return back("/console/review#actions")
