@@ -4,7 +4,14 @@ It does what a real provider does on the authorization code flow with PKCE: ``/a
 signs the configured user in at once (no login form) and sends the browser back with a
 one-time code; ``/token`` checks the client's secret, the redirect URI, the code (once) and the
 PKCE verifier against the challenge, and answers an RS256 ID token carrying the nonce. The test
-can make it misbehave (refuse, answer another nonce or audience) to see Steward refuse."""
+can make it misbehave (refuse, answer another nonce or audience) to see Steward refuse.
+
+``/token`` also does OAuth 2.0 token exchange (RFC 8693), as a bank's provider would for the
+action tests: it authenticates the client, verifies the ``subject_token`` (Steward's signed
+asker assertion) against the keys it trusts (``subject_jwks``), and answers an RS256 access
+token for the requested ``audience`` with the same ``sub``, an ``act`` claim naming the client
+that acts for them (nesting the assertion's own ``act``), and the claims a system decides on
+(role, customer, tool, call, approvers)."""
 
 from __future__ import annotations
 
@@ -23,6 +30,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 ISSUER = "https://idp.test/realms/bank"
 CLIENT_ID = "steward"
 CLIENT_SECRET = "s3cret-of-the-client"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+CARRIED_CLAIMS = ("role", "customer", "tool", "call", "approvers")
 
 
 @dataclass
@@ -35,6 +46,12 @@ class Provider:
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Token exchange: the JWKS the subject tokens are verified with (None: exchange refused),
+    # their issuer, and what was exchanged (the verified subject token's claims).
+    subject_jwks: dict[str, Any] | None = None
+    subject_issuer: str = "steward"
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    kid: str = "k1"
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -63,6 +80,8 @@ class Provider:
             basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
             if request.headers.get("authorization") != f"Basic {basic}":
                 return JSONResponse({"error": "invalid_client"}, 401)
+            if form.get("grant_type") == TOKEN_EXCHANGE:
+                return self._exchange(form)
             issued = self.codes.pop(str(form.get("code")), None)  # a code works once
             if issued is None or form.get("grant_type") != "authorization_code":
                 return JSONResponse({"error": "invalid_grant"}, 400)
@@ -86,3 +105,53 @@ class Provider:
             return JSONResponse({"id_token": id_token, "token_type": "Bearer", "expires_in": 300})
 
         return app
+
+    def _exchange(self, form: dict[str, str]) -> Response:
+        """RFC 8693 section 2: the subject token for an access token for ``audience``."""
+        audience = form.get("audience", "")
+        if form.get("subject_token_type") != JWT_TYPE or not audience:
+            return JSONResponse({"error": "invalid_request"}, 400)
+        try:
+            claims = self._subject(form.get("subject_token", ""), audience)
+        except jwt.PyJWTError as exc:
+            return JSONResponse({"error": "invalid_grant", "why": type(exc).__name__}, 400)
+        self.exchanges.append({**claims, "requested_audience": audience,
+                               "scope": form.get("scope", "")})  # fmt: skip
+        now = int(time.time())
+        token = {
+            "iss": ISSUER,
+            "aud": audience,
+            "sub": claims["sub"],
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(12),
+            "scope": form.get("scope", ""),
+            # The client acts for the subject; who acted before it stays nested (RFC 8693 4.1).
+            "act": {"sub": CLIENT_ID, **({"act": claims["act"]} if "act" in claims else {})},
+            **{k: claims[k] for k in CARRIED_CLAIMS if k in claims},
+        }
+        return JSONResponse(
+            {
+                "access_token": jwt.encode(token, self.key, algorithm="RS256",
+                                           headers={"kid": self.kid}),
+                "issued_token_type": ACCESS_TOKEN_TYPE,
+                "token_type": "Bearer",
+                "expires_in": 120,
+            }
+        )  # fmt: skip
+
+    def _subject(self, token: str, audience: str) -> dict[str, Any]:
+        """The subject token's claims, verified: signed by a trusted key (EdDSA), from the
+        trusted issuer, for the audience asked for, not expired."""
+        if self.subject_jwks is None:
+            raise jwt.InvalidTokenError("no subject tokens are trusted")
+        keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(self.subject_jwks).keys}
+        key = keys.get(jwt.get_unverified_header(token).get("kid"))
+        if key is None:
+            raise jwt.InvalidKeyError("unknown key id")
+        return dict(
+            jwt.decode(
+                token, key.key, algorithms=["EdDSA"], audience=audience,
+                issuer=self.subject_issuer, options={"require": ["exp", "sub", "aud", "iss"]},
+            )
+        )  # fmt: skip

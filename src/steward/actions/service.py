@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from ulid import ULID
 
 from steward import audit
@@ -70,6 +71,9 @@ AWAITING = ("awaiting-confirmation", "awaiting-approval")
 FINAL = ("executed", "failed", "compensated", "denied", "rejected", "expired")
 STATUSES = (*AWAITING, "ready", "executing", *FINAL)
 SOURCES = ("asker", "assistant")
+# The audit row's decision column holds 16 characters (PostgreSQL enforces it): the awaiting
+# statuses go on the record in short; the payload keeps the full status.
+_DECIDED = {"awaiting-confirmation": "to-confirm", "awaiting-approval": "to-approve"}
 STALE_GRACE_S = 30  # an `executing` call older than its timeout plus this was interrupted
 MAX_LIST = 500
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -535,6 +539,26 @@ class ActionService:
             raise NotFoundError(f"No action {action_id[:64]!r} for this user.")
         return row
 
+    @staticmethod
+    def _move(s: Session, row: Action, before: tuple[str, ...], **values: Any) -> None:
+        """Change ``row`` only while its status is still one of ``before`` (a compare-and-set
+        in this transaction); ConflictError if another worker changed it first. The row lock
+        above does this on PostgreSQL; SQLite has none, and the workers of `steward serve
+        --workers N` read the row before one of them takes the write lock: without this, two
+        confirmations of one call could both move it to ``ready`` and run it twice."""
+        moved = _count(
+            s.execute(
+                update(Action)
+                .where(Action.id == row.id, Action.status.in_(before))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        if not moved:
+            raise ConflictError(f"Action {row.id} changed meanwhile: read it again.")
+        for name, value in values.items():  # the audit record describes the new state
+            set_committed_value(row, name, value)
+
     def confirm(
         self, who: Principal, action_id: str, call_hash: str, channel: str = "api"
     ) -> ActionView:
@@ -553,7 +577,7 @@ class ActionService:
                     "This confirmation is for another call (the call hash differs): "
                     "read the action again and confirm what it will do."
                 )
-            row.status, row.updated_at = "ready", _now()
+            self._move(s, row, ("awaiting-confirmation",), status="ready", updated_at=_now())
             self._record(s, row, audit.Kind.ACTION_CONFIRMED, who, channel, decided="confirmed")
         self._execute(action_id, channel)
         return self.get(who, action_id)
@@ -617,9 +641,8 @@ class ActionService:
                 )
             )
             ready = int(count or 0) >= row.approvals_needed
-            if ready:
-                row.status = "ready"
-            row.updated_at = _now()
+            self._move(s, row, ("awaiting-approval",), updated_at=_now(),
+                       **({"status": "ready"} if ready else {}))  # fmt: skip
             self._record(s, row, audit.Kind.ACTION_APPROVED, who, channel,
                          decided="approved", extra={"approvals": int(count or 0),
                                                     "note": self._mask(note)[:300]})  # fmt: skip
@@ -652,8 +675,9 @@ class ActionService:
                         created_at=_now(),
                     )
                 )  # fmt: skip
-            row.status, row.sealed, row.updated_at = "rejected", None, _now()
-            row.rule = ("withdrawn by the asker: " if own else "rejected: ") + masked[:160]
+            rule = ("withdrawn by the asker: " if own else "rejected: ") + masked[:160]
+            self._move(s, row, AWAITING, status="rejected", sealed=None, updated_at=_now(),
+                       rule=rule)  # fmt: skip
             self._record(s, row, audit.Kind.ACTION_REJECTED, who, channel, decided="rejected")
         return self.get(who, action_id)
 
@@ -894,18 +918,20 @@ class ActionService:
         self, action_id: str, status: str, rule: str, result: dict[str, Any] | None,
         kind: audit.Kind, channel: str,
     ) -> None:  # fmt: skip
+        now = _now()
+        values: dict[str, Any] = {"status": status, "rule": self._mask(rule)[:200],
+                                  "updated_at": now, "sealed": None}  # fmt: skip
+        if result is not None:
+            values["result"] = result
+        if status == "executed":
+            values["executed_at"] = now
         with self.store.write() as (s, _):
             row = s.get(Action, action_id)
             assert row is not None
-            if row.status in FINAL:
+            try:  # only from `executing`: a worker that finished first keeps its outcome
+                self._move(s, row, ("executing",), **values)
+            except ConflictError:
                 return
-            now = _now()
-            row.status, row.rule, row.updated_at = status, self._mask(rule)[:200], now
-            row.sealed = None  # the raw arguments go with the call's end
-            if result is not None:
-                row.result = result
-            if status == "executed":
-                row.executed_at = now
             self._record(s, row, kind, None, channel, decided=status)
 
     # ------------------------------------------------------------------ audit
@@ -943,7 +969,7 @@ class ActionService:
                 kind,
                 actor=who.user_id if who is not None else "steward",
                 target=f"action:{row.id}",
-                decision=decided,
+                decision=_DECIDED.get(decided, decided),
                 payload=payload,
                 reason=row.rule,
                 channel=channel if channel in ("api", "cli", "chat", "service") else "service",
