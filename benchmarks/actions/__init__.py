@@ -1,0 +1,1 @@
+"""Benchmarks of actions (issue #21)."""
