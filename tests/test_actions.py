@@ -925,3 +925,69 @@ def test_two_replicas_confirming_and_approving_at_once_execute_once(
         assert audit.verify(rt.store).ok
     finally:
         replica.close()
+
+
+def test_two_waivers_at_once_cannot_both_spend_one_authority(
+    rt: Runtime, embedder: MiniLMEmbedder
+) -> None:
+    """$60 four times for one customer at the same moment, from two Steward processes on one
+    database, against the representative's $65 a year: the limit is read and spent one
+    decision at a time, so one runs and the others wait for two approvers."""
+    replica = Runtime(rt.settings, embedder=embedder)
+    args = {"customer": "cust-24", "amount": 60, "reason": "WV-01"}
+    sides = [rt, replica]
+    try:
+        results = together(
+            4, lambda i: sides[i % 2].actions.propose(who(rt, "rep"), "waive_fee", args)
+        )
+    finally:
+        replica.close()
+    assert not [r for r in results if isinstance(r, Exception)], results
+    statuses = sorted(r.status for r in results)
+    assert statuses == ["awaiting-approval"] * 3 + ["executed"], statuses
+    waiting = [r for r in results if r.status == "awaiting-approval"]
+    assert all(r.approvals_needed == 2 and r.decision["context"]["prior_cents"] == 6000
+               for r in waiting)  # fmt: skip
+
+
+def test_a_system_that_never_answers_goes_to_a_person_after_the_last_round(rt: Runtime) -> None:
+    from steward.actions.service import RESUME_ROUNDS
+
+    LEDGER.plan("cust-25", *["down"] * 40)
+    view = rt.actions.propose(
+        who(rt, "rep"), "waive_fee", {"customer": "cust-25", "amount": 5, "reason": "WV-03"}
+    )
+    assert view.status == "ready" and view.rule.startswith("retry pending")
+    for _ in range(RESUME_ROUNDS):
+        rt.actions.resume()
+    ended = rt.actions.get(who(rt, "rep"), view.id)
+    assert ended.status == "failed" and ended.rule.startswith("needs a person")
+    sent = len(LEDGER.calls_for(view.id))
+    assert sent == 2 + RESUME_ROUNDS  # the call and its retry, then one per round
+    assert {c.idempotency_key for c in LEDGER.calls_for(view.id)} == {view.id}
+    rt.actions.resume()
+    assert len(LEDGER.calls_for(view.id)) == sent  # a person's now: never sent again
+
+
+def test_the_same_client_key_with_another_call_is_refused(rt: Runtime) -> None:
+    asker = who(rt, "cust-26")
+    first = rt.actions.propose(asker, "freeze_card", {"last4": "1111"}, client_key="k-26")
+    with pytest.raises(ConflictError, match="another call"):
+        rt.actions.propose(asker, "freeze_card", {"last4": "2222"}, client_key="k-26")
+    again = rt.actions.propose(asker, "freeze_card", {"last4": "1111"}, client_key="k-26")
+    assert again.id == first.id and again.replayed
+    assert len(LEDGER.calls_for(first.id)) == 1
+
+
+def test_identifiers_are_bounded_and_a_stranger_subject_is_masked(rt: Runtime) -> None:
+    rep = who(rt, "rep")
+    with pytest.raises(InputError, match="conversation"):
+        rt.actions.propose(rep, "freeze_card", {"customer": "cust-27", "last4": "1234"},
+                           conversation_id="x" * 64)  # fmt: skip
+    # Staff may act for a customer who is not a Steward user; a customer number that looks
+    # like personal data (here an SSN) is masked on the record like any other value.
+    card = "cust-536-22-8726"
+    done = rt.actions.propose(rep, "freeze_card", {"customer": card, "last4": "1234"})
+    assert done.status == "executed"
+    assert "536-22-8726" not in table_text(rt, "actions")
+    assert "536-22-8726" not in table_text(rt, "audit")

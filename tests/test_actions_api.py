@@ -303,11 +303,11 @@ def test_the_same_idempotency_key_executes_once(bank: Bank) -> None:
     again = bank.propose("cust-a", "freeze_card", args, headers={"Idempotency-Key": "freeze:1"})
     assert again.status_code == 200, again.text
     assert again.json()["id"] == a["id"] and again.json()["replayed"] is True
-    # Even with other arguments, the key names the call already made: no second one.
+    # The same key with another call is a client's mistake, not a replay: 409, nothing runs.
     other = bank.propose(
         "cust-a", "freeze_card", {"last4": "9999"}, headers={"Idempotency-Key": "freeze:1"}
     )
-    assert other.status_code == 200 and other.json()["id"] == a["id"]
+    assert other.status_code == 409 and "another call" in other.json()["error"]["message"]
     assert len(action_tools.executions(a["id"])) == 1
     # A key is the asker's own: another customer's same key is their own new call, never a
     # way to read the first customer's action.

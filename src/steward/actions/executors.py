@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
@@ -21,6 +23,8 @@ from steward.actions.registry import Executor, Registry, SystemSpec
 
 Outcome = Literal["done", "refused", "unknown"]
 MAX_RESULT_BYTES = 64_000
+# Python executors run here, so that a tool's timeout holds for them too.
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="steward-tool")
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,12 @@ def run(registry: Registry, executor: Executor, call: Call, timeout_s: float) ->
         return _http(system, executor, call, timeout_s)
     assert executor.python is not None
     fn = registry.resolve(executor.python)
+    future = _POOL.submit(fn, call)
     try:
-        out = fn(call)
+        out = future.result(timeout=timeout_s)
+    except FutureTimeout:
+        # It may still finish: its state is unknown, as with an HTTP call that timed out.
+        return Result("unknown", error=f"timed out after {timeout_s:g} s")
     except Refused as exc:
         return Result("refused", error=str(exc)[:300])
     except TimeoutError as exc:

@@ -70,6 +70,7 @@ class ActionPolicy:
                 f"{len(ids)} ids for {self.count} policies); the audit trail names them."
             )
         self.ids: tuple[str, ...] = tuple(str(i) for i in ids)
+        self.parsed = cedarpy.PolicySet.from_str(self.text)  # parsed once, reused per call
 
     @staticmethod
     def _entities(who: Who, tool: str, risk: str) -> list[dict[str, Any]]:
@@ -102,7 +103,7 @@ class ActionPolicy:
             "resource": f'Tool::"{_quote(tool)}"',
             "context": context,
         }
-        result = cedarpy.is_authorized(request, self.text, self._entities(who, tool, risk))
+        result = cedarpy.is_authorized(request, self.parsed, self._entities(who, tool, risk))
         reasons = tuple(self._name(r) for r in result.diagnostics.reasons)
         errors = tuple(str(e) for e in result.diagnostics.errors)
         return Decision(result.allowed, reasons, errors)

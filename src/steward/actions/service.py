@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -74,9 +74,11 @@ SOURCES = ("asker", "assistant")
 # The audit row's decision column holds 16 characters (PostgreSQL enforces it): the awaiting
 # statuses go on the record in short; the payload keeps the full status.
 _DECIDED = {"awaiting-confirmation": "to-confirm", "awaiting-approval": "to-approve"}
+RESUME_ROUNDS = 5  # sweeps that send a retry-safe call again before a person takes it
 STALE_GRACE_S = 30  # an `executing` call older than its timeout plus this was interrupted
 MAX_LIST = 500
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def _now() -> datetime:
@@ -208,6 +210,24 @@ class ActionService:
             return [self._mask(v) for v in value]
         return self._mask(str(value))
 
+    def _mask_arguments(
+        self, tool: ToolSpec, arguments: Mapping[str, Any], keep_subject: bool
+    ) -> dict[str, Any]:
+        """The arguments as the record keeps them: free text masked; values a schema's `enum`
+        fixes stay, and so does the subject where it is a directory user's id (on every audit
+        row already)."""
+        props = tool.arguments.get("properties") or {}
+        out: dict[str, Any] = {}
+        for name, value in arguments.items():
+            fixed = isinstance(props.get(name), Mapping) and "enum" in props[name]
+            kept = fixed or (name == tool.subject and keep_subject)
+            out[name] = value if kept else self._mask(value)
+        return out
+
+    def _is_user(self, user_id: str) -> bool:
+        with self.store.read() as s:
+            return s.scalar(select(User.id).where(User.id == user_id)) is not None
+
     # ------------------------------------------------------------------ reading
 
     def tools(self, who: Principal) -> list[dict[str, Any]]:
@@ -250,8 +270,11 @@ class ActionService:
             )
         return False
 
-    def _view(self, s: Session, row: Action, who: Principal) -> ActionView:
-        approvals = [
+    def _view(
+        self, s: Session, row: Action, who: Principal, raw: Mapping[str, Any] | None = None
+    ) -> ActionView:
+        """``raw``: the arguments as given, for a row just written (no approvals yet)."""
+        approvals = [] if raw is not None else [
             {"approver": a.approver, "verdict": a.verdict, "call_hash": a.call_hash,
              "note": a.note, "at": _aware(a.created_at).isoformat()}  # type: ignore[union-attr]
             for a in s.scalars(
@@ -265,7 +288,7 @@ class ActionService:
             # The asker confirms what will happen with their own values, not tokens.
             tool = self.registry.tools.get(row.tool)
             if tool is not None:
-                summary = tool.describe(self._unseal(row.id, row.sealed))
+                summary = tool.describe(raw or self._unseal(row.id, row.sealed))
         return ActionView(
             id=row.id,
             tool=row.tool,
@@ -327,37 +350,42 @@ class ActionService:
 
     # ------------------------------------------------------------------ deciding
 
-    def _who(self, who: Principal) -> Who:
-        with self.store.read() as s:
-            user = s.get(User, who.user_id)
-            role = user.role if user is not None else ""
+    def _who(self, who: Principal, s: Session) -> Who:
+        role = s.scalar(select(User.role).where(User.id == who.user_id))
         return Who(who.user_id, who.access, role or "", who.center, who.external, who.groups)
 
     def _context(
-        self, tool: ToolSpec, who: Principal, subject: str | None, amount: float, source: str
+        self,
+        s: Session,
+        tool: ToolSpec,
+        who: Principal,
+        subject: str | None,
+        amount: float,
+        source: str,
     ) -> dict[str, Any]:
+        """The policy's context, read in the caller's session (inside :meth:`_serialize` when
+        it decides a new call, so two calls at once cannot both spend the same authority)."""
         now = _now()
-        with self.store.read() as s:
-            recent = s.scalar(
-                select(func.count())
-                .select_from(Action)
-                .where(
-                    Action.requested_by == who.user_id,
-                    Action.tool == tool.name,
-                    Action.created_at >= now - timedelta(hours=1),
-                )
+        recent = s.scalar(
+            select(func.count())
+            .select_from(Action)
+            .where(
+                Action.requested_by == who.user_id,
+                Action.tool == tool.name,
+                Action.created_at >= now - timedelta(hours=1),
             )
-            prior = 0
-            if tool.amount is not None and subject is not None:
-                for args in s.scalars(
-                    select(Action.arguments).where(
-                        Action.tool == tool.name,
-                        Action.subject == subject,
-                        Action.status.in_(("executed", "executing", "ready")),
-                        Action.created_at >= now - timedelta(days=365),
-                    )
-                ):
-                    prior += _cents(args.get(tool.amount))
+        )
+        prior = 0
+        if tool.amount is not None and subject is not None:
+            for args in s.scalars(
+                select(Action.arguments).where(
+                    Action.tool == tool.name,
+                    Action.subject == subject,
+                    Action.status.in_(("executed", "executing", "ready")),
+                    Action.created_at >= now - timedelta(days=365),
+                )
+            ):
+                prior += _cents(args.get(tool.amount))
         return {
             "subject_is_self": subject is not None and subject == who.user_id,
             "has_subject": subject is not None,
@@ -367,6 +395,21 @@ class ActionService:
             "source": source,
             "center": who.center or "",
         }
+
+    @staticmethod
+    def _serialize(s: Session, tool: str, key: str) -> None:
+        """Take, for this transaction, the lock of one (tool, subject or asker): the limits
+        the policy reads (the amount already waived, the calls of the last hour) are read and
+        spent one decision at a time. PostgreSQL: a transaction-scoped advisory lock; SQLite:
+        a first write statement, which takes the database's write lock before any read."""
+        if s.get_bind().dialect.name == "postgresql":
+            digest = hashlib.sha256(f"steward-action\x00{tool}\x00{key}".encode()).digest()
+            s.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"),
+                {"k": int.from_bytes(digest[:8], "big", signed=True)},
+            )
+        else:
+            s.execute(update(Action).where(Action.id == "").values(attempts=Action.attempts))
 
     def _grounded(
         self, who: Principal, tool: ToolSpec, conversation_id: str | None,
@@ -417,109 +460,124 @@ class ActionService:
         channel: str = "api",
     ) -> ActionView:
         """Propose one call for ``who``; the policy decides what happens (module docstring).
-        The same ``client_key`` again from the same asker returns the first action."""
+        The same ``client_key`` again from the same asker returns the first action, if it is
+        the same call (ConflictError otherwise)."""
         self.authz.authorize(who, Permission.USE_TOOLS, f"tool:{tool_name}")
         if source not in SOURCES:
             raise InputError(f"Unknown source {source[:20]!r}; use asker or assistant.")
+        if conversation_id is not None and not _ULID.fullmatch(conversation_id):
+            raise InputError("`conversation_id` is a conversation's id (26 characters).")
         tool = self.registry.get(tool_name)
         if not isinstance(arguments, Mapping):
             raise InputError("`arguments` must be an object.")
         args = dict(arguments)
         if len(canonical(tool.name, args)) > MAX_ARGUMENT_BYTES:
             raise InputError(f"A call's arguments are limited to {MAX_ARGUMENT_BYTES:,} bytes.")
-        if client_key is not None:
-            found = self._by_client_key(who, client_key)
-            if found is not None:
-                return found
         if tool.subject is not None and who.external and args.get(tool.subject) in (None, ""):
             args[tool.subject] = who.user_id  # a customer acts for themselves
         tool.check(args)
         subject = str(args[tool.subject]) if tool.subject and args.get(tool.subject) else None
-        amount = _amount(args.get(tool.amount)) if tool.amount else 0.0
-        ctx = _Ctx(self._who(who), self._context(tool, who, subject, amount, source))
-        now = _now()
-        action_id = str(ULID())
+        if subject is not None and len(subject) > 64:
+            raise InputError(f"Tool {tool.name}: {tool.subject}: at most 64 characters.")
         call_hash = self.call_hash(tool.name, args)
-        masked_args = self._mask(args)
-        summary = self._mask(tool.describe(args))
+        if client_key is not None:
+            found = self._by_client_key(who, client_key, call_hash)
+            if found is not None:
+                return found
+        amount = _amount(args.get(tool.amount)) if tool.amount else 0.0
         ungrounded = (
             self._grounded(who, tool, conversation_id, args) if source == "assistant" else None
         )
-        if ungrounded is not None:
-            propose = Decision(False, ("model-proposes-policy-decides",))
-        else:
-            propose = self.policy.decide("propose", ctx.who, tool.name, tool.risk, ctx.context)
-        execute = (
-            self.policy.decide("execute", ctx.who, tool.name, tool.risk, ctx.context)
-            if propose.allowed
-            else Decision(False, ())
-        )
-        risk = tool.risk if execute.allowed else "high"
-        mode = self.registry.mode(tool, risk, who.center) if execute.allowed else "propose"
-        needed = (2 if risk in self.registry.dual_control else 1) if mode == "propose" else 0
-        if not propose.allowed:
-            status, rule = "denied", ungrounded or propose.rule
-            expires = None
-        else:
-            status = {"auto": "ready", "confirm": "awaiting-confirmation"}.get(
-                mode, "awaiting-approval"
-            )
-            rule = (
-                execute.rule
-                if execute.allowed
-                else "approval needed: "
-                + (execute.rule if execute.rules else "no policy lets the asker run it alone")
-            )
-            ttl = self.config.confirm_ttl_s if mode == "confirm" else self.config.approval_ttl_s
-            expires = now + timedelta(seconds=ttl) if status in AWAITING else None
-        decision = {
-            "propose": {"allowed": propose.allowed, "rules": list(propose.rules)},
-            "execute": {"allowed": execute.allowed, "rules": list(execute.rules)},
-            "context": {k: v for k, v in ctx.context.items() if k != "center"},
-        }
+        now = _now()
+        action_id = str(ULID())
+        known = subject is None or subject == who.user_id or self._is_user(subject)
+        masked_args = self._mask_arguments(tool, args, keep_subject=known)
+        if subject is not None and not known:  # a bank's customer number may be personal data
+            subject = str(self._mask(subject))
         row = Action(
-            id=action_id,
-            tool=tool.name,
-            status=status,
-            risk=risk,
-            mode=mode,
-            approvals_needed=needed,
-            requested_by=who.user_id,
-            subject=subject,
-            center=who.center,
-            source=source,
-            conversation_id=conversation_id,
-            client_key=client_key,
-            call_hash=call_hash,
-            arguments=masked_args,
-            sealed=self._seal(action_id, args) if status != "denied" else None,
-            summary=summary,
-            decision=decision,
-            rule=rule[:200],
-            result=None,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
-            expires_at=expires,
-            executed_at=None,
-        )
-        kind = audit.Kind.ACTION_DENIED if status == "denied" else audit.Kind.ACTION_PROPOSED
+            id=action_id, tool=tool.name, requested_by=who.user_id, subject=subject,
+            center=who.center, source=source, conversation_id=conversation_id,
+            client_key=client_key, call_hash=call_hash, arguments=masked_args,
+            summary=tool.describe(masked_args), result=None, attempts=0, created_at=now,
+            updated_at=now, executed_at=None,
+        )  # fmt: skip
         try:
             with self.store.write() as (s, _):
+                self._serialize(s, tool.name, subject or who.user_id)
+                self._decide(s, row, tool, who, amount, ungrounded)
+                if row.status != "denied":
+                    row.sealed = self._seal(action_id, args)
                 s.add(row)
                 s.flush()
-                self._record(s, row, kind, who, channel, decided="denied" if
-                             status == "denied" else status)  # fmt: skip
+                kind = (
+                    audit.Kind.ACTION_DENIED
+                    if row.status == "denied"
+                    else audit.Kind.ACTION_PROPOSED
+                )
+                self._record(s, row, kind, who, channel, decided=row.status)
+                view = self._view(s, row, who, args)
         except IntegrityError:
-            found = self._by_client_key(who, client_key) if client_key else None
+            found = self._by_client_key(who, client_key, call_hash) if client_key else None
             if found is None:
                 raise
             return found
-        if status == "ready":
-            self._execute(action_id, channel)
-        return self.get(who, action_id)
+        if view.status != "ready":
+            return view
+        self._execute(action_id, channel)
+        with self.store.read() as s:
+            done = s.get(Action, action_id)
+            assert done is not None
+            return self._view(s, done, who)
 
-    def _by_client_key(self, who: Principal, client_key: str) -> ActionView | None:
+    def _decide(
+        self, s: Session, row: Action, tool: ToolSpec, who: Principal, amount: float,
+        ungrounded: str | None,
+    ) -> None:  # fmt: skip
+        """Fill ``row``'s status, class, mode, approvals needed, rule, decision and deadline
+        from the policy, read in ``s`` (inside the lock of :meth:`_serialize`)."""
+        principal = self._who(who, s)
+        context = self._context(s, tool, who, row.subject, amount, row.source)
+        if ungrounded is not None:
+            propose = Decision(False, ("model-proposes-policy-decides",))
+        else:
+            propose = self.policy.decide("propose", principal, tool.name, tool.risk, context)
+        execute = (
+            self.policy.decide("execute", principal, tool.name, tool.risk, context)
+            if propose.allowed
+            else Decision(False, ())
+        )
+        row.decision = {
+            "propose": {"allowed": propose.allowed, "rules": list(propose.rules)},
+            "execute": {"allowed": execute.allowed, "rules": list(execute.rules)},
+            "context": {k: v for k, v in context.items() if k != "center"},
+        }
+        row.expires_at = None
+        if not propose.allowed:
+            row.status, row.risk, row.approvals_needed = "denied", tool.risk, 0
+            row.mode = self.registry.mode(tool, tool.risk, who.center)
+            row.rule = (ungrounded or propose.rule)[:200]
+            return
+        # Beyond what the asker may do alone: treated as high risk, for approval.
+        row.risk = tool.risk if execute.allowed else "high"
+        row.mode = self.registry.mode(tool, row.risk, who.center) if execute.allowed else "propose"
+        dual = row.risk in self.registry.dual_control
+        row.approvals_needed = (2 if dual else 1) if row.mode == "propose" else 0
+        row.status = {"auto": "ready", "confirm": "awaiting-confirmation"}.get(
+            row.mode, "awaiting-approval"
+        )
+        row.rule = (
+            execute.rule
+            if execute.allowed and row.mode != "propose"
+            else "approval needed: "
+            + (execute.rule if execute.rules else "no policy lets the asker run it alone")
+        )[:200]
+        if row.status in AWAITING:
+            ttl = self.config.confirm_ttl_s if row.mode == "confirm" else self.config.approval_ttl_s
+            row.expires_at = row.created_at + timedelta(seconds=ttl)
+
+    def _by_client_key(self, who: Principal, client_key: str, call_hash: str) -> ActionView | None:
+        """The asker's action sent with this key before (``replayed``); ConflictError when
+        the key came with another call (a client bug that must not pass as a replay)."""
         with self.store.read() as s:
             row = s.scalars(
                 select(Action).where(
@@ -528,6 +586,11 @@ class ActionService:
             ).first()
             if row is None:
                 return None
+            if not hmac.compare_digest(row.call_hash, call_hash):
+                raise ConflictError(
+                    "This Idempotency-Key was sent before with another call; use a new key "
+                    "for a new call."
+                )
             view = self._view(s, row, who)
         return ActionView(**{**view.__dict__, "replayed": True})
 
@@ -582,11 +645,9 @@ class ActionService:
         self._execute(action_id, channel)
         return self.get(who, action_id)
 
-    def approve(
-        self, who: Principal, action_id: str, call_hash: str, note: str = "", channel: str = "api"
-    ) -> ActionView:
-        """One approval, bound to ``call_hash``; the call runs when it has as many distinct
-        approvals as it needs."""
+    def _check_approver(self, who: Principal, action_id: str, verb: str) -> None:
+        """May ``who`` approve (or reject) this action: the role, four eyes (neither the asker
+        nor the customer acted on), then the policy's ``approve``; each refusal audited."""
         self.authz.authorize(who, Permission.APPROVE_ACTIONS, f"action:{action_id}")
         self.expire_due()
         with self.store.read() as s:
@@ -597,17 +658,25 @@ class ActionService:
         if who.user_id in (row.requested_by, subject):
             self.authz.deny(
                 who, "four-eyes", f"action:{action_id}",
-                ForbiddenError("Four eyes: the asker, or the customer acted on, may not "
-                               "approve the action."),
+                ForbiddenError(f"Four eyes: the asker, or the customer acted on, may not "
+                               f"{verb} the action."),
             )  # fmt: skip
-        ctx = self._context(tool, who, subject, amount, row.source)
-        decided = self.policy.decide("approve", self._who(who), tool.name, row.risk, ctx)
+        with self.store.read() as s:
+            ctx = self._context(s, tool, who, subject, amount, row.source)
+            decided = self.policy.decide("approve", self._who(who, s), tool.name, row.risk, ctx)
         if not decided.allowed:
             self.authz.deny(
                 who, "action-policy", f"action:{action_id}",
-                ForbiddenError(f"The action policy does not let {who.user_id} approve "
+                ForbiddenError(f"The action policy does not let {who.user_id} {verb} "
                                f"{tool.name} ({decided.rule})."),
             )  # fmt: skip
+
+    def approve(
+        self, who: Principal, action_id: str, call_hash: str, note: str = "", channel: str = "api"
+    ) -> ActionView:
+        """One approval, bound to ``call_hash``; the call runs when it has as many distinct
+        approvals as it needs."""
+        self._check_approver(who, action_id, "approve")
         ready = False
         with self.store.write() as (s, _):
             row = self._load_for_change(s, who, action_id)
@@ -660,7 +729,7 @@ class ActionService:
             row = self._load_for_change(s, who, action_id)
             own = row.requested_by == who.user_id
         if not own:
-            self.authz.authorize(who, Permission.APPROVE_ACTIONS, f"action:{action_id}")
+            self._check_approver(who, action_id, "reject")
         self.expire_due()
         with self.store.write() as (s, _):
             row = self._load_for_change(s, who, action_id)
@@ -773,8 +842,7 @@ class ActionService:
             else "steward-python"
         )
         with self.store.read() as s:
-            user = s.get(User, row.requested_by)
-            role = user.role if user is not None else ""
+            role = s.scalar(select(User.role).where(User.id == row.requested_by))
         claims = CallClaims(
             asker=row.requested_by, role=role or "", customer=row.subject, tool=row.tool,
             call_hash=row.call_hash, action_id=row.id, approvers=tuple(sorted(approvers)),
@@ -825,7 +893,7 @@ class ActionService:
         try:
             token = self._token(row, tool, approvers)
         except TokenError as exc:
-            self._after_unknown(row, tool, channel, f"no token for the asker: {exc}")
+            self._after_unknown(row, tool, channel, f"no token for the asker: {exc}", row.attempts)
             return
         call = executors.Call(row.tool, args, row.id, token, row.requested_by)
         if tool.dry_run is not None and row.attempts <= 1:
@@ -858,13 +926,16 @@ class ActionService:
                     s.execute(update(Action).where(Action.id == row.id)
                               .values(attempts=attempt, updated_at=_now()))  # fmt: skip
                 continue
-            self._after_unknown(row, tool, channel, result.error or "no answer")
+            self._after_unknown(row, tool, channel, result.error or "no answer", attempt)
             return
 
-    def _after_unknown(self, row: Action, tool: ToolSpec, channel: str, error: str) -> None:
-        """The system may or may not have acted: a retry-safe call waits for `resume` (same
-        key); any other is compensated or handed to a person."""
-        if tool.retry == "safe":
+    def _after_unknown(
+        self, row: Action, tool: ToolSpec, channel: str, error: str, attempts: int
+    ) -> None:
+        """The system may or may not have acted: a retry-safe call waits for the next sweep
+        (same key), at most :data:`RESUME_ROUNDS` times; any other, or one past that, is
+        compensated or handed to a person."""
+        if tool.retry == "safe" and attempts < tool.retries + 1 + RESUME_ROUNDS:
             with self.store.write() as (s, _):
                 done = _count(
                     s.execute(

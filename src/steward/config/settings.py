@@ -898,14 +898,14 @@ class ActionSettings(_Group):
         default=900,
         ge=30,
         le=86400,
-        description="Seconds the asker has to confirm an action's summary; then it is denied.",
+        description="Seconds the asker has to confirm an action's summary; then it expires.",
         json_schema_extra=_env("STEWARD_ACTIONS_CONFIRM_TTL_S"),
     )
     approval_ttl_s: int = Field(
         default=86400,
         ge=60,
         le=30 * 86400,
-        description="Seconds an action waits for its approvals; then it is denied (expired).",
+        description="Seconds an action waits for its approvals; then it expires.",
         json_schema_extra=_env("STEWARD_ACTIONS_APPROVAL_TTL_S"),
     )
     signing_key_file: Path | None = Field(
