@@ -30,12 +30,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_role_table_is_the_documented_data() -> None:
     table = role_table()
     assert ROLES == ("asker", "reviewer", "operator", "admin")
-    assert table["asker"] == {Permission.ASK, Permission.SEARCH}
+    assert table["asker"] == {Permission.ASK, Permission.SEARCH, Permission.USE_TOOLS}
     assert table["reviewer"] == table["asker"] | {
         Permission.WORK_TICKETS,
         Permission.READ_PROFILES,
         Permission.APPROVE_PROFILES,
+        Permission.APPROVE_ACTIONS,
     }
+    assert Permission.MANAGE_ACTIONS in table["operator"]
+    assert Permission.MANAGE_ACTIONS not in table["reviewer"]
     assert Permission.SEE_ALL_CENTERS in table["operator"]
     assert Permission.RESOLVE_ANY_TICKET in table["operator"]
     assert Permission.READ_AUDIT in table["operator"]

@@ -1,21 +1,23 @@
 """Issue 20's must-show on the Meridian dev questions themselves: the corpus is evaluation data
 that lives beside the checkout (``../shared/corpus/meridian``, or ``$MERIDIAN_CORPUS``),
 never inside the product. The store is built from it here, as ``benchmarks/meridian/setup``
-does, and the CLI runs the gate as an operator would: a deliberately worse version (answer
+does, and a deliberately worse version (answer
 threshold far too low) is blocked with exit 1 and the broken questions named; a harmless one
 passes, its author's approval is refused, a second reviewer's is taken, it is promoted, the next
-answer's audit row names it; rollback gives all 60 earlier answers back word for word."""
+answer's audit row names it; rollback gives all 60 earlier answers back word for word. (The CLI's
+own steps are tested in tests/test_promotion.py; here one real process runs the blocked gate.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from steward.core.errors import ForbiddenError
+from steward.evals.gate import parse_tolerances
 from steward.evals.runner import load_questions
 from steward.identity.auth import create_key, principal_for
 from steward.identity.directory import UserSpec, create_user, import_directory
@@ -61,51 +63,43 @@ def test_meridian_dev_gate_blocks_worse_promotes_better_and_rolls_back(
     questions = load_questions(questions_file)
     assert len(questions) == 60
     before = {q.id: ask(rt, principal_for(rt.store, q.user), q.question) for q in questions}
-    env = {"STEWARD_ACTOR_KEY": create_key(rt.store, "mer-author")}
-
-    def cli(*args: str) -> tuple[int, str, str]:
-        done = run_cli(*args, home=home, model_cache=model_cache, extra_env=env)
-        return done.returncode, done.stdout, done.stderr
-
-    code, out, err = cli("eval", "run", "--questions", str(questions_file), "--json")
-    assert code == 0, err
-    baseline = json.loads(out)
-    assert baseline["leaks"] == 0 and baseline["forbidden_ok"] == 1.0, baseline
-    worse = tmp_path / "worse.yaml"
-    worse.write_text("label: threshold far too low\npolicy: {answer_threshold: 0.05}\n")
-    code, out, err = cli("profile", "create", str(worse), "--publish", "--json")
-    assert code == 0, err
-    v_worse = json.loads(out)["version"]
+    baseline = rt.evals.run(author, questions, set_name=questions_file.name)
+    assert baseline.figures["leaks"] == 0 and baseline.figures["forbidden_ok"] == 1.0
     steady = tmp_path / "steady.yaml"  # the default tolerances less latency (a loaded machine)
     steady.write_text(STEADY)
-    gate = ("eval", "gate", "--baseline", baseline["run_id"], "--questions", str(questions_file),
-            "--tolerances", str(steady))  # fmt: skip
-    code, out, err = cli(*gate, "--candidate", str(v_worse))
-    assert code == 1, out + err
+    # Worse: an answer threshold far too low. The gate as an operator runs it: a real process.
+    worse = rt.profiles.create(
+        author, {"label": "threshold far too low", "policy": {"answer_threshold": 0.05}}
+    )
+    rt.profiles.publish(author, worse.version)
+    env = {"STEWARD_ACTOR_KEY": create_key(rt.store, "mer-author")}
+    done = run_cli(
+        "eval", "gate", "--baseline", baseline.id, "--questions", str(questions_file),
+        "--tolerances", str(steady), "--candidate", str(worse.version),
+        home=home, model_cache=model_cache, extra_env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
     # The broken questions by name: questions no document answers (or the asker may not
     # read) now answered.
-    broken = re.findall(r"^\s*(\S+) \((unanswerable|forbidden)\): \w+ -> answer", out, re.M)
-    assert broken, out
+    broken = re.findall(r"^\s*(\S+) \((unanswerable|forbidden)\): \w+ -> answer", done.stdout, re.M)
+    assert broken, done.stdout
     assert {qid for qid, _ in broken} <= {q.id for q in questions}
     # Harmless: prompt instructions, which the extractive provider does not read.
-    better = tmp_path / "better.yaml"
-    better.write_text("label: shorter\nanswering: {prompt_instructions: Keep it short.}\n")
-    code, out, err = cli("profile", "create", str(better), "--publish", "--json")
-    assert code == 0, err
-    v_better = json.loads(out)["version"]
-    code, out, err = cli(*gate, "--candidate", str(v_better))
-    assert code == 0, out + err
+    better = rt.profiles.create(
+        author, {"label": "shorter", "answering": {"prompt_instructions": "Keep it short."}}
+    )
+    rt.profiles.publish(author, better.version)
+    tolerances = parse_tolerances(yaml.safe_load(STEADY))
+    passed = rt.evals.gate(author, baseline.id, better.version, questions, tolerances)
+    assert passed.verdict == "pass", passed.comparison
     with pytest.raises(ForbiddenError, match="Four eyes"):
-        rt.profiles.approve(author, v_better)
-    rt.profiles.approve(reviewer, v_better, note="gate passed on the dev questions")
-    code, out, err = cli("profile", "activate", str(v_better))
-    assert code == 0, err
-    rt.profiles.clock = lambda: float("inf")  # the next refresh re-reads the activation now
+        rt.profiles.approve(author, better.version)
+    rt.profiles.approve(reviewer, better.version, note="gate passed on the dev questions")
+    rt.profiles.activate(author, better.version)
     first = questions[0]
     after = ask(rt, principal_for(rt.store, first.user), first.question)
-    assert _row(rt, after.audit_id).settings["profile"] == v_better
-    code, out, err = cli("profile", "rollback", "--reason", "drill")
-    assert code == 0, err
+    assert _row(rt, after.audit_id).settings["profile"] == better.version
+    rt.profiles.rollback(author, reason="drill")
     for q in questions:
         again = ask(rt, principal_for(rt.store, q.user), q.question)
         assert _row(rt, again.audit_id).settings["profile"] == 1
