@@ -1,9 +1,8 @@
 """Issue 20's must-show on the Meridian dev questions themselves: the corpus is evaluation data
 that lives beside the checkout (``../shared/corpus/meridian``, or ``$MERIDIAN_CORPUS``),
 never inside the product. The store is built from it here, as ``benchmarks/meridian/setup``
-does, and a deliberately worse version (answer
-threshold far too low) is blocked with exit 1 and the broken questions named; a harmless one
-passes, its author's approval is refused, a second reviewer's is taken, it is promoted, the next
+does, and a deliberately worse version (answer threshold far too low) is blocked with exit 1
+and the broken questions named; a harmless one passes, its author's approval is refused, a second reviewer's is taken, it is promoted, the next
 answer's audit row names it; rollback gives all 60 earlier answers back word for word. (The CLI's
 own steps are tested in tests/test_promotion.py; here one real process runs the blocked gate.)"""
 
