@@ -10,6 +10,7 @@ in the ways a real system fails (down, refusing, answer lost, Steward killed mid
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -190,6 +191,7 @@ DIRECTORY = "\n".join(
             for c in CUSTOMERS
         ),
         "  - {id: rep, groups: [staff], center: north, role: service_representative}",
+        "  - {id: rep-2, groups: [staff], center: north, role: service_representative}",
         "  - {id: sr-rev, groups: [staff], center: north, role: senior_service_representative,"
         " access: reviewer}",
         "  - {id: rev-a, groups: [staff], center: north, role: supervisor, access: reviewer}",
@@ -456,7 +458,8 @@ def test_a_tool_no_policy_permits_is_denied_by_default_and_the_rule_named(
         assert row(rt, view.id).sealed is None  # a denied call never holds its raw arguments
         allowed = narrow.actions.propose(who(narrow, "cust-2"), "freeze_card", {"last4": "1111"})
         assert allowed.status == "executed"
-        assert allowed.decision["execute"]["rules"] == ["only-card-freezes"]
+        assert allowed.decision == {}  # a customer is not shown the policy's workings
+        assert row(rt, allowed.id).decision["execute"]["rules"] == ["only-card-freezes"]
     finally:
         narrow.close()
     # The shipped policy: no permit lets anyone run a high-risk call alone, so it waits for
@@ -473,7 +476,7 @@ def test_unknown_tool_and_bad_arguments_are_refused_before_any_decision(rt: Runt
     before = n_actions(rt)
     with pytest.raises(NotFoundError):
         rt.actions.propose(who(rt, "rep"), "transfer_everything", {})
-    with pytest.raises(InputError, match=r"(?i)additional"):
+    with pytest.raises(InputError, match="does not take"):
         rt.actions.propose(
             who(rt, "rep"),
             "freeze_card",
@@ -991,3 +994,111 @@ def test_identifiers_are_bounded_and_a_stranger_subject_is_masked(rt: Runtime) -
     assert done.status == "executed"
     assert "536-22-8726" not in table_text(rt, "actions")
     assert "536-22-8726" not in table_text(rt, "audit")
+
+
+# ------------------------------------------------------------- found by the outside review
+
+
+def test_numbers_inside_masking_tokens_or_codes_are_not_the_askers(rt: Runtime) -> None:
+    """The asker wrote 12 (and a code WV-02, and an address the stored turn holds as
+    <ADDRESS_n>). Only 12 grounds an amount: not the token's number, not the code's, not the
+    house number inside the masked address."""
+    rep = who(rt, "rep")
+    said = ask(rt, rep, "The customer at 40 Elm Street, Dover asks us to waive a 12 dollar "
+               "fee, reason WV-02. What is the process?", "api")  # fmt: skip
+    with rt.store.read() as s:
+        turn = s.execute(
+            sa.text("SELECT text FROM turns WHERE conversation_id = :c AND role = 'asker'"),
+            {"c": said.conversation_id},
+        ).scalar_one()
+    token = re.search(r"<ADDRESS_(\d+)>", turn)
+    assert token is not None, turn  # the address is masked in the stored turn
+    for amount in {int(token.group(1)), 40, 2, 1}:
+        if amount == 12:
+            continue
+        lifted = rt.actions.propose(
+            rep, "waive_fee", {"customer": "cust-28", "amount": amount, "reason": "WV-02"},
+            conversation_id=said.conversation_id, source="assistant",
+        )  # fmt: skip
+        assert lifted.status == "denied" and "amount" in lifted.rule, (amount, lifted.rule)
+    typed = rt.actions.propose(
+        rep, "waive_fee", {"customer": "cust-28", "amount": 12, "reason": "WV-02"},
+        conversation_id=said.conversation_id, source="assistant",
+    )  # fmt: skip
+    assert typed.status == "executed", typed.rule
+
+
+def test_the_subject_is_one_account_whatever_its_spelling(rt: Runtime) -> None:
+    rep = who(rt, "rep-2")  # its own hourly count: this module makes many calls
+    with pytest.raises(InputError, match="subject is empty"):
+        rt.actions.propose(rep, "waive_fee", {"customer": " ", "amount": 5, "reason": "WV-01"})
+    # A directory user's id in capitals is that user: their action, and they see it.
+    caps = rt.actions.propose(rep, "freeze_card", {"customer": "CUST-29", "last4": "1234"})
+    assert caps.subject == "cust-29" and caps.arguments["customer"] == "cust-29"
+    assert rt.actions.get(who(rt, "cust-29"), caps.id).id == caps.id
+    # A customer number Steward does not know: spaces and width fold to one account, so the
+    # year's total is one total; invisible characters are refused.
+    spent = [
+        rt.actions.propose(rep, "waive_fee", {"customer": c, "amount": 30, "reason": "WV-01"})
+        for c in ("acct-77", " acct-77 ", "ａｃｃｔ-77")
+    ]
+    assert [a.status for a in spent] == ["executed", "executed", "awaiting-approval"]
+    assert len({a.subject for a in spent}) == 1
+    assert spent[2].decision["context"]["prior_cents"] == 6000
+    for hidden in ("acct-77\u200b", "acct\u202e77", "acct-77\x00"):
+        with pytest.raises(InputError, match=r"invisible|control"):
+            rt.actions.propose(rep, "waive_fee", {"customer": hidden, "amount": 1,
+                                                  "reason": "WV-01"})  # fmt: skip
+
+
+def test_bad_numbers_and_schema_errors_never_echo_the_value(rt: Runtime) -> None:
+    rep = who(rt, "rep")
+    with pytest.raises(InputError, match="finite"):
+        rt.actions.propose(rep, "waive_fee", {"customer": "cust-30", "amount": float("nan"),
+                                              "reason": "WV-01"})  # fmt: skip
+    for args, value in (
+        ({"customer": "cust-30", "amount": 4111111111111111, "reason": "WV-01"}, "4111"),
+        ({"customer": "cust-30", "amount": 5, "reason": "536-22-8471"}, "536-22"),
+        ({"customer": "cust-30", "amount": 5, "reason": "WV-01", "536-22-8471": 1}, "536-22"),
+    ):
+        with pytest.raises(InputError) as refused:
+            rt.actions.propose(rep, "waive_fee", args)
+        assert value not in refused.value.message, refused.value.message
+
+
+def test_personal_data_without_a_cue_is_masked_in_arguments(rt: Runtime) -> None:
+    asker = who(rt, "cust-30")
+    view = rt.actions.propose(
+        asker, "change_address", {"address": "Flat 2, SSN 536–22–8471, acct 536228471 Rd"}
+    )
+    rt.actions.confirm(asker, view.id, view.call_hash)
+    stored = table_text(rt, "actions") + table_text(rt, "audit")
+    for raw in ("22–8471", "22-8471", "536228471"):  # whole enough not to be in a hash by chance
+        assert raw not in stored, raw
+    # Staff acting for a customer Steward does not know: the number is an account token.
+    number = rt.actions.propose(who(rt, "rep"), "freeze_card", {"customer": "536228471",
+                                                                "last4": "9876"})  # fmt: skip
+    assert number.subject is not None and number.subject.startswith("<CUSTOMER_ID_")
+    assert "536228471" not in table_text(rt, "actions") + table_text(rt, "audit")
+
+
+def test_a_conversation_of_another_asker_is_refused_whatever_the_source(rt: Runtime) -> None:
+    theirs = ask(rt, who(rt, "cust-1"), "What does a card freeze do?", "api")
+    assert theirs.conversation_id is not None
+    with pytest.raises(NotFoundError):
+        rt.actions.propose(who(rt, "rep"), "freeze_card", {"customer": "cust-1", "last4": "1"
+                           * 4}, conversation_id=theirs.conversation_id)  # fmt: skip
+    with pytest.raises(InputError, match="conversation"):
+        rt.actions.propose(who(rt, "rep"), "freeze_card", {"customer": "cust-1", "last4": "1111"},
+                           conversation_id="0" * 25 + "!")  # fmt: skip
+
+
+def test_a_customer_sees_the_state_of_their_request_not_the_reviewers(rt: Runtime) -> None:
+    high = rt.actions.propose(who(rt, "rep"), "close_account", {"customer": "cust-27"})
+    rt.actions.approve(who(rt, "rev-a"), high.id, high.call_hash, note="checked by phone")
+    mine = rt.actions.get(who(rt, "cust-27"), high.id)
+    assert mine.decision == {} and mine.approvals == [
+        {"verdict": "approve", "at": mine.approvals[0]["at"]}
+    ]
+    staff = rt.actions.get(who(rt, "rev-b"), high.id)
+    assert staff.approvals[0]["approver"] == "rev-a" and staff.decision["execute"]

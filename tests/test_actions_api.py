@@ -517,3 +517,23 @@ def test_review_queue_lists_pending_actions_and_approves_them(bank: Bank) -> Non
         posted = client.post(form, data={"csrf_token": csrf, "call_hash": a["call_hash"]})
         assert posted.status_code == 403
     assert len(bank.call("ops-1", "GET", f"/v1/actions/{a['id']}").json()["approvals"]) == 1
+
+
+def test_hidden_characters_are_refused_and_never_reach_an_operators_terminal(
+    bank: Bank, model_cache: Path
+) -> None:
+    """Text that would drive a terminal or reorder what a reviewer reads: refused in a call's
+    arguments (400); stored text elsewhere is printed escaped by the CLI."""
+    for address in ("\x1b[2K\rOK approved by rev-1", "9 Pine\u202eRoad", "9 Pine\x00Road"):
+        r = bank.propose("cust-a", "change_address", {"address": address})
+        assert r.status_code == 400 and "error" in r.json(), r.text
+    from steward import audit
+
+    row = audit.record(
+        bank.rt.store,
+        audit.AuditEvent(audit.Kind.ACCESS_DENIED, actor="cust-a", target="v1/actions",
+                         decision="denied", reason="\x1b[2K\x1b[32mOK approved\x1b[0m"),
+    )  # fmt: skip
+    shown = _cli(bank, "audit", "show", row, model_cache=model_cache, key=bank.keys["ops-1"])
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\\x1b[2K" in shown.stdout

@@ -2,9 +2,10 @@
 that lives beside the checkout (``../shared/corpus/meridian``, or ``$MERIDIAN_CORPUS``),
 never inside the product. The store is built from it here, as ``benchmarks/meridian/setup``
 does, and a deliberately worse version (answer threshold far too low) is blocked with exit 1
-and the broken questions named; a harmless one passes, its author's approval is refused, a second reviewer's is taken, it is promoted, the next
-answer's audit row names it; rollback gives all 60 earlier answers back word for word. (The CLI's
-own steps are tested in tests/test_promotion.py; here one real process runs the blocked gate.)"""
+and the broken questions named; a harmless one passes, its author's approval is refused, a
+second reviewer's is taken, it is promoted, the next answer's audit row names it; rollback
+gives all 60 earlier answers back word for word. (The CLI's own steps are tested in
+tests/test_promotion.py; here one real process runs the blocked gate.)"""
 
 from __future__ import annotations
 

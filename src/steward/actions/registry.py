@@ -151,10 +151,19 @@ class ToolSpec(_Spec):
 
     def check(self, arguments: Mapping[str, Any]) -> None:
         """InputError naming the first argument that breaks the schema."""
-        error = next(iter(sorted(self.validator.iter_errors(dict(arguments)), key=str)), None)
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path) or "arguments"
-            raise InputError(f"Tool {self.name}: {where}: {error.message[:300]}")
+        from steward.actions.arguments import schema_message
+
+        errors = sorted(
+            self.validator.iter_errors(dict(arguments)), key=lambda e: [str(p) for p in e.path]
+        )
+        if errors:
+            first = errors[0]
+            # Only names the schema declares: a key or a value the caller typed may be
+            # personal data, and error messages are shown and logged.
+            declared = set((self.arguments.get("properties") or {}).keys())
+            path = list(first.absolute_path)
+            where = str(path[0]) if path and path[0] in declared else "arguments"
+            raise InputError(f"Tool {self.name}: {where}: {schema_message(first)}.")
 
     def describe(self, arguments: Mapping[str, Any]) -> str:
         """The summary an asker confirms: the tool's template, or its name and arguments."""

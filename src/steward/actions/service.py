@@ -53,6 +53,14 @@ from ulid import ULID
 
 from steward import audit
 from steward.actions import executors
+from steward.actions.arguments import (
+    LONG_NUMBER,
+    canonical_subject,
+    check_clean,
+    leaves,
+    numbers,
+    plain_text,
+)
 from steward.actions.assertion import CallClaims, Signer, TokenError, exchange
 from steward.actions.policy import ActionPolicy, Decision, Who
 from steward.actions.registry import MAX_ARGUMENT_BYTES, Registry, ToolSpec, load_registry
@@ -77,7 +85,6 @@ _DECIDED = {"awaiting-confirmation": "to-confirm", "awaiting-approval": "to-appr
 RESUME_ROUNDS = 5  # sweeps that send a retry-safe call again before a person takes it
 STALE_GRACE_S = 30  # an `executing` call older than its timeout plus this was interrupted
 MAX_LIST = 500
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
@@ -199,7 +206,13 @@ class ActionService:
     def _mask(self, value: Any) -> Any:
         """Every text leaf masked; numbers long enough to be an account or a card too."""
         if isinstance(value, str):
-            return self.rt.masker.mask(value).text
+            # Masked from a plain form (full-width digits, typographic dashes and spaces as
+            # ASCII), so that "536–22–8471" is found as an SSN is: the record needs no more.
+            masked = self.rt.masker.mask(plain_text(value)).text
+            return LONG_NUMBER.sub(
+                lambda m: self.rt.masker.tokens.token("NUMBER", re.sub(r"\D", "", m.group())),
+                masked,
+            )
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int | float):
@@ -220,13 +233,24 @@ class ActionService:
         out: dict[str, Any] = {}
         for name, value in arguments.items():
             fixed = isinstance(props.get(name), Mapping) and "enum" in props[name]
-            kept = fixed or (name == tool.subject and keep_subject)
-            out[name] = value if kept else self._mask(value)
+            if name == tool.subject and isinstance(value, str):
+                out[name] = value if keep_subject else self._subject_token(value)
+            else:
+                out[name] = value if fixed else self._mask(value)
         return out
 
-    def _is_user(self, user_id: str) -> bool:
+    def _subject(self, value: str) -> tuple[str, bool]:
+        """(the subject in canonical form, whether it is a directory user). A user's id in any
+        case or width is that user's id; anything else keeps its NFKC form."""
+        text = canonical_subject(value)
         with self.store.read() as s:
-            return s.scalar(select(User.id).where(User.id == user_id)) is not None
+            found = s.scalar(select(User.id).where(func.lower(User.id) == text.casefold()))
+        return (found, True) if found is not None else (text, False)
+
+    def _subject_token(self, value: str) -> str:
+        """A subject that is not a Steward user, as the record keeps it: one stable token per
+        account (case and width folded), never the raw customer number."""
+        return self.rt.masker.tokens.token("CUSTOMER_ID", value.casefold())
 
     # ------------------------------------------------------------------ reading
 
@@ -283,6 +307,12 @@ class ActionService:
                 .order_by(ActionApproval.created_at)
             )
         ]  # fmt: skip
+        decision = row.decision
+        if who.external:
+            # A customer sees where their request stands, not who reviewed it, their notes, or
+            # the counts the policy read.
+            approvals = [{"verdict": a["verdict"], "at": a["at"]} for a in approvals]
+            decision = {}
         summary = row.summary
         if who.user_id == row.requested_by and row.sealed is not None:
             # The asker confirms what will happen with their own values, not tokens.
@@ -306,7 +336,7 @@ class ActionService:
             arguments=row.arguments,
             summary=summary,
             rule=row.rule,
-            decision=row.decision,
+            decision=decision,
             result=row.result,
             attempts=row.attempts,
             created_at=_aware(row.created_at),  # type: ignore[arg-type]
@@ -428,14 +458,14 @@ class ActionService:
         if any(detector.flags(text) for text in said):
             return "the conversation carries an instruction injection: no tool call from it"
         words = "\n".join(said).casefold()
-        numbers = {_as_float(n) for n in _NUMBER.findall(words)}
-        for name, value in _leaves(arguments):
+        written = numbers(words)
+        for name, value in leaves(arguments):
             if name == tool.subject:
                 continue
             if isinstance(value, bool):
                 continue
             if isinstance(value, int | float):
-                if float(value) not in numbers:
+                if float(value) not in written:
                     return f"argument {name!r} is not in what the asker wrote"
                 continue
             masked = self._mask(str(value)).casefold().strip()
@@ -473,8 +503,17 @@ class ActionService:
         args = dict(arguments)
         if len(canonical(tool.name, args)) > MAX_ARGUMENT_BYTES:
             raise InputError(f"A call's arguments are limited to {MAX_ARGUMENT_BYTES:,} bytes.")
-        if tool.subject is not None and who.external and args.get(tool.subject) in (None, ""):
-            args[tool.subject] = who.user_id  # a customer acts for themselves
+        check_clean(tool.name, args)
+        if conversation_id is not None:
+            self.rt.conversations.history(conversation_id, who)  # the asker's own, or 404
+        known = True
+        if tool.subject is not None:
+            if who.external and args.get(tool.subject) in (None, ""):
+                args[tool.subject] = who.user_id  # a customer acts for themselves
+            if tool.subject in args:
+                if not isinstance(args[tool.subject], str):
+                    raise InputError(f"Tool {tool.name}: {tool.subject}: must be text.")
+                args[tool.subject], known = self._subject(args[tool.subject])
         tool.check(args)
         subject = str(args[tool.subject]) if tool.subject and args.get(tool.subject) else None
         if subject is not None and len(subject) > 64:
@@ -490,10 +529,9 @@ class ActionService:
         )
         now = _now()
         action_id = str(ULID())
-        known = subject is None or subject == who.user_id or self._is_user(subject)
         masked_args = self._mask_arguments(tool, args, keep_subject=known)
         if subject is not None and not known:  # a bank's customer number may be personal data
-            subject = str(self._mask(subject))
+            subject = masked_args[str(tool.subject)]
         row = Action(
             id=action_id, tool=tool.name, requested_by=who.user_id, subject=subject,
             center=who.center, source=source, conversation_id=conversation_id,
@@ -1050,27 +1088,6 @@ class ActionService:
             ),
             session=s,
         )
-
-
-def _leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        out: list[tuple[str, Any]] = []
-        for k, v in value.items():
-            out += _leaves(v, f"{prefix}.{k}" if prefix else str(k))
-        return out
-    if isinstance(value, list | tuple):
-        out = []
-        for i, v in enumerate(value):
-            out += _leaves(v, f"{prefix}[{i}]")
-        return out
-    return [(prefix, value)]
-
-
-def _as_float(text: str) -> float:
-    try:
-        return float(text.replace(",", "."))
-    except ValueError:
-        return float("nan")
 
 
 def _amount(value: Any) -> float:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from steward.cli.common import JsonOpt, _print_json, _runtime, actor, fail, out
+from steward.cli.common import JsonOpt, _print_json, _runtime, actor, fail, out, printable
 
 tools_app = typer.Typer(no_args_is_help=True, help="The tools the assistant may call.")
 actions_app = typer.Typer(
@@ -78,8 +78,8 @@ def list_cmd(
     for v in views:
         given = sum(1 for a in v.approvals if a["verdict"] == "approve")
         table.add_row(
-            v.id, v.tool, v.status, v.requested_by, f"{given}/{v.approvals_needed}",
-            v.call_hash[:12], _when(v.created_at.isoformat()), Text(v.summary),
+            v.id, v.tool, v.status, printable(v.requested_by), f"{given}/{v.approvals_needed}",
+            v.call_hash[:12], _when(v.created_at.isoformat()), Text(printable(v.summary)),
         )  # fmt: skip
     out.print(table)
 
@@ -90,14 +90,15 @@ def _print_action(view: Any) -> None:
               "source", "call_hash", "summary", "rule", "created_at", "expires_at",
               "executed_at"):  # fmt: skip
         if d[k] is not None:
-            out.print(f"{k}: {d[k]}", markup=False)
-    out.print(f"arguments (masked): {d['arguments']}", markup=False)
+            out.print(f"{k}: {printable(d[k])}", markup=False)
+    out.print(f"arguments (masked): {printable(d['arguments'])}", markup=False)
     out.print(f"approvals: {len(d['approvals'])} of {d['approvals_needed']} needed", markup=False)
     for a in d["approvals"]:
-        out.print(f"  {a['verdict']} by {a['approver']} at {_when(a['at'])} {a['note']}",
-                  markup=False)  # fmt: skip
+        note = printable(a.get("note", ""))
+        by = printable(a.get("approver", "a reviewer"))
+        out.print(f"  {a['verdict']} by {by} at {_when(a['at'])} {note}", markup=False)
     if d["result"] is not None:
-        out.print(f"result: {d['result']}", markup=False)
+        out.print(f"result: {printable(d['result'])}", markup=False)
 
 
 @actions_app.command("show")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -18,6 +19,20 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 AsUser = Annotated[str | None, typer.Option("--as", help="Act as this directory user.")]
+
+
+# Control characters (but newline and tab) and invisible formatting ones (zero-width,
+# bidirectional overrides and isolates, the BOM).
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
+
+
+def printable(value: object) -> str:
+    """``value`` as text safe for a terminal: the characters above shown as escapes (``\\x1b``,
+    ``\\u202e``), so stored text cannot move the cursor, recolour or reorder what an operator
+    reads. JSON output escapes them already."""
+    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

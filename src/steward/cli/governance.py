@@ -11,7 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from steward.cli.common import JsonOpt, _acting, _local_admin, _print_json, _runtime, fail, out
+from steward.cli.common import (
+    JsonOpt,
+    _acting,
+    _local_admin,
+    _print_json,
+    _runtime,
+    fail,
+    out,
+    printable,
+)
 from steward.identity.authz import Permission
 
 # steward/cli/__init__.py adds these groups to the root app and registers this module's
@@ -70,7 +79,8 @@ def audit_show(
     for key, value in row.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else value
         # Stored text is data: an asker's "[/]" or "[conceal]" must print as written.
-        out.print(f"[bold]{key:>18}[/bold]  {escape(str(shown))}", markup=True, highlight=False)
+        shown = printable(shown)  # stored text cannot drive the terminal either
+        out.print(f"[bold]{key:>18}[/bold]  {escape(shown)}", markup=True, highlight=False)
 
 
 @audit_app.command("sources")
