@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from steward.observability import metrics
@@ -178,16 +179,19 @@ def test_several_workers_count_every_request_once(
     try:
         assert proc.stdout is not None
         assert "2 workers" in proc.stdout.readline()
-        _workers_ready(proc, 2)
+        printed = _workers_ready(proc, 2)
         url = f"http://127.0.0.1:{port}"
         n = 9
         for _ in range(n):
-            r = httpx.post(
-                f"{url}/v1/ask",
-                json={"question": "How much does an international wire cost?"},
-                headers={"Authorization": f"Bearer {asker}"},
-                timeout=120,
-            )
+            try:
+                r = httpx.post(
+                    f"{url}/v1/ask",
+                    json={"question": "How much does an international wire cost?"},
+                    headers={"Authorization": f"Bearer {asker}"},
+                    timeout=120,
+                )
+            except httpx.ConnectError:
+                pytest.fail(f"exit {proc.poll()}; the server printed:\n" + "".join(printed))
             assert r.status_code == 200, r.text
         # A new connection each time: the kernel hands it to either worker.
         for _ in range(6):

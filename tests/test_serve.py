@@ -3,12 +3,14 @@ workers sharing one data home."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -43,15 +45,25 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.stdout.close()
 
 
-def _workers_ready(proc: subprocess.Popen[str], workers: int) -> None:
-    """Each worker prints one line once it has warmed up and serves: read them, don't poll."""
+def _drain(proc: subprocess.Popen[str], into: list[str]) -> None:
+    with contextlib.suppress(ValueError, OSError):  # closed by _stop
+        into.extend(proc.stdout or ())
+
+
+def _workers_ready(proc: subprocess.Popen[str], workers: int) -> list[str]:
+    """Each worker prints one line once it has warmed up and serves: read them, don't poll.
+    Then a thread keeps reading what the server prints (a full pipe would block it); the
+    returned list holds it, for a failure message."""
     assert proc.stdout is not None
     ready = 0
+    seen: list[str] = []
     for line in proc.stdout:
+        seen.append(line)
         ready += "is ready" in line
         if ready == workers:
-            return
-    pytest.fail("the server exited before its workers were ready")
+            threading.Thread(target=_drain, args=(proc, seen), daemon=True).start()
+            return seen
+    pytest.fail("the server exited before its workers were ready:\n" + "".join(seen))
 
 
 def _key(home: Path, model_cache: Path, embedder, user: str) -> str:  # type: ignore[no-untyped-def]
@@ -88,17 +100,20 @@ def test_several_workers_share_one_store(kb_home, tmp_path, model_cache, embedde
     try:
         assert proc.stdout is not None
         assert "2 workers" in proc.stdout.readline()
-        _workers_ready(proc, 2)
+        printed = _workers_ready(proc, 2)
         headers = {"Authorization": f"Bearer {key}"}
-        answers = [
-            httpx.post(
-                f"http://127.0.0.1:{port}/v1/ask",
-                json={"question": "How much does an international wire cost?"},
-                headers=headers,
-                timeout=120,
-            ).json()
-            for _ in range(6)
-        ]
+        try:
+            answers = [
+                httpx.post(
+                    f"http://127.0.0.1:{port}/v1/ask",
+                    json={"question": "How much does an international wire cost?"},
+                    headers=headers,
+                    timeout=120,
+                ).json()
+                for _ in range(6)
+            ]
+        except httpx.ConnectError:
+            pytest.fail(f"exit {proc.poll()}; the server printed:\n" + "".join(printed))
         assert all(a["action"] == "answer" and "$45" in a["answer"] for a in answers)
         # Every answer is one row in the one audit trail, whichever worker wrote it.
         from tests.conftest import settings_for
