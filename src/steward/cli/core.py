@@ -510,9 +510,10 @@ def serve(
     if workers > 1:
         rt.close()
         out.print(line)  # the workers start next; each is ready once it has warmed up
-        uvicorn.run(
+        config = uvicorn.Config(
             "steward.web.app:app_from_environment", factory=True, workers=workers, **options
         )
+        _serve_workers(config)
         return
 
     class Server(uvicorn.Server):
@@ -522,6 +523,19 @@ def serve(
                 out.print(line)
 
     Server(uvicorn.Config(create_app(rt), **options)).run()
+
+
+def _serve_workers(config: Any) -> None:
+    """``uvicorn.run(..., workers=N)``, but the parent listens on the socket before the workers
+    start: uvicorn's parent only binds it, and the first worker listens once its start-up is
+    done, so a client connecting between "Worker ... is ready" and then was refused. Listening
+    here, connections wait in the backlog until a worker takes them."""
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    sock.listen(config.backlog)
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def startup_line(rt: Any, host: str, port: int, workers: int) -> str:
