@@ -10,6 +10,7 @@ in the ways a real system fails (down, refusing, answer lost, Steward killed mid
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -1102,3 +1103,58 @@ def test_a_customer_sees_the_state_of_their_request_not_the_reviewers(rt: Runtim
     ]
     staff = rt.actions.get(who(rt, "rev-b"), high.id)
     assert staff.approvals[0]["approver"] == "rev-a" and staff.decision["execute"]
+
+
+# ------------------------------------------------------------- found by the second look
+
+
+def test_notes_reasons_and_arguments_with_invisible_characters_are_refused(rt: Runtime) -> None:
+    high = rt.actions.propose(who(rt, "rep"), "close_account", {"customer": "cust-26"})
+    with pytest.raises(InputError, match="note"):
+        rt.actions.approve(who(rt, "rev-a"), high.id, high.call_hash, note="ok \x1b[31mRED")
+    with pytest.raises(InputError, match="reason"):
+        rt.actions.reject(who(rt, "rev-a"), high.id, "\x1b]8;;http://evil.example\x1b\\click")
+    for soft in ("4111\u00ad1111\u00ad1111\u00ad1111", "4111\u180e1111", "a\U000e0041b", "x\ufe0f"):
+        with pytest.raises(InputError, match="invisible"):
+            rt.actions.propose(who(rt, "cust-26"), "change_address", {"address": soft})
+
+
+def test_other_separators_do_not_hide_a_number_from_masking(rt: Runtime) -> None:
+    asker = who(rt, "cust-25")
+    view = rt.actions.propose(
+        asker, "change_address", {"address": "Unit 4111/1111/1111/1111, ref 536_22_8471"}
+    )
+    assert "4111/1111" not in json.dumps(view.arguments)
+    assert "536_22" not in rt.actions.get(who(rt, "rev-a"), view.id).summary  # the asker's own
+    rt.actions.reject(asker, view.id, "typo")
+    stored = table_text(rt, "actions") + table_text(rt, "audit")
+    assert "4111/1111/1111/1111" not in stored and "536_22_8471" not in stored
+
+
+def test_the_inside_of_a_masking_token_grounds_no_text_argument(rt: Runtime) -> None:
+    asker = who(rt, "cust-24")
+    said = ask(rt, asker, "Please send mail to 40 Elm Street, Dover from now on.", "api")
+    with rt.store.read() as s:
+        turn = s.execute(
+            sa.text("SELECT text FROM turns WHERE conversation_id = :c AND role = 'asker'"),
+            {"c": said.conversation_id},
+        ).scalar_one()
+    token = re.search(r"<(ADDRESS_\d+)>", turn)
+    assert token is not None, turn
+    conv = said.conversation_id
+    lifted = rt.actions.propose(asker, "change_address", {"address": token.group(1) + " x"},
+                                conversation_id=conv, source="assistant")  # fmt: skip
+    assert lifted.status == "denied" and "address" in lifted.rule
+    typed = rt.actions.propose(asker, "change_address", {"address": "40 Elm Street, Dover"},
+                               conversation_id=conv, source="assistant")  # fmt: skip
+    assert typed.status == "awaiting-confirmation", typed.rule
+
+
+def test_a_customer_is_not_shown_staff_ids_or_reviewers_reasons(rt: Runtime) -> None:
+    view = rt.actions.propose(who(rt, "sr-rev"), "close_account", {"customer": "cust-23"})
+    rt.actions.reject(who(rt, "rev-a"), view.id, "internal: fraud team case 7781")
+    theirs = rt.actions.get(who(rt, "cust-23"), view.id)
+    assert theirs.requested_by == "staff" and theirs.rule == "rejected by a reviewer"
+    assert "7781" not in json.dumps(theirs.as_dict())
+    staff = rt.actions.get(who(rt, "rev-b"), view.id)
+    assert staff.requested_by == "sr-rev" and "7781" in staff.rule

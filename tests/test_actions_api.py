@@ -273,6 +273,13 @@ def test_approval_needs_two_other_reviewers_bound_to_the_call(bank: Bank) -> Non
     assert second.json()["status"] == "executed"
     runs = action_tools.executions(a["id"])
     assert len(runs) == 1 and runs[0].arguments == {"customer": "cust-b", "account": IBAN}
+    # The customer acted on reads it too: where it stands, not who approved or their notes.
+    theirs = bank.call("cust-b", "GET", f"/v1/actions/{a['id']}")
+    assert theirs.status_code == 200, theirs.text
+    assert [x["approver"] for x in theirs.json()["approvals"]] == [None, None]
+    assert theirs.json()["requested_by"] == "staff" and theirs.json()["decision"] == {}
+    listed = bank.call("cust-b", "GET", "/v1/actions")
+    assert listed.status_code == 200 and a["id"] in [x["id"] for x in listed.json()["actions"]]
 
 
 def test_a_reviewer_rejects_and_nothing_runs(bank: Bank) -> None:
@@ -537,3 +544,28 @@ def test_hidden_characters_are_refused_and_never_reach_an_operators_terminal(
     shown = _cli(bank, "audit", "show", row, model_cache=model_cache, key=bank.keys["ops-1"])
     assert shown.returncode == 0, shown.stderr
     assert "\x1b" not in shown.stdout and "\\x1b[2K" in shown.stdout
+
+
+def test_a_field_name_the_client_chose_is_never_echoed(bank: Bank) -> None:
+    """An e-mail address or an SSN sent as a field name: 4xx, and the name is not repeated."""
+    for body in (
+        {"tool": "freeze_card", "arguments": {"last4": "1234"}, "536-22-8471": 1},
+        {"tool": "freeze_card", "arguments": {"last4": "1234", "lena.park@example.com": 1}},
+    ):
+        r = (
+            bank.propose_raw("cust-a", body)
+            if hasattr(bank, "propose_raw")
+            else bank.call("cust-a", "POST", "/v1/actions", json=body)
+        )
+        assert 400 <= r.status_code < 500, r.text
+        assert "536-22" not in r.text and "lena.park" not in r.text, r.text
+
+
+def test_a_newline_in_an_argument_forges_no_line_in_the_cli(bank: Bank, model_cache: Path) -> None:
+    forged = "9 Pine Road\nstatus: executed\napprovals: 2 of 2 needed"
+    a = _created(bank.propose("cust-a", "change_address", {"address": forged}))
+    shown = _cli(bank, "actions", "show", a["id"], model_cache=model_cache,
+                 key=bank.keys["cust-a"])  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert not any(line.startswith("status: executed") for line in shown.stdout.splitlines())
+    assert "\\nstatus: executed" in shown.stdout

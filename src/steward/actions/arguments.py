@@ -11,17 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from steward.core.errors import InputError
+from steward.core.visible import hidden
 
-# Control characters (but tab and newline), and the format characters that hide or reorder text
-# (zero-width spaces and joiners, bidirectional overrides and isolates, the BOM).
-_HIDDEN = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
 # A masking token (<ADDRESS_27>): its number is the token book's, not the asker's.
 _TOKEN = re.compile(r"<[A-Z][A-Z_]*_\d+>", re.I)
-# Nine digits or more in a row (spaces or hyphens between them allowed): an account, a
-# customer or card number the recognizers had no cue for.
-LONG_NUMBER = re.compile(r"(?<![\w])\d(?:[ -]?\d){8,}(?![\w])")
+# Nine digits or more in a row, one space, hyphen, dot, slash or underscore allowed between
+# two: an account, a customer or a card number the recognizers had no cue for.
+LONG_NUMBER = re.compile(r"(?<![\w])\d(?:[ \-./_]?\d){8,}(?![\w])")
 # A number as people write it, standing alone: 27, 27.50, 1,000, 1,000.50, $40 (not the 01 of
 # a code such as WV-01, nor digits inside a word).
 _NUMBER = re.compile(r"(?<![\w\-.,])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\w\-]|[.,]\d)")
@@ -44,17 +40,24 @@ def leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def check_clean(tool: str, arguments: Mapping[str, Any]) -> None:
     """InputError for a value a person could not see as it is (hidden or reordering
-    characters, in a value or a key) or a number that is not finite."""
+    characters, in a value or a key) or a number that is not finite. The message names no
+    key a caller typed: it may be personal data."""
     for path, value in leaves(arguments):
-        if _HIDDEN.search(path):
-            raise InputError(f"Tool {tool}: an argument's name holds a control character.")
+        if hidden(path):
+            raise InputError(f"Tool {tool}: an argument's name holds an invisible character.")
         if isinstance(value, float) and not math.isfinite(value):
-            raise InputError(f"Tool {tool}: {path}: numbers must be finite.")
-        if isinstance(value, str) and _HIDDEN.search(value):
+            raise InputError(f"Tool {tool}: numbers must be finite.")
+        if isinstance(value, str) and hidden(value):
             raise InputError(
-                f"Tool {tool}: {path}: control or invisible formatting characters are not "
-                "allowed (they would show a reviewer something other than what runs)."
+                f"Tool {tool}: control or invisible formatting characters are not allowed in "
+                "arguments (they would show a reviewer something other than what runs)."
             )
+
+
+def check_text(what: str, text: str) -> None:
+    """InputError for a note or a reason holding hidden characters (reviewers read it)."""
+    if hidden(text):
+        raise InputError(f"The {what} holds control or invisible formatting characters.")
 
 
 _PLAIN = str.maketrans({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63"})
@@ -108,3 +111,18 @@ def numbers(text: str) -> set[float]:
         except ValueError:
             continue
     return out
+
+
+def found_outside_tokens(needle: str, text: str) -> bool:
+    """Whether ``needle`` occurs in ``text`` other than inside a masking token: the letters
+    and number of ``<ADDRESS_47>`` are the token book's, not something the asker wrote."""
+    if not needle:
+        return True
+    spans = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    start = text.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if not any(s < start < e or s < end < e for s, e in spans):
+            return True
+        start = text.find(needle, start + 1)
+    return False

@@ -57,6 +57,8 @@ from steward.actions.arguments import (
     LONG_NUMBER,
     canonical_subject,
     check_clean,
+    check_text,
+    found_outside_tokens,
     leaves,
     numbers,
     plain_text,
@@ -307,12 +309,17 @@ class ActionService:
                 .order_by(ActionApproval.created_at)
             )
         ]  # fmt: skip
-        decision = row.decision
+        decision, rule, requested_by = row.decision, row.rule, row.requested_by
         if who.external:
-            # A customer sees where their request stands, not who reviewed it, their notes, or
-            # the counts the policy read.
+            # A customer sees where their request stands: not who reviewed it, their notes or
+            # reasons, the staff member's id, or the counts the policy read.
             approvals = [{"verdict": a["verdict"], "at": a["at"]} for a in approvals]
             decision = {}
+            if requested_by != who.user_id:
+                requested_by = "staff"
+            if row.status == "rejected":
+                own = row.rule.startswith("withdrawn by the asker")
+                rule = "withdrawn by the asker" if own else "rejected by a reviewer"
         summary = row.summary
         if who.user_id == row.requested_by and row.sealed is not None:
             # The asker confirms what will happen with their own values, not tokens.
@@ -327,7 +334,7 @@ class ActionService:
             mode=row.mode,
             approvals_needed=row.approvals_needed,
             approvals=approvals,
-            requested_by=row.requested_by,
+            requested_by=requested_by,
             subject=row.subject,
             center=row.center,
             source=row.source,
@@ -335,7 +342,7 @@ class ActionService:
             call_hash=row.call_hash,
             arguments=row.arguments,
             summary=summary,
-            rule=row.rule,
+            rule=rule,
             decision=decision,
             result=row.result,
             attempts=row.attempts,
@@ -469,7 +476,7 @@ class ActionService:
                     return f"argument {name!r} is not in what the asker wrote"
                 continue
             masked = self._mask(str(value)).casefold().strip()
-            if masked and masked not in words:
+            if masked and not found_outside_tokens(masked, words):
                 return f"argument {name!r} is not in what the asker wrote"
             text = str(value)
             if detector.flags(text):
@@ -496,7 +503,10 @@ class ActionService:
         if source not in SOURCES:
             raise InputError(f"Unknown source {source[:20]!r}; use asker or assistant.")
         if conversation_id is not None and not _ULID.fullmatch(conversation_id):
-            raise InputError("`conversation_id` is a conversation's id (26 characters).")
+            raise InputError(
+                "`conversation_id` is a conversation's id as Steward gave it (26 characters: "
+                "digits and capital letters)."
+            )
         tool = self.registry.get(tool_name)
         if not isinstance(arguments, Mapping):
             raise InputError("`arguments` must be an object.")
@@ -508,7 +518,8 @@ class ActionService:
             self.rt.conversations.history(conversation_id, who)  # the asker's own, or 404
         known = True
         if tool.subject is not None:
-            if who.external and args.get(tool.subject) in (None, ""):
+            given = args.get(tool.subject)
+            if who.external and (given is None or (isinstance(given, str) and not given.strip())):
                 args[tool.subject] = who.user_id  # a customer acts for themselves
             if tool.subject in args:
                 if not isinstance(args[tool.subject], str):
@@ -714,6 +725,7 @@ class ActionService:
     ) -> ActionView:
         """One approval, bound to ``call_hash``; the call runs when it has as many distinct
         approvals as it needs."""
+        check_text("note", note)
         self._check_approver(who, action_id, "approve")
         ready = False
         with self.store.write() as (s, _):
@@ -763,6 +775,7 @@ class ActionService:
         """An approver says no, or the asker withdraws their own request."""
         if not reason.strip():
             raise InputError("Say why the action is rejected (`reason`).")
+        check_text("reason", reason)
         with self.store.read() as s:
             row = self._load_for_change(s, who, action_id)
             own = row.requested_by == who.user_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import Annotated, Any, NoReturn
 
@@ -21,18 +20,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 AsUser = Annotated[str | None, typer.Option("--as", help="Act as this directory user.")]
 
 
-# Control characters (but newline and tab) and invisible formatting ones (zero-width,
-# bidirectional overrides and isolates, the BOM).
-_UNPRINTABLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
-)
-
-
 def printable(value: object) -> str:
-    """``value`` as text safe for a terminal: the characters above shown as escapes (``\\x1b``,
-    ``\\u202e``), so stored text cannot move the cursor, recolour or reorder what an operator
-    reads. JSON output escapes them already."""
-    return _UNPRINTABLE.sub(lambda m: repr(m.group())[1:-1], str(value))
+    """``value`` as one terminal line: hidden characters, newlines and tabs as escapes
+    (core/visible.py), so stored text cannot drive the terminal or forge a line."""
+    from steward.core.visible import escape
+
+    return escape(str(value))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -94,7 +87,10 @@ def _acting(rt: Any, permission: str, resource: str) -> Any:
 
 
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    from steward.core.visible import json_escape
+
+    # Readable UTF-8, with the characters json leaves raw that could drive a terminal escaped.
+    sys.stdout.write(json_escape(json.dumps(obj, ensure_ascii=False, default=str)) + "\n")
 
 
 def _progress() -> Progress:

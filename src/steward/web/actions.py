@@ -143,10 +143,10 @@ class ToolsOut(BaseModel):
 
 
 class ApprovalOut(BaseModel):
-    approver: str
+    approver: str | None = Field(default=None, description="Not shown to customers.")
     verdict: str = Field(description="approve or reject.")
-    call_hash: str
-    note: str
+    call_hash: str | None = Field(default=None, description="Not shown to customers.")
+    note: str | None = Field(default=None, description="Masked; not shown to customers.")
     at: str
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,9 @@ from steward.observability.context import request_id
 from steward.web import security
 
 log = logging.getLogger(__name__)
+
+
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}|\d{1,6}")  # a name the API itself uses
 
 
 class ErrorDetail(BaseModel):
@@ -113,9 +117,15 @@ def install(app: FastAPI) -> None:
                 error_body("invalid_request", await _json_problem(request, first), _rid(request)),
                 422,
             )
-        # A location may hold a key the client chose: only a short prefix of it is echoed.
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")[:64]
-        message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        # A location may hold a key the client chose, which may be personal data (an e-mail
+        # address or a card number sent as a field name): only names that look like the API's
+        # own are echoed.
+        loc = [p for p in first.get("loc", ()) if p != "body"]
+        msg = str(first.get("msg"))
+        if first.get("type") == "extra_forbidden" and loc:
+            loc, msg = loc[:-1], "a field this request does not take"
+        where = ".".join(str(p) if _FIELD.fullmatch(str(p)) else "(a field)" for p in loc)[:64]
+        message = f"{where}: {msg}" if where else msg
         return JSONResponse(error_body("invalid_request", message, _rid(request)), 422)
 
     @app.exception_handler(StarletteHTTPException)
