@@ -296,8 +296,8 @@ def row(rt: Runtime, action_id: str) -> Action:
         return found
 
 
-def steps(rt: Runtime, action_id: str) -> list[tuple[str, str, str]]:
-    """The action's audit events in chain order: (kind, actor, decision)."""
+def _events(rt: Runtime, action_id: str) -> list[AuditRecord]:
+    """The action's audit rows in chain order."""
     with rt.store.read() as s:
         rows = s.scalars(
             sa.select(AuditRecord)
@@ -307,20 +307,16 @@ def steps(rt: Runtime, action_id: str) -> list[tuple[str, str, str]]:
             )
             .order_by(AuditRecord.seq)
         )
-        return [(r.kind, r.user_id, r.action) for r in rows]
+        return list(rows)
+
+
+def steps(rt: Runtime, action_id: str) -> list[tuple[str, str, str]]:
+    """(kind, actor, decision) of each of the action's audit rows."""
+    return [(r.kind, r.user_id, r.action) for r in _events(rt, action_id)]
 
 
 def payloads(rt: Runtime, action_id: str) -> list[dict[str, Any]]:
-    with rt.store.read() as s:
-        rows = s.scalars(
-            sa.select(AuditRecord)
-            .where(
-                AuditRecord.target == f"action:{action_id}",
-                AuditRecord.kind.like("action-%"),
-            )
-            .order_by(AuditRecord.seq)
-        )
-        return [dict(r.payload or {}) for r in rows]
+    return [dict(r.payload or {}) for r in _events(rt, action_id)]
 
 
 def table_text(rt: Runtime, table: str) -> str:
