@@ -87,9 +87,9 @@ class ProposeIn(BaseModel):
     )
     conversation_id: str | None = Field(
         default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
+        min_length=26,
+        max_length=26,
+        pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$",
         description="The conversation the call comes from (needed when `source` is "
         "`assistant`: every argument must be in the asker's own messages).",
     )
