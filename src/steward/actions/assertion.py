@@ -15,10 +15,10 @@ rights, it carries a token for the asker.
 from __future__ import annotations
 
 import base64
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -76,12 +76,12 @@ class Signer:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"Cannot read the action signing key {self.path}: {exc}") from exc
 
-    @property
+    @cached_property
     def kid(self) -> str:
-        raw = self.key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        return hashlib.sha256(raw).hexdigest()[:16]
+        """The key's id, as the audit checkpoints name theirs."""
+        from steward.audit.checkpoint import key_id
+
+        return key_id(self.key.public_key())
 
     def jwks(self) -> dict[str, Any]:
         raw = self.key.public_key().public_bytes(

@@ -38,9 +38,8 @@ import json
 import logging
 import re
 import secrets
-import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -139,22 +138,12 @@ class ActionView:
         return out
 
 
-@dataclass
-class _Ctx:
-    """What a decision needs, gathered once."""
-
-    who: Who
-    context: dict[str, Any]
-    decisions: dict[str, Decision] = field(default_factory=dict)
-
-
 class ActionService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.store = rt.store
         self.authz = rt.authz
         self.config = rt.settings.actions
-        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ configuration
 
@@ -241,10 +230,12 @@ class ActionService:
                 out[name] = value if fixed else self._mask(value)
         return out
 
-    def _subject(self, value: str) -> tuple[str, bool]:
+    def _subject(self, value: str, who: Principal) -> tuple[str, bool]:
         """(the subject in canonical form, whether it is a directory user). A user's id in any
         case or width is that user's id; anything else keeps its NFKC form."""
         text = canonical_subject(value)
+        if text == who.user_id:  # the asker themselves: no lookup
+            return text, True
         with self.store.read() as s:
             found = s.scalar(select(User.id).where(func.lower(User.id) == text.casefold()))
         return (found, True) if found is not None else (text, False)
@@ -449,16 +440,13 @@ class ActionService:
             s.execute(update(Action).where(Action.id == "").values(attempts=Action.attempts))
 
     def _grounded(
-        self, who: Principal, tool: ToolSpec, conversation_id: str | None,
-        arguments: Mapping[str, Any],
-    ) -> str | None:  # fmt: skip
+        self, tool: ToolSpec, said: Sequence[str] | None, arguments: Mapping[str, Any]
+    ) -> str | None:
         """Why an assistant's proposal may not stand (None: it may): it needs the asker's own
-        conversation, no injection in the asker's messages, and every argument (but the
-        subject) found in what the asker wrote."""
-        if conversation_id is None:
+        conversation (``said``: the asker's messages in it), no injection in them, and every
+        argument (but the subject) found in what the asker wrote."""
+        if said is None:
             return "an assistant's proposal needs the conversation it came from"
-        _, turns = self.rt.conversations.history(conversation_id, who)
-        said = [t.text for t in turns if t.role == "asker"]
         if not said:
             return "the conversation has no message from the asker"
         detector = self.rt.injection
@@ -514,8 +502,10 @@ class ActionService:
         if len(canonical(tool.name, args)) > MAX_ARGUMENT_BYTES:
             raise InputError(f"A call's arguments are limited to {MAX_ARGUMENT_BYTES:,} bytes.")
         check_clean(tool.name, args)
-        if conversation_id is not None:
-            self.rt.conversations.history(conversation_id, who)  # the asker's own, or 404
+        said = None
+        if conversation_id is not None:  # the asker's own, or 404
+            _, turns = self.rt.conversations.history(conversation_id, who)
+            said = [t.text for t in turns if t.role == "asker"]
         known = True
         if tool.subject is not None:
             given = args.get(tool.subject)
@@ -524,7 +514,7 @@ class ActionService:
             if tool.subject in args:
                 if not isinstance(args[tool.subject], str):
                     raise InputError(f"Tool {tool.name}: {tool.subject}: must be text.")
-                args[tool.subject], known = self._subject(args[tool.subject])
+                args[tool.subject], known = self._subject(args[tool.subject], who)
         tool.check(args)
         subject = str(args[tool.subject]) if tool.subject and args.get(tool.subject) else None
         if subject is not None and len(subject) > 64:
@@ -535,9 +525,7 @@ class ActionService:
             if found is not None:
                 return found
         amount = _amount(args.get(tool.amount)) if tool.amount else 0.0
-        ungrounded = (
-            self._grounded(who, tool, conversation_id, args) if source == "assistant" else None
-        )
+        ungrounded = self._grounded(tool, said, args) if source == "assistant" else None
         now = _now()
         action_id = str(ULID())
         masked_args = self._mask_arguments(tool, args, keep_subject=known)
@@ -641,7 +629,7 @@ class ActionService:
                     "for a new call."
                 )
             view = self._view(s, row, who)
-        return ActionView(**{**view.__dict__, "replayed": True})
+        return replace(view, replayed=True)
 
     def _load_for_change(self, s: Session, who: Principal, action_id: str) -> Action:
         """The row, locked for this transaction (PostgreSQL: two approvers at once are counted
@@ -779,9 +767,10 @@ class ActionService:
         with self.store.read() as s:
             row = self._load_for_change(s, who, action_id)
             own = row.requested_by == who.user_id
-        if not own:
-            self._check_approver(who, action_id, "reject")
-        self.expire_due()
+        if own:
+            self.expire_due()
+        else:
+            self._check_approver(who, action_id, "reject")  # it expires what is due
         with self.store.write() as (s, _):
             row = self._load_for_change(s, who, action_id)
             if row.status not in AWAITING:
