@@ -39,16 +39,27 @@ def targets(out: dict[str, Any]) -> dict[str, bool]:
         s["steward"]["comparable"]["micro"],
         s["presidio_defaults"]["comparable"]["micro"],
     )
-    return {
-        "declared_recall_ge_0.99": (t["declared"]["recall"] or 0) >= 0.99,
-        "free_text_recall_ge_0.95": (t["free_text"]["recall"] or 0) >= 0.95,
-        "free_text_precision_ge_0.9": (t["free_text"]["precision"] or 0) >= 0.9,
-        "synth_recall_above_presidio": ours["recall"] > theirs["recall"],
-        "synth_precision_not_below_presidio": ours["precision"] >= theirs["precision"],
-    } | {
-        f"own_{half}_targets_met": not out["own_messages"][half]["steward"]["targets_missed"]
-        for half in ("dev", "heldout")
-    }
+    return (
+        {
+            "declared_recall_ge_0.99": (t["declared"]["recall"] or 0) >= 0.99,
+            "free_text_recall_ge_0.95": (t["free_text"]["recall"] or 0) >= 0.95,
+            "free_text_precision_ge_0.9": (t["free_text"]["precision"] or 0) >= 0.9,
+            "synth_recall_above_presidio": ours["recall"] > theirs["recall"],
+            "synth_precision_not_below_presidio": ours["precision"] >= theirs["precision"],
+        }
+        | {
+            # Issue 16's name and address target, on the half of the set never read.
+            f"synth_held_out_{label.lower()}_recall_ge_0.9": (
+                s["steward"]["halves"]["held_out"]["ner_only_recall"][label]["recall"] or 0
+            )
+            >= 0.9
+            for label in ("PERSON", "STREET_ADDRESS")
+        }
+        | {
+            f"own_{half}_targets_met": not out["own_messages"][half]["steward"]["targets_missed"]
+            for half in ("dev", "heldout")
+        }
+    )
 
 
 def main() -> int:
