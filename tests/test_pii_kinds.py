@@ -6,6 +6,7 @@ policy words stay readable."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -157,3 +158,26 @@ def test_a_double_barrelled_surname_typed_alone_is_the_records_part(kb_rt: Runti
     kb_rt.masker.remember([("NAME", "Cordelia Fairweather-Nkemelu")])
     masked = kb_rt.masker.mask("Any update for Fairweather-Nkemelu on the roof?").text
     assert "Fairweather" not in masked and "<NAME_" in masked
+
+
+def test_the_setup_installs_the_name_model() -> None:
+    """`scripts/setup` adds the `ner` extra unless SETUP_NER=0: the tests run with the model
+    that the demo and a default install mask names with."""
+    from steward.guard.kinds import ner_available
+
+    assert ner_available() == (os.environ.get("SETUP_NER", "1") == "1")
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Names with no cue word before them: only the NER model finds these.
+        ("Please ask Margarethe Olsen to call the branch back", "Olsen"),
+        ("Yesterday Tobias Lindqvist disputed the charge twice", "Lindqvist"),
+        ("Can Oluwaseun Adeyemi open a joint account with me?", "Adeyemi"),
+    ],
+)
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_names_without_a_cue_are_masked_by_the_model(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and "<NAME_" in masked.text
