@@ -223,7 +223,7 @@ class Runtime:
         return Authorizer(
             self.store,
             role_table(self.settings.privacy.reidentify_access),
-            group_grants(self.settings.audit.auditor_group),
+            group_grants(self.settings.audit.auditor_group, self.settings.sponsor.sponsor_group),
         )
 
     @cached_property

@@ -140,6 +140,8 @@ class FlatNames:
     alerts_webhook_attempts: int  # control.alerts_webhook_attempts
     alerts_webhook_backoff_s: float  # control.alerts_webhook_backoff_s
     eval_tolerances: Path | None  # control.eval_tolerances
+    # sponsor
+    sponsor_group: str | None  # sponsor.sponsor_group
     # actions
     tools_file: Path | None  # actions.tools_file
     actions_policy_file: Path | None  # actions.policy_file

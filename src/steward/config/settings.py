@@ -948,6 +948,18 @@ class ActionSettings(_Group):
     )
 
 
+class SponsorSettings(_Group):
+    """The sponsor's view: use cases, rollout waves behind gates, ROI and TCO, data readiness,
+    federated records (sponsor/, docs/sponsor.md)."""
+
+    sponsor_group: str | None = Field(
+        default=None,
+        description="Directory group whose members see the sponsor's pages and reports (figures "
+        "only, never personal data), whatever their role; operators see them too.",
+        json_schema_extra=_env("STEWARD_SPONSOR_GROUP"),
+    )
+
+
 class Settings(BaseSettings, _FlatBase):
     """Steward settings. Environment variables override defaults: ``STEWARD_<FLAT_NAME>``."""
 
@@ -1009,6 +1021,9 @@ class Settings(BaseSettings, _FlatBase):
     )
     control: ControlSettings = Field(
         default_factory=ControlSettings, description=ControlSettings.__doc__
+    )
+    sponsor: SponsorSettings = Field(
+        default_factory=SponsorSettings, description=SponsorSettings.__doc__
     )
     actions: ActionSettings = Field(
         default_factory=ActionSettings, description=ActionSettings.__doc__

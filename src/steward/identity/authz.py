@@ -89,6 +89,13 @@ class Permission(StrEnum):
     USE_TOOLS = "use-tools"
     APPROVE_ACTIONS = "approve-actions"
     MANAGE_ACTIONS = "manage-actions"
+    # The sponsor's view (issue 22): use-case scores, rollout gates, ROI and TCO, data readiness
+    # (figures only, never personal data); open and close rollout waves; resolve the conflicts
+    # between sources that federated records raise. Operators hold all three; members of the
+    # directory group STEWARD_SPONSOR_GROUP hold VIEW_SPONSOR whatever their role.
+    VIEW_SPONSOR = "view-sponsor"
+    MANAGE_ROLLOUT = "manage-rollout"
+    MANAGE_RECORDS = "manage-records"
     # Break-glass: audit rows' answer text and cited titles even where the reader may not read
     # the cited documents. Admins hold it (they may export the trail whole anyway), and members
     # of the directory group STEWARD_AUDITOR_GROUP names (:func:`group_grants`), whatever their
@@ -127,6 +134,9 @@ GRANTS: Mapping[str, frozenset[Permission]] = {
             Permission.MANAGE_PROFILES,
             Permission.VIEW_COSTS,
             Permission.MANAGE_ACTIONS,
+            Permission.VIEW_SPONSOR,
+            Permission.MANAGE_ROLLOUT,
+            Permission.MANAGE_RECORDS,
         }
     ),
     "admin": frozenset(
@@ -160,10 +170,18 @@ def role_table(reveal_access: str = "admin") -> dict[str, frozenset[Permission]]
     return table
 
 
-def group_grants(auditor_group: str | None) -> dict[str, frozenset[Permission]]:
+def group_grants(
+    auditor_group: str | None, sponsor_group: str | None = None
+) -> dict[str, frozenset[Permission]]:
     """Permissions that membership of a directory group grants, whatever the role: the
-    ``auditor`` grant to the group ``STEWARD_AUDITOR_GROUP`` names."""
-    return {auditor_group: frozenset({Permission.AUDITOR})} if auditor_group else {}
+    ``auditor`` grant to the group ``STEWARD_AUDITOR_GROUP`` names, the sponsor's view to the
+    group ``STEWARD_SPONSOR_GROUP`` names."""
+    out: dict[str, frozenset[Permission]] = {}
+    if sponsor_group:
+        out[sponsor_group] = frozenset({Permission.VIEW_SPONSOR})
+    if auditor_group:
+        out[auditor_group] = out.get(auditor_group, frozenset()) | {Permission.AUDITOR}
+    return out
 
 
 def highest_role(roles: Iterable[str]) -> str:
