@@ -30,6 +30,19 @@ _SETS = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
+def function_words(text: str) -> dict[str, int]:
+    """How many of each language's function words ``text`` holds."""
+    words = [w.lower() for w in _TOKEN.findall(text)]
+    return {lang: sum(w in s for w in words) for lang, s in _SETS.items()}
+
+
+def may_be_english(text: str) -> bool:
+    """No other language's function words outnumber English ones (short or word-less text
+    may be English): the gate for English-only models."""
+    hits = function_words(text)
+    return hits["en"] >= max(n for lang, n in hits.items() if lang != "en")
+
+
 def detect(text: str, min_hits: int = 3) -> str | None:
     """The language code whose function words dominate ``text``, or None when unsure."""
     words = [w.lower() for w in _TOKEN.findall(text)]

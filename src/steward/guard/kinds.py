@@ -15,6 +15,7 @@ import re
 from functools import cache
 from typing import Any
 
+from steward.core.language import may_be_english
 from steward.guard.pii import PhoneRecognizer, Span, _cue
 
 # Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
@@ -948,12 +949,18 @@ class NerNameRecognizer:
     Loaded from the installed package only; nothing is downloaded."""
 
     name = "ner"
+    # A statistical model: the masker leaves it out for the bank's own documents, whose Title
+    # Case headings and product names it reads as people (``Masker.find(names_by_model=...)``).
+    statistical = True
 
     def __init__(self) -> None:
         self._nlp = _ner_model()
 
     def find(self, text: str) -> list[Span]:
         if self._nlp is None or not text.strip():
+            return []
+        # An English model: on other languages it tags ordinary words ("Soy la directora").
+        if not may_be_english(text):
             return []
         out = []
         for ent in self._nlp(text).ents:

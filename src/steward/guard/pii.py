@@ -772,9 +772,12 @@ class Masker:
         text: str,
         declared: Sequence[tuple[str, str]] = (),
         allow: Sequence[re.Pattern[str]] = (),
+        *,
+        names_by_model: bool = True,
     ) -> list[Span]:
         """Spans to mask; where spans overlap, declared values win, then the higher score, then
-        the longer span."""
+        the longer span. ``names_by_model=False`` leaves out statistical recognizers (the NER
+        model), for text whose capitalised words are mostly not people: a bank's own documents."""
         from steward.guard.kinds import read_cue_typos
 
         spans: list[Span] = []
@@ -787,6 +790,8 @@ class Masker:
             # Mistyped cue words are read as the cue ("exipres 04/27"); offsets map back.
             folded, where = read_cue_typos(*_nfkc(text))
             for rec in self.recognizers:
+                if not names_by_model and getattr(rec, "statistical", False):
+                    continue
                 for sp in rec.find(folded):
                     start, end = where[sp.start], where[sp.end - 1] + 1
                     spans.append(Span(sp.kind, start, end, sp.score, sp.recognizer))
@@ -816,8 +821,10 @@ class Masker:
         text: str,
         declared: Sequence[tuple[str, str]] = (),
         allow: Sequence[re.Pattern[str]] = (),
+        *,
+        names_by_model: bool = True,
     ) -> Masked:
-        spans = self.find(text, declared, allow)
+        spans = self.find(text, declared, allow, names_by_model=names_by_model)
         out: list[str] = []
         entities: list[tuple[str, str]] = []
         pos = 0
