@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from steward.core.language import may_be_english
+from steward.guard.addresses import ContinentalAddressRecognizer
 from steward.guard.pii import PhoneRecognizer, Span, _cue
 
 # Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
@@ -988,6 +989,7 @@ def kind_recognizers() -> list[Any]:
         BankNumberRecognizer(),
         EmailRecognizer(),
         AddressRecognizer(),
+        ContinentalAddressRecognizer(),
         NameCueRecognizer(),
     ]
     if ner_available():
