@@ -225,3 +225,12 @@ def test_continental_and_military_addresses_are_masked(kb_rt: Runtime, text: str
 )
 def test_street_words_without_a_house_number_stay_readable(kb_rt: Runtime, text: str) -> None:
     assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_known_first_name_alone_is_not_masked_in_the_banks_documents(kb_rt: Runtime) -> None:
+    """A customer's first name is an ordinary word in policy text; typed by an asker it is
+    still that customer's token."""
+    kb_rt.masker.remember([("NAME", "Grace Oyelowo-Hart")])
+    policy = "## Grace period and penalties"
+    assert kb_rt.masker.mask(policy, names_by_model=False).text == policy
+    assert "Grace" not in kb_rt.masker.mask("Did Grace get the refund?").text

@@ -737,7 +737,7 @@ class Masker:
                 if v_kind in self.known_kinds:
                     self.tokens.token(v_kind, v)
 
-    def known_spans(self, text: str) -> list[Span]:
+    def known_spans(self, text: str, single_words: bool = True) -> list[Span]:
         """Values seen before (a record's declared name or address) typed into ``text``: keyed
         digests of its word n-grams matched against the token book's, so no plain value is
         kept to match against. A match becomes the same token as the value it matched."""
@@ -754,7 +754,7 @@ class Masker:
                     end -= 1
                 value = text[start:end]
                 # One word alone counts when capitalised: "park" is a word, "Park" a name.
-                if end - start >= 3 and (j > i or value[:1].isupper()):
+                if end - start >= 3 and (j > i or (single_words and value[:1].isupper())):
                     grams.setdefault(value, (start, end))
         if not grams:
             return []
@@ -776,8 +776,10 @@ class Masker:
         names_by_model: bool = True,
     ) -> list[Span]:
         """Spans to mask; where spans overlap, declared values win, then the higher score, then
-        the longer span. ``names_by_model=False`` leaves out statistical recognizers (the NER
-        model), for text whose capitalised words are mostly not people: a bank's own documents."""
+        the longer span. ``names_by_model=False`` is for text whose capitalised words are mostly
+        not people (a bank's own documents): it leaves out statistical recognizers (the NER
+        model), and a known name matches there only whole, not by one of its words ("Grace",
+        a customer's first name, is "Grace period" in a policy)."""
         from steward.guard.kinds import read_cue_typos
 
         spans: list[Span] = []
@@ -786,7 +788,7 @@ class Masker:
                 for m in re.finditer(_value_pattern(v_kind, v), text, re.IGNORECASE):
                     spans.append(Span(v_kind, m.start(), m.end(), 2.0, "declared"))
         try:
-            spans.extend(self.known_spans(text))
+            spans.extend(self.known_spans(text, single_words=names_by_model))
             # Mistyped cue words are read as the cue ("exipres 04/27"); offsets map back.
             folded, where = read_cue_typos(*_nfkc(text))
             for rec in self.recognizers:
