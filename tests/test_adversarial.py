@@ -284,6 +284,12 @@ ASKER_OPERATIONS = {
     ("get", "/v1/actions/{action_id}"),
     ("post", "/v1/actions/{action_id}/confirm"),
     ("post", "/v1/actions/{action_id}/reject"),
+    # Federated records (sponsor/records.py, tests/test_records.py): a record shows only the
+    # sources the asker may read (none: 404, as for an unknown key); a data owner, whatever
+    # their role, lists and resolves the conflict tasks of their own sources.
+    ("get", "/v1/records/{entity}/{key}"),
+    ("get", "/v1/records/conflicts"),
+    ("post", "/v1/records/conflicts/{task_id}/resolve"),
 }
 # Reachable without credentials: liveness, signing in and out.
 # Signing out without a session is a no-op (204).
@@ -328,6 +334,9 @@ def test_every_privileged_operation_checks_its_role(live_kb) -> None:
         "switch_id": "01J0000000000000000000000X",
         "run_id": "01J0000000000000000000000X",
         "action_id": "01J0000000000000000000000X",
+        "task_id": "01J0000000000000000000000X",
+        "entity": "customer",
+        "key": "C-1",
         "version": 1,
         "a": 1,
         "b": 1,

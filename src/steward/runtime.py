@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from steward.operations.review import ReviewQueue
     from steward.operations.switches import SwitchBoard
     from steward.profiles.registry import Profiles
+    from steward.sponsor.records import RecordService
+    from steward.sponsor.rollout import Rollout
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class Runtime:
             self.__dict__["embedder"] = embedder
         # A new PostgreSQL store sizes its vector column for the embedder (asked only then).
         self.store: Store = open_store(self.settings.db_url, vector_dim=lambda: self.embedder.dim)
+        # Federated records are merged again after each sync of a source (sponsor/records.py).
+        self.store.on_event(lambda event: self.records.on_event(event))
         self._lock = threading.RLock()
         self._space_checked_until = 0.0
         if provider is not None:
@@ -259,6 +263,14 @@ class Runtime:
         )
 
     @cached_property
+    def rollout(self) -> Rollout:
+        """Use cases rolled out in waves (STEWARD_ROLLOUT_FILE): which askers each serves,
+        re-read from the store within STEWARD_SWITCH_REFRESH_S (sponsor/rollout.py)."""
+        from steward.sponsor.rollout import Rollout
+
+        return Rollout(self, refresh_s=self.settings.control.switch_refresh_s)
+
+    @cached_property
     def profiles(self) -> Profiles:
         """Assistant profile versions: which answers where, and a runtime per version."""
         from steward.profiles.registry import Profiles
@@ -285,6 +297,13 @@ class Runtime:
         from steward.evals.runs import EvalService
 
         return EvalService(self)
+
+    @cached_property
+    def records(self) -> RecordService:
+        """Federated entity records, their confidence and conflict tasks (sponsor/records.py)."""
+        from steward.sponsor.records import RecordService
+
+        return RecordService(self)
 
     @cached_property
     def actions(self) -> ActionService:

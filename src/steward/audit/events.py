@@ -68,6 +68,21 @@ class Kind(StrEnum):
     ACTION_EXECUTED = "action-executed"  # the system said done; payload: masked result
     ACTION_FAILED = "action-failed"  # the system failed: retried, or handed to a person
     ACTION_COMPENSATED = "action-compensated"  # a failure undone by the compensating call
+    # Rollout (issue 22): a wave of a use case opened (payload: gates, or the override's
+    # reason), closed by a person, or closed by the evaluator when a guard metric crossed.
+    ROLLOUT_WAVE_OPENED = "rollout-wave-opened"
+    ROLLOUT_WAVE_CLOSED = "rollout-wave-closed"
+    ROLLOUT_WAVE_ROLLED_BACK = "rollout-wave-rolled-back"
+    # Federated records (issue 22): sources disagree on a field (a task for their owners),
+    # disagree anew after a resolution, came to agree (closed by the merge), or an owner or
+    # operator resolved it (payload: the chosen source; never a value).
+    RECORD_CONFLICT_OPENED = "record-conflict-opened"
+    RECORD_CONFLICT_REOPENED = "record-conflict-reopened"
+    RECORD_CONFLICT_CLOSED = "record-conflict-closed"
+    RECORD_CONFLICT_RESOLVED = "record-conflict-resolved"
+    # Data readiness (issue 22): a person ran the audit (payload: its headline figures). The
+    # run after each sync is kept in readiness_runs like the sync's own run, not in the trail.
+    READINESS_RUN = "readiness-run"
 
 
 @dataclass(frozen=True)

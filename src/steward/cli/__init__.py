@@ -17,8 +17,12 @@ from steward.cli import (
     learn,
     operations,
     profiles,
+    readiness,
+    records,
+    rollout,
     sources,
     switches,
+    usecases,
 )
 from steward.cli.common import err
 from steward.core.errors import StewardError
@@ -63,6 +67,11 @@ app.add_typer(budgets.budget_app, name="budget")
 app.add_typer(profiles.profile_app, name="profile")
 app.add_typer(actions.tools_app, name="tools")
 app.add_typer(actions.actions_app, name="actions")
+app.add_typer(rollout.rollout_app, name="rollout")
+app.add_typer(records.records_app, name="records")
+app.add_typer(usecases.usecases_app, name="usecases")
+app.command("roi")(usecases.roi)
+app.add_typer(readiness.readiness_app, name="readiness")
 
 
 def main() -> None:

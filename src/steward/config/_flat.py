@@ -142,6 +142,17 @@ class FlatNames:
     eval_tolerances: Path | None  # control.eval_tolerances
     # sponsor
     sponsor_group: str | None  # sponsor.sponsor_group
+    records_half_life_days: float  # sponsor.records_half_life_days
+    records_min_confidence: float  # sponsor.records_min_confidence
+    records_conflict_share: float  # sponsor.records_conflict_share
+    rollout_file: Path | None  # sponsor.rollout_file
+    rollout_interval_s: int  # sponsor.rollout_interval_s
+    usecases_file: Path | None  # sponsor.usecases_file
+    roi_file: Path | None  # sponsor.roi_file
+    readiness_after_sync: bool  # sponsor.readiness_after_sync
+    readiness_stale_days: int  # sponsor.readiness_stale_days
+    readiness_near_duplicate: float  # sponsor.readiness_near_duplicate
+    readiness_citation_days: int  # sponsor.readiness_citation_days
     # actions
     tools_file: Path | None  # actions.tools_file
     actions_policy_file: Path | None  # actions.policy_file

@@ -958,6 +958,89 @@ class SponsorSettings(_Group):
         "only, never personal data), whatever their role; operators see them too.",
         json_schema_extra=_env("STEWARD_SPONSOR_GROUP"),
     )
+    rollout_file: Path | None = Field(
+        default=None,
+        description="Rollout file: use cases, their phases, waves, success gates and guard "
+        "metrics (docs/rollout.md); default HOME/rollout.yaml when present.",
+        json_schema_extra=_env("STEWARD_ROLLOUT_FILE"),
+    )
+    rollout_interval_s: int = Field(
+        default=60,
+        ge=0,
+        le=86_400,
+        description="`steward serve` evaluates the rollout gates and guard metrics this often "
+        "(seconds) and closes the newest wave of a use case whose guard metric crossed its "
+        "limit; 0: only `steward rollout evaluate`.",
+        json_schema_extra=_env("STEWARD_ROLLOUT_INTERVAL_S"),
+    )
+    usecases_file: Path | None = Field(
+        default=None,
+        description="Use-case portfolio the console's Use cases and ROI page ranks (criteria, "
+        "weights, sources; docs/usecases-roi.md); default HOME/usecases.yaml when present.",
+        json_schema_extra=_env("STEWARD_USECASES_FILE"),
+    )
+    roi_file: Path | None = Field(
+        default=None,
+        description="ROI file the console's Use cases and ROI page computes (typed costs, "
+        "benefit values, telemetry window, accrual, scenarios; docs/usecases-roi.md); default "
+        "HOME/roi.yaml when present.",
+        json_schema_extra=_env("STEWARD_ROI_FILE"),
+    )
+    records_half_life_days: float = Field(
+        default=180.0,
+        gt=0,
+        le=36_500,
+        description="Federated records: a source's value counts half as much after this many "
+        "days without an update (freshness = 0.5 ** (age / half-life); docs/records.md).",
+        json_schema_extra=_env("STEWARD_RECORDS_HALF_LIFE_DAYS"),
+    )
+    records_min_confidence: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description="Federated records: a field whose confidence is below this is never stated "
+        "as fact in an answer; the answer says what each source says instead.",
+        json_schema_extra=_env("STEWARD_RECORDS_MIN_CONFIDENCE"),
+    )
+    records_conflict_share: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description="Federated records: sources disagreeing on a field open a conflict task for "
+        "the sources' owners when the values that lose hold at least this share of the weighted "
+        "evidence (authority x freshness).",
+        json_schema_extra=_env("STEWARD_RECORDS_CONFLICT_SHARE"),
+    )
+    readiness_after_sync: bool = Field(
+        default=True,
+        description="Run the data readiness audit again after each sync (`steward ingest`, the "
+        "console's sync now) and keep its figures for the trend (docs/readiness.md).",
+        json_schema_extra=_env("STEWARD_READINESS_AFTER_SYNC"),
+    )
+    readiness_stale_days: int = Field(
+        default=730,
+        ge=1,
+        le=36_500,
+        description="Readiness audit: an item whose date is older than this many days is stale "
+        "(not usable until reviewed).",
+        json_schema_extra=_env("STEWARD_READINESS_STALE_DAYS"),
+    )
+    readiness_near_duplicate: float = Field(
+        default=0.8,
+        ge=0.5,
+        le=1.0,
+        description="Readiness audit: two items whose word 3-shingles' estimated Jaccard "
+        "similarity (MinHash) reaches this are near duplicates.",
+        json_schema_extra=_env("STEWARD_READINESS_NEAR_DUPLICATE"),
+    )
+    readiness_citation_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Readiness audit: how many days of answers are read for citations of "
+        "superseded items and outdated versions.",
+        json_schema_extra=_env("STEWARD_READINESS_CITATION_DAYS"),
+    )
 
 
 class Settings(BaseSettings, _FlatBase):

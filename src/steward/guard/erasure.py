@@ -181,6 +181,10 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
         audit_id = audit.record(rt.store, _erased(who, counts, rows), session=s)
     # Drop the in-memory numbering too: the next mask of this value gets a new, unlinked number.
     rt.masker.tokens = TokenBook(rt.store, load_or_create_key(rt.settings.key_file))
+    # Federated records merged from the erased items are merged again now, without them
+    # (their values went with the items; the merged fields and the record's key digest go here).
+    for source_id in sorted({d.source_id for d in docs}):
+        rt.records.merge_source(source_id)
     _truncate_wal(rt)
     return ErasureReport(
         len(tokens),

@@ -46,6 +46,9 @@ class Item:
     center: str | None = None
     personal: list[tuple[str, str]] = field(default_factory=list)  # declared (kind, value)
     ref: str = ""  # where it came from (path, path:line), for error messages
+    # A record's fields as read (raw), for the federated records of a source that declares an
+    # entity (sponsor/records.py masks what it keeps); never stored as they are.
+    values: dict[str, str] = field(default_factory=dict)
 
     def content_hash(self) -> str:
         """Hash of what gets indexed: changes here mean re-chunking and re-embedding."""
@@ -475,6 +478,11 @@ def _record_item(opts: _TabularOptions, row: dict[str, Any], ref: str) -> Item:
         center=_center(opts, doc_id, row.get("center")),
         personal=personal,
         ref=ref,
+        values={
+            str(k): str(v).strip()
+            for k, v in row.items()
+            if v not in (None, "") and not isinstance(v, dict | list)
+        },
     )
 
 

@@ -498,7 +498,8 @@ def sync(
     specs: Sequence[SourceSpec],
     progress: Progress | None = None,
 ) -> list[SyncReport]:
-    """Sync each source in turn; one failing source does not stop the others."""
+    """Sync each source in turn; one failing source does not stop the others. The data
+    readiness audit runs again once they are done (STEWARD_READINESS_AFTER_SYNC)."""
     reports = []
     for spec in specs:
         try:
@@ -507,4 +508,9 @@ def sync(
             rep = SyncReport(spec.id, str(ULID()), status="failed")
             rep.errors.append({"ref": spec.id, "message": exc.message})
             reports.append(rep)
+    if reports:
+        # Imported here: the sponsor's audit reads what the sync wrote, it is not part of it.
+        from steward.sponsor.readiness import after_sync
+
+        after_sync(rt)
     return reports

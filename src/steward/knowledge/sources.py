@@ -35,6 +35,30 @@ from steward.knowledge.connectors import Connector
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+RECORD_CONNECTORS = ("csv", "jsonl", "sql")
+
+
+class EntitySpec(BaseModel):
+    """A record source's rows as contributions to federated entity records (docs/records.md):
+    the entity type, the field holding its key, the fields to federate, how far this source
+    is trusted for them and who owns its data (they get its conflict tasks)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    key: str = Field(min_length=1, max_length=64)
+    fields: list[str] = Field(min_length=1, max_length=64)
+    authority: float | None = Field(default=None, ge=0.0, le=1.0)
+    label: str | None = Field(default=None, min_length=1, max_length=80)
+    owners: list[str] = Field(default_factory=list)
+
+    @field_validator("fields")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or any(not f.strip() or len(f) > 64 for f in v):
+            raise ValueError("fields must be distinct names of at most 64 characters")
+        return v
+
+
 class SourceSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
@@ -56,6 +80,11 @@ class SourceSpec(BaseModel):
         le=1.0,
         description="How far this source is a reference for answers: 1 for policies and FAQs, "
         "lower for records such as past tickets that show examples rather than rules.",
+    )
+    entity: EntitySpec | None = Field(
+        default=None,
+        description="Its rows contribute to federated entity records (csv, jsonl and sql "
+        "sources; docs/records.md).",
     )
     chunk_words: int = Field(
         default=180,
@@ -118,6 +147,11 @@ def load_sources(path: Path) -> list[SourceSpec]:
                 re.compile(rx)
             except re.error as exc:
                 raise InputError(f"Source {s.id}: pii_allow {rx!r} is not a regex: {exc}") from exc
+        if s.entity is not None and s.connector not in RECORD_CONNECTORS:
+            raise InputError(
+                f"Source config {path}: source {s.id} declares an entity, which needs a record "
+                f"connector ({', '.join(RECORD_CONNECTORS)}), not {s.connector}."
+            )
         out.append(SourceSpec.model_validate({**s.model_dump(), **extra}))
         try:
             make_connector(out[-1])  # validate options now, not halfway through a sync

@@ -28,6 +28,7 @@ from steward.runtime import Runtime
 from steward.store.models import AuditRecord
 
 ERROR = "error"  # the action of a request that failed before it was decided
+ROLLOUT_RULE = "rollout.not_rolled_out"  # sponsor/rollout.py: the previous behaviour
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ def message(
                 "when we open."
             )
         return text
+    if decision.rule == ROLLOUT_RULE:
+        return (
+            "I can't answer this here yet: this topic is still being rolled out and is not "
+            "open to you. Please use your usual channel for it."
+        )
     terms = ", ".join(query_terms(question)[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
@@ -333,4 +339,5 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "cached_audit_id": (t.cached or {}).get("audit_id"),
         "conversation_id": t.conversation_id,
         "injection": t.und.audit_note() if t.und else None,
+        "rollout": t.rollout,
     }

@@ -30,6 +30,7 @@ from steward.pipeline.understand import Signal
 from steward.pipeline.understand import understand as read_signals
 from steward.retrieval.search import Filter, TermStats, term_stats
 from steward.runtime import Runtime
+from steward.sponsor.records_answer import annotate
 
 Stage = Callable[[Runtime, Turn], Decision | None]
 PRIORITY = {r.name: i for i, r in enumerate(reasons.ALL)}  # the matrix's order of reasons
@@ -237,6 +238,19 @@ def switches(rt: Runtime, t: Turn) -> Decision | None:
     return rt.switches.decide(t.principal, t.und.question or t.standalone, t.und.intent)
 
 
+def rollout(rt: Runtime, t: Turn) -> Decision | None:
+    """Use cases rolled out in waves (sponsor/rollout.py): a question of one from an asker
+    outside every open wave gets the previous behaviour (reason ``not_rolled_out``). After
+    the kill switches, before the pinned answers and the cache, so that no stored answer
+    reaches an asker the use case is not open to. An evaluation measures the assistant itself:
+    not gated; a shadow replay is, as its asker would be now."""
+    assert t.und is not None
+    if t.channel == channels.EVAL:
+        return None
+    t.rollout, decision = rt.rollout.decide(t.principal, t.und.intent)
+    return decision
+
+
 def pinned(rt: Runtime, t: Turn) -> Decision | None:
     """An operator's approved answer pinned to a pattern of the (masked) question."""
     assert t.und is not None
@@ -307,6 +321,9 @@ def retrieve(rt: Runtime, t: Turn) -> Decision | None:
     part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
     with t.timer.stage("retrieve"):
         passages, terms = gather(rt, question, parts, qvec, part_vecs, t.flt, t.principal.center)
+        # A federated record's field is stated as merged for this asker, with its confidence
+        # (or as uncertain), never as one source's word (sponsor/records_answer.py).
+        passages = annotate(rt.records, passages, t.flt.acl_ids)
     t.passages = passages
     if not passages:
         return second_opinion(rt, t, after_answer(None, t.policy))
@@ -322,6 +339,7 @@ BEFORE_ANSWER: tuple[Stage, ...] = (
     screen,  # a refusal, or a hand-off with its own (more urgent) reason, comes first
     with_person,
     switches,
+    rollout,
     pinned,
     look_up,
     retrieve,

@@ -127,3 +127,6 @@ class Turn:
     flt: Filter | None = None
     shown: list[str] = field(default_factory=list)  # verified sentences already streamed
     streamed: str = ""  # what was shown, when the turn did not end as an answer
+    # The rolled-out use case of the question and the open wave that serves its asker (None:
+    # the previous behaviour), for the audit row (sponsor/rollout.py); None: no use case.
+    rollout: dict[str, Any] | None = None

@@ -651,3 +651,143 @@ class ActionApproval(Base):
     verdict: Mapped[str] = mapped_column(String(8))  # approve | reject
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# ------------------------------------------------------------- data readiness (issue 22, point 4)
+
+
+class ReadinessRun(Base):
+    """One data readiness audit (sponsor/readiness.py): its figures per source and per use case,
+    kept run after run so that the change against the previous run shows (the trend). Figures
+    only: counts, shares and densities, never a document's text or a personal value."""
+
+    __tablename__ = "readiness_runs"
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # command | sync | console
+    actor: Mapped[str] = mapped_column(String(64))
+    kb_version: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)
+    usable: Mapped[int] = mapped_column(Integer)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)  # totals, sources, use_cases, settings
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class ReadinessFinding(Base):
+    """One finding of a readiness run that names documents: a duplicate pair, a superseded
+    document (and how often answers still cite it), a contradiction (the subject's key terms
+    and the differing values), a planted instruction. Document ids and figures, no text."""
+
+    __tablename__ = "readiness_findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(26), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(64))
+    doc_id: Mapped[str] = mapped_column(String(300))
+    other_doc_id: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- rollout (issue #22): which waves of which use case are open (sponsor/rollout.py) ---
+
+
+class RolloutWave(Base):
+    """One wave of one use case of the rollout file, and whether it is open: state here, the
+    definition in the file. Opened and closed, never deleted (the audit trail keeps each step);
+    ``override`` is the reason a wave was opened although its gates did not pass."""
+
+    __tablename__ = "rollout_waves"
+    usecase: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wave: Mapped[str] = mapped_column(String(64), primary_key=True)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    opened_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    override: Mapped[str | None] = mapped_column(Text, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # or "system"
+    close_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# ------------------------------------------------------------------ federated records (issue 22)
+
+
+class RecordEntity(Base):
+    """One federated entity record (a customer, a product): its type and the keyed digest of
+    its key, so the raw key is never needed to find it; the label is the key as masked."""
+
+    __tablename__ = "record_entities"
+    __table_args__ = (UniqueConstraint("entity", "key_digest", name="uq_record_entities_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(64), index=True)
+    key_digest: Mapped[str] = mapped_column(String(64))
+    key_label: Mapped[str] = mapped_column(String(200))  # masked
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecordValue(Base):
+    """One source's value of one field of one record (sponsor/records.py): masked (a token for
+    a personal field), with a keyed digest of its normalised value for agreement, the item it
+    came from (whose access list decides who sees it), when it was updated and how far the
+    source is trusted."""
+
+    __tablename__ = "record_values"
+    __table_args__ = (
+        UniqueConstraint("record_id", "field", "source_id", name="uq_record_values_source"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("record_entities.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64), index=True)
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    value: Mapped[str] = mapped_column(Text)  # masked
+    value_key: Mapped[str] = mapped_column(String(64))  # HMAC of the normalised value
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a personal field's
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    authority: Mapped[float] = mapped_column(Float)
+
+
+class RecordField(Base):
+    """The merged value of one field as of the last merge, over every contributing source:
+    the owners' and operators' view (an asker's is computed from the sources they may read)."""
+
+    __tablename__ = "record_fields"
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("record_entities.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # masked
+    value_key: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float] = mapped_column(Float)
+    agreement: Mapped[float] = mapped_column(Float)
+    sources: Mapped[list[Any]] = mapped_column(JSON)  # source ids, those agreeing first
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecordTask(Base):
+    """A conflict between sources on one field of one record, assigned to the owners of the
+    contributing sources: open, resolved (a chosen source's value or a note), or closed when
+    the sources came to agree. A new disagreement re-opens it."""
+
+    __tablename__ = "record_tasks"
+    __table_args__ = (UniqueConstraint("record_id", "field", name="uq_record_tasks_field"),)
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    record_id: Mapped[int] = mapped_column(
+        ForeignKey("record_entities.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), index=True)  # open | resolved | closed
+    owners: Mapped[list[Any]] = mapped_column(JSON)  # user ids, or group:NAME
+    sources: Mapped[list[Any]] = mapped_column(JSON)
+    signature: Mapped[str] = mapped_column(String(64))  # digest of who says what
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chosen_source: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chosen_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")  # masked

@@ -31,6 +31,7 @@ from steward.web import (
     learn,
     openai_compat,
     profiles,
+    records,
     reports,
     scim,
     search,
@@ -84,14 +85,17 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
     one replica at a time holds the lease); 0 turns it off. A third checks running canaries every
     STEWARD_CANARY_CHECK_S seconds (profiles/canary.py). Where tools are configured, a fourth
     expires overdue actions and resumes interrupted ones every STEWARD_ACTIONS_SWEEP_S seconds
-    (actions/service.py)."""
+    (actions/service.py). A fifth checks the rollout's guard metrics every
+    STEWARD_ROLLOUT_INTERVAL_S seconds and closes a breached wave (sponsor/rollout.py)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         from steward.actions.service import sweeper as action_sweeper
         from steward.operations.alerts import evaluator as alert_evaluator
         from steward.profiles import canary
+        from steward.sponsor.rollout import evaluator as rollout_evaluator
 
+        rt.rollout.plan()  # a bad rollout file stops the start with its message
         every = rt.settings.control.alerts_interval_s
         evaluator = alert_evaluator(rt.alerts, every).start() if every > 0 else None
         check = rt.settings.control.canary_check_s
@@ -100,6 +104,8 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
         tools = rt.actions.registry.tools and rt.actions.policy
         sweep = rt.settings.actions.sweep_s
         sweeping = action_sweeper(rt, sweep).start() if tools and sweep > 0 else None
+        waves = rt.settings.sponsor.rollout_interval_s
+        rollouts = rollout_evaluator(rt.rollout, waves).start() if waves > 0 else None
         try:
             if rt.settings.audit.checkpoint_interval_s <= 0:
                 yield
@@ -116,6 +122,8 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], AbstractAsyncContextManager[No
                 canaries.stop()
             if sweeping is not None:
                 sweeping.stop()
+            if rollouts is not None:
+                rollouts.stop()
 
     return lifespan
 
@@ -190,6 +198,7 @@ def create_app(rt: Runtime) -> FastAPI:
     app.include_router(learn.router)
     app.include_router(profiles.router)
     app.include_router(actions.router)
+    app.include_router(records.router)
     app.include_router(session.router)
     console.install(app, rt)
     return app

@@ -12,7 +12,19 @@ from fastapi import FastAPI
 
 from steward.knowledge.jobs import SyncJobs
 from steward.runtime import Runtime
-from steward.web.console import alerts, audit, dashboard, profiles, review, signin, sources
+from steward.web.console import (
+    alerts,
+    audit,
+    dashboard,
+    economics,
+    profiles,
+    readiness,
+    records,
+    review,
+    rollout,
+    signin,
+    sources,
+)
 from steward.web.console.render import install_handlers
 
 
@@ -20,5 +32,17 @@ def install(app: FastAPI, rt: Runtime) -> None:
     """Add the console's pages and its refusal pages to ``app``."""
     app.state.sync_jobs = SyncJobs(rt)
     install_handlers(app)
-    for module in (signin, dashboard, review, audit, sources, alerts, profiles):
+    for module in (
+        signin,
+        dashboard,
+        review,
+        audit,
+        sources,
+        alerts,
+        profiles,
+        economics,
+        rollout,
+        records,
+        readiness,
+    ):
         app.include_router(module.router)

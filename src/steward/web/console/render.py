@@ -92,7 +92,11 @@ async def viewer(request: Request, permission: Permission | None) -> Viewer:
     who = signed.principal
     can = frozenset(
         name
-        for name, perm in (("review", Permission.WORK_TICKETS), ("operator", Permission.READ_AUDIT))
+        for name, perm in (
+            ("review", Permission.WORK_TICKETS),
+            ("operator", Permission.READ_AUDIT),
+            ("sponsor", Permission.VIEW_SPONSOR),
+        )
         if rt.authz.permits(who, perm)
     )
     seen = Viewer(who, signed.csrf, can, signed)

@@ -17,6 +17,7 @@ from steward.identity import oidc
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.identity.sessions import SignedIn
+from steward.runtime import Runtime
 from steward.web.console.render import Viewer, back, form, page, rt_of, viewer
 from steward.web.session import (
     CROSS_SITE,
@@ -45,9 +46,16 @@ def _sign_in_page(
     return page("sign_in.html", None, status, error=error, idp_url=idp, chat=target == "/")
 
 
-def landing(seen_access: bool, reviewer: bool) -> str:
-    """Where a new session starts: the dashboard for operators, the queue for reviewers."""
-    return "/console" if seen_access or not reviewer else "/console/review"
+def landing(rt: Runtime, who: Principal) -> str:
+    """Where a new session starts: the dashboard for operators, the queue for reviewers, the
+    use cases and ROI for a sponsor who is neither."""
+    if rt.authz.permits(who, Permission.READ_AUDIT):
+        return "/console"
+    if rt.authz.permits(who, Permission.WORK_TICKETS):
+        return "/console/review"
+    if rt.authz.permits(who, Permission.VIEW_SPONSOR):
+        return "/console/economics"
+    return "/console"
 
 
 @router.get("/console/sign-in")
@@ -77,9 +85,7 @@ async def sign_in_submit(request: Request) -> Response:
     except RateLimited as exc:
         return _sign_in_page(request, 429, exc.message)
     who = signed.principal
-    target = landing(
-        rt.authz.permits(who, Permission.READ_AUDIT), rt.authz.permits(who, Permission.WORK_TICKETS)
-    )
+    target = landing(rt, who)
     await end_earlier(request, rt, "console")
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, request, rt, signed)
@@ -205,10 +211,7 @@ async def oidc_callback(request: Request) -> Response:
         return refused(502, "The sign-in could not be completed; try again later.", pending.next)
     target = oidc.local_target(
         pending.next,
-        landing(
-            rt.authz.permits(who, Permission.READ_AUDIT),
-            rt.authz.permits(who, Permission.WORK_TICKETS),
-        ),
+        landing(rt, who),
     )
     try:
         earlier: SignedIn | None = await current(request, rt)
