@@ -234,3 +234,25 @@ def test_a_known_first_name_alone_is_not_masked_in_the_banks_documents(kb_rt: Ru
     policy = "## Grace period and penalties"
     assert kb_rt.masker.mask(policy, names_by_model=False).text == policy
     assert "Grace" not in kb_rt.masker.mask("Did Grace get the refund?").text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How does visitor parking validation work at the Duluth campus?",
+        "What was Meridian's net income for the second quarter of 2025?",
+    ],
+)
+def test_one_word_the_model_calls_a_person_stays_without_a_cue(kb_rt: Runtime, text: str) -> None:
+    """Alone, the model tags places and companies as people; a question needs those words."""
+    assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Runtime) -> None:
+    """Only values a record declared personal are known values: a word a recognizer once
+    masked by mistake is not masked in every later question."""
+    masker: Masker = kb_rt.masker
+    masker.tokens.token("NAME", "Quarterly")  # as if a recognizer had masked it once
+    assert masker.mask("Quarterly statements: when do they arrive?").text.startswith("Quarterly")
+    masker.remember([("NAME", "Quarterly Brightwater")])  # now a record declares it
+    assert "Quarterly" not in masker.mask("Any news for Quarterly Brightwater?").text

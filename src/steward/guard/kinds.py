@@ -946,9 +946,6 @@ def ner_available() -> bool:
     return _ner_model() is not None
 
 
-_MID_SENTENCE = re.compile(r"[A-Za-z,]\s+$")
-
-
 class NerNameRecognizer:
     """People's names by spaCy's English NER (PERSON), kept only when they look like a name:
     no digits, no product or greeting words, two words or more unless a title or cue precedes.
@@ -976,10 +973,9 @@ class NerNameRecognizer:
             if "@" in value or not _plausible_name(value):
                 continue
             before = text[max(0, ent.start_char - 24) : ent.start_char]
-            # One word alone is a name after a cue, or capitalised inside a sentence ("said
-            # Gladys to Logan"); at a sentence's start the model mistakes ordinary words.
-            alone = len(value.split()) < 2 and not _NAME_CUE.search(before)
-            if alone and not (value[:1].isupper() and _MID_SENTENCE.search(before)):
+            # One word alone counts only after a cue: alone, the model tags place and company
+            # names too ("the Duluth campus", "Meridian's net income"), which a question needs.
+            if len(value.split()) < 2 and not _NAME_CUE.search(before):
                 continue
             out.append(Span("NAME", ent.start_char, ent.end_char, 0.55, self.name))
         return out

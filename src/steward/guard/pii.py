@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from steward.config.yamlfile import first_error, load_yaml
@@ -647,6 +647,7 @@ class TokenBook:
         self.store = store
         self._key = key
         self._cache: dict[tuple[str, str], int] = {}
+        self._declared: set[tuple[str, str]] = set()  # marked declared by this process
         self._lock = threading.Lock()
 
     def digest(self, kind: str, value: str) -> str:
@@ -664,20 +665,43 @@ class TokenBook:
                 self._cache[(kind, digest)] = number
         return f"<{kind}_{number}>"
 
+    def declare(self, kind: str, value: str) -> str:
+        """The value's token, marked as declared personal by a record: typed into a question
+        later, it is masked as a known value (:meth:`known_any`)."""
+        token = self.token(kind, value)
+        if kind in DROPPED_KINDS:
+            return token
+        digest = self.digest(kind, value)
+        with self._lock:
+            if (kind, digest) in self._declared:
+                return token
+        with self.store.write() as (s, _):
+            s.execute(
+                update(PiiToken)
+                .where(PiiToken.kind == kind, PiiToken.digest == digest, ~PiiToken.declared)
+                .values(declared=True)
+            )
+        with self._lock:
+            self._declared.add((kind, digest))
+        return token
+
     def known(self, kind: str, digests: Sequence[str]) -> set[str]:
         """Which of ``digests`` already have a ``kind`` token (values seen before)."""
         return {d for k, d in self.known_any([kind], digests) if k == kind}
 
     def known_any(self, kinds: Sequence[str], digests: Sequence[str]) -> set[tuple[str, str]]:
-        """(kind, digest) of the ``digests`` that already have a token of one of ``kinds``: one
-        query for every kind (this runs on every question)."""
+        """(kind, digest) of the ``digests`` that a record declared personal, with a token of
+        one of ``kinds``: one query for every kind (this runs on every question). A token a
+        recognizer made is not a known value: one false positive would mask the word forever."""
         found: set[tuple[str, str]] = set()
         unique = sorted(set(digests))
         with self.store.read() as s:
             for i in range(0, len(unique), 500):
                 rows = s.execute(
                     select(PiiToken.kind, PiiToken.digest).where(
-                        PiiToken.kind.in_(list(kinds)), PiiToken.digest.in_(unique[i : i + 500])
+                        PiiToken.kind.in_(list(kinds)),
+                        PiiToken.digest.in_(unique[i : i + 500]),
+                        PiiToken.declared,
                     )
                 )
                 found.update((str(k), str(d)) for k, d in rows)
@@ -735,7 +759,7 @@ class Masker:
         for kind, value in declared:
             for v_kind, v in declared_variants(kind, value):
                 if v_kind in self.known_kinds:
-                    self.tokens.token(v_kind, v)
+                    self.tokens.declare(v_kind, v)
 
     def known_spans(self, text: str, single_words: bool = True) -> list[Span]:
         """Values seen before (a record's declared name or address) typed into ``text``: keyed

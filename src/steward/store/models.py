@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -184,6 +185,9 @@ class PiiToken(Base):
     kind: Mapped[str] = mapped_column(String(32))
     digest: Mapped[str] = mapped_column(String(64))
     number: Mapped[int] = mapped_column(Integer)
+    # A record declared this value personal (Masker.remember): typed into a question later, it
+    # is masked as a known value. Tokens a recognizer made are not known values.
+    declared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (
         UniqueConstraint("kind", "digest", name="uq_pii_tokens_kind_digest"),
         UniqueConstraint("kind", "number", name="uq_pii_tokens_kind_number"),
