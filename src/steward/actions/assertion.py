@@ -70,9 +70,7 @@ class Signer:
         from steward.audit.checkpoint import load_or_create_key
 
         try:
-            return load_or_create_key(self.path)
-        except FileExistsError:  # another worker made it between our look and our write
-            return load_or_create_key(self.path)
+            return load_or_create_key(self.path)  # safe when workers start at once
         except (OSError, ValueError) as exc:
             raise ConfigError(f"Cannot read the action signing key {self.path}: {exc}") from exc
 

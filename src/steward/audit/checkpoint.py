@@ -37,6 +37,7 @@ from steward.audit.trail import GENESIS
 from steward.config.settings import Settings
 from steward.core.errors import InputError
 from steward.core.periodic import Periodic
+from steward.core.secretfile import read_or_create
 from steward.store import Store
 from steward.store.models import AuditRecord
 
@@ -81,14 +82,8 @@ def sink_file(settings: Settings) -> Path:
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
     """The signing key: 32 random bytes (hex) in a 0600 file, created on first use."""
-    if path.exists():
-        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.private_bytes_raw().hex())
-    return key
+    text = read_or_create(path, lambda: Ed25519PrivateKey.generate().private_bytes_raw().hex())
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text))
 
 
 def key_id(public: Ed25519PublicKey) -> str:

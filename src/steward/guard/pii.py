@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
 import re
 import secrets
 import threading
@@ -43,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from steward.config.yamlfile import first_error, load_yaml
 from steward.core.errors import GuardError, InputError
+from steward.core.secretfile import read_or_create
 from steward.store import Store
 from steward.store.models import PiiToken
 
@@ -728,14 +728,7 @@ class TokenBook:
 
 def load_or_create_key(path: Path) -> bytes:
     """The store's masking key: 32 random bytes in a 0600 file, created on first use."""
-    if path.exists():
-        return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key.hex())
-    return key
+    return bytes.fromhex(read_or_create(path, lambda: secrets.token_bytes(32).hex()))
 
 
 class Masker:

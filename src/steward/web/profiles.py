@@ -68,7 +68,9 @@ class ProfileIn(BaseModel):
     answering: dict[str, Any] | None = None
     retrieval: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None
-    parent: int | None = Field(default=None, ge=1, description="The version it derives from.")
+    parent: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="The version it derives from."
+    )
 
 
 class ApproveIn(BaseModel):
