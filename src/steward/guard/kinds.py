@@ -943,7 +943,10 @@ def _ner_model() -> Any:
 
 
 def ner_available() -> bool:
-    return _ner_model() is not None
+    """Whether the model's package is installed (without loading it: two seconds a process)."""
+    import importlib.util
+
+    return importlib.util.find_spec(NER_PACKAGE) is not None
 
 
 class NerNameRecognizer:
@@ -957,11 +960,17 @@ class NerNameRecognizer:
     statistical = True
 
     def __init__(self) -> None:
-        self._nlp = _ner_model()
+        # Loaded on the first text to read (about two seconds): a command that masks nothing
+        # never pays for it; `steward serve` reads a text at start-up (Runtime.warm_up).
+        self._nlp: Any = None
 
     def find(self, text: str) -> list[Span]:
-        if self._nlp is None or not text.strip():
+        if not text.strip():
             return []
+        if self._nlp is None:
+            self._nlp = _ner_model()
+            if self._nlp is None:
+                return []
         # An English model: on other languages it tags ordinary words ("Soy la directora").
         if not may_be_english(text):
             return []
