@@ -256,3 +256,42 @@ def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Run
     assert masker.mask("Quarterly statements: when do they arrive?").text.startswith("Quarterly")
     masker.remember([("NAME", "Quarterly Brightwater")])  # now a record declares it
     assert "Quarterly" not in masker.mask("Any news for Quarterly Brightwater?").text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # A title, a known first name or a verb after the name: the whole name goes.
+        ("Mr John Smith wants to know the glass deductible.", "Smith"),
+        ("Dr. Hannah Schmidt asked about her claim.", "Schmidt"),
+        ("My name is Priya Raghunathan.", "Raghunathan"),
+        ("Marcus Holloway called about his card.", "Holloway"),
+        ("Yesterday Beatrice Okonkwo-Smith reported a stolen card", "Okonkwo"),
+        # Self-introductions in other languages, with accented names.
+        ("Je m'appelle Amélie Dubois et je veux fermer mon compte", "Dubois"),
+        ("Me llamo María José García López", "García"),
+        ("Ich heiße Jürgen Müller", "Müller"),
+        # The postcode and town after a continental street go with it.
+        ("8 rue des Lilas, 69003 Lyon", "69003"),
+        ("Rua Augusta 100, 1100-053 Lisboa", "1100-053"),
+        ("ul. Kwiatowa 7, 00-001 Warszawa", "00-001"),
+    ],
+)
+def test_the_outside_reviews_half_masked_names_and_addresses(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    masker: Masker = kb_rt.masker
+    masker.remember([("NAME", "Priya Patel")])  # "Priya" is a known value
+    assert kept not in masker.mask(text).text
+
+
+def test_a_name_the_model_finds_in_the_banks_own_words_is_a_product(kb_rt: Runtime) -> None:
+    """A span only the model found, made of words the knowledge base uses, stays readable."""
+    assert kb_rt._bank_words("Finance Budget Memo")
+    assert not kb_rt._bank_words("Marcus Holloway")
+    masker: Masker = kb_rt.masker
+    question = "Does my auto policy include Roadside Assistance?"
+    assert "<NAME_" in Masker(masker.tokens).mask(question).text  # the model alone
+    bank = Masker(masker.tokens)
+    bank.vocabulary = lambda text: text == "Roadside Assistance"
+    assert bank.mask(question).text == question

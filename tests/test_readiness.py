@@ -443,6 +443,8 @@ def test_the_page_shows_a_sponsor_figures_and_no_personal_data_and_refuses_an_as
         expect(page.get_by_role("link", name="Data readiness")).to_be_visible()
         every = len(DOCS) + len(WIKI) + len(TICKETS)
         expect(page.locator("#usable-share")).to_have_text(f"{7 / every * 100:.1f}%")
+        expect(page.locator("main")).to_contain_text(f"{every} items, 7 usable")
+        expect(page.locator("main")).not_to_contain_text("built-in method")
         docs = page.locator("#sources-docs")
         expect(docs.locator('[data-figure="usable_share"]')).to_have_text(
             f"{7 / len(DOCS) * 100:.1f}%"

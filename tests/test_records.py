@@ -328,7 +328,14 @@ def test_cli_shows_records_and_fails_with_one_line(
 ) -> None:
     rt, _ = world
     home = rt.settings.home
+    from steward.identity.auth import create_key
+
+    dana = {"STEWARD_ACTOR_KEY": create_key(rt.store, "dana")}
     rt.close()
+    # A key's user acts as themselves: not another user's view, not the sponsor's figures.
+    for args in (("show", "customer", "C-1001", "--as", "ops"), ("summary",)):
+        refused = run_cli("records", *args, home=home, model_cache=model_cache, extra_env=dana)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused
     shown = run_cli(
         "records",
         "show",

@@ -7,6 +7,7 @@ behaviour again. Real questions through the real app, on a small real store."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -512,3 +513,28 @@ def test_waves_and_figures_on_postgresql(pg_rt: Runtime) -> None:
         rt.rollout.close(ops, "fees", "north-staff", reason="twice")
     assert ask(rt, principal_for(rt.store, "sam"), FEE).action == "escalate"
     assert audit.verify(rt.store).ok
+
+
+def test_a_broken_rollout_file_does_not_keep_a_wave_open(kb_rt: Runtime, make_runtime) -> None:
+    """With the file broken, the last good one stays in force where it was loaded, the page's
+    status says so, and an operator can still close an open wave, here and in a process that
+    never read a good file (the CLI)."""
+    rt = kb_rt
+    path = write_plan(rt)
+    ops = principal_for(rt.store, "ops")
+    rt.rollout.open(ops, "fees", "north-staff")
+    rt.rollout.open(ops, "fees", "customers", override="early customers")
+    assert rt.rollout.status(ops)["file_error"] is None
+    path.write_text("usecases: [ {id: fees, phase: nonsense", encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))  # a newer file, whatever the clock
+    status = rt.rollout.status(ops)
+    assert status["file_error"] and [u["id"] for u in status["usecases"]] == ["fees"]
+    rt.rollout.close(ops, "fees", "customers", reason="file broken, closing by hand")
+    fresh = make_runtime(rt.settings.home)  # never read a good file
+    with pytest.raises(ConfigError):
+        fresh.rollout.status(ops)
+    fresh.rollout.close(ops, "fees", "north-staff", reason="emergency")
+    with pytest.raises(NotFoundError, match="No open wave"):
+        fresh.rollout.close(ops, "fees", "north-staff", reason="again")
+    closed = [e["target"] for e in events(rt, "rollout-wave-closed")]
+    assert closed == ["rollout:fees:customers", "rollout:fees:north-staff"]

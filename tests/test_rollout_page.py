@@ -107,4 +107,7 @@ def test_an_operator_opens_and_closes_waves_on_the_page_and_an_asker_is_refused(
         expect(view.locator("#wave-fees-north-staff")).to_contain_text("by an operator")
         expect(view.locator("#gates-fees")).to_contain_text("Resolution rate")
         expect(view.get_by_role("button")).to_have_count(1)  # sign out only
+        # Operators type reasons, which may name people: a sponsor sees that there is one.
+        expect(view.locator("#wave-fees-customers")).to_contain_text("reason is in the audit")
+        expect(view.locator("body")).not_to_contain_text("Wrong fee table")
         view.close()

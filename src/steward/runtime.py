@@ -168,13 +168,32 @@ class Runtime:
             recognizers = recognizers_for(self.settings.privacy.pii_recognizers_file)
         except InputError as exc:
             raise ConfigError(f"STEWARD_PII_RECOGNIZERS_FILE: {exc.message}") from exc
-        return Masker(
+        masker = Masker(
             TokenBook(self.store, load_or_create_key(self.settings.key_file)),
             recognizers=recognizers,
             # The organisation's published contact points are not personal data: the same
             # allow-list mechanism as a source's `pii_allow`, for every text Steward masks.
             allow=[rx for rx in [self.settings.privacy.published_contacts] if rx],
         )
+        masker.vocabulary = self._bank_words
+        return masker
+
+    def _bank_words(self, text: str) -> bool:
+        """Whether every content word of ``text`` occurs in the knowledge base (any access
+        list): the bank's own words, such as a product's name. Records' personal values are
+        masked in it, so a customer's name is not among them."""
+        from steward.retrieval.search import query_terms
+
+        terms = query_terms(text)
+        if not terms:
+            return False
+        with self.store.read() as s:
+            every = frozenset(s.scalars(select(AclSet.id)))
+        if not every:
+            return False
+        flt = Filter(every, kb_version=self.store.kb_version())
+        _, counts = self.index.term_counts(terms, flt)
+        return all(counts.get(t, 0) > 0 for t in terms)
 
     @cached_property
     def provider(self) -> Provider:

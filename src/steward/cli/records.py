@@ -16,7 +16,6 @@ from rich.table import Table
 from steward.cli.common import (
     AsUser,
     JsonOpt,
-    _local_admin,
     _print_json,
     _runtime,
     actor,
@@ -32,10 +31,15 @@ records_app = typer.Typer(
 
 
 def _who(rt: Any, as_user: str | None) -> Any:
-    if not as_user:
-        return _local_admin()
+    """Who reads: ``STEWARD_ACTOR_KEY``'s user, else the local operator; ``--as USER`` shows
+    that user's view, which only a records manager may ask for another person."""
+    acting = actor(rt)
+    if not as_user or as_user == acting.user_id:
+        return acting
     from steward.identity.auth import principal_for
+    from steward.identity.authz import Permission
 
+    rt.authz.authorize(acting, Permission.MANAGE_RECORDS, "records")
     return principal_for(rt.store, as_user)
 
 
@@ -126,7 +130,7 @@ def resolve(
 def merge(as_json: JsonOpt = False) -> None:
     """Merge every entity source again (a sync does this by itself)."""
     rt = _runtime()
-    reports = rt.records.merge_all(_local_admin())
+    reports = rt.records.merge_all(actor(rt))
     if as_json:
         _print_json([r.as_dict() for r in reports])
         return

@@ -25,7 +25,8 @@ _PARTICLE = r"d[eiu]|de\s+la|del|della|des|di|da|do|dos|das|van|von|der|den|la|l
 _NAME_WORD = (
     rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[A-ZÀ-ÖØ-Þ]{_L}*|{_PARTICLE})"
 )
-_NUMBER = r"\d{1,4}[a-zA-Z]?(?:[/-]\d{1,4})?\.?"
+# A house number is not the start of a postcode: "rue des Lilas, 69003 Lyon" has none.
+_NUMBER = r"\d{1,4}(?!\d)(?:[a-zA-Z](?![^\W\d_]))?(?:[/-]\d{1,4}(?!\d))?\.?"
 # The type word first: Italian, French, Spanish, Catalan, Portuguese, Polish, Romanian, Serbo-
 # Croatian and Czech forms (abbreviations with their dot).
 _TYPE_FIRST = (
@@ -73,7 +74,8 @@ _STREET = re.compile(
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
     rf"(?:,?\s+(?i:{_UNIT})\s*\d{{1,5}}[a-zA-Z]?)*"
-    rf"(?:,?\s+(?:[A-Z]{{1,3}}-?)?(?:\d{{3}}\s\d{{2}}|\d{{4,5}}))?"  # a postcode before the town
+    # A postcode before the town: 75011, 111 43, 00-950, 1100-053, D-10115.
+    rf"(?:,?\s+(?:[A-Z]{{1,3}}-?)?(?:\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"
     rf"(?:,?\s+(?:[A-ZÀ-ÖØ-Þ][\w'-]*)(?:[ -](?:[A-ZÀ-ÖØ-Þ][\w'-]*)){{0,2}})?"  # the town
     rf"(?:,?\s+(?:{_COUNTRIES}))?"
     rf"(?:,?\s+\d{{4,5}})?"  # a postcode after the country

@@ -479,21 +479,32 @@ _NAME_CUE = re.compile(
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
     r"|(?:passport|licen[cs]e|id)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for"
-    r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear)"
+    r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear"
+    # Self-introductions in the languages a European bank hears most.
+    r"|me llamo|mi nombre es|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
+    r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się)"
     r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
 # "MacDonald", "O'Brien-Taylor": a capital inside a name word, and none after it.
-_CAP_WORD = r"[A-Z][a-z]+(?:[A-Z][a-z]+)?(?:['-][A-Z]?[a-z]+(?:[A-Z][a-z]+)?)?"
+# Latin letters with their accents ("Amélie", "Jürgen", "Łukasz", "Ørsted").
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
+_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž"
+_CAP_WORD = rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['-][{_UP}]?[{_LO}]+(?:[{_UP}][{_LO}]+)?)?"
 _CAP_NAME = re.compile(
     rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
     rf"(?:\s+(?:[A-Z]\.|{_CAP_WORD}|van der|de la|van|de|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
-_TITLED = re.compile(rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_CAP_WORD})(?![A-Za-z'-])")
+_TITLED = re.compile(
+    rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_CAP_WORD}(?:\s+{_CAP_WORD}){{0,2}})(?![A-Za-z'-])"
+)
 # "Evangelina Throckmorton is my beneficiary": the cue after the name.
 _ROLE_AFTER = re.compile(
     r"(?i:\s+(?:is|was|will be)\s+(?:my|our|the)\s+(?:new\s+)?(?:beneficiary|payee|account holder"
     r"|joint holder|husband|wife|partner|son|daughter|mother|father|attorney|executor|guardian)\b)"
+    # What a person did: "Marcus Holloway called about his card", "Dana Whitfield has asked".
+    r"|\s+(?:(?:has|had|just|also)\s+)?(?i:called|phoned|rang|emailed|e-mailed|wrote|asked|said"
+    r"|reported|complained|disputed|requested|visited|wants|wanted|needs|needed|signed)\b"
     # A colleague introducing themselves: "Olga Williams from the Harbor Point branch here".
     r"|\s+(?i:from|at)\s+(?i:the\s+)?(?:[A-Z][\w'-]*\s+){1,3}"
     r"(?i:branch|team|office|desk|department|center|centre)\b"

@@ -29,7 +29,7 @@ import re
 import secrets
 import threading
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -731,6 +731,25 @@ def load_or_create_key(path: Path) -> bytes:
     return bytes.fromhex(read_or_create(path, lambda: secrets.token_bytes(32).hex()))
 
 
+def _joined_names(text: str, spans: list[Span]) -> list[Span]:
+    """Names found in pieces become one: a known first name ("Priya") inside or beside the
+    full name a cue or the model found ("Priya Raghunathan") must not leave the surname out."""
+    names = sorted((sp for sp in spans if sp.kind == "NAME"), key=lambda sp: sp.start)
+    if len(names) < 2:
+        return spans
+    joined: list[Span] = []
+    for sp in names:
+        last = joined[-1] if joined else None
+        if last is not None and sp.start <= last.end + 1 and not text[last.end : sp.start].strip():
+            best = max(last, sp, key=lambda x: x.score)
+            joined[-1] = Span(
+                "NAME", last.start, max(last.end, sp.end), best.score, best.recognizer
+            )
+        else:
+            joined.append(sp)
+    return [sp for sp in spans if sp.kind != "NAME"] + joined
+
+
 class Masker:
     """Replaces personal values with stable tokens. Thread-safe; reuse one per store."""
 
@@ -745,6 +764,9 @@ class Masker:
         self.recognizers = list(recognizers) if recognizers is not None else default_recognizers()
         self.allow = [re.compile(a) for a in allow]
         self.known_kinds = tuple(known_kinds)
+        # Whether a text is made of the bank's own words (the runtime passes one that reads the
+        # knowledge base's vocabulary); None: no such check.
+        self.vocabulary: Callable[[str], bool] | None = None
 
     def remember(self, declared: Sequence[tuple[str, str]]) -> None:
         """Give a record's declared names and addresses (and their variants) their tokens now,
@@ -828,6 +850,15 @@ class Masker:
             if sp.recognizer == "declared"
             or not any(a <= sp.start and sp.end <= b for a, b in allowed)
         ]
+        if self.vocabulary is not None:
+            # A name the model found with no cue, made only of words the bank's own documents
+            # use, is a product or a heading ("Roadside Assistance"), not a person.
+            spans = [
+                sp
+                for sp in spans
+                if not (sp.recognizer == "ner" and self.vocabulary(text[sp.start : sp.end]))
+            ]
+        spans = _joined_names(text, spans)
         spans.sort(key=lambda sp: (-sp.score, -(sp.end - sp.start), sp.start))
         chosen: list[Span] = []
         for sp in spans:

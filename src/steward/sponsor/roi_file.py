@@ -16,13 +16,14 @@ from steward.core.errors import InputError
 WHAT = "ROI file"
 MAX_YEARS = 10
 RAMP_DENOMINATOR = 66  # 0 + 1 + ... + 11: the ramp's twelve weights (m-1)/66 sum to 1
-Money = Field(ge=0, description="USD")
+# At most a trillion: a bigger figure is a typo, and sums of bigger ones overflow to infinity.
+Money = Field(ge=0, le=1e12, description="USD")
 Accrual = Literal["even", "ramp"] | list[float]
 ScenarioName = Literal["pessimistic", "expected", "optimistic"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Item(_Strict):
@@ -38,8 +39,8 @@ class Recurring(_Strict):
     """A cost paid every month (``monthly``) or every year (``yearly``, spread by the accrual)."""
 
     name: str = Field(min_length=1, max_length=100)
-    monthly: float | None = Field(default=None, ge=0)
-    yearly: float | None = Field(default=None, ge=0)
+    monthly: float | None = Field(default=None, ge=0, le=1e12)
+    yearly: float | None = Field(default=None, ge=0, le=1e12)
     from_month: int = Field(default=1, ge=1, le=12 * MAX_YEARS)
     until_month: int | None = Field(default=None, ge=1, le=12 * MAX_YEARS)
 
@@ -100,7 +101,7 @@ class Telemetry(_Strict):
     center: str | None = Field(default=None, max_length=64)
     months: int = Field(default=1, ge=1, le=12 * MAX_YEARS)
     first_month: int = Field(default=1, ge=1, le=12 * MAX_YEARS)
-    scale: float = Field(default=1.0, gt=0)
+    scale: float = Field(default=1.0, gt=0, le=1e9)
 
 
 class Projection(_Strict):
@@ -115,8 +116,8 @@ class Projection(_Strict):
     @field_validator("questions_per_year")
     @classmethod
     def _volumes(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and any(v < 0 for v in value):
-            raise ValueError("questions_per_year are zero or more")
+        if value is not None and any(not 0 <= v <= 1e12 for v in value):
+            raise ValueError("questions_per_year are zero to a trillion")
         return value
 
 
@@ -124,9 +125,9 @@ class Scenario(_Strict):
     """Multipliers: ``benefits`` on every benefit's value, ``costs`` on every typed cost,
     ``volume`` on projected question volumes. Measured counts and spend are never multiplied."""
 
-    benefits: float = Field(default=1.0, ge=0)
-    costs: float = Field(default=1.0, ge=0)
-    volume: float = Field(default=1.0, ge=0)
+    benefits: float = Field(default=1.0, ge=0, le=1000)
+    costs: float = Field(default=1.0, ge=0, le=1000)
+    volume: float = Field(default=1.0, ge=0, le=1000)
 
 
 class RoiFile(_Strict):
@@ -146,10 +147,14 @@ class RoiFile(_Strict):
     @classmethod
     def _accrual(cls, value: Accrual) -> Accrual:
         bad = isinstance(value, list) and (
-            len(value) != 12 or any(w < 0 for w in value) or not any(w > 0 for w in value)
+            len(value) != 12
+            or any(not 0 <= w <= 1e6 for w in value)
+            or not any(w > 0 for w in value)
         )
         if bad:
-            raise ValueError("explicit accrual weights are 12 numbers, >= 0, not all zero")
+            raise ValueError(
+                "explicit accrual weights are 12 numbers from 0 to 1,000,000, not all zero"
+            )
         return value
 
 

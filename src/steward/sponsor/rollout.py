@@ -340,7 +340,7 @@ class Rollout:
             "guards": [_brief(g) for g in verdict["guards"]],
         }
         reason = why or ("first wave" if verdict["first_wave"] else "the gates pass")
-        event = self._event(audit.Kind.ROLLOUT_WAVE_OPENED, who, uc, w, payload, reason)
+        event = self._event(audit.Kind.ROLLOUT_WAVE_OPENED, who, uc.id, w.id, payload, reason)
         try:
             with self.store.write() as (s, _):
                 row = s.get(RolloutWave, (uc.id, w.id))
@@ -392,27 +392,49 @@ class Rollout:
     ) -> dict[str, Any]:
         """Close an open wave by hand: its askers get the previous behaviour again."""
         self.rt.authz.authorize(who, Permission.MANAGE_ROLLOUT, f"rollout:{usecase}")
-        uc, w = self._find(usecase, wave)
+        try:
+            uc, w = self._find(usecase, wave)
+            ids = (uc.id, w.id)
+        except ConfigError:
+            # A broken rollout file must not keep a wave open: close what the store holds open.
+            ids = self._open_row(usecase, wave)
         why = self._reason(reason, "closing a wave")
         at = now or datetime.now(UTC)
         with self.store.write() as (s, _):
-            if not self._shut(s, uc, w, who.user_id, why, at):
-                raise ConflictError(f"Wave {w.id} of use case {uc.id} is not open.")
-            payload = {"usecase": uc.id, "wave": w.id, "automatic": False}
-            event = self._event(audit.Kind.ROLLOUT_WAVE_CLOSED, who, uc, w, payload, why)
+            if not self._shut(s, *ids, who.user_id, why, at):
+                raise ConflictError(f"Wave {ids[1]} of use case {ids[0]} is not open.")
+            payload = {"usecase": ids[0], "wave": ids[1], "automatic": False}
+            event = self._event(audit.Kind.ROLLOUT_WAVE_CLOSED, who, *ids, payload, why)
             audit.record(self.store, event, session=s)
         self._next_check = float("-inf")
         return {**payload, "closed_at": at.isoformat(), "closed_by": who.user_id}
 
+    def _open_row(self, usecase: str, wave: str) -> tuple[str, str]:
+        """(use case, wave) of a wave the store holds open, read without the rollout file."""
+        with self.store.read() as s:
+            row = s.execute(
+                select(RolloutWave.usecase, RolloutWave.wave).where(
+                    RolloutWave.usecase == usecase[:64],
+                    RolloutWave.wave == wave[:64],
+                    RolloutWave.is_open.is_(True),
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(
+                f"No open wave {wave[:64]!r} of use case {usecase[:64]!r} (the rollout file "
+                "cannot be read; fix it to see every use case)."
+            )
+        return str(row[0]), str(row[1])
+
     @staticmethod
-    def _shut(s: Any, uc: UseCase, w: Wave, actor: str, why: str, at: datetime) -> bool:
+    def _shut(s: Any, usecase: str, wave: str, actor: str, why: str, at: datetime) -> bool:
         """Close the wave if it is still open (a compare-and-swap: with several replicas
         evaluating, the first closes it, the others find it closed)."""
         done = s.execute(
             update(RolloutWave)
             .where(
-                RolloutWave.usecase == uc.id,
-                RolloutWave.wave == w.id,
+                RolloutWave.usecase == usecase,
+                RolloutWave.wave == wave,
                 RolloutWave.is_open.is_(True),
             )
             .values(is_open=False, closed_at=at, closed_by=actor, close_reason=why)
@@ -426,15 +448,15 @@ class Rollout:
         self,
         kind: audit.Kind,
         who: Principal | None,
-        uc: UseCase,
-        w: Wave,
+        usecase: str,
+        wave: str,
         payload: dict[str, Any],
         reason: str,
     ) -> audit.AuditEvent:
         return audit.AuditEvent(
             kind,
             actor=who.user_id if who is not None else SYSTEM,
-            target=f"rollout:{uc.id}:{w.id}",
+            target=f"rollout:{usecase}:{wave}",
             payload=payload,
             reason=reason,
             channel="cli" if who is not None and who.via == "cli" else "service",
@@ -500,9 +522,11 @@ class Rollout:
             last_error=None,
         )
         with self.store.write() as (s, _):
-            if not self._shut(s, uc, w, SYSTEM, why, now):
+            if not self._shut(s, uc.id, w.id, SYSTEM, why, now):
                 return None  # another replica closed it first
-            event = self._event(audit.Kind.ROLLOUT_WAVE_ROLLED_BACK, None, uc, w, payload, why)
+            event = self._event(
+                audit.Kind.ROLLOUT_WAVE_ROLLED_BACK, None, uc.id, w.id, payload, why
+            )
             audit.record(self.store, event, session=s)
             s.add(alert)
         self._next_check = float("-inf")
@@ -551,9 +575,19 @@ class Rollout:
         self.rt.authz.authorize(who, Permission.VIEW_SPONSOR, "rollout")
         names = self.rt.authz.permits(who, Permission.MANAGE_ROLLOUT)  # who opened: operators
         now = now or datetime.now(UTC)
-        plan = self.plan()
+        problem = None
+        try:
+            plan = self.plan()
+        except ConfigError as exc:
+            if self._plan is None:
+                raise
+            # The last good file stays in force on the request path; say so, and keep the
+            # page (and its close forms) working so that a wave can still be closed.
+            plan = self._plan[1]
+            problem = exc.message if names else "The rollout file cannot be read just now."
         return {
-            "file": str(self.path) if plan.usecases else None,
+            "file_error": problem,
+            "file": str(self.path) if plan.usecases and names else None,
             "interval_s": self.rt.settings.sponsor.rollout_interval_s,
             "as_of": now.isoformat(),
             "usecases": [self._usecase(uc, now, names) for uc in plan.usecases],

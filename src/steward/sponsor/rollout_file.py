@@ -26,7 +26,7 @@ Comparison = Literal[">", ">=", "<", "<=", "=="]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _duration(value: object) -> timedelta:

@@ -54,7 +54,7 @@ Score = Field(ge=1, le=5, description="1 (worst) to 5 (best)")
 class Scores(BaseModel):
     """The typed criteria of one use case (1-5)."""
 
-    model_config = ConfigDict(extra="forbid", strict=False)
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False)
 
     time_to_value: float = Score
     measurable_success: float = Score
@@ -63,7 +63,7 @@ class Scores(BaseModel):
 
 
 class UseCase(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = Field(default="", max_length=200)
@@ -73,7 +73,7 @@ class UseCase(BaseModel):
 
 
 class Portfolio(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     weights: dict[Criterion, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     use_cases: list[UseCase] = Field(min_length=1, max_length=500)
@@ -83,6 +83,8 @@ class Portfolio(BaseModel):
     def _weights(cls, value: dict[str, float]) -> dict[str, float]:
         if any(w < 0 for w in value.values()):
             raise ValueError("weights are zero or more")
+        if any(w > 1000 for w in value.values()):
+            raise ValueError("weights are at most 1000 (they are normalised to sum to 1)")
         if not any(w > 0 for w in value.values()):
             raise ValueError("at least one weight must be more than zero")
         return value
