@@ -120,6 +120,16 @@ def test_explicit_weights_and_month_items(tmp_path: Path) -> None:
         ("accrual: linear\n", "accrual"),
         ("costs: {one_time: [{name: x, amount: -5}]}\n", "amount"),
         ("costs: {recurring: [{name: x, monthly: 1, yearly: 12}]}\n", "monthly or yearly"),
+        # The outside review: infinities, NaN and overflowing figures, and counting one
+        # question twice (resolved and deflected).
+        ("costs: {one_time: [{name: x, amount: .inf}]}\n", "amount"),
+        ("accrual: [.nan, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n", "accrual"),
+        ("costs: {one_time: [{name: x, amount: 1e300}]}\n", "amount"),
+        (
+            "benefits: {resolved: {handling_cost_avoided_usd: 4},"
+            " deflected: {contact_cost_usd: 3}}\n",
+            "overlap",
+        ),
         ("benefits: {resolved: {handling_cost: 3}}\n", "handling_cost"),
         ("years: 1\nbenefits: {typed: [{name: late, amount: 1, year: 2}]}\n", "after the plan"),
         ("scenarios: {worst: {benefits: 0.5}}\n", "worst"),

@@ -113,6 +113,9 @@ def test_weights_are_normalised_and_checked(kb_rt: Runtime, tmp_path: Path) -> N
         ("weights: {time_to_value: 0, data_quality: 0}\n" + PORTFOLIO, "more than zero"),
         ("weights: {time_to_value: -1, data_quality: 2}\n" + PORTFOLIO, "zero or more"),
         ("weights: {charm: 1}\n" + PORTFOLIO, "charm"),
+        # The outside review: NaN and overflowing weights crashed the scoring.
+        ("weights: {time_to_value: .nan, data_quality: 2}\n" + PORTFOLIO, "weights"),
+        ("weights: {time_to_value: 1e308, data_quality: 1e308}\n" + PORTFOLIO, "at most"),
         (PORTFOLIO.replace("time_to_value: 5,", "time_to_value: 6,"), "time_to_value"),
         (
             PORTFOLIO.replace("[crm]", "[crm]\n    data_quality: 3"),

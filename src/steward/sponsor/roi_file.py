@@ -92,6 +92,17 @@ class Benefits(_Strict):
     avoided_hires: AvoidedHires | None = None
     typed: list[Item] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _no_double_count(self) -> Benefits:
+        # Every resolved question is also a contact that never needed a person: valuing both
+        # counts the same question twice (and an "I don't know" is deflected, not resolved).
+        if self.resolved is not None and self.deflected is not None:
+            raise ValueError(
+                "`resolved` and `deflected` overlap (every resolved question is also a "
+                "deflected contact): value one of them"
+            )
+        return self
+
 
 class Telemetry(_Strict):
     """The measured window and what it stands for."""
