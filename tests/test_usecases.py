@@ -225,3 +225,16 @@ def test_console_page_shows_ranking_and_roi_to_sponsors_only(
             assert "card-fees" not in other.content()
         finally:
             browser.close()
+
+
+def test_a_sponsor_is_not_shown_where_the_servers_files_lie(
+    kb_home: Path, tmp_path: Path, make_runtime: Any
+) -> None:
+    from steward.web.console.economics import overview
+
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", sponsor_group="finance")
+    seen = overview(rt, principal_for(rt.store, "fin"))
+    assert "operator adds it" in seen["usecases"]["missing"]
+    assert str(tmp_path) not in str(seen)
+    assert str(tmp_path) in overview(rt, ops(rt))["roi"]["missing"]  # the operator is told

@@ -29,13 +29,16 @@ def files(rt: Runtime) -> tuple[Path, Path]:
 def _section(fn: Any, rt: Runtime, who: Principal, path: Path, setting: str) -> dict[str, Any]:
     """One file's figures, or why there are none (no file; a mistake in it, with its fix)."""
     out: dict[str, Any] = {"missing": None, "error": None, "data": None}
+    # Where the server's files lie is for the people who run it, not for a sponsor.
+    operator = rt.authz.permits(who, Permission.MANAGE_ROLLOUT)
     if not path.is_file():
-        out["missing"] = f"No file at {path}: write it or set {setting} (docs/usecases-roi.md)."
+        where = f"at {path}: write it or set {setting}" if operator else "yet: an operator adds it"
+        out["missing"] = f"No file {where} (docs/usecases-roi.md)."
         return out
     try:
         out["data"] = fn(rt, who, path)
     except InputError as exc:
-        out["error"] = exc.message
+        out["error"] = exc.message if operator else "The file has a mistake; an operator fixes it."
     return out
 
 
