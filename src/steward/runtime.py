@@ -77,6 +77,7 @@ class Runtime:
         # Federated records are merged again after each sync of a source (sponsor/records.py).
         self.store.on_event(lambda event: self.records.on_event(event))
         self._lock = threading.RLock()
+        self._every_acl: tuple[int, frozenset[int]] | None = None  # (kb version, every ACL id)
         self._space_checked_until = 0.0
         if provider is not None:
             self.__dict__["provider"] = provider
@@ -187,12 +188,14 @@ class Runtime:
         terms = query_terms(text)
         if not terms:
             return False
-        with self.store.read() as s:
-            every = frozenset(s.scalars(select(AclSet.id)))
-        if not every:
+        version = self.store.kb_version()
+        cached = self._every_acl
+        if cached is None or cached[0] != version:
+            with self.store.read() as s:
+                cached = self._every_acl = (version, frozenset(s.scalars(select(AclSet.id))))
+        if not cached[1]:
             return False
-        flt = Filter(every, kb_version=self.store.kb_version())
-        _, counts = self.index.term_counts(terms, flt)
+        _, counts = self.index.term_counts(terms, Filter(cached[1], kb_version=version))
         return all(counts.get(t, 0) > 0 for t in terms)
 
     @cached_property
