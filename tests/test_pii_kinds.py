@@ -275,6 +275,11 @@ def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Run
         ("8 rue des Lilas, 69003 Lyon", "69003"),
         ("Rua Augusta 100, 1100-053 Lisboa", "1100-053"),
         ("ul. Kwiatowa 7, 00-001 Warszawa", "00-001"),
+        # The second review: particles inside a surname, numbered US streets.
+        ("Ursula von der Leyen called about the fee", "Leyen"),
+        ("Pieter van den Broek asked about his card", "Broek"),
+        ("I live at 55 W 45th St, New York, NY 10036", "45th"),
+        ("100 5th Avenue, New York, NY 10011 is my address", "5th Avenue"),
     ],
 )
 def test_the_outside_reviews_half_masked_names_and_addresses(
@@ -295,3 +300,11 @@ def test_a_name_the_model_finds_in_the_banks_own_words_is_a_product(kb_rt: Runti
     bank = Masker(masker.tokens)
     bank.vocabulary = lambda text: text == "Roadside Assistance"
     assert bank.mask(question).text == question
+
+
+def test_a_company_that_called_is_not_a_person(kb_rt: Runtime) -> None:
+    """A name before a verb, made of the knowledge base's own words, is the bank or a product
+    ("Harbor Mutual called me"): a phishing report keeps the name it is about."""
+    text = "Finance Budget called me asking for my PIN, is that real?"
+    assert kb_rt.masker.mask(text).text == text
+    assert "Holloway" not in kb_rt.masker.mask("Marcus Holloway called about his card.").text

@@ -538,3 +538,27 @@ def test_a_broken_rollout_file_does_not_keep_a_wave_open(kb_rt: Runtime, make_ru
         fresh.rollout.close(ops, "fees", "north-staff", reason="again")
     closed = [e["target"] for e in events(rt, "rollout-wave-closed")]
     assert closed == ["rollout:fees:customers", "rollout:fees:north-staff"]
+
+
+def test_a_wave_the_file_no_longer_names_can_be_closed_and_sponsors_see_no_reasons(
+    kb_rt: Runtime, make_runtime
+) -> None:
+    """The second outside review: renaming a use case in the file left its open wave
+    unclosable (and open again when the name came back); and the CLI's status showed a
+    sponsor the reasons operators typed, which the console withholds."""
+    rt = kb_rt
+    path = write_plan(rt)
+    ops = principal_for(rt.store, "ops")
+    rt.rollout.open(ops, "fees", "north-staff")
+    rt.rollout.open(ops, "fees", "customers", override="Pilot for Dana Whitfield's team")
+    sponsored = make_runtime(rt.settings.home, sponsor_group="finance")
+    waves = sponsored.rollout.status(principal_for(sponsored.store, "fin"))["usecases"][0]
+    shown = {w["id"]: w for w in waves["waves"]}
+    assert shown["customers"]["override"] == "recorded in the audit trail"
+    assert "Whitfield" not in json.dumps(waves)
+    path.write_text(PLAN.replace("id: fees", "id: fees-renamed", 1), encoding="utf-8")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    rt.rollout.close(ops, "fees", "customers", reason="renamed in the file")
+    rt.rollout.close(ops, "fees", "north-staff", reason="renamed in the file")
+    with rt.store.read() as s:
+        assert not s.scalars(select(RolloutWave).where(RolloutWave.is_open.is_(True))).all()

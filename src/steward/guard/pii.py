@@ -861,7 +861,10 @@ class Masker:
             spans = [
                 sp
                 for sp in spans
-                if not (sp.recognizer == "ner" and self.vocabulary(text[sp.start : sp.end]))
+                if not (
+                    sp.recognizer in ("ner", "name-verb")
+                    and self.vocabulary(text[sp.start : sp.end])
+                )
             ]
         spans = _joined_names(text, spans)
         spans.sort(key=lambda sp: (-sp.score, -(sp.end - sp.start), sp.start))

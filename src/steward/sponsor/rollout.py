@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NOT_ROLLED_OUT = "not_rolled_out"
+HIDDEN = "recorded in the audit trail"  # an operator's reason, as a sponsor is shown it
 RULE = f"rollout.{NOT_ROLLED_OUT}"  # the audit row's rule of the previous behaviour
 VERSION_KEY = "rollout_version"
 SYSTEM = "system"
@@ -395,8 +396,9 @@ class Rollout:
         try:
             uc, w = self._find(usecase, wave)
             ids = (uc.id, w.id)
-        except ConfigError:
-            # A broken rollout file must not keep a wave open: close what the store holds open.
+        except (ConfigError, NotFoundError):
+            # A broken rollout file, or one that no longer names the use case or wave, must not
+            # keep a wave open: close what the store holds open.
             ids = self._open_row(usecase, wave)
         why = self._reason(reason, "closing a wave")
         at = now or datetime.now(UTC)
@@ -612,12 +614,16 @@ class Rollout:
                     "opened_by": (r.opened_by if names else "an operator")
                     if r and r.opened_by
                     else None,
-                    "override": r.override if r else None,
+                    # Reasons are typed by operators and may name people: a sponsor sees
+                    # that there is one (the audit trail has it), not what it says.
+                    "override": (r.override if names else HIDDEN) if r and r.override else None,
                     "closed_at": _iso(r.closed_at) if r else None,
                     "closed_by": (r.closed_by if names or r.closed_by == SYSTEM else "an operator")
                     if r and r.closed_by
                     else None,
-                    "close_reason": r.close_reason if r else None,
+                    "close_reason": (r.close_reason if names or r.closed_by == SYSTEM else HIDDEN)
+                    if r and r.close_reason
+                    else None,
                     "questions": served.by_wave.get(w.id, 0),
                 }
             )
