@@ -24,17 +24,9 @@ WaveArg = Annotated[str, typer.Argument(help="The wave's id in the use case.")]
 
 
 def _shown(value: float | None, unit: str) -> str:
-    if value is None:
-        return "no data"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit == "ms":
-        return f"{value:,.0f} ms"
-    if unit == "USD":
-        return f"${value:,.4f}"
-    if unit == "score":
-        return f"{value:.2f} / 5"
-    return f"{value:,.0f}"
+    from steward.operations.report import shown
+
+    return shown(value, unit)
 
 
 def _limit(value: float, unit: str) -> str:

@@ -12,24 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from steward.identity.authz import Permission
+from steward.operations.report import shown
 from steward.web.console.render import act, back, form, page, rt_of, viewer
 
 router = APIRouter(include_in_schema=False)
 PAGE = "/console/rollout"
-UNITS = {"ratio": "%", "ms": " ms", "USD": " USD", "score": " / 5", "count": ""}
-
-
-def shown(value: float | None, unit: str) -> str:
-    """A figure as a person reads it."""
-    if value is None:
-        return "no data"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    if unit == "USD":
-        return f"${value:,.4f}"
-    if unit == "score":
-        return f"{value:.2f} / 5"
-    return f"{value:,.0f}{UNITS.get(unit, '')}"
 
 
 @router.get(PAGE)
