@@ -645,37 +645,29 @@ def _is_open(row: RolloutWave | None) -> bool:
     return row is not None and bool(row.is_open)
 
 
-def _gate_row(g: Gate, fig: Figures) -> dict[str, Any]:
+def _measured(g: Gate | Guard, fig: Figures) -> dict[str, Any]:
+    """What a gate's and a guard's rows share: the metric, its window and the live figure."""
     figure = fig.metrics[g.metric]
     return {
         "metric": g.metric,
         "label": METRICS[g.metric][0],
         "unit": METRICS[g.metric][1],
         "comparison": g.comparison,
-        "threshold": g.threshold,
         "window": promql_duration(g.window),
         "min_sample": g.min_sample,
         "value": figure.value,
         "sample": figure.sample,
-        "status": judged(figure, g.comparison, g.threshold, g.min_sample),
     }
+
+
+def _gate_row(g: Gate, fig: Figures) -> dict[str, Any]:
+    status = judged(fig.metrics[g.metric], g.comparison, g.threshold, g.min_sample)
+    return {**_measured(g, fig), "threshold": g.threshold, "status": status}
 
 
 def _guard_row(g: Guard, fig: Figures) -> dict[str, Any]:
-    figure = fig.metrics[g.metric]
-    crossed = judged(figure, g.comparison, g.limit, g.min_sample) == "pass"
-    return {
-        "metric": g.metric,
-        "label": METRICS[g.metric][0],
-        "unit": METRICS[g.metric][1],
-        "comparison": g.comparison,
-        "limit": g.limit,
-        "window": promql_duration(g.window),
-        "min_sample": g.min_sample,
-        "value": figure.value,
-        "sample": figure.sample,
-        "crossed": crossed,
-    }
+    crossed = judged(fig.metrics[g.metric], g.comparison, g.limit, g.min_sample) == "pass"
+    return {**_measured(g, fig), "limit": g.limit, "crossed": crossed}
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
