@@ -5,7 +5,7 @@ and store; the confidence, the conflict task and who may see and resolve what.""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,9 @@ CRM_ADDRESS = "9 Quarry Road, Shelbyville 62565"
 
 
 def _day(days_ago: int) -> str:
-    return (date.today() - timedelta(days=days_ago)).isoformat()
+    # A moment, not a date: a date's age grows by up to a day over the day, and the confidences
+    # the tests read (two decimals) move with it.
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat(timespec="seconds")
 
 
 def write_core(root: Path, segment: str = "Premier", address: str = CORE_ADDRESS) -> None:

@@ -494,7 +494,7 @@ class PresidioRecognizer:
     ) -> None:
         self.entities = list(entities)
         self.min_score = min_score
-        self._engine = _presidio_engine()
+        self._engine = _presidio_engine(tuple(sorted(self.entities)))
 
     def find(self, text: str) -> list[Span]:
         results = self._engine.analyze(text=text, language="en", entities=self.entities)
@@ -532,13 +532,27 @@ def blank_nlp_engine() -> Any:
     return nlp
 
 
+# The predefined recognizers Steward's default masker asks Presidio for, built alone: loading
+# all of Presidio's ~40 (180 regexes) costs about 1.5 s in every process that masks a text.
+_LEAN_PRESIDIO = {
+    "IBAN_CODE": "IbanRecognizer",
+    "IP_ADDRESS": "IpRecognizer",
+    "US_SSN": "UsSsnRecognizer",
+}
+
+
 @cache
-def _presidio_engine() -> Any:
+def _presidio_engine(entities: tuple[str, ...]) -> Any:
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer import predefined_recognizers as predefined
 
     nlp = blank_nlp_engine()
     registry = RecognizerRegistry(supported_languages=["en"])
-    registry.load_predefined_recognizers(nlp_engine=nlp, languages=["en"])
+    if set(entities) <= set(_LEAN_PRESIDIO):
+        for entity in entities:
+            registry.add_recognizer(getattr(predefined, _LEAN_PRESIDIO[entity])())
+    else:
+        registry.load_predefined_recognizers(nlp_engine=nlp, languages=["en"])
     return AnalyzerEngine(nlp_engine=nlp, registry=registry, supported_languages=["en"])
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
 
 from steward.core.errors import InputError
 
@@ -54,6 +53,8 @@ class LinearTextModel:
         return built
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        from scipy.sparse import csr_matrix, hstack
+
         word, char = self._vectorizers()
         blocks = [word.transform(texts), char.transform(texts)]
         if self.embed_weight:
@@ -144,6 +145,8 @@ def fit(
     fit_idx, cal_idx = train_test_split(idx, test_size=0.1, random_state=seed, stratify=stratify)
 
     def features(word: Any, char: Any, rows: np.ndarray) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
         sub = [texts[i] for i in rows]
         blocks = [word.transform(sub), char.transform(sub)]
         if embed_weight and vectors is not None:

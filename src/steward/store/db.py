@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,6 +71,10 @@ class Store:
     def migrate(self, vector_dim: VectorDim | None = None) -> None:
         """Bring the schema to the newest Alembic revision. ``vector_dim`` sizes the pgvector
         column of a new PostgreSQL store (the embedder's dimension); see migration 0005."""
+        # Imported here: Alembic (and Mako, Pygments) cost every CLI process 0.1 s otherwise.
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
