@@ -280,6 +280,13 @@ def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Run
         ("Pieter van den Broek asked about his card", "Broek"),
         ("I live at 55 W 45th St, New York, NY 10036", "45th"),
         ("100 5th Avenue, New York, NY 10011 is my address", "5th Avenue"),
+        # Titles of other languages, a name written surname first, a street with no type word
+        # known by its postcode and town.
+        ("Bonjour, Monsieur Jean Dupont a appelé hier", "Jean"),
+        ("Frau Müller hat wegen ihrer Karte angerufen", "Müller"),
+        ("Name: Smith, John", "John"),
+        ("Send the card to Damrak 1, 1012 LG Amsterdam", "Damrak"),
+        ("Unter den Linden 77, 10117 Berlin", "10117"),
     ],
 )
 def test_the_outside_reviews_half_masked_names_and_addresses(
@@ -288,6 +295,22 @@ def test_the_outside_reviews_half_masked_names_and_addresses(
     masker: Masker = kb_rt.masker
     masker.remember([("NAME", "Priya Patel")])  # "Priya" is a known value
     assert kept not in masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We accept Visa, Mastercard and Amex.",
+        "Name: Gold, Platinum or Premier, which card suits a student?",
+    ],
+)
+def test_lists_are_not_read_as_a_name_written_surname_first(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_given_name_that_is_also_a_title_elsewhere_is_masked_whole(kb_rt: Runtime) -> None:
+    masked = kb_rt.masker.mask("Don Smith called about his card.").text
+    assert "Don" not in masked and "Smith" not in masked
 
 
 def test_a_name_the_model_finds_in_the_banks_own_words_is_a_product(kb_rt: Runtime) -> None:

@@ -71,11 +71,20 @@ _STREET = re.compile(
     rf"|\d{{1,5}}\s+(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}"
     r")"
 )
+# A street of any name, known by what follows its house number: a comma, a postcode and a town
+# ("Damrak 1, 1012 LG Amsterdam", "Unter den Linden 77, 10117 Berlin"). Dutch postcodes (four
+# digits, two capitals) are distinctive enough alone; digits-only ones need the town after them.
+_POSTCODE_ANCHORED = re.compile(
+    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:\s+{_NAME_WORD}){{0,3}}\s+{_NUMBER}"
+    rf"(?=,?\s+(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
+    rf"|\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?(?=\s*(?:[,.;:!?)]|$))))"
+)
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
     rf"(?:,?\s+(?i:{_UNIT})\s*\d{{1,5}}[a-zA-Z]?)*"
-    # A postcode before the town: 75011, 111 43, 00-950, 1100-053, D-10115.
-    rf"(?:,?\s+(?:[A-Z]{{1,3}}-?)?(?:\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"
+    # A postcode before the town: 75011, 1012 LG, 111 43, 00-950, 1100-053, D-10115.
+    rf"(?:,?\s+(?:[A-Z]{{1,3}}-?)?(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])|\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}"
+    rf"|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"
     rf"(?:,?\s+(?:[A-ZÀ-ÖØ-Þ][\w'-]*)(?:[ -](?:[A-ZÀ-ÖØ-Þ][\w'-]*)){{0,2}})?"  # the town
     rf"(?:,?\s+(?:{_COUNTRIES}))?"
     rf"(?:,?\s+\d{{4,5}})?"  # a postcode after the country
@@ -93,7 +102,7 @@ class ContinentalAddressRecognizer:
         out = [
             Span("ADDRESS", m.start(), m.end(), 0.72, self.name) for m in _MILITARY.finditer(text)
         ]
-        for m in _STREET.finditer(text):
+        for m in [*_STREET.finditer(text), *_POSTCODE_ANCHORED.finditer(text)]:
             end = m.end()
             tail = _TAIL.match(text, end)
             if tail:

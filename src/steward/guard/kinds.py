@@ -472,7 +472,15 @@ class AddressRecognizer:
         return out
 
 
-_TITLE = r"(?:mr|mrs|ms|miss|mx|dr|prof)\.?\s+"
+# Courtesy titles, English and those of the languages a European bank hears most ("Monsieur
+# Jean Dupont", "Frau Müller", "Sra. García", "Dhr. de Vries").
+_TITLES = (
+    r"Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Dame|Monsieur|Madame|Mademoiselle|Mme|Mlle|Herr|Frau"
+    r"|Señor|Señora|Señorita|Sr|Sra|Srta|Signor|Signora|Signorina|Sig|Sig\.ra|Senhor|Senhora"
+    r"|Dhr|Mevr|Mevrouw|Meneer|Pani"
+    # Not "Don", "Dona" or "Pan": given names and words too ("Don Smith called").
+)
+_TITLE = rf"(?:{_TITLES})\.?\s+"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|name\s*:|name\s+"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
@@ -500,8 +508,11 @@ _CAP_NAME = re.compile(
     rf"|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
 _TITLED = re.compile(
-    rf"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+({_CAP_WORD}(?:\s+{_CAP_WORD}){{0,2}})(?![A-Za-z'-])"
+    rf"(?<![{_UP}{_LO}])(?:{_TITLES})\.?\s+({_CAP_WORD}(?:\s+{_CAP_WORD}){{0,2}})(?![A-Za-z'-])"
 )
+# A name written surname first, as forms do: "Name: Smith, John", "caller: Dupont, Jean-Luc".
+# Only right after a strong name cue: elsewhere "Visa, Mastercard" is a list.
+_SURNAME_FIRST = re.compile(rf"({_CAP_WORD}),\s+({_CAP_WORD})(?:\s+[A-Z]\.)?(?![A-Za-z'-])")
 # "Evangelina Throckmorton is my beneficiary": the cue after the name.
 _ROLE_AFTER = re.compile(
     r"(?i:\s+(?:is|was|will be)\s+(?:my|our|the)\s+(?:new\s+)?(?:beneficiary|payee|account holder"
@@ -907,6 +918,14 @@ class NameCueRecognizer:
             if _plausible_name(t.group(1)):
                 out.append(Span("NAME", t.start(1), t.end(1), 0.6, self.name))
         for c in _NAME_CUE.finditer(text):
+            flipped = _SURNAME_FIRST.match(text, c.end())
+            if (
+                flipped
+                and _STRONG_CUE.search(text, 0, c.end())
+                and _plausible_name(f"{flipped.group(2)} {flipped.group(1)}")
+            ):
+                out.append(Span("NAME", flipped.start(), flipped.end(), 0.6, self.name))
+                continue
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
                 out.append(Span("NAME", m.start(), m.end(), 0.6, self.name))
