@@ -133,6 +133,11 @@ def test_explicit_weights_and_month_items(tmp_path: Path) -> None:
         ("benefits: {resolved: {handling_cost: 3}}\n", "handling_cost"),
         ("years: 1\nbenefits: {typed: [{name: late, amount: 1, year: 2}]}\n", "after the plan"),
         ("scenarios: {worst: {benefits: 0.5}}\n", "worst"),
+        # A window that ends before it starts: named with its line, like every other mistake.
+        (
+            "telemetry:\n  since: 2026-12-01\n  until: 2026-11-01\n",
+            "line 2: telemetry: `until` must be",
+        ),
     ],
 )
 def test_bad_roi_files_are_refused_with_the_key(tmp_path: Path, text: str, fragment: str) -> None:

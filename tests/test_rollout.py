@@ -306,6 +306,11 @@ def test_an_asker_cannot_open_or_close_waves_and_bad_ids_and_reasons_are_refused
         (PLAN.replace("- {id: everyone}", "- {id: everyone, share: 0}"), "share"),
         (PLAN.replace("previous: handoff", "previous: transfer"), "previous"),
         (PLAN + "    owner: someone\n", "owner"),
+        # A percent where a ratio belongs, an absurd or negative figure: refused with the range.
+        (PLAN.replace("threshold: 0.6", "threshold: 60"), "from 0 to 1 (0.8, not 80)"),
+        (PLAN.replace("threshold: 5000", "threshold: 1e308"), "out of range"),
+        (PLAN.replace("threshold: 0.15", "threshold: -1"), "dollars from 0"),
+        (PLAN.replace("limit: 0.2", "limit: 20"), "limit 20 for error_rate is out of range"),
     ],
 )
 def test_a_bad_rollout_file_names_its_mistake(tmp_path: Path, text: str, expect: str) -> None:

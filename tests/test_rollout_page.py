@@ -5,7 +5,10 @@ forged ids and forms without the session's CSRF token are refused."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -111,3 +114,23 @@ def test_an_operator_opens_and_closes_waves_on_the_page_and_an_asker_is_refused(
         expect(view.locator("#wave-fees-customers")).to_contain_text("reason is in the audit")
         expect(view.locator("body")).not_to_contain_text("Wrong fee table")
         view.close()
+
+
+def test_the_page_says_how_often_the_guard_runs_and_when_the_server_does_not(
+    kb_home: Path, tmp_path: Path, make_runtime
+) -> None:
+    for interval, says in (
+        (60, "checked every 60 seconds"),
+        (0, "when steward rollout evaluate runs (the server does not check by itself"),
+    ):
+        home = tmp_path / f"home-{interval}"
+        shutil.copytree(kb_home, home)
+        rt = make_runtime(home, rollout_interval_s=interval)
+        write_plan(rt)
+        key = create_key(rt.store, "ops")
+        with LiveServer(create_app(rt)) as server, httpx.Client(base_url=server.url) as client:
+            assert client.post("/v1/session", json={"api_key": key}).status_code == 201
+            page = client.get("/console/rollout")
+            assert page.status_code == 200, page.text
+            text = " ".join(re.sub(r"<[^>]+>", "", page.text).split())
+            assert says in text and ("checked every 0" not in text)

@@ -4,7 +4,7 @@ accrual's monthly weights. docs/usecases-roi.md describes every key."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +113,15 @@ class Telemetry(_Strict):
     months: int = Field(default=1, ge=1, le=12 * MAX_YEARS)
     first_month: int = Field(default=1, ge=1, le=12 * MAX_YEARS)
     scale: float = Field(default=1.0, gt=0, le=1e9)
+
+    @model_validator(mode="after")
+    def _window(self) -> Telemetry:
+        def utc(ts: datetime) -> datetime:
+            return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+        if self.until is not None and utc(self.until) <= utc(self.since):
+            raise ValueError("`until` must be after `since`")
+        return self
 
 
 class Projection(_Strict):

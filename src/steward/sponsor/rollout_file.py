@@ -85,6 +85,24 @@ class Wave(_Strict):
         return "; ".join(parts) or "everyone"
 
 
+# What a threshold or limit may be, by the metric's unit (gates.METRICS): a ratio is written
+# 0-1 ("0.8", not "80"), satisfaction is a 1-5 rating, counts, milliseconds and dollars are not
+# negative and stay below what any deployment measures.
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "ratio": (0.0, 1.0, "a ratio from 0 to 1 (0.8, not 80)"),
+    "score": (1.0, 5.0, "a rating from 1 to 5"),
+    "count": (0.0, 1e9, "a count from 0 to 1,000,000,000"),
+    "ms": (0.0, 3_600_000.0, "milliseconds from 0 to 3,600,000"),
+    "USD": (0.0, 1_000_000.0, "dollars from 0 to 1,000,000"),
+}
+
+
+def _in_range(metric: str, value: float, name: str) -> None:
+    low, high, words = _RANGES[METRICS[metric][1]]
+    if not low <= value <= high:
+        raise ValueError(f"{name} {value:g} for {metric} is out of range: give {words}")
+
+
 class Gate(_Strict):
     """A success gate: the metric must meet ``comparison threshold`` over the window, on at
     least ``min_sample`` (questions, feedback or verdicts: the metric's own sample)."""
@@ -97,6 +115,11 @@ class Gate(_Strict):
 
     _m = field_validator("metric")(_metric)
     _w = field_validator("window", mode="before")(_duration)
+
+    @model_validator(mode="after")
+    def _range(self) -> Gate:
+        _in_range(self.metric, self.threshold, "threshold")
+        return self
 
 
 class Guard(_Strict):
@@ -111,6 +134,11 @@ class Guard(_Strict):
 
     _m = field_validator("metric")(_metric)
     _w = field_validator("window", mode="before")(_duration)
+
+    @model_validator(mode="after")
+    def _range(self) -> Guard:
+        _in_range(self.metric, self.limit, "limit")
+        return self
 
 
 class UseCase(_Strict):
