@@ -420,16 +420,25 @@ class Runtime:
         with self._lock:
             _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
             _ = self.intents, self.cache, self.handoff, self.injection, self.risk, self.judge
+            from steward.profiles.registry import SHARED
+
+            for name in SHARED:  # what every profile version's runtime shares (the rollout...)
+                getattr(self, name)
             vector = self.embedder.embed(["warm up"])[0]
             if self.risk is not None:  # its first reading builds its tables (about a second)
                 self.risk.score(
                     ["warm up"], vector.reshape(1, -1) if self.risk.embedder_id else None
                 )
-            # Every recognizer once (the e-mail one loads its domain-suffix list on first use).
-            self.masker.find(
+            # Every recognizer once (the e-mail one loads its domain-suffix list on first use,
+            # the names model its weights; the masker skips it on words the bank uses).
+            sample = (
                 "warm up 4111 1111 1111 1111 jane@example.com +1-206-555-0100 "
-                "DE89 3704 0044 0532 0130 00 192.0.2.1 https://example.com 1980-01-31"
+                "DE89 3704 0044 0532 0130 00 192.0.2.1 https://example.com 1980-01-31 "
+                "Jane Doe called from 12 High Street"
             )
+            self.masker.find(sample)
+            for recognizer in self.masker.recognizers:
+                recognizer.find(sample)
             # One search over every access list (results discarded): loads the vectors and
             # the index pages before the first asker waits for them.
             with self.store.read() as s:

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from steward.answering.answertypes import expected_types, value_types
 from steward.answering.providers.base import Passage
@@ -95,19 +97,34 @@ def _capitalised_inside(text: str) -> list[str]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _case_counts(text: str) -> tuple[Counter[str], Counter[str]]:
+    """How often each stem is written capitalised inside a sentence, and in lower case, in one
+    passage (cached: the same passages come back for question after question)."""
+    upper: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
+    for word in _capitalised_inside(text):
+        upper.update(stem_terms(word))
+    for m in _WORD.finditer(text):
+        if m.group()[0].islower():
+            lower.update(stem_terms(m.group()))
+    return upper, lower
+
+
+@lru_cache(maxsize=4096)
+def _text_stems(text: str) -> tuple[str, ...]:
+    return tuple(stem_terms(text))
+
+
 def _proper_stems(passages: list[Passage]) -> set[str]:
     """Stems of the words the passages write capitalised inside their sentences more often than
     in lower case (``Platinum``, ``Zelle``; not a ``Pay`` that opens a table row)."""
-    upper: dict[str, int] = {}
-    lower: dict[str, int] = {}
+    upper: Counter[str] = Counter()
+    lower: Counter[str] = Counter()
     for p in passages:
-        for word in _capitalised_inside(p.text):
-            for stem in stem_terms(word):
-                upper[stem] = upper.get(stem, 0) + 1
-        for m in _WORD.finditer(p.text):
-            if m.group()[0].islower():
-                for stem in stem_terms(m.group()):
-                    lower[stem] = lower.get(stem, 0) + 1
+        up, low = _case_counts(p.text)
+        upper.update(up)
+        lower.update(low)
     return {s for s, n in upper.items() if n > lower.get(s, 0)}
 
 
@@ -115,7 +132,7 @@ def _contexts(passages: list[Passage]) -> dict[str, set[tuple[int, str]]]:
     """stem -> the words beside it in the passages: (-1, word before) and (1, word after)."""
     out: dict[str, set[tuple[int, str]]] = {}
     for p in passages:
-        stems = stem_terms(p.text)
+        stems = _text_stems(p.text)
         for i, stem in enumerate(stems):
             ctx = out.setdefault(stem, set())
             if i:
