@@ -57,6 +57,7 @@ KINDS = [
     ("SORT_CODE", "Sort code 20-45-77 account 31926819, what is the monthly fee?", "20-45-77"),
     ("EMAIL", "Write to me at zoe.ng@harbour.consulting about the fee", "zoe.ng@harbour"),
     ("PHONE", "Ring me on 07700 900461 about the monthly fee", "07700 900461"),
+    ("PHONE", "Mob. 06 12 34 56 78, quels sont les frais ?", "34 56 78"),
     ("CARD", "Card ４１１１ １１１１ １１１１ １１１１ is blocked, the fee?", "４１１１"),
     ("NAME", "My name is Wilhelmina Oyelaran-Brooks, what is the monthly fee?", "Oyelaran"),
     ("ADDRESS", "I moved to 4821 Larkspur Lane, Tucson, AZ 85704. What is the fee?", "Larkspur"),
@@ -331,3 +332,8 @@ def test_a_company_that_called_is_not_a_person(kb_rt: Runtime) -> None:
     text = "Finance Budget called me asking for my PIN, is that real?"
     assert kb_rt.masker.mask(text).text == text
     assert "Holloway" not in kb_rt.masker.mask("Marcus Holloway called about his card.").text
+
+
+def test_a_run_of_number_pairs_longer_than_a_french_phone_stays_readable(kb_rt: Runtime) -> None:
+    text = "Branch codes 05 10 15 20 25 30 share one routing table."
+    assert kb_rt.masker.mask(text).text == text

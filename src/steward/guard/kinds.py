@@ -1053,13 +1053,17 @@ def kind_recognizers() -> list[Any]:
 
 
 _PHONE_CUE_WIDE = _cue(
-    r"(?:tele)?phone|tel\b|mobile|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|ring\b"
+    r"(?:tele)?phone|tel\b|mobile|mob\b|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|ring\b"
     r"|text(?:ed)?\b|sms\b|otp\b|messages?\b|reach|answering|contact|number\b|no\.|on\b"
     r"|(?:desk|office|work|home|direct)\s?:"
 )
 # UK mobiles (07xxx xxxxxx) and London/geographic landlines (020 xxxx xxxx) are shaped unlike
 # amounts or codes, so they need no cue.
-_UK_PHONE = re.compile(r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4})(?!\d)")
+_UK_PHONE = re.compile(
+    r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4}"
+    # French numbers, written in pairs: "06 12 34 56 78", "01.42.68.53.00".
+    r"|[1-9](?:([ .])\d{2})(?:\1\d{2}){3}(?![ .]?\d))(?!\d)"
+)
 # A "+" country code with groups of any length ("+81-3-1234-5678"); the "1-" of a North-American
 # number ("1-800-555-0199") belongs to it.
 _INTL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
