@@ -72,6 +72,25 @@ def test_typo_in_a_pii_recognizers_file_names_file_line_and_key(tmp_path: Path) 
         rt.close()
 
 
+def test_a_key_written_twice_is_refused_not_silently_overwritten(tmp_path: Path) -> None:
+    """YAML lets the last of two equal keys win: a second `sources:` block would replace the
+    first without a word. Every configuration file refuses it, naming both lines."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "sources:\n  - {id: d, connector: folder, path: docs}\n"
+        "sources:\n  - {id: e, connector: folder, path: other}\n"
+    )
+    with pytest.raises(InputError) as info:
+        load_sources(path)
+    assert info.value.message == (
+        f"Source config {path}, line 3: key 'sources' appears twice (first on line 1)."
+    )
+    rec = tmp_path / "rec.yaml"
+    rec.write_text("recognizers:\n  - {kind: MEMBER_ID, pattern: 'HM-\\d{8}', pattern: 'x'}\n")
+    with pytest.raises(InputError, match="line 2: key 'pattern' appears twice"):
+        load_custom_recognizers(rec)
+
+
 def test_typo_in_a_source_config_names_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("sources:\n  - {id: d, connector: folder, path: docs}\nsourcs: []\n")

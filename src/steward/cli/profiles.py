@@ -15,6 +15,7 @@ import yaml
 from rich.table import Table
 
 from steward.cli.common import JsonOpt, _print_json, _runtime, actor, fail, out
+from steward.config.yamlfile import yaml_data
 from steward.identity.authz import Permission
 
 profile_app = typer.Typer(
@@ -88,11 +89,9 @@ def create_cmd(
 ) -> None:
     """Write a new draft version from a file."""
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = yaml_data(file.read_text(encoding="utf-8"), f"Profile file {file}")
     except OSError as exc:
         fail(f"Cannot read {file}: {exc.strerror or exc}.")
-    except yaml.YAMLError as exc:
-        fail(f"{file} is not YAML: {str(exc).splitlines()[0]}")
     rt = _runtime()
     who = actor(rt, named=True)
     info = rt.profiles.create(who, raw or {}, parent=parent)

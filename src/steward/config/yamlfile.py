@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from steward.core.errors import ConfigError, StewardError
+from steward.core.errors import ConfigError, InputError, StewardError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
@@ -82,6 +82,12 @@ def parse_yaml(
         raise error(f"{where}: {detail}") from exc
 
 
+def yaml_data(text: str, label: str, error: type[StewardError] = InputError) -> Any:
+    """The data of a YAML text with no schema of its own, checked like every file here: one
+    line naming ``label`` and the line for a syntax error or a key written twice."""
+    return _parse(text, label, error)[1]
+
+
 def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[Any, Any]:
     """The YAML's node tree (for line numbers) and its data, parsed once."""
     loader = yaml.SafeLoader(text)
@@ -96,7 +102,32 @@ def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[An
         raise error(f"{label} is not valid YAML: {at}{problem}") from exc
     finally:
         loader.dispose()
+    repeated = _repeated_key(node)
+    if repeated is not None:
+        key, line, first = repeated
+        # YAML lets the last one win without a word: a threshold typed twice, or a second
+        # `sources:` block, would silently replace the first.
+        raise error(f"{label}, line {line}: key {key!r} appears twice (first on line {first}).")
     return node, data
+
+
+def _repeated_key(root: Any) -> tuple[str, int, int] | None:
+    """The first key that a mapping of the document repeats: (key, its line, the first line)."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        return key.value, line, seen[key.value]
+                    seen[key.value] = line
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
 
 
 def _lower_first(what: str) -> str:

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from steward.config.yamlfile import yaml_data
 from steward.core.errors import InputError
 from steward.evals.runner import ANSWER_KINDS, Question
 from steward.evals.runs import Executed, Progress, check_ids, set_digest
@@ -167,11 +167,9 @@ def load_tolerances(path: Path | None = None) -> Tolerances:
     """The tolerance file at ``path`` (STEWARD_EVAL_TOLERANCES), else the one Steward ships."""
     where = path or DEFAULT_TOLERANCES
     try:
-        raw = yaml.safe_load(where.read_text(encoding="utf-8"))
+        raw = yaml_data(where.read_text(encoding="utf-8"), f"Tolerance file {where}")
     except OSError as exc:
         raise InputError(f"Cannot read tolerance file {where}: {exc.strerror}.") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"Tolerance file {where} is not YAML: {exc}".splitlines()[0]) from exc
     return parse_tolerances(raw, str(where) if path else "default")
 
 
