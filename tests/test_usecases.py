@@ -13,6 +13,8 @@ import pytest
 
 from steward.core.errors import ForbiddenError, InputError
 from steward.identity.auth import create_key, principal_for
+from steward.knowledge.pipeline import sync
+from steward.knowledge.sources import load_sources
 from steward.runtime import Runtime
 from steward.sponsor import usecases
 from tests.conftest import LiveServer, run_cli
@@ -40,6 +42,22 @@ def write(tmp_path: Path, text: str = PORTFOLIO, name: str = "usecases.yaml") ->
 
 def ops(rt: Runtime) -> Any:
     return principal_for(rt.store, "ops")
+
+
+def register_crm(rt: Runtime, root: Path) -> None:
+    """A real source `crm` with nothing in it yet: registered, but no readiness run has items
+    of it to measure (the wires use case names it)."""
+    folder = root / "crm-empty"
+    folder.mkdir(exist_ok=True)
+    config = root / "crm-sources.yaml"
+    config.write_text(f"sources:\n  - {{id: crm, connector: folder, path: '{folder}'}}\n")
+    assert [r.status for r in sync(rt, load_sources(config))] == ["ok"]
+
+
+@pytest.fixture(autouse=True)
+def _crm(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    if "kb_rt" in request.fixturenames:
+        register_crm(request.getfixturevalue("kb_rt"), tmp_path)
 
 
 def test_default_weights_rank_and_explain_each_score(kb_rt: Runtime, tmp_path: Path) -> None:
@@ -96,6 +114,16 @@ def test_data_quality_is_measured_by_the_readiness_audit(kb_rt: Runtime, tmp_pat
     assert wires["criteria"][3]["origin"] == "not measured" and wires["criteria"][3]["value"] == 1
 
 
+def test_a_source_the_store_does_not_have_is_refused_not_scored_unmeasured(
+    kb_rt: Runtime, tmp_path: Path
+) -> None:
+    path = write(tmp_path, PORTFOLIO.replace("sources: [crm]", "sources: [crm, crmm]"))
+    with pytest.raises(InputError) as err:
+        usecases.score(kb_rt, ops(kb_rt), path)
+    assert err.value.message.startswith("Use case 'wires' names source(s) 'crmm' that this store")
+    assert "its sources: crm, docs, faq, tickets" in err.value.message
+
+
 def test_weights_are_normalised_and_checked(kb_rt: Runtime, tmp_path: Path) -> None:
     scaled = "weights: {time_to_value: 4, measurable_success: 2.5, low_resistance: 2, " + (
         "data_quality: 1.5}\n" + PORTFOLIO
@@ -140,6 +168,7 @@ def test_bad_portfolios_are_refused(
 def test_scoring_needs_view_sponsor(kb_home: Path, tmp_path: Path, make_runtime: Any) -> None:
     shutil.copytree(kb_home, tmp_path / "h")
     rt = make_runtime(tmp_path / "h", sponsor_group="finance")
+    register_crm(rt, tmp_path)
     path = write(tmp_path)
     with pytest.raises(ForbiddenError):
         usecases.score(rt, principal_for(rt.store, "cara"), path)
@@ -195,6 +224,7 @@ def test_console_page_shows_ranking_and_roi_to_sponsors_only(
         encoding="utf-8",
     )
     rt = make_runtime(home, sponsor_group="finance")
+    register_crm(rt, tmp_path)
     keys = {u: create_key(rt.store, u) for u in ("fin", "sam")}
     with LiveServer(create_app(rt)) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)

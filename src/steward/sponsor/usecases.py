@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
 
 from steward.config.yamlfile import load_yaml
 from steward.core.errors import InputError
@@ -171,9 +172,30 @@ def _explain(rank: int, total: float, crit: list[dict[str, Any]], sources: list[
     )
 
 
+def _check_sources(rt: Runtime, portfolio: Portfolio) -> None:
+    """A source id the store does not know is a typo, not a source without a readiness run:
+    refused, so a use case is never scored "not measured" on data it could never show."""
+    from steward.store.models import Source
+
+    named = {sid for u in portfolio.use_cases for sid in u.sources}
+    if not named:
+        return
+    with rt.store.read() as s:
+        known = set(s.scalars(select(Source.id)))
+    for u in portfolio.use_cases:
+        unknown = [sid for sid in u.sources if sid not in known]
+        if unknown:
+            listed = ", ".join(sorted(known)[:20]) or "none yet (`steward ingest --config FILE`)"
+            raise InputError(
+                f"Use case {u.id!r} names source(s) {', '.join(map(repr, unknown))} that this "
+                f"store does not have (its sources: {listed})."
+            )
+
+
 def rank(rt: Runtime, portfolio: Portfolio) -> dict[str, Any]:
     """The portfolio ranked: each use case's total (1-5), its criteria and a one-line why."""
     weights = weights_of(portfolio)
+    _check_sources(rt, portfolio)
     rows = []
     for u in portfolio.use_cases:
         crit = _criteria(rt, u, weights)
