@@ -91,6 +91,9 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 OPEN_TICKETS = ("open", "claimed")
 
 
+MAX_DURATION_S = 3650 * 86_400
+
+
 def parse_duration(value: object) -> timedelta:
     """``90s``, ``10m``, ``1h``, ``7d``, ``2w`` (or a number of seconds)."""
     if isinstance(value, bool):
@@ -104,6 +107,10 @@ def parse_duration(value: object) -> timedelta:
         seconds = int(found.group(1)) * _UNITS[found.group(2)]
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    # Ten years is longer than any window a deployment has data for; past it, ``now - window``
+    # leaves the calendar (a 500 on every page that measures the window).
+    if not seconds <= MAX_DURATION_S:
+        raise ValueError("a duration is at most 10 years (3650d)")
     return timedelta(seconds=seconds)
 
 
