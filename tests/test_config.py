@@ -91,6 +91,23 @@ def test_a_key_written_twice_is_refused_not_silently_overwritten(tmp_path: Path)
         load_custom_recognizers(rec)
 
 
+def test_an_alias_bomb_and_a_file_that_is_not_utf8_are_refused_at_once(tmp_path: Path) -> None:
+    """Nine nested anchors of nine are 387 million values once copied out (a minute of CPU,
+    then the memory); bytes that are not UTF-8 are a one-line error, not a crash."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nsources: *i\n")
+    with pytest.raises(InputError, match="expand to more than 100,000 values"):
+        load_sources(bomb)  # refused before the copies are made, which would take minutes
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"sources:\n  - id: \xff\xfe\n")
+    with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 17\)"):
+        load_sources(binary)
+
+
 def test_typo_in_a_source_config_names_file_line_and_key(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("sources:\n  - {id: d, connector: folder, path: docs}\nsourcs: []\n")

@@ -92,6 +92,8 @@ def create_cmd(
         raw = yaml_data(file.read_text(encoding="utf-8"), f"Profile file {file}")
     except OSError as exc:
         fail(f"Cannot read {file}: {exc.strerror or exc}.")
+    except UnicodeDecodeError as exc:
+        fail(f"Profile file {file} is not UTF-8 text (byte {exc.start}): save it as UTF-8.")
     rt = _runtime()
     who = actor(rt, named=True)
     info = rt.profiles.create(who, raw or {}, parent=parent)

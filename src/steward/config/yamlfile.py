@@ -51,6 +51,10 @@ def load_yaml(
             f"Cannot read {_lower_first(what)} {path} ({exc.strerror}): check the path, "
             "or the file's permissions if it exists and Steward cannot read it."
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
+        ) from exc
     return parse_yaml(
         text, model, label=f"{what} {path}", error=error, shape=shape, explain=explain
     )
@@ -93,6 +97,13 @@ def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[An
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        # Aliases share nodes, and building the data copies them: nine nested anchors of nine
+        # make 387 million values (a minute of CPU, then the memory). Counted first.
+        if node is not None and _expanded_size(node) > MAX_YAML_VALUES:
+            raise error(
+                f"{label}: its aliases (*name) expand to more than {MAX_YAML_VALUES:,} values; "
+                "write the values out instead."
+            )
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -111,11 +122,45 @@ def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[An
     return node, data
 
 
+MAX_YAML_VALUES = 100_000
+
+
+def _expanded_size(root: Any) -> int:
+    """How many values the document holds once its aliases are copied out (each shared node
+    counted once per use, computed once per node: a post-order walk)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        kids = _children(node)
+        if children_done:
+            total = 1 + sum(sizes.get(id(k), MAX_YAML_VALUES) for k in kids)
+            sizes[id(node)] = min(total, MAX_YAML_VALUES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _repeated_key(root: Any) -> tuple[str, int, int] | None:
     """The first key that a mapping of the document repeats: (key, its line, the first line)."""
     stack = [root] if root is not None else []
+    visited: set[int] = set()
     while stack:
         node = stack.pop()
+        if id(node) in visited:  # an alias: its node is checked once
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[str, int] = {}
             for key, value in node.value:

@@ -170,6 +170,8 @@ def load_tolerances(path: Path | None = None) -> Tolerances:
         raw = yaml_data(where.read_text(encoding="utf-8"), f"Tolerance file {where}")
     except OSError as exc:
         raise InputError(f"Cannot read tolerance file {where}: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Tolerance file {where} is not UTF-8 text (byte {exc.start}).") from exc
     return parse_tolerances(raw, str(where) if path else "default")
 
 
