@@ -26,7 +26,20 @@ _WORDS = {
     "pt": "o a os as e é são como que eu meu minha posso pode não com para um uma do da no "
     "na onde quando porque tenho tem",
 }
-_SETS = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
+# Words as frequent in short questions as function words, and as telling: how much, costs,
+# I would like, thanks, hello, dear ("quanto costa la carta oro?" has one function word).
+_QUESTION_WORDS = {
+    "de": "wieviel kostet kosten möchte danke hallo bitte",
+    "fr": "combien coûte coûtent voudrais merci bonjour chère cher",
+    "es": "cuánto cuánta cuesta cuestan quiero gracias hola estimado estimada",
+    "it": "quanto quanta quanti costa costano vorrei grazie buongiorno gentile",
+    "nl": "hoeveel kost graag bedankt uw beste geachte",
+    "pt": "quanto quanta custa custam gostaria obrigado obrigada olá prezado prezada",
+}
+_SETS = {
+    lang: frozenset(f"{words} {_QUESTION_WORDS.get(lang, '')}".split())
+    for lang, words in _WORDS.items()
+}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 

@@ -482,7 +482,8 @@ _TITLES = (
 )
 _TITLE = rf"(?:{_TITLES})\.?\s+"
 _NAME_CUE = re.compile(
-    r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|name\s*:|name\s+"
+    r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|(?:nom|nombre|nome|naam)\s*:"
+    r"|name\s*:|name\s+"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder)(?:\s+(?:details|name))?"
@@ -507,8 +508,16 @@ _CAP_NAME = re.compile(
     rf"(?:\s+(?:[A-Z]\.|{_CAP_WORD}|van der|van den|von der|de la|van|von|de|del|da|di"
     rf"|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
+# Particles inside a name: "Jan de Vries", "Jean de la Fontaine", "María de los Ángeles".
+_PARTICLES = (
+    r"van der|van den|von der|de la|de las|de los|van|von|de|del|della|da|di|do|dos|das|du|zu"
+    r"|ter|ten|den|der|le|la"
+)
 _TITLED = re.compile(
-    rf"(?<![{_UP}{_LO}])(?:{_TITLES})\.?\s+({_CAP_WORD}(?:\s+{_CAP_WORD}){{0,2}})(?![A-Za-z'-])"
+    # A second title is not the name: "Herr Dr. Klaus-Peter Schmidt".
+    rf"(?<![{_UP}{_LO}])(?:{_TITLES})\.?\s+(?:(?:{_TITLES})\.?\s+)?"
+    rf"((?:(?:{_PARTICLES})\s+)*{_CAP_WORD}(?:\s+(?:(?:{_PARTICLES})\s+)*{_CAP_WORD}){{0,3}})"
+    r"(?![A-Za-z'-])"
 )
 # A name written surname first, as forms do: "Name: Smith, John", "caller: Dupont, Jean-Luc".
 # Only right after a strong name cue: elsewhere "Visa, Mastercard" is a list.
@@ -768,7 +777,8 @@ def _plausible_name(value: str) -> bool:
 
 
 _STRONG_CUE = re.compile(
-    r"(?:(?:my name is|name on (?:the )?card(?: is)?|name\s*:|attention|caller\s*:|details\s*:"
+    r"(?:(?:my name is|name on (?:the )?card(?: is)?|(?:nom|nombre|nome|naam)\s*:|name\s*:"
+    r"|attention|caller\s*:|details\s*:"
     r"|(?:^|[,;(]\s*)name)\s*[,:]?\s*(?:(?:is|was)\s+)?"
     # No comma after these: "new payee, higher limit" is a list, not a name.
     r"|(?:beneficiary|payee|holder)\s+(?:(?:is|was)\s+)?"
@@ -1054,6 +1064,9 @@ def kind_recognizers() -> list[Any]:
 
 _PHONE_CUE_WIDE = _cue(
     r"(?:tele)?phone|tel\b|mobile|mob\b|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|ring\b"
+    # The same in the languages a European bank hears most.
+    r"|t[ée]l[ée]phone|t[ée]l\.|portable|appel(?:ez|er)|tel[ée]fono|m[óo]vil|llam(?:ar|e)"
+    r"|telefon|handy|anrufen|cellulare|chiamare|mobiel|bellen|telem[óo]vel|celular"
     r"|text(?:ed)?\b|sms\b|otp\b|messages?\b|reach|answering|contact|number\b|no\.|on\b"
     r"|(?:desk|office|work|home|direct)\s?:"
 )
@@ -1061,8 +1074,9 @@ _PHONE_CUE_WIDE = _cue(
 # amounts or codes, so they need no cue.
 _UK_PHONE = re.compile(
     r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4}"
-    # French numbers, written in pairs: "06 12 34 56 78", "01.42.68.53.00".
-    r"|[1-9](?:([ .])\d{2})(?:\1\d{2}){3}(?![ .]?\d))(?!\d)"
+    # French mobiles, written in pairs: "06 12 34 56 78", "07.42.68.53.00" (other French
+    # numbers need a cue: "01 02 03 04 05" is as often a list).
+    r"|[67](?:([ .])\d{2})(?:\1\d{2}){3}(?![ .]?\d))(?!\d)"
 )
 # A "+" country code with groups of any length ("+81-3-1234-5678"); the "1-" of a North-American
 # number ("1-800-555-0199") belongs to it.

@@ -629,6 +629,10 @@ def declared_variants(kind: str, value: str) -> list[tuple[str, str]]:
     return out
 
 
+# Hyphens and dashes typed between digits ("536\u201122\u20118471", "+1\u2013312\u2013555\u20130174"): read as "-".
+_DASHES = {ch: "-" for ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
+
+
 def _nfkc(text: str) -> tuple[str, list[int]]:
     """``text`` NFKC-normalised (full-width digits, no-break spaces become ASCII) and, for each
     character of the result, the index of the original character it came from."""
@@ -637,7 +641,9 @@ def _nfkc(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     where: list[int] = []
     for i, ch in enumerate(text):
-        n = unicodedata.normalize("NFKC", ch) or ch
+        if unicodedata.combining(ch):
+            continue  # "Mu\u0308ller" (a decomposed ü) reads as "Muller": a name's letters
+        n = _DASHES.get(ch) or unicodedata.normalize("NFKC", ch) or ch
         out.append(n)
         where.extend([i] * len(n))
     where.append(len(text))
@@ -854,6 +860,8 @@ class Masker:
                     continue
                 for sp in rec.find(folded):
                     start, end = where[sp.start], where[sp.end - 1] + 1
+                    while end < len(text) and unicodedata.combining(text[end]):
+                        end += 1  # the accent of the span's last letter goes with it
                     spans.append(Span(sp.kind, start, end, sp.score, sp.recognizer))
         except Exception as exc:
             # Fail closed: the caller must not use text we could not check.

@@ -187,5 +187,13 @@ class RolloutFile(_Strict):
 
 
 def load_plan(path: Path) -> RolloutFile:
-    """The rollout file; ConfigError naming the line and field of a mistake."""
-    return load_yaml(path, RolloutFile, what="Rollout file", error=ConfigError)
+    """The rollout file; ConfigError naming the line and field of a mistake. A file with no
+    `usecases:` key (empty, comments only: a deploy that wrote nothing) is a mistake too, so
+    the last good file stays in force instead of every use case opening to everyone."""
+    plan = load_yaml(path, RolloutFile, what="Rollout file", error=ConfigError)
+    if "usecases" not in plan.model_fields_set:
+        raise ConfigError(
+            f"Rollout file {path} has no `usecases:` key (empty, or comments only): write "
+            "`usecases: []` to roll nothing out."
+        )
+    return plan
