@@ -482,8 +482,8 @@ _TITLES = (
 )
 _TITLE = rf"(?:{_TITLES})\.?\s+"
 _NAME_CUE = re.compile(
-    r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?|(?:nom|nombre|nome|naam)\s*:"
-    r"|name\s*:|name\s+"
+    r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
+    r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder)(?:\s+(?:details|name))?"

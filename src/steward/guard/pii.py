@@ -629,7 +629,8 @@ def declared_variants(kind: str, value: str) -> list[tuple[str, str]]:
     return out
 
 
-# Hyphens and dashes typed between digits ("536\u201122\u20118471", "+1\u2013312\u2013555\u20130174"): read as "-".
+# Hyphens and dashes typed between digits (a non-breaking hyphen in "536\u201122\u20118471", en
+# dashes in a phone number) are read as "-".
 _DASHES = {ch: "-" for ch in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"}
 
 
