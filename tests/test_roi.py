@@ -133,6 +133,15 @@ def test_explicit_weights_and_month_items(tmp_path: Path) -> None:
         ("benefits: {resolved: {handling_cost: 3}}\n", "handling_cost"),
         ("years: 1\nbenefits: {typed: [{name: late, amount: 1, year: 2}]}\n", "after the plan"),
         ("scenarios: {worst: {benefits: 0.5}}\n", "worst"),
+        # The third review: YAML's true is not a number, a recurring cost that ends before it
+        # starts, an item in a year and a month at once, a date the calendar does not have.
+        ("costs: {one_time: [{name: x, amount: true}]}\n", "amount: a number, not true"),
+        (
+            "costs: {recurring: [{name: r, monthly: 5, from_month: 5, until_month: 2}]}\n",
+            "until_month 2 is before from_month 5",
+        ),
+        ("costs: {one_time: [{name: x, amount: 5, year: 2, month: 3}]}\n", "year or month"),
+        ("telemetry:\n  since: 2026-02-30\n", "a date in it does not exist"),
         # A window that ends before it starts: named with its line, like every other mistake.
         (
             "telemetry:\n  since: 2026-12-01\n  until: 2026-11-01\n",

@@ -20,13 +20,30 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from steward.core.errors import ConfigError, InputError, StewardError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[int | str, ...]
+
+
+class NoBoolNumbers(BaseModel):
+    """A model whose numbers are numbers: YAML's ``true`` is not 1 (pydantic would take it for
+    one, so ``threshold: true`` became a gate at 100% and ``amount: true`` one dollar)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, info in cls.model_fields.items():
+                value = data.get(name)
+                kinds = typing.get_args(info.annotation) or (info.annotation,)
+                numeric = int in kinds or float in kinds
+                if isinstance(value, bool) and bool not in kinds and numeric:
+                    raise ValueError(f"{name}: a number, not {str(value).lower()}")
+        return data
 
 
 def load_yaml(
@@ -105,6 +122,8 @@ def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[An
                 "write the values out instead."
             )
         data = loader.construct_document(node) if node is not None else None
+    except ValueError as exc:  # a date YAML reads as one, but the calendar has not: 2026-02-30
+        raise error(f"{label} is not valid YAML: a date in it does not exist ({exc}).") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

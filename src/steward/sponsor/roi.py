@@ -427,8 +427,11 @@ def analyse(rt: Runtime, who: Principal, path: Path) -> dict[str, Any]:
     window measured from the audit trail, the rest typed or projected."""
     rt.authz.authorize(who, Permission.VIEW_SPONSOR, "roi")
     spec = load(path)
-    measured = measure(rt, spec.telemetry) if spec.telemetry else None
-    data = compute(spec, measured)
+    try:
+        measured = measure(rt, spec.telemetry) if spec.telemetry else None
+        data = compute(spec, measured)
+    except InputError as exc:  # a mistake only the figures show: still named with its file
+        raise InputError(f"ROI file {path}: {exc.message}") from exc
     data["file"] = str(path)
     data["warnings"] = []
     if measured and measured["window"]["unpriced"]:

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from steward.config.yamlfile import load_yaml
+from steward.config.yamlfile import NoBoolNumbers, load_yaml
 from steward.core.errors import InputError
 
 WHAT = "ROI file"
@@ -22,7 +22,7 @@ Accrual = Literal["even", "ramp"] | list[float]
 ScenarioName = Literal["pessimistic", "expected", "optimistic"]
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
@@ -33,6 +33,12 @@ class Item(_Strict):
     amount: float = Money
     year: int = Field(default=1, ge=1, le=MAX_YEARS)
     month: int | None = Field(default=None, ge=1, le=12 * MAX_YEARS)
+
+    @model_validator(mode="after")
+    def _when(self) -> Item:
+        if self.month is not None and "year" in self.model_fields_set:
+            raise ValueError(f"{self.name!r}: give year or month, not both")
+        return self
 
 
 class Recurring(_Strict):
@@ -48,6 +54,11 @@ class Recurring(_Strict):
     def _one_amount(self) -> Recurring:
         if (self.monthly is None) == (self.yearly is None):
             raise ValueError(f"recurring cost {self.name!r}: give monthly or yearly (one)")
+        if self.until_month is not None and self.until_month < self.from_month:
+            raise ValueError(
+                f"recurring cost {self.name!r}: until_month {self.until_month} is before "
+                f"from_month {self.from_month}"
+            )
         return self
 
 

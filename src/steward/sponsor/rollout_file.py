@@ -12,9 +12,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from steward.config.yamlfile import load_yaml
+from steward.config.yamlfile import NoBoolNumbers, load_yaml
 from steward.core.errors import ConfigError
 from steward.operations.alerts import parse_duration
 from steward.sponsor.gates import METRICS
@@ -25,7 +25,7 @@ _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Comparison = Literal[">", ">=", "<", "<=", "=="]
 
 
-class _Strict(BaseModel):
+class _Strict(NoBoolNumbers):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -100,7 +100,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
 def _in_range(metric: str, value: float, name: str) -> None:
     low, high, words = _RANGES[METRICS[metric][1]]
     if not low <= value <= high:
-        raise ValueError(f"{name} {value:g} for {metric} is out of range: give {words}")
+        # Written out ("3,600,001", not "3.6e+06", which reads as inside the range).
+        shown = f"{value:g}" if abs(value) >= 1e15 else f"{value:,f}".rstrip("0").rstrip(".")
+        raise ValueError(f"{name} {shown} for {metric} is out of range: give {words}")
 
 
 class Gate(_Strict):
