@@ -299,6 +299,9 @@ def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Run
         ("Frau Mu\u0308ller hat angerufen", "ller"),
         ("Call me on +1\u2013312\u2013555\u20130174", "0174"),
         ("My SSN is 536\u201122\u20118471", "8471"),
+        ("Send it to Karl-Marx-Allee 1, 10178 Berlin", "Allee"),
+        ("Unter den Linden 77, D-10117 Berlin", "10117"),
+        ("Damrak 1,1012LG Amsterdam", "Damrak"),
     ],
 )
 def test_the_outside_reviews_half_masked_names_and_addresses(
@@ -355,3 +358,9 @@ def test_a_company_that_called_is_not_a_person(kb_rt: Runtime) -> None:
 def test_a_run_of_number_pairs_longer_than_a_french_phone_stays_readable(kb_rt: Runtime) -> None:
     text = "Branch codes 05 10 15 20 25 30 share one routing table."
     assert kb_rt.masker.mask(text).text == text
+
+
+def test_one_iban_typed_with_or_without_spaces_is_one_token(kb_rt: Runtime) -> None:
+    spaced = kb_rt.masker.mask("Refund to GB82 WEST 1234 5698 7654 32 please").text
+    compact = kb_rt.masker.mask("Refund to gb82west12345698765432 please").text
+    assert spaced == compact and "<IBAN_" in spaced

@@ -75,17 +75,19 @@ _STREET = re.compile(
 # ("Damrak 1, 1012 LG Amsterdam", "Unter den Linden 77, 10117 Berlin"). Dutch postcodes (four
 # digits, two capitals) are distinctive enough alone; digits-only ones need the town after them.
 _POSTCODE_ANCHORED = re.compile(
-    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:\s+{_NAME_WORD}){{0,3}}\s+{_NUMBER}"
-    rf"(?=,?\s+(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
-    rf"|\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?(?=\s*(?:[,.;:!?)]|$))))"
+    # The street's name may be hyphenated ("Karl-Marx-Allee", "Champs-Élysées").
+    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:-{_L}+)*(?:\s+{_NAME_WORD}){{0,3}}\s+{_NUMBER}"
+    rf"(?=,\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
+    rf"|(?:[A-Z]{{1,2}}-)?\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
+    r"(?:\s+[A-Z])?(?=\s*(?:[,.;:!?)]|$))))"
 )
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
     rf"(?:,?\s+(?i:{_UNIT})\s*\d{{1,5}}[a-zA-Z]?)*"
     # A postcode before the town: 75011, 1012 LG, 111 43, 00-950, 1100-053, D-10115.
-    rf"(?:,?\s+(?:[A-Z]{{1,3}}-?)?(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])|\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}"
+    rf"(?:(?:,\s*|,?\s+)(?:[A-Z]{{1,3}}-?)?(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])|\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}"
     rf"|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"
-    rf"(?:,?\s+(?:[A-ZÀ-ÖØ-Þ][\w'-]*)(?:[ -](?:[A-ZÀ-ÖØ-Þ][\w'-]*)){{0,2}})?"  # the town
+    rf"(?:,?\s+(?:[A-ZÀ-ÖØ-Þ][\w'-]*)(?:[ -](?:[A-ZÀ-ÖØ-Þ][\w'-]*)){{0,2}}(?:\s+[A-Z]\b)?)?"  # town
     rf"(?:,?\s+(?:{_COUNTRIES}))?"
     rf"(?:,?\s+\d{{4,5}})?"  # a postcode after the country
 )

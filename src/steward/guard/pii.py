@@ -62,6 +62,8 @@ PRESIDIO_KINDS = {
 # for phones, so only the entities below are asked of Presidio by default.
 PRESIDIO_DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
 DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT", "ROUTING", "SORT_CODE"})
+# Letters and digits written in groups or not, in either case: one value however typed.
+SPACED_KINDS = frozenset({"IBAN", "PASSPORT", "DRIVER_LICENSE"})
 # Sensitive authentication data (PCI DSS 3.2): replaced by a fixed marker, never tokenised (no
 # digest is stored) and never sealed in the vault.
 DROPPED_KINDS = frozenset({"CVV", "EXPIRY"})
@@ -592,6 +594,8 @@ def _normalise(kind: str, value: str) -> str:
     value = unicodedata.normalize("NFKC", value)
     if kind in DIGIT_KINDS:
         return re.sub(r"\D", "", value)
+    if kind in SPACED_KINDS:  # "GB82 WEST 1234 ..." and "gb82west1234..." are one IBAN
+        return re.sub(r"[\W_]", "", value).upper()
     if kind == "DOB" and (when := parse_date(value)) is not None:
         return when.isoformat()  # 3/4/1979, March 4, 1979 and 1979-03-04 share one token
     return " ".join(value.casefold().split())
