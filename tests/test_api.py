@@ -84,6 +84,10 @@ def test_bad_questions_are_4xx_and_write_nothing(live_kb, kb_rt) -> None:
         post_ask(server, keys["cara"], {"question": "x" * 100_000}), 422, "invalid_request"
     )
     assert_error(post_ask(server, keys["cara"], {"question": "   "}), 422, "invalid_request")
+    # Characters that print as nothing are no question either (they were read as a hidden
+    # instruction and refused with 200).
+    for blank in ("\u200b\u200c\u2060", "\ufeff\u00a0\u3164"):
+        assert_error(post_ask(server, keys["cara"], {"question": blank}), 422, "invalid_request")
     assert_error(post_ask(server, keys["cara"], {"q": "typo"}), 422, "invalid_request")
     assert_error(post_ask(server, keys["cara"], {"question": 42}), 422, "invalid_request")
     raw = httpx.post(

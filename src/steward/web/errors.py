@@ -38,7 +38,11 @@ class ErrorBody(BaseModel):
 # "Has a character that is not blank", written out so that the server's regex dialect (Python,
 # whose \s also counts \x1c-\x1f and \x85) and the OpenAPI document's (ECMAScript) agree: with a
 # plain \S a client could send "\x85", valid by the spec, and be refused.
-NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+NOT_BLANK = (
+    r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    # and what prints as nothing: zero-width spaces and joiners, the BOM, the Hangul fillers
+    r"\u180e\u200b-\u200d\u2060\ufeff\u115f\u1160\u3164\uffa0\u2800]"
+)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
