@@ -169,6 +169,25 @@ def test_bad_config_file_is_one_line_on_stderr_with_status_2(
     assert name in lines[0] and expected in lines[0], lines[0]
 
 
+def test_a_bad_setting_is_one_line_naming_its_variable_and_never_its_value(
+    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A value a setting cannot take stops a command with one line naming the variable, exit
+    2 (it was pydantic's four lines and a URL, exit 1); the value is not shown, as it may be a
+    secret."""
+    monkeypatch.setenv("STEWARD_ROLLOUT_INTERVAL_S", "7.5")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.message.startswith("STEWARD_ROLLOUT_INTERVAL_S: Input should be")
+    r = run_cli(
+        "switch", "list", home=tmp_path / "h", model_cache=model_cache,
+        extra_env={"STEWARD_RATE_WINDOW_S": "s3cr3t-abc"},
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: STEWARD_RATE_WINDOW_S: ") and len(r.stderr.splitlines()) == 1
+    assert "s3cr3t" not in r.stderr
+
+
 # ------------------------------------------------------------------ secrets
 
 

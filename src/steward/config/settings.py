@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -33,6 +41,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+
+from steward.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from steward.config._flat import FlatNames as _FlatBase
@@ -1287,5 +1297,27 @@ for _leaf in LEAVES:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides taking precedence."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Settings from the environment, with explicit overrides taking precedence. A bad value
+    is one ConfigError naming its variable (never the value: it may be a secret)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{_variable(first['loc'])}: {message}.") from exc
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a settings field (``sponsor.rollout_interval_s`` is
+    STEWARD_ROLLOUT_INTERVAL_S), or the dotted field when it has none."""
+    model: Any = Settings
+    extra: Any = None
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        if not isinstance(part, str) or part not in fields:
+            break
+        info = fields[part]
+        extra, model = info.json_schema_extra, info.annotation
+    if isinstance(extra, dict) and isinstance(extra.get("env"), str):
+        return str(extra["env"])
+    return ".".join(str(p) for p in loc) or "settings"
