@@ -142,6 +142,8 @@ def test_explicit_weights_and_month_items(tmp_path: Path) -> None:
         ),
         ("costs: {one_time: [{name: x, amount: 5, year: 2, month: 3}]}\n", "year or month"),
         ("telemetry:\n  since: 2026-02-30\n", "a date in it does not exist"),
+        ("", "is empty"),
+        ("# costs to come\n", "is empty"),
         # A window that ends before it starts: named with its line, like every other mistake.
         (
             "telemetry:\n  since: 2026-12-01\n  until: 2026-11-01\n",

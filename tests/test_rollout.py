@@ -313,6 +313,7 @@ def test_an_asker_cannot_open_or_close_waves_and_bad_ids_and_reasons_are_refused
         (PLAN.replace("limit: 0.2", "limit: 20"), "limit 20 for error_rate is out of range"),
         (PLAN.replace("threshold: 0.6", "threshold: true"), "threshold: a number, not true"),
         (PLAN.replace("threshold: 5000", "threshold: 3600001"), "threshold 3,600,001 for"),
+        (PLAN.replace("window: 1h, min_sample: 3}", "window: 7}"), "with its unit (7d, 7h or 7m)"),
         # An empty file, or comments only: a mistake, not "open everything".
         ("", "has no `usecases:` key"),
         ("# nothing here yet\n", "has no `usecases:` key"),

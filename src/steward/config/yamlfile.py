@@ -31,7 +31,8 @@ Loc = tuple[int | str, ...]
 
 class NoBoolNumbers(BaseModel):
     """A model whose numbers are numbers: YAML's ``true`` is not 1 (pydantic would take it for
-    one, so ``threshold: true`` became a gate at 100% and ``amount: true`` one dollar)."""
+    one, so ``threshold: true`` became a gate at 100% and ``amount: true`` one dollar). Text
+    that reads as a number stays accepted: PyYAML reads ``1e6`` (no dot) as text."""
 
     @model_validator(mode="before")
     @classmethod

@@ -195,6 +195,8 @@ class RoiFile(_Strict):
 def load(path: Path) -> RoiFile:
     """Read and check an ROI file; a mistake is an InputError naming the file and the key."""
     spec = load_yaml(path, RoiFile, what=WHAT, error=InputError)
+    if not spec.model_fields_set:  # an empty file would print a $0 plan that pays back at once
+        raise InputError(f"{WHAT} {path} is empty: give at least its costs and benefits.")
     years = horizon_years(spec)
     late = [i.name for i in [*spec.costs.one_time, *spec.benefits.typed] if i.year > years]
     late += [

@@ -32,6 +32,8 @@ class _Strict(NoBoolNumbers):
 def _duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
+    if isinstance(value, int | float):  # `window: 7` is 7 seconds to a parser, 7 days to people
+        raise ValueError(f"give the window with its unit ({value}d, {value}h or {value}m)")
     found = parse_duration(value)
     if found <= timedelta(0):
         raise ValueError("a window must be longer than 0")
