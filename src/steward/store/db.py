@@ -13,13 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from steward.store.models import Meta
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def head_revision() -> str:
+    """The newest migration's revision: its file's number (``0016_declared_known_values.py``
+    is revision "0016"; tests/test_store.py holds this equal to Alembic's own head)."""
+    numbers = [f.name[:4] for f in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(numbers)
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,8 @@ class Store:
     def migrate(self, vector_dim: VectorDim | None = None) -> None:
         """Bring the schema to the newest Alembic revision. ``vector_dim`` sizes the pgvector
         column of a new PostgreSQL store (the embedder's dimension); see migration 0005."""
+        if self._at_head():
+            return  # every process opens the store: Alembic costs 0.2 s even with nothing to do
         # Imported here: Alembic (and Mako, Pygments) cost every CLI process 0.1 s otherwise.
         from alembic import command
         from alembic.config import Config as AlembicConfig
@@ -81,6 +91,16 @@ class Store:
             cfg.attributes["connection"] = conn
             cfg.attributes["vector_dim"] = vector_dim
             command.upgrade(cfg, "head")
+
+    def _at_head(self) -> bool:
+        """Whether the store's Alembic revision is the newest migration's (they are numbered
+        in one line, 0001, 0002, ...: the newest file names the head)."""
+        try:
+            with self.engine.connect() as conn:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+                return list(current) == [head_revision()]
+        except SQLAlchemyError:  # a new store: no alembic_version table yet
+            return False
 
     def read(self) -> Session:
         """A session for reading; use as a context manager."""
