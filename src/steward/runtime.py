@@ -429,8 +429,8 @@ class Runtime:
                 self.risk.score(
                     ["warm up"], vector.reshape(1, -1) if self.risk.embedder_id else None
                 )
-            # Every recognizer once (the e-mail one loads its domain-suffix list on first use,
-            # the names model its weights; the masker skips it on words the bank uses).
+            # Every recognizer once (the e-mail one loads its domain-suffix list on first use),
+            # and the names model, which the masker may skip on this text, directly (its weights).
             sample = (
                 "warm up 4111 1111 1111 1111 jane@example.com +1-206-555-0100 "
                 "DE89 3704 0044 0532 0130 00 192.0.2.1 https://example.com 1980-01-31 "
@@ -438,7 +438,8 @@ class Runtime:
             )
             self.masker.find(sample)
             for recognizer in self.masker.recognizers:
-                recognizer.find(sample)
+                if getattr(recognizer, "statistical", False):
+                    recognizer.find(sample)
             # One search over every access list (results discarded): loads the vectors and
             # the index pages before the first asker waits for them.
             with self.store.read() as s:

@@ -10,6 +10,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from steward.store.models import Meta
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+@cache
 def head_revision() -> str:
     """The newest migration's revision: its file's number (``0016_declared_known_values.py``
-    is revision "0016"; tests/test_store.py holds this equal to Alembic's own head)."""
+    is revision "0016"; tests/test_chunk_repository.py holds this equal to Alembic's head)."""
     numbers = [f.name[:4] for f in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
     return max(numbers)
 
