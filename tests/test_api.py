@@ -86,8 +86,10 @@ def test_bad_questions_are_4xx_and_write_nothing(live_kb, kb_rt) -> None:
     assert_error(post_ask(server, keys["cara"], {"question": "   "}), 422, "invalid_request")
     # Characters that print as nothing are no question either (they were read as a hidden
     # instruction and refused with 200).
-    for blank in ("\u200b\u200c\u2060", "\ufeff\u00a0\u3164"):
-        assert_error(post_ask(server, keys["cara"], {"question": blank}), 422, "invalid_request")
+    for blank in ("\u200b\u200c\u2060", "\ufeff\u00a0\u3164", "\u034f\u115f", "\u00ad\u180e"):
+        refused = post_ask(server, keys["cara"], {"question": blank})
+        assert_error(refused, 422, "invalid_request")
+        assert "no visible characters" in refused.json()["error"]["message"]
     assert_error(post_ask(server, keys["cara"], {"q": "typo"}), 422, "invalid_request")
     assert_error(post_ask(server, keys["cara"], {"question": 42}), 422, "invalid_request")
     raw = httpx.post(

@@ -102,6 +102,10 @@ def test_an_alias_bomb_and_a_file_that_is_not_utf8_are_refused_at_once(tmp_path:
     bomb.write_text("\n".join(levels) + "\nsources: *i\n")
     with pytest.raises(InputError, match="expand to more than 100,000 values"):
         load_sources(bomb)  # refused before the copies are made, which would take minutes
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("sources: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_sources(deep)
     binary = tmp_path / "bin.yaml"
     binary.write_bytes(b"sources:\n  - id: \xff\xfe\n")
     with pytest.raises(InputError, match=r"is not UTF-8 text \(byte 17\)"):
@@ -186,6 +190,19 @@ def test_a_bad_setting_is_one_line_naming_its_variable_and_never_its_value(
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: STEWARD_RATE_WINDOW_S: ") and len(r.stderr.splitlines()) == 1
     assert "s3cr3t" not in r.stderr
+    # A database URL Steward cannot open, or a database it cannot reach: the same, and the
+    # password in the URL is never shown.
+    for url, says in (
+        ("garbage://x:hunter2@", "not a database URL Steward can open"),
+        (f"sqlite:///{tmp_path}/no/such/dir/x.db", "cannot be reached or opened"),
+    ):
+        r = run_cli(
+            "switch", "list", home=tmp_path / "h", model_cache=model_cache,
+            extra_env={"STEWARD_DATABASE_URL": url},
+        )  # fmt: skip
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("error: STEWARD_DATABASE_URL: ") and says in r.stderr
+        assert "hunter2" not in r.stderr
 
 
 # ------------------------------------------------------------------ secrets

@@ -123,6 +123,8 @@ def _parse(text: str | bytes, label: str, error: type[StewardError]) -> tuple[An
                 "write the values out instead."
             )
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError as exc:
+        raise error(f"{label} is nested too deeply to read.") from exc
     except ValueError as exc:  # a date YAML reads as one, but the calendar has not: 2026-02-30
         raise error(f"{label} is not valid YAML: a date in it does not exist ({exc}).") from exc
     except yaml.YAMLError as exc:

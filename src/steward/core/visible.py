@@ -26,6 +26,15 @@ def is_hidden(ch: str) -> bool:
     )
 
 
+def shows_anything(text: str) -> bool:
+    """Whether ``text`` prints a character: not only spaces, hidden characters and marks that
+    sit on nothing (a combining grapheme joiner and a Hangul filler show nothing)."""
+    return any(
+        not ch.isspace() and not is_hidden(ch) and unicodedata.category(ch) not in ("Mn", "Me")
+        for ch in text
+    )
+
+
 def hidden(text: str) -> bool:
     """Whether ``text`` holds a hidden character (tab, newline and carriage return aside)."""
     return any(ch not in _ALLOWED and is_hidden(ch) for ch in text)

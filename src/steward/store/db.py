@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from steward.core.errors import ConfigError
 from steward.store.models import Meta
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -171,8 +172,21 @@ class Store:
 
 
 def open_store(url: str, *, migrate: bool = True, vector_dim: VectorDim | None = None) -> Store:
-    """Open (and by default migrate) the store at ``url``."""
-    store = Store(url)
+    """Open (and by default migrate) the store at ``url``. A URL that names no database Steward
+    can open is one ConfigError naming the setting, never the URL (it may hold a password)."""
+    try:
+        store = Store(url)
+    except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
+        raise ConfigError(
+            "STEWARD_DATABASE_URL: not a database URL Steward can open (sqlite:///PATH or "
+            "postgresql+psycopg://USER@HOST/DB)."
+        ) from exc
     if migrate:
-        store.migrate(vector_dim)
+        try:
+            store.migrate(vector_dim)
+        except OperationalError as exc:
+            reason = (str(exc.orig).strip().splitlines() or ["no reason given"])[0][:160]
+            raise ConfigError(
+                f"STEWARD_DATABASE_URL: the database cannot be reached or opened ({reason})."
+            ) from exc
     return store

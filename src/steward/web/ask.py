@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from steward.core import reasons
+from steward.core.visible import shows_anything
 from steward.identity.auth import Principal
 from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
@@ -20,6 +21,16 @@ from steward.web.placeholders import shown_to
 class AskRequestBase(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # a JSON true is not a 1
     question: str
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _visible(cls, value: object) -> object:
+        # Before the length and pattern checks: one plain message for every question that
+        # prints nothing (spaces, zero-width characters, fillers, lone combining marks).
+        if isinstance(value, str) and not shows_anything(value):
+            raise ValueError("the question is empty: it has no visible characters")
+        return value
+
     conversation_id: str | None = Field(
         default=None,
         description="Continue one of your conversations (follow-ups are rewritten "
