@@ -163,6 +163,13 @@ def test_account_look_alikes_stay_readable() -> None:
         ("082 490 1693-Office", "082 490 1693"),
         ("Desk: 345-899-3560x4587", "345-899-3560"),
         ("Mobile: 0490 75 40 81 ext. 12", "0490 75 40 81"),
+        # Without a telephone word: a slash after the area code, a number run together or half
+        # separated, 00 for +, a local number.
+        ("is 312/555-0147 still the right one?", "312/555-0147"),
+        ("I am at 3125550147 all day", "3125550147"),
+        ("I am at 1-312-5550147 all day", "1-312-5550147"),
+        ("I am at 0044 7700 900123 all day", "0044 7700 900123"),
+        ("is 555-0147 still the right one?", "555-0147"),
     ],
 )
 def test_telephone_numbers_are_found(text: str, phone: str) -> None:
@@ -178,10 +185,18 @@ def test_telephone_numbers_are_found(text: str, phone: str) -> None:
         "Call us by 2025-03-18 or 18.03.2025.",
         "The Clean Power office is at 17031 2202 Rissik St.",
         "Call about wires of $10,000 or 1,284,000 points at 1.75%.",
+        # References named as such, and numbers that cannot be North-American telephones.
+        "Ticket 6015631809 escalated; see bulletin no. 9328775218 and case #4155550123.",
+        "Order 1234567890 and account 0123456789 closed in 2019-2020; 105-1200 pages.",
     ],
 )
 def test_telephone_look_alikes_stay_readable(text: str) -> None:
     assert found(PhoneRecognizer(), text) == []
+
+
+def test_an_account_number_with_its_cue_stays_an_account(masker: Masker) -> None:
+    masked = masker.mask("My account number is 3125550147, and my phone 3125550148.")
+    assert re.findall(r"<([A-Z]+)_\d+>", masked.text) == ["ACCOUNT", "PHONE"]
 
 
 # Cards

@@ -177,6 +177,13 @@ _PHONE_CUE = _cue(
 _PHONE_AFTER = re.compile(r"\W{0,3}(?:office|fax|mobile|cell|home|work|desk)\b", re.IGNORECASE)
 _DATE_SHAPE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+# A word naming a reference just before a number: the number is that reference, not a phone.
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:ticket|case|ref(?:erence)?|bulletin|order|invoice|claim|confirmation|transaction"
+    r"|tracking|form|section|request|incident|batch|file|document|item|id)"
+    r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3})?[:#]?\s*$",
+    re.IGNORECASE,
+)
 
 
 class PhoneRecognizer:
@@ -185,14 +192,32 @@ class PhoneRecognizer:
     Written the usual ways (North-American with separators, or international with ``+``/``00``),
     a number is found anywhere. Looser digit groups (``467 3395``, ``0490 75 40 81``,
     ``(37) 788-063``) count only next to a telephone word ("phone", "call me", "mobile", "fax"),
-    and never when they are shaped like a date or an IP address.
+    and never when they are shaped like a date or an IP address. North-American numbers run
+    together (``3125550147``) and seven-digit local numbers (``555-0147``) are found without a
+    telephone word at the lowest score, so any other kind found on them wins, and not after a
+    word naming a reference ("ticket 6015631809").
     """
 
     name = "phone"
+
+    def __init__(self, bare: bool = True) -> None:
+        self.bare = bare  # whether the weaker uncued shapes (_bare) count
+
     _strong = re.compile(
-        r"(?<![\w+])(?:(?:\+|00|011[ .-]?)\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}[ .-])"
+        r"(?<![\w+])(?:(?:\+|00|011[ .-]?)\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}\s?[ ./-]\s?)"
         r"\d{3}[ .-]\d{4}(?!\d)"
         r"|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\d{2,4}){2,4}(?!\d)"
+        # The same with 00 for + ("0044 7700 900123"): written in groups, unlike an account number.
+        r"|(?<![\w+])00[1-9]\d{0,2}[ .-]\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\d)"
+    )
+    # Weaker shapes, found without a telephone word but yielding to any other kind (an account
+    # number with its cue stays an account): North-American numbers run together or half
+    # separated ("3125550147", "312 5550147"), with a valid area code and exchange (first digits
+    # 2-9), and a seven-digit local number with its hyphen ("555-0147").
+    _bare = re.compile(
+        r"(?<![\w+/.,$€£:#-])(?:1[ .-]?)?[2-9]\d{2}[ ./-]?[2-9]\d{2}[ .-]?\d{4}"
+        r"(?![\w%]|[.,/:-]\d)"
+        r"|(?<![\w+/.,$€£:#-])[2-9]\d{2}-\d{4}(?![\w%]|[.,/:-]\d)"
     )
     _loose = re.compile(
         r"(?<![\w+$€£.,/:#-])(?:(?:\+|00)\d{1,3}\s?)?(?:\(\d{1,4}\)\s?)?\d(?:[ .-]?\d){5,16}"
@@ -218,6 +243,11 @@ class PhoneRecognizer:
                 m.start() < sp.end and sp.start < m.end() for sp in out
             ):
                 out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
+        for m in self._bare.finditer(text) if self.bare else ():
+            if _REFERENCE_BEFORE.search(text, max(0, m.start() - 32), m.start()):
+                continue  # "ticket 6015631809", "bulletin no. 9328775218": a reference
+            if not any(m.start() < sp.end and sp.start < m.end() for sp in out):
+                out.append(Span("PHONE", m.start(), m.end(), 0.3, self.name))
         return out
 
 
@@ -577,7 +607,7 @@ def baseline_recognizers() -> list[Recognizer]:
     return [
         PresidioRecognizer(),
         CardRecognizer(),
-        PhoneRecognizer(),
+        PhoneRecognizer(bare=False),
         SwiftRecognizer(),
         DobRecognizer(),
         AccountRecognizer(),
