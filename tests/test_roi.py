@@ -149,6 +149,15 @@ def test_explicit_weights_and_month_items(tmp_path: Path) -> None:
             "telemetry:\n  since: 2026-12-01\n  until: 2026-11-01\n",
             "line 2: telemetry: `until` must be",
         ),
+        # A recurring cost or avoided hires that start after the plan ends counted $0, silently.
+        (
+            "years: 1\ncosts: {recurring: [{name: support, monthly: 5, from_month: 13}]}\n",
+            "['support'] fall after the plan's 1 year(s)",
+        ),
+        (
+            "years: 2\nbenefits: {avoided_hires: {hires: 1, yearly_cost_usd: 9, from_year: 3}}\n",
+            "['avoided_hires'] fall after",
+        ),
     ],
 )
 def test_bad_roi_files_are_refused_with_the_key(tmp_path: Path, text: str, fragment: str) -> None:

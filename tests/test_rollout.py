@@ -528,7 +528,9 @@ def test_waves_and_figures_on_postgresql(pg_rt: Runtime) -> None:
     assert audit.verify(rt.store).ok
 
 
-def test_a_broken_rollout_file_does_not_keep_a_wave_open(kb_rt: Runtime, make_runtime) -> None:
+def test_a_broken_rollout_file_does_not_keep_a_wave_open(
+    kb_rt: Runtime, make_runtime, caplog: pytest.LogCaptureFixture
+) -> None:
     """With the file broken, the last good one stays in force where it was loaded, the page's
     status says so, and an operator can still close an open wave, here and in a process that
     never read a good file (the CLI)."""
@@ -542,10 +544,21 @@ def test_a_broken_rollout_file_does_not_keep_a_wave_open(kb_rt: Runtime, make_ru
     os.utime(path, (time.time() + 5, time.time() + 5))  # a newer file, whatever the clock
     status = rt.rollout.status(ops)
     assert status["file_error"] and [u["id"] for u in status["usecases"]] == ["fees"]
+    # The server's guard goes on by the last good file, and says what is wrong in one line
+    # (it raised each interval, a traceback in the log, and watched nothing).
+    caplog.clear()
+    assert rt.rollout.evaluate() == []
+    assert [r.message for r in caplog.records if r.levelname == "ERROR"] == [
+        "rollout file not reloaded: " + status["file_error"]
+    ]
     rt.rollout.close(ops, "fees", "customers", reason="file broken, closing by hand")
     fresh = make_runtime(rt.settings.home)  # never read a good file
     with pytest.raises(ConfigError):
         fresh.rollout.status(ops)
+    caplog.clear()
+    assert fresh.rollout.evaluate() == []
+    (line,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert line.message.startswith("rollout guards not evaluated: ") and not line.exc_info
     fresh.rollout.close(ops, "fees", "north-staff", reason="emergency")
     with pytest.raises(NotFoundError, match="No open wave"):
         fresh.rollout.close(ops, "fees", "north-staff", reason="again")

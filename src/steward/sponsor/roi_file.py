@@ -202,6 +202,11 @@ def load(path: Path) -> RoiFile:
     late += [
         i.name for i in spec.costs.one_time + spec.benefits.typed if (i.month or 0) > years * 12
     ]
+    # A recurring cost that starts after the plan ends would be counted as $0, silently.
+    late += [r.name for r in spec.costs.recurring if r.from_month > years * 12]
+    hires = spec.benefits.avoided_hires
+    if hires is not None and hires.from_year > years:
+        late.append("avoided_hires")
     if late:
         raise InputError(
             f"{WHAT} {path}: {sorted(set(late))} fall after the plan's {years} year(s): "

@@ -473,7 +473,13 @@ class Rollout:
         last close, so one breach closes one wave, not every wave in turn."""
         now = now or datetime.now(UTC)
         closed: list[dict[str, Any]] = []
-        for uc in self.plan().usecases:
+        try:
+            # A file broken while serving: the guards go on watching by the last good one.
+            plan = self._served_plan()
+        except ConfigError as exc:  # broken since start: nothing to watch by (one line)
+            log.error("rollout guards not evaluated: %s", exc.message)
+            return closed
+        for uc in plan.usecases:
             rows = self._rows(uc.id)
             newest = next((w for w in reversed(uc.waves) if _is_open(rows.get(w.id))), None)
             if newest is None or not uc.guards:
