@@ -96,6 +96,20 @@ def test_eval_scores_every_metric(kb_rt, tmp_path: Path) -> None:
     assert summary["citation_recall"] == 1.0  # both cite pub-fees
     assert summary["latency_ms_p95"] >= summary["latency_ms_p50"] > 0
     assert [s.question.id for s in scored] == ["q1", "q2", "q3", "q4", "q5"]
+    assert summary["pii_stored_in"] == []
+
+
+def test_pii_stored_names_where_it_was_found_never_what(kb_rt, tmp_path: Path) -> None:
+    """A personal value the masker cannot know (a pet's name declared personal by the set) is
+    stored with the question: the figure counts it and names the columns, not the value."""
+    q = dict(QUESTIONS[0], id="p1", question="My parrot Quetzalcoatlus asks: the wire fee?")
+    q["pii_in_question"] = ["Quetzalcoatlus"]
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(q) + "\n")
+    summary, _ = run_eval(kb_rt, load_questions(path))
+    assert summary["pii_stored"] == 1
+    assert "audit.question" in summary["pii_stored_in"], summary["pii_stored_in"]
+    assert "Quetzalcoatlus" not in json.dumps(summary)
 
 
 def test_answer_precision_counts_every_wrong_answer_and_citation_recall_every_gold_source() -> None:
@@ -175,6 +189,7 @@ def test_eval_command_prints_one_json_object(kb_home, tmp_path: Path, model_cach
         "injection_ok",
         "leaks",
         "pii_stored",
+        "pii_stored_in",
         "retrieval_recall_at_5",
         "latency_ms_p50",
         "latency_ms_p95",

@@ -312,6 +312,28 @@ def test_the_outside_reviews_half_masked_names_and_addresses(
     assert kept not in masker.mask(text).text
 
 
+def test_a_name_has_one_token_with_or_without_its_title(kb_rt: Runtime) -> None:
+    """A title is not the name: "Mr Jean Dupont called" and "Jean Dupont" are one person (the
+    verb rule's span took the title in, and gave him a second token)."""
+    masker: Masker = kb_rt.masker
+    plain = masker.mask("Jean Dupont asked about the fee").text
+    (token,) = re.findall(r"<NAME_\d+>", plain)
+    for text in (
+        "Mr Jean Dupont called about the fee",
+        "Monsieur Jean Dupont a appelé hier",
+        "Herr Dr. Jean Dupont hat angerufen",
+        "Please send it to Mr. Jean Dupont today",
+    ):
+        masked = masker.mask(text).text
+        assert re.findall(r"<NAME_\d+>", masked) == [token], masked
+        assert masked.split(token)[0].strip() in {
+            "Mr",
+            "Monsieur",
+            "Herr Dr.",
+            "Please send it to Mr.",
+        }
+
+
 @pytest.mark.parametrize(
     "text",
     [

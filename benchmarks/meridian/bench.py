@@ -61,6 +61,7 @@ def main() -> int:
     summary, _ = run_eval(rt, questions)
     base = baseline(rt, questions)
     base.pop("pii_stored")
+    base.pop("pii_stored_in")
     print(
         json.dumps(
             {

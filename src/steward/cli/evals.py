@@ -60,7 +60,7 @@ def _run_questions(path: Path) -> list[Any]:
 def _figures_table(figures: dict[str, Any], title: str | None = None) -> Table:
     table = Table("metric", "value", title=title)
     for k, v in figures.items():
-        table.add_row(k, str(v))
+        table.add_row(k, ", ".join(map(str, v)) or "none" if isinstance(v, list) else str(v))
     return table
 
 

@@ -481,6 +481,7 @@ _TITLES = (
     # Not "Don", "Dona" or "Pan": given names and words too ("Don Smith called").
 )
 _TITLE = rf"(?:{_TITLES})\.?\s+"
+_LEADING_TITLE = re.compile(rf"(?:(?:{_TITLES})\.?\s+){{1,2}}")
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
@@ -972,10 +973,14 @@ class NameCueRecognizer:
         for m in _CAP_NAME.finditer(text):
             if not _plausible_name(m.group()):
                 continue
+            # "Mr Jean Dupont called": the title stays readable, so the name has the token
+            # it has without one.
+            title = _LEADING_TITLE.match(m.group())
+            start = m.start() + (title.end() if title and title.end() < len(m.group()) else 0)
             if _ID_AFTER.match(text, m.end()) or _ROLE_AFTER.match(text, m.end()):
-                out.append(Span("NAME", m.start(), m.end(), 0.55, self.name))
+                out.append(Span("NAME", start, m.end(), 0.55, self.name))
             elif _VERB_AFTER.match(text, m.end()):
-                out.append(Span("NAME", m.start(), m.end(), 0.55, VERB_RULE))
+                out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
         return out
 
 
@@ -1040,7 +1045,9 @@ class NerNameRecognizer:
             # names too ("the Duluth campus", "Meridian's net income"), which a question needs.
             if len(value.split()) < 2 and not _NAME_CUE.search(before):
                 continue
-            out.append(Span("NAME", ent.start_char, ent.end_char, 0.55, self.name))
+            title = _LEADING_TITLE.match(value)  # "Mr. Jean Dupont": the title stays readable
+            start = ent.start_char + (title.end() if title and title.end() < len(value) else 0)
+            out.append(Span("NAME", start, ent.end_char, 0.55, self.name))
         return out
 
 
