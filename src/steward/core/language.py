@@ -14,7 +14,8 @@ _WORDS = {
     "en": "the and is are what how do does can my i you to of for in with this that it be "
     "have not on or when where which will would should",
     "de": "der die das und ist sind wie was ich mein meine meinen kann können nicht mit für "
-    "ein eine einen auf zu den dem des ist wird werden wo wann warum habe haben",
+    "ein eine einen auf zu den dem des ist wird werden wo wann warum habe haben sie mich "
+    "uns wegen bei",
     "fr": "le la les et est sont comment quoi je mon ma mes peut pouvez pas avec pour un une "
     "des du au aux sur dans où quand pourquoi ai avez",
     "es": "el la los las y es son cómo qué yo mi mis puede puedo no con para un una del al "
@@ -40,6 +41,7 @@ _SETS = {
     lang: frozenset(f"{words} {_QUESTION_WORDS.get(lang, '')}".split())
     for lang, words in _WORDS.items()
 }
+_FUNCTION_SETS = {lang: frozenset(words.split()) for lang, words in _WORDS.items()}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -56,6 +58,29 @@ def may_be_english(text: str) -> bool:
     words ("Maria de la Cruz", "Jan van der Berg")."""
     hits = function_words(text)
     return max(n for lang, n in hits.items() if lang != "en") < hits["en"] + 2
+
+
+# A name's particles, which are other languages' function words too ("Jan van der Berg"), and
+# words of other languages that are never a name, though the English model may tag them as one.
+_PARTICLE_WORDS = "de la las los del della da di do dos das du van von der den ter ten le zu"
+_NOT_NAME_WORDS = (
+    "número numero nummer rufnummer téléphone telefon teléfono telefono llámame llamame"
+)
+_PARTICLES = frozenset(_PARTICLE_WORDS.split())
+_NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())
+
+
+def foreign_word(word: str) -> bool:
+    """Whether ``word`` is a function word of a language other than English (a name's
+    particles aside) or another language's word for a telephone number."""
+    w = word.casefold().strip(".,;:!?")
+    if w in _NOT_NAMES:
+        return True
+    # An initial ("E. Costa") is no word of any language; question words ("costa") are names
+    # too often to count.
+    if len(w) < 2 or w in _PARTICLES or w in _FUNCTION_SETS["en"]:
+        return False
+    return any(w in s for lang, s in _FUNCTION_SETS.items() if lang != "en")
 
 
 def detect(text: str, min_hits: int = 3) -> str | None:

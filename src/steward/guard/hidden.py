@@ -135,6 +135,17 @@ def _hidden_elements(text: str) -> tuple[str, list[str]]:
     return "".join(out), hidden
 
 
+# A comment cut into a number ("415-867<!-- x -->-2421"): digits on both sides.
+_SPLITTING_COMMENT = re.compile(r"(?:(?<=\d)|(?<=\d[-./ ]))<!--.*?-->(?=[-./ ]?\d)", re.DOTALL)
+
+
+def join_split_values(text: str) -> tuple[str, list[str]]:
+    """``text`` without the comments cut into numbers, so that a card or phone number split
+    by one is masked whole, and what those comments held."""
+    pieces = [m.group()[4:-3] for m in _SPLITTING_COMMENT.finditer(text)]
+    return (_SPLITTING_COMMENT.sub("", text), pieces) if pieces else (text, [])
+
+
 def reveal(text: str) -> Revealed:
     """What a reader of ``text`` sees, and what was hidden from them."""
     removed: list[str] = []

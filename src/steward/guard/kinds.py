@@ -15,9 +15,9 @@ import re
 from functools import cache
 from typing import Any
 
-from steward.core.language import may_be_english
+from steward.core.language import foreign_word, function_words, may_be_english
 from steward.guard.addresses import ContinentalAddressRecognizer
-from steward.guard.pii import PhoneRecognizer, Span, _cue
+from steward.guard.pii import _REFERENCE_BEFORE, PhoneRecognizer, Span, _cue
 
 # Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
 _GAP = r"[^\d\n.!?;]{0,24}?"
@@ -230,6 +230,9 @@ _CVV_CUE = _cue(
     r"|(?:3|4|three|four)[- ]digits?(?: code| number)?|digits on the back|code on the back"
 )
 _CVV = re.compile(r"(?<![\d/])\d{3,4}(?![\d/%]|[.,]\d)")
+# A card or account PIN typed out ("pin is 4512", "my PIN: 0000", "code PIN 1234").
+_PIN_CUE = _cue(r"pin(?:[- ]?(?:code|number|no\.?))?|code pin|geheimzahl|c[óo]digo pin")
+_PIN = re.compile(r"(?<![\d/.,])\d{4,6}(?![\d/%]|[.,]\d)")
 _CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
 _EXP_CUE = _cue(
     r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
@@ -251,12 +254,13 @@ _CARD_BEFORE = re.compile(r"(?:\d[ .-]?){11,18}\d\s*[,;:]?\s*$")
 
 
 class CardSecurityRecognizer:
-    """Card verification codes (CVV, CVC, CID) and card expiry dates.
+    """Card verification codes (CVV, CVC, CID), card expiry dates and PINs typed out.
 
     A 3-4 digit code counts only right after a CVV word ("cvv 123", "security code is 0728");
     an expiry (``09/27``, ``9/2027``, ``09-27``) right after an expiry word, or right after a card
-    number. Both kinds are dropped by the masker (``<CVV>``, ``<EXPIRY>``), never tokenised or
-    kept: PCI DSS forbids storing sensitive authentication data.
+    number; a 4-6 digit PIN right after "PIN". All three are dropped by the masker (``<CVV>``,
+    ``<EXPIRY>``, ``<PIN>``), never tokenised or kept: PCI DSS forbids storing sensitive
+    authentication data.
     """
 
     name = "card-security"
@@ -270,6 +274,7 @@ class CardSecurityRecognizer:
             if _EXP_AFTER.match(text, m.end()) or _CARD_BEFORE.search(text[: m.start()][-40:])
         ]
         out += _spans("EXPIRY", exp, 0.95, self.name)
+        out += _spans("PIN", _after_cue(text, _PIN_CUE, _PIN, 12), 0.95, self.name)
         return out
 
 
@@ -341,12 +346,15 @@ _BANK_CUE = _cue(
     r"|sort[- ]?codes?|s/c\b"
     r"|(?:checking\s+|savings\s+|bank\s+)?account(?:\s+(?:number|no\b\.?|num\b|#))?"
     r"|acc(?:oun)?t?\b\.?(?:\s*(?:no\b\.?|#|num\b))?|a/c\b|acc no\b|statements?\s+for"
+    # "my checking 41563730", "savings 0012345678", and the word in other languages.
+    r"|checking\b|savings\b|konto(?:nummer)?\b|compte\b|cuenta\b|conto\b|rekening(?:nummer)?\b"
+    r"|num[ée]ro de compte|n[úu]mero de cuenta|clabe\b"
 )
 # A UK payee written as the usual pair: sort code / account number.
 _PAYEE_PAIR = re.compile(
     r"(?<![\d-])(\d{2}([- ]?)\d{2}\2\d{2})\s*/\s*(\d(?:[ -]?\d){5,16})(?![\d-])"
 )
-_BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,16}(?![\w%]|[.,:/-]\d)")
+_BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,17}(?![\w%]|[.,:/-]\d)")
 _ROUTING_AFTER = re.compile(
     r"\W{0,3}(?:(?:is|be)\s+)?(?:the\s+)?(?:right\s+|correct\s+)?(?:routing|aba)", re.I
 )
@@ -405,13 +413,26 @@ _EMAIL = re.compile(
 )
 
 
+# An address written to dodge harvesters: "dana(at)whitfield-family(dot)com", "[at]", "{dot}".
+_EMAIL_SPELLED = re.compile(
+    r"(?<![\w.+'-])[\w.+-]+\s?[(\[{]\s?at\s?[)\]}]\s?[\w-]+"
+    r"(?:(?:\s?[(\[{]\s?dot\s?[)\]}]\s?|\.)[\w-]+)+",
+    re.IGNORECASE,
+)
+
+
 class EmailRecognizer:
-    """Any syntactically valid e-mail address, whatever its top-level domain."""
+    """Any syntactically valid e-mail address, whatever its top-level domain, and one spelled
+    with "(at)" and "(dot)"."""
 
     name = "email"
 
     def find(self, text: str) -> list[Span]:
-        return [Span("EMAIL", m.start(), m.end(), 0.95, self.name) for m in _EMAIL.finditer(text)]
+        return [
+            Span("EMAIL", m.start(), m.end(), 0.95, self.name)
+            for pattern in (_EMAIL, _EMAIL_SPELLED)
+            for m in pattern.finditer(text)
+        ]
 
 
 _STREET_SUFFIX = (
@@ -455,6 +476,17 @@ _ADDRESS_ZIP = re.compile(
 )
 
 
+# A post-office box, with the city, state and ZIP that follow ("PO Box 4471, Austin TX 78701"),
+# and the same in the languages a European or Latin-American bank hears most.
+_PO_BOX = re.compile(
+    r"(?<![\w.])(?:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach|apartado(?:\s+postal)?"
+    r"|bo[îi]te\s+postale|casella\s+postale|caixa\s+postal)\s*(?:no\.?\s*|#\s*)?\d{1,7}"
+    r"(?:,?\s+[A-Z][A-Za-z.'-]+(?:\s+[A-Z][A-Za-z.'-]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?"
+    r"(?![\w-])",
+    re.IGNORECASE,
+)
+
+
 class AddressRecognizer:
     """Street addresses: a house number, up to three words and a street type ("12 High Street",
     "4732 Sunset Ct, Apt 4"), with the city, state and ZIP or the UK town and postcode that
@@ -463,7 +495,7 @@ class AddressRecognizer:
     name = "address"
 
     def find(self, text: str) -> list[Span]:
-        out = []
+        out = [Span("ADDRESS", m.start(), m.end(), 0.7, self.name) for m in _PO_BOX.finditer(text)]
         for m in [*_ADDRESS.finditer(text), *_ADDRESS_ZIP.finditer(text)]:
             end = m.end()
             while end > m.start() and text[end - 1] in " ,.":
@@ -493,6 +525,8 @@ _NAME_CUE = re.compile(
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
     r"|(?:passport|licen[cs]e|id)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for"
     r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear"
+    # A sign-off: "Thanks, Priyanka Raman-Okafor", "Signed, Marguerite Delacroix".
+    r"|signed|thanks|thank you|regards|kind regards|best regards|sincerely|cheers|yours truly"
     # Self-introductions in the languages a European bank hears most.
     r"|me llamo|mi nombre es|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się)"
@@ -1023,6 +1057,16 @@ class NerNameRecognizer:
         # never pays for it; `steward serve` reads a text at start-up (Runtime.warm_up).
         self._nlp: Any = None
 
+    @staticmethod
+    def _foreign_words_as_name(text: str, value: str) -> bool:
+        hits = function_words(text)
+        if hits.pop("en"):
+            return False
+        words = value.split()
+        return any(foreign_word(w) for w in words) or (
+            words[0][:1].islower() and max(hits.values()) >= 2
+        )
+
     def find(self, text: str) -> list[Span]:
         if not text.strip():
             return []
@@ -1039,6 +1083,12 @@ class NerNameRecognizer:
                 continue
             value = ent.text
             if "@" in value or not _plausible_name(value):
+                continue
+            # In a text with no English function word, the English model reads other
+            # languages' words as names ("Rufen Sie", "llámame al", "mon téléphone"); a name
+            # in lower case counts there only while the text does not read as another
+            # language ("customer katarzyna rossi called", "beneficiary piotr balogun, acc no").
+            if self._foreign_words_as_name(text, value):
                 continue
             before = text[max(0, ent.start_char - 24) : ent.start_char]
             # One word alone counts only after a cue: alone, the model tags place and company
@@ -1072,27 +1122,29 @@ def kind_recognizers() -> list[Any]:
 _PHONE_CUE_WIDE = _cue(
     r"(?:tele)?phone|tel\b|mobile|mob\b|cell(?:phone)?\b|fax|landline|whatsapp|call|dial|ring\b"
     # The same in the languages a European bank hears most.
-    r"|t[ée]l[ée]phone|t[ée]l\.|portable|appel(?:ez|er)|tel[ée]fono|m[óo]vil|llam(?:ar|e)"
+    r"|t[ée]l[ée]phone|t[ée]l\.|portable|appel(?:ez|er)|tel[ée]fono|m[óo]vil|ll[aá]m(?:ar|e|ame)"
     r"|telefon|handy|anrufen|cellulare|chiamare|mobiel|bellen|telem[óo]vel|celular"
+    r"|fixe\b|festnetz|rufnummer|rufen|nummer\b|num[ée]ro\b|n[úu]mero\b"
     r"|text(?:ed)?\b|sms\b|otp\b|messages?\b|reach|answering|contact|number\b|no\.|on\b"
     r"|(?:desk|office|work|home|direct)\s?:"
 )
 # UK mobiles (07xxx xxxxxx) and London/geographic landlines (020 xxxx xxxx) are shaped unlike
 # amounts or codes, so they need no cue.
 _UK_PHONE = re.compile(
-    r"(?<![\w+])0(?:7\d{3}\s?\d{6}|[12]\d{1,3}\s\d{3,4}\s?\d{4}"
+    r"(?<![\w+])0(?:7\d{3}\s?(?:\d{6}|\d{3}\s\d{3})|[12]\d{1,3}\s\d{3,4}\s?\d{4}"
     # French mobiles, written in pairs: "06 12 34 56 78", "07.42.68.53.00" (other French
     # numbers need a cue: "01 02 03 04 05" is as often a list).
     r"|[67](?:([ .])\d{2})(?:\1\d{2}){3}(?![ .]?\d))(?!\d)"
 )
 # A "+" country code with groups of any length ("+81-3-1234-5678"); the "1-" of a North-American
 # number ("1-800-555-0199") belongs to it.
-_INTL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\d)")
+_INTL_PHONE = re.compile(r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,6}(?!\d)")
 _NANP_PREFIX = re.compile(r"(?<![\w+.-])1[ .-]?$")
 # A telephone word after the number: "0161 496 0000 is my home number".
 _PHONE_AFTER_WIDE = re.compile(
     r"\W{0,3}(?:(?:is|was)\s+)?(?:(?:my|the|our|a)\s+)?(?:new\s+)?"
-    r"(?:office|fax|mobile|cell|home|work|desk|landline|number|phone|line)\b",
+    r"(?:office|fax|mobile|cell|home|work|desk|landline|number|phone|line|whatsapp|nummer"
+    r"|num[ée]ro|n[úu]mero|telefon)\b",
     re.IGNORECASE,
 )
 
@@ -1126,5 +1178,7 @@ class WidePhoneRecognizer(PhoneRecognizer):
             cued = _PHONE_CUE_WIDE.search(text, max(0, m.start() - 30), m.start())
             if not cued and not _PHONE_AFTER_WIDE.match(text, m.end()):
                 continue
+            if _REFERENCE_BEFORE.search(text, max(0, m.start() - 32), m.start()):
+                continue  # "my claim number is 2024-118-4432": a reference, not a phone
             out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
         return out

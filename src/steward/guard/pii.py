@@ -6,7 +6,7 @@ store, because the number is looked up by a keyed HMAC of the value (the key liv
 outside the database, so the table of digests cannot be brute-forced from a stolen database).
 
 Kinds found by the built-in recognizers: CARD, PHONE, EMAIL, IBAN, SSN, IP, SWIFT, DOB, and
-(``kinds``) CVV and EXPIRY (dropped: a fixed ``<CVV>``, never tokenised or stored), PASSPORT,
+(``kinds``) CVV, EXPIRY and PIN (dropped: a fixed ``<CVV>``, never tokenised or stored), PASSPORT,
 DRIVER_LICENSE, ACCOUNT, ROUTING, SORT_CODE, NAME and ADDRESS. Text is NFKC-normalised before
 matching (full-width digits), offsets stay in the original. Names and addresses already tokenised
 (a record's declared fields) are recognised again by keyed digest (``Masker.known_spans``).
@@ -66,7 +66,7 @@ DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT", "ROUTING", "SORT_COD
 SPACED_KINDS = frozenset({"IBAN", "PASSPORT", "DRIVER_LICENSE"})
 # Sensitive authentication data (PCI DSS 3.2): replaced by a fixed marker, never tokenised (no
 # digest is stored) and never sealed in the vault.
-DROPPED_KINDS = frozenset({"CVV", "EXPIRY"})
+DROPPED_KINDS = frozenset({"CVV", "EXPIRY", "PIN"})
 # Kinds whose values, once any record or question has tokenised them, are recognised again when
 # typed into a text (by their keyed digests; see Masker.known_spans).
 KNOWN_VALUE_KINDS = ("NAME", "ADDRESS")
@@ -181,7 +181,7 @@ _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ticket|case|ref(?:erence)?|bulletin|order|invoice|claim|confirmation|transaction"
     r"|tracking|form|section|request|incident|batch|file|document|item|id)"
-    r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3})?[:#]?\s*$",
+    r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3}(?:(?:is|was)\s+)?)?[:#]?\s*$",
     re.IGNORECASE,
 )
 
@@ -205,22 +205,25 @@ class PhoneRecognizer:
 
     _strong = re.compile(
         r"(?<![\w+])(?:(?:\+|00|011[ .-]?)\d{1,3}[ .-]?)?(?:\(\d{3}\)\s?|\d{3}\s?[ ./-]\s?)"
-        r"\d{3}[ .-]\d{4}(?!\d)"
+        r"\d{3}[ ./-]\d{4}(?!\d)"
         r"|(?<![\w+])\+\d{1,3}(?:\s?\(0\))?(?:[ .-]?\d{2,4}){2,4}(?!\d)"
         # The same with 00 for + ("0044 7700 900123"): written in groups, unlike an account number.
-        r"|(?<![\w+])00[1-9]\d{0,2}[ .-]\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\d)"
+        r"|(?<![\w+])00\s?[1-9]\d{0,2}[ .-]\d{1,4}(?:[ .-]?\d{2,4}){1,4}(?!\d)"
     )
     # Weaker shapes, found without a telephone word but yielding to any other kind (an account
     # number with its cue stays an account): North-American numbers run together or half
     # separated ("3125550147", "312 5550147"), with a valid area code and exchange (first digits
     # 2-9), and a seven-digit local number with its hyphen ("555-0147").
     _bare = re.compile(
-        r"(?<![\w+/.,$€£:#-])(?:1[ .-]?)?[2-9]\d{2}[ ./-]?[2-9]\d{2}[ .-]?\d{4}"
+        r"(?<![\w+/.,$€£:#-])(?:1[ .-]?)?(?:\([2-9]\d{2}\)\s?|[2-9]\d{2}[ ./-]?)"
+        r"[2-9]\d{2}[ .-]?\d{4}"
         r"(?![\w%]|[.,/:-]\d)"
         r"|(?<![\w+/.,$€£:#-])[2-9]\d{2}-\d{4}(?![\w%]|[.,/:-]\d)"
     )
     _loose = re.compile(
-        r"(?<![\w+$€£.,/:#-])(?:(?:\+|00)\d{1,3}\s?)?(?:\(\d{1,4}\)\s?)?\d(?:[ .-]?\d){5,16}"
+        # An area code may end with a slash: "089/32168745", "089 / 321 687 46".
+        r"(?<![\w+$€£.,/:-])(?:(?:\+|00)\s?\d{1,3}\s?)?(?:\(\d{1,4}\)\s?|\d{2,5}\s?/\s?)?"
+        r"\d(?:[ .-]?\d){5,16}"
         r"(?:" + _EXT_NEXT + r"|(?![\w%]|[.,:/-]\d))"
     )
 
@@ -239,8 +242,10 @@ class PhoneRecognizer:
             Span("PHONE", m.start(), m.end(), 0.9, self.name) for m in self._strong.finditer(text)
         ]
         for m in self._loose.finditer(text):
-            if self._loose_ok(text, m) and not any(
-                m.start() < sp.end and sp.start < m.end() for sp in out
+            if (
+                self._loose_ok(text, m)
+                and not _REFERENCE_BEFORE.search(text, max(0, m.start() - 32), m.start())
+                and not any(m.start() < sp.end and sp.start < m.end() for sp in out)
             ):
                 out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
         for m in self._bare.finditer(text) if self.bare else ():

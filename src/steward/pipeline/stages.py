@@ -18,7 +18,15 @@ from steward.answering.answer import Answerer, AnswerResult, load_passages
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.core import channels, reasons
 from steward.core.errors import QuestionError
-from steward.guard.hidden import INVISIBLE, Revealed, invisible, reveal, strip_invisible
+from steward.guard.hidden import (
+    COMMENT,
+    INVISIBLE,
+    Revealed,
+    invisible,
+    join_split_values,
+    reveal,
+    strip_invisible,
+)
 from steward.identity.auth import Principal
 from steward.models.risk import strongest, windows
 from steward.observability import metrics
@@ -86,6 +94,10 @@ def guard(rt: Runtime, t: Turn) -> Decision | None:
         # Zero-width and bidi characters go first: inside a card number they would hide it
         # from the recognizers.
         text, _ = strip_invisible(t.text)
+        # A comment cut into a number would hide it from the recognizers, and the stored
+        # question would keep its digits: the comment goes first (its text is still scanned).
+        text, split = join_split_values(text)
+        t.split_markup = [rt.masker.mask(piece).text for piece in split]
         masked = rt.masker.mask(text)
         t.masked = masked.text
         if rt.vault is not None and masked.entities:
@@ -99,6 +111,9 @@ def visible(rt: Runtime, t: Turn) -> Revealed:
     seen = reveal(t.masked)
     if seen.text != t.masked:
         seen = replace(seen, text=rt.masker.mask(seen.text).text)
+    if t.split_markup:
+        removed = seen.removed if COMMENT in seen.removed else (*seen.removed, COMMENT)
+        seen = Revealed(seen.text, removed, [*seen.hidden, *t.split_markup])
     had_invisible, smuggled = invisible(t.text)
     if had_invisible:
         pieces = [rt.masker.mask(smuggled).text] if smuggled.strip() else []

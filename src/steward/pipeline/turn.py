@@ -114,6 +114,8 @@ class Turn:
     # masked text, or the failure text when the check itself failed.
     masked: str = "[not examined: the request ended before the personal-data check]"
     standalone: str = ""
+    # Comments that were cut into a number, taken out before masking (their text, masked).
+    split_markup: list[str] = field(default_factory=list)
     und: Understanding | None = None
     vector: np.ndarray | None = None
     risk: RiskScore | None = None  # the learned risk detector's reading
