@@ -74,6 +74,8 @@ def test_three_fraud_messages_in_one_conversation_make_one_ticket(live_kb, kb_rt
     first = ask(server, keys["cara"], FRAUD[0])
     conv, ticket_id = first["conversation_id"], first["ticket_id"]
     assert first["action"] == "escalate" and ticket_id
+    # The reason is for staff: told "reason: fraud" (or "mule"), a customer is tipped off.
+    assert first["escalation_reason"] == "fraud" and "fraud" not in first["answer"].lower()
     for text in FRAUD[1:]:
         later = ask(server, keys["cara"], text, conv)
         assert later["action"] == "escalate" and later["ticket_id"] == ticket_id

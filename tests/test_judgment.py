@@ -611,7 +611,8 @@ def test_the_gateway_reads_the_earlier_message_for_risk(live_kb) -> None:
     )  # fmt: skip
     assert r.status_code == 200
     body = r.json()
-    assert "fraud" in body["choices"][0]["message"]["content"]
+    assert body["steward"]["escalation_reason"] == "fraud"
+    assert "person" in body["choices"][0]["message"]["content"]
 
 
 def test_an_amount_question_about_a_deductible_needs_an_amount() -> None:

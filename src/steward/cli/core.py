@@ -365,7 +365,8 @@ def ask(
     if as_json:
         _print_json(r.as_dict())
         return
-    out.print(f"[bold]{r.action}[/bold] (confidence {r.confidence:.2f})")
+    why = f", reason: {r.escalation_reason}" if r.escalation_reason else ""
+    out.print(f"[bold]{r.action}[/bold] (confidence {r.confidence:.2f}{why})")
     out.print(r.answer, markup=False)
     for i, c in enumerate(r.citations, 1):
         out.print(f"  [{i}] {c.title} ({c.doc_id}, chunk {c.chunk_id})", markup=False)

@@ -54,9 +54,11 @@ def message(
             "reveal content that I can't share. Ask me about products, fees or procedures."
         )
     if decision.action == "escalate":
-        why = decision.escalation_reason or reasons.REVIEW.name
+        # The reason stays with staff (the ticket, the audit row, the response's
+        # ``escalation_reason``): told "reason: mule" or "reason: fraud", a customer would be
+        # tipped off about a suspicion the bank may not disclose.
         text = (
-            f"I'm handing this conversation to a person who can help (reason: {why}). "
+            "I'm handing this conversation to a person who can help. "
             "They will see what you wrote, so you don't need to repeat it."
         )
         if decision.rule == WITH_PERSON:
