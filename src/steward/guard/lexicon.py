@@ -620,6 +620,254 @@ PT = {
     ),
 }
 
+NL = {
+    "override_verbs": (
+        r"negeer",
+        r"negeren",
+        r"vergeet",
+        r"vergeten",
+        r"omzeil",
+        r"omzeilen",
+        r"houd je niet (?:meer )?aan",
+        r"volg (?:niet|geen)",
+        r"stop met (?:het )?volgen (?:van)?",
+    ),
+    "instructions": (
+        r"instructies?",
+        r"regels",
+        r"richtlijnen",
+        r"beperkingen",
+        r"prompts?",
+        r"opdrachten",
+        r"aanwijzingen",
+        r"filters",
+        r"programmering",
+        r"voorschriften",
+    ),
+    "scope": (
+        r"vorige",
+        r"eerdere",
+        r"je",
+        r"jouw",
+        r"van het systeem",
+        r"systeem",
+        r"oorspronkelijke",
+        r"bovenstaande",
+    ),
+    "lead": (r"alsjeblieft", r"alstublieft", r"nu", r"ok", r"en", r"dan", r"ook", r"eerst"),
+    "reveal_verbs": (
+        r"toon",
+        r"laat (?:me |mij )?(?:\w+ ){0,6}zien",
+        r"geef (?:me|mij)",
+        r"print",
+        r"onthul",
+        r"herhaal",
+        r"kopieer",
+        r"stuur",
+        r"deel",
+        r"vertel (?:me|mij)",
+        r"noem",
+    ),
+    "secrets": (
+        r"systeemprompt",
+        r"system prompt",
+        r"(?:verborgen|geheime|interne|oorspronkelijke) instructies",
+        r"(?:gegevens|rekeningen|saldi|transacties) van (?:alle )?(?:andere )?klanten",
+        r"(?:verborgen|vertrouwelijke|interne|geheime) documenten",
+    ),
+    "personas": (
+        r"(?:ontwikkelaars|developer|god|jailbreak|dan)-?modus",
+        r"je bent nu (?:een |de )?(?:dan|ai|assistent|model|chatbot|bot)",
+        r"vanaf nu ben je",
+        r"doe alsof je",
+    ),
+    "authority": (
+        r"als (?:je|jouw|uw) (?:ontwikkelaar|maker|programmeur|beheerder)",
+        r"ik ben (?:je|jouw|uw) (?:ontwikkelaar|maker|programmeur|beheerder)",
+    ),
+    "roles": (
+        r"ik ben (?:de |het |een )?(?:[\w-]+ ){0,3}[\w-]*(?:hoofd|directeur|manager|beheerder|"
+        r"supervisor|auditor|inspecteur|onderzoeker|voorzitter)",
+    ),
+    "permission": (
+        r"ik (?:geef|verleen) (?:je|jou|u) (?:toestemming|toegang)",
+        r"je hebt (?:mijn )?toestemming",
+        r"ik autoriseer (?:je|jou|u)",
+        r"je bent (?:hierbij )?geautoriseerd",
+        r"volledige toegang",
+    ),
+}
+
+# Scripts written without spaces between words (Chinese, Japanese) are matched without word
+# edges; Arabic words carry their conjunction ("و") at the front. Their entries are normalised
+# like the text when compiled (``normalise`` takes Japanese voicing marks off, as it takes
+# accents off Latin letters).
+ZH = {
+    "override_verbs": (
+        r"忽略",
+        r"忽视",
+        r"無視",
+        r"无视",
+        r"忘记",
+        r"忘記",
+        r"忘掉",
+        r"绕过",
+        r"繞過",
+        r"不要遵守",
+        r"不要遵循",
+        r"别管",
+        r"跳过",
+    ),
+    "instructions": (
+        r"指令",
+        r"指示",
+        r"规则",
+        r"規則",
+        r"提示词",
+        r"提示詞",
+        r"限制",
+        r"设定",
+        r"設定",
+    ),
+    "scope": (r"之前", r"以前", r"先前", r"上面", r"以上", r"你的", r"系统", r"系統", r"所有"),
+    "lead": (r"请", r"請", r"现在", r"現在"),
+    "reveal_verbs": (
+        r"显示",
+        r"顯示",
+        r"输出",
+        r"輸出",
+        r"打印",
+        r"告诉我",
+        r"告訴我",
+        r"透露",
+        r"泄露",
+        r"洩露",
+        r"列出",
+        r"给我看",
+        r"給我看",
+        r"重复",
+        r"公开",
+    ),
+    "secrets": (
+        r"系统提示",
+        r"系統提示",
+        r"隐藏的指令",
+        r"隱藏的指令",
+        r"其他客户",
+        r"其他客戶",
+        r"其他用户",
+        r"所有客户",
+        r"机密文件",
+        r"機密文件",
+        r"内部文件",
+        r"隐藏文件",
+        r"保密文件",
+    ),
+    "personas": (
+        r"开发者模式",
+        r"開發者模式",
+        r"越狱",
+        r"越獄",
+        r"无限制模式",
+        r"从现在开始,?你是",
+        r"你现在是一个",
+        r"假装你是",
+    ),
+    "authority": (r"作为你的开发者", r"作為你的開發者", r"我是你的开发者", r"我是你的创造者"),
+    "roles": (r"我是.{0,8}(?:负责人|負責人|主管|经理|經理|主任|总监|總監|审计员|调查员|行长)",),
+    "permission": (r"我授权你", r"我授權你", r"你已获得授权", r"我允许你", r"完全访问权限"),
+}
+
+JA = {
+    "override_verbs": (r"無視", r"忘れ", r"従わない", r"従うな", r"回避"),
+    "instructions": (r"指示", r"命令", r"ルール", r"規則", r"プロンプト", r"制限", r"設定"),
+    "scope": (
+        r"以前の",
+        r"前の",
+        r"これまでの",
+        r"上記の",
+        r"あなたの",
+        r"システム",
+        r"すべての",
+        r"全ての",
+    ),
+    "lead": (r"今すぐ", r"では"),
+    "reveal_verbs": (
+        r"表示",
+        r"出力",
+        r"教えて",
+        r"見せて",
+        r"開示",
+        r"公開",
+        r"列挙",
+        r"繰り返",
+    ),
+    "secrets": (
+        r"システムプロンプト",
+        r"隠された指示",
+        r"他の顧客",
+        r"他のお客様",
+        r"全顧客",
+        r"機密文書",
+        r"内部文書",
+        r"非公開の文書",
+    ),
+    "personas": (
+        r"開発者モード",
+        r"脱獄",
+        r"ジェイルブレイク",
+        r"制限なしモード",
+        r"今からあなたは",
+        r"これからあなたは",
+    ),
+    "authority": (r"あなたの開発者として", r"私はあなたの開発者"),
+    "roles": (r"私は.{0,10}(?:責任者|部長|課長|マネージャー|管理者|監査役|調査員|頭取)",),
+    "permission": (r"許可します", r"権限を与え", r"許可を与え", r"承認します"),
+}
+
+AR = {
+    "override_verbs": (r"و?تجاهل", r"و?اهمل", r"و?تجاوز", r"و?تخطى", r"لا تتبع", r"لا تلتزم"),
+    "instructions": (
+        r"التعليمات",
+        r"تعليمات",
+        r"تعليماتك",
+        r"القواعد",
+        r"قواعدك",
+        r"الاوامر",
+        r"التوجيهات",
+        r"القيود",
+    ),
+    "scope": (r"السابقة", r"الخاصة بك", r"النظام", r"جميع", r"كل"),
+    "lead": (r"من فضلك", r"الان", r"ثم"),
+    "reveal_verbs": (
+        r"و?اعرض",
+        r"و?اظهر",
+        r"و?اطبع",
+        r"و?اكشف",
+        r"و?اخبرني",
+        r"و?كرر",
+        r"و?ارسل",
+        r"و?اعطني",
+    ),
+    "secrets": (
+        r"موجه النظام",
+        r"تعليمات النظام",
+        r"التعليمات المخفية",
+        r"بيانات (?:جميع |كل )?(?:العملاء|الزبائن)(?: الاخرين)?",
+        r"(?:المستندات|الوثائق|الملفات) (?:السرية|الداخلية|المخفية)",
+    ),
+    "personas": (
+        r"وضع المطور",
+        r"وضع بلا قيود",
+        r"انت الان",
+        r"من الان فصاعدا",
+        r"تظاهر بانك",
+    ),
+    "authority": (r"بصفتي مطورك", r"انا مطورك"),
+    "roles": (r"انا (?:\w+ ){0,3}(?:رئيس|مدير|مسؤول|المدير|المسؤول|مدقق|محقق)",),
+    "permission": (r"و?اسمح لك", r"و?اخولك", r"و?انت مخول", r"لديك اذني", r"صلاحية كاملة"),
+}
+
 LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": EN,
     "es": ES,
@@ -627,7 +875,13 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
     "de": DE,
     "it": IT,
     "pt": PT,
+    "nl": NL,
+    "zh": ZH,
+    "ja": JA,
+    "ar": AR,
 }
+# Languages whose words are not set apart by spaces: their entries match without word edges.
+UNSPACED = frozenset({"zh", "ja"})
 
 
 def normalise(text: str) -> str:
@@ -636,7 +890,9 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in folded if not unicodedata.combining(ch))
 
 
-def _alt(entries: tuple[str, ...]) -> re.Pattern[str]:
+def _alt(entries: tuple[str, ...], edges: bool = True) -> re.Pattern[str]:
+    if not edges:
+        return re.compile("|".join(entries))
     return re.compile(r"(?<!\w)(?:" + "|".join(entries) + r")(?![\w])")
 
 
@@ -651,10 +907,14 @@ def _compile(lang: str, table: dict[str, tuple[str, ...]]) -> _Compiled:
     missing = [f for f in FIELDS if f not in table]
     if missing:
         raise ValueError(f"lexicon {lang!r} lacks {', '.join(missing)}")
-    rx = {f: _alt(table[f]) for f in FIELDS if f != "lead"}
+    if lang in UNSPACED or lang == "ar":
+        # Written in the script itself: folded as the text is (Japanese voicing marks go).
+        table = {f: tuple(normalise(e) for e in entries) for f, entries in table.items()}
+    rx = {f: _alt(table[f], edges=lang not in UNSPACED) for f in FIELDS if f != "lead"}
     lead = "|".join(table["lead"])
+    sep, edge = (r"[\W_]*", "") if lang in UNSPACED else (r"[\W_]+", r"(?![\w])")
     opening = re.compile(
-        rf"^[\W_]*(?:(?:{lead})[\W_]+){{0,2}}(?:{'|'.join(table['override_verbs'])})(?![\w])"
+        rf"^[\W_]*(?:(?:{lead}){sep}){{0,2}}(?:{'|'.join(table['override_verbs'])}){edge}"
     )
     return _Compiled(lang, rx, opening)
 
