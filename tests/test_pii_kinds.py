@@ -457,3 +457,74 @@ def test_a_number_split_by_a_comment_is_stored_masked_and_the_comment_still_read
     row = audit.get(kb_rt.store, r.audit_id)
     assert "2421" not in row.question and "<PHONE_" in row.question, row.question
     assert "comment" in str(row.settings.get("injection")), row.settings
+
+
+# The fifth outside review (2026-12-07): card security data, identity numbers, dates of birth,
+# telephone numbers and addresses typed in the languages a European bank hears, a card number
+# typed wrong, an address spelled in words. Each was stored as typed.
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "318"),
+        ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "9047"),
+        ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "06/28"),
+        ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "227"),
+        ("Tarjeta con fecha de caducidad 05/29", "05/29"),
+        ("mi código de seguridad 864", "864"),
+        ("la tarjeta caduca 03/28", "03/28"),
+        ("the PIN for my card is 0000, is that safe?", "0000"),
+        ("and my card's security number 733", "733"),
+        ("Reisepass C01X00T47", "C01X00T47"),
+        ("numéro de passeport 18AV23456", "23456"),
+        ("Führerschein B072RRE2I55", "RRE2I55"),
+        ("my DL number is S530-4127-8821 (Florida)", "8821"),
+        ("geboren am 30.11.1962", "1962"),
+        ("fecha de nacimiento 14/02/1975", "1975"),
+        ("data di nascita 01/09/1988", "1988"),
+        ("geboortedatum 22-03-1991", "1991"),
+        ("né le 12/05/1985", "1985"),
+        ("numéro de compte 30004000031234567890189", "0189"),
+        ("telefoon 06-12345678", "12345678"),
+        ("chiamatemi al 02 1234 5678", "5678"),
+        ("Policyholder is Siobhan Ní Bhriain", "Bhriain"),
+        ("Calle de Alcalá 45, 3º izq, 28014 Madrid", "Alcalá"),
+        ("Apartado de correos 123, 28080 Madrid", "123"),
+        ("Postfach 10 01 23, 80331 München", "01 23"),
+        ("I typed my card wrong: 4539 1488 0343 6468", "6468"),
+        ("Tarjeta 4024 0071 0312 8890", "4024"),
+        ("write to omar dot haddad at gmail dot com please", "haddad"),
+    ],
+)
+def test_the_fifth_reviews_unmasked_values_are_masked(kb_rt: Runtime, text: str, gone: str) -> None:
+    assert gone not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Ma carte: cryptogramme 318", "<CVV>"),
+        ("PIN-Nummer 6612", "<PIN>"),
+        ("gültig bis 06/28", "<EXPIRY>"),
+        ("social security number 536-22-8471", "<SSN_"),  # not a CVV after "security number"
+        ("My debit card account number is 12345678901234", "<ACCOUNT_"),
+    ],
+)
+def test_each_value_gets_its_own_kind(kb_rt: Runtime, text: str, kind: str) -> None:
+    assert kind in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I looked at the dot com site, can I pay at meridian.com?",
+        "Does the calle mayor branch open on Sunday?",
+        "My passport expired last month, can I still travel?",
+    ],
+)
+def test_words_near_the_new_cues_stay_readable(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_name_in_a_sign_off_does_not_take_the_next_line(kb_rt: Runtime) -> None:
+    masked = kb_rt.masker.mask("Cheers,\nTom Okonkwo\nClaims desk").text
+    assert masked.endswith("\nClaims desk") and "Okonkwo" not in masked

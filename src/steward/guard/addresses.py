@@ -84,6 +84,8 @@ _POSTCODE_ANCHORED = re.compile(
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
     rf"(?:,?\s+(?i:{_UNIT})\s*\d{{1,5}}[a-zA-Z]?)*"
+    # A Spanish floor and door: "3º izq", "2o dcha".
+    r"(?:,?\s+\d{1,2}[oº°ª]?\s*(?i:izq(?:da|uierda)?|izda|dcha|dch|der(?:echa)?)\.?)?"
     # A postcode before the town: 75011, 1012 LG, 111 43, 00-950, 1100-053, D-10115.
     rf"(?:(?:,\s*|,?\s+)(?:[A-Z]{{1,3}}-?)?(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])|\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}"
     rf"|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"

@@ -93,6 +93,8 @@ _TYPO_CUES = frozenset(
 _NOT_TYPO = frozenset(
     [
         "called",
+        "calle",  # a street, in Spanish
+        "calles",
         "cellar",
         "contract",
         "routine",
@@ -228,15 +230,27 @@ def _spans(
 _CVV_CUE = _cue(
     r"cvv2?|cvc2?|cvn|cid\b|csc\b|security code|card verification(?: value| code)?"
     r"|(?:3|4|three|four)[- ]digits?(?: code| number)?|digits on the back|code on the back"
+    r"|card'?s?\s+security number"  # not "social security number"
+    # The same in the languages a European bank hears most.
+    r"|cryptogramme(?: visuel)?|code de s[ée]curit[ée]|pr[üu]fziffer|kartenpr[üu]fnummer"
+    r"|sicherheitscode|c[óo]digo de (?:seguridad|verificaci[óo]n)|codice (?:di sicurezza|cvv|cvc)"
+    r"|beveiligingscode|c[óo]digo de seguran[çc]a"
 )
 _CVV = re.compile(r"(?<![\d/])\d{3,4}(?![\d/%]|[.,]\d)")
 # A card or account PIN typed out ("pin is 4512", "my PIN: 0000", "code PIN 1234").
-_PIN_CUE = _cue(r"pin(?:[- ]?(?:code|number|no\.?))?|code pin|geheimzahl|c[óo]digo pin")
+_PIN_CUE = _cue(
+    r"pin(?:[- ]?(?:code|number|no\.?|nummer))?\b|code pin|geheimzahl|geheimnummer|c[óo]digo pin"
+    r"|code (?:secret|confidentiel)|n[úu]mero secreto|codice (?:pin|segreto)|pincode"
+)
 _PIN = re.compile(r"(?<![\d/.,])\d{4,6}(?![\d/%]|[.,]\d)")
 _CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
 _EXP_CUE = _cue(
     r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
     r"|good\s+thru|expiry"
+    # The same in the languages a European bank hears most ("expire fin 10/27" is above).
+    r"|date d'expiration|valable jusqu'(?:au|à|a)|caduca|caducidad|vencimiento|vence\b"
+    r"|v[áa]lid[ao] hasta|g[üu]ltig bis|ablaufdatum|l[äa]uft\s+\w*\s*ab|scadenza|scade\b"
+    r"|valid[ao] fino a|vervaldatum|geldig tot|validade|v[áa]lido at[ée]"
 )
 _MMYY = re.compile(r"(?<![\d/.-])(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:20)?\d{2}(?![\d/]|[.-]\d)")
 
@@ -274,21 +288,28 @@ class CardSecurityRecognizer:
             if _EXP_AFTER.match(text, m.end()) or _CARD_BEFORE.search(text[: m.start()][-40:])
         ]
         out += _spans("EXPIRY", exp, 0.95, self.name)
-        out += _spans("PIN", _after_cue(text, _PIN_CUE, _PIN, 12), 0.95, self.name)
+        # "the PIN for my card is 0000": a few words may stand between.
+        out += _spans("PIN", _after_cue(text, _PIN_CUE, _PIN, 20), 0.95, self.name)
         return out
 
 
 _SSN_CUE = _cue(r"ssn|social security|soc(?:ial)?\.? sec\.?|social\b|ss#|ss no")
 _SSN = re.compile(r"(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])")
-_PASSPORT_CUE = _cue(r"pass?ports?")
-_PASSPORT = re.compile(r"(?<![\w-])[A-Za-z]{0,2}\d{6,9}(?![\w-])")
+_PASSPORT_CUE = _cue(r"pass?ports?|reisepass|passeport|pasaporte|passaporto|paspoort|passaporte")
+# Two letters and digits, or nine letters and digits mixed (German and French passports:
+# "C01X00T47", "18AV23456"; at least four digits, checked in find).
+_PASSPORT = re.compile(r"(?<![\w-])(?:[A-Za-z]{0,2}\d{6,9}|[A-Za-z0-9]{8,9})(?![\w-])")
 _DL_CUE = _cue(
     r"driv(?:er'?s?|ing)\s+li[cs]en[cs]es?|li[cs]en[cs]es?(?:\s+(?:number|no\b\.?|#))?"
     r"|dl\b|d/l\b|dln\b"
+    r"|f[üu]hrerschein(?:nummer)?|permis de conduire|carnet de conducir|licencia de conducir"
+    r"|patente(?: di guida)?|rijbewijs(?:nummer)?|carta de condu[çc][ãa]o"
 )
 _DL = re.compile(
     r"(?<![\w-])(?:[A-Za-z]{1,5}\d[A-Za-z0-9]{4,15}|[A-Za-z]\d{3}-\d{3}-\d{2}-\d{3}-\d"
-    r"|\d{3} \d{3} \d{3}|\d{7,12}|[A-Za-z]\d{4,14})(?![\w-])"
+    r"|\d{3} \d{3} \d{3}|\d{7,12}|[A-Za-z]\d{4,14}"
+    # Florida and other states with groups: "S530-4127-8821", "S530-412-78-821-0".
+    r"|[A-Za-z]\d{3}-\d{3,4}-\d{2,4}(?:-\d{1,3}){0,2})(?![\w-])"
 )
 
 
@@ -306,7 +327,12 @@ class NationalIdRecognizer:
     def find(self, text: str) -> list[Span]:
         ssn = [m for m in _after_cue(text, _SSN_CUE, _SSN, 24) if _ssn_ok(m)]
         out = _spans("SSN", ssn, 0.9, self.name)
-        out += _spans("PASSPORT", _after_cue(text, _PASSPORT_CUE, _PASSPORT), 0.85, self.name)
+        passport = [
+            m
+            for m in _after_cue(text, _PASSPORT_CUE, _PASSPORT)
+            if sum(c.isdigit() for c in m.group()) >= 4
+        ]
+        out += _spans("PASSPORT", passport, 0.85, self.name)
         dl = [m for m in _after_cue(text, _DL_CUE, _DL) if sum(c.isdigit() for c in m.group()) >= 4]
         out += _spans("DRIVER_LICENSE", dl, 0.85, self.name)
         return out
@@ -354,7 +380,8 @@ _BANK_CUE = _cue(
 _PAYEE_PAIR = re.compile(
     r"(?<![\d-])(\d{2}([- ]?)\d{2}\2\d{2})\s*/\s*(\d(?:[ -]?\d){5,16})(?![\d-])"
 )
-_BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,17}(?![\w%]|[.,:/-]\d)")
+# 6 to 23 digits: a French RIB (bank, branch, account, key) is 23.
+_BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,22}(?![\w%]|[.,:/-]\d)")
 _ROUTING_AFTER = re.compile(
     r"\W{0,3}(?:(?:is|be)\s+)?(?:the\s+)?(?:right\s+|correct\s+)?(?:routing|aba)", re.I
 )
@@ -421,6 +448,17 @@ _EMAIL_SPELLED = re.compile(
 )
 
 
+_NOT_ARTICLE = r"(?!(?:the|a|an|my|your|our|this|that|his|her|their|its)\s)"
+# The same in plain words, with "dot" spelled at least once ("omar dot haddad at gmail dot com",
+# "lena at example dot com"): "pay at meridian.com" is a website, not an address.
+_EMAIL_WORDS = re.compile(
+    r"(?<![\w.@])[a-z0-9][\w+-]*(?:\s+dot\s+[\w+-]+)*\s+at\s+" + _NOT_ARTICLE + r"[a-z0-9-]+"
+    r"(?:(?:\s+dot\s+|\.)[a-z0-9-]+)*\s+dot\s+[a-z]{2,6}\b"
+    r"|(?<![\w.@])[a-z0-9][\w+-]*(?:\s+dot\s+[\w+-]+)+\s+at\s+[a-z0-9-]+(?:\.[a-z0-9-]+)+\b",
+    re.IGNORECASE,
+)
+
+
 class EmailRecognizer:
     """Any syntactically valid e-mail address, whatever its top-level domain, and one spelled
     with "(at)" and "(dot)"."""
@@ -430,7 +468,7 @@ class EmailRecognizer:
     def find(self, text: str) -> list[Span]:
         return [
             Span("EMAIL", m.start(), m.end(), 0.95, self.name)
-            for pattern in (_EMAIL, _EMAIL_SPELLED)
+            for pattern in (_EMAIL, _EMAIL_SPELLED, _EMAIL_WORDS)
             for m in pattern.finditer(text)
         ]
 
@@ -479,9 +517,12 @@ _ADDRESS_ZIP = re.compile(
 # A post-office box, with the city, state and ZIP that follow ("PO Box 4471, Austin TX 78701"),
 # and the same in the languages a European or Latin-American bank hears most.
 _PO_BOX = re.compile(
-    r"(?<![\w.])(?:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach|apartado(?:\s+postal)?"
-    r"|bo[îi]te\s+postale|casella\s+postale|caixa\s+postal)\s*(?:no\.?\s*|#\s*)?\d{1,7}"
-    r"(?:,?\s+[A-Z][A-Za-z.'-]+(?:\s+[A-Z][A-Za-z.'-]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?)?"
+    r"(?<![\w.])(?:p\.?\s?o\.?\s?box|post\s+office\s+box|postfach"
+    r"|apartado(?:\s+postal|\s+de\s+correos)?|bo[îi]te\s+postale|casella\s+postale"
+    r"|caixa\s+postal|postbus)\s*(?:no\.?\s*|#\s*)?\d{1,7}(?:\s\d{2,3}){0,3}"
+    r"(?:,?\s+[A-Z][A-Za-z.'-]+(?:\s+[A-Z][A-Za-z.'-]+){0,2},?\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?"
+    # a continental postcode and town: "Postfach 10 01 23, 80331 München"
+    r"|,?\s+\d{4,5}\s+[A-ZÀ-Þ][\w'-]+)?"
     r"(?![\w-])",
     re.IGNORECASE,
 )
@@ -519,7 +560,8 @@ _NAME_CUE = re.compile(
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
-    r"|(?:customer|member|client|caller|beneficiary|payee|holder)(?:\s+(?:details|name))?"
+    r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
+    r"|insured|claimant)(?:\s+(?:details|name))?"
     r"|user|speaking with|from my"
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
@@ -540,13 +582,13 @@ _LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľ
 _CAP_WORD = rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['-][{_UP}]?[{_LO}]+(?:[{_UP}][{_LO}]+)?)?"
 _CAP_NAME = re.compile(
     rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
-    rf"(?:\s+(?:[A-Z]\.|{_CAP_WORD}|van der|van den|von der|de la|van|von|de|del|da|di"
-    rf"|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
+    rf"(?:[^\S\n]+(?:[A-Z]\.|{_CAP_WORD}|van der|van den|von der|de la|van|von|de|del|da|di"
+    rf"|N[ií]|Nic|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
 # Particles inside a name: "Jan de Vries", "Jean de la Fontaine", "María de los Ángeles".
 _PARTICLES = (
     r"van der|van den|von der|de la|de las|de los|van|von|de|del|della|da|di|do|dos|das|du|zu"
-    r"|ter|ten|den|der|le|la"
+    r"|ter|ten|den|der|le|la|n[ií]|nic|mac|[óo]|ua"
 )
 _TITLED = re.compile(
     # A second title is not the name: "Herr Dr. Klaus-Peter Schmidt".
@@ -1125,6 +1167,7 @@ _PHONE_CUE_WIDE = _cue(
     r"|t[ée]l[ée]phone|t[ée]l\.|portable|appel(?:ez|er)|tel[ée]fono|m[óo]vil|ll[aá]m(?:ar|e|ame)"
     r"|telefon|handy|anrufen|cellulare|chiamare|mobiel|bellen|telem[óo]vel|celular"
     r"|fixe\b|festnetz|rufnummer|rufen|nummer\b|num[ée]ro\b|n[úu]mero\b"
+    r"|telefoon|chiam(?:ami|atemi|a)\b|bel\s+me|ligue(?:-me)?\b"
     r"|text(?:ed)?\b|sms\b|otp\b|messages?\b|reach|answering|contact|number\b|no\.|on\b"
     r"|(?:desk|office|work|home|direct)\s?:"
 )

@@ -124,8 +124,16 @@ def _near(
 _CARD_CUE = _cue(
     r"cards?\b|cc\b|credit\b|debit\b|visa|master ?card|amex|american express|discover\b"
     r"|maestro|jcb\b|diners|unionpay"
+    r"|tarjeta|carte\b|karte\b|carta\b|kaart\b|cart[ãa]o"
 )
 
+
+# A card word right before a number, only its label between: "card number is", "Karte:".
+_CARD_RIGHT_BEFORE = re.compile(
+    _CARD_CUE.pattern + r"(?:\s+(?:number|no\.?|num|nr|n[°º]|numero|número|nummer|is|was|de|"
+    r"wrong|typed))*\s*[:#]?\s*$",
+    re.IGNORECASE,
+)
 
 _USUAL = (16, 15, 19, 14, 13, 18, 17, 12)  # card lengths, most usual first
 
@@ -153,6 +161,14 @@ class CardRecognizer:
                 if 12 <= len(digits) <= 19 and luhn_ok(digits):
                     valid.append((_USUAL.index(len(digits)), end, digits))
             if not valid:
+                # A number typed wrong is still most of the card's digits: right after a card
+                # word, 13 to 19 digits count without the checksum ("my card 4539 1488 0343
+                # 6468", "Tarjeta 4024 0071 0312 8890"), above the phone a run may hold.
+                digits = re.sub(r"\D", "", m.group())
+                if 13 <= len(digits) <= 19 and _CARD_RIGHT_BEFORE.search(
+                    text, max(0, m.start() - 40), m.start()
+                ):
+                    out.append(Span("CARD", m.start(), m.end(), 0.95, self.name))
                 continue
             _, end, digits = min(valid)
             network = len(digits) >= 13 and digits[0] in "23456"
@@ -322,7 +338,13 @@ _DATE = re.compile(
     r")(?![\w/-]|\.\d)",
     re.IGNORECASE,
 )
-_BIRTH_CUE = _cue(r"date of birth|birth ?date|birthday|d\.?o\.?b\b\.?|born\b|b\.\s")
+_BIRTH_CUE = _cue(
+    r"date of birth|birth ?date|birthday|d\.?o\.?b\b\.?|born\b|b\.\s"
+    # The same in the languages a European bank hears most.
+    r"|n[ée]e? le\b|date de naissance|geboren\b|geburtsdatum|geburtstag|fecha de nacimiento"
+    r"|naci[óo]? el\b|nacid[ao] el\b|data di nascita|nat[oa] il\b|geboortedatum"
+    r"|data de nascimento|nascid[ao] em\b"
+)
 _BIRTH_AFTER = re.compile(r"\s*[(\[,-]?\s*(?:date of birth|birth ?date|d\.?o\.?b\b)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!]\s")
 # A date in the sentence after a cue ("Your date of birth? ... It's 3/4/1979.") counts only if it
