@@ -7,6 +7,7 @@ the reviewer's reply keeps the organisation's published contact points readable.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,11 @@ def ask(server: LiveServer, key: str, question: str, conv: str | None = None) ->
     return r.json()
 
 
+def reason_of(rt: Runtime, response: dict) -> str | None:
+    """The escalation reason the audit row keeps (a customer's response carries none)."""
+    return audit.get(rt.store, response["audit_id"]).escalation_reason
+
+
 def tickets_of(rt: Runtime, conv: str) -> list[Ticket]:
     with rt.store.read() as s:
         return list(s.scalars(select(Ticket).where(Ticket.conversation_id == conv)))
@@ -75,7 +81,9 @@ def test_three_fraud_messages_in_one_conversation_make_one_ticket(live_kb, kb_rt
     conv, ticket_id = first["conversation_id"], first["ticket_id"]
     assert first["action"] == "escalate" and ticket_id
     # The reason is for staff: told "reason: fraud" (or "mule"), a customer is tipped off.
-    assert first["escalation_reason"] == "fraud" and "fraud" not in first["answer"].lower()
+    # The reason is kept for staff (ticket, audit row); the customer is not told it.
+    assert reason_of(kb_rt, first) == "fraud" and first["escalation_reason"] is None
+    assert "fraud" not in first["answer"].lower() and "fraud" not in first["reason"].lower()
     for text in FRAUD[1:]:
         later = ask(server, keys["cara"], text, conv)
         assert later["action"] == "escalate" and later["ticket_id"] == ticket_id
@@ -90,7 +98,7 @@ def test_three_fraud_messages_in_one_conversation_make_one_ticket(live_kb, kb_rt
 def test_a_more_urgent_reason_raises_the_joined_tickets_priority(live_kb, kb_rt) -> None:
     server, keys = live_kb
     legal = ask(server, keys["cara"], "My attorney will sue you over these fees.")
-    assert legal["escalation_reason"] == "legal"
+    assert reason_of(kb_rt, legal) == "legal"
     (before,) = tickets_of(kb_rt, legal["conversation_id"])
     assert before.priority == "p2"
     fraud = ask(server, keys["cara"], FRAUD[1], legal["conversation_id"])
@@ -109,7 +117,7 @@ def test_a_follow_up_while_a_person_has_the_conversation_goes_to_the_ticket(live
     conv, ticket_id = first["conversation_id"], first["ticket_id"]
     # A question the bot could answer on its own still goes to the person who has the case.
     later = ask(server, keys["cara"], "How much is the monthly maintenance fee?", conv)
-    assert (later["action"], later["escalation_reason"]) == ("escalate", "review")
+    assert (later["action"], reason_of(kb_rt, later)) == ("escalate", "review")
     assert later["ticket_id"] == ticket_id and later["citations"] == []
     assert "A person has your conversation" in later["answer"]
     row = audit.get(kb_rt.store, later["audit_id"])
@@ -136,11 +144,11 @@ def test_after_resolution_a_bare_follow_up_is_not_a_new_fraud_ticket(live_kb, kb
     post(server, keys["nora"], f"/v1/tickets/{ticket_id}/answer", {"text": "Card blocked."})
     post(server, keys["nora"], f"/v1/tickets/{ticket_id}/resolve", {})
     follow = ask(server, keys["cara"], "and what about it?", conv)
-    assert follow["escalation_reason"] != "fraud"
+    assert reason_of(kb_rt, follow) != "fraud"
     assert [t.id for t in tickets_of(kb_rt, conv) if t.priority == "p1"] == [ticket_id]
     # A new report in its own words, in the closed conversation, is a new ticket.
     new = ask(server, keys["cara"], FRAUD[2], conv)
-    assert new["escalation_reason"] == "fraud" and new["ticket_id"] not in (None, ticket_id)
+    assert reason_of(kb_rt, new) == "fraud" and new["ticket_id"] not in (None, ticket_id)
 
 
 def test_the_reviewers_reply_keeps_the_banks_published_contacts_readable(published) -> None:
@@ -160,3 +168,16 @@ def test_the_reviewers_reply_keeps_the_banks_published_contacts_readable(publish
     assert HOTLINE in shown and DESK in shown  # the bank's own contact points
     # A person's number is still masked (a customer sees its kind, not its number).
     assert "0188" not in shown and "<PHONE>" in shown
+
+
+def test_the_chat_pages_stream_does_not_tell_a_customer_why(live_kb, kb_rt) -> None:
+    """The fifth outside review: the `done` line of /v1/ask/stream carried
+    `"escalation_reason": "fraud"` and the detector's wording to the customer's browser."""
+    server, keys = live_kb
+    r = post(server, keys["cara"], "/v1/ask/stream", {"question": FRAUD[0]})
+    assert r.status_code == 200, r.text
+    done = [json.loads(line) for line in r.text.splitlines() if '"done"' in line][-1]["response"]
+    assert done["action"] == "escalate" and done["ticket_id"]
+    assert done["escalation_reason"] is None and done["reason"] == "handed to a person"
+    assert "fraud" not in r.text.lower().replace(FRAUD[0].lower(), "")
+    assert reason_of(kb_rt, done) == "fraud"  # the audit row keeps it for staff

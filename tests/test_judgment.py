@@ -591,8 +591,10 @@ def test_an_attorney_in_fact_is_not_a_legal_threat() -> None:
     assert [s.reason for s in risk_signals("My attorney will call you.")] == ["legal"]
 
 
-def test_the_gateway_reads_the_earlier_message_for_risk(live_kb) -> None:
+def test_the_gateway_reads_the_earlier_message_for_risk(live_kb, kb_rt) -> None:
     import httpx
+
+    from steward import audit
 
     server, keys = live_kb
     r = httpx.post(
@@ -611,8 +613,9 @@ def test_the_gateway_reads_the_earlier_message_for_risk(live_kb) -> None:
     )  # fmt: skip
     assert r.status_code == 200
     body = r.json()
-    assert body["steward"]["escalation_reason"] == "fraud"
-    assert "person" in body["choices"][0]["message"]["content"]
+    assert body["steward"]["action"] == "escalate" and "person" in str(body["choices"])
+    assert body["steward"]["escalation_reason"] is None  # a customer is not told why
+    assert audit.get(kb_rt.store, body["steward"]["audit_id"]).escalation_reason == "fraud"
 
 
 def test_an_amount_question_about_a_deductible_needs_an_amount() -> None:

@@ -233,6 +233,15 @@ def test_invalid_json_says_where_it_breaks(live_kb) -> None:
     message = assert_error(r, 422)
     assert message == "The request body is not valid JSON (line 1, column 21)."
     assert "decode" not in message
+    # The fifth outside review: bytes that are not UTF-8, and JSON nested 50,000 deep, were a
+    # 400 "There was an error parsing the body".
+    for body in (b'{"question": "\xff\xfe fee?"}', b"[" * 50_000 + b"]" * 50_000):
+        r = httpx.post(
+            f"{server.url}/v1/ask",
+            content=body,
+            headers={**auth(keys["cara"]), "Content-Type": "application/json"},
+        )
+        assert assert_error(r, 422).startswith("The request body is not valid JSON")
 
 
 def test_errors_echo_only_a_short_prefix_of_what_was_sent(live_kb) -> None:

@@ -229,3 +229,16 @@ def test_values_in_a_ticket_and_the_reviewers_reply_reach_no_sink(live_kb, kb_rt
         assert row is not None and row.status == "answered", row
     assert "<CARD" in views["conversation view"]  # the reply reached the asker, masked
     assert_no_sink_leaks(kb_rt, caplog, views)
+
+
+def test_an_abstention_does_not_repeat_the_numbers_it_searched_for(kb_rt: Runtime) -> None:
+    """The fifth outside review: "I searched ... for: geboren, 17, 08, 1969" repeated a date of
+    birth the masker had missed, and the answer cache kept it again."""
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "cara"),
+        "What does the zorblax code 77341 9182 mean for my quibble plan?",
+        channel="test",
+    )
+    assert r.action == "abstain", (r.action, r.reason)
+    assert "zorblax" in r.answer and "77341" not in r.answer and "9182" not in r.answer

@@ -151,8 +151,8 @@ def test_waves_open_behind_gates_and_a_breach_closes_the_newest_within_one_inter
     # No wave open: a customer's question gets the previous behaviour (a person answers), and
     # its audit row says why.
     before = post(server, keys["cara"], FEE).json()
-    assert before["action"] == "escalate" and before["escalation_reason"] == "policy"
     row = row_of(rt, before["audit_id"])
+    assert before["action"] == "escalate" and row.escalation_reason == "policy"
     assert row.reason.startswith(f"{RULE}:") and "not_rolled_out" in row.reason
     assert row.settings["rollout"] == {"usecase": "fees", "wave": None}
 

@@ -15,13 +15,13 @@ _WORDS = {
     "have not on or when where which will would should",
     "de": "der die das und ist sind wie was ich mein meine meinen kann können nicht mit für "
     "ein eine einen auf zu den dem des ist wird werden wo wann warum habe haben sie mich "
-    "uns wegen bei",
+    "uns wegen bei wurde wurden hat meinem meiner mir jemand",
     "fr": "le la les et est sont comment quoi je mon ma mes peut pouvez pas avec pour un une "
     "des du au aux sur dans où quand pourquoi ai avez",
     "es": "el la los las y es son cómo qué yo mi mis puede puedo no con para un una del al "
-    "en sobre dónde cuándo por tengo tiene",
+    "en sobre dónde cuándo por tengo tiene me le alguien ahora hay está estoy",
     "it": "il lo la gli le e è sono come cosa io mio mia posso può non con per un una del "
-    "della al sul dove quando perché ho ha",
+    "della al sul dove quando perché ho ha hanno dalla sui ci gli",
     "nl": "de het een en is zijn hoe wat ik mijn kan kunnen niet met voor op aan van waar "
     "wanneer waarom heb heeft",
     "pt": "o a os as e é são como que eu meu minha posso pode não com para um uma do da no "
@@ -64,7 +64,8 @@ def may_be_english(text: str) -> bool:
 # words of other languages that are never a name, though the English model may tag them as one.
 _PARTICLE_WORDS = "de la las los del della da di do dos das du van von der den ter ten le zu"
 _NOT_NAME_WORDS = (
-    "número numero nummer rufnummer téléphone telefon teléfono telefono llámame llamame"
+    "número numero nummer rufnummer téléphone telefon teléfono telefono llámame llamame "
+    "geboren geburtsdatum naissance nacimiento nascita geboortedatum"
 )
 _PARTICLES = frozenset(_PARTICLE_WORDS.split())
 _NOT_NAMES = frozenset(_NOT_NAME_WORDS.split())

@@ -74,5 +74,6 @@ PRIORITY: dict[str, Priority] = {r.name: r.priority for r in ALL}
 FIELD_DESCRIPTION = (
     "Why the conversation goes to a person (set when action is escalate): "
     + ", ".join(f"`{r.name}`" for r in ALL)
-    + " (docs/conversations.md)."
+    + " (docs/conversations.md). Null for askers outside the organisation (customers), who "
+    "are not told why: the ticket and the audit row keep it."
 )

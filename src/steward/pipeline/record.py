@@ -78,7 +78,10 @@ def message(
             "I can't answer this here yet: this topic is still being rolled out and is not "
             "open to you. Please use your usual channel for it."
         )
-    terms = ", ".join(query_terms(question)[:8]) or "your question"
+    # Words only: a number the masker did not know for personal (a date of birth typed in a
+    # way it missed) is not repeated back, nor kept again in the answer cache.
+    words = [t for t in query_terms(question) if not any(c.isdigit() for c in t)]
+    terms = ", ".join(words[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
     bar = policy.answer_threshold if policy is not None else 1.0

@@ -15,7 +15,7 @@ from steward.pipeline.orchestrator import ask
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED, NOT_BLANK
-from steward.web.placeholders import shown_to
+from steward.web.placeholders import decision_shown_to, shown_to
 
 
 class AskRequestBase(BaseModel):
@@ -86,7 +86,7 @@ def make_router(max_chars: int) -> APIRouter:
         """Answer from what the asker may read, with citations; every call writes an audit
         row."""
         r = await run_in_threadpool(ask, rt, who, body.question, "api", body.conversation_id)
-        out = r.as_public_dict()
+        out = decision_shown_to(who, r.as_public_dict())
         out["answer"] = shown_to(who, out["answer"])
         return AskResponse.model_validate(out)
 

@@ -35,7 +35,7 @@ from steward.store.models import AuditRecord, Chunk, Conversation, Document, Fee
 from steward.web.ask import AskRequestBase, request_model
 from steward.web.deps import principal, runtime
 from steward.web.errors import AUTHED, error_body, responses
-from steward.web.placeholders import shown_to
+from steward.web.placeholders import decision_shown_to, shown_to
 
 CHANNEL = "chat"  # the audit channel of the chat page (conversations are kept for it)
 LIST_LIMIT = 50
@@ -273,7 +273,7 @@ def _line(body: dict[str, Any]) -> str:
 
 
 def _done(rt: Runtime, who: Principal, r: Response) -> dict[str, Any]:
-    out = r.as_public_dict()
+    out = decision_shown_to(who, r.as_public_dict())
     out["answer"] = shown_to(who, out["answer"])
     out["citations"] = [c.model_dump() for c in citations(rt, who, out["citations"])]
     ticket = ticket_of(rt, r.conversation_id) if r.conversation_id else None

@@ -102,6 +102,9 @@ def _allowed(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+_UNPARSABLE = "There was an error parsing the body"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
@@ -134,6 +137,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE:
+            # FastAPI's answer to a body it cannot read at all (bytes that are not UTF-8, JSON
+            # nested past the parser's depth): the same 422 as any other body that is not JSON.
+            message = "The request body is not valid JSON (not UTF-8 text, or nested too deep)."
+            return JSONResponse(error_body("invalid_request", message, _rid(request)), 422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = getattr(exc, "headers", None)  # e.g. Allow on 405
         if exc.status_code == 405:

@@ -120,12 +120,12 @@ def _usage(r: Response) -> dict[str, int]:
     }
 
 
-def _info(r: Response) -> StewardInfo:
+def _info(who: Principal, r: Response) -> StewardInfo:
     return StewardInfo(
         action=r.action,
         citations=[c.as_dict() for c in r.citations],
         confidence=r.confidence,
-        escalation_reason=r.escalation_reason,
+        escalation_reason=None if who.external else r.escalation_reason,
         audit_id=r.audit_id,
         conversation_id=r.conversation_id,
         ticket_id=r.ticket_id,
@@ -195,7 +195,7 @@ def _stream(
             tail = _content(item)[len(item.answer) :]
             if tail:
                 yield event({"content": shown_to(who, tail)})
-            yield event({}, "stop", usage=_usage(item), steward=_info(item).model_dump())
+            yield event({}, "stop", usage=_usage(item), steward=_info(who, item).model_dump())
     except StewardError as exc:
         rid = request_id() or ""
         yield _sse(error_body(exc.code, exc.message, rid))
@@ -240,5 +240,5 @@ async def chat_completions(
             )
         ],
         usage=_usage(r),
-        steward=_info(r),
+        steward=_info(who, r),
     )

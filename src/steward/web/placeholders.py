@@ -10,12 +10,31 @@ review's finding). Customers therefore see ``<CARD>``; staff see the numbered to
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from steward.identity.auth import Principal
 
 TOKEN = re.compile(r"<([A-Z][A-Z_]*)_\d+>")
+# What an asker outside the organisation is told of a decision: the action, not the signal.
+# Told "reason: mule" or "reports activity the customer did not make", a customer is tipped off
+# about a suspicion the bank may not disclose; staff, tickets and the audit row keep the reason.
+_PUBLIC_REASON = {
+    "answer": "answered from the cited sources",
+    "abstain": "no answer could be given from the sources available to you",
+    "escalate": "handed to a person",
+    "refuse": "the request cannot be served",
+}
 
 
 def shown_to(who: Principal, text: str) -> str:
     """``text`` as ``who`` may see it: masked values without their numbers for externals."""
     return TOKEN.sub(r"<\1>", text) if who.external else text
+
+
+def decision_shown_to(who: Principal, out: dict[str, Any]) -> dict[str, Any]:
+    """A response's ``escalation_reason`` and ``reason`` as ``who`` may see them: for askers
+    outside the organisation, no escalation reason and the action's plain wording."""
+    if not who.external:
+        return out
+    action = str(out.get("action", ""))
+    return out | {"escalation_reason": None, "reason": _PUBLIC_REASON.get(action, action)}
