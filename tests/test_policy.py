@@ -211,6 +211,26 @@ def test_reports_in_other_languages_are_judged_by_their_language(text: str, lang
     assert detect("Can you help me find the hat I left at the branch?") == "en"
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Me llamó un supuesto policía y moví mis ahorros a una cuenta segura", "fraud"),
+        ("Ich wurde betrogen, jemand hat in meinem Namen einen Kredit aufgenommen", "fraud"),
+        ("Je n'en peux plus, je pense à en finir avec tout ça, je suis désolé", "emotional"),
+    ],
+)
+def test_an_urgent_report_in_another_language_is_not_queued_for_language(
+    kb_home, tmp_path, make_runtime, text: str, reason: str
+) -> None:
+    """The second look after the fifth review: fraud reported in Spanish or German went to the
+    language queue (p3), since the learned detector reads English."""
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h")
+    r = ask(rt, principal_for(rt.store, "cara"), text)
+    assert (r.action, r.escalation_reason) == ("escalate", reason), r.reason
+    assert f":language.{reason}" in audit.get(rt.store, r.audit_id).reason
+
+
 def test_a_question_in_another_language_goes_to_a_person(kb_home, tmp_path, make_runtime) -> None:
     from steward.core.language import detect
 

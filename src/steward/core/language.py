@@ -95,3 +95,56 @@ def detect(text: str, min_hits: int = 3) -> str | None:
     if n >= min_hits and n >= 2 * second + 1:
         return best
     return None
+
+
+# Words that make a message in another language urgent: the learned risk detector reads
+# English, so a fraud report or a threat of self-harm in a language the center does not serve
+# would otherwise wait in the language queue (p3). Matched on lower-case text, accents kept.
+_URGENT = {
+    "fraud": {
+        "es": r"fraude|estaf|timo\b|me han robado|me robaron|hacke|suplantaci|no reconozco"
+        r"|cuenta segura|le di (?:mi|el|la) (?:c[óo]digo|clave|pin|contrase)",
+        "fr": r"fraud|arnaque|escroqu|pirat[ée]|usurpation|je ne reconnais pas|compte s[ée]curis"
+        r"|faux (?:conseiller|policier|gendarme)|j'ai donn[ée] (?:le|mon) code",
+        "de": r"betrug|betrog|betr[üu]ger|gehackt|nicht autorisiert|nicht von mir|sicheres konto"
+        r"|falsche[rn]? (?:polizist|bankmitarbeiter)|identit[äa]tsdiebstahl",
+        "it": r"truff|frode|hackerat|non riconosco|conto (?:sicuro|protetto)"
+        r"|fint[oa] (?:carabiniere|operatore|poliziotto|impiegato)",
+        "pt": r"fraude|golpe|clonad|invadiram|n[ãa]o reconhe[çc]o|conta segura"
+        r"|fals[oa] (?:atendente|funcion[áa]rio|policial)",
+        "nl": r"fraude|oplicht|opgelicht|gehackt|niet herken|veilige rekening"
+        r"|nep-?(?:bank|politie)",
+    },
+    "emotional": {
+        "es": r"suicid|quitarme la vida|no quiero vivir",
+        "fr": r"suicid|en finir|plus envie de vivre",
+        "de": r"suizid|selbstmord|nicht mehr leben|mich umbringen",
+        "it": r"suicid|farla finita|non voglio pi[ùu] vivere",
+        "pt": r"suic[íi]d|tirar (?:a )?minha vida|n[ãa]o quero mais viver",
+        "nl": r"zelfmoord|niet meer leven",
+    },
+}
+_URGENT_RX = {
+    reason: {lang: re.compile(rf"(?<!\w)(?:{rx})") for lang, rx in by_lang.items()}
+    for reason, by_lang in _URGENT.items()
+}
+
+
+def likely(text: str) -> str | None:
+    """The language with most function words in ``text`` when it has two or more and more than
+    English: a weaker reading than ``detect``, used only to choose which urgent words to look
+    for, never to route a question."""
+    hits = function_words(text)
+    lang, n = max(hits.items(), key=lambda kv: kv[1])
+    return lang if n >= 2 and lang != "en" and n > hits["en"] else None
+
+
+def urgent_reason(text: str, lang: str) -> str | None:
+    """``fraud`` or ``emotional`` when ``text``, written in ``lang``, reports either in that
+    language's words; None otherwise (and for languages without a table)."""
+    folded = text.casefold()
+    for reason, by_lang in _URGENT_RX.items():
+        rx = by_lang.get(lang)
+        if rx is not None and rx.search(folded):
+            return reason
+    return None

@@ -23,7 +23,9 @@ from steward.guard.pii import Span
 _L = r"[^\W\d_]"  # a letter of any script
 _PARTICLE = r"d[eiu]|de\s+la|del|della|des|di|da|do|dos|das|van|von|der|den|la|le|les|du"
 _NAME_WORD = (
-    rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[A-ZÀ-ÖØ-Þ]{_L}*|{_PARTICLE})"
+    # A hyphenated name is one word: "Jean-Jaurès", "Karl-Marx".
+    rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*"
+    rf"|{_PARTICLE})"
 )
 # A house number is not the start of a postcode: "rue des Lilas, 69003 Lyon" has none.
 _NUMBER = r"\d{1,4}(?!\d)(?:[a-zA-Z](?![^\W\d_]))?(?:[/-]\d{1,4}(?!\d))?\.?"

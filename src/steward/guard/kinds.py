@@ -17,7 +17,7 @@ from typing import Any
 
 from steward.core.language import foreign_word, function_words, may_be_english
 from steward.guard.addresses import ContinentalAddressRecognizer
-from steward.guard.pii import _REFERENCE_BEFORE, PhoneRecognizer, Span, _cue
+from steward.guard.pii import _DATE_SHAPE, _REFERENCE_BEFORE, PhoneRecognizer, Span, _cue
 
 # Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
 _GAP = r"[^\d\n.!?;]{0,24}?"
@@ -235,12 +235,19 @@ _CVV_CUE = _cue(
     r"|cryptogramme(?: visuel)?|code de s[ée]curit[ée]|pr[üu]fziffer|kartenpr[üu]fnummer"
     r"|sicherheitscode|c[óo]digo de (?:seguridad|verificaci[óo]n)|codice (?:di sicurezza|cvv|cvc)"
     r"|beveiligingscode|c[óo]digo de seguran[çc]a"
+    # The code described rather than named: "mon code à 3 chiffres", "die dreistellige Nummer
+    # hinten auf der Karte", "los tres números de atrás de la tarjeta".
+    r"|(?:3|trois|tres|tre|drei|three)[- ](?:chiffres|n[úu]meros|d[íi]gitos|cifre|ziffern|cijfers)"
+    r"|dreistellige\w*|driecijferige\w*"
 )
-_CVV = re.compile(r"(?<![\d/])\d{3,4}(?![\d/%]|[.,]\d)")
+_CVV = re.compile(r"(?<![\d/])\d(?: ?\d){2,3}(?![\d/%]|[.,]\d)")
 # A card or account PIN typed out ("pin is 4512", "my PIN: 0000", "code PIN 1234").
 _PIN_CUE = _cue(
     r"pin(?:[- ]?(?:code|number|no\.?|nummer))?\b|code pin|geheimzahl|geheimnummer|c[óo]digo pin"
     r"|code (?:secret|confidentiel)|n[úu]mero secreto|codice (?:pin|segreto)|pincode"
+    # Digits-only passwords and their words: dropped like a PIN (authentication data).
+    r"|nip\b|clave\b|senha\b|contrase[ñn]a|password|passcode|passwort|kennwort|mot de passe"
+    r"|wachtwoord|parola d'ordine"
 )
 _PIN = re.compile(r"(?<![\d/.,])\d{4,6}(?![\d/%]|[.,]\d)")
 _CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
@@ -248,9 +255,10 @@ _EXP_CUE = _cue(
     r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
     r"|good\s+thru|expiry"
     # The same in the languages a European bank hears most ("expire fin 10/27" is above).
-    r"|date d'expiration|valable jusqu'(?:au|à|a)|caduca|caducidad|vencimiento|vence\b"
+    r"|date d'expiration|valable jusqu'(?:au|à|a)|caduca|(?:fecha de )?caducidad"
+    r"|(?:fecha de )?vencimiento|vence\b"
     r"|v[áa]lid[ao] hasta|g[üu]ltig bis|ablaufdatum|l[äa]uft\s+\w*\s*ab|scadenza|scade\b"
-    r"|valid[ao] fino a|vervaldatum|geldig tot|validade|v[áa]lido at[ée]"
+    r"|valid[ao] fino a|vervaldatum|geldig tot|verloopt|vervalt|validade|v[áa]lido at[ée]"
 )
 _MMYY = re.compile(r"(?<![\d/.-])(?:0?[1-9]|1[0-2])\s?[/.-]\s?(?:20)?\d{2}(?![\d/]|[.-]\d)")
 
@@ -267,6 +275,25 @@ _EXP_AFTER = re.compile(
 _CARD_BEFORE = re.compile(r"(?:\d[ .-]?){11,18}\d\s*[,;:]?\s*$")
 
 
+# The value first, then its word: "7784 is my PIN", "392 ist der Sicherheitscode meiner Karte",
+# "0829 es la fecha de caducidad".
+_THEN_CUE = re.compile(
+    r"\s*(?:(?:is|ist|es|est|è|é|are|sind|son|sont|sono)(?![A-Za-z])|=|:)\s*"
+    r"(?:(?:my|the|mein\w*|der|die|das|la|le|el|mon|ma|mi|il|o|a|de)\s+){0,2}",
+    re.IGNORECASE,
+)
+
+
+def _before_cue(text: str, cue: re.Pattern[str], value: re.Pattern[str]) -> list[re.Match[str]]:
+    """Matches of ``value`` right before a cue, with at most a verb and articles between."""
+    out = []
+    for m in value.finditer(text):
+        gap = _THEN_CUE.match(text, m.end())
+        if gap is not None and cue.match(text, gap.end()):
+            out.append(m)
+    return out
+
+
 class CardSecurityRecognizer:
     """Card verification codes (CVV, CVC, CID), card expiry dates and PINs typed out.
 
@@ -280,8 +307,10 @@ class CardSecurityRecognizer:
     name = "card-security"
 
     def find(self, text: str) -> list[Span]:
-        out = _spans("CVV", _after_cue(text, _CVV_CUE, _CVV, 20), 0.95, self.name)
+        cvv = _after_cue(text, _CVV_CUE, _CVV, 40) + _before_cue(text, _CVV_CUE, _CVV)
+        out = _spans("CVV", cvv, 0.95, self.name)
         exp = _after_cue(text, _EXP_CUE, _MMYY, 16) + _after_cue(text, _EXP_CUE, _MMYY_BARE, 8)
+        exp += _before_cue(text, _EXP_CUE, _MMYY) + _before_cue(text, _EXP_CUE, _MMYY_BARE)
         exp += [
             m
             for m in _MMYY.finditer(text)
@@ -289,7 +318,8 @@ class CardSecurityRecognizer:
         ]
         out += _spans("EXPIRY", exp, 0.95, self.name)
         # "the PIN for my card is 0000": a few words may stand between.
-        out += _spans("PIN", _after_cue(text, _PIN_CUE, _PIN, 20), 0.95, self.name)
+        pin = _after_cue(text, _PIN_CUE, _PIN, 20) + _before_cue(text, _PIN_CUE, _PIN)
+        out += _spans("PIN", pin, 0.95, self.name)
         return out
 
 
@@ -313,6 +343,57 @@ _DL = re.compile(
 )
 
 
+# Other countries' national identity and tax numbers (kind NATIONAL_ID). Spanish DNI and NIE and
+# Italian codici fiscali carry a check letter or a shape no ordinary word has, so they count
+# anywhere; a French NIR written in its groups ("1 85 05 78 006 084 36") too; Dutch BSNs (the
+# eleven-test) and German tax ids only after their words.
+_DNI = re.compile(r"(?<![\w-])([XYZ]?)-?(\d{7,8})-?([A-Z])(?![\w-])", re.IGNORECASE)
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+_CODICE_FISCALE = re.compile(
+    r"(?<![\w-])[A-Z]{6}\d{2}[A-EHLMPRST]\d{2}[A-Z]\d{3}[A-Z](?![\w-])", re.IGNORECASE
+)
+_NIR = re.compile(
+    r"(?<![\w-])[12] \d{2} (?:0[1-9]|1[0-2]|[2-9]\d) (?:\d{2}|2[AB]) \d{3} \d{3}(?: \d{2})?"
+    r"(?![\w-])"
+)
+_DNI_CUE = _cue(r"dni\b|nie\b|nif\b|documento (?:nacional )?de identidad|c[ée]dula")
+_NIR_CUE = _cue(r"s[ée]curit[ée] sociale|num[ée]ro de s[ée]cu|nir\b|insee\b")
+_NIR_BARE = re.compile(r"(?<![\w-])[12]\d{4}(?:\d{2}|2[AB])\d{6}(?:\d{2})?(?![\w-])")
+_BSN_CUE = _cue(r"bsn\b|burgerservicenummer|sofi-?nummer")
+_BSN = re.compile(r"(?<![\w.-])\d{4}[. ]?\d{2}[. ]?\d{3}(?![\w-]|[.,]\d)")
+_TAX_ID_CUE = _cue(r"steuer-?id|steuer-?identifikationsnummer|steuernummer|idnr\b|tin\b")
+_TAX_ID = re.compile(r"(?<![\w.-])\d{2} ?\d{3} ?\d{3} ?\d{3}(?![\w-]|[.,]\d)")
+
+
+def _dni_ok(m: re.Match[str]) -> bool:
+    prefix, digits, letter = m.group(1).upper(), m.group(2), m.group(3).upper()
+    if prefix:
+        if len(digits) != 7:
+            return False
+        digits = str("XYZ".index(prefix)) + digits
+    elif len(digits) != 8:
+        return False
+    return _DNI_LETTERS[int(digits) % 23] == letter
+
+
+def _bsn_ok(m: re.Match[str]) -> bool:
+    """The eleven-test: 9*d1 + 8*d2 + ... + 2*d8 - d9 is a multiple of 11."""
+    d = [int(c) for c in m.group() if c.isdigit()]
+    return (sum(x * w for x, w in zip(d[:8], range(9, 1, -1), strict=True)) - d[8]) % 11 == 0
+
+
+def _national_ids(text: str) -> list[re.Match[str]]:
+    return [
+        *(m for m in _DNI.finditer(text) if _dni_ok(m)),
+        *_after_cue(text, _DNI_CUE, _DNI),  # after its word, a mistyped check letter too
+        *_CODICE_FISCALE.finditer(text),
+        *_NIR.finditer(text),
+        *_after_cue(text, _NIR_CUE, _NIR_BARE),
+        *(m for m in _after_cue(text, _BSN_CUE, _BSN) if _bsn_ok(m)),
+        *_after_cue(text, _TAX_ID_CUE, _TAX_ID),
+    ]
+
+
 def _ssn_ok(m: re.Match[str]) -> bool:
     area, group, serial = m.group(1), m.group(3), m.group(4)
     return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
@@ -333,6 +414,7 @@ class NationalIdRecognizer:
             if sum(c.isdigit() for c in m.group()) >= 4
         ]
         out += _spans("PASSPORT", passport, 0.85, self.name)
+        out += _spans("NATIONAL_ID", _national_ids(text), 0.9, self.name)
         dl = [m for m in _after_cue(text, _DL_CUE, _DL) if sum(c.isdigit() for c in m.group()) >= 4]
         out += _spans("DRIVER_LICENSE", dl, 0.85, self.name)
         return out
@@ -385,7 +467,6 @@ _BANK_NUMBER = re.compile(r"(?<![\w$€£.,/:-])\d(?:[ -]?\d){5,22}(?![\w%]|[.,:
 _ROUTING_AFTER = re.compile(
     r"\W{0,3}(?:(?:is|be)\s+)?(?:the\s+)?(?:right\s+|correct\s+)?(?:routing|aba)", re.I
 )
-_DATE_SHAPE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 
 
 def aba_ok(digits: str) -> bool:
@@ -442,8 +523,8 @@ _EMAIL = re.compile(
 
 # An address written to dodge harvesters: "dana(at)whitfield-family(dot)com", "[at]", "{dot}".
 _EMAIL_SPELLED = re.compile(
-    r"(?<![\w.+'-])[\w.+-]+\s?[(\[{]\s?at\s?[)\]}]\s?[\w-]+"
-    r"(?:(?:\s?[(\[{]\s?dot\s?[)\]}]\s?|\.)[\w-]+)+",
+    r"(?<![\w.+'-])[\w.+-]+\s?[(\[{]\s?(?:at|arroba|chez|bei|presso)\s?[)\]}]\s?[\w-]+"
+    r"(?:(?:\s?[(\[{]\s?(?:dot|punto|point|punkt|ponto|punt)\s?[)\]}]\s?|\.)[\w-]+)+",
     re.IGNORECASE,
 )
 
@@ -496,7 +577,10 @@ _STATES = (
 )
 _ADDRESS = re.compile(
     r"(?<![\w$€£.,/:-])(?:flat\s+\d+[a-z]?,?\s+)?\d{1,5}[A-Za-z]?\s+"
-    rf"(?:(?:{_NOT_STREET}(?:{_STREET_WORD})\s+){{0,3}}(?:{_STREET_SUFFIX})|the\s+crescent"
+    # At least one name word, and the street word whole: "option 2 cover", "2 drivers",
+    # "1 court date" and "Model 3 covered" are no addresses.
+    rf"(?:(?:{_NOT_STREET}(?:{_STREET_WORD})\s+){{1,3}}(?:{_STREET_SUFFIX})(?![A-Za-z])"
+    r"|the\s+crescent"
     r"|[a-z]+way\b)"
     r"(?:,?\s*(?:apt\.?|apartment|unit|suite|ste\.?|#)\s*[\w-]{1,6})?"
     rf"(?:,?\s+[a-z]+(?:\s+[a-z]+)?,?\s+(?:{_STATES})\b(?:\s+\d{{5}}(?:-\d{{4}})?)?)?"

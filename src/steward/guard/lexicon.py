@@ -334,6 +334,8 @@ FR = {
         r"desormais,? tu (?:es|seras|vas)",
         r"a partir de maintenant,? (?:tu|vous) (?:es|etes|seras|serez|vas|allez)",
         r"agis comme (?:une? )?(?:ia|modele|assistant) (?:sans|qui)",
+        r"fai(?:s|tes) comme si (?:tu n'avais|vous n'aviez) (?:aucune?|pas de|plus de) "
+        r"(?:consignes?|instructions?|regles?|limites?|restrictions?)",
     ),
     "authority": (
         r"en tant que (?:ton|votre) (?:administrateur|developpeur|createur|superviseur|"
@@ -629,6 +631,8 @@ NL = {
         r"omzeil",
         r"omzeilen",
         r"houd je niet (?:meer )?aan",
+        r"trek je (?:niks|niets) aan van",
+        r"lap (?:\w+ ){0,3}aan je laars",
         r"volg (?:niet|geen)",
         r"stop met (?:het )?volgen (?:van)?",
     ),
@@ -658,7 +662,7 @@ NL = {
     "reveal_verbs": (
         r"toon",
         r"laat (?:me |mij )?(?:\w+ ){0,6}zien",
-        r"geef (?:me|mij)",
+        r"geef(?: me| mij)?",
         r"print",
         r"onthul",
         r"herhaal",
@@ -672,7 +676,7 @@ NL = {
         r"systeemprompt",
         r"system prompt",
         r"(?:verborgen|geheime|interne|oorspronkelijke) instructies",
-        r"(?:gegevens|rekeningen|saldi|transacties) van (?:alle )?(?:andere )?klanten",
+        r"\w*(?:gegevens|rekeningen|saldi|transacties|polissen) van (?:alle )?(?:andere )?klanten",
         r"(?:verborgen|vertrouwelijke|interne|geheime) documenten",
     ),
     "personas": (
@@ -826,7 +830,16 @@ JA = {
 }
 
 AR = {
-    "override_verbs": (r"و?تجاهل", r"و?اهمل", r"و?تجاوز", r"و?تخطى", r"لا تتبع", r"لا تلتزم"),
+    "override_verbs": (
+        r"و?تجاهل",
+        r"و?اهمل",
+        r"و?تجاوز",
+        r"و?تخطى",
+        r"و?انس",
+        r"و?انسى",
+        r"لا تتبع",
+        r"لا تلتزم",
+    ),
     "instructions": (
         r"التعليمات",
         r"تعليمات",
@@ -837,7 +850,7 @@ AR = {
         r"التوجيهات",
         r"القيود",
     ),
-    "scope": (r"السابقة", r"الخاصة بك", r"النظام", r"جميع", r"كل"),
+    "scope": (r"السابقة", r"الخاصة بك", r"النظام", r"جميع", r"كل", r"التي اعطيت لك"),
     "lead": (r"من فضلك", r"الان", r"ثم"),
     "reveal_verbs": (
         r"و?اعرض",

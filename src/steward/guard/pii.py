@@ -6,10 +6,11 @@ store, because the number is looked up by a keyed HMAC of the value (the key liv
 outside the database, so the table of digests cannot be brute-forced from a stolen database).
 
 Kinds found by the built-in recognizers: CARD, PHONE, EMAIL, IBAN, SSN, IP, SWIFT, DOB, and
-(``kinds``) CVV, EXPIRY and PIN (dropped: a fixed ``<CVV>``, never tokenised or stored), PASSPORT,
-DRIVER_LICENSE, ACCOUNT, ROUTING, SORT_CODE, NAME and ADDRESS. Text is NFKC-normalised before
-matching (full-width digits), offsets stay in the original. Names and addresses already tokenised
-(a record's declared fields) are recognised again by keyed digest (``Masker.known_spans``).
+(``kinds``) CVV, EXPIRY and PIN (dropped: a fixed ``<CVV>``, never tokenised or stored),
+PASSPORT, NATIONAL_ID, DRIVER_LICENSE, ACCOUNT, ROUTING, SORT_CODE, NAME and ADDRESS. Text is
+NFKC-normalised before matching (full-width digits), offsets stay in the original. Names and
+addresses already tokenised (a record's declared fields) are recognised again by keyed digest
+(``Masker.known_spans``).
 Declared fields of a structured source add theirs (NAME, ADDRESS...), and operators add
 pattern recognizers of their own kinds from YAML (:func:`load_custom_recognizers`). Where a
 value only looks personal in context (a date is a birth date, digits are an account number),
@@ -63,7 +64,7 @@ PRESIDIO_KINDS = {
 PRESIDIO_DEFAULT_ENTITIES = ("EMAIL_ADDRESS", "IBAN_CODE", "US_SSN", "IP_ADDRESS")
 DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT", "ROUTING", "SORT_CODE"})
 # Letters and digits written in groups or not, in either case: one value however typed.
-SPACED_KINDS = frozenset({"IBAN", "PASSPORT", "DRIVER_LICENSE"})
+SPACED_KINDS = frozenset({"IBAN", "PASSPORT", "DRIVER_LICENSE", "NATIONAL_ID"})
 # Sensitive authentication data (PCI DSS 3.2): replaced by a fixed marker, never tokenised (no
 # digest is stored) and never sealed in the vault.
 DROPPED_KINDS = frozenset({"CVV", "EXPIRY", "PIN"})
@@ -191,11 +192,16 @@ _PHONE_CUE = _cue(
     r"|sms\b|messages?\b|reach|answering|contact|(?:desk|office|work|home|direct)\s?:"
 )
 _PHONE_AFTER = re.compile(r"\W{0,3}(?:office|fax|mobile|cell|home|work|desk)\b", re.IGNORECASE)
-_DATE_SHAPE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+# A date, also with spaces between day, month and a four-digit year ("pay on 15 06 2025").
+_DATE_SHAPE = re.compile(
+    r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}"
+    r"|(?:0?[1-9]|[12]\d|3[01]) (?:0?[1-9]|[12]\d|3[01]) (?:19|20)\d{2}"
+)
 _IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 # A word naming a reference just before a number: the number is that reference, not a phone.
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ticket|case|ref(?:erence)?|bulletin|order|invoice|claim|confirmation|transaction"
+    r"|policy|contract|certificate"
     r"|tracking|form|section|request|incident|batch|file|document|item|id)"
     r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3}(?:(?:is|was)\s+)?)?[:#]?\s*$",
     re.IGNORECASE,
@@ -326,7 +332,21 @@ _MONTH_NAMES = [
     "november",
     "december",
 ]
-_MONTHS = {n: i for i, full in enumerate(_MONTH_NAMES, 1) for n in (full, full[:3])} | {"sept": 9}
+# Month names of the languages a European bank hears most, whole (their prefixes would be
+# ordinary words: "mar", "mai").
+_FOREIGN_MONTHS = (
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "januar februar märz april mai juni juli august september oktober november dezember",
+    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
+    "gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre novembre dicembre",
+    "januari februari maart april mei juni juli augustus september oktober november december",
+    "janeiro fevereiro março abril maio junho julho agosto setembro outubro novembro dezembro",
+)
+_MONTHS = (
+    {n: i for i, full in enumerate(_MONTH_NAMES, 1) for n in (full, full[:3])}
+    | {"sept": 9}
+    | {name: i for names in _FOREIGN_MONTHS for i, name in enumerate(names.split(), 1)}
+)
 _MONTH = "(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _DATE = re.compile(
@@ -334,7 +354,9 @@ _DATE = re.compile(
     r"(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<y1>\d{4}|\d{2})"
     r"|(?P<y2>\d{4})-(?P<m2>\d{1,2})-(?P<d2>\d{1,2})"
     rf"|(?P<mon3>{_MONTH})\s+(?P<d3>{_DAY}),?\s+(?P<y3>\d{{4}})"
-    rf"|(?P<d4>{_DAY})(?:\s+of)?\s+(?P<mon4>{_MONTH}),?\s+(?P<y4>\d{{4}})"
+    # "4th of March 1979", "3. Februar 1971", "14 de marzo de 1983"
+    rf"|(?P<d4>{_DAY})\.?(?:\s+(?:of|de))?\s+(?P<mon4>{_MONTH})(?:\s+de)?,?\s+(?P<y4>\d{{4}})"
+    rf"|(?P<d5>\d{{1,2}})-(?P<mon5>{_MONTH})-(?P<y5>\d{{4}}|\d{{2}})"  # "7-Jul-75"
     r")(?![\w/-]|\.\d)",
     re.IGNORECASE,
 )
@@ -342,7 +364,7 @@ _BIRTH_CUE = _cue(
     r"date of birth|birth ?date|birthday|d\.?o\.?b\b\.?|born\b|b\.\s"
     # The same in the languages a European bank hears most.
     r"|n[ée]e? le\b|date de naissance|geboren\b|geburtsdatum|geburtstag|fecha de nacimiento"
-    r"|naci[óo]? el\b|nacid[ao] el\b|data di nascita|nat[oa] il\b|geboortedatum"
+    r"|nac[íi][óo]? el\b|nacid[ao] el\b|data di nascita|nat[oa] il\b|geboortedatum"
     r"|data de nascimento|nascid[ao] em\b"
 )
 _BIRTH_AFTER = re.compile(r"\s*[(\[,-]?\s*(?:date of birth|birth ?date|d\.?o\.?b\b)", re.IGNORECASE)
@@ -370,9 +392,11 @@ def parse_date(text: str) -> date | None:
     elif g["y2"]:
         year, month, day = int(g["y2"]), int(g["m2"]), int(g["d2"])
     else:
-        mon, d, y = (g["mon3"], g["d3"], g["y3"]) if g["mon3"] else (g["mon4"], g["d4"], g["y4"])
+        mon, d, y = next((g[f"mon{i}"], g[f"d{i}"], g[f"y{i}"]) for i in (3, 4, 5) if g[f"mon{i}"])
         month = _MONTHS[mon.rstrip(".").casefold()]
         day, year = int(re.sub(r"\D", "", d)), int(y)
+        if year < 100:
+            year += 2000 if year + 2000 <= date.today().year else 1900
     try:
         return date(year, month, day)
     except ValueError:

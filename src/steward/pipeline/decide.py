@@ -14,7 +14,7 @@ from steward.answering import answerability
 from steward.answering.answer import AnswerResult
 from steward.answering.providers.base import AnswerRequest
 from steward.core import reasons
-from steward.core.language import detect
+from steward.core.language import detect, likely, urgent_reason
 from steward.identity.auth import Principal
 from steward.pipeline.policy import Policy
 from steward.pipeline.understand import Understanding
@@ -35,6 +35,18 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
     tag = f"policy:{policy.name}@{policy.version}"
     if policy.applies_escalation(principal.external):
         spoken = detect(und.question)
+        # A report of fraud or self-harm in another language is as urgent as in English, which
+        # the learned detector reads; a short one may be too short to route by language.
+        guess = spoken or likely(und.question)
+        if guess is not None and guess != policy.language:
+            urgent = urgent_reason(und.question, guess)
+            if urgent is not None and urgent in policy.escalation_reasons:
+                return Decision(
+                    "escalate",
+                    f"the question reads as {guess!r} and reports {urgent} in its words",
+                    urgent,
+                    rule=f"{tag}:language.{urgent}",
+                )
         if spoken is not None and spoken != policy.language:
             return Decision(
                 "escalate",

@@ -33,7 +33,8 @@
     IBAN: 'bank account number', ACCOUNT: 'account number', DOB: 'date of birth',
     SWIFT: 'bank code', SORT_CODE: 'sort code', ROUTING: 'routing number', IP: 'IP address',
     CVV: 'card security code', EXPIRY: 'card expiry date', PASSPORT: 'passport number',
-    MEMBER_ID: 'member number', OTP: 'one-time code',
+    MEMBER_ID: 'member number', OTP: 'one-time code', PIN: 'PIN',
+    DRIVER_LICENSE: 'driving licence number', NATIONAL_ID: 'identity number',
   };
 
   const state = {
