@@ -14,8 +14,8 @@ import typer
 import yaml
 from rich.table import Table
 
-from steward.cli.common import JsonOpt, _print_json, _runtime, actor, fail, out
-from steward.config.yamlfile import yaml_data
+from steward.cli.common import JsonOpt, _print_json, _runtime, actor, out
+from steward.config.yamlfile import load_yaml_data
 from steward.identity.authz import Permission
 
 profile_app = typer.Typer(
@@ -88,12 +88,7 @@ def create_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Write a new draft version from a file."""
-    try:
-        raw = yaml_data(file.read_text(encoding="utf-8"), f"Profile file {file}")
-    except OSError as exc:
-        fail(f"Cannot read {file}: {exc.strerror or exc}.")
-    except UnicodeDecodeError as exc:
-        fail(f"Profile file {file} is not UTF-8 text (byte {exc.start}): save it as UTF-8.")
+    raw = load_yaml_data(file, what="Profile file")
     rt = _runtime()
     who = actor(rt, named=True)
     info = rt.profiles.create(who, raw or {}, parent=parent)

@@ -62,8 +62,17 @@ def load_yaml(
     must be when it is not a mapping; ``explain`` words a validation error for a model whose
     structure has a better name than a dotted key path.
     """
+    text = read_text(path, what=what, error=error)
+    return parse_yaml(
+        text, model, label=f"{what} {path}", error=error, shape=shape, explain=explain
+    )
+
+
+def read_text(path: Path, *, what: str, error: type[StewardError] = ConfigError) -> str:
+    """The UTF-8 text of ``path``; a file that cannot be read, or is not UTF-8, is ``error``
+    naming ``what`` and the path."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise error(
             f"Cannot read {_lower_first(what)} {path} ({exc.strerror}): check the path, "
@@ -73,9 +82,11 @@ def load_yaml(
         raise error(
             f"{what} {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8."
         ) from exc
-    return parse_yaml(
-        text, model, label=f"{what} {path}", error=error, shape=shape, explain=explain
-    )
+
+
+def load_yaml_data(path: Path, *, what: str, error: type[StewardError] = InputError) -> Any:
+    """``yaml_data`` of the file at ``path``, read by ``read_text``."""
+    return yaml_data(read_text(path, what=what, error=error), f"{what} {path}", error)
 
 
 def parse_yaml(

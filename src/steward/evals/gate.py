@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from steward.config.yamlfile import yaml_data
+from steward.config.yamlfile import load_yaml_data
 from steward.core.errors import InputError
 from steward.evals.runner import ANSWER_KINDS, Question
 from steward.evals.runs import Executed, Progress, check_ids, set_digest
@@ -166,12 +166,7 @@ def parse_tolerances(raw: Any, source: str = "tolerances") -> Tolerances:
 def load_tolerances(path: Path | None = None) -> Tolerances:
     """The tolerance file at ``path`` (STEWARD_EVAL_TOLERANCES), else the one Steward ships."""
     where = path or DEFAULT_TOLERANCES
-    try:
-        raw = yaml_data(where.read_text(encoding="utf-8"), f"Tolerance file {where}")
-    except OSError as exc:
-        raise InputError(f"Cannot read tolerance file {where}: {exc.strerror}.") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"Tolerance file {where} is not UTF-8 text (byte {exc.start}).") from exc
+    raw = load_yaml_data(where, what="Tolerance file")
     return parse_tolerances(raw, str(where) if path else "default")
 
 

@@ -1184,13 +1184,13 @@ class NerNameRecognizer:
         self._nlp: Any = None
 
     @staticmethod
-    def _foreign_words_as_name(text: str, value: str) -> bool:
-        hits = function_words(text)
-        if hits.pop("en"):
+    def _foreign_words_as_name(hits: dict[str, int], value: str) -> bool:
+        """``hits``: the text's function words per language (``function_words``)."""
+        if hits["en"]:
             return False
         words = value.split()
         return any(foreign_word(w) for w in words) or (
-            words[0][:1].islower() and max(hits.values()) >= 2
+            words[0][:1].islower() and max(n for lang, n in hits.items() if lang != "en") >= 2
         )
 
     def find(self, text: str) -> list[Span]:
@@ -1204,6 +1204,7 @@ class NerNameRecognizer:
         if not may_be_english(text):
             return []
         out = []
+        hits = function_words(text)
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":
                 continue
@@ -1214,7 +1215,7 @@ class NerNameRecognizer:
             # languages' words as names ("Rufen Sie", "llámame al", "mon téléphone"); a name
             # in lower case counts there only while the text does not read as another
             # language ("customer katarzyna rossi called", "beneficiary piotr balogun, acc no").
-            if self._foreign_words_as_name(text, value):
+            if self._foreign_words_as_name(hits, value):
                 continue
             before = text[max(0, ent.start_char - 24) : ent.start_char]
             # One word alone counts only after a cue: alone, the model tags place and company

@@ -831,12 +831,12 @@ JA = {
 
 AR = {
     "override_verbs": (
-        r"و?تجاهل",
-        r"و?اهمل",
-        r"و?تجاوز",
-        r"و?تخطى",
-        r"و?انس",
-        r"و?انسى",
+        r"تجاهل",
+        r"اهمل",
+        r"تجاوز",
+        r"تخطى",
+        r"انس",
+        r"انسى",
         r"لا تتبع",
         r"لا تلتزم",
     ),
@@ -853,14 +853,14 @@ AR = {
     "scope": (r"السابقة", r"الخاصة بك", r"النظام", r"جميع", r"كل", r"التي اعطيت لك"),
     "lead": (r"من فضلك", r"الان", r"ثم"),
     "reveal_verbs": (
-        r"و?اعرض",
-        r"و?اظهر",
-        r"و?اطبع",
-        r"و?اكشف",
-        r"و?اخبرني",
-        r"و?كرر",
-        r"و?ارسل",
-        r"و?اعطني",
+        r"اعرض",
+        r"اظهر",
+        r"اطبع",
+        r"اكشف",
+        r"اخبرني",
+        r"كرر",
+        r"ارسل",
+        r"اعطني",
     ),
     "secrets": (
         r"موجه النظام",
@@ -878,7 +878,7 @@ AR = {
     ),
     "authority": (r"بصفتي مطورك", r"انا مطورك"),
     "roles": (r"انا (?:\w+ ){0,3}(?:رئيس|مدير|مسؤول|المدير|المسؤول|مدقق|محقق)",),
-    "permission": (r"و?اسمح لك", r"و?اخولك", r"و?انت مخول", r"لديك اذني", r"صلاحية كاملة"),
+    "permission": (r"اسمح لك", r"اخولك", r"انت مخول", r"لديك اذني", r"صلاحية كاملة"),
 }
 
 LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -895,6 +895,8 @@ LEXICONS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 # Languages whose words are not set apart by spaces: their entries match without word edges.
 UNSPACED = frozenset({"zh", "ja"})
+# Languages whose words carry a conjunction in front: every entry may have it.
+PREFIXED = {"ar": "(?:و)?"}
 
 
 def normalise(text: str) -> str:
@@ -920,9 +922,11 @@ def _compile(lang: str, table: dict[str, tuple[str, ...]]) -> _Compiled:
     missing = [f for f in FIELDS if f not in table]
     if missing:
         raise ValueError(f"lexicon {lang!r} lacks {', '.join(missing)}")
-    if lang in UNSPACED or lang == "ar":
-        # Written in the script itself: folded as the text is (Japanese voicing marks go).
-        table = {f: tuple(normalise(e) for e in entries) for f, entries in table.items()}
+    if lang in UNSPACED or lang in PREFIXED:
+        # Written in the script itself: folded as the text is (Japanese voicing marks go), and
+        # with the conjunction a word may carry in front ("واعرض": "and show").
+        prefix = PREFIXED.get(lang, "")
+        table = {f: tuple(prefix + normalise(e) for e in entries) for f, entries in table.items()}
     rx = {f: _alt(table[f], edges=lang not in UNSPACED) for f in FIELDS if f != "lead"}
     lead = "|".join(table["lead"])
     sep, edge = (r"[\W_]*", "") if lang in UNSPACED else (r"[\W_]+", r"(?![\w])")

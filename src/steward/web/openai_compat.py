@@ -35,7 +35,7 @@ from steward.pipeline.orchestrator import Response, ask, ask_stream
 from steward.runtime import Runtime
 from steward.web.deps import principal, runtime
 from steward.web.errors import error_body, responses
-from steward.web.placeholders import shown_to
+from steward.web.placeholders import escalation_reason_shown_to, shown_to
 
 router = APIRouter(tags=["openai-compatible"])
 
@@ -125,7 +125,7 @@ def _info(who: Principal, r: Response) -> StewardInfo:
         action=r.action,
         citations=[c.as_dict() for c in r.citations],
         confidence=r.confidence,
-        escalation_reason=None if who.external else r.escalation_reason,
+        escalation_reason=escalation_reason_shown_to(who, r.escalation_reason),
         audit_id=r.audit_id,
         conversation_id=r.conversation_id,
         ticket_id=r.ticket_id,

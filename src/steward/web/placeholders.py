@@ -31,10 +31,18 @@ def shown_to(who: Principal, text: str) -> str:
     return TOKEN.sub(r"<\1>", text) if who.external else text
 
 
+def escalation_reason_shown_to(who: Principal, reason: str | None) -> str | None:
+    """An escalation reason as ``who`` may see it: none for askers outside the organisation."""
+    return None if who.external else reason
+
+
 def decision_shown_to(who: Principal, out: dict[str, Any]) -> dict[str, Any]:
     """A response's ``escalation_reason`` and ``reason`` as ``who`` may see them: for askers
     outside the organisation, no escalation reason and the action's plain wording."""
     if not who.external:
         return out
     action = str(out.get("action", ""))
-    return out | {"escalation_reason": None, "reason": _PUBLIC_REASON.get(action, action)}
+    return out | {
+        "escalation_reason": escalation_reason_shown_to(who, out.get("escalation_reason")),
+        "reason": _PUBLIC_REASON.get(action, action),
+    }
