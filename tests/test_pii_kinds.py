@@ -588,3 +588,38 @@ def test_the_same_date_of_birth_in_two_languages_is_one_token(kb_rt: Runtime) ->
     fr = kb_rt.masker.mask("née le 14 mars 1983").text
     es = kb_rt.masker.mask("nacida el 14 de marzo de 1983").text
     assert fr.split()[-1] == es.split()[-1] and fr.split()[-1].startswith("<DOB_")
+
+
+# A third outside look (2026-12-07): the value first in French, Portuguese and Dutch, the code
+# described in English, Portuguese and Dutch, digit passwords of any length, "nasci em", a BSN
+# written with dots, a tax id in English words.
+@pytest.mark.parametrize(
+    ("text", "gone"),
+    [
+        ("4821 c'est mon code PIN, il est bloqué", "4821"),
+        ("6612 é o meu código PIN", "6612"),
+        ("4402 is mijn pincode", "4402"),
+        ("the numbers on the back of my card are 842", "842"),
+        ("os três números no verso do cartão são 408", "408"),
+        ("de drie cijfers op de achterkant van mijn kaart zijn 732", "732"),
+        ("my password is 55821930", "55821930"),
+        ("and my passcode for the app is 19283746", "19283746"),
+        ("nasci em 11 de dezembro de 1958", "1958"),
+        ("mijn burgerservicenummer is 318.206.511", "318.206"),
+        ("my German tax id is 65917028648", "65917028648"),
+    ],
+)
+def test_the_third_looks_values_are_masked(kb_rt: Runtime, text: str, gone: str) -> None:
+    assert gone not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Does plan 1 include court costs?",
+        "my policy number is POL 4471 2290",
+        "I live nowhere near 3 cars parked",
+    ],
+)
+def test_the_third_looks_ordinary_words_stay_readable(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text

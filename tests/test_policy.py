@@ -217,6 +217,9 @@ def test_reports_in_other_languages_are_judged_by_their_language(text: str, lang
         ("Me llamó un supuesto policía y moví mis ahorros a una cuenta segura", "fraud"),
         ("Ich wurde betrogen, jemand hat in meinem Namen einen Kredit aufgenommen", "fraud"),
         ("Je n'en peux plus, je pense à en finir avec tout ça, je suis désolé", "emotional"),
+        # The third look: too short to tell the language, but the words are telling.
+        ("Não aguento mais, quero me matar", "emotional"),
+        ("creo que me han timado", "fraud"),
     ],
 )
 def test_an_urgent_report_in_another_language_is_not_queued_for_language(
@@ -229,6 +232,21 @@ def test_an_urgent_report_in_another_language_is_not_queued_for_language(
     r = ask(rt, principal_for(rt.store, "cara"), text)
     assert (r.action, r.escalation_reason) == ("escalate", reason), r.reason
     assert f":language.{reason}" in audit.get(rt.store, r.audit_id).reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Je voudrais en finir avec ce dossier de sinistre",  # get a claim over with
+        "Tive um golpe de granizo no carro",  # hail damage
+        "Preciso de uma conta segura para pagar o prémio?",
+        "How do you protect my account against hackers?",
+    ],
+)
+def test_the_urgent_words_leave_ordinary_questions_alone(text: str) -> None:
+    from steward.core.language import detect, likely, urgent_reason
+
+    assert urgent_reason(text, detect(text) or likely(text)) is None
 
 
 def test_a_question_in_another_language_goes_to_a_person(kb_home, tmp_path, make_runtime) -> None:

@@ -102,26 +102,34 @@ def detect(text: str, min_hits: int = 3) -> str | None:
 # would otherwise wait in the language queue (p3). Matched on lower-case text, accents kept.
 _URGENT = {
     "fraud": {
-        "es": r"fraude|estaf|timo\b|me han robado|me robaron|hacke|suplantaci|no reconozco"
-        r"|cuenta segura|le di (?:mi|el|la) (?:c[óo]digo|clave|pin|contrase)",
-        "fr": r"fraud|arnaque|escroqu|pirat[ée]|usurpation|je ne reconnais pas|compte s[ée]curis"
-        r"|faux (?:conseiller|policier|gendarme)|j'ai donn[ée] (?:le|mon) code",
-        "de": r"betrug|betrog|betr[üu]ger|gehackt|nicht autorisiert|nicht von mir|sicheres konto"
-        r"|falsche[rn]? (?:polizist|bankmitarbeiter)|identit[äa]tsdiebstahl",
-        "it": r"truff|frode|hackerat|non riconosco|conto (?:sicuro|protetto)"
-        r"|fint[oa] (?:carabiniere|operatore|poliziotto|impiegato)",
-        "pt": r"fraude|golpe|clonad|invadiram|n[ãa]o reconhe[çc]o|conta segura"
+        "es": r"fraude|estaf|tim(?:o|ad[oa])\b|me han robado|me robaron|hacke|suplantaci"
+        r"|no reconozco|robaron mi identidad|identidad robada|sms falso|correo falso"
+        r"|(?:mov|transfer|pas)\w* [^.]{0,40}cuenta segura|le di (?:mi|el|la) (?:c[óo]digo|clave"
+        r"|pin|contrase)",
+        "fr": r"fraud|arnaque|escroqu|pirat[ée]|usurp|je ne reconnais pas|vol d'identit"
+        r"|(?:vir|transf[ée]r|d[ée]plac)\w* [^.]{0,40}compte s[ée]curis"
+        r"|faux (?:conseiller|policier|gendarme|sms|mail|courriel)|j'ai donn[ée] (?:le|mon) code",
+        "de": r"betrug|betrog|betr[üu]ger|gehackt|nicht autorisiert|nicht von mir"
+        r"|(?:überweis|verschieb)\w* [^.]{0,40}sicheres konto|telefontrick|reingefallen"
+        r"|falsche[rn]? (?:polizist|bankmitarbeiter)|identit[äa]tsdiebstahl|identit[äa]t gestohlen",
+        "it": r"truff|frode|raggir|hackerat|non riconosco|rubato la mia identit"
+        r"|(?:trasfer|spost|sposta)\w* [^.]{0,40}conto (?:sicuro|protetto)"
+        r"|fint[oa] (?:carabiniere|operatore|poliziotto|impiegato)|fals[ao] (?:email|mail|sms)",
+        "pt": r"fraude|golpe(?!s? de (?:granizo|vento|ar|calor|sorte))|golpista|clonad|invadiram"
+        r"|n[ãa]o reconhe[çc]o|roubaram a minha identidade|ca[íi] n(?:um|o) (?:golpe|esquema)"
+        r"|(?:transfer|mov|pass)\w* [^.]{0,40}conta segura"
         r"|fals[oa] (?:atendente|funcion[áa]rio|policial)",
-        "nl": r"fraude|oplicht|opgelicht|gehackt|niet herken|veilige rekening"
-        r"|nep-?(?:bank|politie)",
+        "nl": r"fraude|oplicht|opgelicht|gehackt|niet herken|identiteit gestolen"
+        r"|(?:overmak|overschrijv|zet)\w* [^.]{0,40}veilige rekening|nep-?(?:bank|politie)",
     },
     "emotional": {
-        "es": r"suicid|quitarme la vida|no quiero vivir",
-        "fr": r"suicid|en finir|plus envie de vivre",
-        "de": r"suizid|selbstmord|nicht mehr leben|mich umbringen",
-        "it": r"suicid|farla finita|non voglio pi[ùu] vivere",
-        "pt": r"suic[íi]d|tirar (?:a )?minha vida|n[ãa]o quero mais viver",
-        "nl": r"zelfmoord|niet meer leven",
+        "es": r"suicid|quitarme la vida|no quiero vivir|quiero morir|matarme",
+        "fr": r"suicid|en finir avec (?:la vie|tout|ma vie)|plus envie de vivre|envie de mourir"
+        r"|me tuer",
+        "de": r"suizid|selbstmord|nicht mehr leben|mich umbringen|sterben will",
+        "it": r"suicid|farla finita|non voglio pi[ùu] vivere|voglio morire|uccidermi",
+        "pt": r"suic[íi]d|tirar (?:a )?minha vida|n[ãa]o quero mais viver|me matar|quero morrer",
+        "nl": r"zelfmoord|niet meer leven|er een eind aan maken|zie het niet meer zitten",
     },
 }
 _URGENT_RX = {
@@ -139,12 +147,15 @@ def likely(text: str) -> str | None:
     return lang if n >= 2 and lang != "en" and n > hits["en"] else None
 
 
-def urgent_reason(text: str, lang: str) -> str | None:
-    """``fraud`` or ``emotional`` when ``text``, written in ``lang``, reports either in that
-    language's words; None otherwise (and for languages without a table)."""
+def urgent_reason(text: str, lang: str | None) -> str | None:
+    """``fraud`` or ``emotional`` when ``text`` reports either in the words of ``lang`` or, when
+    it has no English function word at all (too short to tell its language: "creo que me han
+    timado"), of any language with a table; None otherwise."""
     folded = text.casefold()
+    langs = [lang] if lang else []
+    if not function_words(text)["en"]:
+        langs += [other for other in _URGENT["fraud"] if other != lang]
     for reason, by_lang in _URGENT_RX.items():
-        rx = by_lang.get(lang)
-        if rx is not None and rx.search(folded):
+        if any(by_lang[x].search(folded) for x in langs if x in by_lang):
             return reason
     return None

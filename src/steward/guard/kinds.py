@@ -237,7 +237,8 @@ _CVV_CUE = _cue(
     r"|beveiligingscode|c[óo]digo de seguran[çc]a"
     # The code described rather than named: "mon code à 3 chiffres", "die dreistellige Nummer
     # hinten auf der Karte", "los tres números de atrás de la tarjeta".
-    r"|(?:3|trois|tres|tre|drei|three)[- ](?:chiffres|n[úu]meros|d[íi]gitos|cifre|ziffern|cijfers)"
+    r"|(?:3|trois|tres|tr[êe]s|tre|drei|drie|three)[- ](?:chiffres|n[úu]meros|d[íi]gitos|cifre"
+    r"|ziffern|cijfers|numbers|digits)|numbers? on the back|n[úu]meros no verso"
     r"|dreistellige\w*|driecijferige\w*"
 )
 _CVV = re.compile(r"(?<![\d/])\d(?: ?\d){2,3}(?![\d/%]|[.,]\d)")
@@ -245,11 +246,14 @@ _CVV = re.compile(r"(?<![\d/])\d(?: ?\d){2,3}(?![\d/%]|[.,]\d)")
 _PIN_CUE = _cue(
     r"pin(?:[- ]?(?:code|number|no\.?|nummer))?\b|code pin|geheimzahl|geheimnummer|c[óo]digo pin"
     r"|code (?:secret|confidentiel)|n[úu]mero secreto|codice (?:pin|segreto)|pincode"
-    # Digits-only passwords and their words: dropped like a PIN (authentication data).
-    r"|nip\b|clave\b|senha\b|contrase[ñn]a|password|passcode|passwort|kennwort|mot de passe"
-    r"|wachtwoord|parola d'ordine"
 )
 _PIN = re.compile(r"(?<![\d/.,])\d{4,6}(?![\d/%]|[.,]\d)")
+# Digits-only passwords and their words: dropped like a PIN (authentication data), any length.
+_PASSWORD_CUE = _cue(
+    r"nip\b|clave\b|senha\b|contrase[ñn]a|password|passcode|passwort|kennwort|mot de passe"
+    r"|wachtwoord|parola d'ordine"
+)
+_PASSWORD = re.compile(r"(?<![\d/.,])\d{4,16}(?![\d/%]|[.,]\d)")
 _CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
 _EXP_CUE = _cue(
     r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
@@ -278,8 +282,9 @@ _CARD_BEFORE = re.compile(r"(?:\d[ .-]?){11,18}\d\s*[,;:]?\s*$")
 # The value first, then its word: "7784 is my PIN", "392 ist der Sicherheitscode meiner Karte",
 # "0829 es la fecha de caducidad".
 _THEN_CUE = re.compile(
-    r"\s*(?:(?:is|ist|es|est|è|é|are|sind|son|sont|sono)(?![A-Za-z])|=|:)\s*"
-    r"(?:(?:my|the|mein\w*|der|die|das|la|le|el|mon|ma|mi|il|o|a|de)\s+){0,2}",
+    r"\s*(?:(?:is|ist|es|est|c'est|è|é|are|sind|son|sont|sono|zijn)(?![A-Za-z])|=|:)\s*"
+    r"(?:(?:my|the|mein\w*|der|die|das|la|le|el|mon|ma|mi|il|o|a|de|meu|minha|mijn|mio|mia)"
+    r"\s+){0,2}",
     re.IGNORECASE,
 )
 
@@ -319,6 +324,8 @@ class CardSecurityRecognizer:
         out += _spans("EXPIRY", exp, 0.95, self.name)
         # "the PIN for my card is 0000": a few words may stand between.
         pin = _after_cue(text, _PIN_CUE, _PIN, 20) + _before_cue(text, _PIN_CUE, _PIN)
+        pin += _after_cue(text, _PASSWORD_CUE, _PASSWORD, 20)
+        pin += _before_cue(text, _PASSWORD_CUE, _PASSWORD)
         out += _spans("PIN", pin, 0.95, self.name)
         return out
 
@@ -360,8 +367,12 @@ _DNI_CUE = _cue(r"dni\b|nie\b|nif\b|documento (?:nacional )?de identidad|c[ée]d
 _NIR_CUE = _cue(r"s[ée]curit[ée] sociale|num[ée]ro de s[ée]cu|nir\b|insee\b")
 _NIR_BARE = re.compile(r"(?<![\w-])[12]\d{4}(?:\d{2}|2[AB])\d{6}(?:\d{2})?(?![\w-])")
 _BSN_CUE = _cue(r"bsn\b|burgerservicenummer|sofi-?nummer")
-_BSN = re.compile(r"(?<![\w.-])\d{4}[. ]?\d{2}[. ]?\d{3}(?![\w-]|[.,]\d)")
-_TAX_ID_CUE = _cue(r"steuer-?id|steuer-?identifikationsnummer|steuernummer|idnr\b|tin\b")
+_BSN = re.compile(
+    r"(?<![\w.-])(?:\d{4}[. ]?\d{2}[. ]?\d{3}|\d{3}[. ]\d{3}[. ]\d{3})(?![\w-]|[.,]\d)"
+)
+_TAX_ID_CUE = _cue(
+    r"steuer-?id|steuer-?identifikationsnummer|steuernummer|idnr\b|tin\b|tax id(?:entification)?"
+)
 _TAX_ID = re.compile(r"(?<![\w.-])\d{2} ?\d{3} ?\d{3} ?\d{3}(?![\w-]|[.,]\d)")
 
 
@@ -566,7 +577,8 @@ _STREET_SUFFIX = (
 # ("stuck within 100 feet of a road").
 _NOT_STREET = (
     r"(?!(?:of|a|an|the|to|from|in|on|at|off|by|feet|foot|ft|miles?|yards?|met(?:er|re)s?|km"
-    r"|blocks?|minutes?|hours?)\b)"
+    r"|blocks?|minutes?|hours?|include[sd]?|including|per|each|extra|more|less|cars?"
+    r"|drivers?|people|times|days|weeks|months|years)\b)"
 )
 _WORD = r"[A-Za-z][A-Za-z'.-]*"
 # A street's name word: a word, or an ordinal ("55 W 45th St", "100 5th Avenue").

@@ -323,8 +323,9 @@ FR = {
         r"invite (?:du )?systeme",
         r"(?:instructions|consignes|regles|configuration) (?:cachees|secretes|internes|"
         r"initiales|du systeme)",
-        r"(?:donnees|informations|comptes|soldes|operations|coordonnees) (?:des autres|d'autres|"
-        r"de tous les|des) (?:autres )?(?:clients|utilisateurs|titulaires)",
+        r"(?:donnees|informations|comptes|soldes|operations|coordonnees|contrats|dossiers?)"
+        r" (?:des autres|d'autres|de tous les|des|d'un autre|d'une autre) (?:autres )?"
+        r"(?:clients?|utilisateurs?|titulaires?|assures?)",
         r"documents (?:caches|confidentiels|restreints|internes|secrets|prives)",
     ),
     "personas": (
@@ -336,6 +337,9 @@ FR = {
         r"agis comme (?:une? )?(?:ia|modele|assistant) (?:sans|qui)",
         r"fai(?:s|tes) comme si (?:tu n'avais|vous n'aviez) (?:aucune?|pas de|plus de) "
         r"(?:consignes?|instructions?|regles?|limites?|restrictions?)",
+        r"fai(?:s|tes) comme si (?:tu etais|vous etiez) (?:l'|le |la |un |une |mon |ma )?"
+        r"(?:administrat|admin|developpeu|superviseu|directeu|conseill|responsable)",
+        r"imagine(?:z)? que (?:tu es|vous etes) (?:une? )?(?:ia|assistant|modele)s? sans",
     ),
     "authority": (
         r"en tant que (?:ton|votre) (?:administrateur|developpeur|createur|superviseur|"

@@ -203,7 +203,8 @@ _REFERENCE_BEFORE = re.compile(
     r"\b(?:ticket|case|ref(?:erence)?|bulletin|order|invoice|claim|confirmation|transaction"
     r"|policy|contract|certificate"
     r"|tracking|form|section|request|incident|batch|file|document|item|id)"
-    r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3}(?:(?:is|was)\s+)?)?[:#]?\s*$",
+    r"s?\W{0,3}(?:(?:number|no|nr|id)\b\W{0,3}(?:(?:is|was)\s+)?)?[:#]?\s*"
+    r"(?:(?-i:[A-Z]{2,5})[-\s]?)?$",  # a reference's letters before its digits: "POL 4471 2290"
     re.IGNORECASE,
 )
 
@@ -365,7 +366,7 @@ _BIRTH_CUE = _cue(
     # The same in the languages a European bank hears most.
     r"|n[ée]e? le\b|date de naissance|geboren\b|geburtsdatum|geburtstag|fecha de nacimiento"
     r"|nac[íi][óo]? el\b|nacid[ao] el\b|data di nascita|nat[oa] il\b|geboortedatum"
-    r"|data de nascimento|nascid[ao] em\b"
+    r"|data de nascimento|nascid[ao] em\b|nasci em\b"
 )
 _BIRTH_AFTER = re.compile(r"\s*[(\[,-]?\s*(?:date of birth|birth ?date|d\.?o\.?b\b)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!]\s")

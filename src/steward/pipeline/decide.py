@@ -38,12 +38,13 @@ def before_retrieval(und: Understanding, principal: Principal, policy: Policy) -
         # A report of fraud or self-harm in another language is as urgent as in English, which
         # the learned detector reads; a short one may be too short to route by language.
         guess = spoken or likely(und.question)
-        if guess is not None and guess != policy.language:
+        if guess != policy.language:
             urgent = urgent_reason(und.question, guess)
             if urgent is not None and urgent in policy.escalation_reasons:
                 return Decision(
                     "escalate",
-                    f"the question reads as {guess!r} and reports {urgent} in its words",
+                    f"the question reads as {guess or 'another language'!r} and reports "
+                    f"{urgent} in its words",
                     urgent,
                     rule=f"{tag}:language.{urgent}",
                 )
