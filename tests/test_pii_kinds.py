@@ -401,39 +401,32 @@ def test_one_iban_typed_with_or_without_spaces_is_one_token(kb_rt: Runtime) -> N
 # The fourth outside review (2026-12-07): telephone numbers in the forms people type them, a PIN,
 # account numbers named without the English word, a post-office box, names after a sign-off, an
 # address spelled "(at)". Each was stored as typed.
-@pytest.mark.parametrize(
-    ("text", "gone"),
-    [
-        ("my phone: 415/867/2392", "2392"),
-        ("phone#4158672396", "2396"),
-        ("(415)8672407 - thats me", "2407"),
-        ("447911248657 is my whatsapp", "8657"),
-        ("00 49 171 5566778 ist meine Nummer", "6778"),
-        ("Le numero fixe est 0033 1 42 68 53 07 pour mon compte", "53 07"),
-        ("Mon fixe: 01 42 68 53 10", "53 10"),
-        ("Rufen Sie mich an: 089/32168745 wegen der Karte", "68745"),
-        ("Rufnummer 089 / 321 687 46", "687 46"),
-        ("Festnetz 030 90184475 bitte eintragen", "84475"),
-        ("llámame al 91 284 73 65 mañana", "73 65"),
-        ("número 55 4189 2739 para avisos", "2739"),
-        ("I changed it from 07911 248 655 to 07911 248 656", "248 65"),
-        ("My number changed from 020 7946 1874 to 07700 900 461", "900 461"),
-        ("call me 415-867-2415 or 415/867/2416", "2416"),
-        ("pin is 4512 and card ending 5055", "4512"),
-        ("My checking 41563730 has a hold on it", "41563730"),
-        ("Why was a fee charged to my savings 0012345678?", "0012345678"),
-        ("Konto 1234567890 bei euch, warum gesperrt?", "1234567890"),
-        ("CLABE 002010077777777771 para la transferencia", "77777771"),
-        ("Send statements to PO Box 4471, Austin TX 78701", "4471"),
-        ("Signed, Marguerite Delacroix", "Delacroix"),
-        ("Thanks, Priyanka Raman-Okafor", "Raman"),
-        ("my email: dana(at)whitfield-family(dot)com", "whitfield"),
-    ],
-)
-def test_the_fourth_reviews_unmasked_values_are_masked(
-    kb_rt: Runtime, text: str, gone: str
-) -> None:
-    assert gone not in kb_rt.masker.mask(text).text
+FOURTH_REVIEW = [
+    ("my phone: 415/867/2392", "2392"),
+    ("phone#4158672396", "2396"),
+    ("(415)8672407 - thats me", "2407"),
+    ("447911248657 is my whatsapp", "8657"),
+    ("00 49 171 5566778 ist meine Nummer", "6778"),
+    ("Le numero fixe est 0033 1 42 68 53 07 pour mon compte", "53 07"),
+    ("Mon fixe: 01 42 68 53 10", "53 10"),
+    ("Rufen Sie mich an: 089/32168745 wegen der Karte", "68745"),
+    ("Rufnummer 089 / 321 687 46", "687 46"),
+    ("Festnetz 030 90184475 bitte eintragen", "84475"),
+    ("llámame al 91 284 73 65 mañana", "73 65"),
+    ("número 55 4189 2739 para avisos", "2739"),
+    ("I changed it from 07911 248 655 to 07911 248 656", "248 65"),
+    ("My number changed from 020 7946 1874 to 07700 900 461", "900 461"),
+    ("call me 415-867-2415 or 415/867/2416", "2416"),
+    ("pin is 4512 and card ending 5055", "4512"),
+    ("My checking 41563730 has a hold on it", "41563730"),
+    ("Why was a fee charged to my savings 0012345678?", "0012345678"),
+    ("Konto 1234567890 bei euch, warum gesperrt?", "1234567890"),
+    ("CLABE 002010077777777771 para la transferencia", "77777771"),
+    ("Send statements to PO Box 4471, Austin TX 78701", "4471"),
+    ("Signed, Marguerite Delacroix", "Delacroix"),
+    ("Thanks, Priyanka Raman-Okafor", "Raman"),
+    ("my email: dana(at)whitfield-family(dot)com", "whitfield"),
+]
 
 
 def test_a_pin_is_dropped_like_a_cvv(kb_rt: Runtime) -> None:
@@ -462,41 +455,36 @@ def test_a_number_split_by_a_comment_is_stored_masked_and_the_comment_still_read
 # The fifth outside review (2026-12-07): card security data, identity numbers, dates of birth,
 # telephone numbers and addresses typed in the languages a European bank hears, a card number
 # typed wrong, an address spelled in words. Each was stored as typed.
-@pytest.mark.parametrize(
-    ("text", "gone"),
-    [
-        ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "318"),
-        ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "9047"),
-        ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "06/28"),
-        ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "227"),
-        ("Tarjeta con fecha de caducidad 05/29", "05/29"),
-        ("mi código de seguridad 864", "864"),
-        ("la tarjeta caduca 03/28", "03/28"),
-        ("the PIN for my card is 0000, is that safe?", "0000"),
-        ("and my card's security number 733", "733"),
-        ("Reisepass C01X00T47", "C01X00T47"),
-        ("numéro de passeport 18AV23456", "23456"),
-        ("Führerschein B072RRE2I55", "RRE2I55"),
-        ("my DL number is S530-4127-8821 (Florida)", "8821"),
-        ("geboren am 30.11.1962", "1962"),
-        ("fecha de nacimiento 14/02/1975", "1975"),
-        ("data di nascita 01/09/1988", "1988"),
-        ("geboortedatum 22-03-1991", "1991"),
-        ("né le 12/05/1985", "1985"),
-        ("numéro de compte 30004000031234567890189", "0189"),
-        ("telefoon 06-12345678", "12345678"),
-        ("chiamatemi al 02 1234 5678", "5678"),
-        ("Policyholder is Siobhan Ní Bhriain", "Bhriain"),
-        ("Calle de Alcalá 45, 3º izq, 28014 Madrid", "Alcalá"),
-        ("Apartado de correos 123, 28080 Madrid", "123"),
-        ("Postfach 10 01 23, 80331 München", "01 23"),
-        ("I typed my card wrong: 4539 1488 0343 6468", "6468"),
-        ("Tarjeta 4024 0071 0312 8890", "4024"),
-        ("write to omar dot haddad at gmail dot com please", "haddad"),
-    ],
-)
-def test_the_fifth_reviews_unmasked_values_are_masked(kb_rt: Runtime, text: str, gone: str) -> None:
-    assert gone not in kb_rt.masker.mask(text).text
+FIFTH_REVIEW = [
+    ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "318"),
+    ("Ma carte expire fin 10/27, cryptogramme 318, code secret 9047", "9047"),
+    ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "06/28"),
+    ("Meine Karte ist gültig bis 06/28, Prüfziffer 227", "227"),
+    ("Tarjeta con fecha de caducidad 05/29", "05/29"),
+    ("mi código de seguridad 864", "864"),
+    ("la tarjeta caduca 03/28", "03/28"),
+    ("the PIN for my card is 0000, is that safe?", "0000"),
+    ("and my card's security number 733", "733"),
+    ("Reisepass C01X00T47", "C01X00T47"),
+    ("numéro de passeport 18AV23456", "23456"),
+    ("Führerschein B072RRE2I55", "RRE2I55"),
+    ("my DL number is S530-4127-8821 (Florida)", "8821"),
+    ("geboren am 30.11.1962", "1962"),
+    ("fecha de nacimiento 14/02/1975", "1975"),
+    ("data di nascita 01/09/1988", "1988"),
+    ("geboortedatum 22-03-1991", "1991"),
+    ("né le 12/05/1985", "1985"),
+    ("numéro de compte 30004000031234567890189", "0189"),
+    ("telefoon 06-12345678", "12345678"),
+    ("chiamatemi al 02 1234 5678", "5678"),
+    ("Policyholder is Siobhan Ní Bhriain", "Bhriain"),
+    ("Calle de Alcalá 45, 3º izq, 28014 Madrid", "Alcalá"),
+    ("Apartado de correos 123, 28080 Madrid", "123"),
+    ("Postfach 10 01 23, 80331 München", "01 23"),
+    ("I typed my card wrong: 4539 1488 0343 6468", "6468"),
+    ("Tarjeta 4024 0071 0312 8890", "4024"),
+    ("write to omar dot haddad at gmail dot com please", "haddad"),
+]
 
 
 @pytest.mark.parametrize(
@@ -513,16 +501,11 @@ def test_each_value_gets_its_own_kind(kb_rt: Runtime, text: str, kind: str) -> N
     assert kind in kb_rt.masker.mask(text).text
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "I looked at the dot com site, can I pay at meridian.com?",
-        "Does the calle mayor branch open on Sunday?",
-        "My passport expired last month, can I still travel?",
-    ],
-)
-def test_words_near_the_new_cues_stay_readable(kb_rt: Runtime, text: str) -> None:
-    assert kb_rt.masker.mask(text).text == text
+FIFTH_REVIEW_READABLE = [
+    "I looked at the dot com site, can I pay at meridian.com?",
+    "Does the calle mayor branch open on Sunday?",
+    "My passport expired last month, can I still travel?",
+]
 
 
 def test_a_name_in_a_sign_off_does_not_take_the_next_line(kb_rt: Runtime) -> None:
@@ -533,55 +516,43 @@ def test_a_name_in_a_sign_off_does_not_take_the_next_line(kb_rt: Runtime) -> Non
 # The second look after the fifth review: the value before its word, the code described rather
 # than named, everyday words for a PIN or password, month names of other languages, other
 # countries' identity numbers, "(arroba)", hyphenated street names.
-@pytest.mark.parametrize(
-    ("text", "gone"),
-    [
-        ("7784 is my PIN, can you reset it?", "7784"),
-        ("392 ist der Sicherheitscode meiner Karte", "392"),
-        ("0829 es la fecha de caducidad de mi tarjeta", "0829"),
-        ("Le cryptogramme au dos de ma carte, c'est le 738", "738"),
-        ("mon code à 3 chiffres derrière la carte est 592", "592"),
-        ("Die dreistellige Nummer hinten auf der Karte lautet 863", "863"),
-        ("los tres números de atrás de la tarjeta son 914", "914"),
-        ("mi NIP es 2580", "2580"),
-        ("senha 4402 do cartão", "4402"),
-        ("mijn kaart verloopt 10/27", "10/27"),
-        ("CVV2: 5 5 2 on my mastercard", "5 5 2"),
-        ("je suis née le 14 mars 1983", "1983"),
-        ("geboren am 3. Februar 1971", "1971"),
-        ("nací el 22/07/1990", "1990"),
-        ("DOB 7-Jul-75", "Jul"),
-        ("mi DNI es 48291837T", "48291837"),
-        ("codice fiscale RSSMRA85T10A562S", "RSSMRA"),
-        ("mon numéro de sécurité sociale est 1 85 05 78 006 084 36", "006 084"),
-        ("mijn BSN is 111222333", "111222333"),
-        ("Steuer-ID 12 345 678 901", "678 901"),
-        ("marta.quiroga(arroba)correo(punto)es", "quiroga"),
-        ("j'habite 12 avenue Jean-Jaurès, 69007 Lyon", "Jaurès"),
-    ],
-)
-def test_the_second_look_after_the_fifth_review_is_masked(
-    kb_rt: Runtime, text: str, gone: str
-) -> None:
-    assert gone not in kb_rt.masker.mask(text).text
+SECOND_LOOK = [
+    ("7784 is my PIN, can you reset it?", "7784"),
+    ("392 ist der Sicherheitscode meiner Karte", "392"),
+    ("0829 es la fecha de caducidad de mi tarjeta", "0829"),
+    ("Le cryptogramme au dos de ma carte, c'est le 738", "738"),
+    ("mon code à 3 chiffres derrière la carte est 592", "592"),
+    ("Die dreistellige Nummer hinten auf der Karte lautet 863", "863"),
+    ("los tres números de atrás de la tarjeta son 914", "914"),
+    ("mi NIP es 2580", "2580"),
+    ("senha 4402 do cartão", "4402"),
+    ("mijn kaart verloopt 10/27", "10/27"),
+    ("CVV2: 5 5 2 on my mastercard", "5 5 2"),
+    ("je suis née le 14 mars 1983", "1983"),
+    ("geboren am 3. Februar 1971", "1971"),
+    ("nací el 22/07/1990", "1990"),
+    ("DOB 7-Jul-75", "Jul"),
+    ("mi DNI es 48291837T", "48291837"),
+    ("codice fiscale RSSMRA85T10A562S", "RSSMRA"),
+    ("mon numéro de sécurité sociale est 1 85 05 78 006 084 36", "006 084"),
+    ("mijn BSN is 111222333", "111222333"),
+    ("Steuer-ID 12 345 678 901", "678 901"),
+    ("marta.quiroga(arroba)correo(punto)es", "quiroga"),
+    ("j'habite 12 avenue Jean-Jaurès, 69007 Lyon", "Jaurès"),
+]
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        # A digit before a word that starts like a street type was read as an address, inside
-        # questions and inside the knowledge base's own text.
-        "Does option 2 cover flood damage?",
-        "Are 2 drivers covered, and is the Tesla Model 3 covered?",
-        "Second of 2 wayside uses; the 3 placements and 1 court date",
-        "What is my policy number 88123456 for?",
-        "Can I pay on 15 06 2025 instead?",
-        "My 2024 password reset did not work",
-        "The policy renews 1 mars 2025 at 40 euros",
-    ],
-)
-def test_ordinary_words_the_second_look_saw_masked_stay_readable(kb_rt: Runtime, text: str) -> None:
-    assert kb_rt.masker.mask(text).text == text
+SECOND_LOOK_READABLE = [
+    # A digit before a word that starts like a street type was read as an address, inside
+    # questions and inside the knowledge base's own text.
+    "Does option 2 cover flood damage?",
+    "Are 2 drivers covered, and is the Tesla Model 3 covered?",
+    "Second of 2 wayside uses; the 3 placements and 1 court date",
+    "What is my policy number 88123456 for?",
+    "Can I pay on 15 06 2025 instead?",
+    "My 2024 password reset did not work",
+    "The policy renews 1 mars 2025 at 40 euros",
+]
 
 
 def test_the_same_date_of_birth_in_two_languages_is_one_token(kb_rt: Runtime) -> None:
@@ -593,33 +564,41 @@ def test_the_same_date_of_birth_in_two_languages_is_one_token(kb_rt: Runtime) ->
 # A third outside look (2026-12-07): the value first in French, Portuguese and Dutch, the code
 # described in English, Portuguese and Dutch, digit passwords of any length, "nasci em", a BSN
 # written with dots, a tax id in English words.
+THIRD_LOOK = [
+    ("4821 c'est mon code PIN, il est bloqué", "4821"),
+    ("6612 é o meu código PIN", "6612"),
+    ("4402 is mijn pincode", "4402"),
+    ("the numbers on the back of my card are 842", "842"),
+    ("os três números no verso do cartão são 408", "408"),
+    ("de drie cijfers op de achterkant van mijn kaart zijn 732", "732"),
+    ("my password is 55821930", "55821930"),
+    ("and my passcode for the app is 19283746", "19283746"),
+    ("nasci em 11 de dezembro de 1958", "1958"),
+    ("mijn burgerservicenummer is 318.206.511", "318.206"),
+    ("my German tax id is 65917028648", "65917028648"),
+]
+
+
+THIRD_LOOK_READABLE = [
+    "Does plan 1 include court costs?",
+    "my policy number is POL 4471 2290",
+    "I live nowhere near 3 cars parked",
+]
+
+
 @pytest.mark.parametrize(
-    ("text", "gone"),
-    [
-        ("4821 c'est mon code PIN, il est bloqué", "4821"),
-        ("6612 é o meu código PIN", "6612"),
-        ("4402 is mijn pincode", "4402"),
-        ("the numbers on the back of my card are 842", "842"),
-        ("os três números no verso do cartão são 408", "408"),
-        ("de drie cijfers op de achterkant van mijn kaart zijn 732", "732"),
-        ("my password is 55821930", "55821930"),
-        ("and my passcode for the app is 19283746", "19283746"),
-        ("nasci em 11 de dezembro de 1958", "1958"),
-        ("mijn burgerservicenummer is 318.206.511", "318.206"),
-        ("my German tax id is 65917028648", "65917028648"),
-    ],
+    ("text", "gone"), [*FOURTH_REVIEW, *FIFTH_REVIEW, *SECOND_LOOK, *THIRD_LOOK]
 )
-def test_the_third_looks_values_are_masked(kb_rt: Runtime, text: str, gone: str) -> None:
+def test_what_the_outside_reviews_found_stored_as_typed_is_masked(
+    kb_rt: Runtime, text: str, gone: str
+) -> None:
     assert gone not in kb_rt.masker.mask(text).text
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "Does plan 1 include court costs?",
-        "my policy number is POL 4471 2290",
-        "I live nowhere near 3 cars parked",
-    ],
+    "text", [*FIFTH_REVIEW_READABLE, *SECOND_LOOK_READABLE, *THIRD_LOOK_READABLE]
 )
-def test_the_third_looks_ordinary_words_stay_readable(kb_rt: Runtime, text: str) -> None:
+def test_what_the_outside_reviews_saw_masked_for_no_reason_stays_readable(
+    kb_rt: Runtime, text: str
+) -> None:
     assert kb_rt.masker.mask(text).text == text
