@@ -160,7 +160,7 @@ def test_the_store_skips_alembic_only_at_alembics_own_head(kb_rt: Runtime) -> No
     with kb_rt.store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '0015'"))
     assert not kb_rt.store._at_head()
-    kb_rt.store.migrate()  # 0016 runs again (it is idempotent on a current schema)
+    kb_rt.store.migrate()  # 0016 and 0017 run again (idempotent on a current schema)
     assert kb_rt.store._at_head()
 
 

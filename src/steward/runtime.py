@@ -33,7 +33,7 @@ from steward.pipeline.policy import Policy, PolicyBook
 from steward.retrieval.engines import open_index
 from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import Filter, HybridSearch, SearchIndex
-from steward.store import Store, open_store
+from steward.store import Store, open_store, sealed
 from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
 
@@ -74,6 +74,10 @@ class Runtime:
             self.__dict__["embedder"] = embedder
         # A new PostgreSQL store sizes its vector column for the embedder (asked only then).
         self.store: Store = open_store(self.settings.db_url, vector_dim=lambda: self.embedder.dim)
+        # Display names are encrypted at rest with a key derived from the masking key; names
+        # stored before (or by a store without the key) are sealed now.
+        sealed.bind(self.store.engine, sealed.Sealer(load_or_create_key(self.settings.key_file)))
+        sealed.seal_plain(self.store.engine)
         # Federated records are merged again after each sync of a source (sponsor/records.py).
         self.store.on_event(lambda event: self.records.on_event(event))
         self._lock = threading.RLock()

@@ -128,7 +128,8 @@ class PrivacySettings(_Group):
 
     secret_key_file: Path | None = Field(
         default=None,
-        description="File with the key that makes PII tokens stable; default HOME/secret.key "
+        description="File with the key that makes PII tokens stable and seals directory "
+        "display names; default HOME/secret.key "
         "(created on first use, mode 0600). Keep it out of backups of the database.",
         json_schema_extra=_env("STEWARD_SECRET_KEY_FILE"),
     )

@@ -284,18 +284,22 @@ def _in_store(
     needles: dict[bytes, str],
     where: set[str] | None = None,
 ) -> set[str]:
-    """The needles found in any text or JSON column of any table of the store."""
-    from sqlalchemy import JSON, String, Text
+    """The needles found in any text or JSON column of any table of the store, as stored
+    (a sealed column is read as its ciphertext, not opened)."""
+    from sqlalchemy import JSON, String, Text, type_coerce
 
     from steward.store.models import Base
+    from steward.store.sealed import SealedText
 
     found: set[str] = set()
     with store.read() as s:
         for table in Base.metadata.sorted_tables:
-            cols = [c for c in table.columns if isinstance(c.type, String | Text | JSON)]
+            kinds = String | Text | JSON | SealedText
+            cols = [c for c in table.columns if isinstance(c.type, kinds)]
             if not cols:
                 continue
-            for row in s.execute(select(*cols)).yield_per(2000):
+            raw = [type_coerce(c, Text) if isinstance(c.type, SealedText) else c for c in cols]
+            for row in s.execute(select(*raw)).yield_per(2000):
                 for col, value in zip(cols, row, strict=True):
                     if value is None:
                         continue

@@ -1,14 +1,15 @@
 """Masked exports: a copy of a store for development or testing with no production personal data.
 
-The copy keeps the knowledge (documents, chunks, vectors, directory, sources, sync history) and
-replaces every masking token with a realistic fake of the same kind: the same token always gets
-the same fake, and formats are kept (a Luhn-valid card number, a 555 phone number, an
-``example.test`` e-mail). The vault, API keys, erasure tombstones, token numbering and the audit
-trail are not copied. The copy is marked non-production and gets its own masking key; a
-non-production store refuses sources that declare personal fields unless they are marked
-``already_masked``. The copy is a SQLite file whatever the source's engine: a SQLite store is
-backed up as a file, a PostgreSQL one is copied row by row from one snapshot; either way the
-chunk repository re-indexes what it rewrites (or, from PostgreSQL, every chunk).
+The copy keeps the knowledge (documents, chunks, vectors, directory, sources, sync history),
+names each user by their id instead of their display name, and replaces every masking token with
+a realistic fake of the same kind: the same token always gets the same fake, and formats are kept
+(a Luhn-valid card number, a 555 phone number, an ``example.test`` e-mail). The vault, API keys,
+erasure tombstones, token numbering and the audit trail are not copied. The copy is marked
+non-production and gets its own masking key; a non-production store refuses sources that declare
+personal fields unless they are marked ``already_masked``. The copy is a SQLite file whatever the
+source's engine: a SQLite store is backed up as a file, a PostgreSQL one is copied row by row from
+one snapshot; either way the chunk repository re-indexes what it rewrites (or, from PostgreSQL,
+every chunk).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from steward.core.errors import InputError
@@ -41,6 +42,7 @@ from steward.store.models import (
     Document,
     Erasure,
     PiiToken,
+    User,
     VaultEntry,
 )
 
@@ -196,6 +198,9 @@ def _rewrite(
 ) -> tuple[int, int]:
     for table in _NOT_COPIED:
         s.execute(delete(table))
+    # A display name is personal data (sealed under the source's key, which the copy lacks):
+    # the copy's users are named by their id.
+    s.execute(update(User).values(display_name=User.id))
     docs = list(s.scalars(select(Document)))
     for d in docs:
         d.title = _TOKEN.sub(fake, d.title)

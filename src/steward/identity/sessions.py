@@ -29,7 +29,7 @@ from steward import audit
 from steward.config.settings import SessionSettings
 from steward.core.errors import AuthError, ForbiddenError
 from steward.identity.auth import KEY_PREFIX, Principal, principal_for
-from steward.store import Store
+from steward.store import Store, sealed
 from steward.store.models import ApiKey, User, WebSession
 
 COOKIE = "steward_session"
@@ -100,7 +100,7 @@ class Sessions:
         sid = digest(token)
         expires = now + timedelta(seconds=self.cfg.lifetime_s)
         via = "api-key" if api_key else "oidc"
-        snapshot = None if api_key else _snapshot(who)
+        snapshot = None if api_key else _snapshot(who, sealed.sealer_for(self.store.engine))
         with self.store.write() as (s, _):
             key_id = None
             if api_key:
@@ -159,7 +159,7 @@ class Sessions:
             csrf, expires, last_seen = row.csrf, _aware(row.expires_at), row.last_seen_at
             directory = (user.display_name, user.center_id, user.access) if user else None
         if via == "oidc":
-            who = _from_snapshot(user_id, snapshot, directory)
+            who = _from_snapshot(user_id, snapshot, directory, sealed.sealer_for(self.store.engine))
         else:
             who = _as_session(principal_for(self.store, user_id))
         if now - _aware(last_seen) >= TOUCH_EVERY:
@@ -223,9 +223,13 @@ def _as_session(who: Principal) -> Principal:
     )
 
 
-def _snapshot(who: Principal) -> dict[str, object]:
+# The snapshot's display name is sealed like the directory's (store/sealed.py).
+_NAME = "web_sessions.snapshot.display_name"
+
+
+def _snapshot(who: Principal, sealer: sealed.Sealer | None) -> dict[str, object]:
     return {
-        "display_name": who.display_name,
+        "display_name": sealed.seal_with(sealer, who.display_name, _NAME),
         "groups": sorted(who.groups),
         "center": who.center,
         "access": who.access,
@@ -234,7 +238,10 @@ def _snapshot(who: Principal) -> dict[str, object]:
 
 
 def _from_snapshot(
-    user_id: str, snap: dict[str, object], directory: tuple[str, str | None, str] | None
+    user_id: str,
+    snap: dict[str, object],
+    directory: tuple[str, str | None, str] | None,
+    sealer: sealed.Sealer | None,
 ) -> Principal:
     """An OIDC session's principal: groups as the token gave them; name, center and access
     from the directory where the user is in it (as at sign-in, read again now)."""
@@ -244,7 +251,7 @@ def _from_snapshot(
         directory
         if directory
         else (
-            str(snap.get("display_name") or user_id),
+            sealed.open_with(sealer, str(snap.get("display_name") or user_id), _NAME),
             _opt(snap.get("center")),
             str(snap.get("access") or "asker"),
         )

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from steward.store.sealed import SealedText
+
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -65,7 +67,8 @@ class UserGroup(Base):
 class User(Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    display_name: Mapped[str] = mapped_column(String(200))
+    # Shown back as given ("Signed in as ..."), so kept readable, but encrypted at rest.
+    display_name: Mapped[str] = mapped_column(SealedText("users.display_name"))
     center_id: Mapped[str | None] = mapped_column(ForeignKey("centers.id"), nullable=True)
     # The job role from the directory (informational, e.g. `supervisor`).
     role: Mapped[str] = mapped_column(String(64), default="")
