@@ -209,6 +209,54 @@ def test_a_lower_case_name_after_documents_filed_for_is_masked(kb_rt: Runtime) -
     assert "zara" not in masked and "tran" not in masked and "<NAME_" in masked
 
 
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Addresses with no street type: only the address parser (the `ner` extra) finds these.
+        ("Please send the new card to 4 Maneeži, Apt. 762, Carrollton.", "Maneeži"),
+        ("my address is now 77 Kingsbury, Apt 3", "Kingsbury"),
+        ("Deliver to 5 Harrow Green, Flat 2, Leeds", "Harrow"),
+        ("Ship it to 1200 N Elm, Springfield please", "Elm"),
+    ],
+)
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_addresses_without_a_street_type_are_masked_by_the_parser(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    masked = kb_rt.masker.mask(text).text
+    assert raw not in masked and "<ADDRESS_" in masked
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_an_address_of_the_banks_own_words_stays_readable(kb_rt: Runtime) -> None:
+    """Only the parser found it, and the bank's documents use every word of it: a branch."""
+    text = "Is the branch at 4 Maneeži, Apt. 762, Carrollton open on Saturday?"
+    masker: Masker = kb_rt.masker
+    assert "<ADDRESS_" in Masker(masker.tokens).mask(text).text  # the parser alone
+    bank = Masker(masker.tokens)
+    bank.vocabulary = lambda span: span.startswith("4 Maneeži")
+    assert bank.mask(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Numbers the parser would start an address at: amounts, card digits, durations, times,
+        # counts of products, a flag after a sentence's end.
+        "Can you set up a standing order to my savings for $10,755 monthly?",
+        "My card ending 6661 was declined, why?",
+        "The mortgage rate lock lasts 34 days, right? Code FORM 3850-B.",
+        "I need a cashier's check for €550, which branch can do it by 11:00 am?",
+        "Is the foreign transaction fee still 5% on the Everyday Checking?",
+        "Referral sent to Compliance within 24 hours. VC-1 flag added to the account.",
+        "We have 3 Gold cards and 2 Platinum cards in the household",
+        "CD early withdrawal penalty: 60 months of interest, per SKU 869474.",
+    ],
+)
+def test_numbers_in_questions_are_no_address(kb_rt: Runtime, text: str) -> None:
+    assert "<ADDRESS_" not in kb_rt.masker.mask(text).text
+
+
 def test_the_model_is_left_out_for_documents_and_other_languages(kb_rt: Runtime) -> None:
     """A bank's headings read as people to the model, and it tags ordinary words of other
     languages: documents are masked without it (cue rules still apply), and a question in

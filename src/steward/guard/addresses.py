@@ -17,6 +17,7 @@ house number next to it, so "the Via Appia" or "Hauptstrasse" alone stay readabl
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from steward.guard.pii import Span
 
@@ -117,3 +118,163 @@ class ContinentalAddressRecognizer:
                 end -= 1
             out.append(Span("ADDRESS", m.start(), end, 0.72, self.name))
         return out
+
+
+# ------------------------------------------------------------------ a learned address parser
+
+# usaddress (MIT, the `ner` extra): a conditional random field trained on US addresses that
+# labels each token of a string as a part of an address. It reads a string that is an address;
+# in running text, a window of words from each plausible start (a number, "P.O.", "Apt", ...)
+# is given to it and the longest run of address labels from the start is kept.
+_PARSER_PARTS = frozenset(
+    [
+        "AddressNumber",
+        "AddressNumberPrefix",
+        "AddressNumberSuffix",
+        "StreetName",
+        "StreetNamePreDirectional",
+        "StreetNamePreModifier",
+        "StreetNamePreType",
+        "StreetNamePostDirectional",
+        "StreetNamePostModifier",
+        "StreetNamePostType",
+        "OccupancyType",
+        "OccupancyIdentifier",
+        "SubaddressIdentifier",
+        "SubaddressType",
+        "USPSBoxGroupID",
+        "USPSBoxGroupType",
+        "USPSBoxID",
+        "USPSBoxType",
+        "CornerOf",
+        "IntersectionSeparator",
+        "PlaceName",
+        "StateName",
+        "ZipCode",
+        "BuildingName",
+        "LandmarkName",
+    ]
+)
+_PARSER_CORE = frozenset(["StreetName", "USPSBoxID", "OccupancyIdentifier"])
+_PARSER_NUMBERED = frozenset(["AddressNumber", "USPSBoxID", "OccupancyIdentifier", "ZipCode"])
+# Parts that name the street or box in words: one must hold a letter.
+_PARSER_WORDED = frozenset(
+    ["StreetName", "USPSBoxType", "OccupancyType", "StreetNamePostType", "USPSBoxGroupType"]
+)
+_PARSER_TYPES = frozenset(["StreetNamePostType", "OccupancyType", "StreetNamePostDirectional"])
+_PARSER_TOKEN = re.compile(r"\(*\b[^\s,;#&()]+[.,;)\n]*|[#&]")  # as usaddress tokenizes
+# Where an address may start: a house number standing alone ("221B", not "5%", "10:30", "21,"
+# or "12-month"), or the word of a box, unit or ship.
+_PARSER_START = re.compile(
+    r"(?:\d{1,6}[A-Za-z]?|(?i:P\.?O\.?|PO|PSC|Suite|Apt\.?|Unit|USNS|USS|Box))(?=\s|$)"
+)
+# An amount or a card's last digits is no house number: "$668 monthly", "ending 6661 was".
+_PARSER_NOT_BEFORE = re.compile(
+    r"(?:[$£€¥]|\b(?i:ending|fee|limit|lasts|every|until|by|rev|version|sku|form|code|of))\s*$"
+)
+# A street's name in words is capitalised ("Maneeži", "Oak"), or an ordinal ("5th").
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)\b")
+# What the parser takes for a direction must be one ("24 hours. VC-1" is no "24 N Main St").
+_DIRECTION = re.compile(
+    r"(?i:[NSEW]|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)"
+    r"\.?,?"
+)
+_PARSER_WINDOW = 14  # words given to the parser from each start
+# Not an address: long digit runs (accounts, phones), dotted numbers (versions, IPs), "+1",
+# fractions and dates ("3/4", "09/27").
+_PARSER_NOT = re.compile(r"\d{7,}|\d+\.\d+\.\d+|\+\d|/\d")
+_LETTER = re.compile(_L)
+
+
+class ParsedAddressRecognizer:
+    """Street addresses as the usaddress parser reads them: a run of address parts that names a
+    street, box or unit in words and has a number. Found where the patterns of this module and
+    ``kinds.py`` miss an address without a street type ("4 Maneeži", "Apt. 762, Carrollton").
+    A statistical model, left out for the bank's own documents like the NER model."""
+
+    name = "address-parser"
+    statistical = True
+
+    def __init__(self) -> None:
+        self._parse: Any = None
+
+    def find(self, text: str) -> list[Span]:
+        if self._parse is None:
+            self._parse = _parser() or False
+        if not self._parse:
+            return []
+        tokens = [(m.start(), m.end()) for m in _PARSER_TOKEN.finditer(text)]
+        out: list[Span] = []
+        i = 0
+        while i < len(tokens):
+            at = tokens[i][0]
+            if not _PARSER_START.match(text, at) or _PARSER_NOT_BEFORE.search(
+                text, max(0, at - 12), at
+            ):
+                i += 1
+                continue
+            window = tokens[i : i + _PARSER_WINDOW]
+            run = self._address_run(text, window[0][0], window[-1][1])
+            if run is None:
+                i += 1
+                continue
+            start, end = run
+            out.append(Span("ADDRESS", start, end, 0.6, self.name))
+            while i < len(tokens) and tokens[i][0] < end:
+                i += 1
+        return out
+
+    def _address_run(self, text: str, start: int, end: int) -> tuple[int, int] | None:
+        try:
+            labelled = self._parse(text[start:end])
+        except Exception:  # the parser's own tokenizer gave up on the string: no address
+            return None
+        run: list[tuple[int, int, str]] = []
+        pos = start
+        for token, label in labelled:
+            at = text.find(token, pos, end)
+            if at < 0 or label not in _PARSER_PARTS:
+                break
+            run.append((at, at + len(token), label))
+            pos = at + len(token)
+        # Trailing lower-case words are the sentence going on ("... Main St and then").
+        while (
+            run
+            and run[-1][2] not in _PARSER_TYPES
+            and re.fullmatch(r"[a-z][a-z'/]*[.,;]*", text[run[-1][0] : run[-1][1]])
+        ):
+            run.pop()
+        if not run:
+            return None
+        labels = {label for _, _, label in run}
+        worded = any(_LETTER.search(text[a:b]) for a, b, lab in run if lab in _PARSER_WORDED)
+        streets = [text[a:b] for a, b, lab in run if lab in ("StreetName", "StreetNamePostType")]
+        directions = [text[a:b] for a, b, lab in run if lab.endswith("Directional")]
+        numbers = [text[a:b] for a, b, lab in run if lab == "AddressNumber"]
+        block = text[run[0][0] : run[-1][1]]
+        if (
+            not worded
+            or not all(w[:1].isupper() or _ORDINAL.match(w) for w in streets)
+            or not all(_DIRECTION.fullmatch(w) for w in directions)
+            or not labels & _PARSER_CORE
+            or not labels & _PARSER_NUMBERED
+            or any(len(re.sub(r"\D", "", n)) > 6 for n in numbers)
+            or _PARSER_NOT.search(block)
+        ):
+            return None
+        return run[0][0], run[0][0] + len(block.rstrip(" ,.;\n"))
+
+
+def _parser() -> Any:
+    """usaddress's ``parse``, or None where the ``ner`` extra is not installed."""
+    try:
+        import usaddress  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    return usaddress.parse
+
+
+def address_parser_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("usaddress") is not None

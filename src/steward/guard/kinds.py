@@ -17,7 +17,11 @@ from functools import cache
 from typing import Any
 
 from steward.core.language import foreign_word, function_words, may_be_english
-from steward.guard.addresses import ContinentalAddressRecognizer
+from steward.guard.addresses import (
+    ContinentalAddressRecognizer,
+    ParsedAddressRecognizer,
+    address_parser_available,
+)
 from steward.guard.pii import _DATE_SHAPE, _REFERENCE_BEFORE, PhoneRecognizer, Span, _cue
 
 # Between a cue and its value: words, "#", ":", "no." - never digits or a sentence end.
@@ -1286,6 +1290,8 @@ def kind_recognizers() -> list[Any]:
     ]
     if ner_available():
         out.append(NerNameRecognizer())
+    if address_parser_available():
+        out.append(ParsedAddressRecognizer())
     return out
 
 

@@ -966,12 +966,13 @@ class Masker:
         ]
         if self.vocabulary is not None:
             # A name the model found with no cue, made only of words the bank's own documents
-            # use, is a product or a heading ("Roadside Assistance"), not a person.
+            # use, is a product or a heading ("Roadside Assistance"), not a person; an address
+            # only the parser found, made of them, is the bank's own (a branch's, published).
             spans = [
                 sp
                 for sp in spans
                 if not (
-                    sp.recognizer in ("ner", "name-verb")
+                    sp.recognizer in ("ner", "name-verb", "address-parser")
                     and self.vocabulary(text[sp.start : sp.end])
                 )
             ]
