@@ -1148,9 +1148,10 @@ def test_the_inside_of_a_masking_token_grounds_no_text_argument(rt: Runtime) -> 
 
 def test_a_customer_is_not_shown_staff_ids_or_reviewers_reasons(rt: Runtime) -> None:
     view = rt.actions.propose(who(rt, "sr-rev"), "close_account", {"customer": "cust-23"})
-    rt.actions.reject(who(rt, "rev-a"), view.id, "internal: fraud team case 7781")
+    # A word, not a number: a number can turn up inside an id by chance.
+    rt.actions.reject(who(rt, "rev-a"), view.id, "internal: fraud team case quokka")
     theirs = rt.actions.get(who(rt, "cust-23"), view.id)
     assert theirs.requested_by == "staff" and theirs.rule == "rejected by a reviewer"
-    assert "7781" not in json.dumps(theirs.as_dict())
+    assert "quokka" not in json.dumps(theirs.as_dict())
     staff = rt.actions.get(who(rt, "rev-b"), view.id)
-    assert staff.requested_by == "sr-rev" and "7781" in staff.rule
+    assert staff.requested_by == "sr-rev" and "quokka" in staff.rule

@@ -656,9 +656,44 @@ THIRD_LOOK_READABLE = [
     "I live nowhere near 3 cars parked",
 ]
 
+# The sixth outside review (2026-12-07, after the medium names model and the address parser).
+SIXTH_REVIEW = [
+    ("my address is 58 calle quetzalcoatl, miami", "quetzalcoatl"),
+    ("Is my house at 903 Brightwater covered for hail?", "Brightwater"),
+    ("I'm at 27 Harrowgate in Tampa", "Harrowgate"),
+    ("We live on 312 Larchmont since March", "Larchmont"),
+    ("I moved from 45 Orchardleigh to 9 Pennywhistle last week", "Orchardleigh"),
+    ("I moved from 45 Orchardleigh to 9 Pennywhistle last week", "Pennywhistle"),
+    ("Case note: spoke with Nkechi Okoro re windshield", "Okoro"),
+    ("please post it c/o Octavia Wrenshaw", "Wrenshaw"),
+    ("Mi hermana Rocío Valdelomar quiere abrir una cuenta", "Valdelomar"),
+    ("Mon mari Thibault Lachaussée a perdu sa carte", "Lachaussée"),
+    ("Mein Vater Wolfgang Scharnhorst braucht Hilfe", "Scharnhorst"),
+    ("Olá, sou a Conceição Figueiredo", "Figueiredo"),
+    ("我叫王秀英，我的卡丢了", "王秀英"),
+    ("اسمي خديجة العمراني وأريد فتح حساب", "خديجة"),
+]
+SIXTH_REVIEW_READABLE = [
+    "What is Box 3 on the claim form?",
+    "What's in Box 1 of my 1099?",
+    "Does the 5 Star Service plan cover 12 Months, Unit 4 repairs?",
+    "I paid 45 Dollars, Apt insurance question",
+    "How much is 4 Silver Plan, Tampa FL premiums?",
+    "We live on 2 incomes, can we get a joint loan?",
+    "send it to 3 accounts please",
+    "creo que me han timado",
+]
+
+
+def test_a_name_the_model_reads_with_the_questions_first_word_leaves_that_word(
+    kb_rt: Runtime,
+) -> None:
+    masked = kb_rt.masker.mask("Can Priya Raman open a joint account?").text
+    assert masked.startswith("Can <NAME_") and "Raman" not in masked
+
 
 @pytest.mark.parametrize(
-    ("text", "gone"), [*FOURTH_REVIEW, *FIFTH_REVIEW, *SECOND_LOOK, *THIRD_LOOK]
+    ("text", "gone"), [*FOURTH_REVIEW, *FIFTH_REVIEW, *SECOND_LOOK, *THIRD_LOOK, *SIXTH_REVIEW]
 )
 def test_what_the_outside_reviews_found_stored_as_typed_is_masked(
     kb_rt: Runtime, text: str, gone: str
@@ -667,7 +702,13 @@ def test_what_the_outside_reviews_found_stored_as_typed_is_masked(
 
 
 @pytest.mark.parametrize(
-    "text", [*FIFTH_REVIEW_READABLE, *SECOND_LOOK_READABLE, *THIRD_LOOK_READABLE]
+    "text",
+    [
+        *FIFTH_REVIEW_READABLE,
+        *SECOND_LOOK_READABLE,
+        *THIRD_LOOK_READABLE,
+        *SIXTH_REVIEW_READABLE,
+    ],
 )
 def test_what_the_outside_reviews_saw_masked_for_no_reason_stays_readable(
     kb_rt: Runtime, text: str

@@ -274,3 +274,15 @@ def test_a_non_admin_is_refused_and_the_attempt_is_audited(
     assert all(d.payload and d.payload["permission"] == "provision" for d in denied)
     with kb_rt.store.read() as s:
         assert s.scalars(select(AuditRecord).where(AuditRecord.kind == "user-created")).all() == []
+
+
+@pytest.mark.parametrize("name", ["Ana\u202eziuR", "Line\nBreak", "Nul\x00Name"])
+def test_a_display_name_with_control_characters_is_refused(idp: Idp, name: str) -> None:
+    """The sixth outside review: a right-to-left override or a line break lets one name pass
+    for another on a page or in a log line."""
+    created = idp.call(
+        "POST", "/Users", {"schemas": [USER], "userName": "spoof", "displayName": name}
+    )
+    assert created.status_code == 400 and created.json()["schemas"] == [ERROR]
+    assert "control characters" in created.json()["detail"]
+    assert idp.call("GET", "/Users/spoof").status_code == 404

@@ -98,3 +98,22 @@ def test_a_user_created_one_by_one_is_sealed_too(kb_rt: Runtime) -> None:
     create_user(kb_rt.store, UserSpec(id="newbie", display_name="Nadia Newhire"), actor="ops")
     assert "Nadia" not in _raw(kb_rt, "SELECT id, display_name FROM users")["newbie"]
     assert principal_for(kb_rt.store, "newbie").display_name == "Nadia Newhire"
+
+
+def test_a_damaged_sealed_name_reads_as_sealed_and_breaks_no_listing(kb_rt: Runtime) -> None:
+    """The sixth outside review: one malformed value made every directory listing fail."""
+    from steward.identity.directory import list_users
+
+    with kb_rt.store.engine.begin() as conn:
+        conn.execute(text("UPDATE users SET display_name = 's1:garbage' WHERE id = 'sam'"))
+    assert principal_for(kb_rt.store, "sam").display_name == UNREADABLE
+    names = {u.id: u.display_name for u in list_users(kb_rt.store)}
+    assert names["sam"] == UNREADABLE and names["cara"] == "Cara Customer"
+
+
+def test_a_sealed_names_length_tells_little_of_the_name(kb_rt: Runtime) -> None:
+    update_user(kb_rt.store, "cara", {"display_name": "Al"}, actor="ops")
+    update_user(kb_rt.store, "sam", {"display_name": "Maximilian Oyelaran"}, actor="ops")
+    raw = _raw(kb_rt, "SELECT id, display_name FROM users")
+    assert len(raw["cara"]) == len(raw["sam"])
+    assert principal_for(kb_rt.store, "sam").display_name == "Maximilian Oyelaran"

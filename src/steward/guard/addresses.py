@@ -120,6 +120,98 @@ class ContinentalAddressRecognizer:
         return out
 
 
+# ------------------------------------------------------------------ an address after its cue
+
+# Units, amounts and the bank's product words are no street's name: "12 Months, Unit 4",
+# "45 Dollars, Apt insurance", "4 Silver Plan, Tampa FL".
+_NOT_STREET_NAME = frozenset(
+    [
+        *("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week"),
+        *("weeks", "month", "months", "year", "years", "time", "times", "dollar", "dollars"),
+        *("euro", "euros", "pound", "pounds", "cent", "cents", "percent", "point", "points"),
+        *("mile", "miles", "star", "stars", "plan", "plans", "card", "cards", "account"),
+        *("accounts", "policy", "policies", "service", "services", "premium", "premiums"),
+        *("fee", "fees", "loan", "loans", "rate", "rates", "payment", "payments", "people"),
+    ]
+)
+# Words that say an address follows: "my address is 58 calle quetzalcoatl, miami", "we live on
+# 312 Larchmont", "I moved from 45 Orchardleigh to 9 Pennywhistle", "send it to 903 Brightwater".
+_ADDRESS_SAID = re.compile(
+    r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
+    r"|address\s*:|(?:i|we)\s+(?:now\s+)?live\s+(?:at|on)|living\s+(?:at|on)"
+    r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
+    r"|(?:i'?m|we'?re|i\s+am|we\s+are)\s+(?:now\s+)?at|staying\s+at|located\s+at"
+    r"|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?\s+to)\s+"
+)
+_HOUSE_NUMBER = re.compile(r"\d{1,6}[A-Za-z]?[^\S\n]+")
+# The street after the number: one to four words, up to a word that ends it ("in Tampa",
+# "since March", "to 9 ...").
+_STREET_WORD = re.compile(rf"{_L}[\w'.-]*")
+_ENDS_STREET = frozenset(
+    [
+        *("in", "since", "and", "or", "for", "with", "from", "to", "on", "at", "is", "was"),
+        *("but", "instead", "please", "yesterday", "today", "tomorrow", "last", "next"),
+        *("because", "now", "then", "so", "if", "when", "where", "which", "that", "who"),
+        *("until", "by", "the", "a", "an", "my", "our", "your"),
+    ]
+)
+_NOT_TOWN = _ENDS_STREET | frozenset(
+    [
+        *("can", "could", "would", "will", "should", "do", "does", "did", "we", "i", "you"),
+        *("it", "they", "he", "she", "me", "us", "thanks", "thank", "pls", "and", "but"),
+    ]
+)
+# A town after a comma: one to three words, a state's two letters and a ZIP code.
+_TOWN_AFTER = re.compile(
+    rf",[^\S\n]*{_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,2}}(?:,?[^\S\n]+[A-Z]{{2}})?"
+    r"(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
+)
+
+
+class CuedAddressRecognizer:
+    """A house number and a street of any name right after words that announce an address
+    ("my address is", "we live on", "moved from", "send it to"), with the town after a comma.
+    Lower case counts ("58 calle quetzalcoatl, miami"); units and product words do not
+    ("send it to 3 accounts")."""
+
+    name = "address-cue"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for cue in _ADDRESS_SAID.finditer(text):
+            number = _HOUSE_NUMBER.match(text, cue.end())
+            if number is None:
+                continue
+            end = pos = number.end()
+            words = 0
+            while words < 4 and (w := _STREET_WORD.match(text, pos)):
+                word = w.group().rstrip(".")
+                if word.lower() in _ENDS_STREET or word.lower() in _NOT_STREET_NAME:
+                    break
+                # A street begun in capitals ends at a lower-case word ("903 Brightwater
+                # covered"); one typed in lower case runs to a word that ends it.
+                if words and text[number.end()].isupper() and not word[:1].isupper():
+                    break
+                end, words = w.start() + len(word), words + 1
+                gap = re.compile(r"[^\S\n]+").match(text, w.end())
+                if gap is None:
+                    break
+                pos = gap.end()
+            if words == 0:
+                continue
+            town = _TOWN_AFTER.match(text, end)
+            if town and {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
+                town = None  # ", can we get a loan" goes on with the sentence
+            # One word in lower case is as often a thing as a street ("we live on 2 incomes"):
+            # it needs its town after it.
+            if words == 1 and not text[number.end()].isupper() and town is None:
+                continue
+            end = town.end() if town else end
+            # Below every other address rule: where one of them reads a longer block, it wins.
+            out.append(Span("ADDRESS", number.start(), end, 0.5, self.name))
+        return out
+
+
 # ------------------------------------------------------------------ a learned address parser
 
 # usaddress (MIT, the `ner` extra): a conditional random field trained on US addresses that
@@ -156,6 +248,9 @@ _PARSER_PARTS = frozenset(
     ]
 )
 _PARSER_CORE = frozenset(["StreetName", "USPSBoxID", "OccupancyIdentifier"])
+_UNIT_PARTS = frozenset(
+    ["OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier"]
+)
 _PARSER_NUMBERED = frozenset(["AddressNumber", "USPSBoxID", "OccupancyIdentifier", "ZipCode"])
 # Parts that name the street or box in words: one must hold a letter.
 _PARSER_WORDED = frozenset(
@@ -164,10 +259,11 @@ _PARSER_WORDED = frozenset(
 _PARSER_TYPES = frozenset(["StreetNamePostType", "OccupancyType", "StreetNamePostDirectional"])
 _PARSER_TOKEN = re.compile(r"\(*\b[^\s,;#&()]+[.,;)\n]*|[#&]")  # as usaddress tokenizes
 # Where an address may start: a house number standing alone ("221B", not "5%", "10:30", "21,"
-# or "12-month"), or the word of a box, unit or ship.
-_PARSER_START = re.compile(
-    r"(?:\d{1,6}[A-Za-z]?|(?i:P\.?O\.?|PO|PSC|Suite|Apt\.?|Unit|USNS|USS|Box))(?=\s|$)"
-)
+# or "12-month"), a post-office box ("Box 3 on the claim form" alone is none) or a ship.
+_PARSER_START = re.compile(r"(?:\d{1,6}[A-Za-z]?|(?i:P\.?O\.?|PO|PSC|USNS|USS))(?=\s|$)")
+# An apartment, suite or unit starts one only as the next line or part of an address block
+# ("...,\nSuite 343"); alone it is as often a product's word ("Unit 4 repairs").
+_PARSER_UNIT_START = re.compile(r"(?<=[,\n])[^\S\n]*(?i:Suite|Apt\.?|Unit)(?=\s)")
 # An amount or a card's last digits is no house number: "$668 monthly", "ending 6661 was".
 _PARSER_NOT_BEFORE = re.compile(
     r"(?:[$£€¥]|\b(?i:ending|fee|limit|lasts|every|until|by|rev|version|sku|form|code|of))\s*$"
@@ -208,13 +304,15 @@ class ParsedAddressRecognizer:
         i = 0
         while i < len(tokens):
             at = tokens[i][0]
-            if not _PARSER_START.match(text, at) or _PARSER_NOT_BEFORE.search(
+            back = at - (at > 0 and text[at - 1] in " \t")
+            unit = _PARSER_START.match(text, at) is None
+            if (unit and not _PARSER_UNIT_START.match(text, back)) or _PARSER_NOT_BEFORE.search(
                 text, max(0, at - 12), at
             ):
                 i += 1
                 continue
             window = tokens[i : i + _PARSER_WINDOW]
-            run = self._address_run(text, window[0][0], window[-1][1])
+            run = self._address_run(text, window[0][0], window[-1][1], unit)
             if run is None:
                 i += 1
                 continue
@@ -224,7 +322,9 @@ class ParsedAddressRecognizer:
                 i += 1
         return out
 
-    def _address_run(self, text: str, start: int, end: int) -> tuple[int, int] | None:
+    def _address_run(self, text: str, start: int, end: int, unit: bool) -> tuple[int, int] | None:
+        """The address run of ``text[start:end]``; ``unit``: it starts at an apartment, suite
+        or unit word, and must then go on to a street or a place ("Unit 4 repairs" is none)."""
         try:
             labelled = self._parse(text[start:end])
         except Exception:  # the parser's own tokenizer gave up on the string: no address
@@ -247,6 +347,8 @@ class ParsedAddressRecognizer:
         if not run:
             return None
         labels = {label for _, _, label in run}
+        if unit and labels <= _UNIT_PARTS:
+            return None
         worded = any(_LETTER.search(text[a:b]) for a, b, lab in run if lab in _PARSER_WORDED)
         streets = [text[a:b] for a, b, lab in run if lab in ("StreetName", "StreetNamePostType")]
         directions = [text[a:b] for a, b, lab in run if lab.endswith("Directional")]
@@ -255,6 +357,7 @@ class ParsedAddressRecognizer:
         if (
             not worded
             or not all(w[:1].isupper() or _ORDINAL.match(w) for w in streets)
+            or any(w.strip(".,;").lower() in _NOT_STREET_NAME for w in streets)
             or not all(_DIRECTION.fullmatch(w) for w in directions)
             or not labels & _PARSER_CORE
             or not labels & _PARSER_NUMBERED

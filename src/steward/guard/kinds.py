@@ -19,6 +19,7 @@ from typing import Any
 from steward.core.language import foreign_word, function_words, may_be_english
 from steward.guard.addresses import (
     ContinentalAddressRecognizer,
+    CuedAddressRecognizer,
     ParsedAddressRecognizer,
     address_parser_available,
 )
@@ -663,7 +664,7 @@ _NAME_CUE = re.compile(
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
     r"|insured|claimant)(?:\s+(?:details|name))?"
-    r"|user|speaking with|from my"
+    r"|user|speaking with|from my|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
     r"|(?:passport|licen[cs]e|id)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for"
@@ -672,7 +673,14 @@ _NAME_CUE = re.compile(
     r"|signed|thanks|thank you|regards|kind regards|best regards|sincerely|cheers|yours truly"
     # Self-introductions in the languages a European bank hears most.
     r"|me llamo|mi nombre es|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
-    r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się)"
+    r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
+    r"|sou (?:a|o)"
+    # Family members in those languages: "mi hermana Rocío", "mon mari Thibault".
+    r"|mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija)"
+    r"|mon (?:mari|frère|fils|père|épouse)|ma (?:femme|sœur|soeur|fille|mère)"
+    r"|mein(?:e)? (?:vater|mutter|mann|sohn|tochter|bruder|schwester|ehefrau)"
+    r"|minha (?:irmã|esposa|mulher|mãe|filha)|meu (?:irmão|marido|pai|filho)"
+    r"|mia (?:moglie|sorella|madre|figlia)|mio (?:marito|fratello|padre|figlio))"
     r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
@@ -1109,6 +1117,19 @@ _LOWER_AT = re.compile(r"(?:^|[:\n]\s*)(?=[a-z])")
 VERB_RULE = "name-verb"  # the recognizer named on spans found before a verb
 
 
+_LEADING_AUXILIARY = re.compile(
+    r"(?:Can|Could|Does|Did|Do|Is|Was|Will|Would|Should|May|Has|Have|Please|Ask|Tell|Let)\s+"
+)
+PAYEE_RULE = "name-payee"
+_PAYMENT_TO = re.compile(r"(?i)(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to")
+# "My name is" in Chinese and Arabic, with the name after it: two to four Han characters, or one
+# to three Arabic words.
+_CJK_SELF = re.compile(r"(?:我叫|我的名字是|我的名字叫|本人)([\u4e00-\u9fff]{2,4})")
+_ARABIC_SELF = re.compile(
+    r"(?:اسمي|إسمي|انا|أنا)\s+([\u0621-\u064a]{2,}(?:\s+[\u0621-\u064a]{2,})?)"
+)
+
+
 class NameCueRecognizer:
     """A capitalised two-to-four-word name right after "my name is", "this is", "customer",
     "beneficiary", "Mr"/"Ms" or a payment's "to"; lower-case ones
@@ -1119,6 +1140,8 @@ class NameCueRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = self._before_id(text)
+        for rx in (_CJK_SELF, _ARABIC_SELF):
+            out += [Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in rx.finditer(text)]
         # "Mr Oyelaran-Whitby": after a title one surname is a name (the title stays readable).
         for t in _TITLED.finditer(text):
             if _plausible_name(t.group(1)):
@@ -1134,7 +1157,10 @@ class NameCueRecognizer:
                 continue
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
-                out.append(Span("NAME", m.start(), m.end(), 0.6, self.name))
+                # After a payment's "to" the name is often a company ("pay to Harbor Mutual"):
+                # the masker keeps one made of the bank's own words readable (PAYEE_RULE).
+                rule = PAYEE_RULE if _PAYMENT_TO.fullmatch(c.group().strip()) else self.name
+                out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue
             one = _ONE_NAME.match(text, c.end())
             if one and _SELF_CUE.fullmatch(c.group().strip()) and _one_name(one.group(1)):
@@ -1253,9 +1279,13 @@ class NerNameRecognizer:
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":
                 continue
-            # A name does not run onto the next line ("Tom Okonkwo\nClaims desk").
+            # A name does not run onto the next line ("Tom Okonkwo\nClaims desk"), nor take the
+            # question's first word ("Can Priya Raman open ...").
             value = ent.text.split("\n", 1)[0].rstrip()
             start_char, end_char = ent.start_char, ent.start_char + len(value)
+            lead = _LEADING_AUXILIARY.match(value)
+            if lead and lead.end() < len(value):
+                value, start_char = value[lead.end() :], start_char + lead.end()
             before = text[max(0, start_char - 24) : start_char]
             if "@" in value or not _plausible_name(value) or not _name_shaped(value, before):
                 continue
@@ -1264,6 +1294,13 @@ class NerNameRecognizer:
             # in lower case counts there only while the text does not read as another
             # language ("customer katarzyna rossi called", "beneficiary piotr balogun, acc no").
             if self._foreign_words_as_name(hits, value):
+                continue
+            # A lower-case guess in a text with another language's function word, no English
+            # one and no name cue has nothing English to stand on ("creo que me han timado":
+            # "han timado"); terse English notes have no function word of any language
+            # ("katarzyna rossi called re card").
+            foreign = any(n for lang, n in hits.items() if lang != "en")
+            if value.islower() and foreign and not hits["en"] and not _NAME_CUE.search(before):
                 continue
             # One word alone counts only after a cue: alone, the model tags place and company
             # names too ("the Duluth campus", "Meridian's net income"), which a question needs.
@@ -1286,6 +1323,7 @@ def kind_recognizers() -> list[Any]:
         EmailRecognizer(),
         AddressRecognizer(),
         ContinentalAddressRecognizer(),
+        CuedAddressRecognizer(),
         NameCueRecognizer(),
     ]
     if ner_available():

@@ -747,6 +747,31 @@ class Masked:
         return sorted({k for k, _ in self.entities})
 
 
+def _joined_addresses(text: str, spans: list[Span]) -> list[Span]:
+    """Pieces of one address block found by different rules ("971 Kesk 53", then "Suite 343"
+    on the next line) as one span: one token for the block. Declared and known values keep
+    their own span, so they keep their record's token."""
+    out: list[Span] = []
+    for sp in spans:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.kind == sp.kind == "ADDRESS"
+            and "declared" not in (last.recognizer, sp.recognizer)
+            and "known" not in (last.recognizer, sp.recognizer)
+            and _ADDRESS_GAP.fullmatch(text, last.end, sp.start)
+        ):
+            out[-1] = Span(
+                "ADDRESS", last.start, sp.end, max(last.score, sp.score), last.recognizer
+            )
+        else:
+            out.append(sp)
+    return out
+
+
+_ADDRESS_GAP = re.compile(r"[\s,;]{0,4}")
+
+
 class TokenBook:
     """Stable ``<KIND_n>`` numbers, keyed by an HMAC of the value. Holds no raw value."""
 
@@ -966,13 +991,14 @@ class Masker:
         ]
         if self.vocabulary is not None:
             # A name the model found with no cue, made only of words the bank's own documents
-            # use, is a product or a heading ("Roadside Assistance"), not a person; an address
+            # use, is a product or a heading ("Roadside Assistance"), not a person, and so is
+            # a payee after "transfer to" ("Harbor Mutual", the insurer); an address
             # only the parser found, made of them, is the bank's own (a branch's, published).
             spans = [
                 sp
                 for sp in spans
                 if not (
-                    sp.recognizer in ("ner", "name-verb", "address-parser")
+                    sp.recognizer in ("ner", "name-verb", "name-payee", "address-parser")
                     and self.vocabulary(text[sp.start : sp.end])
                 )
             ]
@@ -982,7 +1008,7 @@ class Masker:
         for sp in spans:
             if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
                 chosen.append(sp)
-        return sorted(chosen, key=lambda sp: sp.start)
+        return _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
 
     def mask(
         self,

@@ -24,6 +24,7 @@ looks like an e-mail address enters the trail only as a digest.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,21 @@ class CenterSpec(BaseModel):
     name: str = ""
 
 
+def _shown_text(value: str) -> str:
+    """A name shown to people: no control characters (NUL, line breaks) and no bidirectional
+    overrides, with which a name could pass for another on a page or in a log line."""
+    bad = [ch for ch in value if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS]
+    if bad:
+        raise ValueError(f"must not contain control characters (found U+{ord(bad[0]):04X})")
+    return value
+
+
+# Arabic letter mark, LRM/RLM, the embeddings and overrides, the isolates.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "\u2066\u2067\u2068\u2069"
+)
+
+
 class UserSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@:-]+$")
@@ -65,6 +81,11 @@ class UserSpec(BaseModel):
     center: str | None = None
     role: str | None = Field(default=None, max_length=64)
     access: Literal["asker", "reviewer", "operator", "admin"] | None = None
+
+    @field_validator("display_name", "role")
+    @classmethod
+    def _shown(cls, value: str | None) -> str | None:
+        return None if value is None else _shown_text(value)
 
 
 class DirectorySpec(BaseModel):

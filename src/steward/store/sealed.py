@@ -26,6 +26,7 @@ from sqlalchemy.engine import Dialect, Engine
 
 PREFIX = "s1:"
 UNREADABLE = "(sealed)"
+_PAD = 32
 _KEYS: weakref.WeakKeyDictionary[Dialect, Sealer] = weakref.WeakKeyDictionary()
 
 
@@ -42,16 +43,21 @@ class Sealer:
 
     def seal(self, value: str, purpose: str) -> str:
         nonce = secrets.token_bytes(12)
-        body = self._aead.encrypt(nonce, value.encode(), purpose.encode())
+        # Padded to a multiple of 32 bytes, so the ciphertext's length tells little of the
+        # value's ("Al" and "Maximilian" seal to the same length).
+        plain = value.encode()
+        plain += b"\0" * (-len(plain) % _PAD)
+        body = self._aead.encrypt(nonce, plain, purpose.encode())
         return PREFIX + base64.urlsafe_b64encode(nonce + body).decode("ascii")
 
     def open(self, stored: str, purpose: str) -> str:
         if not stored.startswith(PREFIX):
             return stored  # written before sealing, or by a store without a key
-        raw = base64.urlsafe_b64decode(stored[len(PREFIX) :])
         try:
-            return self._aead.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
-        except Exception:  # another key or another column's value: never shown as it is
+            raw = base64.urlsafe_b64decode(stored[len(PREFIX) :])
+            plain = self._aead.decrypt(raw[:12], raw[12:], purpose.encode())
+            return plain.rstrip(b"\0").decode()
+        except Exception:  # damaged, another key or another column's value: never shown raw
             return UNREADABLE
 
 
