@@ -101,6 +101,37 @@ def test_an_answer_about_the_neighbouring_entity_fails_the_entity_check() -> Non
     )
 
 
+BANDS = _passage(
+    3,
+    "Salary bands",
+    "Grade G5; Job: Fraud Analyst; Minimum: $68,900. Grade G6; Job: Center Manager; "
+    "Minimum: $84,200.",
+)
+
+
+def test_a_name_no_source_holds_fails_the_entity_check() -> None:
+    """A job, product or program of several capitalised words that no retrieved passage holds:
+    the sources do not cover it, though they share its words ("Operations" is everywhere)."""
+    failure = answerability.check(
+        ["What is the 2025 salary band for a Cards Operations Specialist?"],
+        [BANDS],
+        [BANDS, GOLD],
+        ["Grade G5; Job: Fraud Analyst; Minimum: $68,900."],
+    )
+    assert failure is not None and failure.check == answerability.ENTITY
+    assert "Cards Operations Specialist" in failure.reason(1)
+    # A name the passages hold passes, and so does the sentence's first word with another.
+    assert (
+        answerability.check(
+            ["What is the minimum pay for a Fraud Analyst?"],
+            [BANDS],
+            [BANDS, GOLD],
+            ["Grade G5; Job: Fraud Analyst; Minimum: $68,900."],
+        )
+        is None
+    )
+
+
 def test_the_entity_is_read_in_lower_case_too_when_the_sources_capitalise_it() -> None:
     failure = answerability.check(
         ["whats the annual fee on platinum"],

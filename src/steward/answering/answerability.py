@@ -97,6 +97,22 @@ def _capitalised_inside(text: str) -> list[str]:
     return out
 
 
+_PHRASE = re.compile(r"(?<![\w'])[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+(?![\w'])")
+
+
+def _capitalised_phrases(text: str) -> list[str]:
+    """Runs of two or more capitalised words inside a sentence ("Cards Operations Specialist")."""
+    out = []
+    for m in _PHRASE.finditer(text):
+        words = m.group().split()
+        if _SENTENCE_START.search(text[: m.start()]):
+            words = words[1:]  # the sentence's first word is capitalised for grammar
+        words = [w for w in words if w.lower() not in _NOT_NAMES]
+        if len(words) >= 2:
+            out.append(" ".join(words))
+    return out
+
+
 @lru_cache(maxsize=4096)
 def _case_counts(text: str) -> tuple[Counter[str], Counter[str]]:
     """How often each stem is written capitalised inside a sentence, and in lower case, in one
@@ -234,6 +250,14 @@ def check(
         # An acronym the question asks about that no permitted source holds (FHA, HELOC, ...):
         # the sources do not cover it, whatever the answer's sentences share with the rest.
         unknown = [w for w in _ACRONYM.findall(asked) if not set(stem_terms(w)) <= retrieved]
+        # So is a name of two or more capitalised words none of whose words a retrieved passage
+        # holds beside the others ("Cards Operations Specialist": a job the pay bands do not
+        # list, where "Operations" alone is everywhere).
+        unknown += [
+            phrase
+            for phrase in _capitalised_phrases(asked)
+            if not set(stem_terms(phrase)) <= retrieved
+        ]
         unknown = [w for w in unknown if w.lower() not in _NOT_NAMES]
         if unknown:
             return Failure(
