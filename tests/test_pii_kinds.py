@@ -672,6 +672,18 @@ SIXTH_REVIEW = [
     ("Olá, sou a Conceição Figueiredo", "Figueiredo"),
     ("我叫王秀英，我的卡丢了", "王秀英"),
     ("اسمي خديجة العمراني وأريد فتح حساب", "خديجة"),
+    # A second look at those fixes.
+    ("we live on 27 kestrelmoor", "kestrelmoor"),
+    ("I live at 9 penhallow, what is the fee?", "penhallow"),
+    ("mi direccion es 45 calle tlaloc", "tlaloc"),
+    ("mon adresse : 12 impasse des glycines 69003 lyon", "glycines"),
+    ("ma fille Apolline a perdu sa carte", "Apolline"),
+    ("Mi esposo es Florencio Ybarra", "Ybarra"),
+    ("mi cuñada Itziar Goikoetxea quiere abrir una cuenta", "Goikoetxea"),
+    ("mein Schwager Wolfram Eichenlaub braucht Hilfe", "Eichenlaub"),
+    ("please mail it c/o jorunn skaret", "skaret"),
+    ("انا اسمي خالد العتيبي", "العتيبي"),
+    ("my address is 77 avenida xochimilco, el paso", "xochimilco"),
 ]
 SIXTH_REVIEW_READABLE = [
     "What is Box 3 on the claim form?",
@@ -682,7 +694,25 @@ SIXTH_REVIEW_READABLE = [
     "We live on 2 incomes, can we get a joint loan?",
     "send it to 3 accounts please",
     "creo que me han timado",
+    # A second look at those fixes.
+    "اسمي غير صحيح في البطاقة، كيف أغيره؟",
+    "اسمي مكتوب خطأ على الحساب",
+    "我叫客服，没人接",
+    "我叫什么名字不重要",
+    "send it to 10 Business Days processing?",
+    "send it to 2 Joint Accounts",
+    "mail it to 6 Claims Adjusters",
+    "we live on 4 Thousand a month",
+    "Mon Père Veut Fermer Son Compte",
+    "Mia Madre Vuole Una Carta Di Credito",
+    "mi hermana quiere abrir una cuenta",
+    "I'm at 30 days past due",
 ]
+
+
+def test_a_sentence_after_an_address_keeps_its_first_word(kb_rt: Runtime) -> None:
+    masked = kb_rt.masker.mask("I live at 9 Penhallow. What is the overdraft fee?").text
+    assert "Penhallow" not in masked and masked.endswith(". What is the overdraft fee?")
 
 
 def test_a_name_the_model_reads_with_the_questions_first_word_leaves_that_word(

@@ -122,8 +122,9 @@ class ContinentalAddressRecognizer:
 
 # ------------------------------------------------------------------ an address after its cue
 
-# Units, amounts and the bank's product words are no street's name: "12 Months, Unit 4",
-# "45 Dollars, Apt insurance", "4 Silver Plan, Tampa FL".
+# Units, amounts, counts of people or places and the bank's product words are no street's name:
+# "12 Months, Unit 4", "45 Dollars, Apt insurance", "4 Silver Plan, Tampa FL", "send it to 5
+# branches", "10 Business Days", "I'm at 3 Overdrafts".
 _NOT_STREET_NAME = frozenset(
     [
         *("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week"),
@@ -132,27 +133,40 @@ _NOT_STREET_NAME = frozenset(
         *("mile", "miles", "star", "stars", "plan", "plans", "card", "cards", "account"),
         *("accounts", "policy", "policies", "service", "services", "premium", "premiums"),
         *("fee", "fees", "loan", "loans", "rate", "rates", "payment", "payments", "people"),
+        *("person", "persons", "branch", "branches", "member", "members", "customer"),
+        *("customers", "friend", "friends", "location", "locations", "address", "addresses"),
+        *("overdraft", "overdrafts", "claim", "claims", "adjuster", "adjusters", "business"),
+        *("joint", "thousand", "thousands", "hundred", "hundreds", "million", "k", "grand"),
+        *("income", "incomes", "kid", "kids", "child", "children", "job", "jobs", "different"),
+        *("other", "separate", "same", "new", "old", "more", "less", "of"),
     ]
 )
-# Words that say an address follows: "my address is 58 calle quetzalcoatl, miami", "we live on
-# 312 Larchmont", "I moved from 45 Orchardleigh to 9 Pennywhistle", "send it to 903 Brightwater".
+# Words that say an address follows: "my address is 58 calle quetzalcoatl, miami", "I live at
+# 9 penhallow", "I moved from 45 Orchardleigh to 9 Pennywhistle", "send it to 903 Brightwater";
+# the same in the languages a European bank hears most.
 _ADDRESS_SAID = re.compile(
     r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
-    r"|address\s*:|(?:i|we)\s+(?:now\s+)?live\s+(?:at|on)|living\s+(?:at|on)"
+    r"|address\s*:|(?:i|we)\s+(?:now\s+)?live\s+(?:at|on)|living\s+(?:at|on)|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
-    r"|(?:i'?m|we'?re|i\s+am|we\s+are)\s+(?:now\s+)?at|staying\s+at|located\s+at"
-    r"|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?\s+to)\s+"
+    r"|staying\s+at|located\s+at|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?"
+    r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
+    r"|(?:il\s+)?mio\s+indirizzo\s*(?:è|e|:)|(?:o\s+)?meu\s+endere[cç]o\s*(?:é|e|:)"
+    r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in)\s+"
 )
+# Weaker: "I'm at 3 payments behind". A street after these must be written with capitals or
+# have its town after it.
+_ADDRESS_SAID_WEAKLY = re.compile(r"(?i:(?:i'?m|we'?re|i\s+am|we\s+are)\s+(?:now\s+)?at)\s+")
 _HOUSE_NUMBER = re.compile(r"\d{1,6}[A-Za-z]?[^\S\n]+")
 # The street after the number: one to four words, up to a word that ends it ("in Tampa",
 # "since March", "to 9 ...").
-_STREET_WORD = re.compile(rf"{_L}[\w'.-]*")
+_STREET_WORD = re.compile(rf"{_L}[\w'-]*\.?")
+_STREET_ABBREVIATION = re.compile(r"(?i:st|ave|rd|dr|ln|blvd|ct|pl|sq|hwy|pkwy|ter|cres)\.")
 _ENDS_STREET = frozenset(
     [
         *("in", "since", "and", "or", "for", "with", "from", "to", "on", "at", "is", "was"),
         *("but", "instead", "please", "yesterday", "today", "tomorrow", "last", "next"),
         *("because", "now", "then", "so", "if", "when", "where", "which", "that", "who"),
-        *("until", "by", "the", "a", "an", "my", "our", "your"),
+        *("until", "by", "the", "a", "an", "my", "our", "your", "what", "how", "can", "is"),
     ]
 )
 _NOT_TOWN = _ENDS_STREET | frozenset(
@@ -161,55 +175,75 @@ _NOT_TOWN = _ENDS_STREET | frozenset(
         *("it", "they", "he", "she", "me", "us", "thanks", "thank", "pls", "and", "but"),
     ]
 )
-# A town after a comma: one to three words, a state's two letters and a ZIP code.
+# A town after a comma (or a postcode): one to three words, a state's two letters and a ZIP.
 _TOWN_AFTER = re.compile(
-    rf",[^\S\n]*{_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,2}}(?:,?[^\S\n]+[A-Z]{{2}})?"
-    r"(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
+    rf"(?:,[^\S\n]*|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,2}}"
+    r"(?:,?[^\S\n]+[A-Z]{2})?(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
 )
 
 
 class CuedAddressRecognizer:
     """A house number and a street of any name right after words that announce an address
-    ("my address is", "we live on", "moved from", "send it to"), with the town after a comma.
-    Lower case counts ("58 calle quetzalcoatl, miami"); units and product words do not
-    ("send it to 3 accounts")."""
+    ("my address is", "I live at", "moved from", "send it to", "mi dirección es"), with the
+    town after a comma. Lower case counts ("58 calle quetzalcoatl, miami"); units, counts and
+    product words do not ("send it to 3 accounts", "10 Business Days")."""
 
     name = "address-cue"
 
     def find(self, text: str) -> list[Span]:
         out = []
-        for cue in _ADDRESS_SAID.finditer(text):
+        cues = [(c, False) for c in _ADDRESS_SAID.finditer(text)]
+        cues += [(c, True) for c in _ADDRESS_SAID_WEAKLY.finditer(text)]
+        for cue, weak in cues:
             number = _HOUSE_NUMBER.match(text, cue.end())
             if number is None:
                 continue
-            end = pos = number.end()
-            words = 0
-            while words < 4 and (w := _STREET_WORD.match(text, pos)):
-                word = w.group().rstrip(".")
-                if word.lower() in _ENDS_STREET or word.lower() in _NOT_STREET_NAME:
-                    break
-                # A street begun in capitals ends at a lower-case word ("903 Brightwater
-                # covered"); one typed in lower case runs to a word that ends it.
-                if words and text[number.end()].isupper() and not word[:1].isupper():
-                    break
-                end, words = w.start() + len(word), words + 1
-                gap = re.compile(r"[^\S\n]+").match(text, w.end())
-                if gap is None:
-                    break
-                pos = gap.end()
-            if words == 0:
+            street = self._street(text, number.end())
+            if street is None:
                 continue
+            end = street
             town = _TOWN_AFTER.match(text, end)
             if town and {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
                 town = None  # ", can we get a loan" goes on with the sentence
-            # One word in lower case is as often a thing as a street ("we live on 2 incomes"):
-            # it needs its town after it.
-            if words == 1 and not text[number.end()].isupper() and town is None:
+            capitalised = text[number.end()].isupper()
+            if weak and not capitalised and town is None:
                 continue
             end = town.end() if town else end
             # Below every other address rule: where one of them reads a longer block, it wins.
             out.append(Span("ADDRESS", number.start(), end, 0.5, self.name))
         return out
+
+    @staticmethod
+    def _street(text: str, pos: int) -> int | None:
+        """Where the street's name at ``pos`` ends, or None when it is a unit or a
+        product ("10 Business Days": no address at all, not "10 Business")."""
+        capitalised = text[pos].isupper()
+        end, words = pos, 0
+        while words < 4 and (w := _STREET_WORD.match(text, pos)):
+            word = w.group()
+            bare = word.rstrip(".").lower()
+            if bare in _NOT_STREET_NAME:
+                return None
+            if bare in _ENDS_STREET:
+                break
+            # A street begun in capitals ends at a lower-case word ("903 Brightwater
+            # covered"); one typed in lower case runs to a word that ends it.
+            if words and capitalised and not word[:1].isupper():
+                break
+            end, words = w.start() + len(word.rstrip(".")), words + 1
+            if word.endswith(".") and not _STREET_ABBREVIATION.fullmatch(word):
+                break  # the sentence ends: "I live at 9 Penhallow. What is ..."
+            gap = re.compile(r"[^\S\n]+").match(text, w.end())
+            if gap is None:
+                break
+            pos = gap.end()
+        if words == 0:
+            return None
+        # A unit or product word right after the street's words: "2 Joint Accounts".
+        after = _STREET_WORD.match(text, pos) if pos > end else None
+        if after and after.group().rstrip(".").lower() in _NOT_STREET_NAME:
+            return None
+        return end
 
 
 # ------------------------------------------------------------------ a learned address parser

@@ -657,6 +657,21 @@ _TITLES = (
 )
 _TITLE = rf"(?:{_TITLES})\.?\s+"
 _LEADING_TITLE = re.compile(rf"(?:(?:{_TITLES})\.?\s+){{1,2}}")
+# Family members in the languages a European bank hears most: "mi hermana Rocío", "mon mari
+# Thibault", "mein Schwager Wolfram", "mi esposo es Florencio".
+_FAMILY = (
+    r"mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija|abuela|abuelo"
+    r"|cuñada|cuñado|suegra|suegro|nieta|nieto|tía|tío|prima|primo|pareja|novia|novio)"
+    r"|mon (?:mari|frère|fils|père|épouse|grand-père|beau-frère|beau-père|oncle|cousin|compagnon)"
+    r"|ma (?:femme|sœur|soeur|fille|mère|grand-mère|belle-sœur|belle-soeur|belle-mère|tante"
+    r"|cousine|compagne)"
+    r"|mein(?:e)? (?:vater|mutter|mann|sohn|tochter|bruder|schwester|ehefrau|oma|opa"
+    r"|schwager|schwägerin|schwiegermutter|schwiegervater|tante|onkel|partnerin|partner)"
+    r"|minha (?:irmã|esposa|mulher|mãe|filha|avó|cunhada|sogra|tia|prima)"
+    r"|meu (?:irmão|marido|pai|filho|avô|cunhado|sogro|tio|primo)"
+    r"|mia (?:moglie|sorella|madre|figlia|nonna|cognata|suocera|zia|cugina)"
+    r"|mio (?:marito|fratello|padre|figlio|nonno|cognato|suocero|zio|cugino)"
+)
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
@@ -675,15 +690,11 @@ _NAME_CUE = re.compile(
     r"|me llamo|mi nombre es|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
-    # Family members in those languages: "mi hermana Rocío", "mon mari Thibault".
-    r"|mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija)"
-    r"|mon (?:mari|frère|fils|père|épouse)|ma (?:femme|sœur|soeur|fille|mère)"
-    r"|mein(?:e)? (?:vater|mutter|mann|sohn|tochter|bruder|schwester|ehefrau)"
-    r"|minha (?:irmã|esposa|mulher|mãe|filha)|meu (?:irmão|marido|pai|filho)"
-    r"|mia (?:moglie|sorella|madre|figlia)|mio (?:marito|fratello|padre|figlio))"
-    r"\s*[,:]?\s*(?:(?:is|was)\s+)?(?:" + _TITLE + r")?",
+    r"|" + _FAMILY + r")"
+    r"\s*[,:]?\s*(?:(?:is|was|es|est|ist|è|é)\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
+_FAMILY_CUE = re.compile(rf"(?:{_FAMILY})\s*[,:]?\s*(?:(?:es|est|ist|è|é)\s+)?", re.IGNORECASE)
 # "MacDonald", "O'Brien-Taylor": a capital inside a name word, and none after it.
 # Latin letters with their accents ("Amélie", "Jürgen", "Łukasz", "Ørsted").
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
@@ -987,7 +998,8 @@ _STRONG_CUE = re.compile(
     # An identity document's number filed for someone: "passport no. C1070 for grace clark".
     r"|(?:passport|licen[cs]e)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for\s+"
     # Documents filed for someone: "... both uploaded for zara tran".
-    r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for\s+)$",
+    r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for\s+"
+    r"|\bc/o\s+|\bcare of\s+)$",
     re.IGNORECASE,
 )
 _LOWER_NAME = re.compile(r"[a-z][a-z'-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'-]+){1,2}")
@@ -1120,13 +1132,49 @@ VERB_RULE = "name-verb"  # the recognizer named on spans found before a verb
 _LEADING_AUXILIARY = re.compile(
     r"(?:Can|Could|Does|Did|Do|Is|Was|Will|Would|Should|May|Has|Have|Please|Ask|Tell|Let)\s+"
 )
-PAYEE_RULE = "name-payee"
-_PAYMENT_TO = re.compile(r"(?i)(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to")
-# "My name is" in Chinese and Arabic, with the name after it: two to four Han characters, or one
-# to three Arabic words.
-_CJK_SELF = re.compile(r"(?:我叫|我的名字是|我的名字叫|本人)([\u4e00-\u9fff]{2,4})")
-_ARABIC_SELF = re.compile(
-    r"(?:اسمي|إسمي|انا|أنا)\s+([\u0621-\u064a]{2,}(?:\s+[\u0621-\u064a]{2,})?)"
+# "My name is" in Chinese and Arabic, with the name after it. Chinese: a common surname and one
+# to three more characters ("我叫王秀英"; "我叫客服" is "I called customer service"). Arabic: one
+# or two words after "اسمي", not a word that says something about the name ("اسمي غير صحيح": my
+# name is wrong) and not the "و" ("and") that starts the next clause.
+_CJK_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
+    "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵"
+    "万钱严覃武戴莫孔向汤欧阳司诸葛上官"
+)
+_CJK_SELF = re.compile(
+    rf"(?:我叫|我的名字是|我的名字叫|本人)([{_CJK_SURNAMES}][\u4e00-\u9fff]{{1,3}})"
+)
+_ARABIC_NOT_NAME = frozenset(
+    [
+        *("غير", "مكتوب", "خطأ", "خاطئ", "صحيح", "هو", "هي", "في", "على", "ليس", "ليست"),
+        *("غلط", "ناقص", "كامل", "الكامل", "مختلف"),
+    ]
+)
+_ARABIC_WORD = r"[\u0621-\u064a]{2,}"
+_ARABIC_SELF = re.compile(rf"(?:اسمي|إسمي)\s+({_ARABIC_WORD}(?:\s+{_ARABIC_WORD})?)")
+
+
+def _mostly_latin(text: str) -> bool:
+    """Whether most of the letters of ``text`` are Latin ones (accented included)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    latin = sum(ch < "\u0250" for ch in letters)
+    return not letters or latin >= 0.5 * len(letters)
+
+
+def _title_cased(text: str) -> bool:
+    """Whether every word of ``text`` (of three letters or more) is capitalised, so a capital
+    tells nothing ("Mon Père Veut Fermer Son Compte"; German capitalises nouns only)."""
+    words = [w for w in re.findall(r"[^\W\d_]+", text) if len(w) > 2]
+    return len(words) >= 4 and all(w[0].isupper() for w in words)
+
+
+WEAK_CUE_RULE = "name-weak-cue"
+# Cues after which a company is as likely as a person ("pay to Harbor Mutual", "spoke with
+# Roadside Assistance", "c/o Harbor Mutual claims"): the masker keeps a name made of the bank's
+# own words readable after them (WEAK_CUE_RULE).
+_WEAK_CUE = re.compile(
+    r"(?i)(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
+    r"|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
 )
 
 
@@ -1140,8 +1188,20 @@ class NameCueRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = self._before_id(text)
-        for rx in (_CJK_SELF, _ARABIC_SELF):
-            out += [Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in rx.finditer(text)]
+        out += [
+            Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in _CJK_SELF.finditer(text)
+        ]
+        for a in _ARABIC_SELF.finditer(text):
+            words = a.group(1).split()
+            if words[0] in _ARABIC_NOT_NAME:
+                continue
+            # A second word that says something of the name, or opens the next clause with
+            # "و" ("and"), is not the surname.
+            second = len(words) > 1 and words[1] not in _ARABIC_NOT_NAME
+            end = (
+                a.end(1) if second and not words[1].startswith("و") else a.start(1) + len(words[0])
+            )
+            out.append(Span("NAME", a.start(1), end, 0.6, self.name))
         # "Mr Oyelaran-Whitby": after a title one surname is a name (the title stays readable).
         for t in _TITLED.finditer(text):
             if _plausible_name(t.group(1)):
@@ -1155,15 +1215,17 @@ class NameCueRecognizer:
             ):
                 out.append(Span("NAME", flipped.start(), flipped.end(), 0.6, self.name))
                 continue
+            if _FAMILY_CUE.fullmatch(c.group()) and _title_cased(text):
+                continue  # "Mon Père Veut Fermer Son Compte": every word has a capital
             m = _CAP_NAME.match(text, c.end())
             if m and _plausible_name(m.group()):
-                # After a payment's "to" the name is often a company ("pay to Harbor Mutual"):
-                # the masker keeps one made of the bank's own words readable (PAYEE_RULE).
-                rule = PAYEE_RULE if _PAYMENT_TO.fullmatch(c.group().strip()) else self.name
+                cue = c.group().strip(" ,:")
+                rule = WEAK_CUE_RULE if _WEAK_CUE.fullmatch(cue) else self.name
                 out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue
             one = _ONE_NAME.match(text, c.end())
-            if one and _SELF_CUE.fullmatch(c.group().strip()) and _one_name(one.group(1)):
+            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or _FAMILY_CUE.fullmatch(c.group())
+            if one and self_cue and _one_name(one.group(1)) and not _title_cased(text):
                 # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
                 out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))
                 continue
@@ -1271,11 +1333,15 @@ class NerNameRecognizer:
             return []
         if not self._loaded:
             self._nlp, self._loaded = _ner_model(), True
-        # An English model: on other languages it tags ordinary words ("Soy la directora").
-        if self._nlp is None or not may_be_english(text):
+        # An English model: on other languages it tags ordinary words ("Soy la directora"), on
+        # other scripts whole sentences, and on Title Case text every other word.
+        if self._nlp is None or not may_be_english(text) or not _mostly_latin(text):
             return []
         out = []
         hits = function_words(text)
+        foreign = any(n for lang, n in hits.items() if lang != "en")
+        if foreign and not hits["en"] and _title_cased(text):
+            return []  # "Mon Père Veut Fermer Son Compte" (a list of names has no such word)
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":
                 continue
@@ -1299,7 +1365,6 @@ class NerNameRecognizer:
             # one and no name cue has nothing English to stand on ("creo que me han timado":
             # "han timado"); terse English notes have no function word of any language
             # ("katarzyna rossi called re card").
-            foreign = any(n for lang, n in hits.items() if lang != "en")
             if value.islower() and foreign and not hits["en"] and not _NAME_CUE.search(before):
                 continue
             # One word alone counts only after a cue: alone, the model tags place and company

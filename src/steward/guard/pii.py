@@ -992,16 +992,25 @@ class Masker:
         if self.vocabulary is not None:
             # A name the model found with no cue, made only of words the bank's own documents
             # use, is a product or a heading ("Roadside Assistance"), not a person, and so is
-            # a payee after "transfer to" ("Harbor Mutual", the insurer); an address
+            # a payee after "transfer to" or "spoke with" ("Harbor Mutual", the insurer); an address
             # only the parser found, made of them, is the bank's own (a branch's, published).
             spans = [
                 sp
                 for sp in spans
                 if not (
-                    sp.recognizer in ("ner", "name-verb", "name-payee", "address-parser")
+                    sp.recognizer in ("ner", "name-verb", "name-weak-cue", "address-parser")
                     and self.vocabulary(text[sp.start : sp.end])
                 )
             ]
+        # A name the model reads inside an address is the street's ("77 avenida xochimilco").
+        addresses = [(sp.start, sp.end) for sp in spans if sp.kind == "ADDRESS"]
+        spans = [
+            sp
+            for sp in spans
+            if not (
+                sp.recognizer == "ner" and any(a <= sp.start and sp.end <= b for a, b in addresses)
+            )
+        ]
         spans = _joined_names(text, spans)
         spans.sort(key=lambda sp: (-sp.score, -(sp.end - sp.start), sp.start))
         chosen: list[Span] = []

@@ -51,6 +51,11 @@ class GroupSpec(BaseModel):
     external: bool = False
     description: str = ""
 
+    @field_validator("name")
+    @classmethod
+    def _shown(cls, value: str) -> str:
+        return _shown_text(value)
+
 
 class CenterSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,18 +64,20 @@ class CenterSpec(BaseModel):
 
 
 def _shown_text(value: str) -> str:
-    """A name shown to people: no control characters (NUL, line breaks) and no bidirectional
-    overrides, with which a name could pass for another on a page or in a log line."""
-    bad = [ch for ch in value if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS]
+    """A name shown to people: no control or invisible format characters (NUL, line and
+    paragraph separators, zero-width space, bidirectional overrides), with which a name could
+    pass for another on a page or in a log line, and not blank. The zero-width (non-)joiners
+    stay: Persian and Indic names and emoji need them."""
+    bad = [
+        ch
+        for ch in value
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") and ch not in "\u200c\u200d"
+    ]
     if bad:
         raise ValueError(f"must not contain control characters (found U+{ord(bad[0]):04X})")
+    if value and not value.strip():
+        raise ValueError("must not be blank")
     return value
-
-
-# Arabic letter mark, LRM/RLM, the embeddings and overrides, the isolates.
-_BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f" + "".join(map(chr, range(0x202A, 0x202F))) + "\u2066\u2067\u2068\u2069"
-)
 
 
 class UserSpec(BaseModel):
