@@ -119,7 +119,7 @@ def test_a_name_no_source_holds_fails_the_entity_check() -> None:
         ["Grade G5; Job: Fraud Analyst; Minimum: $68,900."],
     )
     assert failure is not None and failure.check == answerability.ENTITY
-    assert "Cards Operations Specialist" in failure.reason(1)
+    assert "'Specialist'" in failure.reason(1) and "Cards Operations" not in failure.reason(1)
     # A name the passages hold passes, and so does the sentence's first word with another.
     assert (
         answerability.check(

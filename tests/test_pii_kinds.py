@@ -684,6 +684,10 @@ SIXTH_REVIEW = [
     ("please mail it c/o jorunn skaret", "skaret"),
     ("انا اسمي خالد العتيبي", "العتيبي"),
     ("my address is 77 avenida xochimilco, el paso", "xochimilco"),
+    # A third look.
+    ("Meine Tochter heißt Annika Schröder-Lindqvist", "Schröder"),
+    ("Mi papá Joaquín Etxeberria necesita acceso", "Etxeberria"),
+    ("Ship it to 77 Pinecrest Drive, Boise, Idaho 83702", "Boise"),
 ]
 SIXTH_REVIEW_READABLE = [
     "What is Box 3 on the claim form?",
@@ -707,6 +711,23 @@ SIXTH_REVIEW_READABLE = [
     "Mia Madre Vuole Una Carta Di Credito",
     "mi hermana quiere abrir una cuenta",
     "I'm at 30 days past due",
+    # A third look.
+    "I moved to 2 Factor Authentication last week",
+    "Mon adresse : 2 lignes ne suffisent pas dans le formulaire",
+    "Mi dirección es 3 veces rechazada por la app",
+    "Meine Adresse ist 3 Mal falsch im Online Banking",
+    "Send it to 7 Eleven ATM",
+    "I live on 1 Paycheck a month",
+    "I moved to 3 Tier Savings",
+    "Send it to 2 Payees at once",
+    "Mail it to 4 Recipients including my accountant?",
+    "We live on 3 Acres",
+    "My address is 4 Digits short on the ZIP",
+    "Mi esposo es Autónomo",
+    "Mein Vater ist Rentner",
+    "Ma sœur est Cliente Premium",
+    "Please send it c/o Accounts Payable, Acme Holdings.",
+    "Please address it c/o Human Resources Payroll.",
 ]
 
 

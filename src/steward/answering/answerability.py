@@ -253,10 +253,14 @@ def check(
         # So is a name of two or more capitalised words none of whose words a retrieved passage
         # holds beside the others ("Cards Operations Specialist": a job the pay bands do not
         # list, where "Operations" alone is everywhere).
+        # Only its missing words are named: quoting the whole name could repeat a restricted
+        # document's title that the asker typed.
         unknown += [
-            phrase
+            word
             for phrase in _capitalised_phrases(asked)
             if not set(stem_terms(phrase)) <= retrieved
+            for word in phrase.split()
+            if not set(stem_terms(word)) <= retrieved
         ]
         unknown = [w for w in unknown if w.lower() not in _NOT_NAMES]
         if unknown:

@@ -138,9 +138,32 @@ _NOT_STREET_NAME = frozenset(
         *("overdraft", "overdrafts", "claim", "claims", "adjuster", "adjusters", "business"),
         *("joint", "thousand", "thousands", "hundred", "hundreds", "million", "k", "grand"),
         *("income", "incomes", "kid", "kids", "child", "children", "job", "jobs", "different"),
-        *("other", "separate", "same", "new", "old", "more", "less", "of"),
+        *("other", "separate", "same", "new", "old", "more", "less", "of", "factor"),
+        *("authentication", "tier", "paycheck", "paychecks", "salary", "pension", "digit"),
+        *("line", "lines", "eleven", "twelve", "twenty", "thirty", "fifty", "hundred"),
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun"),
+        *("jul", "aug", "sep", "sept", "oct", "nov", "dec"),
     ]
 )
+# A plural after a number is a count ("2 Payees", "4 Recipients", "3 Acres"), unless it is one
+# of the plurals streets are named with.
+_STREET_PLURALS = frozenset(
+    [
+        *("meadows", "heights", "gardens", "fields", "woods", "hills", "downs", "mews"),
+        *("terraces", "oaks", "pines", "springs", "falls", "lakes", "commons", "gates"),
+        *("elms", "willows", "brooks", "crossings", "flats", "estates", "villas", "rows"),
+    ]
+)
+
+
+def _count_word(word: str) -> bool:
+    """Whether a word after a number makes it a count, not a house number: a unit or product
+    word, or a plural streets are not named with ("2 Payees"; "12 The Meadows" is a street)."""
+    plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
+    return word in _NOT_STREET_NAME or (plural and word not in _STREET_PLURALS)
+
+
 # Words that say an address follows: "my address is 58 calle quetzalcoatl, miami", "I live at
 # 9 penhallow", "I moved from 45 Orchardleigh to 9 Pennywhistle", "send it to 903 Brightwater";
 # the same in the languages a European bank hears most.
@@ -152,6 +175,13 @@ _ADDRESS_SAID = re.compile(
     r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
     r"|(?:il\s+)?mio\s+indirizzo\s*(?:è|e|:)|(?:o\s+)?meu\s+endere[cç]o\s*(?:é|e|:)"
     r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in)\s+"
+)
+_FOREIGN_SAID = re.compile(
+    r"(?i)mi\s+direcci|mon\s+adresse|meine\s+adresse|(?:il\s+)?mio\s+indirizzo"
+    r"|(?:o\s+)?meu\s+endere|mijn\s+adres|vivo\s+en|j'habite|ich\s+wohne"
+)
+_TYPED_STREET = re.compile(
+    rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?|c/)\b|{_L}+(?i:{_FUSED})\b", re.UNICODE
 )
 # Weaker: "I'm at 3 payments behind". A street after these must be written with capitals or
 # have its town after it.
@@ -178,7 +208,7 @@ _NOT_TOWN = _ENDS_STREET | frozenset(
 # A town after a comma (or a postcode): one to three words, a state's two letters and a ZIP.
 _TOWN_AFTER = re.compile(
     rf"(?:,[^\S\n]*|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,2}}"
-    r"(?:,?[^\S\n]+[A-Z]{2})?(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
+    r"(?:,?[^\S\n]+[A-Z]{2}|,?[^\S\n]+[A-Z][a-z]+(?=[^\S\n]+\d{5}))?(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
 )
 
 
@@ -198,7 +228,12 @@ class CuedAddressRecognizer:
             number = _HOUSE_NUMBER.match(text, cue.end())
             if number is None:
                 continue
-            street = self._street(text, number.end())
+            # In another language a street is named with its type ("mi dirección es 45 calle
+            # tlaloc"); without one, the number counts something ("3 veces rechazada").
+            foreign = bool(_FOREIGN_SAID.match(cue.group()))
+            if foreign and not _TYPED_STREET.match(text, number.end()):
+                continue
+            street = self._street(text, number.end(), counts=not foreign)
             if street is None:
                 continue
             end = street
@@ -214,15 +249,16 @@ class CuedAddressRecognizer:
         return out
 
     @staticmethod
-    def _street(text: str, pos: int) -> int | None:
-        """Where the street's name at ``pos`` ends, or None when it is a unit or a
-        product ("10 Business Days": no address at all, not "10 Business")."""
+    def _street(text: str, pos: int, counts: bool = True) -> int | None:
+        """Where the street's name at ``pos`` ends, or None when it is a unit, a count or a
+        product ("10 Business Days": no address at all, not "10 Business"). ``counts`` off: a
+        street typed with its type in another language ("impasse des glycines") has plurals."""
         capitalised = text[pos].isupper()
         end, words = pos, 0
         while words < 4 and (w := _STREET_WORD.match(text, pos)):
             word = w.group()
             bare = word.rstrip(".").lower()
-            if bare in _NOT_STREET_NAME:
+            if counts and _count_word(bare):
                 return None
             if bare in _ENDS_STREET:
                 break
@@ -240,7 +276,7 @@ class CuedAddressRecognizer:
         if words == 0:
             return None
         # A unit or product word right after the street's words: "2 Joint Accounts".
-        after = _STREET_WORD.match(text, pos) if pos > end else None
+        after = _STREET_WORD.match(text, pos) if pos > end and counts else None
         if after and after.group().rstrip(".").lower() in _NOT_STREET_NAME:
             return None
         return end
@@ -391,7 +427,7 @@ class ParsedAddressRecognizer:
         if (
             not worded
             or not all(w[:1].isupper() or _ORDINAL.match(w) for w in streets)
-            or any(w.strip(".,;").lower() in _NOT_STREET_NAME for w in streets)
+            or any(_count_word(w.strip(".,;").lower()) for w in streets)
             or not all(_DIRECTION.fullmatch(w) for w in directions)
             or not labels & _PARSER_CORE
             or not labels & _PARSER_NUMBERED

@@ -660,7 +660,8 @@ _LEADING_TITLE = re.compile(rf"(?:(?:{_TITLES})\.?\s+){{1,2}}")
 # Family members in the languages a European bank hears most: "mi hermana Rocío", "mon mari
 # Thibault", "mein Schwager Wolfram", "mi esposo es Florencio".
 _FAMILY = (
-    r"mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija|abuela|abuelo"
+    r"mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija|abuela|abuelo|papá"
+    r"|mamá"
     r"|cuñada|cuñado|suegra|suegro|nieta|nieto|tía|tío|prima|primo|pareja|novia|novio)"
     r"|mon (?:mari|frère|fils|père|épouse|grand-père|beau-frère|beau-père|oncle|cousin|compagnon)"
     r"|ma (?:femme|sœur|soeur|fille|mère|grand-mère|belle-sœur|belle-soeur|belle-mère|tante"
@@ -672,6 +673,7 @@ _FAMILY = (
     r"|mia (?:moglie|sorella|madre|figlia|nonna|cognata|suocera|zia|cugina)"
     r"|mio (?:marito|fratello|padre|figlio|nonno|cognato|suocero|zio|cugino)"
 )
+_CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
@@ -691,10 +693,15 @@ _NAME_CUE = re.compile(
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
-    r"\s*[,:]?\s*(?:(?:is|was|es|est|ist|è|é)\s+)?(?:" + _TITLE + r")?",
+    r"\s*[,:]?\s*(?:(?:is|was|es|est|ist|è|é|" + _CALLED + r")\s+)?(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
-_FAMILY_CUE = re.compile(rf"(?:{_FAMILY})\s*[,:]?\s*(?:(?:es|est|ist|è|é)\s+)?", re.IGNORECASE)
+_FAMILY_CUE = re.compile(
+    rf"(?:{_FAMILY})\s*[,:]?\s*(?:(?:es|est|ist|è|é|{_CALLED})\s+)?", re.IGNORECASE
+)
+# "Mi esposo es Autónomo", "Mein Vater ist Rentner": after "is" a capital also starts what the
+# person does (German capitalises every noun), so one word there is no name; "heißt" names.
+_FAMILY_IS = re.compile(r"(?i)\b(?:es|est|ist|è|é)\s+$")
 # "MacDonald", "O'Brien-Taylor": a capital inside a name word, and none after it.
 # Latin letters with their accents ("Amélie", "Jürgen", "Łukasz", "Ørsted").
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
@@ -767,6 +774,27 @@ _NOT_NAME = frozenset(
         "Street",
         "Road",
         "Avenue",
+        # Departments ("c/o Accounts Payable", "c/o Human Resources Payroll") and a customer's
+        # standing ("Cliente Premium").
+        "Accounts",
+        "Payable",
+        "Receivable",
+        "Human",
+        "Resources",
+        "Payroll",
+        "Department",
+        "Dept",
+        "Claims",
+        "Legal",
+        "Finance",
+        "Treasury",
+        "Desk",
+        "Cliente",
+        "Client",
+        "Kunde",
+        "Kundin",
+        "Premium",
+        "Preferente",
         "Customer",
         "Services",
         "Support",
@@ -1218,13 +1246,18 @@ class NameCueRecognizer:
             if _FAMILY_CUE.fullmatch(c.group()) and _title_cased(text):
                 continue  # "Mon Père Veut Fermer Son Compte": every word has a capital
             m = _CAP_NAME.match(text, c.end())
+            family_is = _FAMILY_CUE.fullmatch(c.group()) and _FAMILY_IS.search(c.group())
+            if m and family_is and len(m.group().split()) < 2:
+                continue
             if m and _plausible_name(m.group()):
                 cue = c.group().strip(" ,:")
                 rule = WEAK_CUE_RULE if _WEAK_CUE.fullmatch(cue) else self.name
                 out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue
             one = _ONE_NAME.match(text, c.end())
-            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or _FAMILY_CUE.fullmatch(c.group())
+            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or (
+                _FAMILY_CUE.fullmatch(c.group()) and not _FAMILY_IS.search(c.group())
+            )
             if one and self_cue and _one_name(one.group(1)) and not _title_cased(text):
                 # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
                 out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))

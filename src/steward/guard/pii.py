@@ -747,6 +747,27 @@ class Masked:
         return sorted({k for k, _ in self.entities})
 
 
+def _addresses_widened(chosen: list[Span], dropped: list[Span]) -> list[Span]:
+    """A chosen address widened over the addresses that lost to it by overlapping it, found by
+    other rules ("77 Pinecrest Drive" by its street type, "77 Pinecrest Drive, Boise, Idaho
+    83702" after "ship it to"), where the union overlaps nothing else chosen (a telephone on
+    the next line keeps its own token). Declared and known values keep their own span."""
+    fixed = ("declared", "known")
+    out = list(chosen)
+    for i, sp in enumerate(out):
+        if sp.kind != "ADDRESS" or sp.recognizer in fixed:
+            continue
+        for other in dropped:
+            if other.kind != "ADDRESS" or other.recognizer in fixed:
+                continue
+            if other.end <= sp.start or other.start >= sp.end:
+                continue
+            start, end = min(sp.start, other.start), max(sp.end, other.end)
+            if all(c is out[i] or c.end <= start or c.start >= end for c in out):
+                sp = out[i] = Span("ADDRESS", start, end, sp.score, sp.recognizer)
+    return out
+
+
 def _joined_addresses(text: str, spans: list[Span]) -> list[Span]:
     """Pieces of one address block found by different rules ("971 Kesk 53", then "Suite 343"
     on the next line) as one span: one token for the block. Declared and known values keep
@@ -1017,6 +1038,7 @@ class Masker:
         for sp in spans:
             if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
                 chosen.append(sp)
+        chosen = _addresses_widened(chosen, [sp for sp in spans if sp not in chosen])
         return _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
 
     def mask(
