@@ -688,6 +688,8 @@ SIXTH_REVIEW = [
     ("Meine Tochter heißt Annika Schröder-Lindqvist", "Schröder"),
     ("Mi papá Joaquín Etxeberria necesita acceso", "Etxeberria"),
     ("Ship it to 77 Pinecrest Drive, Boise, Idaho 83702", "Boise"),
+    ("mi direccion es av. insurgentes sur 1602 depto 5, cdmx 03940", "insurgentes"),
+    ("We moved from 45 Orchardleigh Avenue to 9 Kestrel Rise", "Kestrel"),
 ]
 SIXTH_REVIEW_READABLE = [
     "What is Box 3 on the claim form?",
@@ -728,6 +730,7 @@ SIXTH_REVIEW_READABLE = [
     "Ma sœur est Cliente Premium",
     "Please send it c/o Accounts Payable, Acme Holdings.",
     "Please address it c/o Human Resources Payroll.",
+    "mi dirección es incorrecta en la app",
 ]
 
 

@@ -183,6 +183,13 @@ _FOREIGN_SAID = re.compile(
 _TYPED_STREET = re.compile(
     rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?|c/)\b|{_L}+(?i:{_FUSED})\b", re.UNICODE
 )
+_MOVED_ONWARD = re.compile(r",?[^\S\n]+(?i:to|into)[^\S\n]+")
+# The type, up to four words, the number and a flat: "av. insurgentes sur 1602 depto 5".
+_TYPED_THEN_NUMBER = re.compile(
+    rf"\S+(?:[^\S\n]+{_L}[\w'.-]*){{0,4}}?[^\S\n]+\d{{1,5}}[A-Za-z]?"
+    r"(?:,?[^\S\n]+(?i:depto\.?|dpto\.?|piso|apt\.?|app\.?|appt\.?|étage|whg\.?|int\.?)"
+    r"[^\S\n]*\w{1,4})?(?![\w/%:])"
+)
 # Weaker: "I'm at 3 payments behind". A street after these must be written with capitals or
 # have its town after it.
 _ADDRESS_SAID_WEAKLY = re.compile(r"(?i:(?:i'?m|we'?re|i\s+am|we\s+are)\s+(?:now\s+)?at)\s+")
@@ -227,6 +234,9 @@ class CuedAddressRecognizer:
         for cue, weak in cues:
             number = _HOUSE_NUMBER.match(text, cue.end())
             if number is None:
+                typed = self._typed_first(text, cue)
+                if typed is not None:
+                    out.append(Span("ADDRESS", cue.end(), typed, 0.5, self.name))
                 continue
             # In another language a street is named with its type ("mi dirección es 45 calle
             # tlaloc"); without one, the number counts something ("3 veces rechazada").
@@ -246,7 +256,28 @@ class CuedAddressRecognizer:
             end = town.end() if town else end
             # Below every other address rule: where one of them reads a longer block, it wins.
             out.append(Span("ADDRESS", number.start(), end, 0.5, self.name))
+            # "moved from 45 Orchardleigh Avenue to 9 Kestrel Rise": the second one too.
+            onward = _MOVED_ONWARD.match(text, end) if "moved" in cue.group().lower() else None
+            if onward and (number := _HOUSE_NUMBER.match(text, onward.end())):
+                second = self._street(text, number.end())
+                if second is not None:
+                    out.append(Span("ADDRESS", number.start(), second, 0.5, self.name))
         return out
+
+    @staticmethod
+    def _typed_first(text: str, cue: re.Match[str]) -> int | None:
+        """Where an address written type first after another language's address words ends
+        ("mi direccion es av. insurgentes sur 1602 depto 5, cdmx 03940"): the type, up to four
+        words, the house number, a flat and the town; None when no number comes."""
+        if not _FOREIGN_SAID.match(cue.group()) or not _TYPED_STREET.match(text, cue.end()):
+            return None
+        m = _TYPED_THEN_NUMBER.match(text, cue.end())
+        if m is None:
+            return None
+        town = _TOWN_AFTER.match(text, m.end())
+        if town and {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
+            town = None
+        return town.end() if town else m.end()
 
     @staticmethod
     def _street(text: str, pos: int, counts: bool = True) -> int | None:
