@@ -262,8 +262,18 @@ def split_parts(question: str) -> list[str]:
             piece,
             flags=re.IGNORECASE,
         )
-        parts += [context + s.strip() for s in sub if len(query_terms(s)) >= 2]
+        kept = [s.strip() for s in sub if len(query_terms(s)) >= 2]
+        for i in range(1, len(kept)):
+            # "How long must my password be, and how often do I change it?": the second part
+            # asks about the first one's subject, which it names only by a pronoun.
+            if _PRONOUN.search(kept[i]) and not _PRONOUN.search(kept[0]):
+                subject = [w for w in query_terms(kept[0]) if w not in query_terms(kept[i])]
+                kept[i] = f"{kept[i]} ({' '.join(subject)})"
+        parts += [context + s for s in kept]
     return parts or [question]
+
+
+_PRONOUN = re.compile(r"(?i)\b(?:it|its|they|them|their)\b")
 
 
 REFUSED = "the request tries to override instructions or reach restricted content"
