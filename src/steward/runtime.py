@@ -76,7 +76,9 @@ class Runtime:
         self.store: Store = open_store(self.settings.db_url, vector_dim=lambda: self.embedder.dim)
         # Display names are encrypted at rest with a key derived from the masking key; names
         # stored before (or by a store without the key) are sealed now.
-        sealed.bind(self.store.engine, sealed.Sealer(load_or_create_key(self.settings.key_file)))
+        # The masking key, read once: token digests, sealed columns, erasure's fresh token book.
+        self.masking_key = load_or_create_key(self.settings.key_file)
+        sealed.bind(self.store.engine, sealed.Sealer(self.masking_key))
         sealed.seal_plain(self.store.engine)
         # Federated records are merged again after each sync of a source (sponsor/records.py).
         self.store.on_event(lambda event: self.records.on_event(event))
@@ -174,7 +176,7 @@ class Runtime:
         except InputError as exc:
             raise ConfigError(f"STEWARD_PII_RECOGNIZERS_FILE: {exc.message}") from exc
         masker = Masker(
-            TokenBook(self.store, load_or_create_key(self.settings.key_file)),
+            TokenBook(self.store, self.masking_key),
             recognizers=recognizers,
             # The organisation's published contact points are not personal data: the same
             # allow-list mechanism as a source's `pii_allow`, for every text Steward masks.

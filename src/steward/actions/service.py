@@ -167,9 +167,7 @@ class ActionService:
     @cached_property
     def _keys(self) -> tuple[bytes, bytes]:
         """(the call-hash key, the sealing key), both derived from the store's secret."""
-        from steward.guard import load_or_create_key
-
-        secret = load_or_create_key(self.rt.settings.key_file)
+        secret = self.rt.masking_key
         return (
             hashlib.sha256(b"steward-actions-call-hash\x00" + secret).digest(),
             hashlib.sha256(b"steward-actions-seal\x00" + secret).digest(),

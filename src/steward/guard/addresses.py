@@ -219,6 +219,18 @@ _TOWN_AFTER = re.compile(
 )
 
 
+_GAP = re.compile(r"[^\S\n]+")
+
+
+def _town_after(text: str, end: int) -> int | None:
+    """Where the town after a street ending at ``end`` ends, or None when what follows the
+    comma goes on with the sentence (", can we get a loan")."""
+    town = _TOWN_AFTER.match(text, end)
+    if town is None or {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
+        return None
+    return town.end()
+
+
 class CuedAddressRecognizer:
     """A house number and a street of any name right after words that announce an address
     ("my address is", "I live at", "moved from", "send it to", "mi dirección es"), with the
@@ -246,14 +258,10 @@ class CuedAddressRecognizer:
             street = self._street(text, number.end(), counts=not foreign)
             if street is None:
                 continue
-            end = street
-            town = _TOWN_AFTER.match(text, end)
-            if town and {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
-                town = None  # ", can we get a loan" goes on with the sentence
-            capitalised = text[number.end()].isupper()
-            if weak and not capitalised and town is None:
+            town = _town_after(text, street)
+            if weak and not text[number.end()].isupper() and town is None:
                 continue
-            end = town.end() if town else end
+            end = town if town is not None else street
             # Below every other address rule: where one of them reads a longer block, it wins.
             out.append(Span("ADDRESS", number.start(), end, 0.5, self.name))
             # "moved from 45 Orchardleigh Avenue to 9 Kestrel Rise": the second one too.
@@ -274,10 +282,8 @@ class CuedAddressRecognizer:
         m = _TYPED_THEN_NUMBER.match(text, cue.end())
         if m is None:
             return None
-        town = _TOWN_AFTER.match(text, m.end())
-        if town and {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
-            town = None
-        return town.end() if town else m.end()
+        town = _town_after(text, m.end())
+        return town if town is not None else m.end()
 
     @staticmethod
     def _street(text: str, pos: int, counts: bool = True) -> int | None:
@@ -300,7 +306,7 @@ class CuedAddressRecognizer:
             end, words = w.start() + len(word.rstrip(".")), words + 1
             if word.endswith(".") and not _STREET_ABBREVIATION.fullmatch(word):
                 break  # the sentence ends: "I live at 9 Penhallow. What is ..."
-            gap = re.compile(r"[^\S\n]+").match(text, w.end())
+            gap = _GAP.match(text, w.end())
             if gap is None:
                 break
             pos = gap.end()

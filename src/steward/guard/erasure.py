@@ -33,7 +33,7 @@ from ulid import ULID
 
 from steward import audit
 from steward.audit.trail import REDACTABLE, redacted_digest
-from steward.guard import TokenBook, load_or_create_key
+from steward.guard import TokenBook
 from steward.guard.pii import declared_variants
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
@@ -180,7 +180,7 @@ def erase_subject(rt: Runtime, value: str, who: Principal) -> ErasureReport:
         # and the redacted rows' ids and digests (what verify checks them by), never the value.
         audit_id = audit.record(rt.store, _erased(who, counts, rows), session=s)
     # Drop the in-memory numbering too: the next mask of this value gets a new, unlinked number.
-    rt.masker.tokens = TokenBook(rt.store, load_or_create_key(rt.settings.key_file))
+    rt.masker.tokens = TokenBook(rt.store, rt.masking_key)
     # Federated records merged from the erased items are merged again now, without them
     # (their values went with the items; the merged fields and the record's key digest go here).
     for source_id in sorted({d.source_id for d in docs}):

@@ -1243,10 +1243,11 @@ class NameCueRecognizer:
             ):
                 out.append(Span("NAME", flipped.start(), flipped.end(), 0.6, self.name))
                 continue
-            if _FAMILY_CUE.fullmatch(c.group()) and _title_cased(text):
+            family = _FAMILY_CUE.fullmatch(c.group()) is not None
+            family_is = family and _FAMILY_IS.search(c.group()) is not None
+            if family and _title_cased(text):
                 continue  # "Mon Père Veut Fermer Son Compte": every word has a capital
             m = _CAP_NAME.match(text, c.end())
-            family_is = _FAMILY_CUE.fullmatch(c.group()) and _FAMILY_IS.search(c.group())
             if m and family_is and len(m.group().split()) < 2:
                 continue
             if m and _plausible_name(m.group()):
@@ -1255,9 +1256,7 @@ class NameCueRecognizer:
                 out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue
             one = _ONE_NAME.match(text, c.end())
-            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or (
-                _FAMILY_CUE.fullmatch(c.group()) and not _FAMILY_IS.search(c.group())
-            )
+            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or (family and not family_is)
             if one and self_cue and _one_name(one.group(1)) and not _title_cased(text):
                 # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
                 out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))

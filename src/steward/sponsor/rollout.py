@@ -48,7 +48,6 @@ from steward import audit
 from steward.core import reasons
 from steward.core.errors import ConfigError, ConflictError, InputError, NotFoundError
 from steward.core.periodic import Periodic
-from steward.guard import load_or_create_key
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
 from steward.operations.alerts import promql_duration
@@ -212,7 +211,7 @@ class Rollout:
         masking key, so that no one can tell from a user id which share it falls in."""
         key = self._share_key
         if key is None:
-            master = load_or_create_key(self.rt.settings.key_file)
+            master = self.rt.masking_key
             key = self._share_key = hmac.digest(master, b"steward rollout share", "sha256")
         digest = hmac.digest(key, f"{usecase}\x1f{user_id}".encode(), "sha256")
         return int.from_bytes(digest[:8], "big") % SHARE_BUCKETS

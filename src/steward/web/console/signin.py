@@ -12,7 +12,6 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from steward.core.errors import AuthError, InputError, RateLimited, StewardError
-from steward.guard import load_or_create_key
 from steward.identity import oidc
 from steward.identity.auth import Principal
 from steward.identity.authz import Permission
@@ -107,7 +106,7 @@ def _secure(request: Request) -> bool:
 
 
 def _pending_key(request: Request) -> bytes:
-    return oidc.pending_key(load_or_create_key(rt_of(request).settings.key_file))
+    return oidc.pending_key(rt_of(request).masking_key)
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
