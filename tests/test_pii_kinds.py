@@ -129,6 +129,7 @@ def test_a_records_declared_name_typed_into_a_question_becomes_its_token(kb_rt: 
         # After "call me" and a name question, a day, a courtesy or a product is no name.
         "Please call me Monday, or call me back Tomorrow. They called me Sir.",
         "Which name? The one on the Platinum card.",
+        "My son called Amazon about it; I work for Microsoft. We moved here from Denver.",
     ],
 )
 def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> None:
@@ -155,6 +156,8 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         # A name given as the answer to a name question, or as what one is called.
         ("What's your last name? Okonjo", "Okonjo"),
         ("It's Dobromir Vasilev but everyone calls me Dobri", "Dobri"),
+        ("my brother Tadeusz used my card without asking", "Tadeusz"),
+        ("My grandfather was called Halldór Árnþórsson and left me his account", "Árnþórsson"),
     ],
 )
 def test_forms_the_outside_review_found_unmasked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -342,6 +345,9 @@ def test_one_word_the_model_calls_a_person_stays_without_a_cue(kb_rt: Runtime, t
     [
         ("Kevin sent me $40 and it never arrived", "Kevin"),
         ("My landlord Patel wants a reference letter", "Patel"),
+        ("Järvilehto sent me the money last week", "Järvilehto"),
+        # The model calls this name a company; only a person lives somewhere.
+        ("Verda lives on 33 avenue de Provence and needs a new card", "Verda"),
     ],
 )
 @pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")

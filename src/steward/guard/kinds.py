@@ -674,6 +674,12 @@ _FAMILY = (
     r"|mio (?:marito|fratello|padre|figlio|nonno|cognato|suocero|zio|cugino)"
 )
 _CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
+# English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
+_RELATIVE = (
+    r"husband|wife|dad|mum|mom|father|mother|son|daughter|brother|sister|aunt|uncle|cousin"
+    r"|nephew|niece|kid|fianc[ée]e?|grand(?:father|mother|son|daughter|ma|pa|dad|mum|mom)"
+)
+_NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my son called Amazon"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
@@ -685,7 +691,7 @@ _NAME_CUE = re.compile(
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
     r"|(?:passport|licen[cs]e|id)\s+(?:no\.?|number|#)?\s*[A-Z0-9-]{6,}\s+for"
-    r"|husband|wife|dad|mum|mom|father|mother|son|daughter|attention|attn\.?|dear"
+    r"|" + _RELATIVE + r"|attention|attn\.?|dear"
     # A sign-off: "Thanks, Priyanka Raman-Okafor", "Signed, Marguerite Delacroix".
     r"|signed|thanks|thank you|regards|kind regards|best regards|sincerely|cheers|yours truly"
     # Self-introductions in the languages a European bank hears most.
@@ -693,7 +699,8 @@ _NAME_CUE = re.compile(
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
-    r"\s*[,:]?\s*(?:(?:is|was|es|est|ist|è|é|" + _CALLED + r")\s+)?(?:" + _TITLE + r")?",
+    r"\s*[,:]?\s*(?:" + _NAMED + r"\s+|(?:is|was|es|est|ist|è|é|" + _CALLED + r")\s+)?"
+    r"(?:" + _TITLE + r")?",
     re.IGNORECASE,
 )
 _FAMILY_CUE = re.compile(
@@ -868,7 +875,7 @@ _NOT_NAME = frozenset(
 # relative ("I'm Corwin", "my name is Corwin", "this is Corwin", "my wife Sarah").
 _SELF_CUE = re.compile(
     r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am"
-    r"|husband|wife|dad|mum|mom|father|mother|son|daughter)\s*[,:]?",
+    r"|" + _RELATIVE + r")\s*[,:]?\s*(?:" + _NAMED + r")?",
     re.IGNORECASE,
 )
 # One capitalised word, then the end of the name: punctuation, the end, or a lower-case word.
@@ -1340,18 +1347,31 @@ def ner_available() -> bool:
 _PLACE_BEFORE = re.compile(
     r"(?i)\b(?:(?:live[sd]?|living|am|are|is|was|were|based|born|raised|stationed|stay(?:ing|ed)?"
     r"|originally|flew|fly|flying|moved?|moving|returned|went|going|go|travel(?:l?ing|l?ed)?"
-    r"|trip|visit(?:ing|ed)?|arrived?|landed|located|city|town|village)\s+(?:in|to|from|at)"
-    r"|(?:in|from|near|outside)\s+(?:the\s+)?(?:city|town|village|region)\s+of)\s+$"
+    r"|trip|visit(?:ing|ed)?|arrived?|landed|located|city|town|village)"
+    r"(?:\s+(?:here|there|back|away|over|out|down|up))?\s+(?:in|to|from|at)"
+    r"|(?:in|from|near|outside)\s+(?:the\s+)?(?:city|town|village|region)\s+of"
+    # An employer: "I work for Thinknum", "a year at Mhealthcoach", "employed by Dataweave".
+    r"|work(?:s|ed|ing)?\s+(?:for|at)|employed\s+(?:by|at)|(?:year|years|months?)\s+at)\s+$"
 )
 _NUMBER_AFTER = re.compile(r"\s*\d")
+_CORNER = re.compile(r"(?i)\bcorner\s+of\b[^.?!\n]*$")
 _TOWN_SLOT = re.compile(r"\d\w*\.?,\s*$")  # "Apt. 762, Carrollton": an address's town
-_FREQUENT_WORDS = 8000  # the word vectors' rows that count as a frequent word
+# Cased as a name, accents and all: "Kevin", "McDowell", "Järvilehto", "Éva".
+_LONE_NAME = re.compile(rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?")
+_FREQUENT_WORDS = 8000
+# What only a person does (a company calls, writes and charges too).
+_PERSON_AFTER = re.compile(
+    r"\s+(?:(?:has|had|just|also)\s+)?(?:lives|lived|was born|passed away|died|shouted"
+    r"|whispered|is an? (?:very )?\w+ (?:person|man|woman|guy|girl|boy)"
+    r"|spent (?:a|\d+) (?:years?|months?))\b"
+)  # the word vectors' rows that count as a frequent word
 
 
 def _place_slot(before: str, after: str) -> bool:
-    """Where one word stands for a place or a street, not a person: after a verb of travel or
-    stay ("I am in Sutri", "flew to Feliciano"), as an address's town ("Apt. 762,
-    Carrollton"), or before a house number ("Eyrarodda 66")."""
+    """Where one word stands for a place, a street or an employer, not a person: after a verb
+    of travel or stay ("I am in Sutri", "moved here from Tjæreborg"), of work ("I work for
+    Thinknum"), as an address's town ("Apt. 762, Carrollton"), or before a house number
+    ("Eyrarodda 66")."""
     return bool(
         _PLACE_BEFORE.search(before) or _TOWN_SLOT.search(before) or _NUMBER_AFTER.match(after)
     )
@@ -1359,8 +1379,8 @@ def _place_slot(before: str, after: str) -> bool:
 
 def _lone_name(value: str) -> bool:
     """One word the model calls a person, with no cue before it: kept when it is cased as a
-    name ("Kevin", "McDowell") and is not a mistyped ordinary word."""
-    if not re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][a-z]+)?", value) or len(value) < 3:
+    name (``_LONE_NAME``) and is not a mistyped ordinary word."""
+    if not _LONE_NAME.fullmatch(value) or len(value) < 3:
         return False
     return not _mistyped_word(value)
 
@@ -1423,6 +1443,14 @@ class NerNameRecognizer:
             return []  # "Mon Père Veut Fermer Son Compte" (a list of names has no such word)
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":
+                # The model reads some given names as a company or a place ("Enrico",
+                # "Verda"); before what only a person does, one such word is a name.
+                if (
+                    ent.label_ in ("ORG", "GPE", "NORP")
+                    and _LONE_NAME.fullmatch(ent.text)
+                    and _PERSON_AFTER.match(text, ent.end_char)
+                ):
+                    out.append(Span("NAME", ent.start_char, ent.end_char, 0.55, self.name))
                 continue
             # A name does not run onto the next line ("Tom Okonkwo\nClaims desk"), nor take the
             # question's first word ("Can Priya Raman open ...").
@@ -1434,6 +1462,8 @@ class NerNameRecognizer:
             before = text[max(0, start_char - 24) : start_char]
             if "@" in value or not _plausible_name(value) or not _name_shaped(value, before):
                 continue
+            if _CORNER.search(text, max(0, start_char - 60), start_char):
+                continue  # "the corner of Kuusiku 7 and Alexander Flat": a street's name
             # In a text with no English function word, the English model reads other
             # languages' words as names ("Rufen Sie", "llámame al", "mon téléphone"); a name
             # in lower case counts there only while the text does not read as another
