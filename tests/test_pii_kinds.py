@@ -260,6 +260,9 @@ def test_an_address_of_the_banks_own_words_stays_readable(kb_rt: Runtime) -> Non
         "Referral sent to Compliance within 24 hours. VC-1 flag added to the account.",
         "We have 3 Gold cards and 2 Platinum cards in the household",
         "CD early withdrawal penalty: 60 months of interest, per SKU 869474.",
+        # After words that announce an address, a product, an account or a count is none.
+        "Please send it to Account 12 and mail them to Branch 4.",
+        "Please mail them to Section 4 of the form.",
     ],
 )
 def test_numbers_in_questions_are_no_address(kb_rt: Runtime, text: str) -> None:
@@ -289,6 +292,10 @@ def test_the_model_is_left_out_for_documents_and_other_languages(kb_rt: Runtime)
         ("Address: ul. Kwiatowa 7, 00-950 Warszawa", "Kwiatowa"),
         ("My mail goes to PSC 3021, Box 17, APO AE 09021 while deployed", "PSC 3021"),
         ("Statements to Andrássy út 21, Budapest please", "Andrássy"),
+        # Name first, with no street type, after words that announce an address.
+        ("My address is Hafnarstræti 5, 600 Akureyri", "Hafnarstræti"),
+        ("I live at Kongens gate 12, Oslo", "Kongens"),
+        ("Our client lives at 172 Maneeži 75, Saareküla", "75, Saar"),
     ],
 )
 def test_continental_and_military_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:

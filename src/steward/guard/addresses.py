@@ -169,7 +169,8 @@ def _count_word(word: str) -> bool:
 # the same in the languages a European bank hears most.
 _ADDRESS_SAID = re.compile(
     r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
-    r"|address\s*:|(?:i|we)\s+(?:now\s+)?live\s+(?:at|on)|living\s+(?:at|on)|reside\s+at"
+    r"|address\s*:|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
+    r"|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
     r"|staying\s+at|located\s+at|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?"
     r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
@@ -183,6 +184,19 @@ _FOREIGN_SAID = re.compile(
 _TYPED_STREET = re.compile(
     rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?|c/)\b|{_L}+(?i:{_FUSED})\b", re.UNICODE
 )
+# What may follow a house number that ends an address: punctuation (not a decimal point), a
+# line break, the end, a capital or a flat ("12, Oslo", "12 Apt 3"); not a word that makes
+# it a count ("9 Penhallow 3 days a week").
+_ADDRESS_ENDS = (
+    r"(?![.,]\d)(?=[^\S\n]*(?:[,;.!?)\n]|$)|[^\S\n]+(?:[A-Z]|(?i:apt|suite|flat|unit|floor)\b))"
+)
+# A street's name, then its number ("Kongens gate 12", "Via dei Fiorentini 17"), then the end
+# of the address: punctuation, a line break or the end (not "Gold 2 cards", not "Platinum 2.5").
+_NAME_THEN_NUMBER = re.compile(
+    rf"(?P<street>{_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,3}}?)[^\S\n]+\d{{1,5}}[A-Za-z]?"
+    + _ADDRESS_ENDS
+)
+_NUMBER_AFTER_STREET = re.compile(r"[^\S\n]+\d{1,5}[A-Za-z]?" + _ADDRESS_ENDS)
 _MOVED_ONWARD = re.compile(r",?[^\S\n]+(?i:to|into)[^\S\n]+")
 # The type, up to four words, the number and a flat: "av. insurgentes sur 1602 depto 5".
 _TYPED_THEN_NUMBER = re.compile(
@@ -214,7 +228,8 @@ _NOT_TOWN = _ENDS_STREET | frozenset(
 )
 # A town after a comma (or a postcode): one to three words, a state's two letters and a ZIP.
 _TOWN_AFTER = re.compile(
-    rf"(?:,[^\S\n]*|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*(?:[^\S\n]+{_L}[\w'-]*){{0,2}}"
+    rf"(?:,[^\S\n]*(?:\d{{3,5}}[^\S\n]+)?|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*"
+    rf"(?:[^\S\n]+{_L}[\w'-]*){{0,2}}"
     r"(?:,?[^\S\n]+[A-Z]{2}|,?[^\S\n]+[A-Z][a-z]+(?=[^\S\n]+\d{5}))?(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
 )
 
@@ -247,6 +262,8 @@ class CuedAddressRecognizer:
             number = _HOUSE_NUMBER.match(text, cue.end())
             if number is None:
                 typed = self._typed_first(text, cue)
+                if typed is None and not weak:
+                    typed = self._name_first(text, cue.end())
                 if typed is not None:
                     out.append(Span("ADDRESS", cue.end(), typed, 0.5, self.name))
                 continue
@@ -258,6 +275,9 @@ class CuedAddressRecognizer:
             street = self._street(text, number.end(), counts=not foreign)
             if street is None:
                 continue
+            # A house number after the name too ("172 Maneeži 75, Saareküla").
+            second = _NUMBER_AFTER_STREET.match(text, street)
+            street = second.end() if second else street
             town = _town_after(text, street)
             if weak and not text[number.end()].isupper() and town is None:
                 continue
@@ -281,6 +301,21 @@ class CuedAddressRecognizer:
             return None
         m = _TYPED_THEN_NUMBER.match(text, cue.end())
         if m is None:
+            return None
+        town = _town_after(text, m.end())
+        return town if town is not None else m.end()
+
+    @staticmethod
+    def _name_first(text: str, pos: int) -> int | None:
+        """Where a street written name first, as most of Europe writes it, ends: "Kongens gate
+        12, Oslo", "Hafnarstræti 5, 600 Akureyri"; a capital first, up to four words that
+        are not units or products ("Account 12", "Gold 2"), the number, the town after a comma.
+        None when the words do not read so."""
+        m = _NAME_THEN_NUMBER.match(text, pos)
+        if m is None or not text[pos].isupper():
+            return None
+        words = [w.rstrip(".").lower() for w in m.group("street").split()]
+        if any(w in _ENDS_STREET or w in _NOT_STREET_NAME or w in _NOT_TOWN for w in words):
             return None
         town = _town_after(text, m.end())
         return town if town is not None else m.end()
