@@ -276,8 +276,8 @@ class CuedAddressRecognizer:
             if street is None:
                 continue
             # A house number after the name too ("172 Maneeži 75, Saareküla").
-            second = _NUMBER_AFTER_STREET.match(text, street)
-            street = second.end() if second else street
+            also = _NUMBER_AFTER_STREET.match(text, street)
+            street = also.end() if also else street
             town = _town_after(text, street)
             if weak and not text[number.end()].isupper() and town is None:
                 continue
