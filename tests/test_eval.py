@@ -102,14 +102,14 @@ def test_eval_scores_every_metric(kb_rt, tmp_path: Path) -> None:
 def test_pii_stored_names_where_it_was_found_never_what(kb_rt, tmp_path: Path) -> None:
     """A personal value the masker cannot know (a pet's name declared personal by the set) is
     stored with the question: the figure counts it and names the columns, not the value."""
-    q = dict(QUESTIONS[0], id="p1", question="My parrot Quetzalcoatlus asks: the wire fee?")
-    q["pii_in_question"] = ["Quetzalcoatlus"]
+    q = dict(QUESTIONS[0], id="p1", question="My parrot quetzalcoatlus asks: the wire fee?")
+    q["pii_in_question"] = ["quetzalcoatlus"]
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps(q) + "\n")
     summary, _ = run_eval(kb_rt, load_questions(path))
     assert summary["pii_stored"] == 1
     assert "audit.question" in summary["pii_stored_in"], summary["pii_stored_in"]
-    assert "Quetzalcoatlus" not in json.dumps(summary)
+    assert "quetzalcoatlus" not in json.dumps(summary)
 
 
 def test_answer_precision_counts_every_wrong_answer_and_citation_recall_every_gold_source() -> None:

@@ -132,6 +132,35 @@ def test_a_name_no_source_holds_fails_the_entity_check() -> None:
     )
 
 
+FEES_2026 = _passage(
+    4, "Annual fees", "The Classic and Gold annual fees will not change in 2026. Notice in March."
+)
+POINTS = _passage(5, "Points", "You can transfer points to our airline partners at a 1:1 ratio.")
+
+
+def test_a_year_or_month_the_answer_does_not_hold_fails_the_entity_check() -> None:
+    """Asked about 2027 (or September), an answer that names 2026 (or March) is about another
+    time; asked about the year it names, it passes."""
+    for question, asked, said in (
+        ("Did the board decide anything about the Gold annual fee for 2027?", "2027", "2026"),
+        ("What changed for the Gold fee in September?", "september", "march"),
+    ):
+        failure = answerability.check([question], [FEES_2026], [FEES_2026, GOLD], [FEES_2026.text])
+        assert failure is not None and failure.check == answerability.ENTITY
+        assert f"'{asked}'" in failure.reason(1) and f"'{said}'" in failure.reason(1)
+    ok = answerability.check(
+        ["Will the Gold annual fee change in 2026?"], [FEES_2026], [FEES_2026], [FEES_2026.text]
+    )
+    assert ok is None
+
+
+def test_a_camel_case_program_no_source_holds_fails_the_entity_check() -> None:
+    failure = answerability.check(
+        ["Can I transfer my points to Delta SkyMiles?"], [POINTS], [POINTS], [POINTS.text]
+    )
+    assert failure is not None and "'SkyMiles'" in failure.reason(1)
+
+
 def test_the_entity_is_read_in_lower_case_too_when_the_sources_capitalise_it() -> None:
     failure = answerability.check(
         ["whats the annual fee on platinum"],

@@ -13,7 +13,9 @@ another tier's fee shares most of the question's words. So, per part of the ques
   places ("Gold card" beside "Platinum card"). Words that many permitted passages hold (the
   bank's own name) are not siblings of anything.
   An acronym of three or more capitals in the asking clause (``FHA``, ``HELOC``, ``CDs``) that no
-  retrieved passage holds fails the check on its own: the sources do not cover what is asked.
+  retrieved passage holds fails the check on its own: the sources do not cover what is asked;
+  so does a name of several capitalised words ("Delta SkyMiles"). A year or a month asked about
+  that no cited passage holds, beside an answer naming another, is another time's answer.
 - **answer type**: when the part asks for a kind of value (an amount, a rate, a duration or
   deadline, a time, a phone number, a code, a count; see ``answertypes.py``), a cited sentence
   must hold one.
@@ -97,7 +99,20 @@ def _capitalised_inside(text: str) -> list[str]:
     return out
 
 
-_PHRASE = re.compile(r"(?<![\w'])[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+(?![\w'])")
+# Capitalised words, one of them in camel case perhaps ("Delta SkyMiles").
+_PHRASE = re.compile(
+    r"(?<![\w'])[A-Z][a-z]+(?:[A-Z][a-z]+)*(?:\s+[A-Z][a-z]+(?:[A-Z][a-z]+)*)+(?![\w'])"
+)
+# When a thing happened or applies: a year, a month. Asked about one, an answer that names
+# another and not it is about another time ("the September meeting" vs "the December meeting").
+_WHEN = (
+    re.compile(r"\b(?:19|20)\d{2}\b"),
+    re.compile(
+        r"\b(?:january|february|march|april|june|july|august|september|october|november"
+        r"|december)\b",
+        re.IGNORECASE,
+    ),
+)
 
 
 def _capitalised_phrases(text: str) -> list[str]:
@@ -202,6 +217,22 @@ def named_things(
     return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
 
 
+def _other_time(asked: str, cited: list[Passage], claims: list[str]) -> str | None:
+    """The reason, when the question asks about a year or a month that no cited passage holds
+    while the answer names another; else None."""
+    held = " ".join(f"{p.title} {p.heading} {p.text}" for p in cited).lower()
+    for when in _WHEN:
+        wanted = {w.lower() for w in when.findall(asked)}
+        missing = [w for w in wanted if not re.search(rf"\b{w}\b", held)]
+        said = {w.lower() for c in claims for w in when.findall(c)} - wanted
+        if missing and said:
+            return (
+                f"the question asks about {_listed(missing)}; the answer is about "
+                f"{_listed(sorted(said))}"
+            )
+    return None
+
+
 def check(
     parts: list[str],
     cited: list[Passage],
@@ -247,6 +278,9 @@ def check(
                     f"about {_listed(others)}",
                 )
         asked = asking_part(part)
+        other_time = _other_time(asked, cited, claims)
+        if other_time is not None:
+            return Failure(ENTITY, n, other_time)
         # An acronym the question asks about that no permitted source holds (FHA, HELOC, ...):
         # the sources do not cover it, whatever the answer's sentences share with the rest.
         unknown = [w for w in _ACRONYM.findall(asked) if not set(stem_terms(w)) <= retrieved]
