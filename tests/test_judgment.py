@@ -154,6 +154,24 @@ def test_a_year_or_month_the_answer_does_not_hold_fails_the_entity_check() -> No
     assert ok is None
 
 
+DEDUCTIBLES_2025 = Passage(
+    6, 6, "doc-6", "Deductible Options (2025)", "Collision",
+    "Collision deductibles: $500 or $1,000.", "v", None, [(0, 38)],
+    np.zeros((1, 4), np.float32), np.zeros(4, np.float32), np.zeros(4, np.float32), 1.0, False,
+)  # fmt: skip
+
+
+def test_a_year_only_the_cited_title_names_differently_fails_the_entity_check() -> None:
+    """The outside review: asked about 2024, an answer from "Deductible Options (2025)"."""
+    failure = answerability.check(
+        ["What collision deductible options were available in 2024?"],
+        [DEDUCTIBLES_2025],
+        [DEDUCTIBLES_2025],
+        [DEDUCTIBLES_2025.text],
+    )
+    assert failure is not None and "'2024'" in failure.reason(1) and "'2025'" in failure.reason(1)
+
+
 def test_a_camel_case_program_no_source_holds_fails_the_entity_check() -> None:
     failure = answerability.check(
         ["Can I transfer my points to Delta SkyMiles?"], [POINTS], [POINTS], [POINTS.text]

@@ -157,6 +157,14 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("What's your last name? Okonjo", "Okonjo"),
         ("It's Dobromir Vasilev but everyone calls me Dobri", "Dobri"),
         ("my brother Tadeusz used my card without asking", "Tadeusz"),
+        # Neighbours, friends and colleagues in the languages a European bank hears most.
+        ("my neighbour Dave Whitfield hit my car", "Whitfield"),
+        ("Mon voisin Pierre Dubois a cassé ma fenêtre", "Dubois"),
+        ("Mijn buurman Pieter de Vries woont hier", "Vries"),
+        ("Il mio amico Giuseppe Rossi paga la rata", "Rossi"),
+        ("¿Cuánto cuesta la asistencia en carretera? Soy María González", "González"),
+        ("my card is 4111_1111_1111_1111", "4111_"),
+        ("my card is 4111/1111/1111/1111", "4111/"),
         ("My grandfather was called Halldór Árnþórsson and left me his account", "Árnþórsson"),
     ],
 )
@@ -263,6 +271,7 @@ def test_an_address_of_the_banks_own_words_stays_readable(kb_rt: Runtime) -> Non
         # After words that announce an address, a product, an account or a count is none.
         "Please send it to Account 12 and mail them to Branch 4.",
         "Please mail them to Section 4 of the form.",
+        "Boarding gate 12 closes at 9, and I have 5 units, two of them let.",
     ],
 )
 def test_numbers_in_questions_are_no_address(kb_rt: Runtime, text: str) -> None:
@@ -296,6 +305,12 @@ def test_the_model_is_left_out_for_documents_and_other_languages(kb_rt: Runtime)
         ("My address is Hafnarstræti 5, 600 Akureyri", "Hafnarstræti"),
         ("I live at Kongens gate 12, Oslo", "Kongens"),
         ("Our client lives at 172 Maneeži 75, Saareküla", "75, Saar"),
+        # The seventh outside review: another language's verb before a street written name
+        # first, a type word of its own, a flat before the building.
+        ("Bjørn Haugen bor i Kongens gate 12, 0153 Oslo", "Kongens"),
+        ("the car was parked at Hafnarstræti 5 all night", "Hafnarstræti"),
+        ("Er wohnt in der Berliner Straße 12 in Berlin", "Berliner"),
+        ("my address is Apt 4B, 300 E 57th St, New York, NY 10022", "4B"),
     ],
 )
 def test_continental_and_military_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:

@@ -219,12 +219,14 @@ def named_things(
 
 def _other_time(asked: str, cited: list[Passage], claims: list[str]) -> str | None:
     """The reason, when the question asks about a year or a month that no cited passage holds
-    while the answer names another; else None."""
+    while the answer names another, in its sentences or in the title or section they come
+    from ("Deductible Options (2025)" asked about 2024); else None."""
     held = " ".join(f"{p.title} {p.heading} {p.text}" for p in cited).lower()
+    labels = [f"{p.title} {p.heading}" for p in cited]
     for when in _WHEN:
         wanted = {w.lower() for w in when.findall(asked)}
         missing = [w for w in wanted if not re.search(rf"\b{w}\b", held)]
-        said = {w.lower() for c in claims for w in when.findall(c)} - wanted
+        said = {w.lower() for c in [*claims, *labels] for w in when.findall(c)} - wanted
         if missing and said:
             return (
                 f"the question asks about {_listed(missing)}; the answer is about "

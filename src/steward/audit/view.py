@@ -26,7 +26,9 @@ from steward.retrieval.search import allowed_acl_ids
 from steward.store import Store
 from steward.store.models import AuditRecord, Document
 
-WITHHELD = "[withheld: cites documents you may not read; the auditor grant shows it, audited]"
+WITHHELD = (
+    "[withheld: cites or names documents you may not read; the auditor grant shows it, audited]"
+)
 
 
 def readable(store: Store, who: Principal, doc_ids: set[str]) -> set[str]:

@@ -45,9 +45,17 @@ _FUSED = (
     r"stra(?:ß|ss)e|str\.|gasse|weg|platz|allee|ring|damm|ufer|steig|pfad|chaussee"
     r"|vej|vägen|väg|gatan|gata|gade|veien|vegen|veg|gaten|stræde|allé|torv|torget"
     r"|katu|tie|kuja|polku|kaari|raitti|laan|straat|gracht|plein|kade|dreef|steeg|singel"
-    r"|tee|iela|gatvė|prospektas"
+    r"|tee|iela|gatvė|prospektas|stræti|straeti|braut|vegur|stígur"
 )
-_AFTER_NAME = r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\."
+# The type word after the name, as a word of its own: Hungarian ("Andrássy út 21"), Nordic,
+# German and Dutch ("Karl Johans vei 5", "Berliner Straße 12"); not the Norwegian "gate",
+# which is an airport's in English ("Boarding gate 12"): that one needs a postcode after it.
+_AFTER_NAME = (
+    r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\."
+    r"|vej|vei|veien|vegen|gata|gatan|gade|Straße|Strasse|straße|strasse|weg|allee|allé"
+    r"|straat|laan|katu|gasse|platz"
+)
+_SEPARATE_TYPE = rf"{_AFTER_NAME}|gate|gaten"
 _UNIT = r"(?:apt\.?|apartment|suite|ste\.?|unit|flat|app\.?|appt\.?|étage|piso|whg\.?|lgh)"
 _COUNTRIES = (
     r"Albania|Andorra|Argentina|Australia|Austria|Belgium|Bosnia and Herzegovina|Brazil"
@@ -79,8 +87,9 @@ _STREET = re.compile(
 # digits, two capitals) are distinctive enough alone; digits-only ones need the town after them.
 _POSTCODE_ANCHORED = re.compile(
     # The street's name may be hyphenated ("Karl-Marx-Allee", "Champs-Élysées").
-    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:-{_L}+)*(?:\s+{_NAME_WORD}){{0,3}}\s+{_NUMBER}"
-    rf"(?=,\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
+    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:-{_L}+)*(?:\s+(?:{_NAME_WORD}|{_SEPARATE_TYPE})){{0,3}}"
+    rf"\s+{_NUMBER}"
+    rf"(?=,?\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
     rf"|(?:[A-Z]{{1,2}}-)?\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
     r"(?:\s+[A-Z])?(?=\s*(?:[,.;:!?)]|$))))"
 )

@@ -662,22 +662,31 @@ _LEADING_TITLE = re.compile(rf"(?:(?:{_TITLES})\.?\s+){{1,2}}")
 _FAMILY = (
     r"mi (?:hermana|hermano|esposa|esposo|marido|mujer|madre|padre|hijo|hija|abuela|abuelo|papá"
     r"|mamá"
-    r"|cuñada|cuñado|suegra|suegro|nieta|nieto|tía|tío|prima|primo|pareja|novia|novio)"
-    r"|mon (?:mari|frère|fils|père|épouse|grand-père|beau-frère|beau-père|oncle|cousin|compagnon)"
+    r"|cuñada|cuñado|suegra|suegro|nieta|nieto|tía|tío|prima|primo|pareja|novia|novio"
+    # Not family, but people an asker names as often: neighbours, friends, colleagues.
+    r"|vecino|vecina|amigo|amiga|compañero|compañera|jefe|jefa|casero|casera)"
+    r"|mon (?:mari|frère|fils|père|épouse|grand-père|beau-frère|beau-père|oncle|cousin|compagnon"
+    r"|voisin|ami|collègue|patron|propriétaire)"
     r"|ma (?:femme|sœur|soeur|fille|mère|grand-mère|belle-sœur|belle-soeur|belle-mère|tante"
-    r"|cousine|compagne)"
+    r"|cousine|compagne|voisine|amie|collègue|patronne)"
     r"|mein(?:e)? (?:vater|mutter|mann|sohn|tochter|bruder|schwester|ehefrau|oma|opa"
-    r"|schwager|schwägerin|schwiegermutter|schwiegervater|tante|onkel|partnerin|partner)"
-    r"|minha (?:irmã|esposa|mulher|mãe|filha|avó|cunhada|sogra|tia|prima)"
-    r"|meu (?:irmão|marido|pai|filho|avô|cunhado|sogro|tio|primo)"
-    r"|mia (?:moglie|sorella|madre|figlia|nonna|cognata|suocera|zia|cugina)"
-    r"|mio (?:marito|fratello|padre|figlio|nonno|cognato|suocero|zio|cugino)"
+    r"|schwager|schwägerin|schwiegermutter|schwiegervater|tante|onkel|partnerin|partner"
+    r"|nachbar|nachbarin|freund|freundin|kollege|kollegin|chef|chefin|vermieter|vermieterin)"
+    r"|minha (?:irmã|esposa|mulher|mãe|filha|avó|cunhada|sogra|tia|prima|amiga|vizinha|colega)"
+    r"|meu (?:irmão|marido|pai|filho|avô|cunhado|sogro|tio|primo|amigo|vizinho|colega)"
+    r"|mia (?:moglie|sorella|madre|figlia|nonna|cognata|suocera|zia|cugina|amica|vicina|collega)"
+    r"|mio (?:marito|fratello|padre|figlio|nonno|cognato|suocero|zio|cugino|amico|vicino"
+    r"|collega|capo)"
+    r"|mijn (?:man|vrouw|vader|moeder|zoon|dochter|broer|zus|opa|oma|oom|tante|neef|nicht"
+    r"|buurman|buurvrouw|vriend|vriendin|collega|baas|partner)"
 )
 _CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
 # English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
 _RELATIVE = (
     r"husband|wife|dad|mum|mom|father|mother|son|daughter|brother|sister|aunt|uncle|cousin"
     r"|nephew|niece|kid|fianc[ée]e?|grand(?:father|mother|son|daughter|ma|pa|dad|mum|mom)"
+    r"|neighbou?r|friend|colleague|boss|landlord|landlady|tenant|roommate|flatmate|carer"
+    r"|caregiver"
 )
 _NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my son called Amazon"
 _NAME_CUE = re.compile(
@@ -695,7 +704,7 @@ _NAME_CUE = re.compile(
     # A sign-off: "Thanks, Priyanka Raman-Okafor", "Signed, Marguerite Delacroix".
     r"|signed|thanks|thank you|regards|kind regards|best regards|sincerely|cheers|yours truly"
     # Self-introductions in the languages a European bank hears most.
-    r"|me llamo|mi nombre es|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
+    r"|me llamo|mi nombre es|soy|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"

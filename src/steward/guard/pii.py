@@ -140,15 +140,19 @@ _USUAL = (16, 15, 19, 14, 13, 18, 17, 12)  # card lengths, most usual first
 
 
 class CardRecognizer:
-    """Payment card numbers in any grouping (4-4-4-4, 4-6-5, none; spaces, hyphens or dots),
-    Luhn-checked.
+    """Payment card numbers in any grouping (4-4-4-4, 4-6-5, none; spaces, hyphens, dots,
+    underscores or slashes), Luhn-checked.
 
     Without context a number must look like a major network's (13-19 digits, first digit 2-6);
     next to a card word ("card", "visa", "cc") any Luhn-valid 12-19 digits count (Maestro, JCB).
     """
 
     name = "card-luhn"
-    _re = re.compile(r"(?<![\w.-])(?:(?:\d[ -]?){11,18}\d|\d{4}(?:\.\d{3,6}){2,4})(?![\w-]|\.\d)")
+    _re = re.compile(
+        r"(?<![\w./-])(?:(?:\d[ -]?){11,18}\d|\d{4}(?:\.\d{3,6}){2,4}"
+        # Groups of four split by underscores or slashes ("4111_1111_1111_1111").
+        r"|\d{4}(?P<sep>[_/])\d{4}(?:(?P=sep)\d{3,4}){1,3})(?![\w/-]|\.\d)"
+    )
 
     def find(self, text: str) -> list[Span]:
         out = []
@@ -791,6 +795,24 @@ def _joined_addresses(text: str, spans: list[Span]) -> list[Span]:
 
 
 _ADDRESS_GAP = re.compile(r"[\s,;]{0,4}")
+# A flat written before its building's address: "Apt 4B, 300 E 57th St", "Unit 5, 12 King's Road".
+_UNIT_BEFORE = re.compile(
+    r"(?<!\w)(?i:apt\.?|apartment|unit|flat|suite|ste\.?)(?:\s*#\s*|\s+)"
+    r"(?=\w{0,4}\d|[A-Za-z]\b)\w{1,5},?\s+$"
+)
+
+
+def _units_before(text: str, spans: list[Span]) -> list[Span]:
+    """Each address widened over a flat written before it, where nothing else is masked there
+    (spans in text order)."""
+    out = list(spans)
+    for i, sp in enumerate(out):
+        if sp.kind != "ADDRESS" or sp.recognizer in ("declared", "known"):
+            continue
+        unit = _UNIT_BEFORE.search(text, max(0, sp.start - 24), sp.start)
+        if unit and (i == 0 or out[i - 1].end <= unit.start()):
+            out[i] = Span("ADDRESS", unit.start(), sp.end, sp.score, sp.recognizer)
+    return out
 
 
 class TokenBook:
@@ -1039,7 +1061,7 @@ class Masker:
             if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
                 chosen.append(sp)
         chosen = _addresses_widened(chosen, [sp for sp in spans if sp not in chosen])
-        return _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
+        return _units_before(text, _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start)))
 
     def mask(
         self,
