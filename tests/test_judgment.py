@@ -172,6 +172,45 @@ def test_a_year_only_the_cited_title_names_differently_fails_the_entity_check() 
     assert failure is not None and "'2024'" in failure.reason(1) and "'2025'" in failure.reason(1)
 
 
+CLAIMS = _passage(7, "Filing a claim", "File an auto claim within 14 days of the accident.")
+HURRICANE = _passage(8, "Deductibles", "In Florida, a separate hurricane deductible of 2% applies.")
+ROADSIDE = _passage(9, "Roadside", "Roadside assistance has an annual fee of $16 per vehicle.")
+
+
+def test_a_kind_or_place_no_source_holds_beside_an_answer_about_another_fails(kb_rt) -> None:
+    """The seventh outside review: a boat claim answered with the auto claim's deadline, the
+    hurricane deductible in Louisiana with Florida's. The words are compared by the embedder's
+    vectors: a synonym ("yearly" for "annual") is the same thing and passes."""
+
+    def similar(a: str, b: str) -> float:
+        va, vb = kb_rt.embedder.embed([a, b])
+        return float(va @ vb)
+
+    def check(question: str, passage: Passage, unknown: set[str]):  # type: ignore[no-untyped-def]
+        return answerability.check(
+            [question], [passage], [passage], [passage.text], None, frozenset(unknown), similar
+        )
+
+    boat = check("How long do I have to file a boat claim?", CLAIMS, {"boat"})
+    assert boat is not None and "'boat claim'" in boat.reason(1)
+    assert "'auto claim'" in boat.reason(1)
+    place = check("What is the hurricane deductible in Louisiana?", HURRICANE, {"louisiana"})
+    assert place is not None and "'Louisiana'" in place.reason(1) and "'Florida'" in place.reason(1)
+    assert check("What is the yearly fee for roadside assistance?", ROADSIDE, {"year"}) is None
+    assert check("How long do I have to file an auto claim?", CLAIMS, set()) is None
+    # A typo of the passage's own word is that word ("montly" for "monthly").
+    monthly = _passage(10, "Fees", "The monthly fee is $5; the service fee is waived.")
+    assert check("How do I stop the montly fee?", monthly, {"montli"}) is None
+    # So is a phrase placed more precisely by a word the cited passage holds.
+    assert (
+        answerability.check(
+            ["I'm in Jacksonville Florida, what is the hurricane deductible?"],
+            [HURRICANE], [HURRICANE], [HURRICANE.text],
+        )
+        is None
+    )  # fmt: skip
+
+
 def test_a_camel_case_program_no_source_holds_fails_the_entity_check() -> None:
     failure = answerability.check(
         ["Can I transfer my points to Delta SkyMiles?"], [POINTS], [POINTS], [POINTS.text]

@@ -15,7 +15,9 @@ another tier's fee shares most of the question's words. So, per part of the ques
   An acronym of three or more capitals in the asking clause (``FHA``, ``HELOC``, ``CDs``) that no
   retrieved passage holds fails the check on its own: the sources do not cover what is asked;
   so does a name of several capitalised words ("Delta SkyMiles"). A year or a month asked about
-  that no cited passage holds, beside an answer naming another, is another time's answer.
+  that no cited passage holds, beside an answer naming another, is another time's answer; a
+  thing qualified by a word no source holds ("a boat claim", "in Louisiana"), beside an answer
+  about the same thing qualified otherwise ("an auto claim", "In Florida"), another thing's.
 - **answer type**: when the part asks for a kind of value (an amount, a rate, a duration or
   deadline, a time, a phone number, a code, a count; see ``answertypes.py``), a cited sentence
   must hold one.
@@ -36,7 +38,7 @@ from functools import lru_cache
 
 from steward.answering.answertypes import expected_types, value_types
 from steward.answering.providers.base import Passage
-from steward.retrieval.search import asking_part, stem_terms
+from steward.retrieval.search import STOPWORDS, asking_part, stem, stem_terms
 
 ENTITY, ANSWER_TYPE = "entity", "answer_type"
 _WORD = re.compile(r"<[A-Z_]+(?:_\d+)?>|[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
@@ -164,8 +166,8 @@ def _contexts(passages: list[Passage]) -> dict[str, set[tuple[int, str]]]:
     out: dict[str, set[tuple[int, str]]] = {}
     for p in passages:
         stems = _text_stems(p.text)
-        for i, stem in enumerate(stems):
-            ctx = out.setdefault(stem, set())
+        for i, st in enumerate(stems):
+            ctx = out.setdefault(st, set())
             if i:
                 ctx.add((-1, stems[i - 1]))
             if i + 1 < len(stems):
@@ -204,15 +206,15 @@ def named_things(
     source = asking_part(text) if asked else text
     seen: dict[str, str] = {}
     for word in _capitalised_inside(source) + _CODE.findall(source):
-        for stem in stem_terms(word):
-            seen.setdefault(stem, word)
+        for st in stem_terms(word):
+            seen.setdefault(st, word)
     for m in _WORD.finditer(source):
         word = m.group()
         if word.startswith("<") or word.lower() in _NOT_NAMES:
             continue
-        for stem in stem_terms(word):
-            if stem in proper:
-                seen.setdefault(stem, word)
+        for st in stem_terms(word):
+            if st in proper:
+                seen.setdefault(st, word)
     common = math.log(1 / COMMON_SHARE)
     return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
 
@@ -235,16 +237,108 @@ def _other_time(asked: str, cited: list[Passage], claims: list[str]) -> str | No
     return None
 
 
+# Two words side by side, a space between them (overlapping pairs: read the groups).
+_PAIR = re.compile(r"(?=(?<![\w'-])([A-Za-z][A-Za-z'-]*) ([A-Za-z][A-Za-z'-]*)(?![\w'-]))")
+# A named place or thing right after "in" or "for": "the hurricane deductible in Louisiana"
+# beside an answer "In Florida, ...".
+_IN_NAMED = re.compile(r"\b([Ii]n|[Ff]or) ([A-Z][a-z]+(?:[A-Z][a-z]+)?)\b")
+# Words that count or point, not qualify: "every day" is no kind of day.
+_DETERMINERS = frozenset({
+    "every", "each", "all", "any", "some", "no", "other", "another", "several", "few", "many",
+    "more", "most", "less", "per", "first", "last", "next", "same", "such", "certain",
+})  # fmt: skip
+# Words that say how much or which one, not what kind: "the whole Platinum fee".
+_NOT_KINDS = _DETERMINERS | frozenset({
+    "whole", "entire", "full", "total", "complete", "overall", "current", "new", "old",
+    "actual", "real", "usual", "normal", "exact", "own", "extra", "additional", "right", "wrong",
+})  # fmt: skip
+SYNONYM = 0.75  # word-vector cosine above which two words name the same thing
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with one letter added, dropped, changed or two swapped."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _mistyped(word: str, passages: list[Passage]) -> bool:
+    """Whether a word no source holds is one typo away from a word of these passages
+    ("montly" for "monthly")."""
+    if len(word) < 4:
+        return False
+    return any(_one_edit(word, w.lower()) for p in passages for w in _WORDS_OF.findall(p.text))
+
+
+_WORDS_OF = re.compile(r"[A-Za-z]{3,}")
+
+
+def _other_kind(
+    asked: str,
+    unknown: frozenset[str],
+    question_stems: set[str],
+    claims: list[str],
+    similar: Callable[[str, str], float],
+    cited: list[Passage],
+) -> str | None:
+    """The reason, when the question qualifies a thing by a word no permitted source holds
+    ("a boat claim", "in Louisiana") and the answer speaks of the same thing qualified
+    otherwise ("an auto claim", "In Florida") by a word that does not mean the same ("yearly
+    fee" and "annual fee" do); else None."""
+    for place in _IN_NAMED.finditer(asked):
+        p, u = place.group(1).lower(), place.group(2)
+        if stem(u.lower()) not in unknown or u.lower() in _NOT_NAMES:
+            continue
+        for claim in claims:
+            for said in _IN_NAMED.finditer(claim):
+                x = said.group(2)
+                if said.group(1).lower() != p or stem(x.lower()) in question_stems:
+                    continue
+                if x.lower() in _NOT_NAMES or similar(u.lower(), x.lower()) >= SYNONYM:
+                    continue
+                return f"the question asks about '{u}'; the answer is about '{x}'"
+    for pair in _PAIR.finditer(asked):
+        u, h = pair.group(1), pair.group(2)
+        low_u, low_h = u.lower(), h.lower()
+        if low_u in STOPWORDS or low_u in _NOT_KINDS or low_h in STOPWORDS:
+            continue
+        if stem(low_u) not in unknown or _mistyped(low_u, cited):
+            continue
+        head = stem(low_h)
+        for claim in claims:
+            for said in _PAIR.finditer(claim):
+                x, y = said.group(1), said.group(2)
+                low_x = x.lower()
+                if stem(y.lower()) != head or low_x in STOPWORDS or low_x in _DETERMINERS:
+                    continue
+                if stem(low_x) in question_stems or similar(low_u, low_x) >= SYNONYM:
+                    continue
+                return f"the question asks about '{u} {h}'; the answer is about '{x} {y}'"
+    return None
+
+
 def check(
     parts: list[str],
     cited: list[Passage],
     passages: list[Passage],
     claims: list[str],
     answer_weights: Callable[[str], dict[str, float]] | None = None,
+    unknown_stems: frozenset[str] = frozenset(),
+    similar: Callable[[str, str], float] | None = None,
 ) -> Failure | None:
     """The first failed check of the answer (``claims``: its sentences, citing ``cited``),
     or None when every part names only things the cited passages hold and gets its kind of
-    value."""
+    value. ``unknown_stems``: the stems of question words no permitted source holds; ``similar``:
+    the cosine of two words' vectors (without it, a word's qualifier is not compared)."""
     stems = {p.chunk_id: _stems(p) for p in [*passages, *cited]}  # each passage read once
     cited_stems: set[str] = set().union(*(stems[p.chunk_id] for p in cited))
     retrieved: set[str] = set().union(*stems.values())
@@ -283,6 +377,10 @@ def check(
         other_time = _other_time(asked, cited, claims)
         if other_time is not None:
             return Failure(ENTITY, n, other_time)
+        if similar is not None and unknown_stems:
+            other_kind = _other_kind(asked, unknown_stems, question_stems, claims, similar, cited)
+            if other_kind is not None:
+                return Failure(ENTITY, n, other_kind)
         # An acronym the question asks about that no permitted source holds (FHA, HELOC, ...):
         # the sources do not cover it, whatever the answer's sentences share with the rest.
         unknown = [w for w in _ACRONYM.findall(asked) if not set(stem_terms(w)) <= retrieved]
@@ -291,10 +389,13 @@ def check(
         # list, where "Operations" alone is everywhere).
         # Only its missing words are named: quoting the whole name could repeat a restricted
         # document's title that the asker typed.
+        # A phrase with another name the cited passages hold is a known thing placed more
+        # precisely ("Jacksonville Florida" beside a passage on Florida).
         unknown += [
             word
             for phrase in _capitalised_phrases(asked)
             if not set(stem_terms(phrase)) <= retrieved
+            and not set(stem_terms(phrase)) & cited_stems & proper
             for word in phrase.split()
             if not set(stem_terms(word)) <= retrieved
         ]

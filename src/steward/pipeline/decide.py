@@ -83,9 +83,11 @@ def after_answer(
     policy: Policy,
     request: AnswerRequest | None = None,
     weights_of: Callable[[str], dict[str, float]] | None = None,
+    similar: Callable[[str, str], float] | None = None,
 ) -> Decision:
-    """``request`` and ``weights_of`` (IDF of a text's words over the asker's permitted passages)
-    feed the answerability check; without a request it is skipped."""
+    """``request``, ``weights_of`` (IDF of a text's words over the asker's permitted passages)
+    and ``similar`` (the cosine of two words' vectors) feed the answerability check; without a
+    request it is skipped."""
     if result is None or not result.passages:
         return Decision("abstain", "no permitted source matches the question", rule="no-sources")
     if result.draft.no_answer or not result.draft.claims:
@@ -100,6 +102,8 @@ def after_answer(
             result.passages,
             [c.text for c in result.draft.claims],
             weights_of,
+            frozenset(request.unknown_terms),
+            similar,
         )
         if failure is not None:
             return Decision(

@@ -109,6 +109,12 @@ def _weights(rt: Runtime, text: str, flt: Filter) -> dict[str, float]:
     return stats.weights if stats.total >= 20 else {}
 
 
+def _similar(rt: Runtime, a: str, b: str) -> float:
+    """The cosine of two words' vectors from the embedder (normalised)."""
+    va, vb = rt.embedder.embed([a, b])
+    return float(va @ vb)
+
+
 def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
     try:
         for stage in stages.BEFORE_ANSWER:
@@ -122,6 +128,7 @@ def _decide(rt: Runtime, t: Turn) -> Generator[str, None, Decision]:
             t.policy,
             t.request,
             (lambda text: _weights(rt, text, flt)) if flt is not None else None,
+            lambda a, b: _similar(rt, a, b),
         )
         return stages.second_opinion(rt, t, decision)
     except GuardError as exc:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from steward import __version__ as steward_version
 from steward.answering.answer import Answerer, AnswerResult, load_passages
 from steward.answering.providers.base import AnswerRequest, Passage
 from steward.core import channels, reasons
@@ -282,8 +283,12 @@ def pinned(rt: Runtime, t: Turn) -> Decision | None:
 def cache_key(rt: Runtime, t: Turn, acl_ids: frozenset[int]) -> tuple[str, str]:
     assert t.und is not None
     # The prompt and the profile version are part of the partition the semantic look-up
-    # searches, not only of the exact key: no version ever serves another's answers.
-    prompt = f"{rt.answerer.provider.prompt_version}|profile:{rt.profile_version}"
+    # searches, not only of the exact key: no version ever serves another's answers. Nor does
+    # an earlier release of Steward, whose checks may have decided otherwise.
+    prompt = (
+        f"{rt.answerer.provider.prompt_version}|profile:{rt.profile_version}"
+        f"|steward:{steward_version}"
+    )
     fp = fingerprint(acl_ids, t.principal.center, f"{t.policy.version}|{prompt}")
     return rt.cache.key(t.und.question, fp, prompt), fp
 
