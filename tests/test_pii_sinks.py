@@ -242,3 +242,18 @@ def test_an_abstention_does_not_repeat_the_numbers_it_searched_for(kb_rt: Runtim
     )
     assert r.action == "abstain", (r.action, r.reason)
     assert "zorblax" in r.answer and "77341" not in r.answer and "9182" not in r.answer
+
+
+def test_a_token_the_asker_types_is_stored_as_no_token(kb_rt: Runtime) -> None:
+    """The seventh outside review: "<NAME_2>" typed into a question was stored as typed, the
+    same as a token masking wrote, so a reader (or a reveal) could take it for another
+    customer's masked name. Typed ones lose their brackets; the real one keeps them."""
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "cara"),
+        "Is the fee for <NAME_2> and <EXPIRY> waived? My card 4539 1488 0343 6467",
+        channel="test",
+    )
+    stored = audit.get(kb_rt.store, r.audit_id).question
+    assert "<NAME_2>" not in stored and "‹NAME_2›" in stored and "‹EXPIRY›" in stored
+    assert re.search(r"<CARD_\d+>", stored) and "6467" not in stored

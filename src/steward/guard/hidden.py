@@ -82,6 +82,17 @@ class Revealed:
     hidden: list[str] = field(default_factory=list)
 
 
+# What masking writes in place of a value: "<NAME_2>", "<CARD_14>", "<EXPIRY>".
+_TOKEN_SHAPE = re.compile(r"<([A-Z][A-Z_]*[A-Z](?:_\d+)?)>")
+
+
+def defang_tokens(text: str) -> str:
+    """A token the asker typed is no token: its brackets become "‹ ›", so that no reader,
+    audit row, hand-off or reveal takes it for one that masking wrote ("what is <NAME_2>'s
+    address?" typed to fish for another customer's name)."""
+    return _TOKEN_SHAPE.sub(r"‹\1›", text)
+
+
 def strip_invisible(text: str) -> tuple[str, str]:
     """``text`` without format and control characters (zero-width, bidi, tag characters),
     and the ASCII that tag characters spelled, if any."""

@@ -23,6 +23,7 @@ from steward.guard.hidden import (
     COMMENT,
     INVISIBLE,
     Revealed,
+    defang_tokens,
     invisible,
     join_split_values,
     reveal,
@@ -95,6 +96,7 @@ def guard(rt: Runtime, t: Turn) -> Decision | None:
         # Zero-width and bidi characters go first: inside a card number they would hide it
         # from the recognizers.
         text, _ = strip_invisible(t.text)
+        text = defang_tokens(text)
         # A comment cut into a number would hide it from the recognizers, and the stored
         # question would keep its digits: the comment goes first (its text is still scanned).
         text, split = join_split_values(text)
@@ -132,7 +134,7 @@ def understand(rt: Runtime, t: Turn) -> Decision | None:
             if t.conversation_id is not None:
                 previous = rt.conversations.last_question(t.conversation_id)
             if previous is None and t.previous:
-                previous = rt.masker.mask(t.previous).text
+                previous = rt.masker.mask(defang_tokens(t.previous)).text
             if previous:
                 t.standalone = rewrite(seen.text, previous)
         seen = replace(seen, text=t.standalone)
@@ -160,7 +162,7 @@ def assess_risk(rt: Runtime, t: Turn) -> Decision | None:
         with t.timer.stage("risk"):
             pieces = windows(text)
             if t.previous:  # a client that keeps the history (the gateway): its last message too
-                pieces.append(rt.masker.mask(t.previous).text)
+                pieces.append(rt.masker.mask(defang_tokens(t.previous)).text)
             vectors = None
             if model.embedder_id:
                 if t.vector is None:
