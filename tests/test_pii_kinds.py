@@ -164,6 +164,8 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("Il mio amico Giuseppe Rossi paga la rata", "Rossi"),
         ("¿Cuánto cuesta la asistencia en carretera? Soy María González", "González"),
         ("my card is 4111_1111_1111_1111", "4111_"),
+        ("Мой брат Дмитрий Иванов потерял карту", "Иванов"),
+        ("SSN 536 - 22 - 8471, and my ssn is 536*22*8471", "8471"),
         ("my card is 4111/1111/1111/1111", "4111/"),
         ("My grandfather was called Halldór Árnþórsson and left me his account", "Árnþórsson"),
     ],
@@ -272,6 +274,7 @@ def test_an_address_of_the_banks_own_words_stays_readable(kb_rt: Runtime) -> Non
         "Please send it to Account 12 and mail them to Branch 4.",
         "Please mail them to Section 4 of the form.",
         "Boarding gate 12 closes at 9, and I have 5 units, two of them let.",
+        "Какая комиссия на улице? 我的卡被拒绝了，为什么？",
     ],
 )
 def test_numbers_in_questions_are_no_address(kb_rt: Runtime, text: str) -> None:
@@ -311,6 +314,10 @@ def test_the_model_is_left_out_for_documents_and_other_languages(kb_rt: Runtime)
         ("the car was parked at Hafnarstræti 5 all night", "Hafnarstræti"),
         ("Er wohnt in der Berliner Straße 12 in Berlin", "Berliner"),
         ("my address is Apt 4B, 300 E 57th St, New York, NY 10022", "4B"),
+        # Other scripts, each in its own order.
+        ("Мой брат живёт на улице Ленина 5, Москва", "Ленина"),
+        ("我的地址是北京市朝阳区建国路88号", "建国路"),
+        ("وأعيش في شارع الملك فهد 12، الرياض", "فهد"),
     ],
 )
 def test_continental_and_military_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:

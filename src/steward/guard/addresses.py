@@ -107,8 +107,25 @@ _TAIL = re.compile(
 )
 
 
+# Addresses in other scripts, each in its own order: Russian (the type, the name, the number:
+# "улице Ленина 5", "ул. Тверская, д. 7"), Chinese (province, city and district, the road and
+# its number: "北京市朝阳区建国路88号") and Arabic ("شارع الملك فهد 12"), with the town after a
+# comma where one follows.
+# A Han character that can be part of a place's name (not "my", "is", "at", "address", "live").
+_HAN = r"(?:(?![我你他她的是在址住到从])[\u4e00-\u9fff])"
+_OTHER_SCRIPTS = re.compile(
+    r"(?i:улиц[аеуы]|ул\.|проспект[еа]?|пр-т|переул(?:ок|ке)|пер\.|шоссе|площад[ьи]|бульвар[еа]?"
+    r"|набережн(?:ая|ой))\s+(?:[А-ЯЁ][а-яё-]+\s+){0,2}[А-ЯЁ][а-яё-]+,?\s+(?:(?:д\.|дом)\s*)?\d{1,4}"
+    r"(?:[а-я])?(?:,?\s+(?:кв\.|квартира)\s*\d{1,4})?(?:,\s*[А-ЯЁ][а-яё-]+)?"
+    rf"|(?:{_HAN}{{1,8}}(?:省|市|区|县|镇))*{_HAN}{{1,10}}(?:路|街|大道|道|巷|胡同)"
+    r"\d{1,5}号(?:[\u4e00-\u9fff\d]{0,10}?(?:楼|室|单元))?"
+    r"|شارع\s+(?:[\u0621-\u064A]+\s+){0,3}\d{1,5}(?:\s*[،,]\s*[\u0621-\u064A]+)?"
+)
+
+
 class ContinentalAddressRecognizer:
-    """Street addresses with the type word first or fused into the name, and a house number."""
+    """Street addresses with the type word first or fused into the name, and a house number;
+    Russian, Chinese and Arabic ones in their own order."""
 
     name = "address-intl"
 
@@ -117,6 +134,10 @@ class ContinentalAddressRecognizer:
         # the "7 St" an English rule reads inside it.
         out = [
             Span("ADDRESS", m.start(), m.end(), 0.72, self.name) for m in _MILITARY.finditer(text)
+        ]
+        out += [
+            Span("ADDRESS", m.start(), m.end(), 0.72, self.name)
+            for m in _OTHER_SCRIPTS.finditer(text)
         ]
         for m in [*_STREET.finditer(text), *_POSTCODE_ANCHORED.finditer(text)]:
             end = m.end()

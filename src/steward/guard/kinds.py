@@ -337,7 +337,9 @@ class CardSecurityRecognizer:
 
 
 _SSN_CUE = _cue(r"ssn|social security|soc(?:ial)?\.? sec\.?|social\b|ss#|ss no")
-_SSN = re.compile(r"(?<![\d-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\d-])")
+# Any one separator, the same twice, spaces around it or not: "536-22-8471", "536 - 22 - 8471",
+# "536*22*8471", "536228726" (after a cue only).
+_SSN = re.compile(r"(?<![\d-])(\d{3})(\s?[-*./_–]\s?|\s?)(\d{2})\2(\d{4})(?![\d-])")
 _PASSPORT_CUE = _cue(r"pass?ports?|reisepass|passeport|pasaporte|passaporto|paspoort|passaporte")
 # Two letters and digits, or nine letters and digits mixed (German and French passports:
 # "C01X00T47", "18AV23456"; at least four digits, checked in find).
@@ -681,6 +683,13 @@ _FAMILY = (
     r"|buurman|buurvrouw|vriend|vriendin|collega|baas|partner)"
 )
 _CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
+# Russian: a relative, friend or neighbour, or "меня зовут" (my name is), then a name of one to
+# three capitalised Cyrillic words ("Мой брат Дмитрий Иванов").
+_CYRILLIC_CUED = re.compile(
+    r"(?i:(?:мой|моего|моему)\s+(?:брат|муж|отец|папа|сын|дед|дедушка|друг|сосед|коллега|дядя)"
+    r"|(?:моя|мою|моей)\s+(?:сестра|жена|мать|мама|дочь|бабушка|подруга|соседка|коллега|тётя|тетя)"
+    r"|меня\s+зовут|мо[её]\s+имя)[\s,:]+([А-ЯЁ][а-яё-]+(?:\s+[А-ЯЁ][а-яё-]+){0,2})"
+)
 # English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
 _RELATIVE = (
     r"husband|wife|dad|mum|mom|father|mother|son|daughter|brother|sister|aunt|uncle|cousin"
@@ -1236,6 +1245,10 @@ class NameCueRecognizer:
         out = self._before_id(text)
         out += [
             Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in _CJK_SELF.finditer(text)
+        ]
+        out += [
+            Span("NAME", m.start(1), m.end(1), 0.6, self.name)
+            for m in _CYRILLIC_CUED.finditer(text)
         ]
         for a in _ARABIC_SELF.finditer(text):
             words = a.group(1).split()
