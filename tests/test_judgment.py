@@ -201,7 +201,14 @@ def test_a_kind_or_place_no_source_holds_beside_an_answer_about_another_fails(kb
     # A typo of the passage's own word is that word ("montly" for "monthly").
     monthly = _passage(10, "Fees", "The monthly fee is $5; the service fee is waived.")
     assert check("How do I stop the montly fee?", monthly, {"montli"}) is None
-    # So is a phrase placed more precisely by a word the cited passage holds.
+    # A phrase that begins with a name the sources hold is another thing of the same house.
+    platinum = _passage(11, "Cards", "The Meridian Platinum card has a $450 annual fee.")
+    titanium = answerability.check(
+        ["What is the annual fee on the Meridian Titanium card?"],
+        [platinum], [platinum], [platinum.text],
+    )  # fmt: skip
+    assert titanium is not None and "'Titanium'" in titanium.reason(1)
+    # One that ends in a name the cited passage holds is that thing placed more precisely.
     assert (
         answerability.check(
             ["I'm in Jacksonville Florida, what is the hurricane deductible?"],

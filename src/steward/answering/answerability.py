@@ -219,6 +219,21 @@ def named_things(
     return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
 
 
+def _placed(phrase: str, retrieved: set[str], known: set[str]) -> bool:
+    """Whether a capitalised phrase is words no source holds, then a name the cited passages
+    hold ("Jacksonville Florida", "Harbour Direct Repair")."""
+    words = phrase.split()
+    held = [bool(set(stem_terms(w)) & known) for w in words]
+    if not any(held):
+        return False
+    first = held.index(True)
+    return (
+        first > 0
+        and all(held[first:])
+        and not any(set(stem_terms(w)) <= retrieved for w in words[:first])
+    )
+
+
 def _other_time(asked: str, cited: list[Passage], claims: list[str]) -> str | None:
     """The reason, when the question asks about a year or a month that no cited passage holds
     while the answer names another, in its sentences or in the title or section they come
@@ -389,13 +404,14 @@ def check(
         # list, where "Operations" alone is everywhere).
         # Only its missing words are named: quoting the whole name could repeat a restricted
         # document's title that the asker typed.
-        # A phrase with another name the cited passages hold is a known thing placed more
-        # precisely ("Jacksonville Florida" beside a passage on Florida).
+        # A phrase that ends in a name the cited passages hold is a known thing placed more
+        # precisely ("Jacksonville Florida" beside a passage on Florida); one that begins with
+        # it is another thing of the same house ("Meridian Titanium": not a known card).
         unknown += [
             word
             for phrase in _capitalised_phrases(asked)
             if not set(stem_terms(phrase)) <= retrieved
-            and not set(stem_terms(phrase)) & cited_stems & proper
+            and not _placed(phrase, retrieved, cited_stems & proper)
             for word in phrase.split()
             if not set(stem_terms(word)) <= retrieved
         ]
