@@ -38,6 +38,18 @@ def test_reworded_question_hits_the_semantic_cache(kb_rt) -> None:
     assert near.cache == "semantic" and "$45" in near.answer
 
 
+def test_a_reworded_question_with_other_numbers_is_no_semantic_hit(kb_rt) -> None:
+    """The second outside look: "... in 2024?" was served the cached answer of "... in 2025?",
+    which read alike to the embedder."""
+    cara = principal_for(kb_rt.store, "cara")
+    kb_rt.cache.semantic_threshold = 0.8
+    ask(kb_rt, cara, "How much did an international wire cost in 2025?")
+    other_year = ask(kb_rt, cara, "How much did an international wire cost in 2024?")
+    assert other_year.cache is None
+    same_year = ask(kb_rt, cara, "What did an international wire cost in 2025?")
+    assert same_year.cache == "semantic"
+
+
 def test_other_permissions_never_receive_a_cached_answer(kb_rt) -> None:
     kb_rt.cache.semantic_threshold = 0.5  # even a loose match must not cross the boundary
     fin = ask(kb_rt, principal_for(kb_rt.store, "fin"), BUDGET)

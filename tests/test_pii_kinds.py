@@ -166,6 +166,12 @@ def test_product_and_policy_words_stay_readable(kb_rt: Runtime, text: str) -> No
         ("my card is 4111_1111_1111_1111", "4111_"),
         ("Мой брат Дмитрий Иванов потерял карту", "Иванов"),
         ("SSN 536 - 22 - 8471, and my ssn is 536*22*8471", "8471"),
+        # No cue: a separator no amount, date or reference uses.
+        ("536 * 22 * 8471 and 536_22_8471", "8471"),
+        ("my card number is 4111 - 1111 - 1111 - 1111", "- 1111 -"),
+        ("card 4111*1111*1111*1111 and amex 3782 - 822463 - 10005", "822463"),
+        ("Sono Giulia Bianchi, posso cambiare il mio indirizzo?", "Bianchi"),
+        ("Я Иван Петров, потерял карту. Зовут меня Олег Сидоров", "Сидоров"),
         ("my card is 4111/1111/1111/1111", "4111/"),
         ("My grandfather was called Halldór Árnþórsson and left me his account", "Árnþórsson"),
     ],
@@ -275,6 +281,8 @@ def test_an_address_of_the_banks_own_words_stays_readable(kb_rt: Runtime) -> Non
         "Please mail them to Section 4 of the form.",
         "Boarding gate 12 closes at 9, and I have 5 units, two of them let.",
         "Какая комиссия на улице? 我的卡被拒绝了，为什么？",
+        "Can I pay 250 dollars on 12 June? Er wohnt in der Nähe, 12 Minuten entfernt.",
+        "Sono stato in banca ieri. Я не получил деньги. I paid 1,234,567 dollars.",
     ],
 )
 def test_numbers_in_questions_are_no_address(kb_rt: Runtime, text: str) -> None:
@@ -318,6 +326,13 @@ def test_the_model_is_left_out_for_documents_and_other_languages(kb_rt: Runtime)
         ("Мой брат живёт на улице Ленина 5, Москва", "Ленина"),
         ("我的地址是北京市朝阳区建国路88号", "建国路"),
         ("وأعيش في شارع الملك فهد 12، الرياض", "فهد"),
+        # The second look: a Russian street named before its type, Arabic-Indic digits first,
+        # a Polish genitive, a room or a "#" before the building.
+        ("Машина стояла на Невском проспекте 28", "Невском"),
+        ("عنواني ١٢ شارع التحرير، القاهرة", "التحرير"),
+        ("Mieszkam przy ulicy Marszałkowskiej 10 w Warszawie", "Marszałkowskiej"),
+        ("Room 12, 7 Elm Rd", "Room 12"),
+        ("#4B 300 E 57th St", "#4B"),
     ],
 )
 def test_continental_and_military_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:

@@ -340,6 +340,9 @@ _SSN_CUE = _cue(r"ssn|social security|soc(?:ial)?\.? sec\.?|social\b|ss#|ss no")
 # Any one separator, the same twice, spaces around it or not: "536-22-8471", "536 - 22 - 8471",
 # "536*22*8471", "536228726" (after a cue only).
 _SSN = re.compile(r"(?<![\d-])(\d{3})(\s?[-*./_–]\s?|\s?)(\d{2})\2(\d{4})(?![\d-])")
+_SSN_SHAPED = re.compile(
+    r"(?<![\w.,/-])(\d{3})(\s*[*_/+#–]\s*|\s+[-.]\s+|\s*-\s+|\s+-\s*)(\d{2})\2(\d{4})(?![\w/-]|[.,]\d)"
+)
 _PASSPORT_CUE = _cue(r"pass?ports?|reisepass|passeport|pasaporte|passaporto|paspoort|passaporte")
 # Two letters and digits, or nine letters and digits mixed (German and French passports:
 # "C01X00T47", "18AV23456"; at least four digits, checked in find).
@@ -426,6 +429,9 @@ class NationalIdRecognizer:
 
     def find(self, text: str) -> list[Span]:
         ssn = [m for m in _after_cue(text, _SSN_CUE, _SSN, 24) if _ssn_ok(m)]
+        # Written in the SSN's shape with a separator no amount, date or reference uses, it
+        # needs no cue ("536 - 22 - 8471", "536*22*8471"; Presidio reads "536-22-8471").
+        ssn += [m for m in _SSN_SHAPED.finditer(text) if _ssn_ok(m)]
         out = _spans("SSN", ssn, 0.9, self.name)
         passport = [
             m
@@ -688,11 +694,14 @@ _CALLED = r"hei(?:ß|ss)t|se llama|s'appelle|si chiama|se chama|heet"
 _CYRILLIC_CUED = re.compile(
     r"(?i:(?:мой|моего|моему)\s+(?:брат|муж|отец|папа|сын|дед|дедушка|друг|сосед|коллега|дядя)"
     r"|(?:моя|мою|моей)\s+(?:сестра|жена|мать|мама|дочь|бабушка|подруга|соседка|коллега|тётя|тетя)"
-    r"|меня\s+зовут|мо[её]\s+имя)[\s,:]+([А-ЯЁ][а-яё-]+(?:\s+[А-ЯЁ][а-яё-]+){0,2})"
+    r"|меня\s+зовут|зовут\s+меня|мо[её]\s+имя)[\s,:]+([А-ЯЁ][а-яё-]+(?:\s+[А-ЯЁ][а-яё-]+){0,2})"
+    # "Я Иван Петров": two capitalised words after "I am" (Russian capitalises no noun).
+    r"|(?<![\w])[Яя]\s+([А-ЯЁ][а-яё-]+\s+[А-ЯЁ][а-яё-]+)"
 )
 # English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
 _RELATIVE = (
-    r"husband|wife|dad|mum|mom|father|mother|son|daughter|brother|sister|aunt|uncle|cousin"
+    r"husband|wife|dad|mum|mom|father|mother|son(?![^\W\d_])|daughter|brother|sister|aunt|uncle"
+    r"|cousin"
     r"|nephew|niece|kid|fianc[ée]e?|grand(?:father|mother|son|daughter|ma|pa|dad|mum|mom)"
     r"|neighbou?r|friend|colleague|boss|landlord|landlady|tenant|roommate|flatmate|carer"
     r"|caregiver"
@@ -713,7 +722,8 @@ _NAME_CUE = re.compile(
     # A sign-off: "Thanks, Priyanka Raman-Okafor", "Signed, Marguerite Delacroix".
     r"|signed|thanks|thank you|regards|kind regards|best regards|sincerely|cheers|yours truly"
     # Self-introductions in the languages a European bank hears most.
-    r"|me llamo|mi nombre es|soy|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|mein name ist"
+    r"|me llamo|mi nombre es|soy|sono|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e"
+    r"|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
@@ -1246,10 +1256,9 @@ class NameCueRecognizer:
         out += [
             Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in _CJK_SELF.finditer(text)
         ]
-        out += [
-            Span("NAME", m.start(1), m.end(1), 0.6, self.name)
-            for m in _CYRILLIC_CUED.finditer(text)
-        ]
+        for cy in _CYRILLIC_CUED.finditer(text):
+            group = 1 if cy.group(1) else 2
+            out.append(Span("NAME", cy.start(group), cy.end(group), 0.6, self.name))
         for a in _ARABIC_SELF.finditer(text):
             words = a.group(1).split()
             if words[0] in _ARABIC_NOT_NAME:

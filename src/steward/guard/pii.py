@@ -150,8 +150,10 @@ class CardRecognizer:
     name = "card-luhn"
     _re = re.compile(
         r"(?<![\w./-])(?:(?:\d[ -]?){11,18}\d|\d{4}(?:\.\d{3,6}){2,4}"
-        # Groups of four split by underscores or slashes ("4111_1111_1111_1111").
-        r"|\d{4}(?P<sep>[_/])\d{4}(?:(?P=sep)\d{3,4}){1,3})(?![\w/-]|\.\d)"
+        # Groups split by any one separator, spaced or not ("4111_1111_1111_1111",
+        # "4111 - 1111 - 1111 - 1111", "3782*822463*10005", "4111,1111,1111,1111").
+        r"|\d{4}(?P<sep>\s*[-_/*.,|~:–—·]\s*|\s{2,})\d{4,6}(?:(?P=sep)\d{3,5}){1,3})"
+        r"(?![\w/-]|\.\d)"
     )
 
     def find(self, text: str) -> list[Span]:
@@ -797,8 +799,8 @@ def _joined_addresses(text: str, spans: list[Span]) -> list[Span]:
 _ADDRESS_GAP = re.compile(r"[\s,;]{0,4}")
 # A flat written before its building's address: "Apt 4B, 300 E 57th St", "Unit 5, 12 King's Road".
 _UNIT_BEFORE = re.compile(
-    r"(?<!\w)(?i:apt\.?|apartment|unit|flat|suite|ste\.?)(?:\s*#\s*|\s+)"
-    r"(?=\w{0,4}\d|[A-Za-z]\b)\w{1,5},?\s+$"
+    r"(?:(?<!\w)(?i:apt\.?|apartment|unit|flat|suite|ste\.?|room|rm\.?)(?:\s*#\s*|\s+)|(?<![\w#])#)"
+    r"(?=\w{0,4}\d|[A-Za-z]\b)\w{1,5},?\s+$|(?<![\w#])#$"
 )
 
 

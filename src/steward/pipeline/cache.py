@@ -17,6 +17,7 @@ at once with the entries this process adds.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -93,6 +94,13 @@ def report(store: Store, since: datetime) -> dict[str, Any]:
         "saved_ms": round(max(miss_ms - hit_ms, 0.0) * hits, 1) if misses[0] else 0.0,
         "entries": entries,
     }
+
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _numbers(question: str) -> frozenset[str]:
+    return frozenset(_DIGITS.findall(question))
 
 
 @dataclass(frozen=True)
@@ -220,17 +228,33 @@ class AnswerCache:
         return keys, matrix
 
     def get_semantic(
-        self, fp: str, vector: np.ndarray, acl_ids: frozenset[int], kb_version: int
+        self,
+        fp: str,
+        vector: np.ndarray,
+        acl_ids: frozenset[int],
+        kb_version: int,
+        question: str | None = None,
     ) -> Cached | None:
+        """The answer to a differently worded question whose vector is within the threshold
+        and, given ``question``, whose numbers (years, amounts, tokens) are the same: "in 2024"
+        and "in 2025" read alike to the embedder but are not the same question."""
         keys, matrix = self._semantic_index(fp)
         if not keys:
             return None
         sims = matrix @ vector.astype(np.float32)
-        best = int(np.argmax(sims))
-        if float(sims[best]) < self.semantic_threshold:
-            return None
-        hit = self.get(keys[best], acl_ids, kb_version)
-        return Cached(hit.response, "semantic") if hit else None
+        for best in np.argsort(-sims)[:5]:
+            if float(sims[best]) < self.semantic_threshold:
+                return None
+            if question is not None and _numbers(self._question(keys[best])) != _numbers(question):
+                continue
+            hit = self.get(keys[best], acl_ids, kb_version)
+            return Cached(hit.response, "semantic") if hit else None
+        return None
+
+    def _question(self, key: str) -> str:
+        with self.store.read() as s:
+            found = s.execute(select(CacheEntry.question).where(CacheEntry.key == key)).scalar()
+        return found or ""
 
     def put(
         self,

@@ -308,7 +308,7 @@ def look_up(rt: Runtime, t: Turn) -> Decision | None:
             assert t.und is not None
             if t.vector is None:
                 t.vector = rt.embedder.embed([t.und.question])[0]
-            hit = rt.cache.get_semantic(fp, t.vector, flt.acl_ids, flt.kb_version)
+            hit = rt.cache.get_semantic(fp, t.vector, flt.acl_ids, flt.kb_version, t.und.question)
         if hit is not None and not rt.switches.serves_cached(hit.response, flt.kb_version):
             hit = None  # it cites a document switched out, or the provider was switched
         if hit is None:
