@@ -38,6 +38,7 @@ from functools import lru_cache
 
 from steward.answering.answertypes import expected_types, value_types
 from steward.answering.providers.base import Passage
+from steward.guard.kinds import one_edit
 from steward.retrieval.search import STOPWORDS, asking_part, stem, stem_terms
 
 ENTITY, ANSWER_TYPE = "entity", "answer_type"
@@ -238,10 +239,12 @@ def _other_time(asked: str, cited: list[Passage], claims: list[str]) -> str | No
     """The reason, when the question asks about a year or a month that no cited passage holds
     while the answer names another, in its sentences or in the title or section they come
     from ("Deductible Options (2025)" asked about 2024); else None."""
+    asked_when = [{w.lower() for w in when.findall(asked)} for when in _WHEN]
+    if not any(asked_when):
+        return None  # most questions name no time: nothing to read
     held = " ".join(f"{p.title} {p.heading} {p.text}" for p in cited).lower()
     labels = [f"{p.title} {p.heading}" for p in cited]
-    for when in _WHEN:
-        wanted = {w.lower() for w in when.findall(asked)}
+    for when, wanted in zip(_WHEN, asked_when, strict=True):
         missing = [w for w in wanted if not re.search(rf"\b{w}\b", held)]
         said = {w.lower() for c in [*claims, *labels] for w in when.findall(c)} - wanted
         if missing and said:
@@ -268,22 +271,7 @@ _NOT_KINDS = _DETERMINERS | frozenset({
     "actual", "real", "usual", "normal", "exact", "own", "extra", "additional", "right", "wrong",
 })  # fmt: skip
 SYNONYM = 0.75  # word-vector cosine above which two words name the same thing
-
-
-def _one_edit(a: str, b: str) -> bool:
-    """Whether ``b`` is ``a`` with one letter added, dropped, changed or two swapped."""
-    if abs(len(a) - len(b)) > 1 or a == b:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and a[diff[0]] == b[diff[1]]
-            and a[diff[1]] == b[diff[0]]
-        )
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+_WORDS_OF = re.compile(r"[A-Za-z]{3,}")
 
 
 def _mistyped(word: str, passages: list[Passage]) -> bool:
@@ -291,10 +279,7 @@ def _mistyped(word: str, passages: list[Passage]) -> bool:
     ("montly" for "monthly")."""
     if len(word) < 4:
         return False
-    return any(_one_edit(word, w.lower()) for p in passages for w in _WORDS_OF.findall(p.text))
-
-
-_WORDS_OF = re.compile(r"[A-Za-z]{3,}")
+    return any(one_edit(word, w.lower()) for p in passages for w in _WORDS_OF.findall(p.text))
 
 
 def _other_kind(

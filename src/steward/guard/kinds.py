@@ -700,8 +700,7 @@ _CYRILLIC_CUED = re.compile(
 )
 # English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
 _RELATIVE = (
-    r"husband|wife|dad|mum|mom|father|mother|son(?![^\W\d_])|daughter|brother|sister|aunt|uncle"
-    r"|cousin"
+    r"husband|wife|dad|mum|mom|father|mother|son|daughter|brother|sister|aunt|uncle|cousin"
     r"|nephew|niece|kid|fianc[ée]e?|grand(?:father|mother|son|daughter|ma|pa|dad|mum|mom)"
     r"|neighbou?r|friend|colleague|boss|landlord|landlady|tenant|roommate|flatmate|carer"
     r"|caregiver"
@@ -727,6 +726,8 @@ _NAME_CUE = re.compile(
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
+    # A cue is a whole word: "son" is no cue inside "Sono".
+    r"(?:(?<![^\W\d_])|(?![^\W\d_]))"
     r"\s*[,:]?\s*(?:" + _NAMED + r"\s+|(?:is|was|es|est|ist|è|é|" + _CALLED + r")\s+)?"
     r"(?:" + _TITLE + r")?",
     re.IGNORECASE,
