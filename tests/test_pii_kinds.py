@@ -856,3 +856,74 @@ def test_what_the_outside_reviews_saw_masked_for_no_reason_stays_readable(
     kb_rt: Runtime, text: str
 ) -> None:
     assert kb_rt.masker.mask(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The rest of an address block: the town, region, postcode and country after the
+        # street, on the same line after a comma or on the lines below (quoted in a reply).
+        ("Send it to 2229 Wolmarans St\nCaxias do Sul, RS 24893 please", "Caxias"),
+        ("Address:\n230 107 Igias Street Suite 503 Armenomonastiro Cyprus.", "Armenomonastiro"),
+        ("> 3378 217 Lovers Lane\n> Suite 680\n> Port Whangarei\n> New Zealand 15896", "Whangarei"),
+        ("I moved to 12 Oak Road, Leeds LS1 4AB last week", "LS1 4AB"),
+        # A street corner, the streets' names and all.
+        ("please send it to the corner of Kuusiku 7 and Alexander Flat?", "Alexander Flat"),
+        ("I live at the corner of Elm St and 5th Ave, next to the park", "Elm"),
+        # Particles of Italian and Portuguese street names.
+        ("Timotea lives on Via dei Fiorentini 17 now", "Fiorentini"),
+        ("drop it at Rua Vinte e Cinco de Setembro 1257, please", "Setembro"),
+    ],
+)
+def test_address_blocks_corners_and_particles_are_masked_whole(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and [k for k, _ in masked.entities] == ["ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # An English word that ends like a fused street type is no street ("-ring", "-tee").
+        ("During 2017, Allstate Insurance Group invested in new designs.", "During 2017"),
+        ("Is the Spring 2024 offer still open?", "Spring 2024"),
+        ("The Committee 3 report on fees", "Committee 3"),
+        # A company with a number in its name ends in its legal form.
+        ("I work for 48 Factoring Inc and get paid monthly", "48 Factoring Inc"),
+        # A name or a word on the line after a street is no part of the address block.
+        ("I live at 12 Oak Road\nIs my card on its way?", "Is my card"),
+        # Turning a corner is no address.
+        ("we turned the corner of the street and the card was gone", "corner of the street"),
+    ],
+)
+def test_words_that_end_like_streets_and_lines_after_an_address_stay(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_a_contact_cards_first_line_and_a_names_repeats_are_masked(kb_rt: Runtime) -> None:
+    card = "> \n> Alma Jensen\n> Imedicare\n> Alma Jensen\n> 91215 Harjukuja 54\n> Suite 318"
+    masked = kb_rt.masker.mask(card)
+    assert "Alma" not in masked.text and "Jensen" not in masked.text
+    assert len({t for k, t in masked.entities if k == "NAME"}) == 1  # one person, one token
+    film = "Zoolander is a 1973 American film directed by Brad L Key and starring Key"
+    masked = kb_rt.masker.mask(film)
+    # The surname alone is masked too; the film's title is no person.
+    assert "Key" not in masked.text and masked.text.startswith("Zoolander is a 1973")
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A job title or a company on a card's first line is no person.
+        "Power Distributor\n\nPhone: 9469 9966\nE-mail: jobs@example.com",
+        "Palantir Technologies\n\n12 Main Street\nSpringfield",
+        "Account Closure Request\n\nPlease close account ending 4821 today.",
+    ],
+)
+def test_a_cards_first_line_that_is_no_person_stays(kb_rt: Runtime, text: str) -> None:
+    assert "<NAME_" not in kb_rt.masker.mask(text).text

@@ -22,7 +22,10 @@ from typing import Any
 from steward.guard.pii import Span
 
 _L = r"[^\W\d_]"  # a letter of any script
-_PARTICLE = r"d[eiu]|de\s+la|del|della|des|di|da|do|dos|das|van|von|der|den|la|le|les|du"
+_PARTICLE = (
+    r"d[eiu]|de\s+la|del|della|dei|degli|delle|dello|des|di|da|do|dos|das|van|von|der|den|la|le"
+    r"|les|du|e"  # "Via dei Fiorentini", "Rua Vinte e Cinco de Setembro"
+)
 _NAME_WORD = (
     # A hyphenated name is one word: "Jean-Jaurès", "Karl-Marx".
     rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*"
@@ -76,8 +79,8 @@ _MILITARY = re.compile(
 _STREET = re.compile(
     # Optional number before it ("31 rue de la Hulotais"), then one of the three forms.
     rf"(?<![\w$€£.,/:-])(?:\d{{1,5}}\s+)?(?:"
-    rf"(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD},?\s+{_NUMBER}"
-    rf"|[A-ZÀ-ÖØ-Þ]{_L}*(?:{_FUSED})\s+{_NUMBER}"
+    rf"(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,4}}{_NAME_WORD},?\s+{_NUMBER}"
+    rf"|(?P<fused>[A-ZÀ-ÖØ-Þ]{_L}*(?:{_FUSED}))\s+{_NUMBER}"
     rf"|[A-ZÀ-ÖØ-Þ]{_L}*\s+(?:{_L}+\s+){{0,2}}(?:{_AFTER_NAME})\s+{_NUMBER}"
     rf"|\d{{1,5}}\s+(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}"
     r")"
@@ -125,6 +128,19 @@ _OTHER_SCRIPTS = re.compile(
 )
 
 
+# A street corner: "the corner of Elm St and 5th Ave", "corner of Kuusiku 7 & Alexander Flat".
+# Each street starts with a capital or a number and holds a capitalised word or an ordinal;
+# short lower-case words in between are the type or a particle ("Csabai kapu 39.").
+_CORNER_PART = (
+    r"(?:[A-ZÀ-ÖØ-Þ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?)"
+    r"(?:[^\S\n]+(?!and\b)(?:[A-ZÀ-ÖØ-Þ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?|[a-z]{1,5}\.?)){0,4}"
+)
+_CORNER = re.compile(
+    rf"(?<!\w)(?:(?i:the)[^\S\n]+)?(?i:corner)[^\S\n]+of[^\S\n]+{_CORNER_PART}[^\S\n]+(?:and|&)"
+    rf"[^\S\n]+(?:[a-z]{{1,5}}[^\S\n]+)?{_CORNER_PART}"
+)
+
+
 class ContinentalAddressRecognizer:
     """Street addresses with the type word first or fused into the name, and a house number;
     Russian, Chinese and Arabic ones in their own order."""
@@ -132,6 +148,8 @@ class ContinentalAddressRecognizer:
     name = "address-intl"
 
     def find(self, text: str) -> list[Span]:
+        from steward.guard.kinds import english_word  # kinds imports this module
+
         # Scored above the English forms (0.7): where both match, the whole block wins over
         # the "7 St" an English rule reads inside it.
         out = [
@@ -141,7 +159,18 @@ class ContinentalAddressRecognizer:
             Span("ADDRESS", m.start(), m.end(), 0.72, self.name)
             for m in _OTHER_SCRIPTS.finditer(text)
         ]
+        # Above the streets inside it, and the names the model reads in them ("Mathias Pass").
+        for m in _CORNER.finditer(text):
+            end = m.end()
+            while end > m.start() and not (text[end - 1].isalnum()):
+                end -= 1
+            if text[m.start() : end].split()[-1][:1].islower():
+                continue  # "the corner of Elm and the bank's car park"
+            out.append(Span("ADDRESS", m.start(), end, 0.95, self.name))
         for m in [*_STREET.finditer(text), *_POSTCODE_ANCHORED.finditer(text)]:
+            fused = m.groupdict().get("fused")
+            if fused and english_word(fused):
+                continue  # "During 2017", "Spring 2024", "Committee 3": words, not streets
             end = m.end()
             tail = _TAIL.match(text, end)
             if tail:
@@ -390,6 +419,71 @@ class CuedAddressRecognizer:
         return end
 
 
+# ------------------------------------------------------------------ the rest of an address block
+
+# An address block goes on after its street, after a comma or on the lines below (quoted with
+# ">" in a reply): "2229 Wolmarans St\nCaxias do Sul, RS 24893", "1317 Kimberly Way\n Apt. 962\n
+# Grand Rapids\n United States 21959". Each piece is a flat, a town, a region's code, a postcode
+# or a country; the block is kept up to its last piece that only addresses have (a flat, a
+# postcode, a country, a region's code after a town), or a town after a comma that ends the
+# sentence ("..., Toronto."). A name on the next line ("12 High St\nJohn Smith") is no piece.
+_BLOCK_GAP = re.compile(r"[^\S\n]*,?[^\S\n]*(?:\n[^\S\n]*(?:>[^\S\n]*)*){0,2},?[^\S\n]*")
+_BLOCK_UNIT = re.compile(
+    r"(?i:apt|apartment|suite|ste|unit|flat|app|appt|room|rm)\.?[^\S\n]*#?[^\S\n]*\d{1,5}"
+    r"[A-Za-z]?(?!\w)"
+)
+_BLOCK_POSTCODE = re.compile(
+    r"(?:(?:[A-Z]{1,2}-)?\d{4,5}(?:-\d{4})?|\d{3}[^\S\n]\d{2}|\d{4}-\d{3}|\d{2}-\d{3})(?![\d-])"
+    r"|\d{4}[^\S\n]?[A-Z]{2}(?![^\W\d_])"
+    r"|[A-Z]{1,2}\d[A-Z\d]?[^\S\n]?\d[A-Z]{2}(?!\w)"  # British: "SW1A 1AA"
+    r"|[A-Z]\d[A-Z][^\S\n]?\d[A-Z]\d(?!\w)"  # Canadian: "K1A 0B1"
+)
+_BLOCK_COUNTRY = re.compile(rf"(?:{_COUNTRIES}|USA|U\.S\.A\.|UK|U\.K\.)(?![^\W\d_])")
+_BLOCK_REGION = re.compile(r"[A-Z]{2,3}(?![^\W\d_])")
+# A town's word: capitalised, not a country's ("Armenomonastiro Cyprus" is a town, a country).
+_CAPITAL_WORD = rf"(?!(?:{_COUNTRIES})(?![^\W\d_]))(?:St\.[^\S\n]*|Mt\.[^\S\n]*)?[A-ZÀ-ÖØ-Þ][\w'-]*"
+_BLOCK_TOWN = re.compile(
+    rf"{_CAPITAL_WORD}(?:[^\S\n]+(?:(?:{_PARTICLE}|nad|pod|am|an|im|sur|upon|y|u)[^\S\n]+)?"
+    rf"{_CAPITAL_WORD}){{0,3}}"
+)
+_SENTENCE_ENDS = re.compile(r"[^\S\n]*(?:[.!?;)]|\n|$)")
+
+
+def block_end(text: str, end: int, limit: int | None = None) -> int:
+    """Where the address block whose street ends at ``end`` ends, at ``limit`` at the latest:
+    ``end`` itself when no flat, town, postcode or country follows it as an address's do."""
+    limit = len(text) if limit is None else limit
+    kept, pos, town_before = end, end, False
+    for _ in range(8):
+        gap = _BLOCK_GAP.match(text, pos)
+        if gap is None or gap.end() == pos:
+            break
+        at, comma = gap.end(), "," in gap.group()
+        anchor = False
+        m = (
+            _BLOCK_UNIT.match(text, at)
+            or _BLOCK_POSTCODE.match(text, at)
+            or _BLOCK_COUNTRY.match(text, at)
+            or (_BLOCK_REGION.match(text, at) if town_before else None)
+        )
+        if m:
+            anchor, town_before = True, False
+        elif m := _BLOCK_TOWN.match(text, at):
+            words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
+            if words & _NOT_TOWN:
+                break
+            town_before = True
+            anchor = comma and bool(_SENTENCE_ENDS.match(text, m.end()))
+        else:
+            break
+        pos = m.end()
+        if pos > limit:
+            break
+        if anchor:
+            kept = pos
+    return kept
+
+
 # ------------------------------------------------------------------ a learned address parser
 
 # usaddress (MIT, the `ner` extra): a conditional random field trained on US addresses that
@@ -458,6 +552,10 @@ _PARSER_WINDOW = 14  # words given to the parser from each start
 # fractions and dates ("3/4", "09/27").
 _PARSER_NOT = re.compile(r"\d{7,}|\d+\.\d+\.\d+|\+\d|/\d")
 _LETTER = re.compile(_L)
+# A company's name with a number in it ends in its legal form: "I work for 48 Factoring Inc".
+_COMPANY_END = re.compile(
+    r"\b(?:Inc|Ltd|LLC|LLP|PLC|plc|Corp|Co|GmbH|AG|SA|SAS|BV|NV|AB|AS|Oy|SpA|Pty)\.?[\s,;.]*$"
+)
 
 
 class ParsedAddressRecognizer:
@@ -541,6 +639,7 @@ class ParsedAddressRecognizer:
             or not labels & _PARSER_NUMBERED
             or any(len(re.sub(r"\D", "", n)) > 6 for n in numbers)
             or _PARSER_NOT.search(block)
+            or _COMPANY_END.search(block)
         ):
             return None
         return run[0][0], run[0][0] + len(block.rstrip(" ,.;\n"))

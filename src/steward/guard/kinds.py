@@ -896,7 +896,16 @@ _NOT_NAME = frozenset(
         "Group",
         "Unit",
         "HR",
+        # A company's legal form or trade ("Galorath Incorporated", "Acme Technologies").
+        *("Inc", "Incorporated", "Ltd", "Limited", "LLC", "Corp", "Corporation", "PLC"),
+        *("GmbH", "Technologies", "Software", "Consulting", "Partners", "Associates"),
+        *("Holdings", "Solutions", "Systems", "Labs", "Industries", "Enterprises"),
     ]
+)
+# A title of a work, not its author: "Zoolander is a 2017 Polish action-comedy film".
+_WORK_AFTER = re.compile(
+    r"\s+(?:is|was)\s+an?\s+(?:\d{4}\s+)?(?:[\w-]+\s+){0,3}(?:film|movie|novel|book|song|album"
+    r"|band|series|show|play|game|documentary|opera|musical|painting|poem)\b"
 )
 
 
@@ -1390,13 +1399,13 @@ _CORNER = re.compile(r"(?i)\bcorner\s+of\b[^.?!\n]*$")
 _TOWN_SLOT = re.compile(r"\d\w*\.?,\s*$")  # "Apt. 762, Carrollton": an address's town
 # Cased as a name, accents and all: "Kevin", "McDowell", "Järvilehto", "Éva".
 _LONE_NAME = re.compile(rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?")
-_FREQUENT_WORDS = 8000
+_FREQUENT_WORDS = 8000  # the word vectors' rows that count as a frequent word
 # What only a person does (a company calls, writes and charges too).
 _PERSON_AFTER = re.compile(
     r"\s+(?:(?:has|had|just|also)\s+)?(?:lives|lived|was born|passed away|died|shouted"
     r"|whispered|is an? (?:very )?\w+ (?:person|man|woman|guy|girl|boy)"
     r"|spent (?:a|\d+) (?:years?|months?))\b"
-)  # the word vectors' rows that count as a frequent word
+)
 
 
 def _place_slot(before: str, after: str) -> bool:
@@ -1430,6 +1439,41 @@ def _mistyped_word(value: str) -> bool:
         if swapped != lower and 0 <= vectors.find(key=swapped) < _FREQUENT_WORDS:
             return True
     return False
+
+
+# A contact card or a letter opens with its person's name on a line of its own ("Satu Elomo\n\n
+# 45818 P.O. Box 242\n..."), quoted with ">" in a reply; two to four words cased as a name.
+_HEADING_NAME = re.compile(
+    rf"[>?*\s]*((?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?)(?:[^\S\n]+(?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?"
+    rf"|{_PARTICLES})){{1,3}})[^\S\n]*\n"
+)
+# What the rest of such a card holds: a telephone, an e-mail address or a street's number.
+_CARD_DETAIL = re.compile(r"@|\d{4}|^[>?*\s]*\d{1,5}[^\S\n]+\w", re.MULTILINE)
+
+
+def _heading_name(nlp: Any, text: str) -> tuple[int, int] | None:
+    """The name a contact card or letter opens with: its first line, when later lines hold
+    contact details and the model reads the line alone as a person (the whole text's context
+    hides it; "Power Distributor", "Palantir Technologies" and "Personal Info" are none)."""
+    m = _HEADING_NAME.match(text)
+    if m is None or text.count("\n") < 2 or not _CARD_DETAIL.search(text, m.end()):
+        return None
+    line = m.group(1)
+    if not _plausible_name(line) or any(w.rstrip(".") in _NOT_NAME for w in line.split()):
+        return None
+    if not any(e.label_ == "PERSON" and e.text == line for e in nlp(line).ents):
+        return None
+    return m.start(1), m.end(1)
+
+
+def english_word(word: str) -> bool:
+    """Whether the model's word vectors hold ``word`` (in lower case): an English word
+    ("During", "Spring"), where "Pfarrgasse" or "Laukaantie" are not. False without a model
+    with vectors (the small one, or none installed)."""
+    if not ner_available():
+        return False
+    model = _ner_model()
+    return model is not None and model.vocab.vectors.find(key=word.lower()) >= 0
 
 
 class NerNameRecognizer:
@@ -1468,11 +1512,12 @@ class NerNameRecognizer:
         # other scripts whole sentences, and on Title Case text every other word.
         if self._nlp is None or not may_be_english(text) or not _mostly_latin(text):
             return []
-        out = []
+        heading = _heading_name(self._nlp, text)
+        out = [] if heading is None else [Span("NAME", *heading, 0.55, self.name)]
         hits = function_words(text)
         foreign = any(n for lang, n in hits.items() if lang != "en")
         if foreign and not hits["en"] and _title_cased(text):
-            return []  # "Mon Père Veut Fermer Son Compte" (a list of names has no such word)
+            return out  # "Mon Père Veut Fermer Son Compte" (a list of names has no such word)
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":
                 # The model reads some given names as a company or a place ("Enrico",
@@ -1496,6 +1541,8 @@ class NerNameRecognizer:
                 continue
             if _CORNER.search(text, max(0, start_char - 60), start_char):
                 continue  # "the corner of Kuusiku 7 and Alexander Flat": a street's name
+            if _WORK_AFTER.match(text, end_char):
+                continue
             # In a text with no English function word, the English model reads other
             # languages' words as names ("Rufen Sie", "llámame al", "mon téléphone"); a name
             # in lower case counts there only while the text does not read as another

@@ -817,6 +817,37 @@ def _units_before(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
+def _address_blocks(text: str, spans: list[Span]) -> list[Span]:
+    """Each address widened over the rest of its block (``addresses.block_end``): the flat,
+    town, postcode and country after it, taking in the address pieces found there and stopping
+    short of anything else masked (spans in text order). Declared and known values keep their
+    own span."""
+    from steward.guard.addresses import block_end  # it imports this module
+
+    fixed = ("declared", "known")
+    out: list[Span] = []
+    for sp in spans:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.end > sp.start
+            and sp.kind == "ADDRESS"
+            and sp.recognizer not in fixed
+        ):
+            end = max(last.end, sp.end)
+            out[-1] = Span("ADDRESS", last.start, end, last.score, last.recognizer)
+            continue
+        out.append(sp)
+        if sp.kind != "ADDRESS" or sp.recognizer in fixed:
+            continue
+        after = [o for o in spans if o.start >= sp.end]
+        stop = next((o.start for o in after if o.kind != "ADDRESS" or o.recognizer in fixed), None)
+        end = block_end(text, sp.end, stop)
+        if end > sp.end:
+            out[-1] = Span("ADDRESS", sp.start, end, sp.score, sp.recognizer)
+    return out
+
+
 class TokenBook:
     """Stable ``<KIND_n>`` numbers, keyed by an HMAC of the value. Holds no raw value."""
 
@@ -925,6 +956,30 @@ def _joined_names(text: str, spans: list[Span]) -> list[Span]:
         else:
             joined.append(sp)
     return [sp for sp in spans if sp.kind != "NAME"] + joined
+
+
+def _repeated_names(
+    text: str, spans: list[Span], known: Callable[[str], bool] | None
+) -> list[Span]:
+    """A name found once is masked wherever else the text writes it the same way ("Gyala
+    Antall" in a signature and again in the quoted header; "starring Key" after "directed by
+    Brad L Key"), where nothing else is masked; not a word the bank's own documents use."""
+    found: set[str] = set()
+    for sp in spans:
+        if sp.kind == "NAME" and sp.recognizer not in ("declared", "known"):
+            value = text[sp.start : sp.end]
+            words = value.split()
+            # The given name or the surname alone too ("... Maciej Borkowski and starring
+            # Borkowski"), where it is cased as a name.
+            found |= {value, *(w for w in (words[0], words[-1]) if w[:1].isupper())}
+    out = list(spans)
+    for value in sorted(found, key=lambda v: (-len(v), v)):  # the whole name first
+        if len(value) < 3 or not value[:1].isupper() or (known is not None and known(value)):
+            continue
+        for m in re.finditer(rf"(?<![\w-]){re.escape(value)}(?![\w-])", text):
+            if all(m.end() <= o.start or m.start() >= o.end for o in out):
+                out.append(Span("NAME", m.start(), m.end(), 0.5, "repeat"))
+    return out
 
 
 class Masker:
@@ -1063,7 +1118,9 @@ class Masker:
             if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
                 chosen.append(sp)
         chosen = _addresses_widened(chosen, [sp for sp in spans if sp not in chosen])
-        return _units_before(text, _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start)))
+        chosen = _repeated_names(text, chosen, self.vocabulary)
+        chosen = _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
+        return _address_blocks(text, _units_before(text, chosen))
 
     def mask(
         self,
