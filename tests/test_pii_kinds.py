@@ -927,3 +927,31 @@ def test_a_contact_cards_first_line_and_a_names_repeats_are_masked(kb_rt: Runtim
 )
 def test_a_cards_first_line_that_is_no_person_stays(kb_rt: Runtime, text: str) -> None:
     assert "<NAME_" not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("Maybe it's under Miklós Hajdu", "Hajdu"),
+        ("the account is under the name of Joan Pérez", "Pérez"),
+        ("I'd like to join accounts with ms. Quinzia", "Quinzia"),
+    ],
+)
+def test_a_name_after_under_or_a_lower_case_title_is_masked(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and "<NAME_" in masked.text
+
+
+@pytest.mark.parametrize(
+    "text", ["It is under Section 4 of the terms", "my dispute is under review since Monday"]
+)
+def test_under_before_no_name_stays(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+def test_a_cards_first_line_is_read_whatever_the_rest_reads_like(kb_rt: Runtime) -> None:
+    card = "Christophe Björklund\n\nPower distributor\n\nPhone:\n9469 9966\n\nE-mail:\ncb@x.org"
+    assert "Björklund" not in kb_rt.masker.mask(card).text

@@ -709,6 +709,9 @@ _NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my s
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
+    # "Maybe it's under Miklós Hajdu", "the account is under the name of ...".
+    r"|(?:it'?s|it is|is it|account is|listed|registered|booked|filed|held)\s+under"
+    r"(?:\s+(?:the\s+)?name(?:\s+of)?)?"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
@@ -755,7 +758,8 @@ _PARTICLES = (
 )
 _TITLED = re.compile(
     # A second title is not the name: "Herr Dr. Klaus-Peter Schmidt".
-    rf"(?<![{_UP}{_LO}])(?:{_TITLES})\.?\s+(?:(?:{_TITLES})\.?\s+)?"
+    # Chat writes the English ones in lower case too: "join accounts with ms. Quinzia".
+    rf"(?<![{_UP}{_LO}])(?:{_TITLES}|(?:mr|mrs|ms|dr)\.)\.?\s+(?:(?:{_TITLES})\.?\s+)?"
     rf"((?:(?:{_PARTICLES})\s+)*{_CAP_WORD}(?:\s+(?:(?:{_PARTICLES})\s+)*{_CAP_WORD}){{0,3}})"
     r"(?![A-Za-z'-])"
 )
@@ -1510,10 +1514,13 @@ class NerNameRecognizer:
             self._nlp, self._loaded = _ner_model(), True
         # An English model: on other languages it tags ordinary words ("Soy la directora"), on
         # other scripts whole sentences, and on Title Case text every other word.
-        if self._nlp is None or not may_be_english(text) or not _mostly_latin(text):
+        if self._nlp is None or not _mostly_latin(text):
             return []
+        # A card's first line is read alone, whatever the language of the rest.
         heading = _heading_name(self._nlp, text)
         out = [] if heading is None else [Span("NAME", *heading, 0.55, self.name)]
+        if not may_be_english(text):
+            return out
         hits = function_words(text)
         foreign = any(n for lang, n in hits.items() if lang != "en")
         if foreign and not hits["en"] and _title_cased(text):
