@@ -218,6 +218,32 @@ def test_a_kind_or_place_no_source_holds_beside_an_answer_about_another_fails(kb
     )  # fmt: skip
 
 
+LATE_FEE = _passage(
+    12, "Card fees", "If we do not receive the minimum payment by the due date, we charge $29."
+)
+
+
+def test_a_qualifier_the_cited_passage_lacks_fails_even_when_another_source_holds_it(
+    kb_rt,  # type: ignore[no-untyped-def]
+) -> None:
+    """Asked about a mortgage payment (mortgages are in other documents), an answer about the
+    card's minimum payment is another thing's; asked about the minimum payment, it passes."""
+
+    def similar(a: str, b: str) -> float:
+        va, vb = kb_rt.embedder.embed([a, b])
+        return float(va @ vb)
+
+    def check(question: str):  # type: ignore[no-untyped-def]
+        return answerability.check(
+            [question], [LATE_FEE], [LATE_FEE], [LATE_FEE.text], None, frozenset(), similar
+        )
+
+    failure = check("If my mortgage payment is a week late, what late charge do you add?")
+    assert failure is not None and failure.check == answerability.ENTITY
+    assert "'mortgage payment'" in failure.reason(1) and "'minimum payment'" in failure.reason(1)
+    assert check("If my minimum payment is a week late, what late charge do you add?") is None
+
+
 def test_a_camel_case_program_no_source_holds_fails_the_entity_check() -> None:
     failure = answerability.check(
         ["Can I transfer my points to Delta SkyMiles?"], [POINTS], [POINTS], [POINTS.text]
