@@ -96,3 +96,21 @@ def test_unknown_profile_and_bad_messages(live_kb) -> None:
             model="steward", messages=[{"role": "system", "content": "only a system turn"}]
         )
     assert [m.id for m in c.models.list()] == ["steward"]
+
+
+def test_a_long_earlier_message_is_cut_to_the_questions_limit(live_kb, kb_rt) -> None:
+    """The review: a 50,000-character first message made its follow-up cost 14 s and stored it
+    whole in the audit row. Only its last question-limit characters are context now."""
+    server, keys = live_kb
+    filler = "Some background about my finances. " * 1400  # about 49,000 characters
+    r = client(server, keys["cara"]).chat.completions.create(
+        model="steward",
+        messages=[
+            {"role": "user", "content": filler + "How much does a domestic wire cost?"},
+            {"role": "assistant", "content": "Outgoing domestic wires cost $25 each."},
+            {"role": "user", "content": "and an international one?"},
+        ],
+    )
+    stored = audit.get(kb_rt.store, r.model_extra["steward"]["audit_id"]).question
+    limit = kb_rt.settings.policy.max_question_chars
+    assert len(stored) <= 2 * limit + 100 and "international" in stored

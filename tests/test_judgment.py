@@ -244,6 +244,21 @@ def test_a_qualifier_the_cited_passage_lacks_fails_even_when_another_source_hold
     assert check("If my minimum payment is a week late, what late charge do you add?") is None
 
 
+def test_a_thing_asked_about_that_no_source_holds_fails_the_entity_check() -> None:
+    """The eighth review: "the late fee on my mortgage" where no permitted document speaks of
+    mortgages was answered with the premium's late fee. "to my sister" says to whom, not what."""
+
+    def check(question: str, unknown: set[str]):  # type: ignore[no-untyped-def]
+        return answerability.check(
+            [question], [LATE_FEE], [LATE_FEE], [LATE_FEE.text], None, frozenset(unknown)
+        )
+
+    failure = check("What is the late fee on my mortgage?", {"mortgag"})
+    assert failure is not None and "'mortgage'" in failure.reason(1)
+    assert check("What is the late fee if I pay my sister late?", {"sister"}) is None
+    assert check("What is the late fee on my payment?", set()) is None
+
+
 def test_a_camel_case_program_no_source_holds_fails_the_entity_check() -> None:
     failure = answerability.check(
         ["Can I transfer my points to Delta SkyMiles?"], [POINTS], [POINTS], [POINTS.text]

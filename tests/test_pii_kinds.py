@@ -955,3 +955,101 @@ def test_under_before_no_name_stays(kb_rt: Runtime, text: str) -> None:
 def test_a_cards_first_line_is_read_whatever_the_rest_reads_like(kb_rt: Runtime) -> None:
     card = "Christophe Björklund\n\nPower distributor\n\nPhone:\n9469 9966\n\nE-mail:\ncb@x.org"
     assert "Björklund" not in kb_rt.masker.mask(card).text
+
+
+@pytest.mark.parametrize(
+    ("question", "raw"),
+    [
+        # The eighth outside review: markup split or spelled the values, and the stored question
+        # kept them as typed.
+        ("My name is <span>Horatio</span> <span>Blenkinsop</span>. Cancel my card", "Blenkinsop"),
+        ("My name is Hor<!-- -->atio Blen<!-- -->kinsop. What is the wire fee?", "kinsop"),
+        ("My email is dana<!-- -->@example.com. What is the wire fee?", "example.com"),
+        ("My name is &#72;oratio Blenkinsop, what is the wire fee?", "Blenkinsop"),
+        ("Call me at <b>+44 20 7946 0958</b> about the wire fee", "7946"),
+    ],
+)
+def test_values_split_or_spelled_by_markup_are_stored_masked(
+    kb_rt: Runtime, question: str, raw: str
+) -> None:
+    r = ask(kb_rt, principal_for(kb_rt.store, "cara"), question, channel="test")
+    stored = audit.get(kb_rt.store, r.audit_id).question
+    assert raw not in stored and "<" in stored
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # A greeting or a sign-off alone on its line, then a name alone on the next.
+        ("Kind regards,\nNnamdi\nWhat is the late fee?", "Nnamdi"),
+        ("Mit freundlichen Grüßen\nHans-Jürgen Müller", "Müller"),
+        ("Cordialement,\nJean-Baptiste Lefèvre", "Lefèvre"),
+        ("Pozdrawiam\nGrzegorz Brzęczyszczykiewicz", "Brzęczyszczykiewicz"),
+        ("Saludos,\nMaría José García López", "López"),
+        ("Mvh\nSigrún Jóhannsdóttir\nHva er gebyret?", "Sigrún"),
+        # A surname on the line after "my name is ...", relatives by marriage, Greek.
+        ("My name is Horatio\nBlenkinsop\nand I need a new card", "Blenkinsop"),
+        ("my mother-in-law Perpetua Nwosu-Adeyemi lives with us", "Perpetua"),
+        ("Το όνομά μου είναι Γιώργος Παπαδόπουλος.", "Παπαδόπουλος"),
+    ],
+)
+def test_names_after_sign_offs_on_the_next_line_and_in_greek_are_masked(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("Hauptstraße 12, 3. OG, 80331 München, Deutschland", "München"),
+        ("Calle Mayor 5, 2º B, 28013 Madrid", "Madrid"),
+        ("Rua Augusta 100, 2º Esq, 1100-053 Lisboa", "Lisboa"),
+        ("ul. Marszałkowska 84/92 m. 15, 00-514 Warszawa", "Warszawa"),
+        ("4 Privet Drive, Little Whinging, Surrey GU22 7PE, England", "GU22"),
+        ("Vesterbrogade 10, 3. tv, 1620 København V", "København"),
+        ("Our flat: 3/2 Leith Walk, Edinburgh EH6 8RG.", "Leith"),
+        ("meet me at the intersection of Rainier Ave S and S Jackson St", "Jackson"),
+        ("Kreuzung Leopoldstraße / Ainmillerstraße", "Ainmillerstraße"),
+        ("Οδός Ερμού 25, 105 63 Αθήνα, Ελλάδα", "Ερμού"),
+        ("東京都千代田区丸の内1-9-1", "丸の内"),
+        ("서울특별시 강남구 테헤란로 152", "테헤란로"),
+        ("北京市朝阳区建国路88号SOHO现代城A座1201室", "1201室"),
+    ],
+)
+def test_the_eighth_reviews_address_pieces_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # What the review saw masked for no reason.
+        ("Address: 10 Downing St. what is the late fee?", "what is the late fee?"),
+        (
+            "Nuovo indirizzo: Via Giuseppe Garibaldi 23, int. 5, 20121 Milano MI, Italia. "
+            "Quanto costa l'assistenza stradale?",
+            "Quanto costa",
+        ),
+        ("my name is dana whitfield what is the late fee", "what is the late fee"),
+        ("‹NAME_57› is my name? What is the late fee?", "What is the late fee?"),
+        ("Tell Kevin that his card is ready", "Tell"),
+    ],
+)
+def test_the_question_after_a_name_or_an_address_stays_readable(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text
+
+
+def test_a_company_or_a_job_of_the_banks_own_words_after_a_greeting_stays(kb_rt: Runtime) -> None:
+    """ "Dear Harbor Mutual," and "the Floor Lead at the Seattle Center" read like a name
+    after its cue; made of the knowledge base's own words, they stay readable."""
+    assert kb_rt.masker.vocabulary is not None
+    for text, kept in (
+        ("Dear Finance Budget, what is the wire fee?", "Finance Budget"),
+        ("Who is the Finance Budget at the North Office?", "Finance Budget"),
+    ):
+        assert kept in kb_rt.masker.mask(text).text
+    # Not a person's name, which the documents do not hold.
+    assert "Quincy" not in kb_rt.masker.mask("Dear Quincy Vantaggio, what is the fee?").text

@@ -272,6 +272,14 @@ _NOT_KINDS = _DETERMINERS | frozenset({
     "whole", "entire", "full", "total", "complete", "overall", "current", "new", "old",
     "actual", "real", "usual", "normal", "exact", "own", "extra", "additional", "right", "wrong",
 })  # fmt: skip
+# What a question is about, after a preposition and a determiner: "on my mortgage", "for a
+# life insurance policy" (the next two words); not "to my sister" or "in my town", which say
+# where or to whom.
+_ABOUT = re.compile(
+    r"\b(?:on|for|about|under)\s+(?:my|the|a|an|our|your|this|that|his|her)\s+"
+    r"([a-z][a-z-]{2,}(?:\s+[a-z][a-z-]{2,})?)",
+    re.IGNORECASE,
+)
 SYNONYM = 0.75  # word-vector cosine above which two words name the same thing
 _WORDS_OF = re.compile(r"[A-Za-z]{3,}")
 
@@ -405,6 +413,17 @@ def check(
             and not _placed(phrase, retrieved, cited_stems & proper)
             for word in phrase.split()
             if not set(stem_terms(word)) <= retrieved
+        ]
+        # So is a plain word no permitted source holds naming what the question is about, after
+        # a preposition and a determiner ("the late fee on my mortgage" where no document
+        # speaks of mortgages); not a typo of a cited word ("on my acount").
+        unknown += [
+            word
+            for m in _ABOUT.finditer(asked)
+            for word in m.group(1).split()
+            if stem(word.lower()) in unknown_stems
+            and word.lower() not in STOPWORDS
+            and not _mistyped(word.lower(), cited)
         ]
         unknown = [w for w in unknown if w.lower() not in _NOT_NAMES]
         if unknown:

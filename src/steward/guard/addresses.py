@@ -121,7 +121,18 @@ _OTHER_SCRIPTS = re.compile(
     r"|набережн(?:ая|ой))\s+(?:[А-ЯЁ][а-яё-]+\s+){0,2}[А-ЯЁ][а-яё-]+,?\s+(?:(?:д\.|дом)\s*)?\d{1,4}"
     r"(?:[а-я])?(?:,?\s+(?:кв\.|квартира)\s*\d{1,4})?(?:,\s*[А-ЯЁ][А-Яа-яЁё-]+)?"
     rf"|(?:{_HAN}{{1,8}}(?:省|市|区|县|镇))*{_HAN}{{1,10}}(?:路|街|大道|道|巷|胡同)"
-    r"\d{1,5}号(?:[\u4e00-\u9fff\d]{0,10}?(?:楼|室|单元))?"
+    # The building, its block and the room after the number: "88号SOHO现代城A座1201室".
+    r"\d{1,5}号(?:[\u4e00-\u9fff\dA-Za-z]{0,12}?(?:楼|室|单元|座|层|号楼))*"
+    # Japanese: prefecture, city or ward, district and the block numbers ("東京都千代田区丸の内
+    # 1-9-1"); Korean: city, district, road and number ("서울특별시 강남구 테헤란로 152").
+    r"|(?:[\u4e00-\u9fff]{1,4}(?:都|道|府|県))?[\u3040-\u30ff\u4e00-\u9fff]{1,8}(?:市|区|町|村)"
+    r"[\u3040-\u30ff\u4e00-\u9fff]{0,8}\d{1,4}(?:丁目|-)\d{1,4}(?:(?:番地?|-)\d{1,4}号?)?"
+    r"|(?:[\uac00-\ud7a3]{2,8}(?:시|도)\s*)?[\uac00-\ud7a3]{1,6}(?:구|군)\s*[\uac00-\ud7a3\d]{1,10}"
+    r"(?:로|길)\s*\d{1,5}(?:-\d{1,4})?"
+    # Greek: the type, the name and the number, the postcode and town after ("Οδός Ερμού 25,
+    # 105 63 Αθήνα").
+    r"|(?:Οδός|οδός|Οδ\.|οδ\.|Λεωφόρος|λεωφόρος|Λεωφ\.|Πλατεία|πλατεία)\s+(?:[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰ]+\s+)"
+    r"{0,2}[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰ]+\s+\d{1,4}"
     r"|[А-ЯЁ][а-яё]+\s+(?:проспект[еа]?|переулк?е|шоссе|бульваре)\s+\d{1,4}"
     r"|شارع\s+(?:[\u0621-\u064A]+\s+){0,3}\d{1,5}(?:\s*[،,]\s*[\u0621-\u064A]+)?"
     r"|\d{1,5}\s+شارع(?:\s+[\u0621-\u064A]+){1,3}(?:\s*[،,]\s*[\u0621-\u064A]+)?"
@@ -136,8 +147,11 @@ _CORNER_PART = (
     r"(?:[^\S\n]+(?!and\b)(?:[A-ZÀ-ÖØ-Þ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?|[a-z]{1,5}\.?)){0,4}"
 )
 _CORNER = re.compile(
-    rf"(?<!\w)(?:(?i:the)[^\S\n]+)?(?i:corner)[^\S\n]+of[^\S\n]+{_CORNER_PART}[^\S\n]+(?:and|&)"
-    rf"[^\S\n]+(?:[a-z]{{1,5}}[^\S\n]+)?{_CORNER_PART}"
+    rf"(?<!\w)(?:(?i:the)[^\S\n]+)?(?i:corner|intersection|junction|crossing)[^\S\n]+of"
+    rf"[^\S\n]+{_CORNER_PART}[^\S\n]+(?:and|&|/)[^\S\n]+(?:[a-z]{{1,5}}[^\S\n]+)?{_CORNER_PART}"
+    # German and Dutch: "Kreuzung Leopoldstraße / Ainmillerstraße", "Ecke X und Y", "hoek X en Y".
+    rf"|(?<!\w)(?i:kreuzung|ecke|hoek)[^\S\n]+{_CORNER_PART}[^\S\n]*(?:/|und|en|&)[^\S\n]*"
+    rf"{_CORNER_PART}"
 )
 
 
@@ -429,19 +443,36 @@ class CuedAddressRecognizer:
 # sentence ("..., Toronto."). A name on the next line ("12 High St\nJohn Smith") is no piece.
 _BLOCK_GAP = re.compile(r"[^\S\n]*,?[^\S\n]*(?:\n[^\S\n]*(?:>[^\S\n]*)*){0,2},?[^\S\n]*")
 _BLOCK_UNIT = re.compile(
-    r"(?i:apt|apartment|suite|ste|unit|flat|app|appt|room|rm)\.?[^\S\n]*#?[^\S\n]*\d{1,5}"
-    r"[A-Za-z]?(?!\w)"
+    r"(?:(?i:apt|apartment|suite|ste|unit|flat|app|appt|room|rm|block|blk|bldg|building"
+    r"|int|interno|scala|piso|m|lok|lokal|whg|wohnung|dpto|depto)\.?[^\S\n]*#?[^\S\n]*"
+    r"(?:\d{1,5}[A-Za-z]?|[A-Z])"
+    # A floor and a door or side: "3. OG", "3. tv", "2º B", "2º Esq", "4th floor".
+    r"|\d{1,2}(?:\.|º|ª|°|o|st|nd|rd|th)[^\S\n]*(?:(?i:OG|UG|EG|DG|Stock|Etage|étage|tv|th|mf"
+    r"|sal|floor|fl|piso|andar|esq|izq|izda|dcha|dto|dir|esquerdo|direito)\.?|[A-Z](?![^\W\d_]))"
+    # A Finnish staircase and flat: "A 7".
+    r"|[A-Z][^\S\n]\d{1,3})(?![\w/])"
 )
 _BLOCK_POSTCODE = re.compile(
-    r"(?:(?:[A-Z]{1,2}-)?\d{4,5}(?:-\d{4})?|\d{3}[^\S\n]\d{2}|\d{4}-\d{3}|\d{2}-\d{3})(?![\d-])"
+    r"(?:(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{4})?|\d{3}[^\S\n]\d{2}|\d{4}-\d{3}|\d{2}-\d{3})(?![\d-])"
     r"|\d{4}[^\S\n]?[A-Z]{2}(?![^\W\d_])"
     r"|[A-Z]{1,2}\d[A-Z\d]?[^\S\n]?\d[A-Z]{2}(?!\w)"  # British: "SW1A 1AA"
     r"|[A-Z]\d[A-Z][^\S\n]?\d[A-Z]\d(?!\w)"  # Canadian: "K1A 0B1"
 )
-_BLOCK_COUNTRY = re.compile(rf"(?:{_COUNTRIES}|USA|U\.S\.A\.|UK|U\.K\.)(?![^\W\d_])")
+# Countries as their own people write them too ("Deutschland", "Italia", "España").
+_NATIVE_COUNTRIES = (
+    r"Deutschland|Österreich|Schweiz|Suisse|Svizzera|Italia|España|Nederland|België|Belgique"
+    r"|Danmark|Norge|Sverige|Suomi|Ísland|Polska|Česko|Slovensko|Magyarország|România|Hellas"
+    r"|Ελλάδα|Россия|Éire|England|Scotland|Wales|Northern Ireland|United Arab Emirates|UAE"
+)
+_BLOCK_COUNTRY = re.compile(
+    rf"(?:{_COUNTRIES}|{_NATIVE_COUNTRIES}|USA|U\.S\.A\.|UK|U\.K\.)(?![^\W\d_])"
+)
 _BLOCK_REGION = re.compile(r"[A-Z]{2,3}(?![^\W\d_])")
 # A town's word: capitalised, not a country's ("Armenomonastiro Cyprus" is a town, a country).
-_CAPITAL_WORD = rf"(?!(?:{_COUNTRIES})(?![^\W\d_]))(?:St\.[^\S\n]*|Mt\.[^\S\n]*)?[A-ZÀ-ÖØ-Þ][\w'-]*"
+_CAPITAL_WORD = (
+    rf"(?!(?:{_COUNTRIES}|{_NATIVE_COUNTRIES})(?![^\W\d_]))(?:St\.[^\S\n]*|Mt\.[^\S\n]*)?"
+    r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁ][^\W\d_]*(?:['-][^\W\d_]+)*"
+)
 _BLOCK_TOWN = re.compile(
     rf"{_CAPITAL_WORD}(?:[^\S\n]+(?:(?:{_PARTICLE}|nad|pod|am|an|im|sur|upon|y|u)[^\S\n]+)?"
     rf"{_CAPITAL_WORD}){{0,3}}"
@@ -453,7 +484,7 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
     """Where the address block whose street ends at ``end`` ends, at ``limit`` at the latest:
     ``end`` itself when no flat, town, postcode or country follows it as an address's do."""
     limit = len(text) if limit is None else limit
-    kept, pos, town_before = end, end, False
+    kept, pos, town_before, postcode_before = end, end, False, False
     for _ in range(8):
         gap = _BLOCK_GAP.match(text, pos)
         if gap is None or gap.end() == pos:
@@ -468,14 +499,18 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
         )
         if m:
             anchor, town_before = True, False
+            postcode_before = m.re is _BLOCK_POSTCODE
         elif m := _BLOCK_TOWN.match(text, at):
             words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
             if words & _NOT_TOWN:
                 break
+            # A town after its postcode ("80331 München"), or after a comma ending the sentence.
+            anchor = postcode_before or (comma and bool(_SENTENCE_ENDS.match(text, m.end())))
             town_before = True
-            anchor = comma and bool(_SENTENCE_ENDS.match(text, m.end()))
         else:
             break
+        if m.re is _BLOCK_TOWN:
+            postcode_before = False
         pos = m.end()
         if pos > limit:
             break
@@ -613,11 +648,15 @@ class ParsedAddressRecognizer:
                 break
             run.append((at, at + len(token), label))
             pos = at + len(token)
+            # A sentence ends after a word of five letters or more and its stop ("Italia.
+            # Quanto costa ..."); "St." or "Blvd." is an abbreviation.
+            if re.fullmatch(r"[^\W\d_]{5,}[.!?]|\S*[!?]", token):
+                break
         # Trailing lower-case words are the sentence going on ("... Main St and then").
         while (
             run
             and run[-1][2] not in _PARSER_TYPES
-            and re.fullmatch(r"[a-z][a-z'/]*[.,;]*", text[run[-1][0] : run[-1][1]])
+            and re.fullmatch(r"[a-z][a-z'/]*[.,;:!?]*", text[run[-1][0] : run[-1][1]])
         ):
             run.pop()
         if not run:

@@ -11,6 +11,7 @@ never stored)."""
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -185,3 +186,51 @@ def reveal(text: str) -> Revealed:
     if visible != text:
         visible = _BEFORE_STOP.sub("", _SPACES.sub(" ", visible)).strip()
     return Revealed(visible, tuple(removed), [h.strip() for h in hidden if h.strip()])
+
+
+# Markup that a value can be split or spelled with, read through by the masker: comments,
+# formatting tags and character references ("<span>Horatio</span> <span>Blenkinsop</span>",
+# "Hor<!-- -->atio", "dana<!-- -->@example.com", "&#72;oratio").
+_THROUGH = re.compile(
+    rf"{_COMMENT.pattern}|{_TAG.pattern}"
+    r"|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,30});",
+    re.DOTALL,
+)
+# Tags that end a line or a cell where they stand: read as a space, so words on both sides stay
+# apart ("Horatio<br>Blenkinsop"); an inline tag or a comment joins what is around it.
+_BREAKING = re.compile(
+    r"</?(?:br|p|div|li|tr|td|th|h[1-6]|ul|ol|table|tbody|thead|blockquote|pre|section"
+    r"|details|summary)\b"
+)
+
+
+def read_through(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` as read through its markup, and for each of its characters where it starts and
+    ends in ``text`` (a character reference is one character spelled by several)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _THROUGH.finditer(text):
+        out.append(text[pos : m.start()])
+        starts.extend(range(pos, m.start()))
+        ends.extend(range(pos + 1, m.start() + 1))
+        piece = m.group()
+        if piece.startswith("&"):
+            read = html.unescape(piece)
+            out.append(read)
+            if read == piece:
+                starts.extend(range(m.start(), m.end()))
+                ends.extend(range(m.start() + 1, m.end() + 1))
+            else:
+                starts.extend([m.start()] * len(read))
+                ends.extend([m.end()] * len(read))
+        elif _BREAKING.match(piece):
+            out.append(" ")
+            starts.append(m.start())
+            ends.append(m.end())
+        pos = m.end()
+    out.append(text[pos:])
+    starts.extend(range(pos, len(text)))
+    ends.extend(range(pos + 1, len(text) + 1))
+    return "".join(out), starts, ends

@@ -44,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from steward.config.yamlfile import first_error, load_yaml
 from steward.core.errors import GuardError, InputError
 from steward.core.secretfile import read_or_create
+from steward.guard.hidden import read_through
 from steward.store import Store
 from steward.store.models import PiiToken
 
@@ -948,7 +949,8 @@ def _joined_names(text: str, spans: list[Span]) -> list[Span]:
     joined: list[Span] = []
     for sp in names:
         last = joined[-1] if joined else None
-        if last is not None and sp.start <= last.end + 1 and not text[last.end : sp.start].strip():
+        gap = text[last.end : sp.start] if last is not None else ""
+        if last is not None and sp.start <= last.end + 1 and not gap.strip() and "\n" not in gap:
             best = max(last, sp, key=lambda x: x.score)
             joined[-1] = Span(
                 "NAME", last.start, max(last.end, sp.end), best.score, best.recognizer
@@ -980,6 +982,71 @@ def _repeated_names(
             if all(m.end() <= o.start or m.start() >= o.end for o in out):
                 out.append(Span("NAME", m.start(), m.end(), 0.5, "repeat"))
     return out
+
+
+# Capitalised words that stand beside a name without being part of it.
+_BESIDE_NAME = frozenset(
+    [
+        *("dear", "hi", "hello", "hey", "thanks", "thank", "regards", "cheers", "mr", "mrs"),
+        *("ms", "miss", "dr", "prof", "sir", "madam", "the", "a", "an", "i", "my", "our"),
+        *("your", "his", "her", "their", "is", "are", "was", "were", "can", "could", "will"),
+        *("would", "should", "please", "what", "how", "when", "where", "why", "who", "which"),
+        *("yes", "no", "and", "but", "or", "if", "so", "from", "to", "for", "with", "at", "on"),
+        *("in", "of", "by", "yesterday", "today", "tomorrow", "customer", "client", "member"),
+        *("agent", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"),
+        *("sunday", "january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december", "team", "bank", "card", "account"),
+    ]
+)
+_NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
+
+
+def _name_neighbours(
+    text: str, spans: list[Span], known: Callable[[str], bool] | None
+) -> list[Span]:
+    """A one-word name with a word cased as a name beside it on the same line takes it in: the
+    surname after a given name found alone ("Margaret Hollingsworth" after "Margaret"), the given
+    name before a known surname ("Priyanka" before "Raman"). Not a word the bank's documents
+    use, nor one that stands beside names (``_BESIDE_NAME``: "Dear", "Thanks", "Mr")."""
+    out = sorted(spans, key=lambda sp: sp.start)
+    added: list[Span] = []
+    for sp in out:
+        value = text[sp.start : sp.end]
+        if sp.kind != "NAME" or len(value.split()) != 1:
+            continue
+        before = re.search(
+            r"(?:^|(?<=[\s(\[\"']))(\S+)[^\S\n]+$", text[max(0, sp.start - 40) : sp.start]
+        )
+        # On the next line too, when it holds that word alone ("My name is Horatio\nBlenkinsop").
+        after = re.match(
+            r"[^\S\n]+(\S+)|[^\S\n]*\n[^\S\n]*(\S+)[^\S\n]*(?:\n|$)", text[sp.end : sp.end + 40]
+        )
+        beside = []
+        # The word before only beside a record's surname: before a name found by a cue or the
+        # model it is as often the sentence's verb ("Tell Kevin ...").
+        if before and sp.recognizer in ("declared", "known"):
+            word = before.group(1)
+            beside.append(
+                (sp.start - len(before.group(0)), sp.start - len(before.group(0)) + len(word))
+            )
+        if after:
+            g = 1 if after.group(1) else 2
+            beside.append((sp.end + after.start(g), sp.end + after.end(g)))
+        for a, b in beside:
+            word = text[a:b]
+            if (
+                not _NAME_WORD.fullmatch(word)
+                or not word[:1].isupper()
+                or word.isupper()
+                or len(word) < 2
+                or word.lower() in _BESIDE_NAME
+                or (known is not None and known(word))
+                or any(o.start < b and a < o.end for o in [*out, *added])
+            ):
+                continue
+            added.append(Span("NAME", a, b, 0.5, "name-beside"))
+    # The pieces join up (``_joined_names``): one token per person.
+    return _joined_names(text, out + added) if added else spans
 
 
 class Masker:
@@ -1118,7 +1185,9 @@ class Masker:
             if all(sp.end <= c.start or sp.start >= c.end for c in chosen):
                 chosen.append(sp)
         chosen = _addresses_widened(chosen, [sp for sp in spans if sp not in chosen])
-        chosen = _repeated_names(text, chosen, self.vocabulary)
+        chosen = _name_neighbours(
+            text, _repeated_names(text, chosen, self.vocabulary), self.vocabulary
+        )
         chosen = _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
         return _address_blocks(text, _units_before(text, chosen))
 
@@ -1130,15 +1199,29 @@ class Masker:
         *,
         names_by_model: bool = True,
     ) -> Masked:
-        spans = self.find(text, declared, allow, names_by_model=names_by_model)
+        found = self.find(text, declared, allow, names_by_model=names_by_model)
+        spans = [(sp.start, sp.end, sp.kind, text[sp.start : sp.end]) for sp in found]
+        plain, starts, ends = read_through(text)
+        if plain != text:
+            # Read through markup as a reader sees the text: a value split or spelled by tags,
+            # comments or character references ("<b>Horatio</b> <b>Blenkinsop</b>") is masked
+            # whole, by the value read; what the markup hides (a comment's own text) is masked
+            # where it stands.
+            seen = [
+                (starts[sp.start], ends[sp.end - 1], sp.kind, plain[sp.start : sp.end])
+                for sp in self.find(plain, declared, allow, names_by_model=names_by_model)
+            ]
+            spans = sorted(
+                seen + [s for s in spans if all(s[1] <= o[0] or s[0] >= o[1] for o in seen)]
+            )
         out: list[str] = []
         entities: list[tuple[str, str]] = []
         pos = 0
-        for sp in spans:
-            token = self.tokens.token(sp.kind, text[sp.start : sp.end])
-            out += [text[pos : sp.start], token]
-            entities.append((sp.kind, token))
-            pos = sp.end
+        for start, end, kind, value in spans:
+            token = self.tokens.token(kind, value)
+            out += [text[pos:start], token]
+            entities.append((kind, token))
+            pos = end
         out.append(text[pos:])
         return Masked("".join(out), entities)
 

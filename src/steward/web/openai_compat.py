@@ -97,11 +97,14 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def _question(body: ChatRequest) -> tuple[str, str | None]:
+def _question(body: ChatRequest, limit: int) -> tuple[str, str | None]:
+    """The last user message, and the one before it as context: only its last ``limit``
+    characters (the question's own limit), so a long earlier message cannot make a follow-up
+    cost what no question may (it is masked, rewritten and read for risk)."""
     users = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
     if not users:
         raise InputError("messages: no user message with text to answer.")
-    return users[-1], (users[-2] if len(users) > 1 else None)
+    return users[-1], (users[-2][-limit:] if len(users) > 1 else None)
 
 
 def _content(r: Response) -> str:
@@ -215,7 +218,7 @@ async def chat_completions(
     """Governed answers for OpenAI-compatible clients (streaming with `"stream": true`)."""
     _check_size(rt, body)
     profile = _profile(rt, body.model)
-    question, previous = _question(body)
+    question, previous = _question(body, rt.settings.policy.max_question_chars)
     if body.stream:
         # Each step runs in a worker thread with a copy of this request's context (its request
         # id); ask_stream then keeps one context for the whole answer (runner.in_request).
