@@ -223,27 +223,6 @@ LATE_FEE = _passage(
 )
 
 
-def test_a_qualifier_the_cited_passage_lacks_fails_even_when_another_source_holds_it(
-    kb_rt,  # type: ignore[no-untyped-def]
-) -> None:
-    """Asked about a mortgage payment (mortgages are in other documents), an answer about the
-    card's minimum payment is another thing's; asked about the minimum payment, it passes."""
-
-    def similar(a: str, b: str) -> float:
-        va, vb = kb_rt.embedder.embed([a, b])
-        return float(va @ vb)
-
-    def check(question: str):  # type: ignore[no-untyped-def]
-        return answerability.check(
-            [question], [LATE_FEE], [LATE_FEE], [LATE_FEE.text], None, frozenset(), similar
-        )
-
-    failure = check("If my mortgage payment is a week late, what late charge do you add?")
-    assert failure is not None and failure.check == answerability.ENTITY
-    assert "'mortgage payment'" in failure.reason(1) and "'minimum payment'" in failure.reason(1)
-    assert check("If my minimum payment is a week late, what late charge do you add?") is None
-
-
 def test_a_thing_asked_about_that_no_source_holds_fails_the_entity_check() -> None:
     """The eighth review: "the late fee on my mortgage" where no permitted document speaks of
     mortgages was answered with the premium's late fee. "to my sister" says to whom, not what."""

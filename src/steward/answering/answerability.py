@@ -16,10 +16,10 @@ another tier's fee shares most of the question's words. So, per part of the ques
   retrieved passage holds fails the check on its own: the sources do not cover what is asked;
   so does a name of several capitalised words ("Delta SkyMiles"). A year or a month asked about
   that no cited passage holds, beside an answer naming another, is another time's answer; a
-  thing qualified by a word no cited passage holds ("a boat claim", "a mortgage payment"),
-  beside an answer about the same thing qualified otherwise ("an auto claim", "the minimum
-  payment"), another thing's, and so is a place no source holds ("in Louisiana" answered "In
-  Florida").
+  thing qualified by a word no source holds ("a boat claim", "in Louisiana"), beside an answer
+  about the same thing qualified otherwise ("an auto claim", "In Florida"), another thing's;
+  a plain word no source holds after "on/for/about my" ("the late fee on my mortgage") is a
+  thing the sources do not cover. A question in Title Case names nothing by its capitals.
 - **answer type**: when the part asks for a kind of value (an amount, a rate, a duration or
   deadline, a time, a phone number, a code, a count; see ``answertypes.py``), a cited sentence
   must hold one.
@@ -222,6 +222,12 @@ def named_things(
     return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
 
 
+def _title_case(text: str) -> bool:
+    """Whether most words of three letters or more are capitalised (a heading's style)."""
+    words = [w for w in re.findall(r"[A-Za-z]{3,}", text)]
+    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.75 * len(words)
+
+
 def _placed(phrase: str, retrieved: set[str], known: set[str]) -> bool:
     """Whether a capitalised phrase is words no source holds, then a name the cited passages
     hold ("Jacksonville Florida", "Harbour Direct Repair")."""
@@ -299,13 +305,13 @@ def _other_kind(
     claims: list[str],
     similar: Callable[[str, str], float],
     cited: list[Passage],
-    cited_stems: set[str],
 ) -> str | None:
-    """The reason, when the question qualifies a thing by a word the cited passages do not
-    hold ("a boat claim", "a mortgage payment"), or names a place no permitted source holds
-    ("in Louisiana"), and the answer speaks of the same thing qualified otherwise ("an auto
-    claim", "the minimum payment", "In Florida") by a word that does not mean the same
-    ("yearly fee" and "annual fee" do); else None."""
+    """The reason, when the question qualifies a thing by a word no permitted source holds
+    ("a boat claim", "in Louisiana") and the answer speaks of the same thing qualified
+    otherwise ("an auto claim", "In Florida") by a word that does not mean the same ("yearly
+    fee" and "annual fee" do); else None. (Read for words the cited passages lack, as well,
+    it answered "phone number" with "card number" and "contact Policy Services" with "Call
+    Policy Services" in the eighth outside review.)"""
     for place in _IN_NAMED.finditer(asked):
         p, u = place.group(1).lower(), place.group(2)
         if stem(u.lower()) not in unknown or u.lower() in _NOT_NAMES:
@@ -323,7 +329,7 @@ def _other_kind(
         low_u, low_h = u.lower(), h.lower()
         if low_u in STOPWORDS or low_u in _NOT_KINDS or low_h in STOPWORDS:
             continue
-        if stem(low_u) in cited_stems or _mistyped(low_u, cited):
+        if stem(low_u) not in unknown or _mistyped(low_u, cited):
             continue
         head = stem(low_h)
         for claim in claims:
@@ -389,10 +395,8 @@ def check(
         other_time = _other_time(asked, cited, claims)
         if other_time is not None:
             return Failure(ENTITY, n, other_time)
-        if similar is not None:
-            other_kind = _other_kind(
-                asked, unknown_stems, question_stems, claims, similar, cited, cited_stems
-            )
+        if similar is not None and unknown_stems:
+            other_kind = _other_kind(asked, unknown_stems, question_stems, claims, similar, cited)
             if other_kind is not None:
                 return Failure(ENTITY, n, other_kind)
         # An acronym the question asks about that no permitted source holds (FHA, HELOC, ...):
@@ -406,9 +410,11 @@ def check(
         # A phrase that ends in a name the cited passages hold is a known thing placed more
         # precisely ("Jacksonville Florida" beside a passage on Florida); one that begins with
         # it is another thing of the same house ("Meridian Titanium": not a known card).
+        # A question written in Title Case capitalises every word: none names a thing by it
+        # ("Home Insurance Claim Deadline?").
         unknown += [
             word
-            for phrase in _capitalised_phrases(asked)
+            for phrase in ([] if _title_case(asked) else _capitalised_phrases(asked))
             if not set(stem_terms(phrase)) <= retrieved
             and not _placed(phrase, retrieved, cited_stems & proper)
             for word in phrase.split()
