@@ -1053,3 +1053,14 @@ def test_a_company_or_a_job_of_the_banks_own_words_after_a_greeting_stays(kb_rt:
         assert kept in kb_rt.masker.mask(text).text
     # Not a person's name, which the documents do not hold.
     assert "Quincy" not in kb_rt.masker.mask("Dear Quincy Vantaggio, what is the fee?").text
+
+
+def test_a_name_spelled_letter_by_letter_or_added_to_a_policy_is_masked(kb_rt: Runtime) -> None:
+    for text, raw in (
+        ("My name is D-a-n-a W-h-i-t-f-i-e-l-d, what is the fee?", "W-h-i-t"),
+        ("my name is H o r a t i o  B l e n k i n s o p", "B l e n"),
+        ("Please remove Kevin Smith from my account", "Smith"),
+    ):
+        assert raw not in kb_rt.masker.mask(text).text
+    # Initials and a product spelled out stay readable.
+    assert kb_rt.masker.mask("What is the A B C D plan fee?").text.endswith("plan fee?")

@@ -204,14 +204,32 @@ _BREAKING = re.compile(
 )
 
 
+# A word spelled out letter by letter, to slip past a reader of words: "H o r a t i o",
+# "D-a-n-a" (four letters or more, one space, hyphen or dot between them).
+_SPELLED = re.compile(r"(?<![^\W\d_])[^\W\d_]([ .-])(?:[^\W\d_]\1){2,}[^\W\d_](?![^\W\d_])")
+
+
 def read_through(text: str) -> tuple[str, list[int], list[int]]:
-    """``text`` as read through its markup, and for each of its characters where it starts and
-    ends in ``text`` (a character reference is one character spelled by several)."""
+    """``text`` as read through its markup and with words spelled letter by letter joined up,
+    and for each of its characters where it starts and ends in ``text`` (a character
+    reference is one character spelled by several)."""
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     pos = 0
-    for m in _THROUGH.finditer(text):
+    for m in sorted([*_THROUGH.finditer(text), *_SPELLED.finditer(text)], key=lambda m: m.start()):
+        if m.start() < pos:
+            continue  # inside the last piece read
+        if m.re is _SPELLED:
+            out.append(text[pos : m.start()])
+            starts.extend(range(pos, m.start()))
+            ends.extend(range(pos + 1, m.start() + 1))
+            for i in range(m.start(), m.end(), 2):
+                out.append(text[i])
+                starts.append(i)
+                ends.append(i + 1)
+            pos = m.end()
+            continue
         out.append(text[pos : m.start()])
         starts.extend(range(pos, m.start()))
         ends.extend(range(pos + 1, m.start() + 1))

@@ -1295,6 +1295,17 @@ _SIGN_OFF_LINE = re.compile(
 )
 
 
+# A person added to or removed from a policy or an account, in any case ("please add nkechi
+# obi-ezeani to my policy"); a cover or a product added so is made of the bank's own words and
+# stays readable (WEAK_CUE_RULE).
+_ADDED_TO = re.compile(
+    r"(?i:\b(?:add|remove|include|insure|cover)\s+)"
+    r"([^\W\d_][\w'’-]+(?:[^\S\n]+[^\W\d_][\w'’-]+){1,2})"
+    r"(?=\s+(?i:to|from|on|under)\s+(?i:my|our|the|his|her)\s+"
+    r"(?i:policy|account|card|plan|insurance|loan|mortgage|cover|coverage)\b)"
+)
+
+
 class NameCueRecognizer:
     """A capitalised two-to-four-word name right after "my name is", "this is", "customer",
     "beneficiary", "Mr"/"Ms" or a payment's "to"; lower-case ones
@@ -1325,6 +1336,15 @@ class NameCueRecognizer:
                 a.end(1) if second and not words[1].startswith("و") else a.start(1) + len(words[0])
             )
             out.append(Span("NAME", a.start(1), end, 0.6, self.name))
+        for added in _ADDED_TO.finditer(text):
+            value = added.group(1)
+            if {w.lower() for w in value.split()} & _NOT_LOWER or not _plausible_name(value):
+                continue
+            # In lower case it is as often a cover ("add travel insurance to my card"): kept
+            # when the model reads it, capitalised, as a sender's name.
+            if value.islower() and not _reads_as_person(value.title()):
+                continue
+            out.append(Span("NAME", added.start(1), added.end(1), 0.55, WEAK_CUE_RULE))
         for line in _SIGN_OFF_LINE.finditer(text):
             words = line.group(1).split()
             if _plausible_name(line.group(1)) and not any(w in _NOT_NAME for w in words):
@@ -1514,7 +1534,7 @@ _LAST_LINE_NAME = re.compile(
 )
 
 
-def _line_names(nlp: Any, text: str) -> list[tuple[int, int]]:
+def _line_names(text: str) -> list[tuple[int, int]]:
     """Names alone on a line that opens or closes a message: a contact card's or a letter's
     first line ("Satu Elomo\n\n45818 P.O. Box 242"), a first line of two words or more before
     the question ("Priyanka Sharma\nWhat is the late fee?"), a signature's last line; each kept
@@ -1536,9 +1556,17 @@ def _line_names(nlp: Any, text: str) -> list[tuple[int, int]]:
             continue
         # Read as a sender's line ("From: X"): the model tags names there best (on ten names
         # and twelve product, team and subject lines: 9 of 10, no other; alone 8 of 10).
-        if any(e.label_ == "PERSON" and e.text == line for e in nlp(f"From: {line}").ents):
+        if _reads_as_person(line):
             out.append((m.start(1), m.end(1)))
     return out
+
+
+def _reads_as_person(line: str) -> bool:
+    """Whether the model, where installed, reads ``line`` as a sender's name ("From: X")."""
+    model = _ner_model() if ner_available() else None
+    return model is not None and any(
+        e.label_ == "PERSON" and e.text == line for e in model(f"From: {line}").ents
+    )
 
 
 def english_word(word: str) -> bool:
@@ -1588,7 +1616,7 @@ class NerNameRecognizer:
         if self._nlp is None or not _mostly_latin(text):
             return []
         # A card's first line or a signature is read alone, whatever the rest's language.
-        out = [Span("NAME", a, b, 0.55, self.name) for a, b in _line_names(self._nlp, text)]
+        out = [Span("NAME", a, b, 0.55, self.name) for a, b in _line_names(text)]
         if not may_be_english(text):
             return out
         hits = function_words(text)
