@@ -114,3 +114,24 @@ def test_a_long_earlier_message_is_cut_to_the_questions_limit(live_kb, kb_rt) ->
     stored = audit.get(kb_rt.store, r.model_extra["steward"]["audit_id"]).question
     limit = kb_rt.settings.policy.max_question_chars
     assert len(stored) <= 2 * limit + 100 and "international" in stored
+
+
+def test_the_earlier_message_is_cut_where_a_sentence_ends_never_inside_a_value(
+    live_kb, kb_rt
+) -> None:
+    """The second look at the review: cut at a fixed length before masking, "cvv 481" became
+    "vv 481" and was stored as typed. The cut is made where a sentence ends."""
+    server, keys = live_kb
+    limit = kb_rt.settings.policy.max_question_chars
+    head = "I have a question about my card. " * 200 + "cvv 481"
+    tail = (" ok" * limit)[: limit - 6]  # a cut at the limit would land inside "cvv"
+    assert (head + tail)[-limit:].startswith("vv 481")
+    r = client(server, keys["cara"]).chat.completions.create(
+        model="steward",
+        messages=[
+            {"role": "user", "content": head + tail},
+            {"role": "user", "content": "and the grace period?"},
+        ],
+    )
+    stored = audit.get(kb_rt.store, r.model_extra["steward"]["audit_id"]).question
+    assert "481" not in stored and "vv" not in stored

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -97,14 +98,30 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+# Where a sentence or a line ends: a cut is made there, never inside one.
+_SENTENCE_END = re.compile(r"[.!?](?:\s+|$)|\n")
+
+
+def _recent(previous: str, limit: int) -> str | None:
+    """At most the last ``limit`` characters of an earlier message, from the start of a
+    sentence or a line: cut inside one, a value could lose the word that marks it ("cvv 481"
+    cut to "vv 481" is masked as nothing), and the cut is made before masking, since masking
+    a long message is what the cut saves. None when no sentence ends in that stretch."""
+    if len(previous) <= limit:
+        return previous
+    piece = previous[-limit:]
+    end = _SENTENCE_END.search(piece)
+    return piece[end.end() :].strip() or None if end else None
+
+
 def _question(body: ChatRequest, limit: int) -> tuple[str, str | None]:
-    """The last user message, and the one before it as context: only its last ``limit``
-    characters (the question's own limit), so a long earlier message cannot make a follow-up
-    cost what no question may (it is masked, rewritten and read for risk)."""
+    """The last user message, and the one before it as context: only its recent sentences,
+    within the question's own limit (``_recent``), so a long earlier message cannot make a
+    follow-up cost what no question may (it is masked, rewritten and read for risk)."""
     users = [m.text() for m in body.messages if m.role == "user" and m.text().strip()]
     if not users:
         raise InputError("messages: no user message with text to answer.")
-    return users[-1], (users[-2][-limit:] if len(users) > 1 else None)
+    return users[-1], (_recent(users[-2], limit) if len(users) > 1 else None)
 
 
 def _content(r: Response) -> str:
