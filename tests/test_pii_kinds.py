@@ -1064,3 +1064,70 @@ def test_a_name_spelled_letter_by_letter_or_added_to_a_policy_is_masked(kb_rt: R
         assert raw not in kb_rt.masker.mask(text).text
     # Initials and a product spelled out stay readable.
     assert kb_rt.masker.mask("What is the A B C D plan fee?").text.endswith("plan fee?")
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The second look at the eighth review: markup it read through still split values.
+        ("My email is dana.whitfield<wbr>@example.com what is the late fee?", "whitfield"),
+        ("My email is dana.whitfield<br>@example.com", "whitfield"),
+        ("My email is dana.whitfield&#64example.com ok", "whitfield"),
+        ("Phone 312<wbr>555<wbr>0174", "0174"),
+        ("my name is **Dana** _Whitfield_", "Dana"),
+        ("[b]Dana[/b] [i]Whitfield[/i] is my name", "Dana"),
+        ("my email is dana.whitfield%40example.com", "whitfield"),
+        ("My name is Dana Whit&shy;field", "Whit"),
+        ("My name is Dana<!--> Whitfield, what is the late fee?", "Whitfield"),
+        ("My name is D_a_n_a W_h_i_t_f_i_e_l_d", "W_h_i"),
+        # A surname on the next line, labelled, or after a self-introduction in lower case.
+        ("My name is Horatio\nBlackwood. What is the late fee?", "Blackwood"),
+        ("Je m'appelle Horatio\nBlackwood. Quels sont les frais de retard?", "Blackwood"),
+        ("My name is Horatio, last name Blackwood", "Blackwood"),
+        ("My surname is Blackwood", "Blackwood"),
+        ("me llamo maría garcía cuál es el recargo", "garcía"),
+        ("ich heiße hans müller wie hoch ist die gebühr", "müller"),
+        ("Jmenuji se Jan Novák", "Novák"),
+        # Sign-offs and signatures.
+        ("What is the late fee?\n-- \nNnamdi Okonkwo", "Okonkwo"),
+        ("What is the late fee?\nSent from my iPhone\nNnamdi Okonkwo", "Okonkwo"),
+        ("С уважением,\nИван Петров", "Петров"),
+        ("Hi Harbor Mutual, Nnamdi here. What is the late fee?", "Nnamdi"),
+        # Address pieces and intersections.
+        ("Flat 4, 22 Acacia Avenue, Woking, Surrey GU22 7PE, United Kingdom", "GU22"),
+        ("8 rue des Lilas, bât. B, 3e étage, 75011 Paris, France", "étage"),
+        ("Hauptstr. 12a, EG, 80331 München", "München"),
+        ("The accident was at the intersection of Maple Avenue and 5th Street.", "Maple"),
+        ("It happened at Maple Ave & 5th St yesterday", "Maple"),
+        ("en el cruce de Calle Mayor con Calle Arenal", "Arenal"),
+        ("住所は東京都新宿区西新宿2-8-1 新宿ビル3階301号室です", "301号室"),
+        ("서울특별시 강남구 테헤란로 152, 101동 1203호", "1203호"),
+        ("台北市信義區信義路五段7號10樓之3", "信義路"),
+    ],
+)
+def test_the_second_look_at_the_eighth_review_is_masked(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("My address is 12 Elm St. Is there a grace period for payments?", "Is there a grace"),
+        ("I moved to 45 Oak Rd. How do I update my address?", "How do I update"),
+        ("Address: 10 Downing St.\nWhat is the late fee?", "What is the late fee?"),
+        ("I live at Hauptstraße 12. How do I file a claim?", "How do I file"),
+        ("Abito in Via Roma 131. Come posso presentare un reclamo?", "Come posso"),
+        ("I was hit at the intersection of Elm Street and Oak Avenue. How do I file?", "How do I"),
+        ("my name is dana whitfield does my policy cover floods", "does my policy"),
+        ("Mam na imię Krzysztof Wójcik. Jaka jest opłata?", "Jaka jest"),
+        ("My name is Kevin\nWhat is the fee?", "What is the fee?"),
+        ("Terms & Conditions apply", "Terms & Conditions"),
+        ("the fee is 5% a year and snake_case_name stays", "5% a year and snake_case_name"),
+    ],
+)
+def test_the_question_after_an_address_or_name_still_reads(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text

@@ -120,15 +120,21 @@ _OTHER_SCRIPTS = re.compile(
     r"(?i:улиц[аеуы]|ул\.|проспект[еа]?|пр-т|переул(?:ок|ке)|пер\.|шоссе|площад[ьи]|бульвар[еа]?"
     r"|набережн(?:ая|ой))\s+(?:[А-ЯЁ][а-яё-]+\s+){0,2}[А-ЯЁ][а-яё-]+,?\s+(?:(?:д\.|дом)\s*)?\d{1,4}"
     r"(?:[а-я])?(?:,?\s+(?:кв\.|квартира)\s*\d{1,4})?(?:,\s*[А-ЯЁ][А-Яа-яЁё-]+)?"
-    rf"|(?:{_HAN}{{1,8}}(?:省|市|区|县|镇))*{_HAN}{{1,10}}(?:路|街|大道|道|巷|胡同)"
+    # Simplified or traditional characters ("台北市信義區信義路五段7號10樓之3").
+    rf"|(?:{_HAN}{{1,8}}(?:省|市|区|區|县|縣|镇|鎮))*{_HAN}{{1,10}}(?:路|街|大道|道|巷|胡同)"
+    r"(?:[一二三四五六七八九十]段)?"
     # The building, its block and the room after the number: "88号SOHO现代城A座1201室".
-    r"\d{1,5}号(?:[\u4e00-\u9fff\dA-Za-z]{0,12}?(?:楼|室|单元|座|层|号楼))*"
+    r"\d{1,5}[号號](?:[\u4e00-\u9fff\dA-Za-z]{0,12}?(?:楼|樓|室|单元|座|层|層|号楼|房)(?:之\d{1,3})?)*"
     # Japanese: prefecture, city or ward, district and the block numbers ("東京都千代田区丸の内
     # 1-9-1"); Korean: city, district, road and number ("서울특별시 강남구 테헤란로 152").
-    r"|(?:[\u4e00-\u9fff]{1,4}(?:都|道|府|県))?[\u3040-\u30ff\u4e00-\u9fff]{1,8}(?:市|区|町|村)"
-    r"[\u3040-\u30ff\u4e00-\u9fff]{0,8}\d{1,4}(?:丁目|-)\d{1,4}(?:(?:番地?|-)\d{1,4}号?)?"
-    r"|(?:[\uac00-\ud7a3]{2,8}(?:시|도)\s*)?[\uac00-\ud7a3]{1,6}(?:구|군)\s*[\uac00-\ud7a3\d]{1,10}"
-    r"(?:로|길)\s*\d{1,5}(?:-\d{1,4})?"
+    r"|(?:〒?\d{3}-\d{4}\s*)?(?:[\u4e00-\u9fff]{1,4}(?:都|道|府|県))?"
+    r"(?:(?![はがをにでのと])[\u3040-\u30ff\u4e00-\u9fff]){1,8}(?:市|区|町|村)[\u3040-\u30ff\u4e00-\u9fff]{0,8}\d{1,4}(?:丁目|-)\d{1,4}(?:(?:番地?|-)\d{1,4}号?)?"
+    # The building, its floor and the room: "新宿ビル3階301号室".
+    r"(?:\s*[\u3040-\u30ff\u4e00-\u9fffA-Za-z]{0,10}?\d{1,3}階)?(?:\s*\d{1,4}号室)?"
+    r"|(?:[\uac00-\ud7a3]{2,8}(?:시|도)\s*)?[\uac00-\ud7a3]{1,6}(?:구|군)\s*(?:[\uac00-\ud7a3\d]{1,10}"
+    r"(?:로|길)\s*\d{1,5}(?:-\d{1,4})?|[\uac00-\ud7a3]{1,6}동\s*\d{1,4}(?:-\d{1,4})?)"
+    # The building, its block ("101동") and the flat ("1203호").
+    r"(?:,?\s*[\uac00-\ud7a3]{0,10}\s*\d{1,4}동)?(?:\s*\d{1,4}호)?"
     # Greek: the type, the name and the number, the postcode and town after ("Οδός Ερμού 25,
     # 105 63 Αθήνα").
     r"|(?:Οδός|οδός|Οδ\.|οδ\.|Λεωφόρος|λεωφόρος|Λεωφ\.|Πλατεία|πλατεία)\s+(?:[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰ]+\s+)"
@@ -139,6 +145,12 @@ _OTHER_SCRIPTS = re.compile(
 )
 
 
+# A street with its type word: "Maple Ave", "5th Street", "Hauptstraße".
+_STREET_WITH_TYPE = (
+    r"(?:(?:[A-ZÀ-ÖØ-Þ][\w'-]*|\d{1,3}(?:st|nd|rd|th))[^\S\n]+(?:[A-ZÀ-ÖØ-Þ][\w'-]*[^\S\n]+)?"
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Place|Pl)\b\.?"
+    r"|[A-ZÀ-ÖØ-Þ][\w'-]*(?:straße|strasse|str\.|weg|gasse|allee|platz))"
+)
 # A street corner: "the corner of Elm St and 5th Ave", "corner of Kuusiku 7 & Alexander Flat".
 # Each street starts with a capital or a number and holds a capitalised word or an ordinal;
 # short lower-case words in between are the type or a particle ("Csabai kapu 39.").
@@ -149,9 +161,16 @@ _CORNER_PART = (
 _CORNER = re.compile(
     rf"(?<!\w)(?:(?i:the)[^\S\n]+)?(?i:corner|intersection|junction|crossing)[^\S\n]+of"
     rf"[^\S\n]+{_CORNER_PART}[^\S\n]+(?:and|&|/)[^\S\n]+(?:[a-z]{{1,5}}[^\S\n]+)?{_CORNER_PART}"
-    # German and Dutch: "Kreuzung Leopoldstraße / Ainmillerstraße", "Ecke X und Y", "hoek X en Y".
-    rf"|(?<!\w)(?i:kreuzung|ecke|hoek)[^\S\n]+{_CORNER_PART}[^\S\n]*(?:/|und|en|&)[^\S\n]*"
-    rf"{_CORNER_PART}"
+    # German, Dutch, Spanish, French and Italian: "Kreuzung Leopoldstraße / Ainmillerstraße",
+    # "Ecke X und Y", "hoek X en Y", "cruce de X con Y", "carrefour de X et Y", "incrocio tra
+    # X e Y".
+    rf"|(?<!\w)(?i:kreuzung|ecke|hoek|cruce\s+de|esquina\s+de|carrefour\s+de|angle\s+de"
+    rf"|incrocio\s+(?:tra|fra))[^\S\n]+{_CORNER_PART}[^\S\n]*(?:/|und|en|&|con|y|et|e)"
+    rf"[^\S\n]*{_CORNER_PART}"
+    # Two typed streets joined by "&" or "/": "Maple Ave & 5th St", "Elm Street / Oak Avenue".
+    rf"|(?<!\w){_STREET_WITH_TYPE}[^\S\n]*(?:&|/|\band\b)[^\S\n]*{_STREET_WITH_TYPE}"
+    rf"(?=[^\S\n]+(?i:intersection|junction|crossing)|[^\S\n]*[&/])"
+    rf"|(?<!\w){_STREET_WITH_TYPE}[^\S\n]*[&/][^\S\n]*{_STREET_WITH_TYPE}"
 )
 
 
@@ -444,13 +463,16 @@ class CuedAddressRecognizer:
 _BLOCK_GAP = re.compile(r"[^\S\n]*,?[^\S\n]*(?:\n[^\S\n]*(?:>[^\S\n]*)*){0,2},?[^\S\n]*")
 _BLOCK_UNIT = re.compile(
     r"(?:(?i:apt|apartment|suite|ste|unit|flat|app|appt|room|rm|block|blk|bldg|building"
-    r"|int|interno|scala|piso|m|lok|lokal|whg|wohnung|dpto|depto)\.?[^\S\n]*#?[^\S\n]*"
-    r"(?:\d{1,5}[A-Za-z]?|[A-Z])"
-    # A floor and a door or side: "3. OG", "3. tv", "2º B", "2º Esq", "4th floor".
-    r"|\d{1,2}(?:\.|º|ª|°|o|st|nd|rd|th)[^\S\n]*(?:(?i:OG|UG|EG|DG|Stock|Etage|étage|tv|th|mf"
-    r"|sal|floor|fl|piso|andar|esq|izq|izda|dcha|dto|dir|esquerdo|direito)\.?|[A-Z](?![^\W\d_]))"
-    # A Finnish staircase and flat: "A 7".
-    r"|[A-Z][^\S\n]\d{1,3})(?![\w/])"
+    r"|int|interno|scala|piso|m|lok|lokal|whg|wohnung|dpto|depto|bât|bat|bâtiment|esc"
+    r"|escalier|bajo|entlo|portal)\.?[^\S\n]*#?[^\S\n]*(?:\d{1,5}[A-Za-z]?|[A-Z])"
+    # A floor and a door or side: "3. OG", "3. tv", "2º B", "2º Esq", "4th floor", "3e étage",
+    # "2. OG rechts", "3ος όροφος".
+    r"|\d{1,2}(?:\.|º|ª|°|o|st|nd|rd|th|e|er|ème|ος|η)[^\S\n]*(?:(?i:OG|UG|EG|DG|Stock|Etage"
+    r"|étage|tv|th|mf|sal|floor|fl|piso|andar|esq|izq|izda|dcha|dto|dir|esquerdo|direito"
+    r"|όροφος)\.?(?:[^\S\n]+(?i:links|rechts|li|re|gauche|droite|izquierda|derecha))?"
+    r"|[A-Z](?![^\W\d_]))"
+    # A floor's name alone ("EG", "UG", "DG"), a Finnish staircase and flat ("A 7").
+    r"|(?:EG|UG|DG|PB|RdC)(?![^\W\d_])|[A-Z][^\S\n]\d{1,3})(?![\w/])"
 )
 _BLOCK_POSTCODE = re.compile(
     r"(?:(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{4})?|\d{3}[^\S\n]\d{2}|\d{4}-\d{3}|\d{2}-\d{3})(?![\d-])"
@@ -471,7 +493,7 @@ _BLOCK_REGION = re.compile(r"[A-Z]{2,3}(?![^\W\d_])")
 # A town's word: capitalised, not a country's ("Armenomonastiro Cyprus" is a town, a country).
 _CAPITAL_WORD = (
     rf"(?!(?:{_COUNTRIES}|{_NATIVE_COUNTRIES})(?![^\W\d_]))(?:St\.[^\S\n]*|Mt\.[^\S\n]*)?"
-    r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁ][^\W\d_]*(?:['-][^\W\d_]+)*"
+    r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁ][^\W\d_]*(?:['-][^\W\d_]+)*(?!\w)"
 )
 _BLOCK_TOWN = re.compile(
     rf"{_CAPITAL_WORD}(?:[^\S\n]+(?:(?:{_PARTICLE}|nad|pod|am|an|im|sur|upon|y|u)[^\S\n]+)?"

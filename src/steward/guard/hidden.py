@@ -27,7 +27,8 @@ INVISIBLE, COMMENT, HIDDEN_ELEMENT, MARKDOWN_COMMENT = (
 _TAG_BASE, _TAG_FIRST, _TAG_LAST = 0xE0000, 0xE0020, 0xE007E
 _KEEP_CONTROLS = frozenset("\t\n\r")
 
-_COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.DOTALL)
+# "<!-->" and "<!--->" are whole (empty) comments to a browser, not the start of one.
+_COMMENT = re.compile(r"<!--(?:-?>|.*?(?:-->|\Z))", re.DOTALL)
 # Elements that are never rendered, and elements a page hides by attribute or inline style.
 # ``(?<![-\w])hidden`` is the boolean attribute, not ``aria-hidden`` (read aloud, still shown).
 _NEVER_SHOWN = "script|style|template|noscript|head|title"
@@ -192,8 +193,15 @@ def reveal(text: str) -> Revealed:
 # formatting tags and character references ("<span>Horatio</span> <span>Blenkinsop</span>",
 # "Hor<!-- -->atio", "dana<!-- -->@example.com", "&#72;oratio").
 _THROUGH = re.compile(
-    rf"{_COMMENT.pattern}|{_TAG.pattern}"
-    r"|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,30});",
+    rf"{_COMMENT.pattern}|{_TAG.pattern}|</?wbr\s*/?>"
+    # Character references, the numeric ones with or without their ";" (browsers read both).
+    r"|&(?:#\d{1,7};?|#[xX][0-9A-Fa-f]{1,6};?|[A-Za-z][A-Za-z0-9]{1,30};)"
+    # Escapes a reader of the message decodes in their head: "%40", "\u0044".
+    r"|(?<=[\w.])%[2-7][0-9A-Fa-f](?=[\w.])|(?<![\w\\])%[4-7][0-9A-Fa-f](?=\w)"
+    r"|\\u[0-9A-Fa-f]{4}"
+    # Emphasis that Markdown and BBCode render away: "**Dana** _Whitfield_", "[b]Dana[/b]".
+    r"|\*\*|(?<![\w*])\*(?=\w)|(?<=\w)\*(?![\w*])|(?<![\w_])__?(?=\w)|(?<=\w)__?(?!\w)"
+    r"|\[/?(?:b|i|u|s|em|strong|color(?:=[^\]]{0,20})?|size(?:=\d{1,2})?)\]",
     re.DOTALL,
 )
 # Tags that end a line or a cell where they stand: read as a space, so words on both sides stay
@@ -206,7 +214,12 @@ _BREAKING = re.compile(
 
 # A word spelled out letter by letter, to slip past a reader of words: "H o r a t i o",
 # "D-a-n-a" (four letters or more, one space, hyphen or dot between them).
-_SPELLED = re.compile(r"(?<![^\W\d_])[^\W\d_]([ .-])(?:[^\W\d_]\1){2,}[^\W\d_](?![^\W\d_])")
+_SPELLED = re.compile(r"(?<![^\W\d_])[^\W\d_]([ .\-_–—])(?:[^\W\d_]\1){2,}[^\W\d_](?![^\W\d_])")
+
+
+# A line break between the pieces of an address or a number joins them: "dana.whitfield<br>@
+# example.com", "312<br>555".
+_INSIDE_VALUE = re.compile(r"[@.\d_-]")
 
 
 def read_through(text: str) -> tuple[str, list[int], list[int]]:
@@ -234,8 +247,15 @@ def read_through(text: str) -> tuple[str, list[int], list[int]]:
         starts.extend(range(pos, m.start()))
         ends.extend(range(pos + 1, m.start() + 1))
         piece = m.group()
-        if piece.startswith("&"):
-            read = html.unescape(piece)
+        if piece.startswith(("&", "%", "\\u")):
+            if piece.startswith("%"):
+                read = chr(int(piece[1:], 16))
+            elif piece.startswith("\\u"):
+                read = chr(int(piece[2:], 16))
+            else:
+                read = html.unescape(piece)
+            # A soft hyphen or another format character spelled so reads as nothing.
+            read = "".join(ch for ch in read if unicodedata.category(ch) != "Cf")
             out.append(read)
             if read == piece:
                 starts.extend(range(m.start(), m.end()))
@@ -243,7 +263,11 @@ def read_through(text: str) -> tuple[str, list[int], list[int]]:
             else:
                 starts.extend([m.start()] * len(read))
                 ends.extend([m.end()] * len(read))
-        elif _BREAKING.match(piece):
+        elif (
+            _BREAKING.match(piece)
+            and not _INSIDE_VALUE.search(text, max(0, m.start() - 1), m.start())
+            and not _INSIDE_VALUE.match(text, m.end())
+        ):
             out.append(" ")
             starts.append(m.start())
             ends.append(m.end())

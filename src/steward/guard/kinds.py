@@ -719,6 +719,8 @@ _NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my s
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
+    # "last name Blackwood", "my surname is Blackwood", "Surname: Blackwood".
+    r"|(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*:|\s+is)?"
     # "Maybe it's under Miklós Hajdu", "the account is under the name of ...".
     r"|(?:it'?s|it is|is it|account is|listed|registered|booked|filed|held)\s+under"
     r"(?:\s+(?:the\s+)?name(?:\s+of)?)?"
@@ -737,6 +739,7 @@ _NAME_CUE = re.compile(
     r"|me llamo|mi nombre es|soy|sono|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e"
     r"|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
+    r"|mam na imię|jmenuji se"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
     # A cue is a whole word: "son" is no cue inside "Sono".
@@ -911,8 +914,10 @@ _NOT_NAME = frozenset(
         "Group",
         "Unit",
         "HR",
-        # Question words: "... is my name? What is the late fee?"
-        *("What", "How", "When", "Where", "Why", "Who", "Which", "Whose"),
+        # Question words: "... is my name? What is the late fee?", in other languages too.
+        *("What", "How", "When", "Where", "Why", "Who", "Which", "Whose", "Cuál", "Qué"),
+        *("Cómo", "Quel", "Quels", "Quelle", "Comment", "Wie", "Was", "Welche", "Quanto"),
+        *("Qual", "Come", "Jaka", "Jaki", "Ile", "Hoe", "Wat"),
         # A company's legal form or trade ("Galorath Incorporated", "Acme Technologies").
         *("Inc", "Incorporated", "Ltd", "Limited", "LLC", "Corp", "Corporation", "PLC"),
         *("GmbH", "Technologies", "Software", "Consulting", "Partners", "Associates"),
@@ -928,13 +933,24 @@ _WORK_AFTER = re.compile(
 
 # The cues after which one capitalised word alone is a person's name: a self-introduction or a
 # relative ("I'm Corwin", "my name is Corwin", "this is Corwin", "my wife Sarah").
+# Self-introductions in other languages, for one name alone and for names in lower case.
+_FOREIGN_SELF = (
+    r"me llamo|mi nombre es|je m'appelle|mon nom est|ich hei(?:ß|ss)e|mein name ist|mi chiamo"
+    r"|il mio nome è|meu nome é|chamo-me|mijn naam is|nazywam się|mam na imię|jmenuji se"
+)
 _SELF_CUE = re.compile(
-    r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am"
-    r"|" + _RELATIVE + r")\s*[,:]?\s*(?:" + _NAMED + r")?",
+    r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am|"
+    r"(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*:|\s+is)?|"
+    + _FOREIGN_SELF
+    + r"|"
+    + _RELATIVE
+    + r")\s*[,:]?\s*(?:"
+    + _NAMED
+    + r")?",
     re.IGNORECASE,
 )
 # One capitalised word, then the end of the name: punctuation, the end, or a lower-case word.
-_ONE_NAME = re.compile(rf"({_CAP_WORD})(?=\s*(?:[,.;:!?)]|$|\s+[a-z]|\s+I\b))")
+_ONE_NAME = re.compile(rf"({_CAP_WORD})(?=\s*(?:[,.;:!?)]|$|\s+[a-z]|\s+I\b)|[^\S\n]*\r?\n)")
 # Capitalised words that follow "I'm"/"this is" without being names.
 _NOT_ONE_NAME = frozenset(
     [
@@ -1082,7 +1098,8 @@ def _name_shaped(value: str, before: str) -> bool:
 
 
 _STRONG_CUE = re.compile(
-    r"(?:(?:my name is|name on (?:the )?card(?: is)?|(?:nom|nombre|nome|naam)\s*:|name\s*:"
+    r"(?:(?:my name is|" + _FOREIGN_SELF + r"|name on (?:the )?card(?: is)?"
+    r"|(?:nom|nombre|nome|naam)\s*:|name\s*:"
     r"|attention|caller\s*:|details\s*:"
     r"|(?:^|[,;(]\s*)name)\s*[,:]?\s*(?:(?:is|was)\s+)?"
     # No comma after these: "new payee, higher limit" is a list, not a name.
@@ -1094,10 +1111,16 @@ _STRONG_CUE = re.compile(
     r"|\bc/o\s+|\bcare of\s+)$",
     re.IGNORECASE,
 )
-_LOWER_NAME = re.compile(r"[a-z][a-z'-]+(?:\s+[a-z]\.)?(?:\s+[a-z][a-z'-]+){1,2}")
+_LOWER_NAME = re.compile(rf"[{_LO}][{_LO}'-]+(?:\s+[{_LO}]\.)?(?:\s+[{_LO}][{_LO}'-]+){{1,2}}")
 _NOT_LOWER = frozenset(
     [
-        *("what", "how", "when", "where", "why", "who", "which"),
+        *("what", "how", "when", "where", "why", "who", "which", "does", "do", "did", "are"),
+        *("were", "am"),
+        # Question words of the languages above: "me llamo maría garcía cuál es el recargo".
+        *("cuál", "cual", "qué", "que", "cómo", "como", "cuánto", "cuanto", "quel", "quels"),
+        *("quelle", "quelles", "comment", "combien", "wie", "was", "welche", "welcher"),
+        *("quanto", "quale", "qual", "come", "quanta", "jaka", "jaki", "ile", "hoe", "wat"),
+        *("y", "et", "und", "e", "en", "i", "ist", "es", "est", "è", "é", "jest"),
         "and",
         "or",
         "but",
@@ -1286,12 +1309,27 @@ _SIGN_OFF = (
     r"|(?:un\s+)?saludos?|(?:cordiales\s+)?saludos|atentamente|hola|cumprimentos|atenciosamente"
     r"|obrigad[oa]|(?:cordiali|distinti)\s+saluti|saluti|grazie|ciao|mvh|(?:med\s+)?vennlig"
     r"\s+hilsen|hilsen|med\s+vänlig\s+hälsning|vänliga\s+hälsningar|hälsningar|hej"
-    r"|(?:ystävällisin\s+)?terveisin|venlig\s+hilsen|kveðja|bestu\s+kveðjur"
+    r"|(?:ystävällisin\s+)?terveisin|venlig\s+hilsen|kveðja|bestu\s+kveðjur|lg|mfg|vg"
+    r"|με\s+εκτίμηση|φιλικά|с\s+уважением|всего\s+доброго|敬具|此致|谢谢"
+    # A signature's delimiter, a phone's footer: "-- ", "Sent from my iPhone".
+    r"|--|sent\s+from\s+my\s+\w+(?:\s+\w+)?"
 )
 _SIGN_OFF_WORDS = re.compile(rf"(?i:{_SIGN_OFF})[,.!]?")
+# A name in Latin, Greek or Cyrillic letters, or two to four Han characters ("山田太郎").
+_SIGNED_WORD = rf"(?:{_CAP_WORD}|[А-ЯЁ][а-яё-]+|[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰς]+)"
+_SIGNED_NAME = (
+    rf"{_SIGNED_WORD}(?:[^\S\n]+(?:(?:{_PARTICLES})[^\S\n]+)?{_SIGNED_WORD}){{0,3}}"
+    r"|[\u4e00-\u9fff]{2,4}"
+)
 _SIGN_OFF_LINE = re.compile(
     rf"(?:^|\n)[>\s]*(?i:{_SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*\n[>\s]*"
-    rf"({_CAP_WORD}(?:[^\S\n]+(?:(?:{_PARTICLES})[^\S\n]+)?{_CAP_WORD}){{0,3}})[^\S\n]*(?=\n|$)"
+    rf"({_SIGNED_NAME})[^\S\n]*(?=\n|$)"
+    # On the sign-off's own line after a dash, or a dash alone: "Warm regards — Nnamdi".
+    rf"|(?:^|\n)[>\s]*(?:(?i:{_SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*)?[-—–][^\S\n]*"
+    rf"({_SIGNED_NAME})[^\S\n]*[.!]?(?=\n|$)"
+    # "Nnamdi here": a name announcing itself at a sentence's start.
+    rf"|(?:^|[,.;!?][^\S\n]+|\n)({_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})?)[^\S\n]+here\b"
+    r"(?![^\S\n]+(?:is|are|in|at|to|for|and|on)\b)"
 )
 
 
@@ -1346,11 +1384,12 @@ class NameCueRecognizer:
                 continue
             out.append(Span("NAME", added.start(1), added.end(1), 0.55, WEAK_CUE_RULE))
         for line in _SIGN_OFF_LINE.finditer(text):
-            words = line.group(1).split()
-            if _plausible_name(line.group(1)) and not any(w in _NOT_NAME for w in words):
+            g = next(i for i in (1, 2, 3) if line.group(i))
+            words = line.group(g).split()
+            if _plausible_name(line.group(g)) and not any(w in _NOT_NAME for w in words):
                 # The company signs and is greeted too ("Thanks,\nHarbor Mutual"): a name of
                 # the bank's own words stays readable (WEAK_CUE_RULE).
-                out.append(Span("NAME", line.start(1), line.end(1), 0.6, WEAK_CUE_RULE))
+                out.append(Span("NAME", line.start(g), line.end(g), 0.6, WEAK_CUE_RULE))
         # "Mr Oyelaran-Whitby": after a title one surname is a name (the title stays readable).
         for t in _TITLED.finditer(text):
             if _plausible_name(t.group(1)):
@@ -1372,7 +1411,7 @@ class NameCueRecognizer:
             if m and family_is and len(m.group().split()) < 2:
                 continue
             if m and _plausible_name(m.group()):
-                cue = c.group().strip(" ,:")
+                cue = c.group().strip().strip(",:").strip()
                 rule = WEAK_CUE_RULE if _WEAK_CUE.fullmatch(cue) else self.name
                 out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue

@@ -818,6 +818,35 @@ def _units_before(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
+# A new sentence inside what a rule read as an address: a stop or a line break, then a word
+# that opens a question or a capitalised word before a lower-case one ("12 Elm St. Is there
+# ...", "Via Roma 131. Come posso ...", "10 Downing St.\nWhat is ..."); "St. Mary's Road",
+# "Springfield, IL" and "New York" go on with the address.
+_SENTENCE_IN_ADDRESS = re.compile(
+    r"(?:(?<=[.!?])[^\S\n]+|[^\S\n]*\n\s*)(?=(?:How|What|When|Where|Why|Who|Which|Is|Are|Can"
+    r"|Could|Do|Does|Did|Will|Would|Should|Please|Thanks|Thank|I|We|My|Our)\b"
+    # Not a particle inside a town's name: "Caxias do Sul", "Villafranca del Cid".
+    r"|[A-Z][a-z']*[^\S\n]+(?!(?:d[aeiou]s?|del|della|dei|der|den|la|le|les|van|von|y|e|sur"
+    r"|upon|on|am|an|im|nad|pod|ter|ten|aan|op|in)\b)[a-z])"
+)
+
+
+def _sentences_cut(text: str, spans: list[Span]) -> list[Span]:
+    """Each address cut where a new sentence starts inside it (``_SENTENCE_IN_ADDRESS``),
+    without the stop that ended the address. Declared and known values keep their span."""
+    out = []
+    for sp in spans:
+        if sp.kind == "ADDRESS" and sp.recognizer not in ("declared", "known"):
+            cut = _SENTENCE_IN_ADDRESS.search(text, sp.start + 1)  # its lookahead reads on
+            if cut is not None and cut.start() < sp.end:
+                end = cut.start()
+                while end > sp.start and text[end - 1] in " .,;":
+                    end -= 1
+                sp = Span("ADDRESS", sp.start, end, sp.score, sp.recognizer)
+        out.append(sp)
+    return out
+
+
 def _address_blocks(text: str, spans: list[Span]) -> list[Span]:
     """Each address widened over the rest of its block (``addresses.block_end``): the flat,
     town, postcode and country after it, taking in the address pieces found there and stopping
@@ -1019,7 +1048,8 @@ def _name_neighbours(
         )
         # On the next line too, when it holds that word alone ("My name is Horatio\nBlenkinsop").
         after = re.match(
-            r"[^\S\n]+(\S+)|[^\S\n]*\n[^\S\n]*(\S+)[^\S\n]*(?:\n|$)", text[sp.end : sp.end + 40]
+            r"[^\S\n]+(\S+)|[^\S\n]*\r?\n\s*([^\W\d_][\w'’-]*)(?=[.,!?;:]|[^\S\n]*(?:\r?\n|$))",
+            text[sp.end : sp.end + 40],
         )
         beside = []
         # The word before only beside a record's surname: before a name found by a cue or the
@@ -1189,7 +1219,7 @@ class Masker:
             text, _repeated_names(text, chosen, self.vocabulary), self.vocabulary
         )
         chosen = _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
-        return _address_blocks(text, _units_before(text, chosen))
+        return _sentences_cut(text, _address_blocks(text, _units_before(text, chosen)))
 
     def mask(
         self,
