@@ -720,7 +720,7 @@ _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
     # "last name Blackwood", "my surname is Blackwood", "Surname: Blackwood".
-    r"|(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*:|\s+is)?"
+    r"|(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*[:?]|\s+is)?"
     # "Maybe it's under Miklós Hajdu", "the account is under the name of ...".
     r"|(?:it'?s|it is|is it|account is|listed|registered|booked|filed|held)\s+under"
     r"(?:\s+(?:the\s+)?name(?:\s+of)?)?"
@@ -940,7 +940,7 @@ _FOREIGN_SELF = (
 )
 _SELF_CUE = re.compile(
     r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am|"
-    r"(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*:|\s+is)?|"
+    r"(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*[:?]|\s+is)?|"
     + _FOREIGN_SELF
     + r"|"
     + _RELATIVE
