@@ -334,3 +334,18 @@ def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) 
 
     found = [s.reason for s in risk_signals(text)]
     assert (found == []) if reason is None else (reason in found), found
+
+
+def test_a_greeting_and_a_sign_off_do_not_change_the_answer(kb_rt: Runtime) -> None:
+    """The eighth review's second look: "Dear Harbor Mutual, what is the late fee?" abstained
+    where the bare question was answered; courtesy asks nothing and is read without."""
+    bare = ask_as(kb_rt, "cara", "How much is the monthly maintenance fee on my account?")
+    for question in (
+        "Dear Finance Budget team, how much is the monthly maintenance fee on my account?",
+        "Good morning! How much is the monthly maintenance fee on my account? Many thanks, Cara",
+    ):
+        r = ask_as(kb_rt, "cara", question)
+        assert r.action == "answer" and "$12" in r.answer
+        assert r.confidence == pytest.approx(bare.confidence, abs=0.02)
+        stored = audit.get(kb_rt.store, r.audit_id).question
+        assert "[standalone: how much is the monthly maintenance fee" in stored.lower()

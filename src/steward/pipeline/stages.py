@@ -36,7 +36,7 @@ from steward.pipeline.cache import fingerprint
 from steward.pipeline.conversations import is_follow_up, rewrite
 from steward.pipeline.decide import Decision, after_answer, before_retrieval
 from steward.pipeline.turn import Turn
-from steward.pipeline.understand import Signal
+from steward.pipeline.understand import Signal, courtesy_stripped
 from steward.pipeline.understand import understand as read_signals
 from steward.retrieval.search import Filter, TermStats, term_stats
 from steward.runtime import Runtime
@@ -128,6 +128,8 @@ def understand(rt: Runtime, t: Turn) -> Decision | None:
     """Rewrite a follow-up into a standalone question; read intent signals and injection."""
     with t.timer.stage("understand"):
         seen = visible(rt, t)
+        # A greeting and a sign-off ask nothing: the question is read without them.
+        seen = replace(seen, text=courtesy_stripped(seen.text))
         t.standalone = seen.text
         if is_follow_up(seen.text):
             previous = None

@@ -238,6 +238,29 @@ class Understanding:
         }
 
 
+# Courtesy around a question, which asks nothing: a greeting that opens it ("Dear Harbor Mutual,",
+# "Hi there,", "Good morning,") and a thanks or sign-off that closes it ("Thanks!", "Kind regards,
+# <NAME_1>"). Read, they only weigh words no document holds against the answer.
+_OPENING = re.compile(
+    r"^\s*(?:(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening)|hola|bonjour"
+    r"|hallo|buongiorno|ciao|olá|hej)\b[^,.!?:\n]{0,40}[,.!:\n]\s*)+"
+)
+_CLOSING = re.compile(
+    r"(?:[.!?]\s*|\n\s*)(?i:thanks|thank\s+you|many\s+thanks|cheers|regards|kind\s+regards"
+    r"|best\s+regards|best|sincerely|yours\s+(?:sincerely|truly|faithfully))\b[^.?]{0,60}$"
+)
+
+
+def courtesy_stripped(text: str) -> str:
+    """``text`` without the greeting that opens it and the thanks or sign-off that closes it,
+    when a question of three words or more is left."""
+    out = _OPENING.sub("", text, count=1)
+    closing = _CLOSING.search(out)
+    if closing is not None:
+        out = out[: closing.start() + 1].rstrip()
+    return out if len(out.split()) >= 3 else text
+
+
 def split_parts(question: str) -> list[str]:
     """Split a compound question ("What is X, and how do I Y?") into answerable parts.
 
