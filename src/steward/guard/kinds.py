@@ -1076,9 +1076,18 @@ def _one_name(word: str) -> bool:
     return word not in _NOT_ONE_NAME and word not in _NOT_NAME and _plausible_name(word)
 
 
+# What a person's name does not end in: "I'm English-only", "we are London-based".
+_NOT_NAME_SUFFIX = re.compile(r"(?i)-(?:only|speaking|based|born|free|friendly|related)\b")
+
+
 def _plausible_name(value: str) -> bool:
     words = value.replace(".", " ").split()
-    return bool(words) and not any(ch.isdigit() for ch in value) and not (set(words) & _NOT_NAME)
+    return (
+        bool(words)
+        and not any(ch.isdigit() for ch in value)
+        and not (set(words) & _NOT_NAME)
+        and not _NOT_NAME_SUFFIX.search(value)
+    )
 
 
 _PARTICLE_WORD = re.compile(rf"(?i:{_PARTICLES})")
@@ -1533,10 +1542,15 @@ def _place_slot(before: str, after: str) -> bool:
     )
 
 
+# Capitalised words that open a question as an abbreviation as often as they name someone:
+# "Max I can wire ...?" (the maximum). After a cue they are names ("my son Max").
+_SHORT_FOR = frozenset(["Max", "Min"])
+
+
 def _lone_name(value: str) -> bool:
     """One word the model calls a person, with no cue before it: kept when it is cased as a
     name (``_LONE_NAME``) and is not a mistyped ordinary word."""
-    if not _LONE_NAME.fullmatch(value) or len(value) < 3:
+    if not _LONE_NAME.fullmatch(value) or len(value) < 3 or value in _SHORT_FOR:
         return False
     return not _mistyped_word(value)
 
