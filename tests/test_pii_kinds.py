@@ -1142,3 +1142,39 @@ def test_a_question_opening_with_max_and_a_language_only_stay_readable(kb_rt: Ru
     ):
         assert kb_rt.masker.mask(text).text == text
     assert "Max" not in kb_rt.masker.mask("my son Max lost his card").text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The third look: tables, quoted replies, mail headers and a writer between commas.
+        ("Name,Address\nJane Doe,12 Elm St\nPlease update it.", "Jane"),
+        ("Name;Adresse\nKlaus Weber;Lindenallee 14;50968 Köln\nBitte Adresse ändern.", "Köln"),
+        ("Le lundi 3 mars, Marie-Claire Dubois a écrit :\n> Ma voiture a été volée.", "Dubois"),
+        ("El lun, 3 mar 2025, Javier Ruiz Montoya escribió:\n> ¿Cubre la póliza?", "Montoya"),
+        ('Reply-To: "Mbeki, Thandiwe" <tm@corp.example>\nIs the deductible per claim?', "Mbeki"),
+        ("Ich, Jürgen Oberhuber, möchte kündigen.", "Oberhuber"),
+        ("nome: giuseppe verdi, indirizzo: via garibaldi 22, 10122 torino", "garibaldi"),
+        ("he hit me at the junction of Quarry Road and Millbrook Lane. What now?", "Quarry"),
+    ],
+)
+def test_the_third_looks_leaks_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The third look: ordinary messages that lost words to masking.
+        "Add Flood Cover to my policy please - how much would it cost?",
+        "How long does a claim take?\nRegards,\nNorth Region",
+        "Atentamente,\nDepartamento de Siniestros",
+        "Max Saver or Smart Saver - which account pays more interest?",
+        "Is the Kent branch open on Saturdays?",
+        "Multi-Policy Discount\n- Home\n- Auto\n- Umbrella\nHow much can I save?",
+        "I drive a 2019 Civic. Is it covered?",
+        "Fee,Amount\nLate fee,15\nWire fee,25",
+    ],
+)
+def test_the_third_looks_ordinary_messages_stay_readable(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text

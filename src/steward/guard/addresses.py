@@ -195,8 +195,15 @@ class ContinentalAddressRecognizer:
         # Above the streets inside it, and the names the model reads in them ("Mathias Pass").
         for m in _CORNER.finditer(text):
             end = m.end()
-            while end > m.start() and not (text[end - 1].isalnum()):
+            stop = re.search(r"[.!?][^\S\n]+[A-Z]", text[m.start() : end])
+            if stop is not None:  # "... and Millbrook Lane. What now?": the next sentence
+                end = m.start() + stop.start()
+            while end > m.start() and not text[end - 1].isalnum():
                 end -= 1
+            words = text[m.start() : end].split()
+            while len(words) > 4 and words[-1][:1].islower() and not words[-1][:1].isdigit():
+                end -= len(words.pop()) + 1
+                end = text.rindex(words[-1], m.start(), end + 1) + len(words[-1])
             if text[m.start() : end].split()[-1][:1].islower():
                 continue  # "the corner of Elm and the bank's car park"
             out.append(Span("ADDRESS", m.start(), end, 0.95, self.name))
@@ -267,7 +274,8 @@ def _count_word(word: str) -> bool:
 # the same in the languages a European bank hears most.
 _ADDRESS_SAID = re.compile(
     r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
-    r"|address\s*:|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
+    r"|address\s*:|(?:indirizzo|dirección|direccion|adresse|endereço|endereco|adres)\s*:"
+    r"|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
     r"|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
     r"|staying\s+at|located\s+at|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?"
@@ -277,6 +285,7 @@ _ADDRESS_SAID = re.compile(
 )
 _FOREIGN_SAID = re.compile(
     r"(?i)mi\s+direcci|mon\s+adresse|meine\s+adresse|(?:il\s+)?mio\s+indirizzo"
+    r"|(?:indirizzo|dirección|direccion|adresse|endereço|endereco|adres)\s*:"
     r"|(?:o\s+)?meu\s+endere|mijn\s+adres|vivo\s+en|j'habite|ich\s+wohne"
 )
 _TYPED_STREET = re.compile(
@@ -609,6 +618,8 @@ _PARSER_WINDOW = 14  # words given to the parser from each start
 # fractions and dates ("3/4", "09/27").
 _PARSER_NOT = re.compile(r"\d{7,}|\d+\.\d+\.\d+|\+\d|/\d")
 _LETTER = re.compile(_L)
+# A year and a model's name, no street type: "vehicle: 2019 Civic".
+_YEAR_AND_MODEL = re.compile(r"(?:19|20)\d{2}\s+[A-Z][\w-]*")
 # A company's name with a number in it ends in its legal form: "I work for 48 Factoring Inc".
 _COMPANY_END = re.compile(
     r"\b(?:Inc|Ltd|LLC|LLP|PLC|plc|Corp|Co|GmbH|AG|SA|SAS|BV|NV|AB|AS|Oy|SpA|Pty)\.?[\s,;.]*$"
@@ -701,6 +712,7 @@ class ParsedAddressRecognizer:
             or any(len(re.sub(r"\D", "", n)) > 6 for n in numbers)
             or _PARSER_NOT.search(block)
             or _COMPANY_END.search(block)
+            or _YEAR_AND_MODEL.fullmatch(block.rstrip(" ,.;:!?\n"))
         ):
             return None
         return run[0][0], run[0][0] + len(block.rstrip(" ,.;\n"))

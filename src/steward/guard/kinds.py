@@ -914,6 +914,11 @@ _NOT_NAME = frozenset(
         "Group",
         "Unit",
         "HR",
+        # Products, covers and organisations a message signs or names like a person ("Add
+        # Flood Cover", "Max Saver", "Regards,\nNorth Region", "Ihr Kundenservice").
+        *("Cover", "Coverage", "Saver", "Discount", "Protection", "Insurance", "Plan", "Region"),
+        *("Regional", "Departamento", "Kundenservice", "Kundendienst", "Ihr", "Your", "Votre"),
+        *("Su", "Vostro", "Uw", "Equipo", "Équipe", "Servicio", "Servizio", "Abteilung"),
         # Question words: "... is my name? What is the late fee?", in other languages too.
         *("What", "How", "When", "Where", "Why", "Who", "Which", "Whose", "Cuál", "Qué"),
         *("Cómo", "Quel", "Quels", "Quelle", "Comment", "Wie", "Was", "Welche", "Quanto"),
@@ -1335,7 +1340,8 @@ _SIGN_OFF_LINE = re.compile(
     rf"({_SIGNED_NAME})[^\S\n]*(?=\n|$)"
     # On the sign-off's own line after a dash, or a dash alone: "Warm regards — Nnamdi".
     rf"|(?:^|\n)[>\s]*(?:(?i:{_SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*)?[-—–][^\S\n]*"
-    rf"({_SIGNED_NAME})[^\S\n]*[.!]?(?=\n|$)"
+    # Only as the message's last line: "- Home\n- Auto" is a list.
+    rf"({_SIGNED_NAME})[^\S\n]*[.!]?(?=\s*$)"
     # "Nnamdi here": a name announcing itself at a sentence's start.
     rf"|(?:^|[,.;!?][^\S\n]+|\n)({_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})?)[^\S\n]+here\b"
     r"(?![^\S\n]+(?:is|are|in|at|to|for|and|on)\b)"
@@ -1351,6 +1357,66 @@ _ADDED_TO = re.compile(
     r"(?=\s+(?i:to|from|on|under)\s+(?i:my|our|the|his|her)\s+"
     r"(?i:policy|account|card|plan|insurance|loan|mortgage|cover|coverage)\b)"
 )
+
+
+_HEADER_NAME = rf"{_SIGNED_WORD}(?:[^\S\n]+(?:(?:{_PARTICLES})[^\S\n]+)?{_SIGNED_WORD}){{0,3}}"
+# Where a forwarded or quoted e-mail names people: its headers' display names ('Reply-To:
+# "Mbeki, Thandiwe" <tm@...>'), the line a reply quotes under ("Le lundi 3 mars, Marie-Claire
+# Dubois a écrit :"), and a writer naming themself between commas ("Ich, Jürgen Oberhuber, ...").
+_HEADERS = re.compile(
+    r"(?im:^[>\s]*(?:from|to|cc|bcc|reply-to|sender|von|an|de|para|à|da|a|van|aan)\s*:\s*)"
+    rf"\"?((?:{_SIGNED_WORD},[^\S\n]*)?{_HEADER_NAME})\"?[^\S\n]*<"
+    rf"|,[^\S\n]+({_HEADER_NAME})[^\S\n]+(?i:wrote|a\s+écrit|escribió|schrieb|ha\s+scritto|schreef"
+    r"|escreveu|napisał)[^\S\n]*:"
+    rf"|(?:^|[.!?][^\S\n]+)(?:Ich|Je|Moi|Yo|Io|I|Eu|Ik|Ja),[^\S\n]+({_HEADER_NAME}),"
+)
+# A table pasted as text: a header row with a name or an address column ("Name,Address" or
+# "Name;Adresse"), and the rows under it, the same separator between their fields.
+_TABLE_HEADER = re.compile(
+    r"(?im)^[^\S\n]*((?:[^,;\t|\n]{1,30}[,;\t|]){1,9}[^,;\t|\n]{1,30})[^\S\n]*$"
+)
+_NAME_COLUMN = re.compile(
+    r"(?i)^\s*(?:(?:full|customer|client|first|last|given|family)?\s*name|nombre|nom|nome"
+    r"|naam|surname|apellidos?)\s*$"
+)
+_ADDRESS_COLUMN = re.compile(
+    r"(?i)^\s*(?:(?:street|home|postal|mailing)?\s*address|adresse|dirección|direccion"
+    r"|indirizzo|endereço|adres|street)\s*$"
+)
+
+
+def _table_fields(text: str) -> list[Span]:
+    """The name and address fields of the rows under a header row that names such columns."""
+    out: list[Span] = []
+    for header in _TABLE_HEADER.finditer(text):
+        line = header.group(1)
+        sep = next(c for c in ",;\t|" if c in line)
+        columns = line.split(sep)
+        kinds = {
+            i: ("NAME" if _NAME_COLUMN.match(c) else "ADDRESS")
+            for i, c in enumerate(columns)
+            if _NAME_COLUMN.match(c) or _ADDRESS_COLUMN.match(c)
+        }
+        if not kinds:
+            continue
+        pos = header.end()
+        for row in re.finditer(r"\n([^\n]*)", text[pos:]):
+            fields = row.group(1).split(sep)
+            if len(fields) < 2:
+                break
+            row_start = at = pos + row.start(1)
+            row_end = row_start + len(row.group(1).rstrip())
+            for i, field in enumerate(fields):
+                value = field.strip()
+                if i in kinds and value and re.search(r"[^\W\d_]", value):
+                    start = at + field.index(value)
+                    # The last column, an address, takes the fields after it when the row has
+                    # more fields than the header ("Lindenallee 14;50968 Köln").
+                    last = i == len(columns) - 1 and len(fields) > len(columns)
+                    end = row_end if kinds[i] == "ADDRESS" and last else start + len(value)
+                    out.append(Span(kinds[i], start, end, 0.7, "table"))
+                at += len(field) + 1
+    return out
 
 
 class NameCueRecognizer:
@@ -1383,13 +1449,18 @@ class NameCueRecognizer:
                 a.end(1) if second and not words[1].startswith("و") else a.start(1) + len(words[0])
             )
             out.append(Span("NAME", a.start(1), end, 0.6, self.name))
+        out += _table_fields(text)
+        for h in _HEADERS.finditer(text):
+            g = next(i for i in (1, 2, 3) if h.group(i))
+            if _plausible_name(h.group(g).replace(",", " ")):
+                out.append(Span("NAME", h.start(g), h.end(g), 0.6, self.name))
         for added in _ADDED_TO.finditer(text):
             value = added.group(1)
             if {w.lower() for w in value.split()} & _NOT_LOWER or not _plausible_name(value):
                 continue
-            # In lower case it is as often a cover ("add travel insurance to my card"): kept
-            # when the model reads it, capitalised, as a sender's name.
-            if value.islower() and not _reads_as_person(value.title()):
+            # It is as often a cover ("add travel insurance to my card", "Add Flood Cover to
+            # my policy"): kept when the model reads it, capitalised, as a sender's name.
+            if not _reads_as_person(value if not value.islower() else value.title()):
                 continue
             out.append(Span("NAME", added.start(1), added.end(1), 0.55, WEAK_CUE_RULE))
         for line in _SIGN_OFF_LINE.finditer(text):
@@ -1532,13 +1603,22 @@ _PERSON_AFTER = re.compile(
 )
 
 
+# After a word, what makes it a place: "the Kent branch", "the Florence office".
+_PLACE_AFTER = re.compile(
+    r"\s+(?:branch|office|centre|center|campus|store|location|area|region|airport|station)\b", re.I
+)
+
+
 def _place_slot(before: str, after: str) -> bool:
     """Where one word stands for a place, a street or an employer, not a person: after a verb
     of travel or stay ("I am in Sutri", "moved here from Tjæreborg"), of work ("I work for
     Thinknum"), as an address's town ("Apt. 762, Carrollton"), or before a house number
     ("Eyrarodda 66")."""
     return bool(
-        _PLACE_BEFORE.search(before) or _TOWN_SLOT.search(before) or _NUMBER_AFTER.match(after)
+        _PLACE_BEFORE.search(before)
+        or _TOWN_SLOT.search(before)
+        or _NUMBER_AFTER.match(after)
+        or _PLACE_AFTER.match(after)
     )
 
 
