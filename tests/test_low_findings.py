@@ -286,3 +286,29 @@ def test_a_customer_never_sees_a_masked_values_number(live_kb, kb_rt) -> None:
         f"{server.url}/v1/conversations/{staff['conversation_id']}", headers=auth(keys["sam"])
     ).json()
     assert "<CARD_" in staff_conv["turns"][0]["text"]  # staff follow one card by its number
+
+
+def test_a_body_that_repeats_a_key_is_refused(live_kb) -> None:
+    """The eighth outside review: '{"question": "late fee?", "question": "x"}' was answered,
+    the last value silently winning. Refused before any question is asked or audited; a key
+    that is not a field name is not echoed; one key each is answered as before."""
+    server, keys = live_kb
+    headers = {**auth(keys["cara"]), "Content-Type": "application/json"}
+    r = httpx.post(
+        f"{server.url}/v1/ask",
+        content=b'{"question": "How much is the monthly maintenance fee?", "question": "x"}',
+        headers=headers,
+    )
+    assert assert_error(r, 422) == (
+        "The request body repeats 'question' in one object; send each key once."
+    )
+    nested = b'{"question": "fee?", "x": {"4111 1111 1111 1111": 1, "4111 1111 1111 1111": 2}}'
+    r = httpx.post(f"{server.url}/v1/ask", content=nested, headers=headers)
+    message = assert_error(r, 422)
+    assert "4111" not in message and "a key" in message
+    ok = httpx.post(
+        f"{server.url}/v1/ask",
+        content=b'{"question": "How much is the monthly maintenance fee on my account?"}',
+        headers=headers,
+    )
+    assert ok.status_code == 200 and "$12" in ok.json()["answer"]

@@ -39,7 +39,7 @@ from steward.web import (
     session,
     switches,
 )
-from steward.web.limits import BodyLimit
+from steward.web.limits import BodyLimit, RepeatedKeys
 from steward.web.metrics import install as install_telemetry
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -154,6 +154,8 @@ def create_app(rt: Runtime) -> FastAPI:
     app.state.runtime = rt
     app.state.limiter = RateLimiter(rt.store, rt.settings.limits)
     errors.install(app)
+    # Inside BodyLimit, so it never reads more than the limit: a JSON body that repeats a key.
+    app.add_middleware(RepeatedKeys)
     # Added first, so it runs inside RequestContext (its 413 carries the request id) and
     # before routing, body parsing and authentication.
     app.add_middleware(BodyLimit, max_bytes=rt.settings.limits.max_body_bytes)

@@ -9,6 +9,8 @@ connection, so the server stops receiving the rest.
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -87,3 +89,81 @@ class _Counted:
                 self.over = True
                 raise BodyTooLarge
         return message
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen[key] = value
+    return seen
+
+
+_KEY_SHOWN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+
+
+class RepeatedKeys:
+    """Refuses a JSON body that repeats a key in one object (``{"question": "a", "question":
+    "b"}``) with 422 in the one error shape: a parser keeps the last value silently, so what a
+    proxy or an audit reviewer reads as the request may not be what was answered. Inside
+    :class:`BodyLimit`, so it reads at most the body limit. SCIM routes keep their own shape."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") not in ("POST", "PUT", "PATCH")
+            or "json" not in Headers(scope=scope).get("content-type", "")
+            or str(scope.get("path", "")).startswith("/scim/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # disconnected: let the app see it
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            json.loads(body, object_pairs_hook=_no_repeats)
+        except _RepeatedKey as repeated:
+            shown = repeated.key if _KEY_SHOWN.fullmatch(repeated.key) else "a key"
+            rid = str(scope.get("state", {}).get("request_id", ""))
+            message_text = f"The request body repeats {shown!r} in one object; send each key once."
+            out = json.dumps(error_body("invalid_request", message_text, rid)).encode("utf-8")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 422,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(out)).encode("ascii")),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": out})
+            return
+        except (ValueError, RecursionError):
+            pass  # not JSON: the route says where it stops being JSON
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
