@@ -231,3 +231,24 @@ def test_pooled_spans_come_from_the_texts_own_pass(model_cache: Path) -> None:
     short = MiniLMEmbedder(cache_dir=model_cache, max_tokens=8, runtime="onnxruntime")
     _, one = embed_with_spans(short, [text], [spans[1:]], [alone[1:]])
     assert np.allclose(one[0][0], short.embed([alone[1]])[0], atol=1e-5)
+
+
+def test_words_with_accents_are_searched_whole_and_match_the_index() -> None:
+    """The eighth review's third look: "póliza" was searched as "liza" and "daños" as "da",
+    "os". Words of any Latin-script language are kept whole, without their accents, as the
+    full-text index stores them (FTS5 ``remove_diacritics``); English questions read as before."""
+    import sqlite3
+
+    from steward.retrieval.search import query_terms
+
+    terms = query_terms("¿La póliza de hogar cubre daños por agua?")
+    assert "poliza" in terms and "danos" in terms and "liza" not in terms
+    assert query_terms("Was kostet die Überweisung?")[-1] == "uberweisung"
+    assert query_terms("How much is a $25 wire for U.S. follow-up?") == ["25", "wire", "follow"]
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute("INSERT INTO t VALUES ('La póliza de hogar cubre los daños por agua.')")
+    for term in ("poliza", "danos"):
+        assert db.execute("SELECT count(*) FROM t WHERE t MATCH ?", [f'"{term}"']).fetchone()[0]

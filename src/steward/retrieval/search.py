@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,17 @@ STOPWORDS = frozenset(
     wont also please tell know need want like much many one us let lets may might must shall
     """.split()  # noqa: SIM905 - a word list reads best as text
 )
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9$%.,'-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+# A word of any Latin-script language: "póliza" and "daños" are words, not "p", "liza", "da".
+_WORD = re.compile(r"[^\W_][\w$%.,'-]*[^\W_]|[^\W_]%?")
+
+
+def _folded(word: str) -> str:
+    """``word`` without its accents, as the index stores it (``remove_diacritics``)."""
+    if word.isascii():
+        return word
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)
+    )
 
 
 _PII_TOKEN = re.compile(r"<[A-Z_]+_\d+>")
@@ -53,8 +64,8 @@ def query_terms(text: str) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for raw in _WORD.findall(_PII_TOKEN.sub(" ", text)):
-        for w in _INNER.split(raw.lower().replace("'s", "")):
-            w = w.strip("$%")
+        for w in _INNER.split(_folded(raw.lower()).replace("'s", "")):
+            w = w.strip("$%_")
             if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()) and w not in seen:
                 seen.add(w)
                 out.append(w)
