@@ -40,7 +40,7 @@ from functools import lru_cache
 
 from steward.answering.answertypes import expected_types, value_types
 from steward.answering.providers.base import Passage
-from steward.guard.kinds import one_edit
+from steward.guard.kinds import one_edit, title_cased
 from steward.retrieval.search import STOPWORDS, asking_part, stem, stem_terms
 
 ENTITY, ANSWER_TYPE = "entity", "answer_type"
@@ -220,12 +220,6 @@ def named_things(
                 seen.setdefault(st, word)
     common = math.log(1 / COMMON_SHARE)
     return {s: w for s, w in seen.items() if weights.get(s, math.inf) >= common}
-
-
-def _title_case(text: str) -> bool:
-    """Whether most words of three letters or more are capitalised (a heading's style)."""
-    words = [w for w in re.findall(r"[A-Za-z]{3,}", text)]
-    return len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.75 * len(words)
 
 
 def _placed(phrase: str, retrieved: set[str], known: set[str]) -> bool:
@@ -414,7 +408,7 @@ def check(
         # ("Home Insurance Claim Deadline?").
         unknown += [
             word
-            for phrase in ([] if _title_case(asked) else _capitalised_phrases(asked))
+            for phrase in ([] if title_cased(asked) else _capitalised_phrases(asked))
             if not set(stem_terms(phrase)) <= retrieved
             and not _placed(phrase, retrieved, cited_stems & proper)
             for word in phrase.split()

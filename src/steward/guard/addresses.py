@@ -149,7 +149,7 @@ _OTHER_SCRIPTS = re.compile(
 _STREET_WITH_TYPE = (
     r"(?:(?:[A-ZÀ-ÖØ-Þ][\w'-]*|\d{1,3}(?:st|nd|rd|th))[^\S\n]+(?:[A-ZÀ-ÖØ-Þ][\w'-]*[^\S\n]+)?"
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Place|Pl)\b\.?"
-    r"|[A-ZÀ-ÖØ-Þ][\w'-]*(?:straße|strasse|str\.|weg|gasse|allee|platz))"
+    rf"|[A-ZÀ-ÖØ-Þ][\w'-]*(?:{_FUSED}))"
 )
 # A street corner: "the corner of Elm St and 5th Ave", "corner of Kuusiku 7 & Alexander Flat".
 # Each street starts with a capital or a number and holds a capitalised word or an ordinal;
@@ -194,18 +194,15 @@ class ContinentalAddressRecognizer:
         ]
         # Above the streets inside it, and the names the model reads in them ("Mathias Pass").
         for m in _CORNER.finditer(text):
-            end = m.end()
-            stop = re.search(r"[.!?][^\S\n]+[A-Z]", text[m.start() : end])
-            if stop is not None:  # "... and Millbrook Lane. What now?": the next sentence
-                end = m.start() + stop.start()
-            while end > m.start() and not text[end - 1].isalnum():
-                end -= 1
-            words = text[m.start() : end].split()
-            while len(words) > 4 and words[-1][:1].islower() and not words[-1][:1].isdigit():
-                end -= len(words.pop()) + 1
-                end = text.rindex(words[-1], m.start(), end + 1) + len(words[-1])
-            if text[m.start() : end].split()[-1][:1].islower():
-                continue  # "the corner of Elm and the bank's car park"
+            # Trailing lower-case words are the sentence going on ("... and Main near the
+            # park"): off, as long as two streets are left ("the corner of Elm and the car
+            # park" is none). A new sentence inside it is cut by the masker (_sentences_cut).
+            piece = text[m.start() : m.end()].rstrip(" .,;:!?")
+            while (last := re.search(r"[^\S\n]+([^\s]+)$", piece)) and last.group(1)[:1].islower():
+                piece = piece[: last.start()].rstrip(" .,;:!?")
+            if not _CORNER.fullmatch(piece):
+                continue
+            end = m.start() + len(piece)
             out.append(Span("ADDRESS", m.start(), end, 0.95, self.name))
         for m in [*_STREET.finditer(text), *_POSTCODE_ANCHORED.finditer(text)]:
             fused = m.groupdict().get("fused")
@@ -471,9 +468,9 @@ class CuedAddressRecognizer:
 # sentence ("..., Toronto."). A name on the next line ("12 High St\nJohn Smith") is no piece.
 _BLOCK_GAP = re.compile(r"[^\S\n]*,?[^\S\n]*(?:\n[^\S\n]*(?:>[^\S\n]*)*){0,2},?[^\S\n]*")
 _BLOCK_UNIT = re.compile(
-    r"(?:(?i:apt|apartment|suite|ste|unit|flat|app|appt|room|rm|block|blk|bldg|building"
-    r"|int|interno|scala|piso|m|lok|lokal|whg|wohnung|dpto|depto|bât|bat|bâtiment|esc"
-    r"|escalier|bajo|entlo|portal)\.?[^\S\n]*#?[^\S\n]*(?:\d{1,5}[A-Za-z]?|[A-Z])"
+    rf"(?:(?i:{_UNIT}|room|rm|block|blk|bldg|building|int|interno|scala|m|lok|lokal|wohnung"
+    r"|dpto|depto|bât|bat|bâtiment|esc|escalier|bajo|entlo|portal)\.?[^\S\n]*#?[^\S\n]*"
+    r"(?:\d{1,5}[A-Za-z]?|[A-Z])"
     # A floor and a door or side: "3. OG", "3. tv", "2º B", "2º Esq", "4th floor", "3e étage",
     # "2. OG rechts", "3ος όροφος".
     r"|\d{1,2}(?:\.|º|ª|°|o|st|nd|rd|th|e|er|ème|ος|η)[^\S\n]*(?:(?i:OG|UG|EG|DG|Stock|Etage"

@@ -1291,7 +1291,7 @@ def _mostly_latin(text: str) -> bool:
     return not letters or latin >= 0.5 * len(letters)
 
 
-def _title_cased(text: str) -> bool:
+def title_cased(text: str) -> bool:
     """Whether every word of ``text`` (of three letters or more) is capitalised, so a capital
     tells nothing ("Mon Père Veut Fermer Son Compte"; German capitalises nouns only)."""
     words = [w for w in re.findall(r"[^\W\d_]+", text) if len(w) > 2]
@@ -1314,7 +1314,7 @@ _WEAK_CUE = re.compile(
 # A greeting or sign-off alone on its line, in the languages a European bank hears most: the
 # next line, when it holds only a name, is the writer's or the addressee's name ("Kind
 # regards,\nNnamdi", "Mit freundlichen Grüßen\nHans-Jürgen Müller", "Hallo\nSigrún").
-_SIGN_OFF = (
+SIGN_OFF = (
     r"(?:kind|best|warm|warmest|many)?\s*(?:regards|wishes|thanks)|thank you|thanks|cheers"
     r"|(?:yours\s+)?(?:sincerely|truly|faithfully)|respectfully|best|hello|hi|hey|dear"
     r"|(?:met\s+)?vriendelijke\s+groet(?:en)?|groet(?:en)?|cordialement|bien\s+à\s+vous"
@@ -1328,7 +1328,7 @@ _SIGN_OFF = (
     # A signature's delimiter, a phone's footer: "-- ", "Sent from my iPhone".
     r"|--|sent\s+from\s+my\s+\w+(?:\s+\w+)?"
 )
-_SIGN_OFF_WORDS = re.compile(rf"(?i:{_SIGN_OFF})[,.!]?")
+_SIGN_OFF_WORDS = re.compile(rf"(?i:{SIGN_OFF})[,.!]?")
 # A name in Latin, Greek or Cyrillic letters, or two to four Han characters ("山田太郎").
 _SIGNED_WORD = rf"(?:{_CAP_WORD}|[А-ЯЁ][а-яё-]+|[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰς]+)"
 _SIGNED_NAME = (
@@ -1336,10 +1336,10 @@ _SIGNED_NAME = (
     r"|[\u4e00-\u9fff]{2,4}"
 )
 _SIGN_OFF_LINE = re.compile(
-    rf"(?:^|\n)[>\s]*(?i:{_SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*\n[>\s]*"
+    rf"(?:^|\n)[>\s]*(?i:{SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*\n[>\s]*"
     rf"({_SIGNED_NAME})[^\S\n]*(?=\n|$)"
     # On the sign-off's own line after a dash, or a dash alone: "Warm regards — Nnamdi".
-    rf"|(?:^|\n)[>\s]*(?:(?i:{_SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*)?[-—–][^\S\n]*"
+    rf"|(?:^|\n)[>\s]*(?:(?i:{SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*)?[-—–][^\S\n]*"
     # Only as the message's last line: "- Home\n- Auto" is a list.
     rf"({_SIGNED_NAME})[^\S\n]*[.!]?(?=\s*$)"
     # "Nnamdi here": a name announcing itself at a sentence's start.
@@ -1485,7 +1485,7 @@ class NameCueRecognizer:
                 continue
             family = _FAMILY_CUE.fullmatch(c.group()) is not None
             family_is = family and _FAMILY_IS.search(c.group()) is not None
-            if family and _title_cased(text):
+            if family and title_cased(text):
                 continue  # "Mon Père Veut Fermer Son Compte": every word has a capital
             m = _CAP_NAME.match(text, c.end())
             if m and family_is and len(m.group().split()) < 2:
@@ -1497,7 +1497,7 @@ class NameCueRecognizer:
                 continue
             one = _ONE_NAME.match(text, c.end())
             self_cue = _SELF_CUE.fullmatch(c.group().strip()) or (family and not family_is)
-            if one and self_cue and _one_name(one.group(1)) and not _title_cased(text):
+            if one and self_cue and _one_name(one.group(1)) and not title_cased(text):
                 # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
                 out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))
                 continue
@@ -1652,19 +1652,17 @@ def _mistyped_word(value: str) -> bool:
 
 # A contact card or a letter opens with its person's name on a line of its own ("Satu Elomo\n\n
 # 45818 P.O. Box 242\n..."), quoted with ">" in a reply; two to four words cased as a name.
-_HEADING_NAME = re.compile(
-    rf"[>?*\s]*((?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?)(?:[^\S\n]+(?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?"
-    rf"|{_PARTICLES})){{1,3}})[^\S\n]*\n"
+_LINE_NAME = (
+    rf"(?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?)(?:[^\S\n]+(?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?"
+    rf"|{_PARTICLES})){{1,3}}"
 )
+_HEADING_NAME = re.compile(rf"[>?*\s]*({_LINE_NAME})[^\S\n]*\n")
 # What the rest of such a card holds: a telephone, an e-mail address or a street's number.
 _CARD_DETAIL = re.compile(r"@|\d{4}|^[>?*\s]*\d{1,5}[^\S\n]+\w", re.MULTILINE)
 
 
 # A name alone on the last line: a signature ("What is the late fee?\nPriya Raman").
-_LAST_LINE_NAME = re.compile(
-    rf"\n[>*\s]*((?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?)(?:[^\S\n]+(?:[{_UP}][{_LO}'’-]+|[{_UP}]\.?"
-    rf"|{_PARTICLES})){{1,3}})[^\S\n]*$"
-)
+_LAST_LINE_NAME = re.compile(rf"\n[>*\s]*({_LINE_NAME})[^\S\n]*$")
 
 
 def _line_names(text: str) -> list[tuple[int, int]]:
@@ -1754,7 +1752,7 @@ class NerNameRecognizer:
             return out
         hits = function_words(text)
         foreign = any(n for lang, n in hits.items() if lang != "en")
-        if foreign and not hits["en"] and _title_cased(text):
+        if foreign and not hits["en"] and title_cased(text):
             return out  # "Mon Père Veut Fermer Son Compte" (a list of names has no such word)
         for ent in self._nlp(text).ents:
             if ent.label_ != "PERSON":

@@ -14,6 +14,7 @@ from steward.core import reasons
 from steward.guard import Finding, injection_findings
 from steward.guard.hidden import Revealed, reveal
 from steward.guard.injection import InjectionDetector
+from steward.guard.kinds import SIGN_OFF
 from steward.retrieval.search import query_terms
 
 REASONS = reasons.SIGNALS
@@ -245,10 +246,8 @@ _OPENING = re.compile(
     r"^\s*(?:(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening)|hola|bonjour"
     r"|hallo|buongiorno|ciao|olá|hej)\b[^,.!?:\n]{0,40}[,.!:\n]\s*)+"
 )
-_CLOSING = re.compile(
-    r"(?:[.!?]\s*|\n\s*)(?i:thanks|thank\s+you|many\s+thanks|cheers|regards|kind\s+regards"
-    r"|best\s+regards|best|sincerely|yours\s+(?:sincerely|truly|faithfully))\b[^.?]{0,60}$"
-)
+# The masker's sign-offs (in the languages it reads), after the question's end.
+_CLOSING = re.compile(rf"(?:[.!?]\s*|\n\s*)(?i:{SIGN_OFF})\b[^.?]{{0,60}}$")
 
 
 def courtesy_stripped(text: str) -> str:
