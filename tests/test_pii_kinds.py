@@ -1178,3 +1178,42 @@ def test_the_third_looks_leaks_are_masked(kb_rt: Runtime, text: str, raw: str) -
 )
 def test_the_third_looks_ordinary_messages_stay_readable(kb_rt: Runtime, text: str) -> None:
     assert kb_rt.masker.mask(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The fourth look: reply lines with the address between name and verb, name columns
+        # of any heading or place, German columns, header display names, Markdown tables.
+        ("On Mon, 3 Mar 2024 at 10:12, Thandiwe Mbeki <tm@x.example> wrote:\n> ok", "Mbeki"),
+        ("Am Mo., 3. März 2024 um 10:12 Uhr schrieb Jürgen Oberhuber <jo@x.de>:", "Oberhuber"),
+        ("El lunes, José Luis Fernández <jl@x.es> escribió:", "Fernández"),
+        ("Policy,Holder\nHM-1,Jane Doe\nHM-2,Kwame Mensah", "Mensah"),
+        ("Vorname;Nachname;Straße\nJürgen;Oberhuber;Lindenweg 4\nBitte aktualisieren.", "Jürgen"),
+        ("Name;Adresse\nJürgen Oberhuber;Hauptstr. 12\nKündigung bitte.", "Oberhuber"),
+        ('Cc: "Smith, John" <js@x.example>, "Mbeki, Thandiwe" <tm@x.example>', "Mbeki"),
+        ('Reply-To: "Thandiwe Mbeki (Finance)" <tm@corp.example>', "Mbeki"),
+        ("From: Mbeki, Thandiwe\nwhat is the late fee?", "Mbeki"),
+        ("| Name | Address |\n|---|---|\n| Jane Doe | 12 Elm St |", "Jane"),
+        ("Name,Phone\nJane Doe,555-0147", "0147"),
+    ],
+)
+def test_the_fourth_looks_leaks_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("I was hit at the junction of Quarry Road and Millbrook Lane. Am I covered?", "Am I"),
+        ("It happened on the corner of 5th Avenue and 42nd Street. Covered?", "Covered?"),
+        ("Name,Address\nJane Doe,12 Elm St\nAm I covered?", "Am I covered?"),
+        ("Name;Adresse\nJürgen Oberhuber;Hauptstr. 12\nKündigung bitte.", "Kündigung bitte."),
+        ("Mit freundlichen Grüßen\nSchadenabteilung", "Schadenabteilung"),
+        ("Von: Oberhuber, Jürgen <jo@x.de>\nGesendet: Montag\nBetreff: Kündigung", "Montag"),
+        ("First Name,Last Name,Street\nJane,Doe,12 Elm St", "First Name,Last Name,Street"),
+        ("I live at 12 St. Mary's Road, Leeds", "I live at <ADDRESS_"),
+    ],
+)
+def test_the_fourth_looks_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
+    assert kept in kb_rt.masker.mask(text).text

@@ -286,7 +286,7 @@ _FOREIGN_SAID = re.compile(
     r"|(?:o\s+)?meu\s+endere|mijn\s+adres|vivo\s+en|j'habite|ich\s+wohne"
 )
 _TYPED_STREET = re.compile(
-    rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?|c/)\b|{_L}+(?i:{_FUSED})\b", re.UNICODE
+    rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?)\b|(?i:c/)(?=\s*\w)|{_L}+(?i:{_FUSED})\b", re.UNICODE
 )
 # What may follow a house number that ends an address: punctuation (not a decimal point), a
 # line break, the end, a capital or a flat ("12, Oslo", "12 Apt 3"); not a word that makes

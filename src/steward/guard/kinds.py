@@ -919,6 +919,10 @@ _NOT_NAME = frozenset(
         *("Cover", "Coverage", "Saver", "Discount", "Protection", "Insurance", "Plan", "Region"),
         *("Regional", "Departamento", "Kundenservice", "Kundendienst", "Ihr", "Your", "Votre"),
         *("Su", "Vostro", "Uw", "Equipo", "Équipe", "Servicio", "Servizio", "Abteilung"),
+        # A table's or a form's own labels: "First Name,Last Name".
+        *("Name", "Surname", "Address", "Street", "Betreff", "Gesendet", "Subject", "Sent"),
+        # German days, capitalised like names ("Gesendet: Montag").
+        *("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
         # Question words: "... is my name? What is the late fee?", in other languages too.
         *("What", "How", "When", "Where", "Why", "Who", "Which", "Whose", "Cuál", "Qué"),
         *("Cómo", "Quel", "Quels", "Quelle", "Comment", "Wie", "Was", "Welche", "Quanto"),
@@ -1328,6 +1332,11 @@ SIGN_OFF = (
     # A signature's delimiter, a phone's footer: "-- ", "Sent from my iPhone".
     r"|--|sent\s+from\s+my\s+\w+(?:\s+\w+)?"
 )
+# A department's or team's word, on its own or at the end of a compound ("Schadenabteilung").
+_ORG_WORD = re.compile(
+    r"(?i)(?:abteilung|service|services|dienst|team|zentrum|büro|center|centre|department"
+    r"|departamento|equipo|équipe|office|desk|support)\b"
+)
 _SIGN_OFF_WORDS = re.compile(rf"(?i:{SIGN_OFF})[,.!]?")
 # A name in Latin, Greek or Cyrillic letters, or two to four Han characters ("山田太郎").
 _SIGNED_WORD = rf"(?:{_CAP_WORD}|[А-ЯЁ][а-яё-]+|[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰς]+)"
@@ -1363,25 +1372,57 @@ _HEADER_NAME = rf"{_SIGNED_WORD}(?:[^\S\n]+(?:(?:{_PARTICLES})[^\S\n]+)?{_SIGNED
 # Where a forwarded or quoted e-mail names people: its headers' display names ('Reply-To:
 # "Mbeki, Thandiwe" <tm@...>'), the line a reply quotes under ("Le lundi 3 mars, Marie-Claire
 # Dubois a écrit :"), and a writer naming themself between commas ("Ich, Jürgen Oberhuber, ...").
+# The e-mail address a reply line may put after the name: "Thandiwe Mbeki <tm@x> wrote:".
+_ADDRESS_AFTER = r"(?:[^\S\n]*\(?<[^<>\n]{1,80}>\)?)?"
 _HEADERS = re.compile(
-    r"(?im:^[>\s]*(?:from|to|cc|bcc|reply-to|sender|von|an|de|para|à|da|a|van|aan)\s*:\s*)"
-    rf"\"?((?:{_SIGNED_WORD},[^\S\n]*)?{_HEADER_NAME})\"?[^\S\n]*<"
-    rf"|,[^\S\n]+({_HEADER_NAME})[^\S\n]+(?i:wrote|a\s+écrit|escribió|schrieb|ha\s+scritto|schreef"
-    r"|escreveu|napisał)[^\S\n]*:"
+    rf"(?:,|(?i:schrieb))[^\S\n]+({_HEADER_NAME}){_ADDRESS_AFTER}[^\S\n]*"
+    r"(?:(?i:wrote|a\s+écrit|escribió|schrieb|ha\s+scritto|schreef|escreveu|napisał)[^\S\n]*)?:"
     rf"|(?:^|[.!?][^\S\n]+)(?:Ich|Je|Moi|Yo|Io|I|Eu|Ik|Ja),[^\S\n]+({_HEADER_NAME}),"
 )
+# A mail header's line and the display names on it: each quoted one ('"Mbeki, Thandiwe"',
+# '"Thandiwe Mbeki (Finance)"'), or the unquoted name before an address or the line's end
+# ("From: Mbeki, Thandiwe").
+_HEADER_LINE = re.compile(
+    r"(?im)^[>\s]*(?:from|to|cc|bcc|reply-to|sender|von|an|de|para|à|da|van|aan)\s*:[^\S\n]*"
+    r"([^\n]{2,400})$"
+)
+_QUOTED_NAME = re.compile(r'"([^"\n()]{2,80}?)\s*(?:\([^)\n]{0,40}\))?"')
+_UNQUOTED_NAME = re.compile(rf"((?:{_SIGNED_WORD},[^\S\n]*)?{_HEADER_NAME})[^\S\n]*(?:<|$)")
+
+
+def _header_names(text: str) -> list[tuple[int, int]]:
+    """Where the display names of a text's mail headers are."""
+    out = []
+    for line in _HEADER_LINE.finditer(text):
+        at, value = line.start(1), line.group(1)
+        quoted = list(_QUOTED_NAME.finditer(value))
+        found = quoted or ([m] if (m := _UNQUOTED_NAME.match(value)) else [])
+        for m in found:
+            if _plausible_name(m.group(1).replace(",", " ")):
+                out.append((at + m.start(1), at + m.end(1)))
+    return out
+
+
 # A table pasted as text: a header row with a name or an address column ("Name,Address" or
 # "Name;Adresse"), and the rows under it, the same separator between their fields.
 _TABLE_HEADER = re.compile(
-    r"(?im)^[^\S\n]*((?:[^,;\t|\n]{1,30}[,;\t|]){1,9}[^,;\t|\n]{1,30})[^\S\n]*$"
+    r"(?im)^[^\S\n]*((?:[^,;\t|\n]{1,30}[,;\t|]){1,9}[^,;\t|\n]{1,30}"
+    # A Markdown table's row, with a bar at each edge: "| Name | Address |".
+    r"|\|(?:[^|\n]{1,30}\|){2,10})[^\S\n]*$"
 )
 _NAME_COLUMN = re.compile(
-    r"(?i)^\s*(?:(?:full|customer|client|first|last|given|family)?\s*name|nombre|nom|nome"
-    r"|naam|surname|apellidos?)\s*$"
+    r"(?i)^\s*(?:(?:full|customer|client|first|last|given|family|middle|account)?\s*name"
+    r"|holder|policy\s*holder|policyholder|customer|client|insured|owner|beneficiary|payee"
+    r"|contact|nombre|nom|nome|naam|surname|apellidos?|vorname|nachname|familienname"
+    r"|prénom|prenom|nom\s+de\s+famille|cognome|titular|kunde|inhaber)\s*$"
 )
 _ADDRESS_COLUMN = re.compile(
-    r"(?i)^\s*(?:(?:street|home|postal|mailing)?\s*address|adresse|dirección|direccion"
-    r"|indirizzo|endereço|adres|street)\s*$"
+    r"(?i)^\s*(?:(?:street|home|postal|mailing)?\s*address|adresse|anschrift|dirección"
+    r"|direccion|indirizzo|endereço|adres|street|straße|strasse|rue|calle|via)\s*$"
+)
+_PHONE_COLUMN = re.compile(
+    r"(?i)^\s*(?:(?:home|work|mobile|cell)?\s*(?:phone|tel|telephone)(?:\s*(?:no|number))?"
+    r"|mobile|cell|telefon|teléfono|telefono|téléphone|handy)\.?\s*$"
 )
 
 
@@ -1392,11 +1433,15 @@ def _table_fields(text: str) -> list[Span]:
         line = header.group(1)
         sep = next(c for c in ",;\t|" if c in line)
         columns = line.split(sep)
-        kinds = {
-            i: ("NAME" if _NAME_COLUMN.match(c) else "ADDRESS")
-            for i, c in enumerate(columns)
-            if _NAME_COLUMN.match(c) or _ADDRESS_COLUMN.match(c)
-        }
+        kinds = {}
+        for i, c in enumerate(columns):
+            for kind, rx in (
+                ("NAME", _NAME_COLUMN),
+                ("ADDRESS", _ADDRESS_COLUMN),
+                ("PHONE", _PHONE_COLUMN),
+            ):
+                if rx.match(c):
+                    kinds[i] = kind
         if not kinds:
             continue
         pos = header.end()
@@ -1404,11 +1449,14 @@ def _table_fields(text: str) -> list[Span]:
             fields = row.group(1).split(sep)
             if len(fields) < 2:
                 break
+            if set(row.group(1)) <= set("|-: "):
+                continue  # a Markdown table's rule under its header
             row_start = at = pos + row.start(1)
             row_end = row_start + len(row.group(1).rstrip())
             for i, field in enumerate(fields):
                 value = field.strip()
-                if i in kinds and value and re.search(r"[^\W\d_]", value):
+                wanted = r"(?:\D*\d){7}" if kinds.get(i) == "PHONE" else r"[^\W\d_]"
+                if i in kinds and value and re.search(wanted, value):
                     start = at + field.index(value)
                     # The last column, an address, takes the fields after it when the row has
                     # more fields than the header ("Lindenallee 14;50968 Köln").
@@ -1450,8 +1498,11 @@ class NameCueRecognizer:
             )
             out.append(Span("NAME", a.start(1), end, 0.6, self.name))
         out += _table_fields(text)
+        # The organisation sends mail too ("From: Harbor Mutual"): a display name of its own
+        # words stays readable (WEAK_CUE_RULE).
+        out += [Span("NAME", a, b, 0.6, WEAK_CUE_RULE) for a, b in _header_names(text)]
         for h in _HEADERS.finditer(text):
-            g = next(i for i in (1, 2, 3) if h.group(i))
+            g = next(i for i in (1, 2) if h.group(i))
             if _plausible_name(h.group(g).replace(",", " ")):
                 out.append(Span("NAME", h.start(g), h.end(g), 0.6, self.name))
         for added in _ADDED_TO.finditer(text):
@@ -1466,6 +1517,8 @@ class NameCueRecognizer:
         for line in _SIGN_OFF_LINE.finditer(text):
             g = next(i for i in (1, 2, 3) if line.group(i))
             words = line.group(g).split()
+            if _ORG_WORD.search(line.group(g)):
+                continue  # "Mit freundlichen Grüßen\nSchadenabteilung": a department signs
             if _plausible_name(line.group(g)) and not any(w in _NOT_NAME for w in words):
                 # The company signs and is greeted too ("Thanks,\nHarbor Mutual"): a name of
                 # the bank's own words stays readable (WEAK_CUE_RULE).
@@ -1767,7 +1820,8 @@ class NerNameRecognizer:
                 continue
             # A name does not run onto the next line ("Tom Okonkwo\nClaims desk"), nor take the
             # question's first word ("Can Priya Raman open ...").
-            value = ent.text.split("\n", 1)[0].rstrip()
+            # Nor over a table's separator ("Jürgen Oberhuber;Hauptstr. 12").
+            value = re.split(r"[\n;|\t]", ent.text, maxsplit=1)[0].rstrip()
             start_char, end_char = ent.start_char, ent.start_char + len(value)
             lead = _LEADING_AUXILIARY.match(value)
             if lead and lead.end() < len(value):

@@ -824,11 +824,36 @@ def _units_before(text: str, spans: list[Span]) -> list[Span]:
 # "Springfield, IL" and "New York" go on with the address.
 _SENTENCE_IN_ADDRESS = re.compile(
     r"(?:(?<=[.!?])[^\S\n]+|[^\S\n]*\n\s*)(?=(?:How|What|When|Where|Why|Who|Which|Is|Are|Can"
-    r"|Could|Do|Does|Did|Will|Would|Should|Please|Thanks|Thank|I|We|My|Our)\b"
+    r"|Could|Do|Does|Did|Will|Would|Should|Am|Was|Were|Has|Have|May|Please|Thanks|Thank|I|We"
+    r"|My|Our)\b"
     # Not a particle inside a town's name: "Caxias do Sul", "Villafranca del Cid".
-    r"|[A-Z][a-z']*[^\S\n]+(?!(?:d[aeiou]s?|del|della|dei|der|den|la|le|les|van|von|y|e|sur"
+    r"|[A-ZÀ-ÖØ-Þ][^\W\d_']*'?[^\W\d_]*[^\S\n]+(?!(?:d[aeiou]s?|del|della|dei|der|den|la|le|les|van|von|y|e|sur"
     r"|upon|on|am|an|im|nad|pod|ter|ten|aan|op|in)\b)[a-z])"
 )
+
+
+# A stop, a space and a capital end a sentence, unless the stop ends an abbreviation or an
+# initial ("12 Main St. Louis", "P.O. Box"): "... Millbrook Lane. Am I covered?".
+_STOP_THEN_CAPITAL = re.compile(r"(\w+)[.!?][^\S\n]+(?=[A-Z][^\W\d_])")  # not "bât. B"
+_ABBREVIATIONS = frozenset(
+    [
+        *("st", "rd", "ave", "av", "dr", "ln", "blvd", "ct", "pl", "sq", "str", "no", "nr"),
+        *("apt", "ste", "mt", "ft", "hwy", "pkwy", "ter", "cres", "bd", "avda", "ul", "al", "os"),
+        *("bât", "bat", "esc", "int", "dpto", "depto"),
+    ]
+)
+
+
+def _sentence_start(text: str, start: int, end: int) -> int | None:
+    """Where a new sentence starts inside ``text[start:end]``, or None."""
+    cut = _SENTENCE_IN_ADDRESS.search(text, start + 1)  # its lookahead reads on
+    found = [cut.start()] if cut is not None and cut.start() < end else []
+    for stop in _STOP_THEN_CAPITAL.finditer(text, start, end):
+        word = stop.group(1)
+        if len(word) > 1 and not word.isdigit() and word.lower() not in _ABBREVIATIONS:
+            found.append(stop.end(1))
+            break
+    return min(found) if found else None
 
 
 def _sentences_cut(text: str, spans: list[Span]) -> list[Span]:
@@ -837,9 +862,8 @@ def _sentences_cut(text: str, spans: list[Span]) -> list[Span]:
     out = []
     for sp in spans:
         if sp.kind == "ADDRESS" and sp.recognizer not in ("declared", "known"):
-            cut = _SENTENCE_IN_ADDRESS.search(text, sp.start + 1)  # its lookahead reads on
-            if cut is not None and cut.start() < sp.end:
-                end = cut.start()
+            end = _sentence_start(text, sp.start, sp.end)
+            if end is not None:
                 while end > sp.start and text[end - 1] in " .,;":
                     end -= 1
                 sp = Span("ADDRESS", sp.start, end, sp.score, sp.recognizer)
@@ -1048,7 +1072,8 @@ def _name_neighbours(
         )
         # On the next line too, when it holds that word alone ("My name is Horatio\nBlenkinsop").
         after = re.match(
-            r"[^\S\n]+(\S+)|[^\S\n]*\r?\n\s*([^\W\d_][\w'’-]*)(?=[.,!?;:]|[^\S\n]*(?:\r?\n|$))",
+            # Not a label on the next line ("Betreff:"): a surname ends with a stop or the line.
+            r"[^\S\n]+(\S+)|[^\S\n]*\r?\n\s*([^\W\d_][\w'’-]*)(?=[.,!?;]|[^\S\n]*(?:\r?\n|$))",
             text[sp.end : sp.end + 40],
         )
         beside = []
