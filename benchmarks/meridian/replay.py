@@ -9,6 +9,7 @@ from steward.answering.providers.base import AnswerRequest
 from steward.evals.runner import Question
 from steward.identity.auth import principal_for
 from steward.pipeline.orchestrator import gather
+from steward.pipeline.stages import spelled
 from steward.pipeline.understand import understand
 from steward.runtime import Runtime
 
@@ -25,10 +26,10 @@ def answer_requests(
         und = understand(rt.masker.mask(q.question).text, detector=rt.injection)
         if und.refuse or not und.question:
             continue
-        parts = und.parts
-        vecs = rt.embedder.embed([und.question] + (parts if len(parts) > 1 else []))
-        part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
         flt = rt.search.filter_for(who.groups, who.center)
-        passages, terms = gather(rt, und.question, parts, vecs[0], part_vecs, flt, who.center)
+        question, parts, _ = spelled(rt, und.question, und.parts, flt)
+        vecs = rt.embedder.embed([question] + (parts if len(parts) > 1 else []))
+        part_vecs = vecs[1:] if len(parts) > 1 else vecs[:1]
+        passages, terms = gather(rt, question, parts, vecs[0], part_vecs, flt, who.center)
         if passages:
-            yield q, rt.answerer.request(und.question, parts, vecs[0], part_vecs, passages, terms)
+            yield q, rt.answerer.request(question, parts, vecs[0], part_vecs, passages, terms)

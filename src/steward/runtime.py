@@ -33,6 +33,7 @@ from steward.pipeline.policy import Policy, PolicyBook
 from steward.retrieval.engines import open_index
 from steward.retrieval.rerank import Reranker, SentenceReranker
 from steward.retrieval.search import Filter, HybridSearch, SearchIndex
+from steward.retrieval.spelling import Speller, WordVectors
 from steward.store import Store, open_store, sealed
 from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
@@ -116,6 +117,12 @@ class Runtime:
         embedder's (``check_vector_space``)."""
         self.check_vector_space()
         return self._search
+
+    @cached_property
+    def speller(self) -> Speller:
+        """Misspelt question words read as the knowledge base's (STEWARD_SPELLING)."""
+        vectors = WordVectors.installed() if self.settings.retrieval.spelling else None
+        return Speller(self.store, self.index, vectors)
 
     @cached_property
     def _search(self) -> HybridSearch:
@@ -459,6 +466,8 @@ class Runtime:
                 self._search.search(
                     "warm up", vector, Filter(every, None, self.store.kb_version()), 5
                 )
+                if self.speller.vectors is not None:  # its words, read once per version
+                    self.speller.vocabulary(self.store.kb_version())
 
     def close(self) -> None:
         self.store.dispose()

@@ -56,6 +56,7 @@ class FlatNames:
     pg_common_word_share: float  # retrieval.pg_common_word_share
     reranker: str  # retrieval.reranker
     rerank_depth: int  # retrieval.rerank_depth
+    spelling: bool  # retrieval.spelling
     # answering
     provider: str  # answering.provider
     openai_base_url: str | None  # answering.openai.base_url

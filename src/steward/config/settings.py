@@ -309,6 +309,14 @@ class RetrievalSettings(_Group):
         description="Fused candidates the reranker reorders.",
         json_schema_extra=_env("STEWARD_RERANK_DEPTH"),
     )
+    spelling: bool = Field(
+        default=True,
+        description="Read a misspelt question word that no permitted passage holds as the "
+        "knowledge base's word one letter away (`montly` as `monthly`), when the word-vector "
+        "model (the `ner` extra) does not know it as another English word; the audit row lists "
+        "each correction. Without that model nothing is corrected.",
+        json_schema_extra=_env("STEWARD_SPELLING"),
+    )
 
 
 class OpenAIChatSettings(_Group):

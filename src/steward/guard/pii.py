@@ -1253,8 +1253,12 @@ class Masker:
         allow: Sequence[re.Pattern[str]] = (),
         *,
         names_by_model: bool = True,
+        found: list[Span] | None = None,
     ) -> Masked:
-        found = self.find(text, declared, allow, names_by_model=names_by_model)
+        """``text`` with its personal values as tokens; ``found``: this text's spans, when the
+        caller has already asked :meth:`find` for them (the same arguments)."""
+        if found is None:
+            found = self.find(text, declared, allow, names_by_model=names_by_model)
         spans = [(sp.start, sp.end, sp.kind, text[sp.start : sp.end]) for sp in found]
         plain, starts, ends = read_through(text)
         if plain != text:

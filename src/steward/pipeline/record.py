@@ -47,7 +47,10 @@ def message(
     question: str,
     policy: Policy | None = None,
     confidence: float = 0.0,
+    read_as: dict[str, str] | None = None,
 ) -> str:
+    """What the asker is told of a decision other than an answer. ``read_as``: misspelt words
+    of the question and the knowledge base's words they were searched as."""
     if decision.action == "refuse":
         return (
             "I can't help with that: the request asks me to ignore my instructions or to "
@@ -80,7 +83,8 @@ def message(
         )
     # Words only: a number the masker did not know for personal (a date of birth typed in a
     # way it missed) is not repeated back, nor kept again in the answer cache.
-    words = [t for t in query_terms(question) if not any(c.isdigit() for c in t)]
+    spelt = read_as or {}
+    words = [spelt.get(t, t) for t in query_terms(question) if not any(c.isdigit() for c in t)]
     terms = ", ".join(words[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
@@ -122,7 +126,8 @@ def render(rt: Runtime, t: Turn, decision: Decision) -> Outcome:
     else:
         question = t.masked if decision.action == "abstain" else ""
         confidence = result.confidence if result is not None else 0.0
-        text = message(decision, t.passages, question, t.policy, confidence)
+        read_as = {f.typed: f.read_as for f in t.spelling}
+        text = message(decision, t.passages, question, t.policy, confidence, read_as)
     if t.streamed and decision.action != "answer":
         if decision.action == "abstain":
             text = (
@@ -345,4 +350,6 @@ def _settings(rt: Runtime, t: Turn) -> dict[str, Any]:
         "conversation_id": t.conversation_id,
         "injection": t.und.audit_note() if t.und else None,
         "rollout": t.rollout,
+        # Words of the (masked) question read as the knowledge base's spelling.
+        "spelling": [[f.typed, f.read_as] for f in t.spelling] or None,
     }

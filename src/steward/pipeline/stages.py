@@ -29,6 +29,7 @@ from steward.guard.hidden import (
     reveal,
     strip_invisible,
 )
+from steward.guard.pii import Span
 from steward.identity.auth import Principal
 from steward.models.risk import strongest, windows
 from steward.observability import metrics
@@ -38,7 +39,8 @@ from steward.pipeline.decide import Decision, after_answer, before_retrieval
 from steward.pipeline.turn import Turn
 from steward.pipeline.understand import Signal, courtesy_stripped
 from steward.pipeline.understand import understand as read_signals
-from steward.retrieval.search import Filter, TermStats, term_stats
+from steward.retrieval.search import Filter, TermStats, query_terms, stem, term_stats
+from steward.retrieval.spelling import Correction
 from steward.runtime import Runtime
 from steward.sponsor.records_answer import annotate
 
@@ -61,11 +63,14 @@ def validate_question(rt: Runtime, question: object) -> str:
     return text.replace("\x00", " ")
 
 
-def seal_own_values(rt: Runtime, text: str, principal: Principal) -> None:
+def seal_own_values(
+    rt: Runtime, text: str, principal: Principal, found: list[Span] | None = None
+) -> None:
     """Keep the asker's own personal values, sealed, so that they (and only they, or an
-    authorised reviewer) can see them again: the conversation stays readable to its owner."""
+    authorised reviewer) can see them again: the conversation stays readable to its owner.
+    ``found``: the masker's spans of ``text``, when already read."""
     assert rt.vault is not None
-    for sp in rt.masker.find(text):
+    for sp in rt.masker.find(text) if found is None else found:
         raw = text[sp.start : sp.end]
         rt.vault.put(sp.kind, raw, rt.masker.tokens.token(sp.kind, raw), principal.user_id)
 
@@ -101,10 +106,11 @@ def guard(rt: Runtime, t: Turn) -> Decision | None:
         # question would keep its digits: the comment goes first (its text is still scanned).
         text, split = join_split_values(text)
         t.split_markup = [rt.masker.mask(piece).text for piece in split]
-        masked = rt.masker.mask(text)
+        found = rt.masker.find(text)  # read once: for the masked text and for the vault
+        masked = rt.masker.mask(text, found=found)
         t.masked = masked.text
         if rt.vault is not None and masked.entities:
-            seal_own_values(rt, text, t.principal)
+            seal_own_values(rt, text, t.principal, found)
     return None
 
 
@@ -167,11 +173,14 @@ def assess_risk(rt: Runtime, t: Turn) -> Decision | None:
                 pieces.append(rt.masker.mask(defang_tokens(t.previous)).text)
             vectors = None
             if model.embedder_id:
-                if t.vector is None:
-                    t.vector = rt.embedder.embed([text])[0]
-                vectors = t.vector.reshape(1, -1)
-                if len(pieces) > 1:
-                    vectors = np.vstack([vectors, rt.embedder.embed(pieces[1:])])
+                rest = pieces[1:]  # the first window's vector is the whole question's
+                if t.vector is None:  # one batch: the question and its other windows
+                    vectors = rt.embedder.embed([text, *rest])
+                    t.vector = vectors[0]
+                else:
+                    vectors = t.vector.reshape(1, -1)
+                    if rest:
+                        vectors = np.vstack([vectors, rt.embedder.embed(rest)])
             score = strongest(model.score(pieces, vectors, t.policy.risk_threshold))
         t.risk = score
         if score.reason is not None:
@@ -332,7 +341,9 @@ def look_up(rt: Runtime, t: Turn) -> Decision | None:
 def retrieve(rt: Runtime, t: Turn) -> Decision | None:
     """Embed the question (and its parts) and gather the permitted passages."""
     assert t.und is not None and t.flt is not None
-    question, parts = t.und.question, t.und.parts
+    question, parts, t.spelling = spelled(rt, t.und.question, t.und.parts, t.flt)
+    if t.spelling:
+        t.vector = None  # the question as typed was embedded for the semantic cache
     with t.timer.stage("embed"):
         extra = parts if len(parts) > 1 else []
         if t.vector is None:
@@ -404,6 +415,25 @@ def _complete(writer: Answerer, request: AnswerRequest) -> AnswerResult:
         request.passages,
         TermStats(request.term_weights, request.unknown_terms, 0, request.missing_weight),
     )
+
+
+def spelled(
+    rt: Runtime, question: str, parts: list[str], flt: Filter
+) -> tuple[str, list[str], list[Correction]]:
+    """The question and its parts with misspelt words read as the knowledge base's words
+    (retrieval/spelling.py), and the corrections made."""
+    if rt.speller.vectors is None:
+        return question, parts, []
+    missing = set(term_stats(rt.index, question, flt).unknown)
+    unknown = {w for w in query_terms(question) if stem(w) in missing}
+    if not unknown:
+        return question, parts, []
+    fixed, fixes = rt.speller.correct(question, flt, unknown)
+    if not fixes:
+        return question, parts, []
+    again = {f.typed for f in fixes}
+    parts = [rt.speller.correct(p, flt, again)[0] for p in parts]
+    return fixed, parts, fixes
 
 
 def gather(

@@ -20,6 +20,7 @@ from steward.observability import metrics, tracing
 from steward.pipeline.policy import Policy
 from steward.pipeline.understand import Understanding
 from steward.retrieval.search import Filter
+from steward.retrieval.spelling import Correction
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,8 @@ class Turn:
     cache_missed: bool = False  # looked in the cache and found nothing
     cached: dict[str, Any] | None = None
     request: AnswerRequest | None = None
+    # Misspelt question words read as the knowledge base's words (retrieval/spelling.py).
+    spelling: list[Correction] = field(default_factory=list)
     flt: Filter | None = None
     shown: list[str] = field(default_factory=list)  # verified sentences already streamed
     streamed: str = ""  # what was shown, when the turn did not end as an answer
