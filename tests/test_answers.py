@@ -336,6 +336,74 @@ def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) 
     assert (found == []) if reason is None else (reason in found), found
 
 
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("$15,000", 15_000),
+        ("€15.000 to my sister", 15_000),
+        ("3 500 dollars", 3_500),
+        ("20k to my son", 20_000),
+        ("$2.5m", 2_500_000),
+        ("1.5 million to close", 1_500_000),
+        ("twenty five thousand dollars", 25_000),
+        ("fifteen thousand", 15_000),
+        ("two hundred thousand", 200_000),
+        ("ten grand", 10_000),
+        ("a million", 1_000_000),
+        ("$12.50 fee", 12.5),
+    ],
+)
+def test_sums_of_money_are_read_as_people_write_them(text: str, amount: float) -> None:
+    from steward.pipeline.understand import amounts
+
+    assert amounts(text) == [amount]
+
+
+@pytest.mark.parametrize("text", ["on 12/05 at 10", "I am 45 years old", "room 12 and 3 000"])
+def test_numbers_that_are_not_money_are_not_sums(text: str) -> None:
+    from steward.pipeline.understand import amounts
+
+    assert amounts(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("I want to send 20k to my son in Toronto tomorrow.", "money_movement"),
+        ("Can you wire out twenty five thousand dollars from savings?", "money_movement"),
+        ("I need to withdraw $50,000 in cash this afternoon.", "money_movement"),
+        ("Transferring $15000 to an account at Chase, please do it now.", "money_movement"),
+        ("Push through a $25,000 payment to my new supplier today please", "money_movement"),
+        ("I'd like to cash out $40,000 from my savings today.", "money_movement"),
+        ("Could you send €15.000 to my sister in Spain?", "money_movement"),
+        ("Can I get $11,000 sent to my daughter's account right away?", "money_movement"),
+        ("I want to take out $20,000 from my account today.", "money_movement"),
+        (
+            "I am on a business trip in Germany and want to move $5,000; the security alert "
+            "says the device is in Nigeria.",
+            "location_mismatch",
+        ),
+        (
+            "I'm visiting Italy. I need to pay a new recipient $6,000 today. Your system says "
+            "I'm logged in from Florida.",
+            "location_mismatch",
+        ),
+        ("What's the fee to send a $200 wire?", None),
+        ("I sent $50 to my friend yesterday, when will it arrive?", None),
+        ("My salary of $12,000 a month is deposited on the 1st - when is it available?", None),
+        ("What's the daily limit for wires in the app?", None),
+        ("I'm in Canada this week - can I pay with the app?", None),
+    ],
+)
+def test_large_transfers_and_mismatched_locations_in_everyday_words(
+    text: str, reason: str | None
+) -> None:
+    from steward.pipeline.understand import risk_signals
+
+    found = [s.reason for s in risk_signals(text, phrases=False)]
+    assert (found == []) if reason is None else (found[:1] == [reason]), found
+
+
 def test_a_greeting_and_a_sign_off_do_not_change_the_answer(kb_rt: Runtime) -> None:
     """The eighth review's second look: "Dear Harbor Mutual, what is the late fee?" abstained
     where the bare question was answered; courtesy asks nothing and is read without."""

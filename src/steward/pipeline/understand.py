@@ -19,8 +19,10 @@ from steward.retrieval.search import query_terms
 
 REASONS = reasons.SIGNALS
 _MONEY_VERB = (
-    r"\b(wire|wiring|transfer|send|sending|move|moving|pay out|speed up|recall|reverse|"
-    r"raise|increase)\b"
+    r"\b(wir(?:e|es|ed|ing)|transfer(?:s|red|ring)?|send(?:s|ing)?|sent|mov(?:e|es|ed|ing)|"
+    r"pay(?:s|ing)?|payments?|withdraw(?:s|ing|als?)?|cash(?:ing)?\s+out|"
+    r"tak(?:e|ing)\s+out|remit\w*|push(?:ing)?\s+through|speed up|recall|reverse|raise|"
+    r"increase)\b"
 )
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
 
@@ -107,12 +109,14 @@ _FRAUD = _rx(
     r"\bidentity theft\b|\b(i|we)\s+(got|was|were|have been|'ve been)\s+(scammed|hacked)\b",
 )
 _LOCATION_STATED = _rx(
-    r"\b(i'?m|i am|we'?re|currently|right now)\s+(travel+ing|in|at|abroad|overseas|visiting)\b",
-    r"\b(travel+ing|on (a )?trip|on vacation|on holiday)\s+(in|to|through)\b",
+    r"\b(i'?m|i am|we'?re|we are|currently|right now)\s+(travel+ing|in|at|abroad|overseas|"
+    r"visiting|away in|staying in|over in|out in)\b",
+    r"\b(travel+ing|on (an? )?(\w+\s)?(trip|vacation|holiday)|stuck|staying|abroad)\s+"
+    r"(in|to|through)\b",
 )
 _LOCATION_SESSION = _rx(
-    r"\b(session|sign-?in|log-?in|ip|app|device|connection)\b[^.?!]{0,60}\b(from|in|coming from|"
-    r"located in|shows?|says?)\b",
+    r"\b(session|sign-?in|log-?in|logged in|signed in|ip|app|device|connection|system|website|"
+    r"site|alert)\b[^.?!]{0,60}\b(from|in|coming from|located in|shows?|says?)\b",
     r"\bsign-?in\s+from\s+(a\s+)?(place|location|country)\b",
 )
 _VULNERABLE = _rx(
@@ -156,20 +160,54 @@ _EMOTIONAL = _SELF_HARM + _rx(
     r"\boverwhelmed\b(?![^.?!]{0,25}\b(app|options?|choices?|features?|settings?|menus?)\b)",
     r"\b(furious|livid|outraged|fed up|sick and tired|at my wits'? end|had enough of you)\b",
 )
+# A figure as people type it: "12,500", "12.500" or "12 500" (thousands), "12500", "1.5".
+_FIGURE = r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?![\d.,]\d)|\d+(?:\.\d+)?"
+_SCALE = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "million": 1e6, "mil": 1e6}
 _AMOUNT = re.compile(
-    r"(?:\$|usd\s?|€|£)\s?(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|m|million)?"
-    r"|(\d[\d,]*(?:\.\d+)?)\s*(k|thousand|million)?\s*(?:dollars|usd)",
+    # A currency before: "$15,000", "€15.000", "usd 2.5m"
+    rf"(?:\$|\b(?:usd|eur|gbp)\s?|€|£)\s?({_FIGURE})\s*(k|thousand|grand|m|million|mil)?\b"
+    # or after: "15,000 dollars", "20k euros", "1.5 million bucks"
+    rf"|\b({_FIGURE})\s*(k|thousand|grand|million|mil)?\s*"
+    r"(?:dollars?|usd|euros?|eur|pounds?|gbp|bucks)\b"
+    # or none, with a scale that only money takes: "20k", "1.5 million", "ten grand"
+    rf"|\b({_FIGURE})\s*(k|thousand|grand|million)\b",
+    re.IGNORECASE,
+)
+_UNITS = (  # noqa: SIM905 - a word list reads best as text
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()  # noqa: SIM905
+_WORD_AMOUNT = re.compile(
+    rf"\b(?:(a|{'|'.join(_UNITS[1:])})|({'|'.join(_TENS)})(?:[\s-]+({'|'.join(_UNITS[1:10])}))?)"
+    r"(?:\s+hundred)?(?:\s+and)?\s+(thousand|grand|million)\b",
     re.IGNORECASE,
 )
 
 
+def _figure(text: str) -> float:
+    """ "12,500", "12.500", "12 500" and "12500" are 12500; "1.5" is 1.5."""
+    if re.fullmatch(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+", text):
+        return float(re.sub(r"\D", "", text))
+    return float(text)
+
+
 def amounts(text: str) -> list[float]:
+    """The sums of money ``text`` names, in figures or in words ("fifteen thousand")."""
     out = []
     for m in _AMOUNT.finditer(text):
-        num, mult = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-        value = float(num.replace(",", ""))
-        scale = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6}.get((mult or "").lower(), 1)
-        out.append(value * scale)
+        groups = m.groups()
+        num, mult = next((groups[i], groups[i + 1]) for i in (0, 2, 4) if groups[i])
+        out.append(_figure(num) * _SCALE.get((mult or "").lower(), 1))
+    for m in _WORD_AMOUNT.finditer(text):
+        unit, tens, tens_unit, scale = m.groups()
+        if unit:
+            value = 1 if unit.lower() == "a" else _UNITS.index(unit.lower())
+        else:
+            value = 20 + 10 * _TENS.index(tens.lower())
+            value += _UNITS.index(tens_unit.lower()) if tens_unit else 0
+        hundred = 100 if re.search(r"\bhundred\b", m.group(), re.IGNORECASE) else 1
+        out.append(value * hundred * _SCALE[scale.lower()])
     return out
 
 
