@@ -69,7 +69,10 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
     (
         "exfiltration",
         r"\b(print|output|reveal|show|dump|display|list|give|send|append|include|repeat|paste)\b"
-        r"[^.\n]{0,60}\b(system\s+prompt|your\s+(?:instructions|prompt|rules)|full\s+text\s+of"
+        # "your rules" of the assistant, not the bank's rules on a topic ("your rules for
+        # overdrafts", "your instructions for a wire").
+        r"[^.\n]{0,60}\b(system\s+prompt|your\s+(?:instructions|prompt|rules)(?!\s+(?:for|on|"
+        r"about|regarding|when|if|around)\b)|full\s+text\s+of"
         r"|every\s+(?:restricted|confidential|hidden|internal|secret)"
         r"|the\s+internal\s+(?:underwriting|pricing|policy|policies|scores?|thresholds?|rules?)"
         r"|all\s+(?:the\s+)?"
