@@ -241,6 +241,29 @@ def test_openai_provider_answer_is_grounded_and_cited(kb_home, tmp_path, make_ru
     assert (row.provider, row.model) == ("openai", "small")
 
 
+def test_an_answer_is_masked_unless_every_sentence_is_quoted_whole(
+    kb_home, tmp_path, make_runtime
+) -> None:
+    """The output guard's shortcut: a sentence quoted whole from a cited passage (masked at
+    ingestion) is left as it is; anything a model added is masked."""
+    import shutil
+
+    reply = "Priscilla Vantongeren, international wires cost $45 each [1]."
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=_chat_reply(reply))
+
+    shutil.copytree(kb_home, tmp_path / "h")
+    rt = make_runtime(tmp_path / "h", provider=_provider(handler))
+    r = ask_as(rt, "cara", "How much does an international wire cost?")
+    assert r.action == "answer" and "$45" in r.answer
+    assert "Priscilla" not in r.answer and "<NAME_" in r.answer
+    quoted = ask_as(
+        make_runtime(tmp_path / "h"), "cara", "How much does an international wire cost?"
+    )
+    assert quoted.action == "answer" and "International wires cost $45 each." in quoted.answer
+
+
 def test_ungrounded_model_claims_are_dropped(kb_home, tmp_path, make_runtime) -> None:
     import shutil
 

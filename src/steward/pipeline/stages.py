@@ -9,6 +9,7 @@ Stages never call each other; :mod:`steward.pipeline.runner` drives them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -75,9 +76,15 @@ def seal_own_values(
         rt.vault.put(sp.kind, raw, rt.masker.tokens.token(sp.kind, raw), principal.user_id)
 
 
+_MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]\s*")
+
+
 def output_guard(rt: Runtime, text: str, cited: list[Passage]) -> str:
     """Mask personal values in an answer, except text quoted from the cited passages (which
     were masked at ingestion, with their source's allow-list for published contact points)."""
+    pieces = [p for p in _MARKERS.split(text) if p.strip()]
+    if pieces and all(any(piece.strip() in p.text for p in cited) for piece in pieces):
+        return text  # every sentence is quoted whole: nothing in it would be masked
     spans = [
         sp
         for sp in rt.masker.find(text)
