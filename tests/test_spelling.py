@@ -79,3 +79,16 @@ def test_an_abstention_names_the_words_searched_for() -> None:
     decision = Decision("abstain", "nothing", rule="no-sources")
     text = message(decision, [], "montly fee on gold?", read_as={"montly": "monthly"})
     assert "monthly, fee, gold" in text and "montly" not in text
+
+
+def test_a_large_knowledge_base_is_read_in_the_background(kb_rt: Runtime) -> None:
+    """Above INLINE_CHUNKS the request does not wait for the vocabulary: nothing is corrected
+    until it is read, then misspellings are."""
+    speller = Speller(kb_rt.store, kb_rt.index, kb_rt.speller.vectors)
+    speller.INLINE_CHUNKS = 0
+    flt = flt_of(kb_rt, "cara")
+    assert speller.vocabulary(flt.kb_version) == {}  # returned at once, before the read
+    assert speller.reader is not None
+    speller.reader.join(timeout=30)
+    assert speller.suggest("montly", flt) == "monthly"
+    assert speller.reader is not None and not speller.reader.is_alive()

@@ -11,18 +11,20 @@ A question word that no permitted passage holds is corrected only when all of th
 
 Without a word-vector model (the ``ner`` extra) nothing is corrected: without one, a real word
 cannot be told from a misspelling. The vocabulary is read from the current chunks (stored
-masked, so it holds no personal values) once per knowledge-base version.
+masked, so it holds no personal values) once per knowledge-base version: inline on a knowledge
+base of up to 20,000 chunks, in the background above that (from the 200,000 most recent).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from steward.retrieval.search import query_terms
 from steward.store.models import Chunk
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from steward.retrieval.search import Filter, SearchIndex
     from steward.store.db import Store
 
+log = logging.getLogger(__name__)
 MIN_LENGTH = 5
 _PLAIN = re.compile(r"[a-z]+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -76,28 +79,66 @@ class WordVectors:
 
 
 class Speller:
+    # Below this many chunks the vocabulary is read when needed (about 4 MB of text a second,
+    # so a few seconds at most); above it, in the background while the last one serves (none
+    # until the first is read: nothing is corrected meanwhile). At most MAX_CHUNKS, the most
+    # recently written, are read.
+    INLINE_CHUNKS = 20_000
+    MAX_CHUNKS = 200_000
+
     def __init__(self, store: Store, index: SearchIndex, vectors: WordVectors | None) -> None:
         self.store = store
         self.index = index
         self.vectors = vectors
         self._lock = threading.Lock()
-        self._version = -1
+        self._version = -1  # the knowledge-base version _counts was read at
+        self._reading = -1  # the version being read
         self._counts: Counter[str] = Counter()
+        self.reader: threading.Thread | None = None  # the last background read
 
     def vocabulary(self, kb_version: int) -> Counter[str]:
+        """The knowledge base's plain words of five letters or more, with their counts, as of
+        ``kb_version`` (or the last version read, while a large knowledge base is re-read)."""
         with self._lock:
-            if self._version == kb_version:
+            if kb_version in (self._version, self._reading):
                 return self._counts
-        counts: Counter[str] = Counter()
+            self._reading = kb_version
         with self.store.read() as s:
-            rows = s.execute(
-                select(Chunk.heading, Chunk.text).where(Chunk.is_current.is_(True))
-            ).all()
-        for heading, text in rows:
-            counts.update(w for w in query_terms(f"{heading}\n{text}") if _PLAIN.fullmatch(w))
+            chunks = int(
+                s.scalar(select(func.count()).select_from(Chunk).where(Chunk.is_current)) or 0
+            )
+        if chunks <= self.INLINE_CHUNKS:
+            self._read(kb_version)
+        else:
+            self.reader = threading.Thread(target=self._read, args=(kb_version,), daemon=True)
+            self.reader.start()
+        return self._counts
+
+    def _read(self, kb_version: int) -> None:
+        counts: Counter[str] = Counter()
+        try:
+            with self.store.read() as s:
+                rows = s.execute(
+                    select(Chunk.heading, Chunk.text)
+                    .where(Chunk.is_current)
+                    .order_by(Chunk.id.desc())
+                    .limit(self.MAX_CHUNKS)
+                    .execution_options(yield_per=2000)
+                )
+                for heading, text in rows:
+                    counts.update(
+                        w for w in query_terms(f"{heading}\n{text}") if _PLAIN.fullmatch(w)
+                    )
+        except Exception:  # the last vocabulary goes on serving; the next version tries again
+            log.exception("spelling vocabulary not read")
+            with self._lock:
+                self._reading = -1
+            return
         with self._lock:
-            self._version, self._counts = kb_version, counts
-        return counts
+            if kb_version >= self._version:
+                self._version, self._counts = kb_version, counts
+            if self._reading == kb_version:
+                self._reading = -1
 
     def suggest(self, word: str, flt: Filter) -> str | None:
         """The knowledge base's word ``word`` misspells, or None."""
