@@ -70,7 +70,7 @@ PROFILE_BOUND = frozenset(
 SHARED = (
     "store", "embedder", "index", "chunks", "masker", "authz", "vault", "conversations",
     "sessions", "switches", "handoff", "review", "feedback", "cache", "alerts", "verifier",
-    "budgets", "rollout",
+    "budgets", "rollout", "speller",
 )  # fmt: skip
 
 
