@@ -374,6 +374,11 @@ def test_distress_hardship_and_regulator_signals(text: str, reason: str | None) 
         ("ten grand", 10_000),
         ("a million", 1_000_000),
         ("$12.50 fee", 12.5),
+        ("$15,000.00", 15_000),
+        ("$12,000.50", 12_000.5),
+        ("15.000,00 €", 15_000),
+        ("15 000 EUR", 15_000),
+        ("fifteen k", 15_000),
     ],
 )
 def test_sums_of_money_are_read_as_people_write_them(text: str, amount: float) -> None:
@@ -416,6 +421,22 @@ def test_numbers_that_are_not_money_are_not_sums(text: str) -> None:
         ("My salary of $12,000 a month is deposited on the 1st - when is it available?", None),
         ("What's the daily limit for wires in the app?", None),
         ("I'm in Canada this week - can I pay with the app?", None),
+        # The ninth outside review: sums with cents, a code after, a bare figure after the verb,
+        # and what a sum pays for (a premium, a claim, a bill) is not money sent away.
+        ("Please wire $15,000.00 to my brother.", "money_movement"),
+        ("Send 15 000 EUR to this account.", "money_movement"),
+        ("Please wire 15000 to my brother.", "money_movement"),
+        ("Move 1,000,000 to my other account.", "money_movement"),
+        ("I want to withdraw 15.000,00 € from my policy cash value.", "money_movement"),
+        ("Send fifteen k to my son", "money_movement"),
+        ("Can I pay my $12,000 annual premium in monthly installments?", None),
+        ("Will you pay a $20,000 repair bill after a covered accident?", None),
+        ("How long does it take to pay out a 30k claim?", None),
+        ("What happens if I send my payment late on a 10k premium?", None),
+        ("Is there a limit when you transfer a 25k claim payment to my bank?", None),
+        ("Is there a fee for a $15,000 balance transfer on my card?", None),
+        ("If a storm causes $14,000 of roof damage, how much do you pay?", None),
+        ("Can I transfer 50000 points to my partner?", None),
     ],
 )
 def test_large_transfers_and_mismatched_locations_in_everyday_words(

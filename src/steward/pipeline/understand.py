@@ -160,15 +160,21 @@ _EMOTIONAL = _SELF_HARM + _rx(
     r"\boverwhelmed\b(?![^.?!]{0,25}\b(app|options?|choices?|features?|settings?|menus?)\b)",
     r"\b(furious|livid|outraged|fed up|sick and tired|at my wits'? end|had enough of you)\b",
 )
-# A figure as people type it: "12,500", "12.500" or "12 500" (thousands), "12500", "1.5".
-_FIGURE = r"\d{1,3}(?:[,.\u00a0 ]\d{3})+(?![\d.,]\d)|\d+(?:\.\d+)?"
+# A figure as people type it: "12,500", "12.500" or "12 500" (thousands), with cents or not
+# ("15,000.00", "15.000,00"), "12500", "1.5".
+_FIGURE = (
+    r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?(?![\d.,]\d)"
+    r"|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?(?![\d.,]\d)"
+    r"|\d{1,3}(?:[\u00a0 ]\d{3})+(?:[.,]\d{1,2})?(?![\d.,]\d)"
+    r"|\d+(?:[.,]\d{1,2}(?!\d)|\.\d+)?"
+)
 _SCALE = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "million": 1e6, "mil": 1e6}
+_CURRENCY = r"(?:dollars?|usd|euros?|eur|pounds?|gbp|bucks|\$|€|£)"
 _AMOUNT = re.compile(
     # A currency before: "$15,000", "€15.000", "usd 2.5m"
     rf"(?:\$|\b(?:usd|eur|gbp)\s?|€|£)\s?({_FIGURE})\s*(k|thousand|grand|m|million|mil)?\b"
-    # or after: "15,000 dollars", "20k euros", "1.5 million bucks"
-    rf"|\b({_FIGURE})\s*(k|thousand|grand|million|mil)?\s*"
-    r"(?:dollars?|usd|euros?|eur|pounds?|gbp|bucks)\b"
+    # or after: "15,000 dollars", "20k euros", "15 000 EUR", "15.000,00 €"
+    rf"|\b({_FIGURE})\s*(k|thousand|grand|million|mil)?\s*{_CURRENCY}(?!\w)"
     # or none, with a scale that only money takes: "20k", "1.5 million", "ten grand"
     rf"|\b({_FIGURE})\s*(k|thousand|grand|million)\b",
     re.IGNORECASE,
@@ -180,25 +186,38 @@ _UNITS = (  # noqa: SIM905 - a word list reads best as text
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()  # noqa: SIM905
 _WORD_AMOUNT = re.compile(
     rf"\b(?:(a|{'|'.join(_UNITS[1:])})|({'|'.join(_TENS)})(?:[\s-]+({'|'.join(_UNITS[1:10])}))?)"
-    r"(?:\s+hundred)?(?:\s+and)?\s+(thousand|grand|million)\b",
+    r"(?:\s+hundred)?(?:\s+and)?\s+(thousand|grand|million|k)\b",
+    re.IGNORECASE,
+)
+# A bare figure counts as money only right after a verb of moving it ("wire 15000 to ...").
+_BARE = re.compile(
+    r"\b(\d{1,3}(?:[,.\u00a0 ]\d{3})+|\d{4,})(?![\d%])(?!\s*(?:%|percent|points|miles|"
+    r"shares|days|weeks|months|years|km|kilometres|kilometers|units))",
     re.IGNORECASE,
 )
 
 
 def _figure(text: str) -> float:
-    """ "12,500", "12.500", "12 500" and "12500" are 12500; "1.5" is 1.5."""
-    if re.fullmatch(r"\d{1,3}(?:[,.\u00a0 ]\d{3})+", text):
-        return float(re.sub(r"\D", "", text))
-    return float(text)
+    """ "12,500", "12.500", "12 500" and "12500" are 12500; "15,000.50" and "15.000,50" are
+    15000.5; "1.5" is 1.5."""
+    digits = text.replace("\u00a0", " ")
+    cents = re.search(r"[.,](\d{1,2})$", digits)
+    if cents and re.search(r"\d[ .,]\d{3}[.,]\d{1,2}$", digits):
+        whole = re.sub(r"\D", "", digits[: cents.start()])
+        return float(f"{whole}.{cents.group(1)}")
+    if re.fullmatch(r"\d{1,3}(?:[,. ]\d{3})+", digits):
+        return float(re.sub(r"\D", "", digits))
+    return float(digits.replace(",", "."))
 
 
-def amounts(text: str) -> list[float]:
-    """The sums of money ``text`` names, in figures or in words ("fifteen thousand")."""
+def _amount_spans(text: str) -> list[tuple[int, int, float]]:
+    """(start, end, value) of each sum of money ``text`` names, in figures or in words."""
     out = []
     for m in _AMOUNT.finditer(text):
         groups = m.groups()
-        num, mult = next((groups[i], groups[i + 1]) for i in (0, 2, 4) if groups[i])
-        out.append(_figure(num) * _SCALE.get((mult or "").lower(), 1))
+        i = next(i for i in (0, 2, 4) if groups[i])
+        value = _figure(groups[i]) * _SCALE.get((groups[i + 1] or "").lower(), 1)
+        out.append((m.start(), m.end(), value))
     for m in _WORD_AMOUNT.finditer(text):
         unit, tens, tens_unit, scale = m.groups()
         if unit:
@@ -207,8 +226,60 @@ def amounts(text: str) -> list[float]:
             value = 20 + 10 * _TENS.index(tens.lower())
             value += _UNITS.index(tens_unit.lower()) if tens_unit else 0
         hundred = 100 if re.search(r"\bhundred\b", m.group(), re.IGNORECASE) else 1
-        out.append(value * hundred * _SCALE[scale.lower()])
+        out.append((m.start(), m.end(), value * hundred * _SCALE[scale.lower()]))
     return out
+
+
+def amounts(text: str) -> list[float]:
+    """The sums of money ``text`` names, in figures or in words ("fifteen thousand")."""
+    return [value for _, _, value in _amount_spans(text)]
+
+
+# What a sum pays for, not money sent somewhere: "my $12,000 premium", "a 30k claim", "a $15,000
+# balance transfer", "a $20,000 repair bill".
+_OWED = re.compile(
+    r"^[\s.,]*(?:(?!(?:from|to|into|for|at|in|on|by|via|out)\b)[\w'-]+\s+){0,2}?(?:premiums?|claims?|deductibles?|bills?|repairs?|damages?|"
+    r"invoices?|fees?|installments?|instalments?|limits?|balances?|salary|income|coverage|"
+    r"polic(?:y|ies)|points|miles|shares|loans?|mortgages?|rates?|of\s+(?:damage|coverage))\b",
+    re.IGNORECASE,
+)
+_VERB_BEFORE = re.compile(rf"{_MONEY_VERB}(?:\s+[\w'’-]+){{0,4}}?\s*$", re.IGNORECASE)
+_BARE_VERB_BEFORE = re.compile(
+    rf"{_MONEY_VERB}(?:\s+(?:out|over|across|about|around|roughly|me|us|back))?\s*$",
+    re.IGNORECASE,
+)
+_MOVED_AFTER = re.compile(
+    r"^\s*(?:[\w'-]+\s+)?(?:sent|wired|transferred|moved|withdrawn|transfer|wire)\b",
+    re.IGNORECASE,
+)
+
+
+def moved_amounts(text: str) -> list[float]:
+    """The sums ``text`` asks to move: each the object of a verb of moving money ("wire
+    $15,000", "send my son 20k", "$11,000 sent to ...", "wire 15000 to ..."), not what it pays
+    for ("pay my $12,000 premium", "pay out a 30k claim", "a $15,000 balance transfer")."""
+    out = []
+    spans = _amount_spans(text)
+    taken = [(a, b) for a, b, _ in spans]
+    spans += [
+        (m.start(), m.end(), _figure(m.group(1)))
+        for m in _BARE.finditer(text)
+        if not any(a <= m.start() < b for a, b in taken)
+        and _BARE_VERB_BEFORE.search(_clause_before(text, m.start()))
+    ]
+    for start, end, value in spans:
+        before, after = _clause_before(text, start), text[end : end + 40]
+        if _OWED.match(after):
+            continue
+        if _VERB_BEFORE.search(before[-40:]) or _MOVED_AFTER.match(after):
+            out.append(value)
+    return out
+
+
+def _clause_before(text: str, at: int) -> str:
+    """The text before ``at`` back to the start of its sentence."""
+    cut = max(text.rfind(ch, 0, at) for ch in ".!?\n")
+    return text[cut + 1 : at] if cut >= 0 else text[:at]
 
 
 def _any(rxs: list[re.Pattern[str]], text: str) -> bool:
@@ -234,7 +305,7 @@ def risk_signals(text: str, large_amount: float = 10_000, phrases: bool = True) 
         out.append(Signal(reasons.LEGAL.name, reasons.LEGAL.description))
     if _any(_EMOTIONAL if phrases else _SELF_HARM, text):
         out.append(Signal(reasons.EMOTIONAL.name, reasons.EMOTIONAL.description))
-    if money and any(a >= large_amount for a in amounts(text)):
+    if any(a >= large_amount for a in moved_amounts(text)):
         # The evidence names the threshold in force (the registry's line names the setting).
         out.append(Signal(reasons.MONEY_MOVEMENT.name, f"asks to move {large_amount:,.0f} or more"))
     return out
