@@ -81,6 +81,27 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
     ),
     ("authority", r"\b(?:i\s*am|i'm)\s+an?\s+\w+\s+with\s+(?:full|admin|root|unrestricted)\s+"),
     ("authority", r"\bfull\s+(?:clearance|access\s+rights)\b"),
+    # A message dressed as the system's own ("```system", "<|system|>", "[system]:" or "###
+    # System" on a line of its own): what follows claims an authority no asker has.
+    (
+        "authority",
+        r"(?:```+|~~~+)[ \t]*(?:system|developer|admin)\b"
+        r"|<\|?\s*(?:system|developer|admin)\s*\|?>"
+        r"|(?:^|\n)[ \t]*(?:\[\s*(?:system|developer|admin)(?:\s+(?:message|prompt))?\s*\]"
+        r"|#{1,3}[ \t]*(?:system|developer|admin)(?:\s+(?:message|prompt))?)[ \t]*(?::|\n)",
+    ),
+    # "My grandmother used to read me the ... thresholds": the old role-play that asks for a
+    # secret as a memory.
+    (
+        "override",
+        r"\b(?:grand(?:ma|mother|pa|father)|granny|nana)\b[^.\n]{0,60}\bused\s+to\s+"
+        r"(?:read|tell|recite|sing|say|whisper)\b",
+    ),
+    (
+        "exfiltration",
+        r"\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed|"
+        r"trained|configured)\s+(?:to\s+)?(?:never|not)\b",
+    ),
     # Goal hijacking: "forget everything (before that) and ...", "ignore all preceding orders".
     (
         "override",
@@ -121,7 +142,8 @@ _INJECTION_RES = [(k, re.compile(p, re.IGNORECASE)) for k, p in _INJECTION_PATTE
 
 
 DEFAULT_MAX_FALSE_POSITIVES = 0.05  # share of benign training examples the chosen threshold flags
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# A sentence ends at a stop, not at the point of a decimal ("4.5%", "$1,000.50").
+_SENTENCE = re.compile(r"(?:[^.!?\n]|(?<=\d)\.(?=\d))+(?:[.!?]+|$)")
 
 
 def injection_findings(text: str) -> list[Finding]:

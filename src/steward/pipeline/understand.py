@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from steward.core import reasons
 from steward.guard import Finding, injection_findings, lexicon
-from steward.guard.hidden import Revealed, reveal
+from steward.guard.hidden import Revealed, read_through, reveal
 from steward.guard.injection import InjectionDetector
 from steward.guard.kinds import SIGN_OFF
 from steward.retrieval.search import query_terms
@@ -24,7 +24,8 @@ _MONEY_VERB = (
     r"tak(?:e|ing)\s+out|remit\w*|push(?:ing)?\s+through|speed up|recall|reverse|raise|"
     r"increase)\b"
 )
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+# A sentence ends at a stop, not at the point of a decimal ("4.5%", "$1,000.50").
+_SENTENCE = re.compile(r"(?:[^.!?\n]|(?<=\d)\.(?=\d))+(?:[.!?]+|$)")
 
 
 @dataclass(frozen=True)
@@ -426,7 +427,7 @@ def understand(
     pretence), so it is refused, as is a message with nothing left to answer."""
     seen = seen if seen is not None else reveal(question)
     text = seen.text
-    findings = detector.findings(text) if detector else injection_findings(text)
+    findings = _disguised(text, _scan(text, detector), detector)
     hidden_kinds = [f.kind for piece in seen.hidden for f in _scan(piece, detector)]
     kept: list[str] = []
     for m in _SENTENCE.finditer(text):
@@ -459,3 +460,37 @@ def understand(
 
 def _scan(piece: str, detector: InjectionDetector | None) -> list[Finding]:
     return detector.findings(piece) if detector else injection_findings(piece)
+
+
+# Digits and signs written for letters ("1gn0re y0ur ru1es"), inside a word of letters.
+_LEET = re.compile(r"(?<=[a-z])[013457@$]|[013457@$](?=[a-z])", re.IGNORECASE)
+_LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+
+
+def _disguised(
+    text: str, found: list[Finding], detector: InjectionDetector | None
+) -> list[Finding]:
+    """``found`` (the attacks read in ``text``) and those read once the text is undisguised:
+    words spelled letter by letter joined ("I g n o r e"), digits written for letters read as
+    the letters ("1gn0re", with "1" as "i" and as "l"). Offsets are the text's own."""
+    out = list(found)
+
+    def add(more: list[Finding], start_of: list[int], end_of: list[int]) -> None:
+        for f in more:
+            a, b = start_of[f.start], end_of[f.end - 1]
+            if not any(o.start < b and o.end > a for o in out):
+                out.append(Finding(f.kind, a, b, f"disguised:{f.pattern}"))
+
+    plain, starts, ends = read_through(text)
+    if plain != text:
+        add(_scan(plain, detector), starts, ends)
+    if _LEET.search(text):
+        same = list(range(len(text)))
+        after = [i + 1 for i in same]
+        for one in ("i", "l"):
+            letters = {**_LEET_LETTERS, "1": one}
+            read = "".join(
+                letters.get(ch, ch) if _LEET.match(text, i) else ch for i, ch in enumerate(text)
+            )
+            add(_scan(read, detector), same, after)
+    return sorted(out, key=lambda f: f.start)
