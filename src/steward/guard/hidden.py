@@ -95,6 +95,33 @@ def defang_tokens(text: str) -> str:
     return _TOKEN_SHAPE.sub(r"‹\1›", text)
 
 
+# Letters of other scripts that look like Latin ones (Cyrillic and Greek), as the Latin letter.
+_CONFUSABLE = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u04bb\u0501\u051b\u051d"
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0423\u0406\u0408\u0405"
+    "\u03bf\u03b1\u03bd\u03b9\u03ba\u03c1\u03c5\u03c7"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7",
+    "aeopcyxijshdqwABEKMHOPCTXYIJSoavikpuxABEZHIKMNOPTYX",
+)
+_OTHER_SCRIPT = re.compile("[\u0370-\u03ff\u0400-\u052f]")
+_MIXED_WORD = re.compile(r"[^\W\d_]*[A-Za-z][^\W\d_]*")
+
+
+def latin_look_alikes(text: str) -> str:
+    """``text`` with each word that mixes Latin letters with Cyrillic or Greek look-alikes
+    ("rоadside" with a Cyrillic "о", "іgnore") written in Latin letters only, letter for letter
+    (offsets stay). Words wholly in another script ("дорога", "οδός") are left as they are."""
+    if text.isascii():
+        return text
+
+    def fold(m: re.Match[str]) -> str:
+        word = m.group()
+        folded = word.translate(_CONFUSABLE)
+        return folded if folded != word and not _OTHER_SCRIPT.search(folded) else word
+
+    return _MIXED_WORD.sub(fold, text)
+
+
 def strip_invisible(text: str) -> tuple[str, str]:
     """``text`` without format and control characters (zero-width, bidi, tag characters),
     and the ASCII that tag characters spelled, if any."""

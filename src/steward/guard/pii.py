@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from steward.config.yamlfile import first_error, load_yaml
 from steward.core.errors import GuardError, InputError
 from steward.core.secretfile import read_or_create
-from steward.guard.hidden import read_through
+from steward.guard.hidden import latin_look_alikes, read_through
 from steward.store import Store
 from steward.store.models import PiiToken
 
@@ -1175,6 +1175,9 @@ class Masker:
         a customer's first name, is "Grace period" in a policy)."""
         from steward.guard.kinds import read_cue_typos
 
+        # A look-alike letter of another script inside a word ("Jоhn" with a Cyrillic "о") is
+        # read as the Latin one: letter for letter, so the spans are the text's own.
+        text = latin_look_alikes(text)
         spans: list[Span] = []
         for kind, value in declared:
             for v_kind, v in declared_variants(kind, value):

@@ -41,6 +41,11 @@ class Outcome:
     confidence: float
 
 
+def _short(word: str, limit: int = 40) -> str:
+    """A word as repeated to the asker: a very long one cut ("a 4,000-letter word" is no word)."""
+    return word if len(word) <= limit else word[:limit] + "…"
+
+
 def message(
     decision: Decision,
     passages: list[Passage],
@@ -84,7 +89,9 @@ def message(
     # Words only: a number the masker did not know for personal (a date of birth typed in a
     # way it missed) is not repeated back, nor kept again in the answer cache.
     spelt = read_as or {}
-    words = [spelt.get(t, t) for t in query_terms(question) if not any(c.isdigit() for c in t)]
+    words = [
+        _short(spelt.get(t, t)) for t in query_terms(question) if not any(c.isdigit() for c in t)
+    ]
     terms = ", ".join(words[:8]) or "your question"
     titles = list(dict.fromkeys(p.title for p in passages))[:3]
     looked = f" The closest sources I can show you were: {'; '.join(titles)}." if titles else ""
@@ -124,7 +131,11 @@ def render(rt: Runtime, t: Turn, decision: Decision) -> Outcome:
         assert result is not None
         text = result.draft.text
     else:
-        question = t.masked if decision.action == "abstain" else ""
+        # The words searched for: the question as read (attack sentences dropped, misspellings
+        # and look-alike letters read), else as masked.
+        question = ""
+        if decision.action == "abstain":
+            question = t.und.question if t.und is not None and t.und.question else t.masked
         confidence = result.confidence if result is not None else 0.0
         read_as = {f.typed: f.read_as for f in t.spelling}
         text = message(decision, t.passages, question, t.policy, confidence, read_as)

@@ -27,6 +27,7 @@ from steward.guard.hidden import (
     defang_tokens,
     invisible,
     join_split_values,
+    latin_look_alikes,
     reveal,
     strip_invisible,
 )
@@ -142,7 +143,7 @@ def understand(rt: Runtime, t: Turn) -> Decision | None:
     with t.timer.stage("understand"):
         seen = visible(rt, t)
         # A greeting and a sign-off ask nothing: the question is read without them.
-        seen = replace(seen, text=courtesy_stripped(seen.text))
+        seen = replace(seen, text=courtesy_stripped(latin_look_alikes(seen.text)))
         t.standalone = seen.text
         if is_follow_up(seen.text):
             previous = None
