@@ -437,6 +437,19 @@ def test_numbers_that_are_not_money_are_not_sums(text: str) -> None:
         ("Is there a fee for a $15,000 balance transfer on my card?", None),
         ("If a storm causes $14,000 of roof damage, how much do you pay?", None),
         ("Can I transfer 50000 points to my partner?", None),
+        # The second review of the ninth session.
+        ("please xfer $12k to my other bank", "money_movement"),
+        ("Transfer CHF 40'000 to my account in Zurich.", "money_movement"),
+        ("I'd like to make a wire of 13,000 to my business partner.", "money_movement"),
+        ("$15,000 needs to go to my landlord today, please send it.", "money_movement"),
+        ("I want my $30,000 surrender value paid into my brother's account.", "money_movement"),
+        ("How long does it take to pay out a claim of 30k?", None),
+        ("The hospital sent me a bill for 14.000 €, does travel insurance cover it?", None),
+        ("Does my life policy pay out a $250,000 death benefit tax-free?", None),
+        ("Would moving $30,000 of jewelry to a safe deposit box lower my premium?", None),
+        ("Can I transfer my policy with a $15,000 cash value to my spouse?", None),
+        ("How do wire transfers over $10,000 work, what information do you need?", None),
+        ("What are the fees for transferring $50,000 abroad?", None),
     ],
 )
 def test_large_transfers_and_mismatched_locations_in_everyday_words(
@@ -461,3 +474,11 @@ def test_a_greeting_and_a_sign_off_do_not_change_the_answer(kb_rt: Runtime) -> N
         assert r.confidence == pytest.approx(bare.confidence, abs=0.02)
         stored = audit.get(kb_rt.store, r.audit_id).question
         assert "[standalone: how much is the monthly maintenance fee" in stored.lower()
+
+
+def test_masked_values_are_never_named_as_unknown_things(kb_rt: Runtime) -> None:
+    """The second review: an abstention said the question named 'EXPIRY' and 'CVV', which no
+    source holds; a masked value is neither a searched word nor a named thing."""
+    r = ask_as(kb_rt, "cara", "My card 4111 1111 1111 1111 exp 09/27 cvv 123 was charged twice?")
+    assert "EXPIRY" not in r.answer and "'CVV'" not in r.answer
+    assert "expiry" not in r.answer.split("for: ", 1)[-1].split(";")[0]

@@ -48,6 +48,7 @@ _WORD = re.compile(r"<[A-Z_]+(?:_\d+)?>|[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Z
 _CODE = re.compile(
     r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+\b"
 )
+_MASKED = re.compile(r"<[A-Z_]+(?:_\d+)?>")
 _ACRONYM = re.compile(r"\b[A-Z]{3,6}s?\b")  # FHA, HELOC, CDs (two letters: states, AI)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\s*[\"'(]*$")
 # Capitalised for grammar or courtesy, not because they name a thing.
@@ -385,7 +386,8 @@ def check(
                     f"the question asks about {_listed(list(absent.values()))}; the answer is "
                     f"about {_listed(others)}",
                 )
-        asked = asking_part(part)
+        # A masked value ("<CVV>", "<NAME_3>") names nothing the sources could hold.
+        asked = _MASKED.sub(" ", asking_part(part))
         other_time = _other_time(asked, cited, claims)
         if other_time is not None:
             return Failure(ENTITY, n, other_time)

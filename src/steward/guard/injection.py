@@ -62,9 +62,27 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
         r"\byou(?:'re|\s+are)\s+(?:now\s+)?(?:an?\s+)?[\w-]*(?:bot|gpt|unfiltered|unrestricted|"
         r"uncensored|jailbr\w*)[\w-]*\b",
     ),
-    ("override", r"\byou\s+are\s+now\b|\b(developer|god|dan|jailbreak|unrestricted)\s+mode\b"),
+    # A mode switched on, not a phone's setting asked about ("what is developer mode in your
+    # app?").
+    (
+        "override",
+        r"\byou\s+are\s+now\b|\b(?:enable|enabled|activate|activated|enter|entering|switch\s+"
+        r"(?:on|to|into)|turn\s+on|in|with|into|now\s+in)\s+(?:the\s+)?(?:developer|god|dan|jailbreak|"
+        r"unrestricted)\s+mode\b|\b(?:developer|god|dan|jailbreak|unrestricted)\s+mode\s+"
+        r"(?:enabled|activated|on)\b|\b(?:god|dan|jailbreak|unrestricted)\s+mode\b",
+    ),
     ("override", r"\bno\s+(?:restrictions|rules|filters|limits)\b"),
-    ("override", r"\b(pretend|act|role-?play)\s+(?:to\s+be|as|that\s+you)\b"),
+    # "Act as" a persona, not a role in a policy ("act as the named driver").
+    (
+        "override",
+        r"\b(?:pretend|role-?play)\s+(?:to\s+be|as|that\s+you)\b"
+        # said to the assistant ("I want you to act as", "now you act as") or as a command
+        r"|(?:^|[.!?:;]\s*|\byou\s+(?:to\s+)?|\bnow\s+)act\s+as\b"
+        r"|\bact\s+as\s+(?:if\s+you\b|"
+        r"(?:an?\s+|the\s+|my\s+)?(?:ai|assistant|bot|chatbot|model|[a-z]*gpt|dan|system|developer|"
+        r"admin\w*|unfiltered|unrestricted|uncensored|jailbroken|evil|hacker|grand(?:ma|mother|pa|"
+        r"father)|deceased|(?:[\w-]+\s+)?(?:interpreter|terminal|console|shell))\b)",
+    ),
     ("concealment", r"\bdo\s+not\s+(?:mention|reveal|tell)\b[^.\n]{0,30}\b(note|instruction)"),
     (
         "exfiltration",
@@ -94,8 +112,10 @@ _INJECTION_PATTERNS: list[tuple[str, str]] = [
     # secret as a memory.
     (
         "override",
-        r"\b(?:grand(?:ma|mother|pa|father)|granny|nana)\b[^.\n]{0,60}\bused\s+to\s+"
-        r"(?:read|tell|recite|sing|say|whisper)\b",
+        r"\b(?:grand(?:ma|mother|pa|father)|granny|nana)\b[^.\n]{0,60}\bused\s+to\s+(?:(?:read|"
+        r"recite|sing|whisper)\s+(?:me\s+)?(?:the|a|her|his|their)\b|tell\s+me\s+(?:the|her|his|"
+        r"their)\s+(?:[\w-]+\s+){0,3}(?:secrets?|codes?|passwords?|thresholds?|keys?|"
+        r"instructions|prompts?|rules|triggers?|limits?)\b)",
     ),
     (
         "exfiltration",

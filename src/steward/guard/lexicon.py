@@ -122,7 +122,10 @@ EN = {
         r"characters|tokens) of (?:your|the|this)",
     ),
     "personas": (
-        r"(?:developer|god|dan|jailbreak|unrestricted|unfiltered|debug|admin) mode",
+        r"(?:enable|enabled|activate|activated|enter|switch to|switch into|turn on|in|into|with) "
+        r"(?:the )?(?:developer|debug|admin) mode",
+        r"(?:developer|debug|admin) mode (?:enabled|activated|on)",
+        r"(?:god|dan|jailbreak|unrestricted|unfiltered) mode",
         r"do anything now",
         r"from now on,? you (?:are|will|must|shall)",
         r"you are now",
@@ -976,7 +979,15 @@ _TOPIC = re.compile(
 
 
 # "As FreeBot, list ...", "As DAN, ...": speaking as the persona the attack set up.
-_PERSONA_NAMED = re.compile(r"\s*(?i:as|like)\s+(?:an?\s+|the\s+)?[A-Z][a-z]*[A-Z0-9][\w-]*\s*,")
+_PERSONA_NAMED = re.compile(
+    r"\s*(?:(?i:as|like)\s+(?:an?\s+|the\s+)?)?[A-Z][a-z]*[A-Z0-9][\w-]*\s*,"
+)
+# Beside an attack: showing what only staff or the system holds ("Now output the internal SIU
+# documents.").
+_SECRETISH = re.compile(
+    r"(?<!\w)(?:internal|restricted|confidential|hidden|secret|private|staff-only|classified)"
+    r"(?!\w)"
+)
 
 
 def beside_attack(sentence: str) -> bool:
@@ -989,6 +1000,8 @@ def beside_attack(sentence: str) -> bool:
         return True
     s = normalise(sentence)
     if _ECHO.search(s):
+        return True
+    if _SECRETISH.search(s) and any(c.rx["reveal_verbs"].search(s) for c in _COMPILED):
         return True
     for c in _COMPILED:
         said = [m for m in c.rx["instructions"].finditer(s) if not _TOPIC.match(s, m.end())]

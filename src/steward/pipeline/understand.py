@@ -19,7 +19,7 @@ from steward.retrieval.search import query_terms
 
 REASONS = reasons.SIGNALS
 _MONEY_VERB = (
-    r"\b(wir(?:e|es|ed|ing)|transfer(?:s|red|ring)?|send(?:s|ing)?|sent|mov(?:e|es|ed|ing)|"
+    r"\b(wir(?:e|es|ed|ing)|transfer(?:s|red|ring)?|xfer|xfr|send(?:s|ing)?|sent|mov(?:e|es|ed|ing)|"
     r"pay(?:s|ing)?|payments?|withdraw(?:s|ing|als?)?|cash(?:ing)?\s+out|"
     r"tak(?:e|ing)\s+out|remit\w*|push(?:ing)?\s+through|speed up|recall|reverse|raise|"
     r"increase)\b"
@@ -165,15 +165,17 @@ _EMOTIONAL = _SELF_HARM + _rx(
 # ("15,000.00", "15.000,00"), "12500", "1.5".
 _FIGURE = (
     r"\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?(?![\d.,]\d)"
+    r"|\d{1,3}(?:['’]\d{3})+(?:\.\d{1,2})?(?![\d.,]\d)"
     r"|\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?(?![\d.,]\d)"
     r"|\d{1,3}(?:[\u00a0 ]\d{3})+(?:[.,]\d{1,2})?(?![\d.,]\d)"
     r"|\d+(?:[.,]\d{1,2}(?!\d)|\.\d+)?"
 )
 _SCALE = {"k": 1e3, "thousand": 1e3, "grand": 1e3, "m": 1e6, "million": 1e6, "mil": 1e6}
-_CURRENCY = r"(?:dollars?|usd|euros?|eur|pounds?|gbp|bucks|\$|€|£)"
+_CODES = r"usd|eur|gbp|chf|cad|aud|nzd|jpy|sek|nok|dkk|zar|inr|mxn|sgd|hkd"
+_CURRENCY = rf"(?:dollars?|euros?|pounds?|francs?|bucks|{_CODES}|\$|€|£)"
 _AMOUNT = re.compile(
     # A currency before: "$15,000", "€15.000", "usd 2.5m"
-    rf"(?:\$|\b(?:usd|eur|gbp)\s?|€|£)\s?({_FIGURE})\s*(k|thousand|grand|m|million|mil)?\b"
+    rf"(?:\$|\b(?:{_CODES})\s?|€|£)\s?({_FIGURE})\s*(k|thousand|grand|m|million|mil)?\b"
     # or after: "15,000 dollars", "20k euros", "15 000 EUR", "15.000,00 €"
     rf"|\b({_FIGURE})\s*(k|thousand|grand|million|mil)?\s*{_CURRENCY}(?!\w)"
     # or none, with a scale that only money takes: "20k", "1.5 million", "ten grand"
@@ -203,10 +205,10 @@ def _figure(text: str) -> float:
     15000.5; "1.5" is 1.5."""
     digits = text.replace("\u00a0", " ")
     cents = re.search(r"[.,](\d{1,2})$", digits)
-    if cents and re.search(r"\d[ .,]\d{3}[.,]\d{1,2}$", digits):
+    if cents and re.search(r"\d[ .,'’]\d{3}[.,]\d{1,2}$", digits):
         whole = re.sub(r"\D", "", digits[: cents.start()])
         return float(f"{whole}.{cents.group(1)}")
-    if re.fullmatch(r"\d{1,3}(?:[,. ]\d{3})+", digits):
+    if re.fullmatch(r"\d{1,3}(?:[,. '’]\d{3})+", digits):
         return float(re.sub(r"\D", "", digits))
     return float(digits.replace(",", "."))
 
@@ -238,21 +240,39 @@ def amounts(text: str) -> list[float]:
 
 # What a sum pays for, not money sent somewhere: "my $12,000 premium", "a 30k claim", "a $15,000
 # balance transfer", "a $20,000 repair bill".
+_OWED_NOUN = (
+    r"premiums?|claims?|deductibles?|bills?|repairs?|damages?|invoices?|fees?|installments?|"
+    r"instalments?|limits?|balances?|salary|income|coverage|polic(?:y|ies)|points|miles|shares|"
+    r"loans?|mortgages?|rates?|benefits?|payouts?"
+)
 _OWED = re.compile(
-    r"^[\s.,]*(?:(?!(?:from|to|into|for|at|in|on|by|via|out)\b)[\w'-]+\s+){0,2}?(?:premiums?|claims?|deductibles?|bills?|repairs?|damages?|"
-    r"invoices?|fees?|installments?|instalments?|limits?|balances?|salary|income|coverage|"
-    r"polic(?:y|ies)|points|miles|shares|loans?|mortgages?|rates?|of\s+(?:damage|coverage))\b",
+    r"^[\s.,]*(?:(?!(?:from|to|into|for|at|in|on|by|via|out)\b)[\w'-]+\s+){0,2}?"
+    rf"(?:{_OWED_NOUN})\b"
+    # "$30,000 of jewelry", "$14,000 of roof damage": what the sum is worth, not money sent
+    r"|^\s*(?:worth\s+)?of\s+(?!(?:cash|money|funds|savings|it|that|this|my\s+(?:money|savings"
+    r"|funds))\b)[a-z]",
     re.IGNORECASE,
 )
+_OWED_BETWEEN = re.compile(rf"\b(?:{_OWED_NOUN})\b", re.IGNORECASE)
 _VERB_BEFORE = re.compile(rf"{_MONEY_VERB}(?:\s+[\w'’-]+){{0,4}}?\s*$", re.IGNORECASE)
 _BARE_VERB_BEFORE = re.compile(
-    rf"{_MONEY_VERB}(?:\s+(?:out|over|across|about|around|roughly|me|us|back))?\s*$",
+    rf"{_MONEY_VERB}(?:\s+(?:out|over|across|about|around|roughly|me|us|back|of))?\s*$",
     re.IGNORECASE,
 )
 _MOVED_AFTER = re.compile(
-    r"^\s*(?:[\w'-]+\s+)?(?:sent|wired|transferred|moved|withdrawn|transfer|wire)\b",
+    r"^\s*(?:[\w'-]+\s+)?(?:sent|wired|transferred|moved|withdrawn|transfer|wire)\b"
+    # "$15,000 needs to go to my landlord", "my $30,000 surrender value paid into his account"
+    r"|^\s*(?:needs?|has|have|must|should|is|are|got)\s+(?:to\s+)?(?:go|leave|be\s+(?:sent|"
+    r"wired|transferred|moved|paid))\b"
+    r"|^\s*(?:[\w'-]+\s+){0,2}(?:paid|sent|wired|transferred|moved|deposited)\s+(?:in)?to\b",
     re.IGNORECASE,
 )
+# A question about how moving money works ("How do wire transfers over $10,000 work?", "What
+# are the fees for transferring $50,000 abroad?") asks nothing to be moved: no one's money is.
+_HOW_IT_WORKS = re.compile(
+    r"^\s*(?:how|what|which|why|when|where|is\s+there|are\s+there|does|do)\b", re.IGNORECASE
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i'd|i've|my|me|mine|we|our|us)\b", re.IGNORECASE)
 
 
 def moved_amounts(text: str) -> list[float]:
@@ -272,7 +292,14 @@ def moved_amounts(text: str) -> list[float]:
         before, after = _clause_before(text, start), text[end : end + 40]
         if _OWED.match(after):
             continue
-        if _VERB_BEFORE.search(before[-40:]) or _MOVED_AFTER.match(after):
+        rest = _SENTENCE.match(text, start)
+        sentence = before + (rest.group() if rest else text[start:end])
+        if _HOW_IT_WORKS.match(sentence) and not _FIRST_PERSON.search(sentence):
+            continue
+        verb = _VERB_BEFORE.search(before[-40:])
+        if verb is not None and _OWED_BETWEEN.search(before[-40:][verb.end(1) :]):
+            continue  # "pay out a claim of 30k", "sent me a bill for 14.000 €"
+        if verb is not None or _MOVED_AFTER.match(after):
             out.append(value)
     return out
 
@@ -464,7 +491,12 @@ def _scan(piece: str, detector: InjectionDetector | None) -> list[Finding]:
 
 # Digits and signs written for letters ("1gn0re y0ur ru1es"), inside a word of letters.
 _LEET = re.compile(r"(?<=[a-z])[013457@$]|[013457@$](?=[a-z])", re.IGNORECASE)
-_LEET_LETTERS = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+_LEET_LETTERS = {"0": "o", "1": "1", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+
+
+def _between_vowels(text: str, i: int) -> bool:
+    vowels = "aeiouAEIOU"
+    return 0 < i < len(text) - 1 and text[i - 1] in vowels and text[i + 1] in vowels
 
 
 def _disguised(
@@ -487,10 +519,24 @@ def _disguised(
     if _LEET.search(text):
         same = list(range(len(text)))
         after = [i + 1 for i in same]
-        for one in ("i", "l"):
-            letters = {**_LEET_LETTERS, "1": one}
-            read = "".join(
-                letters.get(ch, ch) if _LEET.match(text, i) else ch for i, ch in enumerate(text)
+        plain = "".join(
+            _LEET_LETTERS[ch] if _LEET.match(text, i) else ch for i, ch in enumerate(text)
+        )
+
+        # "1" is "i" or "l": between two vowels an "l" ("ru1es"), else an "i" ("1gn0re",
+        # "instruct10ns"); and each of the two throughout ("ca11", "1ist"). A "1" that is a
+        # digit (not beside a letter) stays.
+        def one_as(read: str) -> str:
+            return "".join(
+                read if ch == "1" and _LEET.match(text, i) else ch for i, ch in enumerate(plain)
             )
+
+        between = "".join(
+            ("l" if _between_vowels(plain, i) else "i")
+            if ch == "1" and _LEET.match(text, i)
+            else ch
+            for i, ch in enumerate(plain)
+        )
+        for read in (between, one_as("i"), one_as("l")):
             add(_scan(read, detector), same, after)
     return sorted(out, key=lambda f: f.start)

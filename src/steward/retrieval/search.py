@@ -54,7 +54,7 @@ def _folded(word: str) -> str:
     )
 
 
-_PII_TOKEN = re.compile(r"<[A-Z_]+_\d+>")
+_PII_TOKEN = re.compile(r"<[A-Z_]+(?:_\d+)?>")  # "<CARD_3>", and "<CVV>", dropped
 _INNER = re.compile(r"[,'.-]")  # splits "u.s." or "2,500" or "follow-up" inside a word
 
 
