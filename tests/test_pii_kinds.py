@@ -1217,3 +1217,34 @@ def test_the_fourth_looks_leaks_are_masked(kb_rt: Runtime, text: str, raw: str) 
 )
 def test_the_fourth_looks_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Ninth session, from the synthetic set's read half: a name beside a found name in a
+        # list, a name after a verb of saying, a middle initial without its stop, a name before
+        # "lives at", a speaker's name before a colon and a quotation.
+        ("Usamov and Bowers were precision engineers.", "Usamov"),
+        ("Our founders: Morrison, Rogers and Torres.", "Rogers"),
+        ('"I\'m glad to hear that," says Navrátilová.', "Navrátilová"),
+        ("Maybe it's under Elita B Desaulniers", "Desaulniers"),
+        ("Csanád P Gere lives at 3178 Damvergi Street, Nicosia", "Gere"),
+    ],
+)
+def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ('Elizabeth:"I\'m the daughter".', "I'm the daughter"),
+        ("She said Yes.", "Yes"),
+        ("The Clark, Romero and Hall Orchestra played.", "Hall Orchestra"),
+        ("Can I pay by Visa and Mastercard?", "Visa and Mastercard"),
+        ("Smith and Sons called me about a claim.", "Sons"),
+    ],
+)
+def test_the_ninth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
+    assert kept in kb_rt.masker.mask(text).text

@@ -761,7 +761,8 @@ _LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľ
 _CAP_WORD = rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['-][{_UP}]?[{_LO}]+(?:[{_UP}][{_LO}]+)?)?"
 _CAP_NAME = re.compile(
     rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
-    rf"(?:[^\S\n]+(?:[A-Z]\.|{_CAP_WORD}|van der|van den|von der|de la|van|von|de|del|da|di"
+    rf"(?:[^\S\n]+(?:[A-Z]\.|[A-Z](?=[^\S\n]+[{_UP}])|{_CAP_WORD}|van der|van den|von der|de la"
+    rf"|van|von|de|del|da|di"
     rf"|N[ií]|Nic|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
 # Particles inside a name: "Jan de Vries", "Jean de la Fontaine", "María de los Ángeles".
@@ -791,9 +792,22 @@ _AT_PLACE = re.compile(r"\s+(?i:from|at)\b")
 # What a person did: "Marcus Holloway called about his card", "Dana Whitfield has asked". A
 # company does these too ("Harbor Mutual called me"): spans found so are checked against the
 # knowledge base's own words (``Masker.vocabulary``), like the model's.
+_SAID = re.compile(
+    r"(?<![\w'’-])(?:says|said|asks|asked|adds|added|explains|explained|recalls|recalled|writes"
+    r"|wrote|replies|replied)[^\S\n]+([A-ZÀ-Þ][^\W\d_]*(?:-[^\W\d_]+)?)(?=[.,!?;:]|[^\S\n]*$)"
+)
+# What is said is not who said it: "she said Yes.", "he asked Why?".
+_SAID_NOT = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "yes no why what how when where who ok okay thanks thank hello hi sorry please nothing "
+        "everything something nobody someone everyone anything goodbye bye nope yeah sure"
+    ).split()
+)
 _VERB_AFTER = re.compile(
     r"\s+(?:(?:has|had|just|also)\s+)?(?i:called|phoned|rang|emailed|e-mailed|wrote|asked|said"
-    r"|reported|complained|disputed|requested|visited|wants|wanted|needs|needed|signed)\b"
+    r"|reported|complained|disputed|requested|visited|wants|wanted|needs|needed|signed"
+    # "Csanád P Gere lives at 3178 ...": where a person lives.
+    r"|lives\s+(?:at|on|in)|lived\s+(?:at|on|in)|resides\s+(?:at|on|in))\b"
 )
 _NOT_NAME = frozenset(
     [
@@ -1578,6 +1592,10 @@ class NameCueRecognizer:
                 and not set(low.group().split()) & _NOT_LOWER
             ):
                 out.append(Span("NAME", low.start(), low.end(), 0.5, self.name))
+        # Who is quoted: '"... in that direction," says Navrátilová.'
+        for m in _SAID.finditer(text):
+            if _plausible_name(m.group(1)) and m.group(1).lower() not in _SAID_NOT:
+                out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
         for m in _CAP_NAME.finditer(text):
             if not _plausible_name(m.group()):
                 continue
@@ -1821,7 +1839,8 @@ class NerNameRecognizer:
             # A name does not run onto the next line ("Tom Okonkwo\nClaims desk"), nor take the
             # question's first word ("Can Priya Raman open ...").
             # Nor over a table's separator ("Jürgen Oberhuber;Hauptstr. 12").
-            value = re.split(r"[\n;|\t]", ent.text, maxsplit=1)[0].rstrip()
+            # Nor across a speaker's colon or a quotation ('Elizabeth:"I'm Amanda's').
+            value = re.split(r"[\n;|\t]|:\s*[\"“'(]", ent.text, maxsplit=1)[0].rstrip()
             start_char, end_char = ent.start_char, ent.start_char + len(value)
             lead = _LEADING_AUXILIARY.match(value)
             if lead and lead.end() < len(value):

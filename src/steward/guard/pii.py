@@ -1054,6 +1054,19 @@ _BESIDE_NAME = frozenset(
 _NAME_WORD = re.compile(r"[^\W\d_][^\W\d_'’-]*(?:['’-][^\W\d_]+)*")
 
 
+def _cased_as_name(word: str, known: Callable[[str], bool] | None) -> bool:
+    """A word cased as a name ("Hollingsworth", not "ABC" or "x"), not one that stands beside
+    names ("Dear", "Mr") nor one of the bank's own words."""
+    return (
+        _NAME_WORD.fullmatch(word) is not None
+        and word[:1].isupper()
+        and not word.isupper()
+        and len(word) >= 2
+        and word.lower() not in _BESIDE_NAME
+        and not (known is not None and known(word))
+    )
+
+
 def _name_neighbours(
     text: str, spans: list[Span], known: Callable[[str], bool] | None
 ) -> list[Span]:
@@ -1088,20 +1101,64 @@ def _name_neighbours(
             g = 1 if after.group(1) else 2
             beside.append((sp.end + after.start(g), sp.end + after.end(g)))
         for a, b in beside:
-            word = text[a:b]
-            if (
-                not _NAME_WORD.fullmatch(word)
-                or not word[:1].isupper()
-                or word.isupper()
-                or len(word) < 2
-                or word.lower() in _BESIDE_NAME
-                or (known is not None and known(word))
-                or any(o.start < b and a < o.end for o in [*out, *added])
+            if not _cased_as_name(text[a:b], known) or any(
+                o.start < b and a < o.end for o in [*out, *added]
             ):
                 continue
             added.append(Span("NAME", a, b, 0.5, "name-beside"))
     # The pieces join up (``_joined_names``): one token per person.
     return _joined_names(text, out + added) if added else spans
+
+
+# Capitalised words a list of names runs into that are no names ("Smith and Sons").
+_LIST_STOP = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "sons daughters brothers sisters partners associates co company companies inc ltd llc "
+        "plc gmbh group bank the and others friends family team staff all everyone everybody "
+        "monday tuesday wednesday thursday friday saturday sunday january february march april "
+        "may june july august september october november december"
+    ).split()
+)
+# Words that join the items of a list: "Morrison, Rogers and Torres", "Usamov and Bowers".
+_LIST_AFTER = re.compile(r"(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+([^\W\d_][\w'’-]*)(?![\w'’-])")
+_LIST_BEFORE = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’-]*)(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+$")
+
+
+def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | None) -> list[Span]:
+    """Names beside a name in a list take the same reading ("Usamov and Bowers" with "Bowers"
+    found; "Morrison, Rogers and Torres"): capitalised words only, not the bank's own words,
+    the words that stand beside names, nor a word that runs into another capitalised one (a
+    company: "Lucid and Loveland Technologies")."""
+    out = list(spans)
+    added: list[Span] = []
+
+    def take(a: int, b: int, rule: str) -> bool:
+        word = text[a:b]
+        if (
+            not _cased_as_name(word, known)
+            or len(word) < 3
+            or word.lower() in _LIST_STOP
+            or "'" in word
+            or "’" in word
+            # runs into a company word or a house number: "Hall Orchestra", "Eyrarodda 66"
+            or re.match(r"[^\S\n]+[A-Z\d]", text[b : b + 3]) is not None
+            or any(o.start < b and a < o.end for o in [*out, *added])
+        ):
+            return False
+        added.append(Span("NAME", a, b, 0.5, rule))
+        return True
+
+    todo = [sp for sp in out if sp.kind == "NAME" and len(text[sp.start : sp.end].split()) == 1]
+    while todo:
+        sp = todo.pop()
+        after = _LIST_AFTER.match(text, sp.end)
+        if after and take(after.start(1), after.end(1), "name-listed"):
+            todo.append(added[-1])
+        off = max(0, sp.start - 40)
+        before = _LIST_BEFORE.search(text[off : sp.start])
+        if before and take(off + before.start(1), off + before.end(1), "name-listed"):
+            todo.append(added[-1])
+    return out + added if added else spans
 
 
 class Masker:
@@ -1246,6 +1303,7 @@ class Masker:
         chosen = _name_neighbours(
             text, _repeated_names(text, chosen, self.vocabulary), self.vocabulary
         )
+        chosen = _listed_names(text, chosen, self.vocabulary)
         chosen = _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
         return _sentences_cut(text, _address_blocks(text, _units_before(text, chosen)))
 
