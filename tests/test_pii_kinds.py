@@ -1230,6 +1230,9 @@ def test_the_fourth_looks_words_stay_readable(kb_rt: Runtime, text: str, kept: s
         ('"I\'m glad to hear that," says Navrátilová.', "Navrátilová"),
         ("Maybe it's under Elita B Desaulniers", "Desaulniers"),
         ("Csanád P Gere lives at 3178 Damvergi Street, Nicosia", "Gere"),
+        ("they had 6: silvana, adam, christopher, kristina, chad and caleb.", "caleb"),
+        ('mika: "who are you?"\ntracy: "i am her daughter".', "tracy"),
+        ("Ella: What a day.\nDestiny: Remember me?\nChristopher: You saved me!", "Destiny"),
     ],
 )
 def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1244,6 +1247,9 @@ def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
         ("The Clark, Romero and Hall Orchestra played.", "Hall Orchestra"),
         ("Can I pay by Visa and Mastercard?", "Visa and Mastercard"),
         ("Smith and Sons called me about a claim.", "Sons"),
+        ("we need apples, pears, bananas and grapes", "apples, pears, bananas and grapes"),
+        ("claims, premiums, deductibles and limits", "claims, premiums, deductibles and limits"),
+        ("Subject: claim\nNote: call back\nStatus: open", "Subject: claim\nNote: call back"),
     ],
 )
 def test_the_ninth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:

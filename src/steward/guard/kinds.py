@@ -1874,7 +1874,68 @@ class NerNameRecognizer:
             title = _LEADING_TITLE.match(value)  # "Mr. Jean Dupont": the title stays readable
             start = start_char + (title.end() if title and title.end() < len(value) else 0)
             out.append(Span("NAME", start, end_char, 0.55, self.name))
+        taken = [(sp.start, sp.end) for sp in out]
+        out += [
+            Span("NAME", a, b, 0.5, self.name)
+            for a, b in _read_capitalised(self._nlp, text, _listed_or_speaking(text))
+            if not any(x < b and a < y for x, y in taken)
+        ]
         return out
+
+
+# A list of three or more words in lower case ("they had 6: silvana, adam, chad and caleb"),
+# and the speakers of a dialogue, one per line ("mika: ...", "Destiny: Remember me, ...").
+_LOWER_LIST = re.compile(
+    r"(?<![\w'’-])(?:[a-zà-ÿ][\w'’-]{1,20},[^\S\n]+){2,}[a-zà-ÿ][\w'’-]{1,20},?[^\S\n]+(?:and|&)"
+    r"[^\S\n]+[a-zà-ÿ][\w'’-]{1,20}(?![\w'’-])"
+)
+_LIST_ITEM = re.compile(r"[^\W\d_][\w'’-]*")
+_SPEAKER = re.compile(r"(?m)^[^\S\n]*([^\W\d_][\w'’-]{1,30})[^\S\n]*:[^\S\n]*[\"“]?(?=\S)")
+# Labels that open a line without being a person: a form's, a mail's, a transcript's.
+_LINE_LABELS = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "subject note notes answer question q a re from to cc date time tel phone email mail "
+        "name address re fw fwd status reply customer agent bot assistant system user staff "
+        "summary update reason action result example warning error info total ps nb"
+    ).split()
+)
+
+
+def _listed_or_speaking(text: str) -> list[tuple[int, int]]:
+    """Spans of the words that, read as written, may be people the model misses: the items
+    of a lower-case list, and the speakers of two or more dialogue lines."""
+    out: list[tuple[int, int]] = []
+    for m in _LOWER_LIST.finditer(text):
+        out += [
+            (m.start() + w.start(), m.start() + w.end())
+            for w in _LIST_ITEM.finditer(m.group())
+            if w.group() not in ("and",)
+        ]
+    speakers = [
+        (m.start(1), m.end(1))
+        for m in _SPEAKER.finditer(text)
+        if m.group(1).lower() not in _LINE_LABELS
+    ]
+    if len({text[a:b].lower() for a, b in speakers}) >= 2:
+        out += speakers
+    return out
+
+
+def _read_capitalised(nlp: Any, text: str, words: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Which of ``words`` the model reads as people once they are written as names are:
+    capitalised, in one list ("They met Silvana, Adam and Caleb."). Only when it reads two
+    thirds of them so (a list of groceries is no list of people), and never one letter."""
+    distinct = list(dict.fromkeys(text[a:b].capitalize() for a, b in words))
+    if len(distinct) < 2 or nlp is None:
+        return []
+    listed = ", ".join(distinct[:-1]) + f" and {distinct[-1]}"
+    people = {
+        w for e in nlp(f"They met {listed}.").ents if e.label_ == "PERSON" for w in e.text.split()
+    }
+    named = [w for w in distinct if w in people]
+    if len(named) * 3 < len(distinct) * 2:
+        return []
+    return [(a, b) for a, b in words if text[a:b].capitalize() in named and b - a > 1]
 
 
 def kind_recognizers() -> list[Any]:
