@@ -1233,6 +1233,9 @@ def test_the_fourth_looks_words_stay_readable(kb_rt: Runtime, text: str, kept: s
         ("they had 6: silvana, adam, christopher, kristina, chad and caleb.", "caleb"),
         ('mika: "who are you?"\ntracy: "i am her daughter".', "tracy"),
         ("Ella: What a day.\nDestiny: Remember me?\nChristopher: You saved me!", "Destiny"),
+        # The third review of the ninth session.
+        ("Co-signers on the mortgage are O'Sullivan, McAllister and DeLuca.", "Sullivan"),
+        ("'I never received the renewal letter,' insists Ferreira-Gonçalves.", "Ferreira"),
     ],
 )
 def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1250,7 +1253,16 @@ def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
         ("we need apples, pears, bananas and grapes", "apples, pears, bananas and grapes"),
         ("claims, premiums, deductibles and limits", "claims, premiums, deductibles and limits"),
         ("Subject: claim\nNote: call back\nStatus: open", "Subject: claim\nNote: call back"),
+        # The third review: a list of things is no list of people, even beside one name.
+        ("Does the policy cover Lincoln, Jaguar, Bentley and Austin cars?", "Lincoln, Jaguar"),
+        ("We own rental properties in Austin, Madison, Charlotte and Marlowe.", "Madison, Char"),
     ],
 )
 def test_the_ninth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+def test_a_known_surname_in_a_list_of_places_masks_itself_only(kb_rt: Runtime) -> None:
+    """A record's surname typed alone is masked; the places listed with it are not people."""
+    masked = kb_rt.masker.mask("We own rental properties in Austin, Madison and Marlowe.").text
+    assert "Marlowe" not in masked and "in Austin, " in masked

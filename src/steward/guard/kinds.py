@@ -794,7 +794,9 @@ _AT_PLACE = re.compile(r"\s+(?i:from|at)\b")
 # knowledge base's own words (``Masker.vocabulary``), like the model's.
 _SAID = re.compile(
     r"(?<![\w'’-])(?:says|said|asks|asked|adds|added|explains|explained|recalls|recalled|writes"
-    r"|wrote|replies|replied)[^\S\n]+([A-ZÀ-Þ][^\W\d_]*(?:-[^\W\d_]+)?)(?=[.,!?;:]|[^\S\n]*$)"
+    r"|wrote|replies|replied|insists|insisted|notes|noted|claims|claimed|continues|continued"
+    r"|confirms|confirmed|tells us|told us)[^\S\n]+([A-ZÀ-Þ][^\W\d_]*(?:-[^\W\d_]+)?)"
+    r"(?=[.,!?;:]|[^\S\n]*$)"
 )
 # What is said is not who said it: "she said Yes.", "he asked Why?".
 _SAID_NOT = frozenset(

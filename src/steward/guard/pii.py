@@ -1119,6 +1119,22 @@ _LIST_STOP = frozenset(
         "may june july august september october november december"
     ).split()
 )
+# A list that names things, not people: its items qualify a noun after it ("Lincoln, Jaguar
+# and Austin cars", "Rottweiler and Akita dogs", "Helene, Milton and Ian storms").
+_NOT_PEOPLE_LIST = re.compile(
+    r"(?:(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+[^\W\d_][\w'’-]*)*[^\S\n]+(?:cars?|vehicles?|"
+    r"models?|makes?|brands?|dogs?|cats?|breeds?|horses?|cameras?|phones?|laptops?|watches|"
+    r"devices?|bikes?|motorcycles?|boats?|products?|storms?|hurricanes?|cities|towns|counties|"
+    r"states|countries|streets?|roads?|branches|offices|hospitals?|schools?|airports?|"
+    r"stores?|shops?|restaurants?|hotels?|banks?|insurers?|companies|firms?)\b",
+    re.IGNORECASE,
+)
+# ... or places: "properties in Austin, Madison and Charlotte".
+_PLACE_BEFORE_LIST = re.compile(
+    r"\b(?:in|at|near|around|across|from|to|between|visiting|via)[^\S\n]+(?:[^\W\d_][\w'’-]*"
+    r"(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+)*$",
+    re.IGNORECASE,
+)
 # Words that join the items of a list: "Morrison, Rogers and Torres", "Usamov and Bowers".
 _LIST_AFTER = re.compile(r"(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+([^\W\d_][\w'’-]*)(?![\w'’-])")
 _LIST_BEFORE = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’-]*)(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+$")
@@ -1138,8 +1154,7 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
             not _cased_as_name(word, known)
             or len(word) < 3
             or word.lower() in _LIST_STOP
-            or "'" in word
-            or "’" in word
+            or re.search(r"['’](?:m|s|d|ll|ve|re|t)$", word, re.IGNORECASE) is not None
             # runs into a company word or a house number: "Hall Orchestra", "Eyrarodda 66"
             or re.match(r"[^\S\n]+[A-Z\d]", text[b : b + 3]) is not None
             or any(o.start < b and a < o.end for o in [*out, *added])
@@ -1148,7 +1163,17 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
         added.append(Span("NAME", a, b, 0.5, rule))
         return True
 
-    todo = [sp for sp in out if sp.kind == "NAME" and len(text[sp.start : sp.end].split()) == 1]
+    # Seeds: names a cue or the model found. A record's known value alone ("Jackson") is as
+    # often a place or a brand in a list ("in Austin, Madison, Charlotte and Jackson").
+    todo = [
+        sp
+        for sp in out
+        if sp.kind == "NAME"
+        and sp.recognizer not in ("known", "declared")
+        and len(text[sp.start : sp.end].split()) == 1
+        and not _NOT_PEOPLE_LIST.match(text, sp.end)
+        and not _PLACE_BEFORE_LIST.search(text[max(0, sp.start - 80) : sp.start])
+    ]
     while todo:
         sp = todo.pop()
         after = _LIST_AFTER.match(text, sp.end)
