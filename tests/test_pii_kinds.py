@@ -1236,6 +1236,8 @@ def test_the_fourth_looks_words_stay_readable(kb_rt: Runtime, text: str, kept: s
         # The third review of the ninth session.
         ("Co-signers on the mortgage are O'Sullivan, McAllister and DeLuca.", "Sullivan"),
         ("'I never received the renewal letter,' insists Ferreira-Gonçalves.", "Ferreira"),
+        ("The name on the account is wrong, please change it to Sofia Lima", "Lima"),
+        ("Please update the policyholder to Elita B Desaulniers on the policy.", "Elita"),
     ],
 )
 def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1256,6 +1258,7 @@ def test_the_ninth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
         # The third review: a list of things is no list of people, even beside one name.
         ("Does the policy cover Lincoln, Jaguar, Bentley and Austin cars?", "Lincoln, Jaguar"),
         ("We own rental properties in Austin, Madison, Charlotte and Marlowe.", "Madison, Char"),
+        ("Please change it to International Wires.", "International Wires"),  # the bank's words
     ],
 )
 def test_the_ninth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:

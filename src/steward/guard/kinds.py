@@ -726,6 +726,10 @@ _NAME_CUE = re.compile(
     r"(?:\s+(?:the\s+)?name(?:\s+of)?)?"
     r"|this is|it'?s|it is|i'?m|i am|on behalf of"
     r"|(?:wire|transfer|payment|send|sent|pay|paid|funds|money)\s+to"
+    # "please change it to Sofia Lima", "update the policyholder to Elita B Desaulniers"
+    r"|(?:change|changed|update|updated|correct|corrected|rename|renamed|switch|switched)"
+    r"\s+(?:it|(?:the|my|his|her|our)\s+(?:name|policyholder|beneficiary|account holder|payee"
+    r"|insured|driver|owner))\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
     r"|insured|claimant)(?:\s+(?:details|name))?"
     r"|user|speaking with|from my|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
@@ -1328,6 +1332,9 @@ _WEAK_CUE = re.compile(
     # A greeting or sign-off names the company as often ("Dear Harbor Mutual,").
     r"|dear|attention|attn\.?|signed|thanks|thank you|regards|kind regards|best regards"
     r"|sincerely|cheers|yours truly"
+    # "update it to Monthly Billing" names a plan as often as a person.
+    r"|(?:change|changed|update|updated|correct|corrected|rename|renamed|switch|switched)"
+    r"\s+(?:it|(?:the|my|his|her|our)\s+\w+(?:\s+holder)?)\s+to"
 )
 
 
