@@ -1780,14 +1780,31 @@ def _reads_as_person(line: str) -> bool:
     )
 
 
+def vector_row(word: str) -> int:
+    """The row of the model's word-vector table that holds ``word`` (in lower case), or -1:
+    none, or no model with vectors (the small one, or none installed). Two spellings in one
+    row are one word to the model ("recieve" and "receive")."""
+    if not ner_available():
+        return -1
+    model = _ner_model()
+    if model is None or not model.vocab.vectors.shape[0]:
+        return -1
+    return int(model.vocab.vectors.find(key=word.lower()))
+
+
+def has_word_vectors() -> bool:
+    """Whether an installed model has a word-vector table (``vector_row`` can answer)."""
+    if not ner_available():
+        return False
+    model = _ner_model()
+    return model is not None and bool(model.vocab.vectors.shape[0])
+
+
 def english_word(word: str) -> bool:
     """Whether the model's word vectors hold ``word`` (in lower case): an English word
     ("During", "Spring"), where "Pfarrgasse" or "Laukaantie" are not. False without a model
     with vectors (the small one, or none installed)."""
-    if not ner_available():
-        return False
-    model = _ner_model()
-    return model is not None and model.vocab.vectors.find(key=word.lower()) >= 0
+    return vector_row(word) >= 0
 
 
 class NerNameRecognizer:

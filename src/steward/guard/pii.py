@@ -1111,12 +1111,12 @@ def _name_neighbours(
 
 
 # Capitalised words a list of names runs into that are no names ("Smith and Sons").
+# Capitalised words a list of names runs into that are no names ("Smith and Sons"), beside
+# those that stand beside names anyway (``_BESIDE_NAME``: weekdays, months, "team", "bank").
 _LIST_STOP = frozenset(
     (  # noqa: SIM905 - a word list reads best as text
         "sons daughters brothers sisters partners associates co company companies inc ltd llc "
-        "plc gmbh group bank the and others friends family team staff all everyone everybody "
-        "monday tuesday wednesday thursday friday saturday sunday january february march april "
-        "may june july august september october november december"
+        "plc gmbh group others friends family staff all everyone everybody"
     ).split()
 )
 # A list that names things, not people: its items qualify a noun after it ("Lincoln, Jaguar

@@ -8,6 +8,7 @@ conversation is handed off once with the first matching reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from steward.core import reasons
@@ -516,27 +517,26 @@ def _disguised(
     plain, starts, ends = read_through(text)
     if plain != text:
         add(_scan(plain, detector), starts, ends)
-    if _LEET.search(text):
+    leet = {m.start() for m in _LEET.finditer(text)}  # the positions written for letters
+    if leet:
         same = list(range(len(text)))
         after = [i + 1 for i in same]
-        plain = "".join(
-            _LEET_LETTERS[ch] if _LEET.match(text, i) else ch for i, ch in enumerate(text)
-        )
-
+        plain = "".join(_LEET_LETTERS[ch] if i in leet else ch for i, ch in enumerate(text))
         # "1" is "i" or "l": between two vowels an "l" ("ru1es"), else an "i" ("1gn0re",
         # "instruct10ns"); and each of the two throughout ("ca11", "1ist"). A "1" that is a
         # digit (not beside a letter) stays.
-        def one_as(read: str) -> str:
-            return "".join(
-                read if ch == "1" and _LEET.match(text, i) else ch for i, ch in enumerate(plain)
-            )
+        ones = [i for i in leet if text[i] == "1"]
 
-        between = "".join(
-            ("l" if _between_vowels(plain, i) else "i")
-            if ch == "1" and _LEET.match(text, i)
-            else ch
-            for i, ch in enumerate(plain)
-        )
-        for read in (between, one_as("i"), one_as("l")):
+        def with_ones(letter_at: Callable[[int], str]) -> str:
+            chars = list(plain)
+            for i in ones:
+                chars[i] = letter_at(i)
+            return "".join(chars)
+
+        for read in (
+            with_ones(lambda i: "l" if _between_vowels(plain, i) else "i"),
+            with_ones(lambda i: "i"),
+            with_ones(lambda i: "l"),
+        ):
             add(_scan(read, detector), same, after)
     return sorted(out, key=lambda f: f.start)

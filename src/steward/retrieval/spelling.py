@@ -67,15 +67,9 @@ class WordVectors:
 
     @classmethod
     def installed(cls) -> WordVectors | None:
-        from steward.guard.kinds import _ner_model, ner_available
+        from steward.guard.kinds import has_word_vectors, vector_row
 
-        if not ner_available():
-            return None
-        model = _ner_model()
-        if model is None or not model.vocab.vectors.shape[0]:
-            return None
-        table = model.vocab.vectors
-        return cls(lambda w: int(table.find(key=w)))
+        return cls(vector_row) if has_word_vectors() else None
 
 
 class Speller:
