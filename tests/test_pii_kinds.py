@@ -879,7 +879,9 @@ def test_address_blocks_corners_and_particles_are_masked_whole(
     kb_rt: Runtime, text: str, raw: str
 ) -> None:
     masked = kb_rt.masker.mask(text)
-    assert raw not in masked.text and [k for k, _ in masked.entities] == ["ADDRESS"]
+    # One address, whole; "Timotea" (before "lives on") is a name of its own.
+    kinds = [k for k, _ in masked.entities if k != "NAME"]
+    assert raw not in masked.text and kinds == ["ADDRESS"]
 
 
 @pytest.mark.parametrize(
@@ -1269,3 +1271,48 @@ def test_a_known_surname_in_a_list_of_places_masks_itself_only(kb_rt: Runtime) -
     """A record's surname typed alone is masked; the places listed with it are not people."""
     masked = kb_rt.masker.mask("We own rental properties in Austin, Madison and Marlowe.").text
     assert "Marlowe" not in masked and "in Austin, " in masked
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Tenth session, from the synthetic set's read half: the word vectors tell a name from
+        # an ordinary word. A middle initial, a particle, a job before the name, a surname
+        # after a cue that asks for one, a rare word before what a person does, before the
+        # company the person is from, or that "he" or "she" refers to next; a rare given name
+        # before a found surname.
+        ("Answer: Tube Snake Boogie by Szabina J Gelencsér, go figure", "Gelencsér"),
+        ("Agatha Á Ottarsdóttir\n\nEBEN\nAustria", "Ottarsdóttir"),
+        ("Willemine ten Pas will be talking in the conference", "Willemine"),
+        ("Please add Carys ap Rhys as a joint holder", "Rhys"),
+        ("my relationship manager Tomasz Wrzesiński said it was approved", "Wrzesiński"),
+        ("for security: my mother's maiden name is nyberg", "nyberg"),
+        ("Timotea lives on Via dei Fiorentini 17 street.", "Timotea"),
+        ("Dzhambek is from Civic Impulse LLC and asked about a loan", "Dzhambek"),
+        ("Shovda is very reliable. You can always depend on him.", "Shovda"),
+        ("Mourik began writing as a teenager, publishing her first story", "Mourik"),
+        ("Thanks to Evans-Bonilla's Tânia Souza for the referral", "Tânia"),
+    ],
+)
+def test_the_tenth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # Shaped like those names, but ordinary or the bank's words.
+        ("Is Plan B Options cheaper than Plan C?", "Plan B Options"),
+        ("Do you test Vitamin D Levels for the health cover?", "Vitamin D Levels"),
+        ("Top ten Tips for saving", "Top ten Tips"),
+        ("I am flying to Rio de Janeiro next week", "Rio de Janeiro"),
+        ("Ask the branch manager Account Services team", "Account Services"),
+        ("My last name is spelled wrong on the card", "spelled wrong"),
+        ("Zelle is down. Can she still pay me back?", "Zelle"),
+        ("Visa is from Visa Inc, right?", "Visa is from Visa Inc"),
+        ("Roadside assistance is great. He used it twice.", "Roadside assistance"),
+    ],
+)
+def test_the_tenth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
+    assert kept in kb_rt.masker.mask(text).text

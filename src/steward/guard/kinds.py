@@ -815,6 +815,51 @@ _VERB_AFTER = re.compile(
     # "Csanád P Gere lives at 3178 ...": where a person lives.
     r"|lives\s+(?:at|on|in)|lived\s+(?:at|on|in)|resides\s+(?:at|on|in))\b"
 )
+# A person's name with a middle initial, with or without its stop: "Szabina J Gelencsér",
+# "Agatha Á Ottarsdóttir", "Vide A. Persson". The initial is what marks a name here ("Plan B
+# Options" and "Vitamin D Levels" are shaped alike): kept where neither word around it is a
+# frequent English word, or the model reads the three as a person.
+_INITIALLED = re.compile(
+    rf"(?<![\w'’-])({_CAP_WORD})[^\S\n]+[{_UP}]\.?[^\S\n]+({_CAP_WORD})(?![\w'’-])"
+)
+# A name with a Dutch, German, Welsh or Arabic particle: "Willemine ten Pas", "Carys ap Rhys",
+# "Jan van der Berg", "Omar bin Laden"; the Romance ones ("de", "da") join places as often
+# ("Rio de Janeiro"). Kept where both words around the particle are rare.
+_PARTICLE_NAME = re.compile(
+    rf"(?<![\w'’-])({_CAP_WORD})[^\S\n]+(?:van der|van den|von der|van|von|ten|ter|zu|ap|bin"
+    rf"|ibn)[^\S\n]+({_CAP_WORD})(?![\w'’-])"
+)
+# A person's job before the name: "Producer Vilhjálmur Georgsson explained", "my relationship
+# manager Tomasz Wrzesiński".
+_JOB_BEFORE = re.compile(
+    r"(?i)(?<![\w'])(?:producer|songwriter|singer|director|author|writer|manager|adviser|advisor"
+    r"|officer|representative|agent|analyst|consultant|broker|lawyer|attorney|solicitor"
+    r"|accountant|banker|teller|engineer|doctor|nurse|professor|teacher|ceo|cfo|cto|founder"
+    r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman)[^\S\n]+$"
+)
+# A surname alone after a cue that asks for one, in lower case as chat writes it: "her maiden
+# name is nyberg", "surname: kowalczyk" (a mother's maiden name is a security answer), where
+# it ends the clause.
+_SURNAME_CUE = re.compile(
+    r"(?i)(?<![\w'])(?:(?:maiden|last|family|sur)\s*name|surname)\s*(?::|\bis\b|\bwas\b)?\s*"
+    # The surname ends the clause: "my last name is spelled wrong" is no surname.
+    rf"([{_LO}][{_LO}'-]+)(?=[^\S\n]*(?:[.,;:!?)]|$|\n|and\b|but\b|please\b|thanks?\b))"
+)
+# One word cased as a name before what only a person does ("Timotea lives on ...") or before
+# the company the person is from ("Dzhambek is from Civic Impulse LLC").
+_ONE_WORD_BEFORE = re.compile(rf"(?<![\w'’-])({_CAP_WORD})(?=[^\S\n]+)")
+_FROM_COMPANY = re.compile(
+    r"[^\S\n]+(?:is[^\S\n]+|was[^\S\n]+)?(?i:from|of|at|with)[^\S\n]+(?:[A-Z][\w&'.-]*[^\S\n]+){1,4}"
+    r"(?i:inc|llc|ltd|limited|plc|gmbh|corp|corporation|company|co|group|partners)\b"
+)
+# A word cased as a name that opens a sentence and that the next words call "he" or "she":
+# "Shovda is very reliable. You can always depend on him.", "Mourik began writing as a
+# teenager, publishing her first story".
+_OPENS_SENTENCE = re.compile(rf"(?:^|(?<=[.!?][^\S\n])|(?<=\n))({_CAP_WORD})[^\S\n]+[a-z]")
+_PRONOUN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
+_NEXT_SENTENCE = re.compile(r"[^.!?\n]*[.!?\n]?[^.!?\n]*")
+
+
 _NOT_NAME = frozenset(
     [
         "Gold",
@@ -1490,6 +1535,62 @@ def _table_fields(text: str) -> list[Span]:
     return out
 
 
+def _rare(word: str) -> bool:
+    """Not a frequent English word: outside the word vectors' frequent rows, or not there."""
+    row = vector_row(word)
+    return row < 0 or row >= _FREQUENT_WORDS
+
+
+def _rare_word_names(text: str) -> list[Span]:
+    """Names that the word vectors tell from ordinary words: a name with a middle initial or a
+    particle, a name after a person's job, a surname after a cue that asks for one, and one
+    rare word cased as a name before what only a person does, before the company the person
+    is from, or that "he" or "she" then refers to.
+    The spans are checked against the knowledge base's own words (``VERB_RULE``)."""
+    out = []
+    for m in _INITIALLED.finditer(text):
+        value = m.group()
+        if _plausible_name(value) and (
+            (_rare(m.group(1)) and _rare(m.group(2))) or _reads_as_person(value)
+        ):
+            out.append(Span("NAME", m.start(), m.end(), 0.55, VERB_RULE))
+    for m in _PARTICLE_NAME.finditer(text):
+        if _plausible_name(m.group()) and _rare(m.group(1)) and _rare(m.group(2)):
+            out.append(Span("NAME", m.start(), m.end(), 0.55, VERB_RULE))
+    for m in _CAP_NAME.finditer(text):
+        start = m.start()
+        first = m.group().split()[0]
+        if _JOB_BEFORE.search(first + " "):  # the job opens the sentence: "Producer X Y"
+            rest = m.group()[len(first) :]
+            start += len(first) + len(rest) - len(rest.lstrip())
+        value = text[start : m.end()]
+        if (
+            len(value.split()) >= 2
+            and _JOB_BEFORE.search(text, max(0, start - 40), start)
+            and _plausible_name(value)
+            and (_rare(value.split()[-1]) or _reads_as_person(value))
+        ):
+            out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
+    for m in _SURNAME_CUE.finditer(text):
+        word = m.group(1)
+        if word not in _NOT_LOWER and _rare(word):
+            out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
+    for m in _ONE_WORD_BEFORE.finditer(text):
+        word = m.group(1)
+        if not _one_name(word) or not _rare(word) or word in _SHORT_FOR:
+            continue
+        if _VERB_AFTER.match(text, m.end()) or _FROM_COMPANY.match(text, m.end()):
+            out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
+    for m in _OPENS_SENTENCE.finditer(text):
+        word = m.group(1)
+        if not _one_name(word) or vector_row(word) >= 0 or _mistyped_word(word):
+            continue  # a word the vectors know opens sentences as often as a name does
+        rest = _NEXT_SENTENCE.match(text, m.end(1))
+        if rest is not None and _PRONOUN.search(rest.group()):
+            out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
+    return out
+
+
 class NameCueRecognizer:
     """A capitalised two-to-four-word name right after "my name is", "this is", "customer",
     "beneficiary", "Mr"/"Ms" or a payment's "to"; lower-case ones
@@ -1621,6 +1722,8 @@ class NameCueRecognizer:
                 out.append(Span("NAME", start, m.end(), 0.55, rule))
             elif _VERB_AFTER.match(text, m.end()):
                 out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
+        if has_word_vectors():
+            out += _rare_word_names(text)
         return out
 
 

@@ -1074,6 +1074,8 @@ def _name_neighbours(
     surname after a given name found alone ("Margaret Hollingsworth" after "Margaret"), the given
     name before a known surname ("Priyanka" before "Raman"). Not a word the bank's documents
     use, nor one that stands beside names (``_BESIDE_NAME``: "Dear", "Thanks", "Mr")."""
+    from steward.guard.kinds import has_word_vectors, vector_row
+
     out = sorted(spans, key=lambda sp: sp.start)
     added: list[Span] = []
     for sp in out:
@@ -1090,9 +1092,13 @@ def _name_neighbours(
             text[sp.end : sp.end + 40],
         )
         beside = []
-        # The word before only beside a record's surname: before a name found by a cue or the
-        # model it is as often the sentence's verb ("Tell Kevin ...").
-        if before and sp.recognizer in ("declared", "known"):
+        # The word before only beside a record's surname, or when the word vectors do not know
+        # it ("Tânia" before "Souza"): before a name found by a cue or the model it is as often
+        # the sentence's verb ("Tell Kevin ...").
+        if before and (
+            sp.recognizer in ("declared", "known")
+            or (has_word_vectors() and vector_row(before.group(1)) < 0)
+        ):
             word = before.group(1)
             beside.append(
                 (sp.start - len(before.group(0)), sp.start - len(before.group(0)) + len(word))
@@ -1110,7 +1116,6 @@ def _name_neighbours(
     return _joined_names(text, out + added) if added else spans
 
 
-# Capitalised words a list of names runs into that are no names ("Smith and Sons").
 # Capitalised words a list of names runs into that are no names ("Smith and Sons"), beside
 # those that stand beside names anyway (``_BESIDE_NAME``: weekdays, months, "team", "bank").
 _LIST_STOP = frozenset(
