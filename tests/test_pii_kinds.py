@@ -1316,3 +1316,31 @@ def test_the_tenth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
 )
 def test_the_tenth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The tenth session: the number of a flat written bare before the house number, and a
+        # line that opens with a number and the street's name before its house number.
+        ("The letter arrived at 6400 12 Timms Drive Suite 215 NUNGATTA Australia.", "6400"),
+        ("Name: Anna Josefsen\nAddress: 5533 119 Countess Close\n Suite 868\n Seatoun", "5533"),
+        ("William Hughes\n\n20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488", "Allika"),
+        ("my address is the same: 462 Stubengraben 80 Apt. 608\nDusino, AT 31295", "Stuben"),
+    ],
+)
+def test_the_tenth_sessions_address_starts_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and [k for k, _ in masked.entities].count("ADDRESS") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("I paid $500 12 Timms Drive", "$500"),  # an amount is no flat
+        ("Reference: 12 Payment 46 Suite 200 Main St", "Reference: 12 Payment 46"),
+        ("I have 2 cards 46 days overdue", "I have 2 cards 46 days overdue"),
+    ],
+)
+def test_the_tenth_sessions_address_starts_keep_words(kb_rt: Runtime, text: str, kept: str) -> None:
+    assert kept in kb_rt.masker.mask(text).text

@@ -1585,8 +1585,8 @@ def _rare_word_names(text: str) -> list[Span]:
         word = m.group(1)
         if not _one_name(word) or vector_row(word) >= 0 or _mistyped_word(word):
             continue  # a word the vectors know opens sentences as often as a name does
-        rest = _NEXT_SENTENCE.match(text, m.end(1))
-        if rest is not None and _PRONOUN.search(rest.group()):
+        then = _NEXT_SENTENCE.match(text, m.end(1))
+        if then is not None and _PRONOUN.search(then.group()):
             out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
     return out
 

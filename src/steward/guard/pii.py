@@ -805,14 +805,30 @@ _UNIT_BEFORE = re.compile(
 )
 
 
+# A second number right before the house number, on its line: a flat or a building written
+# without its word ("3369 24 Clarke Avenue", "5533 119 Countess Close"); not an amount ("$500").
+_NUMBER_BEFORE = re.compile(r"(?<![\w.,/:$€£#+-])\d{3,6}[^\S\n]$")
+# A line (or what follows a colon) that opens with a number and a street's name, where a rule
+# read the address from the house number after the name on: "20789 Allika 46", "213
+# Pilekrogen 53 Apt. 263", "462 Stubengraben 80" (a number, then the street the continental way).
+_STREET_NAME_BEFORE = re.compile(
+    r"(?:^|(?<=\n)|(?<=:[^\S\n]))[>?*\s]*\d{1,6}[^\S\n]+(?:[^\W\d_][\w'’.-]*[^\S\n]+){1,3}$"
+)
+
+
 def _units_before(text: str, spans: list[Span]) -> list[Span]:
-    """Each address widened over a flat written before it, where nothing else is masked there
-    (spans in text order)."""
+    """Each address widened over a flat written before it, the bare number of one before its
+    house number, or the number and street name that open its line, where nothing else is
+    masked there (spans in text order)."""
     out = list(spans)
     for i, sp in enumerate(out):
         if sp.kind != "ADDRESS" or sp.recognizer in ("declared", "known"):
             continue
         unit = _UNIT_BEFORE.search(text, max(0, sp.start - 24), sp.start)
+        if unit is None and text[sp.start : sp.start + 1].isdigit():
+            unit = _NUMBER_BEFORE.search(text, max(0, sp.start - 8), sp.start)
+            line = text.rfind("\n", 0, sp.start) + 1
+            unit = unit or _STREET_NAME_BEFORE.search(text, line, sp.start)
         if unit and (i == 0 or out[i - 1].end <= unit.start()):
             out[i] = Span("ADDRESS", unit.start(), sp.end, sp.score, sp.recognizer)
     return out
