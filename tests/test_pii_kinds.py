@@ -1312,6 +1312,8 @@ def test_the_tenth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
         ("Zelle is down. Can she still pay me back?", "Zelle"),
         ("Visa is from Visa Inc, right?", "Visa is from Visa Inc"),
         ("Roadside assistance is great. He used it twice.", "Roadside assistance"),
+        # One of the most frequent English words the model tagged alone as a person.
+        ('What did he put at #1 you ask? Answer:"Tube Snake Boogie"', "Answer"),
     ],
 )
 def test_the_tenth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:

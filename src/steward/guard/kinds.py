@@ -1810,10 +1810,18 @@ def _place_slot(before: str, after: str) -> bool:
 _SHORT_FOR = frozenset(["Max", "Min"])
 
 
+# The word vectors' most frequent rows: words as common as "Answer", "Letter" or "Children",
+# a name only when the model reads the word alone as a sender's ("Michael" yes, "Answer" no).
+_VERY_FREQUENT_WORDS = 1500
+
+
 def _lone_name(value: str) -> bool:
     """One word the model calls a person, with no cue before it: kept when it is cased as a
-    name (``_LONE_NAME``) and is not a mistyped ordinary word."""
+    name (``_LONE_NAME``), is not a mistyped ordinary word, and is not one of the most frequent
+    English words unless the model reads it alone as a person."""
     if not _LONE_NAME.fullmatch(value) or len(value) < 3 or value in _SHORT_FOR:
+        return False
+    if 0 <= vector_row(value) < _VERY_FREQUENT_WORDS and not _reads_as_person(value):
         return False
     return not _mistyped_word(value)
 
