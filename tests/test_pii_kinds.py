@@ -1293,6 +1293,7 @@ def test_a_known_surname_in_a_list_of_places_masks_itself_only(kb_rt: Runtime) -
         ("Shovda is very reliable. You can always depend on him.", "Shovda"),
         ("Mourik began writing as a teenager, publishing her first story", "Mourik"),
         ("Thanks to Evans-Bonilla's Tânia Souza for the referral", "Tânia"),
+        ("Fairweather called me yesterday about the claim", "Fairweather"),  # a fused surname
     ],
 )
 def test_the_tenth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1314,6 +1315,9 @@ def test_the_tenth_sessions_names_are_masked(kb_rt: Runtime, text: str, raw: str
         ("Roadside assistance is great. He used it twice.", "Roadside assistance"),
         # One of the most frequent English words the model tagged alone as a person.
         ('What did he put at #1 you ask? Answer:"Tube Snake Boogie"', "Answer"),
+        # Two frequent words fused, unknown as one: a company's coinage, not a person.
+        ("> Elizabeth Hanson\n> Flightaware\n> Elizabeth Hanson", "Flightaware"),
+        ("In its 10th year in STAVANGER, Betterlesson is a charity", "Betterlesson"),
     ],
 )
 def test_the_tenth_sessions_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:

@@ -1823,7 +1823,21 @@ def _lone_name(value: str) -> bool:
         return False
     if 0 <= vector_row(value) < _VERY_FREQUENT_WORDS and not _reads_as_person(value):
         return False
-    return not _mistyped_word(value)
+    return not _mistyped_word(value) and not _two_words_fused(value)
+
+
+def _two_words_fused(value: str) -> bool:
+    """Whether a word the vectors do not know is two frequent English words of four letters or
+    more run together: a company's or product's coinage ("Flightaware", "Betterlesson"); a
+    surname made so is a known word ("Blackwood", "Whitehead"). False without word vectors."""
+    lower = value.lower()
+    if len(lower) < 8 or not has_word_vectors() or vector_row(lower) >= 0:
+        return False
+    return any(
+        0 <= vector_row(lower[:i]) < _FREQUENT_WORDS
+        and 0 <= vector_row(lower[i:]) < _FREQUENT_WORDS
+        for i in range(4, len(lower) - 3)
+    )
 
 
 def _mistyped_word(value: str) -> bool:
