@@ -1350,3 +1350,45 @@ def test_the_tenth_sessions_address_starts_are_masked(kb_rt: Runtime, text: str,
 )
 def test_the_tenth_sessions_address_starts_keep_words(kb_rt: Runtime, text: str, kept: str) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # The tenth session's outside review: security answers and names after a cue.
+        ("security question: mother's maiden name - o'donoghue", "donoghue"),
+        ("surname: mbeki, first name: thandiwe, I want to cancel", "thandiwe"),
+        ("my last name is de la fuente", "fuente"),
+        ("Mijn naam is Willemijn ter Horst, ik woon op Prinsengracht 263", "Horst"),
+        ("Abdulrahman bin Saeed Al-Qahtani is the second driver", "Qahtani"),
+        ("who pays when Kofi and Ama both crashed? kofi is at fault", "kofi"),
+    ],
+)
+def test_the_tenth_sessions_review_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # A mistyped word before "he" or "she" is no name (the speller reads it).
+        ("Rentl reimbursement: how much does he get per day?", "Rentl"),
+        ("Roadsde assistance for my son. How many times can he use it?", "Roadsde"),
+        ("Cancellaton refund: when she gets it?", "Cancellaton"),
+        # Companies say things and open sentences before "she" too.
+        ("my broker Hiscox said the claim is fine", "Hiscox"),
+        ("Klarna lets me split payments. Can she pay that way?", "Klarna"),
+        ("Rivian is from California. Is he covered if his Rivian needs a tow?", "Rivian is"),
+        # Makes and models an insurer hears.
+        ("Is my Vivaro van covered for roadside assistance?", "Vivaro van"),
+        ("my Škoda Octavia needs a jump-start, is that covered?", "Škoda Octavia"),
+        ("my Hyundai Ioniq needs a tow, is that covered?", "Hyundai Ioniq"),
+        # A lower-case repeat only of a word the vectors do not know.
+        ("Grace called. Is there a grace period?", "grace period"),
+    ],
+)
+def test_the_tenth_sessions_review_words_stay_readable(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text

@@ -766,7 +766,7 @@ _CAP_WORD = rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:['-][{_UP}]?[{_LO}]+(?:[{_U
 _CAP_NAME = re.compile(
     rf"(?:{_CAP_WORD}|[A-Z]'[A-Z][a-z]+)"
     rf"(?:[^\S\n]+(?:[A-Z]\.|[A-Z](?=[^\S\n]+[{_UP}])|{_CAP_WORD}|van der|van den|von der|de la"
-    rf"|van|von|de|del|da|di"
+    rf"|van|von|de|del|da|di|ter|ten|zu|ap|bin|ibn"
     rf"|N[ií]|Nic|O'[A-Z][a-z]+)){{1,3}}(?![A-Za-z'-])"
 )
 # Particles inside a name: "Jan de Vries", "Jean de la Fontaine", "María de los Ángeles".
@@ -827,7 +827,7 @@ _INITIALLED = re.compile(
 # ("Rio de Janeiro"). Kept where both words around the particle are rare.
 _PARTICLE_NAME = re.compile(
     rf"(?<![\w'’-])({_CAP_WORD})[^\S\n]+(?:van der|van den|von der|van|von|ten|ter|zu|ap|bin"
-    rf"|ibn)[^\S\n]+({_CAP_WORD})(?![\w'’-])"
+    rf"|ibn)[^\S\n]+({_CAP_WORD})(?:[^\S\n]+{_CAP_WORD}){{0,2}}(?![\w'’-])"
 )
 # A person's job before the name: "Producer Vilhjálmur Georgsson explained", "my relationship
 # manager Tomasz Wrzesiński".
@@ -837,17 +837,21 @@ _JOB_BEFORE = re.compile(
     r"|accountant|banker|teller|engineer|doctor|nurse|professor|teacher|ceo|cfo|cto|founder"
     r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman)[^\S\n]+$"
 )
-# A surname alone after a cue that asks for one, in lower case as chat writes it: "her maiden
-# name is nyberg", "surname: kowalczyk" (a mother's maiden name is a security answer), where
-# it ends the clause.
+# A surname or given name alone after a cue that asks for it, in lower case as chat writes it:
+# "her maiden name is nyberg", "surname: mbeki, first name: thandiwe", "maiden name -
+# o'donoghue" (a mother's maiden name is a security answer), where it ends the clause.
 _SURNAME_CUE = re.compile(
-    r"(?i)(?<![\w'])(?:(?:maiden|last|family|sur)\s*name|surname)\s*(?::|\bis\b|\bwas\b)?\s*"
-    # The surname ends the clause: "my last name is spelled wrong" is no surname.
-    rf"([{_LO}][{_LO}'-]+)(?=[^\S\n]*(?:[.,;:!?)]|$|\n|and\b|but\b|please\b|thanks?\b))"
+    r"(?i)(?<![\w'])(?:(?:maiden|last|family|sur|first|given|middle)\s*name|surname|forename)"
+    r"\s*(?:[:=–-]|\bis\b|\bwas\b)?\s*"
+    # Particles first ("de la fuente", "van der berg"); the name ends the clause: "my last name
+    # is spelled wrong" is no surname.
+    rf"((?:(?:{_PARTICLES})\s+)*[{_LO}][{_LO}'’-]+)"
+    r"(?=[^\S\n]*(?:[.,;:!?)]|$|\n|and\b|but\b|please\b|thanks?\b))"
 )
-# One word cased as a name before what only a person does ("Timotea lives on ...") or before
+# One word cased as a name before where a person lives ("Timotea lives on ...") or before
 # the company the person is from ("Dzhambek is from Civic Impulse LLC").
 _ONE_WORD_BEFORE = re.compile(rf"(?<![\w'’-])({_CAP_WORD})(?=[^\S\n]+)")
+_LIVES_AFTER = re.compile(r"[^\S\n]+(?:lives|lived|resides|resided)[^\S\n]+(?:at|on|in)\b")
 _FROM_COMPANY = re.compile(
     r"[^\S\n]+(?:is[^\S\n]+|was[^\S\n]+)?(?i:from|of|at|with)[^\S\n]+(?:[A-Z][\w&'.-]*[^\S\n]+){1,4}"
     r"(?i:inc|llc|ltd|limited|plc|gmbh|corp|corporation|company|co|group|partners)\b"
@@ -856,7 +860,9 @@ _FROM_COMPANY = re.compile(
 # "Shovda is very reliable. You can always depend on him.", "Mourik began writing as a
 # teenager, publishing her first story".
 _OPENS_SENTENCE = re.compile(rf"(?:^|(?<=[.!?][^\S\n])|(?<=\n))({_CAP_WORD})[^\S\n]+[a-z]")
-_PRONOUN = re.compile(r"\b(?:he|him|his|himself|she|her|hers|herself)\b", re.IGNORECASE)
+# Only the object and possessive forms: a subject "she" after a brand is as often someone else
+# ("Klarna lets me split payments. Can she pay that way?").
+_PRONOUN = re.compile(r"\b(?:him|his|himself|her|hers|herself)\b", re.IGNORECASE)
 _NEXT_SENTENCE = re.compile(r"[^.!?\n]*[.!?\n]?[^.!?\n]*")
 
 
@@ -1541,6 +1547,26 @@ def _rare(word: str) -> bool:
     return row < 0 or row >= _FREQUENT_WORDS
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_VECTOR_ROWS = 1 << 30  # any row
+
+
+def _near_frequent(word: str) -> bool:
+    """Whether a word is one typing slip (a letter dropped, added, changed or two swapped) from
+    an English word: "Rentl", "Roadsde", "Cancellaton" are mistyped words, not names."""
+    w = word.lower()
+    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
+    edits = {a + b[1:] for a, b in splits if b}
+    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    edits |= {a + c + b for a, b in splits for c in _LETTERS}
+    edits.discard(w)
+    # A long word near any word with a vector ("Cancellaton"); a short one only near a
+    # frequent word, since short names are one letter from many words ("Ama", "amp").
+    top = _VECTOR_ROWS if len(w) >= 7 else _FREQUENT_WORDS
+    return any(0 <= vector_row(e) < top for e in edits if len(e) > 2)
+
+
 def _rare_word_names(text: str) -> list[Span]:
     """Names that the word vectors tell from ordinary words: a name with a middle initial or a
     particle, a name after a person's job, a surname after a cue that asks for one, and one
@@ -1572,21 +1598,32 @@ def _rare_word_names(text: str) -> list[Span]:
         ):
             out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
     for m in _SURNAME_CUE.finditer(text):
-        word = m.group(1)
-        if word not in _NOT_LOWER and _rare(word):
+        word = m.group(1).split()[-1]
+        if word not in _NOT_LOWER and _rare(word) and not _near_frequent(word):
             out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
     for m in _ONE_WORD_BEFORE.finditer(text):
         word = m.group(1)
         if not _one_name(word) or not _rare(word) or word in _SHORT_FOR:
             continue
-        if _VERB_AFTER.match(text, m.end()) or _FROM_COMPANY.match(text, m.end()):
+        # Only where a person lives or what company the person is from: a company "said" and
+        # "called" as often ("Venmo said my payment failed", "my broker Hiscox said").
+        lives = _LIVES_AFTER.match(text, m.end()) or _FROM_COMPANY.match(text, m.end())
+        if lives and not _near_frequent(word):
             out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
     for m in _OPENS_SENTENCE.finditer(text):
         word = m.group(1)
         if not _one_name(word) or vector_row(word) >= 0 or _mistyped_word(word):
             continue  # a word the vectors know opens sentences as often as a name does
         then = _NEXT_SENTENCE.match(text, m.end(1))
-        if then is not None and _PRONOUN.search(then.group()):
+        if then is None or _near_frequent(word):
+            continue  # no typo either: "Rentl reimbursement: how much does he get?"
+        # Not "his Rivian": the word is what the person owns, not the person.
+        refers = [
+            p
+            for p in _PRONOUN.finditer(then.group())
+            if not then.group()[p.end() :].lstrip().startswith(word)
+        ]
+        if refers:
             out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
     return out
 
@@ -1815,15 +1852,16 @@ _SHORT_FOR = frozenset(["Max", "Min"])
 _VERY_FREQUENT_WORDS = 1500
 
 
-def _lone_name(value: str) -> bool:
+def _lone_name(value: str, acts: bool = False) -> bool:
     """One word the model calls a person, with no cue before it: kept when it is cased as a
     name (``_LONE_NAME``), is not a mistyped ordinary word, and is not one of the most frequent
-    English words unless the model reads it alone as a person."""
+    English words unless the model reads it alone as a person, nor two words fused unless
+    what follows is what a person does (``acts``: "Fairweather called me")."""
     if not _LONE_NAME.fullmatch(value) or len(value) < 3 or value in _SHORT_FOR:
         return False
     if 0 <= vector_row(value) < _VERY_FREQUENT_WORDS and not _reads_as_person(value):
         return False
-    return not _mistyped_word(value) and not _two_words_fused(value)
+    return not _mistyped_word(value) and (acts or not _two_words_fused(value))
 
 
 def _two_words_fused(value: str) -> bool:
@@ -2019,7 +2057,10 @@ class NerNameRecognizer:
             # base's own words, "the Duluth campus", stay readable by the masker's vocabulary).
             if len(value.split()) < 2 and (
                 _place_slot(before, text[end_char : end_char + 12])
-                or not (_NAME_CUE.search(before) or _lone_name(value))
+                or not (
+                    _NAME_CUE.search(before)
+                    or _lone_name(value, _VERB_AFTER.match(text, end_char) is not None)
+                )
             ):
                 continue
             title = _LEADING_TITLE.match(value)  # "Mr. Jean Dupont": the title stays readable
