@@ -1363,6 +1363,10 @@ def test_the_tenth_sessions_address_starts_keep_words(kb_rt: Runtime, text: str,
         ("Mijn naam is Willemijn ter Horst, ik woon op Prinsengracht 263", "Horst"),
         ("Abdulrahman bin Saeed Al-Qahtani is the second driver", "Qahtani"),
         ("who pays when Kofi and Ama both crashed? kofi is at fault", "kofi"),
+        # A signature in lower case.
+        ("how long do i have to file an auto claim\n\nregards\ntendai moyo", "moyo"),
+        ("what is the glass deductible - sipho", "sipho"),
+        ("ok thx. btw its wanjiru here, what's the late fee?", "wanjiru"),
     ],
 )
 def test_the_tenth_sessions_review_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1386,6 +1390,9 @@ def test_the_tenth_sessions_review_names_are_masked(kb_rt: Runtime, text: str, r
         ("my Hyundai Ioniq needs a tow, is that covered?", "Hyundai Ioniq"),
         # A lower-case repeat only of a word the vectors do not know.
         ("Grace called. Is there a grace period?", "grace period"),
+        ("what does comprehensive cover - collision", "collision"),
+        ("thanks\nsee you soon", "see you soon"),
+        ("its raining here, is my roof covered?", "raining"),
     ],
 )
 def test_the_tenth_sessions_review_words_stay_readable(

@@ -1418,6 +1418,15 @@ _SIGNED_NAME = (
     rf"{_SIGNED_WORD}(?:[^\S\n]+(?:(?:{_PARTICLES})[^\S\n]+)?{_SIGNED_WORD}){{0,3}}"
     r"|[\u4e00-\u9fff]{2,4}"
 )
+# A signature in lower case, as chat writes it: the message's last line after a sign-off
+# ("regards\ntendai moyo"), a dash at its end ("what is the glass deductible - sipho"), or
+# "its wanjiru here"; one to three words the vectors know as no frequent word.
+_LOWER_SIGNED = re.compile(
+    rf"(?:(?:^|\n)[>\s]*(?i:{SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*\n[>\s]*"
+    rf"|[^\S\n][-—–][^\S\n]*)([{_LO}][{_LO}'’-]+(?:[^\S\n]+[{_LO}][{_LO}'’-]+){{0,2}})"
+    r"[^\S\n]*[.!]?\s*$"
+    rf"|(?i:\b(?:it'?s|its|this is)[^\S\n]+)([{_LO}][{_LO}'’-]+)[^\S\n]+here\b"
+)
 _SIGN_OFF_LINE = re.compile(
     rf"(?:^|\n)[>\s]*(?i:{SIGN_OFF})[^\S\n]*[,.!:]?[^\S\n]*\n[>\s]*"
     rf"({_SIGNED_NAME})[^\S\n]*(?=\n|$)"
@@ -1597,6 +1606,14 @@ def _rare_word_names(text: str) -> list[Span]:
             and (_rare(value.split()[-1]) or _reads_as_person(value))
         ):
             out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
+    for m in _LOWER_SIGNED.finditer(text):
+        g = 1 if m.group(1) else 2
+        words = m.group(g).split()
+        if any(w in _NOT_LOWER or not _rare(w) for w in words):
+            continue
+        # Unknown to the vectors, or read as a person capitalised ("- collision" is neither).
+        if all(vector_row(w) < 0 for w in words) or _reads_as_person(m.group(g).title()):
+            out.append(Span("NAME", m.start(g), m.end(g), 0.5, VERB_RULE))
     for m in _SURNAME_CUE.finditer(text):
         word = m.group(1).split()[-1]
         if word not in _NOT_LOWER and _rare(word) and not _near_frequent(word):
