@@ -1399,3 +1399,52 @@ def test_the_tenth_sessions_review_words_stay_readable(
     kb_rt: Runtime, text: str, kept: str
 ) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Passwords that are not only digits and security answers: dropped like a PIN.
+        ("my first pet was called biscuit, can you unlock me?", "biscuit"),
+        ("my first school was st bartholomew's primary", "bartholomew"),
+        ("the answer to my security question (first school) is Greenfield Academy", "Greenfield"),
+        ("Security question: what was your first pet? Answer: Rex", "Rex"),
+        ("my password is hunter2! I am locked out", "hunter2"),
+        ("my memorable word is 'Daffodil'", "Daffodil"),
+        ("mon mot de passe est Soleil2024", "Soleil2024"),
+    ],
+)
+def test_secrets_are_dropped(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and "<SECRET>" in masked.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my password is wrong, can you reset it?",
+        "my password is not working",
+        "my first school was in London, does that matter?",
+        "What is the password policy?",
+        "What is the answer: can I add a driver?",
+    ],
+)
+def test_words_about_secrets_stay_readable(kb_rt: Runtime, text: str) -> None:
+    assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_security_answer_is_stored_nowhere(kb_rt: Runtime) -> None:
+    """Asked through the whole path, the answer leaves no trace: not in the audit row's
+    question, not as a token or vault entry (nothing is numbered for a dropped kind)."""
+    r = ask(
+        kb_rt,
+        principal_for(kb_rt.store, "cara"),
+        "my first pet was called Marmaduke, how do I reset my online banking?",
+        channel="test",
+    )
+    row = audit.get(kb_rt.store, r.audit_id)
+    assert "Marmaduke" not in row.question and "<SECRET>" in row.question
+    with kb_rt.store.read() as s:
+        kinds = {t.kind for t in s.scalars(select(PiiToken))}
+        assert "SECRET" not in kinds
+        assert not list(s.scalars(select(VaultEntry).where(VaultEntry.kind == "SECRET")))

@@ -336,6 +336,70 @@ class CardSecurityRecognizer:
         return out
 
 
+# Secrets that are not digits: a password or memorable word typed out ("my password is
+# hunter2!"), and the answer to a security question ("my first pet was called biscuit", "the
+# answer to my security question is Greenfield Academy"). Dropped like a PIN.
+_SECRET_WORD_CUE = re.compile(
+    r"(?i)(?<![\w-])(?:pass(?:word|phrase|code)|pwd|memorable\s+(?:word|phrase|information)"
+    r"|secret\s+(?:word|phrase|answer)|security\s+(?:word|phrase)|passwort|kennwort"
+    r"|mot\s+de\s+passe|contrase[ñn]a|wachtwoord)"
+    r"(?:\s+(?:for|on|of)\s+(?:my|the)\s+[\w-]+)?\s*(?:is|was|:|=|-|–|ist|es|est)\s*"
+    r"(?:(?:still|now|currently)\s+)?[\"'“‘]?(?P<value>[^\s\"'”’]{4,64}?)[\"'”’]?"
+    r"(?=[.,;!?)]?(?:\s|$))"
+)
+_SECRET_ANSWER_CUE = re.compile(
+    r"(?i)(?<![\w-])(?:(?:first|childhood|favou?rite)\s+(?:pet|dog|cat)(?:'?s)?(?:\s+name)?"
+    r"|(?:first|primary|elementary)\s+school|favou?rite\s+(?:teacher|book|film|movie|food|colou?r)"
+    r"|(?:city|town|place)\s+(?:where\s+)?(?:i\s+was\s+)?born(?:\s+in)?"
+    r"|(?:answer\s+to\s+(?:my|the)\s+)?security\s+(?:question|answer)(?:\s*\([^)]{0,40}\))?"
+    r"|memorable\s+(?:place|date|name))"
+    r"\s*(?:(?:is|was)(?:\s+(?:called|named))?|:|=|-|–)\s*"
+    r"(?P<value>(?!(?:in|at|on|a|an|the|not|never|closed|wrong|locked|lost|forgotten|changed"
+    r"|expired|reset|blocked|incorrect|what|which|how|why)\b)"
+    r"[^\s,.;!?]+(?:\s+(?!(?:and|but|so|please|thanks|i|can|could|how|what)\b)[^\s,.;!?]+){0,3})"
+)
+
+
+class SecretRecognizer:
+    """Passwords and memorable words that are not only digits, and the answers to security
+    questions, typed out. Dropped by the masker (``<SECRET>``), never tokenised or kept: they
+    are authentication data, like a PIN. A password's value counts only where it is no ordinary
+    word ("my password is wrong", "is expired") and the question's answer only after the
+    question's own words ("my first pet was called biscuit")."""
+
+    name = "secret"
+
+    def find(self, text: str) -> list[Span]:
+        out = []
+        for m in _SECRET_WORD_CUE.finditer(text):
+            value = m.group("value")
+            ordinary = (
+                (value.isalpha()
+                and value.lower() in _NOT_SECRET)
+                or (value.isalpha() and 0 <= vector_row(value) < _FREQUENT_WORDS)
+            )
+            if not ordinary:
+                out.append(Span("SECRET", m.start("value"), m.end("value"), 0.96, self.name))
+        for m in _SECRET_ANSWER_CUE.finditer(text):
+            out.append(Span("SECRET", m.start("value"), m.end("value"), 0.96, self.name))
+        # "Security question: what was your first pet? Answer: Rex".
+        if _SECURITY_QUESTION.search(text):
+            for m in _ANSWER_LABEL.finditer(text):
+                out.append(Span("SECRET", m.start(1), m.end(1), 0.96, self.name))
+        return out
+
+
+_SECURITY_QUESTION = re.compile(r"(?i)\bsecurity\s+question|\bmemorable\s+(?:word|question)")
+_ANSWER_LABEL = re.compile(r"(?i)\banswer\s*[:=–-]\s*([^\s,.;!?]+(?:[^\S\n]+[^\s,.;!?]+){0,3})")
+# What follows "my password is" and is no password.
+_NOT_SECRET = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "wrong incorrect expired locked blocked lost forgotten changed reset invalid rejected "
+        "working correct right same different weak strong case-sensitive required needed"
+    ).split()
+)
+
+
 _SSN_CUE = _cue(r"ssn|social security|soc(?:ial)?\.? sec\.?|social\b|ss#|ss no")
 # Any one separator, the same twice, spaces around it or not: "536-22-8471", "536 - 22 - 8471",
 # "536*22*8471", "536228726" (after a cue only).
@@ -2152,6 +2216,7 @@ def kind_recognizers() -> list[Any]:
     out: list[Any] = [
         WidePhoneRecognizer(),
         CardSecurityRecognizer(),
+        SecretRecognizer(),
         NationalIdRecognizer(),
         IbanRecognizer(),
         BankNumberRecognizer(),

@@ -68,7 +68,7 @@ DIGIT_KINDS = frozenset({"CARD", "PHONE", "SSN", "ACCOUNT", "ROUTING", "SORT_COD
 SPACED_KINDS = frozenset({"IBAN", "PASSPORT", "DRIVER_LICENSE", "NATIONAL_ID"})
 # Sensitive authentication data (PCI DSS 3.2): replaced by a fixed marker, never tokenised (no
 # digest is stored) and never sealed in the vault.
-DROPPED_KINDS = frozenset({"CVV", "EXPIRY", "PIN"})
+DROPPED_KINDS = frozenset({"CVV", "EXPIRY", "PIN", "SECRET"})
 # Kinds whose values, once any record or question has tokenised them, are recognised again when
 # typed into a text (by their keyed digests; see Masker.known_spans).
 KNOWN_VALUE_KINDS = ("NAME", "ADDRESS")
