@@ -1412,6 +1412,21 @@ def test_the_tenth_sessions_review_words_stay_readable(
         ("my password is hunter2! I am locked out", "hunter2"),
         ("my memorable word is 'Daffodil'", "Daffodil"),
         ("mon mot de passe est Soleil2024", "Soleil2024"),
+        # The second outside review of the tenth session.
+        ("my password is Zebra!Crossing7 - I typed Zebra!Crossing7 twice", "Zebra"),
+        ("my passphrase is correct horse battery staple", "horse battery"),
+        ("pwd Zebra!Crossing7", "Zebra"),
+        ("username lena, password Mistral9", "Mistral9"),
+        ("my password's Mistral9", "Mistral9"),
+        ("I set my app password to Mistral9", "Mistral9"),
+        ("Sunflower77 is my password, why can't I log in?", "Sunflower77"),
+        ("my passwrod is Mistral9", "Mistral9"),
+        ("mein Passwort lautet Mistral9", "Mistral9"),
+        ("a minha senha é Mistral9", "Mistral9"),
+        ("мой пароль Mistral9", "Mistral9"),
+        ("my mother's maiden name is Okonkwo", "Okonkwo"),
+        ("city of birth: Dundee", "Dundee"),
+        ("Sicherheitsfrage: erstes Haustier? Antwort: Greenfield", "Greenfield"),
     ],
 )
 def test_secrets_are_dropped(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1427,10 +1442,21 @@ def test_secrets_are_dropped(kb_rt: Runtime, text: str, raw: str) -> None:
         "my first school was in London, does that matter?",
         "What is the password policy?",
         "What is the answer: can I add a driver?",
+        "my password is expired",
+        "what happens if my password is expired and I need to pay",
+        "my favourite teacher was great",
+        "is the password case sensitive?",
+        "the pass is closed due to snow, is my trip covered?",
     ],
 )
 def test_words_about_secrets_stay_readable(kb_rt: Runtime, text: str) -> None:
     assert kb_rt.masker.mask(text).text == text
+
+
+def test_a_pin_is_no_part_of_a_word(kb_rt: Runtime) -> None:
+    """The digits ending a password are not a PIN of their own: the word is the secret."""
+    assert kb_rt.masker.mask("my password: abc2024").text == "my password: <SECRET>"
+    assert kb_rt.masker.mask("my password is 12345678").text == "my password is <PIN>"
 
 
 def test_a_security_answer_is_stored_nowhere(kb_rt: Runtime) -> None:
@@ -1448,3 +1474,42 @@ def test_a_security_answer_is_stored_nowhere(kb_rt: Runtime) -> None:
         kinds = {t.kind for t in s.scalars(select(PiiToken))}
         assert "SECRET" not in kinds
         assert not list(s.scalars(select(VaultEntry).where(VaultEntry.kind == "SECRET")))
+
+
+def test_a_secret_sent_as_the_next_message_is_dropped(kb_rt: Runtime) -> None:
+    """The chat's most natural hand-over: "I forgot my password" and then the value alone.
+    The reply is the secret; a later ordinary message is not."""
+    cara = principal_for(kb_rt.store, "cara")
+    first = ask(kb_rt, cara, "I forgot my online banking password", channel="api")
+    assert first.conversation_id is not None
+    reply = ask(kb_rt, cara, "Marigold88", channel="api", conversation_id=first.conversation_id)
+    row = audit.get(kb_rt.store, reply.audit_id)
+    assert "Marigold88" not in row.question and "<SECRET>" in row.question
+    pet = ask(kb_rt, cara, "it's Pepper", channel="api", conversation_id=first.conversation_id)
+    assert "Pepper" not in audit.get(kb_rt.store, pet.audit_id).question
+    later = ask(
+        kb_rt, cara, "what is the wire fee?", channel="api", conversation_id=first.conversation_id
+    )
+    assert "wire fee" in audit.get(kb_rt.store, later.audit_id).question
+
+
+@pytest.mark.parametrize(
+    ("previous", "reply", "kept"),
+    [
+        ("I forgot my password", "thanks, that helped", "thanks, that helped"),
+        ("I forgot my password", "how do I reset it?", "how do I reset it?"),
+        ("what is the wire fee?", "Marigold88", "Marigold88"),  # no secret was asked about
+    ],
+)
+def test_replies_that_are_no_secret_stay_readable(
+    kb_rt: Runtime, previous: str, reply: str, kept: str
+) -> None:
+    cara = principal_for(kb_rt.store, "cara")
+    r = ask(kb_rt, cara, reply, channel="test", previous=previous)
+    assert kept in audit.get(kb_rt.store, r.audit_id).question
+
+
+def test_someones_maiden_name_is_a_name_not_a_secret(kb_rt: Runtime) -> None:
+    """Only a mother's maiden name is the security answer; a person's own is biography."""
+    masked = kb_rt.masker.mask("She was born in 1964. Her maiden name is Sandgreen").text
+    assert "Sandgreen" not in masked and "<NAME_" in masked

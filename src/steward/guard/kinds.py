@@ -253,13 +253,13 @@ _PIN_CUE = _cue(
     r"pin(?:[- ]?(?:code|number|no\.?|nummer))?\b|code pin|geheimzahl|geheimnummer|c[óo]digo pin"
     r"|code (?:secret|confidentiel)|n[úu]mero secreto|codice (?:pin|segreto)|pincode"
 )
-_PIN = re.compile(r"(?<![\d/.,])\d{4,6}(?![\d/%]|[.,]\d)")
+_PIN = re.compile(r"(?<![\w/.,])\d{4,6}(?![\d/%]|[.,]\d)")
 # Digits-only passwords and their words: dropped like a PIN (authentication data), any length.
 _PASSWORD_CUE = _cue(
     r"nip\b|clave\b|senha\b|contrase[ñn]a|password|passcode|passwort|kennwort|mot de passe"
     r"|wachtwoord|parola d'ordine"
 )
-_PASSWORD = re.compile(r"(?<![\d/.,])\d{4,16}(?![\d/%]|[.,]\d)")
+_PASSWORD = re.compile(r"(?<![\w/.,])\d{4,16}(?![\d/%]|[.,]\d)")
 _CARD_WORD = _cue(r"cards?\b|cc\b|visa|master ?card|amex|debit|credit|pan\b")
 _EXP_CUE = _cue(
     r"exp(?:iry|iration|ires|ire|iring|\.|\b)(?:\s+date)?|valid\s+(?:thru|through|until|to)"
@@ -339,24 +339,51 @@ class CardSecurityRecognizer:
 # Secrets that are not digits: a password or memorable word typed out ("my password is
 # hunter2!"), and the answer to a security question ("my first pet was called biscuit", "the
 # answer to my security question is Greenfield Academy"). Dropped like a PIN.
+_LOGIN_WORDS = (
+    r"pass(?:word|phrase|code)|passwrod|pasword|passowrd|pw|pwd|pass|passwort|kennwort"
+    r"|mot\s+de\s+passe|contrase[ñn]a|clave|senha|wachtwoord|password|lösenord|salasana"
+    r"|adgangskode|passord|has[łl]o|heslo|пароль|密码|パスワード"
+)
+_MEMORABLE_WORDS = (
+    r"memorable\s+(?:word|phrase|information)|secret\s+(?:word|phrase|answer)"
+    r"|security\s+(?:word|phrase)"
+)
+# "my password is hunter2!", "password: Mistral9", "pwd Zebra!Crossing7", "mein Passwort lautet
+# Mistral9", "my password's Mistral9", "I set my app password to Mistral9", "my new password
+# will be Mistral9"; a memorable word may be an ordinary word ("my memorable word is Daffodil").
 _SECRET_WORD_CUE = re.compile(
-    r"(?i)(?<![\w-])(?:pass(?:word|phrase|code)|pwd|memorable\s+(?:word|phrase|information)"
-    r"|secret\s+(?:word|phrase|answer)|security\s+(?:word|phrase)|passwort|kennwort"
-    r"|mot\s+de\s+passe|contrase[ñn]a|wachtwoord)"
-    r"(?:\s+(?:for|on|of)\s+(?:my|the)\s+[\w-]+)?\s*(?:is|was|:|=|-|–|ist|es|est)\s*"
-    r"(?:(?:still|now|currently)\s+)?[\"'“‘]?(?P<value>[^\s\"'”’]{4,64}?)[\"'”’]?"
-    r"(?=[.,;!?)]?(?:\s|$))"
+    rf"(?i)(?<![\w-])(?P<cue>{_LOGIN_WORDS}|{_MEMORABLE_WORDS})"
+    r"(?:\s+(?:for|on|of|to)\s+(?:my|the)\s+[\w-]+(?:\s+[\w-]+)?)?"
+    r"(?P<sep>\s*(?:'s|’s|is|was|will\s+be|is\s+now|:|=|-|–|ist|lautet|es|est|è|é|to|это|是|は"
+    r"|jest|je|er|on|är)\s*|\s+)"
+    r"(?:(?:still|now|currently)\s+)?[\"'“‘]?"
+    r"(?P<value>[^\s\"'”’]{4,64}(?:\s+(?!(?:and|but|so|please|thanks|for|to|on|in|i)\b)"
+    r"[^\s\"'”’,.;?]{2,32}){0,5})"
+)
+# The value first: "I use Sunflower77 as my password", "Sunflower77 is my password".
+_SECRET_BEFORE_CUE = re.compile(
+    rf"(?i)(?<![\w-])(?P<value>[^\s\"'“‘]{{4,64}})\s+(?:is|as)\s+my\s+(?:\w+\s+)?(?:{_LOGIN_WORDS})\b"
 )
 _SECRET_ANSWER_CUE = re.compile(
     r"(?i)(?<![\w-])(?:(?:first|childhood|favou?rite)\s+(?:pet|dog|cat)(?:'?s)?(?:\s+name)?"
     r"|(?:first|primary|elementary)\s+school|favou?rite\s+(?:teacher|book|film|movie|food|colou?r)"
+    r"(?:'?s)?(?:\s+name)?"
     r"|(?:city|town|place)\s+(?:where\s+)?(?:i\s+was\s+)?born(?:\s+in)?"
+    r"|(?:city|town|place)\s+of\s+birth"
+    # A mother's maiden name is the classic security answer: dropped, never a token others
+    # could match ("her maiden name is Key" is a person's name, masked as one).
+    r"|mother'?s?\s+maiden\s+name|father'?s\s+middle\s+name"
     r"|(?:answer\s+to\s+(?:my|the)\s+)?security\s+(?:question|answer)(?:\s*\([^)]{0,40}\))?"
+    r"(?:\s+for\s+[\w\s]{1,30}?)?"
+    r"|respuesta\s+de\s+seguridad|sicherheitsantwort|r[ée]ponse\s+de\s+s[ée]curit[ée]"
     r"|memorable\s+(?:place|date|name))"
     r"\s*(?:(?:is|was)(?:\s+(?:called|named))?|:|=|-|–)\s*"
     r"(?P<value>(?!(?:in|at|on|a|an|the|not|never|closed|wrong|locked|lost|forgotten|changed"
-    r"|expired|reset|blocked|incorrect|what|which|how|why)\b)"
-    r"[^\s,.;!?]+(?:\s+(?!(?:and|but|so|please|thanks|i|can|could|how|what)\b)[^\s,.;!?]+){0,3})"
+    r"|expired|reset|blocked|incorrect|what|which|how|why|great|good|nice|kind|strict|amazing"
+    r"|awesome|terrible|bad|lovely|funny|mean|fine|ok|okay|cute|old|young|small|big|gone|dead"
+    r"|sick|ill|the\s+same|different|spelled|misspelled|hyphenated)\b)"
+    r"[^\s,.;!?()]+(?:\s+(?!(?:and|but|so|please|thanks|i|can|could|how|what|that)\b)"
+    r"[^\s,.;!?()]+){0,3})"
 )
 
 
@@ -364,38 +391,111 @@ class SecretRecognizer:
     """Passwords and memorable words that are not only digits, and the answers to security
     questions, typed out. Dropped by the masker (``<SECRET>``), never tokenised or kept: they
     are authentication data, like a PIN. A password's value counts only where it is no ordinary
-    word ("my password is wrong", "is expired") and the question's answer only after the
-    question's own words ("my first pet was called biscuit")."""
+    word ("my password is wrong", "is expired"; a memorable word may be one) and the question's
+    answer only after the question's own words ("my first pet was called biscuit"); each value
+    is dropped wherever else the text repeats it."""
 
     name = "secret"
 
     def find(self, text: str) -> list[Span]:
-        out = []
+        spans: list[tuple[int, int]] = []
         for m in _SECRET_WORD_CUE.finditer(text):
-            value = m.group("value")
-            ordinary = (
-                (value.isalpha()
-                and value.lower() in _NOT_SECRET)
-                or (value.isalpha() and 0 <= vector_row(value) < _FREQUENT_WORDS)
-            )
-            if not ordinary:
-                out.append(Span("SECRET", m.start("value"), m.end("value"), 0.96, self.name))
+            memorable = re.fullmatch(_MEMORABLE_WORDS, m.group("cue"), re.IGNORECASE) is not None
+            bare = not m.group("sep").strip()  # "pwd Zebra7": only a value that looks like one
+            start, end = m.start("value"), m.end("value")
+            first = m.group("value").split()[0].rstrip(".,;?)")
+            words = m.group("value").split()
+            passphrase = "phrase" in m.group("cue").lower()
+            if not passphrase:
+                end = start + len(first)  # one word, unless a passphrase
+            else:
+                end = start + len(m.group("value").rstrip(".,;?)"))
+            if passphrase and len(words) >= 3:
+                spans.append((start, end))  # "correct horse battery staple"
+            elif not first.isdigit() and _secret_value(first, memorable or passphrase, bare):
+                spans.append((start, end))
+        for m in _SECRET_BEFORE_CUE.finditer(text):
+            if _secret_value(m.group("value"), False, True):
+                spans.append((m.start("value"), m.end("value")))
         for m in _SECRET_ANSWER_CUE.finditer(text):
-            out.append(Span("SECRET", m.start("value"), m.end("value"), 0.96, self.name))
+            spans.append((m.start("value"), m.end("value")))
         # "Security question: what was your first pet? Answer: Rex".
         if _SECURITY_QUESTION.search(text):
-            for m in _ANSWER_LABEL.finditer(text):
-                out.append(Span("SECRET", m.start(1), m.end(1), 0.96, self.name))
-        return out
+            spans += [(m.start(1), m.end(1)) for m in _ANSWER_LABEL.finditer(text)]
+        # The same value again ("I typed Zebra!Crossing7 twice").
+        for value in {text[a:b] for a, b in spans}:
+            if len(value) >= 4:
+                spans += [(m.start(), m.end()) for m in re.finditer(re.escape(value), text)]
+        return [Span("SECRET", a, b, 0.96, self.name) for a, b in sorted(set(spans))]
 
 
-_SECURITY_QUESTION = re.compile(r"(?i)\bsecurity\s+question|\bmemorable\s+(?:word|question)")
-_ANSWER_LABEL = re.compile(r"(?i)\banswer\s*[:=–-]\s*([^\s,.;!?]+(?:[^\S\n]+[^\s,.;!?]+){0,3})")
+# A question about a secret: the asker's next short message is likely that secret ("I forgot my
+# password" → "Marigold88", "what was my first pet's name" → "it's Pepper").
+_SECRET_ASKED = re.compile(
+    rf"(?i)(?:{_LOGIN_WORDS}|{_MEMORABLE_WORDS}|\bpin\b|security\s+(?:question|answer)"
+    r"|maiden\s+name|first\s+(?:pet|school|car)|pet'?s\s+name|place\s+of\s+birth"
+    r"|<SECRET>|<PIN>)"
+)
+_REPLY_LEAD = re.compile(
+    r"(?i)\s*(?:(?:it'?s|it\s+is|its|it\s+was|that'?s|the\s+answer\s+is|answer\s*:"
+    r"|my\s+[\w'-]+(?:\s+[\w'-]+)?\s+(?:is|was)|i\s+think\s+(?:it'?s|it\s+is))\s+)?"
+)
+_NOT_A_REPLY = frozenset(
+    (  # noqa: SIM905 - a word list reads best as text
+        "thanks thank ok okay yes no forgot don't dont know help please reset what how why "
+        "locked again sure hi hello cancel stop agent human person never nothing idk"
+    ).split()
+)
+SECRET_REPLY_WORDS = 4  # the most words a reply that is a secret has
+
+
+def secret_reply(text: str, previous: str) -> list[Span]:
+    """A short reply (up to four words, no question) right after the asker's question about a
+    password, a PIN or a security answer: that secret, dropped like one ("Marigold88", "it's
+    Pepper"). ``previous`` is the asker's previous question, masked."""
+    if "?" in text or not _SECRET_ASKED.search(previous):
+        return []
+    lead = _REPLY_LEAD.match(text)
+    start = lead.end() if lead else 0
+    rest = text[start:].rstrip().rstrip(".!")
+    words = rest.split()
+    if not 1 <= len(words) <= SECRET_REPLY_WORDS or any(
+        w.lower().strip(",.!'") in _NOT_A_REPLY for w in words
+    ):
+        return []
+    begin = start + len(text[start:]) - len(text[start:].lstrip())
+    return [Span("SECRET", begin, start + len(rest), 0.96, "secret-reply")]
+
+
+def _secret_value(value: str, ordinary_ok: bool, bare: bool) -> bool:
+    """Whether a word after a password's cue is its value: not a word about it ("wrong",
+    "expired"), and, unless a memorable word may be ordinary, no English word; after a cue
+    with no "is" or ":" ("pwd Zebra7"), only what looks like a password (a digit or a sign)."""
+    if value.isdigit() or value.lower() in _NOT_SECRET:
+        return False
+    looks = any(not ch.isalpha() for ch in value) or (value[1:] != value[1:].lower())
+    if bare:
+        return looks
+    if ordinary_ok or looks:
+        return True
+    return vector_row(value) < 0
+
+
+_SECURITY_QUESTION = re.compile(
+    r"(?i)\bsecurity\s+question|\bmemorable\s+(?:word|question)|\bsicherheitsfrage"
+    r"|\bpregunta\s+de\s+seguridad|\bquestion\s+de\s+s[ée]curit[ée]"
+)
+_ANSWER_LABEL = re.compile(
+    r"(?i)\b(?:answer|antwort|respuesta|r[ée]ponse|a)\s*[:=–-]\s*"
+    r"([^\s,.;!?]+(?:[^\S\n]+[^\s,.;!?]+){0,3})"
+)
 # What follows "my password is" and is no password.
 _NOT_SECRET = frozenset(
     (  # noqa: SIM905 - a word list reads best as text
-        "wrong incorrect expired locked blocked lost forgotten changed reset invalid rejected "
-        "working correct right same different weak strong case-sensitive required needed"
+        "wrong incorrect expired expires expire locked blocked lost forgotten changed reset "
+        "invalid rejected working correct right same different weak strong case-sensitive "
+        "required needed protected policy rules requirements too long short not never no "
+        "still being please reset manager"
     ).split()
 )
 

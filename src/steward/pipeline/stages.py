@@ -31,6 +31,7 @@ from steward.guard.hidden import (
     reveal,
     strip_invisible,
 )
+from steward.guard.kinds import SECRET_REPLY_WORDS, secret_reply
 from steward.guard.pii import Span
 from steward.identity.auth import Principal
 from steward.models.risk import strongest, windows
@@ -115,11 +116,29 @@ def guard(rt: Runtime, t: Turn) -> Decision | None:
         text, split = join_split_values(text)
         t.split_markup = [rt.masker.mask(piece).text for piece in split]
         found = rt.masker.find(text)  # read once: for the masked text and for the vault
+        found = _with_secret_reply(rt, t, text, found)
         masked = rt.masker.mask(text, found=found)
         t.masked = masked.text
         if rt.vault is not None and masked.entities:
             seal_own_values(rt, text, t.principal, found)
     return None
+
+
+def _with_secret_reply(rt: Runtime, t: Turn, text: str, found: list[Span]) -> list[Span]:
+    """A short message after the asker's question about a password, a PIN or a security
+    answer is dropped as that secret (``secret_reply``), over whatever else was found in it."""
+    if len(text.split()) > 2 * SECRET_REPLY_WORDS:
+        return found
+    previous = None
+    if t.conversation_id is not None:
+        previous = rt.conversations.last_question(t.conversation_id)
+    if previous is None and t.previous:
+        previous = rt.masker.mask(defang_tokens(t.previous)).text
+    extra = secret_reply(text, previous) if previous else []
+    if not extra:
+        return found
+    kept = [sp for sp in found if all(sp.end <= e.start or sp.start >= e.end for e in extra)]
+    return sorted(kept + extra, key=lambda sp: sp.start)
 
 
 def visible(rt: Runtime, t: Turn) -> Revealed:
