@@ -769,6 +769,19 @@ def test_an_amount_question_about_a_deductible_needs_an_amount() -> None:
     assert MONEY in expected_types("what's the premium for a second car")
 
 
+def test_a_how_often_question_needs_a_frequency_not_the_amount_it_names() -> None:
+    """ "How often does the hurricane deductible apply?" was read as asking the deductible's
+    amount, and answered with "2% of the dwelling limit"."""
+    from steward.answering.answertypes import FREQUENCY, expected_types, type_match
+
+    wanted = expected_types("What is the hurricane deductible in Florida: how often does it apply?")
+    assert wanted == {FREQUENCY}
+    assert type_match(wanted, "It applies once per hurricane season, not once per storm.") == 1
+    assert type_match(wanted, "Passwords must be changed every 180 days.") == 1
+    assert type_match(wanted, "A deductible of 2% of the dwelling limit applies.") == -1
+    assert type_match(wanted, "The fee is charged per transaction for each account.") == -1
+
+
 @pytest.mark.parametrize(
     "attack",
     [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-MONEY, PERCENT, DURATION, TIME, PHONE, EXT, CODE, COUNT, NAV, DATE = (
+MONEY, PERCENT, DURATION, TIME, PHONE, EXT, CODE, COUNT, NAV, DATE, FREQUENCY = (
     "money",
     "percent",
     "duration",
@@ -22,6 +22,7 @@ MONEY, PERCENT, DURATION, TIME, PHONE, EXT, CODE, COUNT, NAV, DATE = (
     "count",
     "nav",
     "date",
+    "frequency",
 )
 _NUMWORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty)"
@@ -50,6 +51,15 @@ _VALUE_RES: dict[str, re.Pattern[str]] = {
     CODE: re.compile(r"\b[A-Z]{2,}[A-Z0-9]*(?:-[A-Z0-9]+)+\b|\b(?i:code|codes)[:\s]+[A-Z]{2,}\b"),
     COUNT: re.compile(rf"\b\d[\d,]*\b|\b{_NUMWORD}\b|\bany (?:two|three|four)\b", re.I),
     NAV: re.compile(r"\w\s?>\s?\w"),
+    # How often: "once per hurricane season", "twice a year", "every 90 days", "annually".
+    FREQUENCY: re.compile(
+        r"\b(?:once|twice|(?:\d+|three|four|five|six|ten)\s+times)\b"
+        r"|\b(?:every|each|per|a|an)\s+(?:\d+\s+|other\s+)?(?:calendar\s+|business\s+|hurricane\s+)?"
+        r"(?:years?|months?|weeks?|days?|hours?|seasons?|quarters?|storms?|billing\s+cycles?"
+        r"|statement\s+cycles?|policy\s+terms?|renewals?)\b"
+        r"|\b(?:annually|yearly|monthly|weekly|daily|quarterly|biweekly|hourly)\b",
+        re.I,
+    ),
     DATE: re.compile(
         r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}\b"
         r"|\b\d{4}-\d{2}-\d{2}\b|\bdecember 31\b",
@@ -59,6 +69,11 @@ _VALUE_RES: dict[str, re.Pattern[str]] = {
 
 # (question pattern, acceptable answer types); the first matching pattern wins.
 _QUESTION_RULES: list[tuple[re.Pattern[str], frozenset[str]]] = [
+    # Before the amount rule: "how often does the hurricane deductible apply?" asks how often.
+    (
+        re.compile(r"\bhow\s+(?:often|frequently)\b|\bhow\s+many\s+times\b", re.I),
+        frozenset({FREQUENCY}),
+    ),
     (re.compile(r"\b(which|what)\s+(extension|ext)\b", re.I), frozenset({EXT, PHONE})),
     (
         re.compile(
