@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from steward import audit
+from steward.guard.kinds import edits1
 from steward.identity.auth import principal_for
 from steward.pipeline.decide import Decision
 from steward.pipeline.orchestrator import ask
 from steward.pipeline.record import message
-from steward.retrieval.spelling import Speller, edits1
+from steward.retrieval.spelling import Speller
 from steward.runtime import Runtime
 
 

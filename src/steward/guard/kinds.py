@@ -147,6 +147,20 @@ def _typo_index() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in index.items()}
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def edits1(word: str) -> set[str]:
+    """Every string one change away from ``word``: a letter deleted, swapped with the next,
+    replaced or inserted (the Damerau-Levenshtein neighbours)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    deletes = {a + b[1:] for a, b in splits if b}
+    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    inserts = {a + c + b for a, b in splits for c in _LETTERS}
+    return (deletes | swaps | replaces | inserts) - {word}
+
+
 def one_edit(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` are one edit apart: an insertion, a deletion, a substitution or a
     swap of two neighbouring letters (optimal string alignment distance 1)."""
@@ -973,11 +987,12 @@ _SAID_NOT = frozenset(
         "everything something nobody someone everyone anything goodbye bye nope yeah sure"
     ).split()
 )
+_LIVES = r"(?:lives|lived|resides|resided)\s+(?:at|on|in)"
 _VERB_AFTER = re.compile(
     r"\s+(?:(?:has|had|just|also)\s+)?(?i:called|phoned|rang|emailed|e-mailed|wrote|asked|said"
     r"|reported|complained|disputed|requested|visited|wants|wanted|needs|needed|signed"
     # "Csanád P Gere lives at 3178 ...": where a person lives.
-    r"|lives\s+(?:at|on|in)|lived\s+(?:at|on|in)|resides\s+(?:at|on|in))\b"
+    r"|" + _LIVES + r")\b"
 )
 # A person's name with a middle initial, with or without its stop: "Szabina J Gelencsér",
 # "Agatha Á Ottarsdóttir", "Vide A. Persson". The initial is what marks a name here ("Plan B
@@ -1015,7 +1030,7 @@ _SURNAME_CUE = re.compile(
 # One word cased as a name before where a person lives ("Timotea lives on ...") or before
 # the company the person is from ("Dzhambek is from Civic Impulse LLC").
 _ONE_WORD_BEFORE = re.compile(rf"(?<![\w'’-])({_CAP_WORD})(?=[^\S\n]+)")
-_LIVES_AFTER = re.compile(r"[^\S\n]+(?:lives|lived|resides|resided)[^\S\n]+(?:at|on|in)\b")
+_LIVES_AFTER = re.compile(rf"[^\S\n]+{_LIVES}\b")
 _FROM_COMPANY = re.compile(
     r"[^\S\n]+(?:is[^\S\n]+|was[^\S\n]+)?(?i:from|of|at|with)[^\S\n]+(?:[A-Z][\w&'.-]*[^\S\n]+){1,4}"
     r"(?i:inc|llc|ltd|limited|plc|gmbh|corp|corporation|company|co|group|partners)\b"
@@ -1720,7 +1735,6 @@ def _rare(word: str) -> bool:
     return row < 0 or row >= _FREQUENT_WORDS
 
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _VECTOR_ROWS = 1 << 30  # any row
 
 
@@ -1728,16 +1742,10 @@ def _near_frequent(word: str) -> bool:
     """Whether a word is one typing slip (a letter dropped, added, changed or two swapped) from
     an English word: "Rentl", "Roadsde", "Cancellaton" are mistyped words, not names."""
     w = word.lower()
-    splits = [(w[:i], w[i:]) for i in range(len(w) + 1)]
-    edits = {a + b[1:] for a, b in splits if b}
-    edits |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    edits |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-    edits |= {a + c + b for a, b in splits for c in _LETTERS}
-    edits.discard(w)
     # A long word near any word with a vector ("Cancellaton"); a short one only near a
     # frequent word, since short names are one letter from many words ("Ama", "amp").
     top = _VECTOR_ROWS if len(w) >= 7 else _FREQUENT_WORDS
-    return any(0 <= vector_row(e) < top for e in edits if len(e) > 2)
+    return any(0 <= vector_row(e) < top for e in edits1(w) if len(e) > 2)
 
 
 def _rare_word_names(text: str) -> list[Span]:
@@ -2128,20 +2136,25 @@ def vector_row(word: str) -> int:
     """The row of the model's word-vector table that holds ``word`` (in lower case), or -1:
     none, or no model with vectors (the small one, or none installed). Two spellings in one
     row are one word to the model ("recieve" and "receive")."""
+    table = _vector_table()
+    return -1 if table is None else int(table.find(key=word.lower()))
+
+
+@cache
+def _vector_table() -> Any:
+    """The installed model's word-vector table, or None (looked up once: the typo check asks
+    it hundreds of times a word)."""
     if not ner_available():
-        return -1
+        return None
     model = _ner_model()
     if model is None or not model.vocab.vectors.shape[0]:
-        return -1
-    return int(model.vocab.vectors.find(key=word.lower()))
+        return None
+    return model.vocab.vectors
 
 
 def has_word_vectors() -> bool:
     """Whether an installed model has a word-vector table (``vector_row`` can answer)."""
-    if not ner_available():
-        return False
-    model = _ner_model()
-    return model is not None and bool(model.vocab.vectors.shape[0])
+    return _vector_table() is not None
 
 
 def english_word(word: str) -> bool:
@@ -2397,3 +2410,26 @@ class WidePhoneRecognizer(PhoneRecognizer):
                 continue  # "my claim number is 2024-118-4432": a reference, not a phone
             out.append(Span("PHONE", m.start(), m.end(), 0.6, self.name))
         return out
+
+
+_OWNED_BEFORE = re.compile(r"(?i)\b(?:my|our|your|his|her|their)[^\S\n]+$")
+_VEHICLE_AFTER = re.compile(
+    r"(?i)[^\S\n]+(?:van|car|truck|suv|pickup|pick-up|lorry|motorbike|motorcycle|scooter"
+    r"|camper|campervan|motorhome|caravan|trailer|hatchback|sedan|saloon|estate|coupe|minivan"
+    r"|bus|tractor|boat|yacht)\b"
+)
+
+
+def owned_thing(text: str, sp: Span) -> bool:
+    """Whether a name found without a cue is a thing someone owns, a vehicle's make and model:
+    before a vehicle word ("my Kangoo van"; "Vivaro van", the model taking the vehicle in), or
+    after "my" where the model does not read it alone as a person ("my Škoda Octavia needs a
+    jump-start"; "my Sarah Jones" is one)."""
+    if sp.kind != "NAME" or sp.recognizer not in (NerNameRecognizer.name, VERB_RULE):
+        return False
+    value = text[sp.start : sp.end]
+    last = sp.start + value.rfind(" ")
+    if _VEHICLE_AFTER.match(text, sp.end) or (last > sp.start and _VEHICLE_AFTER.match(text, last)):
+        return True
+    owned = _OWNED_BEFORE.search(text, max(0, sp.start - 12), sp.start)
+    return owned is not None and not _reads_as_person(value)

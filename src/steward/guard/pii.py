@@ -1215,28 +1215,6 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
     return out + added if added else spans
 
 
-_OWNED_BEFORE = re.compile(r"(?i)\b(?:my|our|your|his|her|their)[^\S\n]+$")
-_VEHICLE_AFTER = re.compile(
-    r"(?i)[^\S\n]+(?:van|car|truck|suv|pickup|pick-up|lorry|motorbike|motorcycle|scooter"
-    r"|camper|campervan|motorhome|caravan|trailer|hatchback|sedan|saloon|estate|coupe|minivan"
-    r"|bus|tractor|boat|yacht)\b"
-)
-
-
-def _owned_thing(text: str, sp: Span) -> bool:
-    """Whether a name found without a cue is a thing someone owns (a vehicle's make and model)."""
-    if sp.kind != "NAME" or sp.recognizer not in ("ner", "name-verb"):
-        return False
-    from steward.guard.kinds import _reads_as_person
-
-    value = text[sp.start : sp.end]
-    last = sp.start + value.rfind(" ")  # "Vivaro van": the model took the vehicle in
-    if _VEHICLE_AFTER.match(text, sp.end) or (last > sp.start and _VEHICLE_AFTER.match(text, last)):
-        return True
-    owned = _OWNED_BEFORE.search(text, max(0, sp.start - 12), sp.start)
-    return owned is not None and not _reads_as_person(value)
-
-
 class Masker:
     """Replaces personal values with stable tokens. Thread-safe; reuse one per store."""
 
@@ -1360,11 +1338,11 @@ class Masker:
                     and self.vocabulary(text[sp.start : sp.end])
                 )
             ]
-        # What someone owns or drives, read as a name without a cue: "my Škoda Octavia needs a
-        # jump-start" (after "my" where the model does not read it alone as a person: "my
-        # Sarah Jones" is one), "my Kangoo van", "the Vivaro van" (an insurer hears makes and
-        # models).
-        spans = [sp for sp in spans if not _owned_thing(text, sp)]
+        # What someone owns or drives, read as a name without a cue (an insurer hears makes
+        # and models): "my Kangoo van", "my Škoda Octavia needs a jump-start".
+        from steward.guard.kinds import owned_thing
+
+        spans = [sp for sp in spans if not owned_thing(text, sp)]
         # A name the model reads inside an address is the street's ("77 avenida xochimilco").
         addresses = [(sp.start, sp.end) for sp in spans if sp.kind == "ADDRESS"]
         spans = [

@@ -129,16 +129,26 @@ def _with_secret_reply(rt: Runtime, t: Turn, text: str, found: list[Span]) -> li
     answer is dropped as that secret (``secret_reply``), over whatever else was found in it."""
     if len(text.split()) > 2 * SECRET_REPLY_WORDS:
         return found
-    previous = None
-    if t.conversation_id is not None:
-        previous = rt.conversations.last_question(t.conversation_id)
-    if previous is None and t.previous:
-        previous = rt.masker.mask(defang_tokens(t.previous)).text
+    previous = previous_question(rt, t)
     extra = secret_reply(text, previous) if previous else []
     if not extra:
         return found
     kept = [sp for sp in found if all(sp.end <= e.start or sp.start >= e.end for e in extra)]
     return sorted(kept + extra, key=lambda sp: sp.start)
+
+
+def previous_question(rt: Runtime, t: Turn) -> str:
+    """The asker's previous question, masked ("" when none): the conversation's last one, or
+    the one a client that keeps the history sent. Looked up once a turn (the guard and the
+    follow-up rewrite both read it)."""
+    if t.previous_masked is None:
+        previous = None
+        if t.conversation_id is not None:
+            previous = rt.conversations.last_question(t.conversation_id)
+        if previous is None and t.previous:
+            previous = rt.masker.mask(defang_tokens(t.previous)).text
+        t.previous_masked = previous or ""
+    return t.previous_masked
 
 
 def visible(rt: Runtime, t: Turn) -> Revealed:
@@ -165,11 +175,7 @@ def understand(rt: Runtime, t: Turn) -> Decision | None:
         seen = replace(seen, text=courtesy_stripped(latin_look_alikes(seen.text)))
         t.standalone = seen.text
         if is_follow_up(seen.text):
-            previous = None
-            if t.conversation_id is not None:
-                previous = rt.conversations.last_question(t.conversation_id)
-            if previous is None and t.previous:
-                previous = rt.masker.mask(defang_tokens(t.previous)).text
+            previous = previous_question(rt, t)
             if previous:
                 t.standalone = rewrite(seen.text, previous)
         seen = replace(seen, text=t.standalone)

@@ -109,6 +109,9 @@ class Turn:
     timer: Timer = field(default_factory=Timer)
     conversation_id: str | None = None
     previous: str | None = None  # the prior question, when the client keeps the history
+    # The asker's previous question, masked, once looked up (``stages.previous_question``):
+    # None until then, "" when there is none.
+    previous_masked: str | None = None
     streaming: bool = False  # send verified sentences as the model writes them
     # What the audit row says of a question that never reached the guard (a request that
     # failed first, e.g. asking into another asker's conversation); the guard stage sets the

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
+from steward.guard.kinds import edits1
 from steward.retrieval.search import query_terms
 from steward.store.models import Chunk
 
@@ -38,18 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MIN_LENGTH = 5
 _PLAIN = re.compile(r"[a-z]+")
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def edits1(word: str) -> set[str]:
-    """Every string one change away from ``word``: a letter deleted, swapped with the next,
-    replaced or inserted (the Damerau-Levenshtein neighbours)."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    deletes = {a + b[1:] for a, b in splits if b}
-    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-    inserts = {a + c + b for a, b in splits for c in _LETTERS}
-    return (deletes | swaps | replaces | inserts) - {word}
 
 
 @dataclass(frozen=True)
