@@ -70,9 +70,9 @@ _COUNTRIES = (
     r"|Ukraine|United Kingdom|United States|Uruguay|Venezuela"
 )
 # US military and diplomatic mail (USPS Publication 28): "PSC 1437, Box 3833, APO AA 66791",
-# "Unit 5477 Box 8244 DPO AP 15730", "USNS Comfort FPO AE 09563".
+# "Unit 5477 Box 8244 DPO AP 15730", "USNS Comfort FPO AE 09563", "USNV Botolen FPO AE 12382".
 _MILITARY = re.compile(
-    r"(?<![\w-])(?:(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{1,5}|(?:USNS|USS|USCGC)\s+"
+    r"(?<![\w-])(?:(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{1,5}|(?:USNS|USNV|USS|USCGC)\s+"
     rf"[A-ZÀ-ÖØ-Þ]{_L}+(?:\s+[A-ZÀ-ÖØ-Þ]{_L}+)?),?\s+(?:APO|FPO|DPO)\s+A[AEP]\s+\d{{5}}(?!\d)",
     re.IGNORECASE,
 )
@@ -95,6 +95,14 @@ _POSTCODE_ANCHORED = re.compile(
     rf"(?=,?\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
     rf"|(?:[A-Z]{{1,2}}-)?\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
     r"(?:\s+[A-Z])?(?=\s*(?:[,.;:!?)]|$))))"
+)
+# A street of any name between two numbers, the first line of an address block whose town,
+# postcode or region follows ("50541 Mlýnská 1540\nTrancoso\n, GU\n Portugal 44674", "641
+# Dašická 688, Turkovice u Prelouce"): only where ``block_end`` reads such a block after it.
+_NUMBERED_NAME = re.compile(
+    rf"(?<![\w$€£.,/:-])\d{{1,6}}[^\S\n]+[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*"
+    rf"(?:[^\S\n]+[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*){{0,3}}[^\S\n]+\d{{1,5}}[A-Za-z]?"
+    rf"(?:,?[^\S\n]+(?i:{_UNIT})[^\S\n]*\d{{1,5}}[A-Za-z]?)?(?![\w.,/%:-]\w)"
 )
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
@@ -204,6 +212,13 @@ class ContinentalAddressRecognizer:
                 continue
             end = m.start() + len(piece)
             out.append(Span("ADDRESS", m.start(), end, 0.95, self.name))
+        for m in _NUMBERED_NAME.finditer(text):
+            words = re.findall(rf"{_L}[\w-]*", m.group())
+            if all(english_word(w) for w in words):
+                continue  # "12 Items 40, London": English words are no foreign street
+            end = block_end(text, m.end())
+            if end > m.end():
+                out.append(Span("ADDRESS", m.start(), end, 0.72, self.name))
         for m in [*_STREET.finditer(text), *_POSTCODE_ANCHORED.finditer(text)]:
             fused = m.groupdict().get("fused")
             if fused and english_word(fused):
@@ -530,8 +545,8 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
             postcode_before = m.re is _BLOCK_POSTCODE
         elif m := _BLOCK_TOWN.match(text, at):
             words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
-            if words & _NOT_TOWN:
-                break
+            if words & _NOT_TOWN or text.startswith(":", m.end()):
+                break  # a label is no town: "...PA 73161\nMobile: 432 03 163"
             # A town after its postcode ("80331 München"), or after a comma ending the sentence.
             anchor = postcode_before or (comma and bool(_SENTENCE_ENDS.match(text, m.end())))
             town_before = True

@@ -2433,3 +2433,75 @@ def owned_thing(text: str, sp: Span) -> bool:
         return True
     owned = _OWNED_BEFORE.search(text, max(0, sp.start - 12), sp.start)
     return owned is not None and not _reads_as_person(value)
+
+
+# A firm named after its partners: three surnames in a list ("Barnett, Melton and Garcia",
+# "Skadden, Arps & Meagher"), read as a firm where a firm's word follows it or another item of
+# its list ("... Orchestra", "... Ltd", "Lucid and Loveland Technologies"), where "The" opens it,
+# or where it stands alone on a line of a contact block. Three given names in a list ("my kids
+# Anna, Ben and Carl") are people, and so are the items after a word for people ("founders:").
+_FIRM_TRIPLE = re.compile(
+    rf"(?<![\w'’-])({_CAP_WORD}),[^\S\n]+({_CAP_WORD}),?[^\S\n]+(?:and|&)[^\S\n]+({_CAP_WORD})"
+    r"(?![\w'’-])"
+)
+_FIRM_SUFFIX = (
+    r"(?:Orchestra|Band|Quartet|Ensemble|Partners|Partnership|Associates|Group|Holdings|"
+    r"Technologies|Technology|Solutions|Consulting|Capital|Ventures|Industries|Enterprises|"
+    r"Company|Co|Corp|Corporation|Inc|Incorporated|Ltd|Limited|LLC|LLP|PLC|GmbH|AG|SA|BV|NV|"
+    r"Law|Solicitors|Attorneys|Accountants|Architects|Agency|Studios?|Records|Media|Bank|"
+    r"Insurance|Realty|Properties|Foundation|Institute)\b"
+)
+_LIST_JOIN = r"(?:,|[^\S\n]+(?:and|&))"
+_FIRM_AFTER = re.compile(
+    rf"(?:{_LIST_JOIN}[^\S\n]+{_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})*)*{_LIST_JOIN}?[^\S\n]+"
+    rf"(?:{_CAP_WORD}[^\S\n]+)*{_FIRM_SUFFIX}|[^\S\n]+(?:law firm|solicitors|attorneys|"
+    r"accountants|architects|lawyers)\b"
+)
+_THE_BEFORE = re.compile(r"(?<![\w'’-])The[^\S\n]+$")
+_PEOPLE_BEFORE = re.compile(
+    r"(?i)\b(?:founders?|children|kids|sons|daughters|friends|colleagues|siblings|brothers|"
+    r"sisters|parents|grandchildren|tenants|beneficiaries|directors|owners|signatories|"
+    r"trustees|executors|members|guests|dependants|dependents|heirs|people|persons)\b[^\n.!?]{0,12}$"
+)
+_FAMILY_AFTER = re.compile(r"(?i)[^\S\n]+(?:famil(?:y|ies)|households?|estates?)\b")
+
+
+def firm_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` names a firm after its partners (see ``_FIRM_TRIPLE``)."""
+    out = []
+    for m in _FIRM_TRIPLE.finditer(text):
+        before = text[max(0, m.start() - 60) : m.start()]
+        if _PEOPLE_BEFORE.search(before) or _FAMILY_AFTER.match(text, m.end()):
+            continue
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = text.find("\n", m.end())
+        line_end = len(text) if line_end < 0 else line_end
+        alone = (
+            re.fullmatch(r"[\s>*•-]*", text[line_start : m.start()]) is not None
+            and not text[m.end() : line_end].strip(" \t.,;")
+            and "\n" in text.strip()
+        )
+        if alone or _THE_BEFORE.search(before) or _FIRM_AFTER.match(text, m.end()):
+            out.append((m.start(), m.end()))
+    return out
+
+
+# A word for what someone is, not who, ends its phrase: "the Cinematographer, said" ("the
+# Castro novel", "a Hedvig Arvidsson concert" name a person).
+_CLAUSE_END = re.compile(r"[^\S\n]*(?:[,.;:!?)]|$)")
+_ARTICLE_BEFORE = re.compile(r"(?<![\w'’-])(?i:the|a|an)[^\S\n]+$")
+
+
+def named_thing(text: str, sp: Span, firms: list[tuple[int, int]]) -> bool:
+    """Whether a name found without a cue is a firm's (inside ``firm_spans``) or a title after
+    an article that ends its phrase ("the Cinematographer, said"; "the Castro novel" is a
+    person's)."""
+    if sp.kind != "NAME" or sp.recognizer in ("declared", "known"):
+        return False
+    if any(a <= sp.start and sp.end <= b for a, b in firms):
+        return True
+    return (
+        sp.recognizer == NerNameRecognizer.name
+        and _ARTICLE_BEFORE.search(text, max(0, sp.start - 8), sp.start) is not None
+        and _CLAUSE_END.match(text, sp.end) is not None
+    )

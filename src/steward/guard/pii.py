@@ -1340,9 +1340,14 @@ class Masker:
             ]
         # What someone owns or drives, read as a name without a cue (an insurer hears makes
         # and models): "my Kangoo van", "my Škoda Octavia needs a jump-start".
-        from steward.guard.kinds import owned_thing
+        # ... and a firm named after its partners or a title after an article is no one's name
+        # ("Barnett, Melton and Garcia" on a contact card's line, "the Cinematographer").
+        from steward.guard.kinds import firm_spans, named_thing, owned_thing
 
-        spans = [sp for sp in spans if not owned_thing(text, sp)]
+        firms = firm_spans(text)
+        spans = [
+            sp for sp in spans if not owned_thing(text, sp) and not named_thing(text, sp, firms)
+        ]
         # A name the model reads inside an address is the street's ("77 avenida xochimilco").
         addresses = [(sp.start, sp.end) for sp in spans if sp.kind == "ADDRESS"]
         spans = [
@@ -1362,7 +1367,11 @@ class Masker:
         chosen = _name_neighbours(
             text, _repeated_names(text, chosen, self.vocabulary), self.vocabulary
         )
-        chosen = _listed_names(text, chosen, self.vocabulary)
+        chosen = [
+            sp
+            for sp in _listed_names(text, chosen, self.vocabulary)
+            if not (sp.recognizer == "name-listed" and named_thing(text, sp, firms))
+        ]
         chosen = _joined_addresses(text, sorted(chosen, key=lambda sp: sp.start))
         return _sentences_cut(text, _address_blocks(text, _units_before(text, chosen)))
 
