@@ -11,44 +11,43 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from steward import plugins
-from steward.answering.answer import Answerer
-from steward.answering.judge import ModelJudge
-from steward.answering.providers.base import Provider
 from steward.config.settings import Settings, load_settings
 from steward.core.errors import ConfigError, InputError, VectorSpaceError
-from steward.guard import Masker, TokenBook, load_or_create_key, recognizers_for
-from steward.guard.injection import InjectionDetector, InjectionModel
-from steward.guard.vault import Vault, load_vault_key
-from steward.identity.auth import OidcConfig, TokenVerifier
+from steward.guard.pii import load_or_create_key
 from steward.identity.authz import Authorizer, group_grants, role_table
-from steward.identity.sessions import Sessions
-from steward.models.embeddings import Embedder, vector_space
-from steward.models.intents import IntentModel
-from steward.models.risk import RiskModel
-from steward.models.risk import shipped as shipped_risk
-from steward.pipeline.cache import AnswerCache
-from steward.pipeline.conversations import Conversations
-from steward.pipeline.handoff import HandoffQueue
-from steward.pipeline.policy import Policy, PolicyBook
-from steward.retrieval.engines import open_index
-from steward.retrieval.rerank import Reranker, SentenceReranker
-from steward.retrieval.search import Filter, HybridSearch, SearchIndex
-from steward.retrieval.spelling import Speller, WordVectors
 from steward.store import Store, open_store, sealed
-from steward.store.chunks import ChunkRepository
 from steward.store.models import AclSet
 
 if TYPE_CHECKING:
     from steward.actions.service import ActionService
+    from steward.answering.answer import Answerer
+    from steward.answering.judge import ModelJudge
+    from steward.answering.providers.base import Provider
     from steward.evals.runs import EvalService
+    from steward.guard.injection import InjectionDetector
+    from steward.guard.pii import Masker
+    from steward.guard.vault import Vault
+    from steward.identity.auth import TokenVerifier
+    from steward.identity.sessions import Sessions
+    from steward.models.embeddings import Embedder
+    from steward.models.intents import IntentModel
+    from steward.models.risk import RiskModel
     from steward.operations.alerts import AlertBook
     from steward.operations.budgets import BudgetService
     from steward.operations.feedback import FeedbackService
     from steward.operations.review import ReviewQueue
     from steward.operations.switches import SwitchBoard
+    from steward.pipeline.cache import AnswerCache
+    from steward.pipeline.conversations import Conversations
+    from steward.pipeline.handoff import HandoffQueue
+    from steward.pipeline.policy import Policy, PolicyBook
     from steward.profiles.registry import Profiles
+    from steward.retrieval.rerank import Reranker, SentenceReranker
+    from steward.retrieval.search import HybridSearch, SearchIndex
+    from steward.retrieval.spelling import Speller
     from steward.sponsor.records import RecordService
     from steward.sponsor.rollout import Rollout
+    from steward.store.chunks import ChunkRepository
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +99,8 @@ class Runtime:
 
     @cached_property
     def index(self) -> SearchIndex:
+        from steward.retrieval.engines import open_index
+
         return open_index(
             self.store, self.embedder.dim, match_share=self.settings.retrieval.pg_common_word_share
         )
@@ -108,6 +109,7 @@ class Runtime:
     def chunks(self) -> ChunkRepository:
         """The one writer of chunks: rows, this engine's index, vectors, knowledge version."""
         from steward.knowledge.pipeline import embed_chunk
+        from steward.store.chunks import ChunkRepository
 
         return ChunkRepository(self.index, partial(embed_chunk, self.embedder))
 
@@ -121,11 +123,15 @@ class Runtime:
     @cached_property
     def speller(self) -> Speller:
         """Misspelt question words read as the knowledge base's (STEWARD_SPELLING)."""
+        from steward.retrieval.spelling import Speller, WordVectors
+
         vectors = WordVectors.installed() if self.settings.retrieval.spelling else None
         return Speller(self.store, self.index, vectors)
 
     @cached_property
     def _search(self) -> HybridSearch:
+        from steward.retrieval.search import HybridSearch
+
         s = self.settings
         weights = {"lexical": s.retrieval.weight_lexical, "dense": s.retrieval.weight_dense}
         return HybridSearch(
@@ -140,6 +146,8 @@ class Runtime:
     @property
     def vector_space(self) -> str:
         """The model whose vectors this runtime makes (``embedder_space`` names it, if set)."""
+        from steward.models.embeddings import vector_space
+
         return self.settings.embedding.space or vector_space(self.embedder)
 
     def check_vector_space(self, *, recheck_after_s: float = 5.0) -> None:
@@ -161,6 +169,8 @@ class Runtime:
 
     @cached_property
     def sentence_reranker(self) -> SentenceReranker:
+        from steward.retrieval.rerank import SentenceReranker
+
         s = self.settings
         return SentenceReranker(
             self.store, self.embedder.dim, s.retrieval.rerank_depth, s.retrieval.rrf_k
@@ -178,6 +188,8 @@ class Runtime:
 
     @cached_property
     def masker(self) -> Masker:
+        from steward.guard.pii import Masker, TokenBook, recognizers_for
+
         try:
             recognizers = recognizers_for(self.settings.privacy.pii_recognizers_file)
         except InputError as exc:
@@ -196,7 +208,7 @@ class Runtime:
         """Whether every content word of ``text`` occurs in the knowledge base (any access
         list): the bank's own words, such as a product's name. Records' personal values are
         masked in it, so a customer's name is not among them."""
-        from steward.retrieval.search import query_terms
+        from steward.retrieval.search import Filter, query_terms
 
         terms = query_terms(text)
         if not terms:
@@ -224,10 +236,14 @@ class Runtime:
     @cached_property
     def judge(self) -> ModelJudge | None:
         """The model's second opinion, when STEWARD_JUDGE turns it on."""
+        from steward.answering.judge import ModelJudge
+
         return ModelJudge.from_settings(self.settings)
 
     @cached_property
     def answerer(self) -> Answerer:
+        from steward.answering.answer import Answerer
+
         if self.settings.answering.fallback == "none":
             return Answerer(self.provider, fallback=None)
         return Answerer(self.provider)
@@ -235,6 +251,8 @@ class Runtime:
     @cached_property
     def verifier(self) -> TokenVerifier | None:
         """Validates OIDC bearer tokens when a JWKS file is configured."""
+        from steward.identity.auth import OidcConfig, TokenVerifier
+
         s = self.settings
         if s.identity.oidc_jwks_file is None:
             return None
@@ -268,6 +286,8 @@ class Runtime:
     @cached_property
     def vault(self) -> Vault | None:
         """The encrypted vault of raw personal values, when a vault key is configured."""
+        from steward.guard.vault import Vault, load_vault_key
+
         secret = self.settings.privacy.vault_key
         key_hex = secret.get_secret_value() if secret is not None else None
         key = load_vault_key(key_hex, self.settings.privacy.vault_key_file)
@@ -277,11 +297,15 @@ class Runtime:
 
     @cached_property
     def conversations(self) -> Conversations:
+        from steward.pipeline.conversations import Conversations
+
         return Conversations(self.store, self.authz)
 
     @cached_property
     def sessions(self) -> Sessions:
         """Signed-in browser sessions (the chat page's and the console's cookie)."""
+        from steward.identity.sessions import Sessions
+
         return Sessions(self.store, self.settings.session)
 
     @cached_property
@@ -363,14 +387,20 @@ class Runtime:
 
     @cached_property
     def handoff(self) -> HandoffQueue:
+        from steward.pipeline.handoff import HandoffQueue
+
         return HandoffQueue(self.store, self.conversations, self.masker, self.authz)
 
     @cached_property
     def cache(self) -> AnswerCache:
+        from steward.pipeline.cache import AnswerCache
+
         return AnswerCache(self.store, self.settings.cache.semantic_cache_threshold)
 
     @cached_property
     def policies(self) -> PolicyBook:
+        from steward.pipeline.policy import Policy, PolicyBook
+
         return PolicyBook(
             self.settings.policy.policy_dir, Policy.from_settings(self.settings), self.store
         )
@@ -383,6 +413,8 @@ class Runtime:
     @cached_property
     def injection(self) -> InjectionDetector:
         """Injection rules, plus the operator's trained model if there is one."""
+        from steward.guard.injection import InjectionDetector, InjectionModel
+
         path = self.settings.policy.injection_model or self.settings.home / "guard" / "injection"
         if not path.with_suffix(".json").exists():
             if self.settings.policy.injection_model is not None:
@@ -394,6 +426,10 @@ class Runtime:
     def risk(self) -> RiskModel | None:
         """The learned risk detector: the operator's, else the one that ships with Steward. A
         model that reads another embedder's vectors is replaced by its text-only companion."""
+        from steward.models.embeddings import vector_space
+        from steward.models.risk import RiskModel
+        from steward.models.risk import shipped as shipped_risk
+
         if not self.settings.policy.risk_detector:
             return None
         path = self.settings.policy.risk_model or self.settings.home / "guard" / "risk"
@@ -421,6 +457,8 @@ class Runtime:
     @cached_property
     def intents(self) -> IntentModel | None:
         """The operator's trained intent model, if there is one."""
+        from steward.models.intents import IntentModel
+
         path = self.settings.policy.intent_model or self.settings.home / "intents" / "model"
         if not path.with_suffix(".json").exists():
             if self.settings.policy.intent_model is not None:
@@ -430,6 +468,8 @@ class Runtime:
 
     def warm(self) -> None:
         """Build every component now (and load the model), not on the first request."""
+        from steward.retrieval.search import Filter
+
         with self._lock:
             _ = self._search, self.masker, self.answerer, self.policies, self.verifier, self.vault
             _ = self.intents, self.cache, self.handoff, self.injection, self.risk, self.judge
