@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,32 +37,39 @@ class LinearTextModel:
     embed_weight: float  # 0: no sentence-embedding features
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def _vectorizers(self) -> tuple[Any, Any]:
-        """Built once per model (checking a fixed vocabulary costs more than using it)."""
-        built: tuple[Any, Any] | None = self.__dict__.get("_built")
+    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The coefficients of the word and the character features, one row per feature."""
+        built: tuple[np.ndarray, np.ndarray] | None = self.__dict__.get("_split")
         if built is None:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            word = TfidfVectorizer(vocabulary=self.word_vocab, **_WORD)
-            word.idf_ = self.word_idf
-            char = TfidfVectorizer(vocabulary=self.char_vocab, **_CHAR)
-            char.idf_ = self.char_idf
-            # Fitted state: transform() no longer re-validates the vocabulary on every call.
-            word.fixed_vocabulary_ = char.fixed_vocabulary_ = True
-            word.vocabulary_, char.vocabulary_ = self.word_vocab, self.char_vocab
-            built = self.__dict__["_built"] = (word, char)
+            words = len(self.word_vocab)
+            chars = len(self.char_vocab)
+            coef = np.asarray(self.coef, np.float64)
+            built = self.__dict__["_split"] = (
+                np.ascontiguousarray(coef[:, :words].T),
+                np.ascontiguousarray(coef[:, words : words + chars].T),
+            )
         return built
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
-        from scipy.sparse import csr_matrix, hstack
-
-        word, char = self._vectorizers()
-        blocks = [word.transform(texts), char.transform(texts)]
-        if self.embed_weight:
-            if vectors is None:
-                raise ValueError("this model needs sentence vectors")
-            blocks.append(csr_matrix(vectors * self.embed_weight))
-        logits = (hstack(blocks).tocsr() @ self.coef.T + self.intercept) / self.temperature
+        if self.embed_weight and vectors is None:
+            raise ValueError("this model needs sentence vectors")
+        word_coef, char_coef = self._weights()
+        words = len(self.word_vocab) + len(self.char_vocab)
+        logits = np.tile(np.asarray(self.intercept, np.float64), (len(texts), 1))
+        for row, text in enumerate(texts):
+            low = text.lower()
+            for grams, vocab, idf, coef in (
+                (word_ngrams(low), self.word_vocab, self.word_idf, word_coef),
+                (char_wb_ngrams(low), self.char_vocab, self.char_idf, char_coef),
+            ):
+                index, weight = tfidf(grams, vocab, idf)
+                if len(index):
+                    logits[row] += weight @ coef[index]
+        if self.embed_weight and vectors is not None:
+            logits += (np.asarray(vectors, np.float64) * self.embed_weight) @ np.asarray(
+                self.coef[:, words:], np.float64
+            ).T
+        logits /= self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return np.asarray(p / p.sum(axis=1, keepdims=True))
@@ -106,6 +114,47 @@ class LinearTextModel:
             float(meta["embed_weight"]),
             dict(meta.get("meta", {})),
         )
+
+
+# Inference reads the features as scikit-learn's TfidfVectorizer (the options above) writes
+# them, without importing it: scikit-learn and SciPy cost about two seconds in every process that
+# scores a question (a CLI command, each server worker), and only training needs them.
+# tests/test_textmodel.py checks both give the same vectors.
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_SPACES = re.compile(r"\s\s+")
+
+
+def word_ngrams(text: str) -> list[str]:
+    """Word 1- and 2-grams of a lower-cased text (``ngram_range=(1, 2)``)."""
+    tokens = _TOKEN.findall(text)
+    return tokens + [" ".join(tokens[i : i + 2]) for i in range(len(tokens) - 1)]
+
+
+def char_wb_ngrams(text: str) -> list[str]:
+    """Character 2- to 5-grams inside each word padded with a space (``analyzer="char_wb"``)."""
+    out: list[str] = []
+    for word in _SPACES.sub(" ", text).split():
+        padded = f" {word} "
+        for n in range(2, 6):
+            out.extend(padded[i : i + n] for i in range(max(1, len(padded) - n + 1)))
+            if len(padded) <= n:
+                break  # a short word counts once, whole
+    return out
+
+
+def tfidf(
+    grams: list[str], vocab: dict[str, int], idf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature indices and their L2-normalised sublinear TF-IDF weights."""
+    counts: dict[int, int] = {}
+    for g in grams:
+        i = vocab.get(g)
+        if i is not None:
+            counts[i] = counts.get(i, 0) + 1
+    index = np.fromiter(counts, np.int64, len(counts))
+    weight = (1.0 + np.log(np.fromiter(counts.values(), np.float64, len(counts)))) * idf[index]
+    norm = float(np.sqrt(weight @ weight))
+    return index, weight / norm if norm else weight
 
 
 def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
