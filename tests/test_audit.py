@@ -148,6 +148,8 @@ def test_exported_audit_holds_tokens_not_personal_values(
     dest = tmp_path / "audit.jsonl"
     r = run_cli("audit", "export", str(dest), home=kb_rt.settings.home, model_cache=model_cache)
     assert r.returncode == 0, r.stderr
+    # Owner-only whatever the umask: the rows hold answers the audit view withholds.
+    assert dest.stat().st_mode & 0o777 == 0o600
     text = dest.read_text()
     rows = [json.loads(line) for line in text.splitlines()]
     asked = [row for row in rows if "charged twice" in row["question"]]

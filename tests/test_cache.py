@@ -50,6 +50,20 @@ def test_a_reworded_question_with_other_numbers_is_no_semantic_hit(kb_rt) -> Non
     assert same_year.cache == "semantic"
 
 
+def test_an_abstention_is_served_only_to_the_same_question(kb_rt) -> None:
+    """The eleventh session's outside review: a reworded question was served the cached "I
+    don't know" of another, whose text lists the words that other question was searched for."""
+    cara = principal_for(kb_rt.store, "cara")
+    kb_rt.cache.semantic_threshold = 0.5
+    first = ask(kb_rt, cara, "What did the marketing team tell the auditors last spring?")
+    assert first.action == "abstain" and "auditors" in first.answer
+    again = ask(kb_rt, cara, "What did the marketing team tell the auditors last spring?")
+    assert again.cache == "exact" and again.answer == first.answer
+    reworded = ask(kb_rt, cara, "What did the marketing team say to the auditors last spring?")
+    assert reworded.action == "abstain" and reworded.cache is None
+    assert "say" in reworded.answer and "tell" not in reworded.answer
+
+
 def test_other_permissions_never_receive_a_cached_answer(kb_rt) -> None:
     kb_rt.cache.semantic_threshold = 0.5  # even a loose match must not cross the boundary
     fin = ask(kb_rt, principal_for(kb_rt.store, "fin"), BUDGET)

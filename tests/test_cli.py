@@ -110,8 +110,26 @@ def test_batch_keeps_order_and_survives_bad_lines(
 
 def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cache: Path) -> None:
     home = tmp_path / "home"
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"id": "q1", "question": "caf\xe9"}\n')
+    line = (
+        '{"id": "q1", "user": "u", "question": "fee?", "kind": "answerable", '
+        '"expected_action": "answer"'
+    )
+    misspelt = tmp_path / "misspelt.jsonl"  # a misspelt key would switch a leak check off
+    misspelt.write_text(line + ', "must_not_contian": ["secret"]}\n')
+    twice = tmp_path / "twice.jsonl"
+    twice.write_text(line + ', "id": "q2"}\n')
     cases = [
         (["ask", "--as", "ghost", "hello?"], "Unknown user 'ghost'"),
+        # The outside review of the eleventh session: files that are not UTF-8, unknown and
+        # repeated keys in a question file, a missing folder, a user nobody knows.
+        (["eval", "--questions", str(latin1)], "latin1.jsonl: not UTF-8 text"),
+        (["ask", "--batch", str(latin1)], "not UTF-8 text"),
+        (["eval", "--questions", str(misspelt)], "misspelt.jsonl:1: must_not_contian: Extra"),
+        (["eval", "--questions", str(twice)], "twice.jsonl:1: the key 'id' is written twice"),
+        (["tickets", "corrections", str(tmp_path / "no" / "x.jsonl")], "No such file"),
+        (["keys", "list", "--user", "nobody-here"], "Unknown user 'nobody-here'"),
         (["directory", "import", str(tmp_path / "missing.yaml")], "Cannot read directory file"),
         (["audit", "show", "01NOPE"], "No audit record"),
         (["ask", "--batch", str(tmp_path / "none.jsonl")], "Cannot read batch file"),

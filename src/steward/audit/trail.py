@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -347,7 +348,11 @@ def export_file(
     event (row count, file digest, window), written once the file is complete."""
     digest = hashlib.sha256()
     n = 0
-    with dest.open("w", encoding="utf-8") as fh:
+    # Owner-only (0600) whatever the umask: the rows hold answers and passages that the audit
+    # view withholds from operators who may not read them.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with open(fd, "w", encoding="utf-8") as fh:
         for row in export(store, since, until):
             line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
             fh.write(line)

@@ -90,6 +90,24 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted", markup=False)
         sys.exit(130)
+    except UnicodeDecodeError as exc:
+        if debug:
+            raise
+        # A file given on the command line that is not UTF-8 text (a spreadsheet's export in
+        # another encoding, a binary file): the readers that know the file name say so first.
+        err.print(
+            f"error: a file given is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8.",
+            markup=False,
+        )
+        sys.exit(2)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        if debug:
+            raise
+        # A path given on the command line that cannot be used as given.
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"error: {where}{exc.strerror or exc}.", markup=False)
+        sys.exit(2)
     except Exception as exc:  # usage errors and bugs: one line, no traceback
         # Usage errors come from the click that Typer ships (typer._click): recognise them by
         # their interface rather than by a private import path.

@@ -34,7 +34,10 @@ ANSWER_KINDS = ("answerable", "multi_doc", "stale", "pii")
 
 
 class Question(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Unknown keys are refused: a misspelt "must_not_contain" would silently switch a leak
+    # check off. "notes" (the corpus format's free text) and "source" (where a sampled or
+    # corrected question came from, evals/sets.py) are kept and not scored.
+    model_config = ConfigDict(extra="forbid")
     id: str
     user: str
     question: str
@@ -55,6 +58,8 @@ class Question(BaseModel):
     must_not_contain: list[str] = Field(default_factory=list)
     escalation_reason: str | None = None
     pii_in_question: list[str] = Field(default_factory=list)
+    notes: Any = None
+    source: dict[str, Any] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -88,17 +93,39 @@ class Question(BaseModel):
         )
 
 
+class _Repeated(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each written once ("id" twice is a mistake to name)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Repeated(key[:40])
+        out[key] = value
+    return out
+
+
 def load_questions(path: Path) -> list[Question]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"Cannot read question file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8."
+        ) from exc
     out = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            out.append(Question.model_validate(json.loads(line)))
+            out.append(Question.model_validate(json.loads(line, object_pairs_hook=_once)))
+        except _Repeated as exc:
+            raise InputError(f"{path}:{n}: the key {exc.key!r} is written twice.") from exc
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc
         except ValidationError as exc:

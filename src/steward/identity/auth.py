@@ -207,7 +207,11 @@ def expiry_from(text: str, now: datetime | None = None) -> datetime:
 
 
 def list_keys(store: Store, user_id: str | None = None) -> list[ApiKey]:
+    """Every key, or ``user_id``'s (a leaver's too; a user the directory never knew is an
+    error, as for ``create_key``: an empty list would read as "this user has no keys")."""
     with store.read() as s:
+        if user_id and s.get(User, user_id) is None:
+            raise NotFoundError(f"Unknown user {user_id!r}: no such id in the directory.")
         q = select(ApiKey).order_by(ApiKey.created_at)
         if user_id:
             q = q.where(ApiKey.user_id == user_id)

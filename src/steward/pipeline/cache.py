@@ -248,6 +248,10 @@ class AnswerCache:
             if question is not None and _numbers(self._question(keys[best])) != _numbers(question):
                 continue
             hit = self.get(keys[best], acl_ids, kb_version)
+            if hit is not None and hit.response.get("action") != "answer":
+                # An abstention's text names the words its own question was searched for: to
+                # another wording (another asker's, perhaps), only the same question gets it.
+                continue
             return Cached(hit.response, "semantic") if hit else None
         return None
 
