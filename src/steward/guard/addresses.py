@@ -54,7 +54,9 @@ _FUSED = (
 # German and Dutch ("Karl Johans vei 5", "Berliner Straße 12"); not the Norwegian "gate",
 # which is an airport's in English ("Boarding gate 12"): that one needs a postcode after it.
 _AFTER_NAME = (
-    r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\."
+    # Czech and Slovak too: "Václavské náměstí 832/19", "Vinohradská třída 12".
+    r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\.|náměstí|nám\.|třída|nábřeží"
+    r"|námestie|nábrežie"
     r"|vej|vei|veien|vegen|gata|gatan|gade|Straße|Strasse|straße|strasse|weg|allee|allé"
     r"|straat|laan|katu|gasse|platz"
 )
@@ -93,8 +95,11 @@ _POSTCODE_ANCHORED = re.compile(
     rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:-{_L}+)*(?:\s+(?:{_NAME_WORD}|{_SEPARATE_TYPE})){{0,3}}"
     rf"\s+{_NUMBER}"
     rf"(?=,?\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
-    rf"|(?:[A-Z]{{1,2}}-)?\d{{4,5}}\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
-    r"(?:\s+[A-Z])?(?=\s*(?:[,.;:!?)]|$))))"
+    # Czech, Slovak, Swedish and Greek postcodes are written "110 00"; a town's district
+    # number may follow it ("Praha 10").
+    rf"|(?:(?:[A-Z]{{1,2}}-)?\d{{4,5}}|\d{{3}}\s\d{{2}})"
+    rf"\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
+    r"(?:\s+[A-Z]|\s+\d{1,2})?(?=\s*(?:[,.;:!?)]|$))))"
 )
 # A street of any name between two numbers, the first line of an address block whose town,
 # postcode or region follows ("50541 Mlýnská 1540\nTrancoso\n, GU\n Portugal 44674", "641
@@ -106,6 +111,8 @@ _NUMBERED_NAME = re.compile(
 )
 # What may follow the street in an address block, each piece optional, in this order.
 _TAIL = re.compile(
+    # A Finnish staircase and flat after the house number: "Mannerheimintie 5 A 7".
+    r"(?:[^\S\n]+[A-H][^\S\n]?\d{1,3}(?![\w/]))?"
     rf"(?:,?\s+(?i:{_UNIT})\s*\d{{1,5}}[a-zA-Z]?)*"
     # A Spanish floor and door: "3º izq", "2o dcha".
     r"(?:,?\s+\d{1,2}[oº°ª]?\s*(?i:izq(?:da|uierda)?|izda|dcha|dch|der(?:echa)?)\.?)?"

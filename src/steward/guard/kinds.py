@@ -910,6 +910,11 @@ _NAME_CUE = re.compile(
     r"|insured|driver|owner))\s+to"
     r"|(?:customer|member|client|caller|beneficiary|payee|holder|policyholder|policy holder"
     r"|insured|claimant)(?:\s+(?:details|name))?"
+    # People listed after the word for them: "Beneficiaries: Hope, Faith and Grace", "Joint
+    # holders - Grace Park & Daniel Kim"; who was there: "the other driver was Amber Wood".
+    r"|(?:beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
+    r"|named drivers|executors|trustees|signatories|dependants|dependents)(?:\s*[-–—]|\s+are)?"
+    r"|(?:driver|passenger|witness|claimant|caller)\s+(?:was|is)"
     r"|user|speaking with|from my|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
@@ -1014,7 +1019,7 @@ _JOB_BEFORE = re.compile(
     r"(?i)(?<![\w'])(?:producer|songwriter|singer|director|author|writer|manager|adviser|advisor"
     r"|officer|representative|agent|analyst|consultant|broker|lawyer|attorney|solicitor"
     r"|accountant|banker|teller|engineer|doctor|nurse|professor|teacher|ceo|cfo|cto|founder"
-    r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman)[^\S\n]+$"
+    r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman),?[^\S\n]+$"
 )
 # A surname or given name alone after a cue that asks for it, in lower case as chat writes it:
 # "her maiden name is nyberg", "surname: mbeki, first name: thandiwe", "maiden name -
@@ -1339,6 +1344,36 @@ def _one_name(word: str) -> bool:
 _NOT_NAME_SUFFIX = re.compile(r"(?i)-(?:only|speaking|based|born|free|friendly|related)\b")
 
 
+_PEOPLE_CUE = re.compile(
+    r"(?i)(?<![\w'])(?:beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
+    r"|named drivers|executors|trustees|signatories|dependants|dependents)(?![\w'])"
+)
+_NEXT_LISTED = re.compile(rf"(?:,|[^\S\n]+(?:and|&))[^\S\n]+({_CAP_WORD})(?![\w'’-])")
+_NOT_SIGNER = frozenset(
+    ["bye", "again", "all", "everyone", "everybody", "team", "guys", "folks", "again", "much"]
+)
+_SIGN_OFF_CUE = re.compile(
+    r"(?i)(?<![\w'])(?:thanks|thank you|regards|cheers|sincerely|yours truly)(?![\w'])"
+)
+_RELATIVE_CUE = re.compile(rf"(?i)(?<![\w'])(?:{_RELATIVE})(?![\w'])")
+
+
+def _named_like_a_product(value: str) -> bool:
+    """A full name one of whose later words is a product's ("Hope Young", "Rich Gold")."""
+    words = value.replace(".", " ").split()
+    return (
+        len(words) >= 2
+        and words[0] not in _NOT_NAME
+        and not any(ch.isdigit() for ch in value)
+        and not _NOT_NAME_SUFFIX.search(value)
+    )
+
+
+def plausible_name(value: str) -> bool:
+    """No digit, no product or greeting word (``_NOT_NAME``), no "-based" or "-only" suffix."""
+    return _plausible_name(value)
+
+
 def _plausible_name(value: str) -> bool:
     words = value.replace(".", " ").split()
     return (
@@ -1527,6 +1562,14 @@ _CJK_SURNAMES = (
 )
 _CJK_SELF = re.compile(
     rf"(?:我叫|我的名字是|我的名字叫|本人)([{_CJK_SURNAMES}][\u4e00-\u9fff]{{1,3}})"
+    # A Chinese name after an English relative word: "My wife 李娜 and my son 王伟".
+    rf"|(?i:(?<![\w'])(?:{_RELATIVE})(?![\w']))[^\S\n]*[,:]?[^\S\n]*"
+    rf"([{_CJK_SURNAMES}][\u4e00-\u9fff]{{1,3}})"
+    # "My name is" in Japanese and Korean: 私の名前は田中太郎です, 제 이름은 김민준입니다.
+    r"|(?:私の名前は|わたしの名前は)([\u4e00-\u9fff\u30a0-\u30ff]{2,6}?)(?:です|と申します|といいます)"
+    r"|(?:제\s*이름은|내\s*이름은)\s*([\uac00-\ud7a3]{2,4}?)(?:입니다|이에요|예요|이야)"
+    # Hindi: मेरा नाम राहुल शर्मा है.
+    r"|मेरा\s+नाम\s+([\u0900-\u097f]+(?:\s+[\u0900-\u097f]+)?)\s+है"
 )
 _ARABIC_NOT_NAME = frozenset(
     [
@@ -1771,11 +1814,17 @@ def _rare_word_names(text: str) -> list[Span]:
             rest = m.group()[len(first) :]
             start += len(first) + len(rest) - len(rest.lstrip())
         value = text[start : m.end()]
+        # Set off by commas after the job: "The Claims Manager, Oluwaseun Bello, said".
+        apposed = text[:start].rstrip().endswith(",") and text.startswith(",", m.end())
         if (
             len(value.split()) >= 2
             and _JOB_BEFORE.search(text, max(0, start - 40), start)
             and _plausible_name(value)
-            and (_rare(value.split()[-1]) or _reads_as_person(value))
+            and (
+                _rare(value.split()[-1])
+                or _reads_as_person(value)
+                or (apposed and any(_rare(w) for w in value.split()))
+            )
         ):
             out.append(Span("NAME", start, m.end(), 0.55, VERB_RULE))
     for m in _LOWER_SIGNED.finditer(text):
@@ -1827,9 +1876,9 @@ class NameCueRecognizer:
 
     def find(self, text: str) -> list[Span]:
         out = self._before_id(text)
-        out += [
-            Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in _CJK_SELF.finditer(text)
-        ]
+        for cj in _CJK_SELF.finditer(text):
+            g = next(i for i in range(1, 6) if cj.group(i))
+            out.append(Span("NAME", cj.start(g), cj.end(g), 0.6, self.name))
         out += [
             Span("NAME", m.start(1), m.end(1), 0.6, self.name) for m in _GREEK_CUED.finditer(text)
         ]
@@ -1898,11 +1947,39 @@ class NameCueRecognizer:
                 rule = WEAK_CUE_RULE if _WEAK_CUE.fullmatch(cue) else self.name
                 out.append(Span("NAME", m.start(), m.end(), 0.6, rule))
                 continue
+            if m and _RELATIVE_CUE.search(c.group()) and _named_like_a_product(m.group()):
+                # "my wife Hope Young", "my brother Rich Gold": after a relative, a full name
+                # is a name even when a word of it names a product ("my son Young Saver" does
+                # not: a product's word opens it).
+                out.append(Span("NAME", m.start(), m.end(), 0.6, self.name))
+                continue
             one = _ONE_NAME.match(text, c.end())
-            self_cue = _SELF_CUE.fullmatch(c.group().strip()) or (family and not family_is)
+            self_cue = (
+                _SELF_CUE.fullmatch(c.group().strip())
+                or (family and not family_is)
+                # People listed after the word for them: "Beneficiaries: Hope, Faith and Grace".
+                or _PEOPLE_CUE.search(c.group())
+                # A sign-off and one name that ends the message: "... regards, Charity".
+                or (
+                    one is not None
+                    and _SIGN_OFF_CUE.search(c.group())
+                    and not text[one.end(1) :].strip(" \t\n.!")
+                    and one.group(1).lower() not in _NOT_SIGNER  # "Thanks, Bye"
+                )
+            )
             if one and self_cue and _one_name(one.group(1)) and not title_cased(text):
-                # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone.
-                out.append(Span("NAME", one.start(1), one.end(1), 0.55, self.name))
+                # "I'm Corwin", "my name is Corwin", "my wife Sarah": a given name alone. One
+                # after a sign-off made of the bank's own words is a team ("Regards, Payments").
+                signed = _SIGN_OFF_CUE.search(c.group()) and not _SELF_CUE.fullmatch(
+                    c.group().strip()
+                )
+                rule = WEAK_CUE_RULE if signed else self.name
+                out.append(Span("NAME", one.start(1), one.end(1), 0.55, rule))
+                if _PEOPLE_CUE.search(c.group()):  # the rest of the list: "..., Faith and Grace"
+                    at = one.end(1)
+                    while (more := _NEXT_LISTED.match(text, at)) and _one_name(more.group(1)):
+                        out.append(Span("NAME", more.start(1), more.end(1), 0.55, self.name))
+                        at = more.end(1)
                 continue
             low = _LOWER_NAME.match(text, c.end())
             if low and _STRONG_CUE.search(text, 0, c.end()):
@@ -2466,9 +2543,22 @@ _PEOPLE_BEFORE = re.compile(
 _FAMILY_AFTER = re.compile(r"(?i)[^\S\n]+(?:famil(?:y|ies)|households?|estates?)\b")
 
 
+# The firm someone's professionals work for: "my solicitors Harland, Pike & Moore", "my
+# lawyers at Slaughter and May", "our accountants Grant Thornton", "my broker at Marsh
+# McLennan" ("my lawyer John Smith", one person, stays a name).
+_FIRM_CUE = re.compile(
+    r"(?i:(?<![\w'])(?:(?:my|our|the|their|his|her)[^\S\n]+(?:solicitors|lawyers|attorneys"
+    r"|accountants|auditors|brokers|insurers|bankers|architects|surveyors)(?:[^\S\n]+(?:are|were))?"
+    r"|(?:solicitors?|lawyers?|attorneys?|accountants?|auditors?|brokers?|advis[eo]rs?|agents?"
+    r"|bankers?|consultants?|architects?|surveyors?)[^\S\n]+(?:at|from|with)))[,:]?[^\S\n]+"
+    rf"({_CAP_WORD}(?:(?:,[^\S\n]*|[^\S\n]+(?:and|&)[^\S\n]+|[^\S\n]+){_CAP_WORD})*)"
+)
+
+
 def firm_spans(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` names a firm after its partners (see ``_FIRM_TRIPLE``)."""
-    out = []
+    """Where ``text`` names a firm after its partners (see ``_FIRM_TRIPLE``) or after the
+    professionals who work for it (``_FIRM_CUE``)."""
+    out = [(m.start(1), m.end(1)) for m in _FIRM_CUE.finditer(text)]
     for m in _FIRM_TRIPLE.finditer(text):
         before = text[max(0, m.start() - 60) : m.start()]
         if _PEOPLE_BEFORE.search(before) or _FAMILY_AFTER.match(text, m.end()):

@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from steward.config.yamlfile import first_error, load_yaml
 from steward.core.errors import GuardError, InputError
 from steward.core.secretfile import read_or_create
-from steward.guard.hidden import latin_look_alikes, read_through
+from steward.guard.hidden import latin_look_alikes, read_through, strip_invisible
 from steward.store import Store
 from steward.store.models import PiiToken
 
@@ -697,6 +697,9 @@ def _normalise(kind: str, value: str) -> str:
         return re.sub(r"[\W_]", "", value).upper()
     if kind == "DOB" and (when := parse_date(value)) is not None:
         return when.isoformat()  # 3/4/1979, March 4, 1979 and 1979-03-04 share one token
+    # Read as a reader sees it: "Sаm Bаker" with Cyrillic "а"s, or a zero-width space inside
+    # it, is the same name as "Sam Baker", and so has the same token.
+    value = latin_look_alikes(strip_invisible(value)[0])
     return " ".join(value.casefold().split())
 
 
@@ -1177,6 +1180,12 @@ _PLACE_BEFORE_LIST = re.compile(
 # Words that join the items of a list: "Morrison, Rogers and Torres", "Usamov and Bowers".
 _LIST_AFTER = re.compile(r"(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+([^\W\d_][\w'’-]*)(?![\w'’-])")
 _LIST_BEFORE = re.compile(r"(?<![\w'’-])([^\W\d_][\w'’-]*)(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+$")
+_PAIR_AFTER = re.compile(
+    r"(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+([^\W\d_][\w'’-]*[^\S\n]+[^\W\d_][\w'’-]*)(?![\w'’-])"
+)
+_PAIR_BEFORE = re.compile(
+    r"(?<![\w'’-])([^\W\d_][\w'’-]*[^\S\n]+[^\W\d_][\w'’-]*)(?:,|[^\S\n]+(?:and|&|or))[^\S\n]+$"
+)
 
 
 def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | None) -> list[Span]:
@@ -1222,6 +1231,43 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
         before = _LIST_BEFORE.search(text[off : sp.start])
         if before and take(off + before.start(1), off + before.end(1), "name-listed"):
             todo.append(added[-1])
+    # Full names beside a full name: "Tom Cook and Amber Wood", "Grace Park & Daniel Kim".
+    from steward.guard.kinds import plausible_name  # kinds imports this module
+
+    pairs = [
+        sp
+        for sp in out
+        if sp.kind == "NAME"
+        and sp.recognizer not in ("known", "declared")
+        and len(text[sp.start : sp.end].split()) == 2
+        and not _NOT_PEOPLE_LIST.match(text, sp.end)
+    ]
+    while pairs:
+        sp = pairs.pop()
+        off = max(0, sp.start - 60)
+        for m in (
+            _PAIR_AFTER.match(text, sp.end),
+            _PAIR_BEFORE.search(text[off : sp.start]),
+        ):
+            if m is None:
+                continue
+            a, b = (
+                (m.start(1), m.end(1))
+                if m.re is _PAIR_AFTER
+                else (off + m.start(1), off + m.end(1))
+            )
+            words = text[a:b].split()
+            if (
+                plausible_name(text[a:b])
+                # a possessive is a company's or a contraction ("Civis Analytics's")
+                and not re.search(r"['’](?:m|s|d|ll|ve|re|t)$", words[-1], re.IGNORECASE)
+                and all(_cased_as_name(w, None) and w.lower() not in _LIST_STOP for w in words)
+                and not all(known is not None and known(w) for w in words)
+                and re.match(r"[^\S\n]+[A-Z\d]", text[b : b + 3]) is None
+                and not any(o.start < b and a < o.end for o in [*out, *added])
+            ):
+                added.append(Span("NAME", a, b, 0.5, "name-listed"))
+                pairs.append(added[-1])
     return out + added if added else spans
 
 
