@@ -79,10 +79,12 @@ def test_batch_keeps_order_and_survives_bad_lines(
         + "\n"
         + json.dumps({"id": "e", "user": "fin", "question": "What is the marketing budget?"})
         + "\n"
+        # Which question was meant? (the second outside look of the eleventh session)
+        + '{"id": "f", "user": "cara", "question": "Hi?", "question": "The fee?"}\n'
     )
     r = run_cli("ask", "--batch", str(batch), "--json", home=home, model_cache=model_cache)
     lines = [json.loads(x) for x in r.stdout.splitlines()]
-    assert [x["id"] for x in lines] == ["a", None, "c", "d", "e"]
+    assert [x["id"] for x in lines] == ["a", None, "c", "d", "e", "f"]
     assert lines[0]["action"] == "answer"
     assert lines[0]["citations"][0]["doc_id"] == "pub-fees"
     assert set(lines[0]) == {
@@ -104,8 +106,9 @@ def test_batch_keeps_order_and_survives_bad_lines(
     assert lines[3]["error"]["code"] == "invalid_question"
     assert lines[4]["action"] == "answer"
     assert "$7.3 million" in lines[4]["answer"]
+    assert "line 6: the key 'question' is written twice" in lines[5]["error"]["message"]
     assert r.returncode == 2
-    assert r.stderr.strip() == "error: 3 batch line(s) failed; see their `error` objects."
+    assert r.stderr.strip() == "error: 4 batch line(s) failed; see their `error` objects."
 
 
 def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cache: Path) -> None:
@@ -125,7 +128,7 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cac
         # The outside review of the eleventh session: files that are not UTF-8, unknown and
         # repeated keys in a question file, a missing folder, a user nobody knows.
         (["eval", "--questions", str(latin1)], "latin1.jsonl: not UTF-8 text"),
-        (["ask", "--batch", str(latin1)], "not UTF-8 text"),
+        (["ask", "--batch", str(latin1)], "latin1.jsonl: not UTF-8 text"),
         (["eval", "--questions", str(misspelt)], "misspelt.jsonl:1: must_not_contian: Extra"),
         (["eval", "--questions", str(twice)], "twice.jsonl:1: the key 'id' is written twice"),
         (["tickets", "corrections", str(tmp_path / "no" / "x.jsonl")], "No such file"),

@@ -1608,6 +1608,12 @@ def test_the_eleventh_sessions_address_blocks_keep_words(
         ("私の名前は田中太郎です", "田中太郎"),
         ("제 이름은 김민준입니다", "김민준"),
         ("मेरा नाम राहुल शर्मा है", "राहुल"),
+        # The second look: names in capitals, a job set off by commas, full names listed
+        # after a professional's plural (people, not a firm).
+        ("MY NAME IS JOHN SMITH AND MY CARD IS LOST", "SMITH"),
+        ("My name is SAM BAKER", "BAKER"),
+        ("The Underwriter, Precious Adeyemi, refused the claim.", "Adeyemi"),
+        ("My lawyers John Smith and Mary Jones want a copy", "Mary Jones"),
     ],
 )
 def test_the_eleventh_sessions_review_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
@@ -1624,6 +1630,8 @@ def test_the_eleventh_sessions_review_names_are_masked(kb_rt: Runtime, text: str
         ("My broker at Marsh McLennan said I am covered", "Marsh McLennan"),
         ("Our accountants Grant Thornton said the fee is deductible", "Grant Thornton"),
         ("Is the fee refundable? Thanks, Bye", "Thanks, Bye"),
+        ("Is the fee refundable? Thank you, Goodbye", "Goodbye"),
+        ("THIS IS URGENT, MY CARD IS LOST", "URGENT"),
         ("Is the fee refundable? Company list: Acme, Zenith and Nova Ltd.", "Zenith"),
     ],
 )
@@ -1639,6 +1647,10 @@ def test_the_eleventh_sessions_review_words_stay_readable(
         ("Our office is at Václavské náměstí 832/19, 110 00 Praha 1", "Václavské"),
         ("I now live at Vinohradská 1511/230, 100 00 Praha 10, Czech Republic.", "Vinohradská"),
         ("I live at Mannerheimintie 5 A 7, 00100 Helsinki", "A 7"),  # staircase and flat
+        # The second look: words after the town, the town's district, Polish capitals.
+        ("I moved to Vinohradská 1511/230, 100 00 Praha 10 last month", "Praha 10"),
+        ("Send it to Národní 961/25, 110 00 Praha 1 please", "Praha 1"),
+        ("My address is Nowy Świat 15/17, 00-029 Warszawa", "Świat"),
     ],
 )
 def test_the_reviews_czech_and_finnish_addresses_are_one_token(

@@ -35,8 +35,9 @@ ANSWER_KINDS = ("answerable", "multi_doc", "stale", "pii")
 
 class Question(BaseModel):
     # Unknown keys are refused: a misspelt "must_not_contain" would silently switch a leak
-    # check off. "notes" (the corpus format's free text) and "source" (where a sampled or
-    # corrected question came from, evals/sets.py) are kept and not scored.
+    # check off. "notes" (the corpus format's free text), "source" (where a sampled or
+    # corrected question came from, evals/sets.py) and the reviewer's answer a correction
+    # carries ("reference", "reviewer_answer") are kept and not scored.
     model_config = ConfigDict(extra="forbid")
     id: str
     user: str
@@ -60,6 +61,8 @@ class Question(BaseModel):
     pii_in_question: list[str] = Field(default_factory=list)
     notes: Any = None
     source: dict[str, Any] | None = None
+    reference: str | None = None
+    reviewer_answer: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -93,18 +96,18 @@ class Question(BaseModel):
         )
 
 
-class _Repeated(ValueError):
+class RepeatedKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
 
 
-def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are each written once ("id" twice is a mistake to name)."""
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _Repeated(key[:40])
+            raise RepeatedKeyError(key[:40])
         out[key] = value
     return out
 
@@ -123,8 +126,8 @@ def load_questions(path: Path) -> list[Question]:
         if not line.strip():
             continue
         try:
-            out.append(Question.model_validate(json.loads(line, object_pairs_hook=_once)))
-        except _Repeated as exc:
+            out.append(Question.model_validate(json.loads(line, object_pairs_hook=each_key_once)))
+        except RepeatedKeyError as exc:
             raise InputError(f"{path}:{n}: the key {exc.key!r} is written twice.") from exc
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc

@@ -38,7 +38,7 @@ from sqlalchemy import select
 
 from steward.core import channels, reasons
 from steward.core.errors import ForbiddenError, InputError, NotFoundError
-from steward.evals.runner import Question
+from steward.evals.runner import Question, RepeatedKeyError, each_key_once
 from steward.identity.authz import Permission
 from steward.profiles.shadow import replayed_question
 from steward.store.models import AuditRecord, Center, Correction, ReviewItem, Ticket
@@ -236,13 +236,19 @@ def check(path: Path) -> tuple[int, list[tuple[int, str]]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"Cannot read question file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8."
+        ) from exc
     total, left = 0, []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         total += 1
         try:
-            row = json.loads(line)
+            row = json.loads(line, object_pairs_hook=each_key_once)
+        except RepeatedKeyError as exc:
+            raise InputError(f"{path}:{n}: the key {exc.key!r} is written twice.") from exc
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc
         if unlabelled(row):

@@ -22,13 +22,15 @@ from typing import Any
 from steward.guard.pii import Span
 
 _L = r"[^\W\d_]"  # a letter of any script
+# A capital of a Latin script, Polish, Czech and Baltic ones too ("Świat", "Řípská").
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
 _PARTICLE = (
     r"d[eiu]|de\s+la|del|della|dei|degli|delle|dello|des|di|da|do|dos|das|van|von|der|den|la|le"
     r"|les|du|e"  # "Via dei Fiorentini", "Rua Vinte e Cinco de Setembro"
 )
 _NAME_WORD = (
     # A hyphenated name is one word: "Jean-Jaurès", "Karl-Marx".
-    rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*"
+    rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[{_UP}]{_L}*(?:-{_L}+)*"
     rf"|{_PARTICLE})"
 )
 # A house number is not the start of a postcode: "rue des Lilas, 69003 Lyon" has none.
@@ -75,15 +77,15 @@ _COUNTRIES = (
 # "Unit 5477 Box 8244 DPO AP 15730", "USNS Comfort FPO AE 09563", "USNV Botolen FPO AE 12382".
 _MILITARY = re.compile(
     r"(?<![\w-])(?:(?:PSC|CMR|Unit)\s+\d{3,5},?\s+Box\s+\d{1,5}|(?:USNS|USNV|USS|USCGC)\s+"
-    rf"[A-ZÀ-ÖØ-Þ]{_L}+(?:\s+[A-ZÀ-ÖØ-Þ]{_L}+)?),?\s+(?:APO|FPO|DPO)\s+A[AEP]\s+\d{{5}}(?!\d)",
+    rf"[{_UP}]{_L}+(?:\s+[{_UP}]{_L}+)?),?\s+(?:APO|FPO|DPO)\s+A[AEP]\s+\d{{5}}(?!\d)",
     re.IGNORECASE,
 )
 _STREET = re.compile(
     # Optional number before it ("31 rue de la Hulotais"), then one of the three forms.
     rf"(?<![\w$€£.,/:-])(?:\d{{1,5}}\s+)?(?:"
     rf"(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,4}}{_NAME_WORD},?\s+{_NUMBER}"
-    rf"|(?P<fused>[A-ZÀ-ÖØ-Þ]{_L}*(?:{_FUSED}))\s+{_NUMBER}"
-    rf"|[A-ZÀ-ÖØ-Þ]{_L}*\s+(?:{_L}+\s+){{0,2}}(?:{_AFTER_NAME})\s+{_NUMBER}"
+    rf"|(?P<fused>[{_UP}]{_L}*(?:{_FUSED}))\s+{_NUMBER}"
+    rf"|[{_UP}]{_L}*\s+(?:{_L}+\s+){{0,2}}(?:{_AFTER_NAME})\s+{_NUMBER}"
     rf"|\d{{1,5}}\s+(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}"
     r")"
 )
@@ -92,21 +94,23 @@ _STREET = re.compile(
 # digits, two capitals) are distinctive enough alone; digits-only ones need the town after them.
 _POSTCODE_ANCHORED = re.compile(
     # The street's name may be hyphenated ("Karl-Marx-Allee", "Champs-Élysées").
-    rf"(?<![\w$€£.,/:-])[A-ZÀ-ÖØ-Þ]{_L}+(?:-{_L}+)*(?:\s+(?:{_NAME_WORD}|{_SEPARATE_TYPE})){{0,3}}"
+    rf"(?<![\w$€£.,/:-])[{_UP}]{_L}+(?:-{_L}+)*(?:\s+(?:{_NAME_WORD}|{_SEPARATE_TYPE})){{0,3}}"
     rf"\s+{_NUMBER}"
     rf"(?=,?\s*(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])"
     # Czech, Slovak, Swedish and Greek postcodes are written "110 00"; a town's district
     # number may follow it ("Praha 10").
-    rf"|(?:(?:[A-Z]{{1,2}}-)?\d{{4,5}}|\d{{3}}\s\d{{2}})"
-    rf"\s+[A-ZÀ-ÖØ-Þ]{_L}+(?:[ -][A-ZÀ-ÖØ-Þ]{_L}+)?"
-    r"(?:\s+[A-Z]|\s+\d{1,2})?(?=\s*(?:[,.;:!?)]|$))))"
+    rf"|(?:(?:[A-Z]{{1,2}}-)?\d{{4,5}})\s+[{_UP}]{_L}+(?:[ -][{_UP}]{_L}+)?"
+    r"(?:\s+[A-Z]|\s+\d{1,2})?(?=\s*(?:[,.;:!?)]|$))"
+    # Postcodes of a shape only postcodes have need no sentence end after the town: "110 00
+    # Praha 1 last month" (Czech, Slovak), "00-029 Warszawa" (Polish), "1100-053 Lisboa".
+    rf"|(?:\d{{3}}\s\d{{2}}|\d{{2}}-\d{{3}}|\d{{4}}-\d{{3}})\s+[{_UP}]{_L}+))"
 )
 # A street of any name between two numbers, the first line of an address block whose town,
 # postcode or region follows ("50541 Mlýnská 1540\nTrancoso\n, GU\n Portugal 44674", "641
 # Dašická 688, Turkovice u Prelouce"): only where ``block_end`` reads such a block after it.
 _NUMBERED_NAME = re.compile(
-    rf"(?<![\w$€£.,/:-])\d{{1,6}}[^\S\n]+[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*"
-    rf"(?:[^\S\n]+[A-ZÀ-ÖØ-Þ]{_L}*(?:-{_L}+)*){{0,3}}[^\S\n]+\d{{1,5}}[A-Za-z]?"
+    rf"(?<![\w$€£.,/:-])\d{{1,6}}[^\S\n]+[{_UP}]{_L}*(?:-{_L}+)*"
+    rf"(?:[^\S\n]+[{_UP}]{_L}*(?:-{_L}+)*){{0,3}}[^\S\n]+\d{{1,5}}[A-Za-z]?"
     rf"(?:,?[^\S\n]+(?i:{_UNIT})[^\S\n]*\d{{1,5}}[A-Za-z]?)?(?![\w.,/%:-]\w)"
 )
 # What may follow the street in an address block, each piece optional, in this order.
@@ -119,7 +123,9 @@ _TAIL = re.compile(
     # A postcode before the town: 75011, 1012 LG, 111 43, 00-950, 1100-053, D-10115.
     rf"(?:(?:,\s*|,?\s+)(?:[A-Z]{{1,3}}-?)?(?:\d{{4}}\s?[A-Z]{{2}}(?![^\W\d_])|\d{{3}}\s\d{{2}}|\d{{4}}-\d{{3}}"
     rf"|\d{{2}}-\d{{3}}|\d{{4,5}})(?!\d))?"
-    rf"(?:,?\s+(?:[A-ZÀ-ÖØ-Þ][\w'-]*)(?:[ -](?:[A-ZÀ-ÖØ-Þ][\w'-]*)){{0,2}}(?:\s+[A-Z]\b)?)?"  # town
+    # The town, with a district's letter or number ("Praha 10").
+    rf"(?:,?\s+(?:[{_UP}][\w'-]*)(?:[ -](?:[{_UP}][\w'-]*)){{0,2}}"
+    r"(?:\s+[A-Z]\b|[^\S\n]+\d{1,2}(?![\w/.,:]))?)?"
     rf"(?:,?\s+(?:{_COUNTRIES}))?"
     rf"(?:,?\s+\d{{4,5}})?"  # a postcode after the country
 )
@@ -162,16 +168,16 @@ _OTHER_SCRIPTS = re.compile(
 
 # A street with its type word: "Maple Ave", "5th Street", "Hauptstraße".
 _STREET_WITH_TYPE = (
-    r"(?:(?:[A-ZÀ-ÖØ-Þ][\w'-]*|\d{1,3}(?:st|nd|rd|th))[^\S\n]+(?:[A-ZÀ-ÖØ-Þ][\w'-]*[^\S\n]+)?"
+    r"(?:(?:[A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ][\w'-]*|\d{1,3}(?:st|nd|rd|th))[^\S\n]+(?:[A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ][\w'-]*[^\S\n]+)?"
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Place|Pl)\b\.?"
-    rf"|[A-ZÀ-ÖØ-Þ][\w'-]*(?:{_FUSED}))"
+    rf"|[{_UP}][\w'-]*(?:{_FUSED}))"
 )
 # A street corner: "the corner of Elm St and 5th Ave", "corner of Kuusiku 7 & Alexander Flat".
 # Each street starts with a capital or a number and holds a capitalised word or an ordinal;
 # short lower-case words in between are the type or a particle ("Csabai kapu 39.").
 _CORNER_PART = (
-    r"(?:[A-ZÀ-ÖØ-Þ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?)"
-    r"(?:[^\S\n]+(?!and\b)(?:[A-ZÀ-ÖØ-Þ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?|[a-z]{1,5}\.?)){0,4}"
+    r"(?:[A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?)"
+    r"(?:[^\S\n]+(?!and\b)(?:[A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ][\w'-]*\.?|\d{1,5}(?:st|nd|rd|th|[A-Za-z])?\.?|[a-z]{1,5}\.?)){0,4}"
 )
 _CORNER = re.compile(
     rf"(?<!\w)(?:(?i:the)[^\S\n]+)?(?i:corner|intersection|junction|crossing)[^\S\n]+of"
@@ -521,7 +527,7 @@ _BLOCK_REGION = re.compile(r"[A-Z]{2,3}(?![^\W\d_])")
 # A town's word: capitalised, not a country's ("Armenomonastiro Cyprus" is a town, a country).
 _CAPITAL_WORD = (
     rf"(?!(?:{_COUNTRIES}|{_NATIVE_COUNTRIES})(?![^\W\d_]))(?:St\.[^\S\n]*|Mt\.[^\S\n]*)?"
-    r"[A-ZÀ-ÖØ-ÞΑ-ΩΆ-ΏА-ЯЁ][^\W\d_]*(?:['-][^\W\d_]+)*(?!\w)"
+    r"[A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽΑ-ΩΆ-ΏА-ЯЁ][^\W\d_]*(?:['-][^\W\d_]+)*(?!\w)"
 )
 _BLOCK_TOWN = re.compile(
     rf"{_CAPITAL_WORD}(?:[^\S\n]+(?:(?:{_PARTICLE}|nad|pod|am|an|im|sur|upon|y|u)[^\S\n]+)?"

@@ -1019,7 +1019,9 @@ _JOB_BEFORE = re.compile(
     r"(?i)(?<![\w'])(?:producer|songwriter|singer|director|author|writer|manager|adviser|advisor"
     r"|officer|representative|agent|analyst|consultant|broker|lawyer|attorney|solicitor"
     r"|accountant|banker|teller|engineer|doctor|nurse|professor|teacher|ceo|cfo|cto|founder"
-    r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman),?[^\S\n]+$"
+    r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman|underwriter|adjuster"
+    r"|assessor|investigator|handler|supervisor|specialist|coordinator|administrator|clerk"
+    r"|secretary|receptionist|cashier),?[^\S\n]+$"
 )
 # A surname or given name alone after a cue that asks for it, in lower case as chat writes it:
 # "her maiden name is nyberg", "surname: mbeki, first name: thandiwe", "maiden name -
@@ -1349,8 +1351,20 @@ _PEOPLE_CUE = re.compile(
     r"|named drivers|executors|trustees|signatories|dependants|dependents)(?![\w'])"
 )
 _NEXT_LISTED = re.compile(rf"(?:,|[^\S\n]+(?:and|&))[^\S\n]+({_CAP_WORD})(?![\w'’-])")
+_UPPER_NAME = re.compile(r"[A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]*)*")
+_UPPER_STOP = frozenset(
+    [
+        *("AND", "OR", "BUT", "MY", "IS", "WAS", "THE", "A", "AN", "OF", "ON", "IN", "FOR"),
+        *("TO", "WITH", "AT", "FROM", "I", "IM", "I'M", "AM", "ARE", "HERE", "PLEASE"),
+        *("THANKS", "THANK", "CAN", "COULD", "WOULD", "WILL", "HAVE", "HAS"),
+    ]
+)
 _NOT_SIGNER = frozenset(
-    ["bye", "again", "all", "everyone", "everybody", "team", "guys", "folks", "again", "much"]
+    [
+        *("bye", "goodbye", "goodnight", "later", "again", "all", "everyone", "everybody"),
+        *("team", "guys", "folks", "much", "cheers", "thanks", "regards", "best", "love"),
+        *("anonymous", "anon", "sincerely", "soon", "meanwhile", "advance"),
+    ]
 )
 _SIGN_OFF_CUE = re.compile(
     r"(?i)(?<![\w'])(?:thanks|thank you|regards|cheers|sincerely|yours truly)(?![\w'])"
@@ -1981,6 +1995,20 @@ class NameCueRecognizer:
                         out.append(Span("NAME", more.start(1), more.end(1), 0.55, self.name))
                         at = more.end(1)
                 continue
+            caps = _UPPER_NAME.match(text, c.end())
+            if caps and (
+                _SELF_CUE.fullmatch(c.group().strip()) or _STRONG_CUE.search(text, 0, c.end())
+            ):
+                # In capitals: "MY NAME IS JOHN SMITH AND MY CARD IS LOST", "name: SAM BAKER".
+                upper: list[str] = []
+                for w in caps.group().split():
+                    if w in _UPPER_STOP or len(upper) == 3:
+                        break
+                    upper.append(w)
+                value = " ".join(upper)
+                if upper and _plausible_name(value.title()) and _one_name(upper[0].title()):
+                    out.append(Span("NAME", c.end(), c.end() + len(value), 0.55, self.name))
+                    continue
             low = _LOWER_NAME.match(text, c.end())
             if low and _STRONG_CUE.search(text, 0, c.end()):
                 words = low.group().split()
@@ -2558,7 +2586,15 @@ _FIRM_CUE = re.compile(
 def firm_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` names a firm after its partners (see ``_FIRM_TRIPLE``) or after the
     professionals who work for it (``_FIRM_CUE``)."""
-    out = [(m.start(1), m.end(1)) for m in _FIRM_CUE.finditer(text)]
+    out = [
+        (m.start(1), m.end(1))
+        for m in _FIRM_CUE.finditer(text)
+        # "My lawyers John Smith and Mary Jones": full names listed are people, not a firm.
+        if not (
+            len(items := re.split(r",\s*|\s+(?:and|&)\s+", m.group(1))) > 1
+            and all(len(i.split()) >= 2 for i in items)
+        )
+    ]
     for m in _FIRM_TRIPLE.finditer(text):
         before = text[max(0, m.start() - 60) : m.start()]
         if _PEOPLE_BEFORE.search(before) or _FAMILY_AFTER.match(text, m.end()):

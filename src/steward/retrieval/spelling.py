@@ -86,16 +86,19 @@ class Speller:
             if kb_version in (self._version, self._reading):
                 return self._counts
             self._reading = kb_version
+            current = self._counts  # what this request gets while a large one is read
         with self.store.read() as s:
             chunks = int(
                 s.scalar(select(func.count()).select_from(Chunk).where(Chunk.is_current)) or 0
             )
         if chunks <= self.INLINE_CHUNKS:
             self._read(kb_version)
-        else:
-            self.reader = threading.Thread(target=self._read, args=(kb_version,), daemon=True)
-            self.reader.start()
-        return self._counts
+            return self._counts
+        self.reader = threading.Thread(target=self._read, args=(kb_version,), daemon=True)
+        self.reader.start()
+        # The last vocabulary read, not whatever the reader has reached by now (it may already
+        # have finished: the caller would then be told the read was inline, at random).
+        return current
 
     def _read(self, kb_version: int) -> None:
         counts: Counter[str] = Counter()
