@@ -123,6 +123,8 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cac
     misspelt.write_text(line + ', "must_not_contian": ["secret"]}\n')
     twice = tmp_path / "twice.jsonl"
     twice.write_text(line + ', "id": "q2"}\n')
+    ghost = tmp_path / "ghost.jsonl"  # an asker nobody knows, named before the models load
+    ghost.write_text(line + "}\n")
     cases = [
         (["ask", "--as", "ghost", "hello?"], "Unknown user 'ghost'"),
         # The outside review of the eleventh session: files that are not UTF-8, unknown and
@@ -131,6 +133,7 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(tmp_path: Path, model_cac
         (["ask", "--batch", str(latin1)], "latin1.jsonl: not UTF-8 text"),
         (["eval", "--questions", str(misspelt)], "misspelt.jsonl:1: must_not_contian: Extra"),
         (["eval", "--questions", str(twice)], "twice.jsonl:1: the key 'id' is written twice"),
+        (["eval", "--questions", str(ghost)], "ghost.jsonl: question 'q1': Unknown user 'u'"),
         (["tickets", "corrections", str(tmp_path / "no" / "x.jsonl")], "No such file"),
         (["keys", "list", "--user", "nobody-here"], "Unknown user 'nobody-here'"),
         (["directory", "import", str(tmp_path / "missing.yaml")], "Cannot read directory file"),

@@ -458,9 +458,16 @@ def eval_cmd(
 ) -> None:
     """Score a question file (the format is in docs/operations.md) and print the figures."""
     from steward.evals.runner import load_questions, run_eval
+    from steward.identity.directory import get_user
 
     rt = _runtime()
     qs = load_questions(questions)
+    # Every asker known before the models load (a few seconds): named with its question.
+    for user, first in {q.user: q.id for q in reversed(qs)}.items():
+        try:
+            get_user(rt.store, user)
+        except StewardError as exc:
+            fail(f"{questions}: question {first!r}: {exc.message}")
     rt.warm()
     with _progress() as bar:
         task = bar.add_task("evaluating", total=len(qs))
