@@ -300,14 +300,14 @@ def runs(limit: int = 20, as_json: JsonOpt = False) -> None:
 
 
 def _one_batch_line(rt: Any, line: str, n: int) -> dict[str, Any]:
-    from steward.evals.runner import RepeatedKeyError, each_key_once
+    from steward.core.strictjson import RepeatedKeyError, each_key_once
     from steward.identity.auth import principal_for
     from steward.pipeline.orchestrator import ask as run_ask
 
     try:
         row = json.loads(line, object_pairs_hook=each_key_once)
     except RepeatedKeyError as exc:  # which "question" was meant?
-        raise InputError(f"line {n}: the key {exc.key!r} is written twice") from exc
+        raise InputError(f"line {n}: the key {exc.key[:40]!r} is written twice") from exc
     except json.JSONDecodeError as exc:
         raise InputError(f"line {n}: malformed JSON at column {exc.colno}") from exc
     if not isinstance(row, dict) or "user" not in row or "question" not in row:

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from steward.core import reasons
 from steward.core.errors import InputError
+from steward.core.strictjson import RepeatedKeyError, each_key_once
 from steward.identity.auth import principal_for
 from steward.knowledge.connectors import Item
 from steward.knowledge.sources import SourceSpec, make_connector
@@ -96,22 +97,6 @@ class Question(BaseModel):
         )
 
 
-class RepeatedKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are each written once ("id" twice is a mistake to name)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise RepeatedKeyError(key[:40])
-        out[key] = value
-    return out
-
-
 def load_questions(path: Path) -> list[Question]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -128,7 +113,7 @@ def load_questions(path: Path) -> list[Question]:
         try:
             out.append(Question.model_validate(json.loads(line, object_pairs_hook=each_key_once)))
         except RepeatedKeyError as exc:
-            raise InputError(f"{path}:{n}: the key {exc.key!r} is written twice.") from exc
+            raise InputError(f"{path}:{n}: the key {exc.key[:40]!r} is written twice.") from exc
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc
         except ValidationError as exc:

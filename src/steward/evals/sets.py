@@ -38,7 +38,8 @@ from sqlalchemy import select
 
 from steward.core import channels, reasons
 from steward.core.errors import ForbiddenError, InputError, NotFoundError
-from steward.evals.runner import Question, RepeatedKeyError, each_key_once
+from steward.core.strictjson import RepeatedKeyError, each_key_once
+from steward.evals.runner import Question
 from steward.identity.authz import Permission
 from steward.profiles.shadow import replayed_question
 from steward.store.models import AuditRecord, Center, Correction, ReviewItem, Ticket
@@ -248,7 +249,7 @@ def check(path: Path) -> tuple[int, list[tuple[int, str]]]:
         try:
             row = json.loads(line, object_pairs_hook=each_key_once)
         except RepeatedKeyError as exc:
-            raise InputError(f"{path}:{n}: the key {exc.key!r} is written twice.") from exc
+            raise InputError(f"{path}:{n}: the key {exc.key[:40]!r} is written twice.") from exc
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not JSON (column {exc.colno}: {exc.msg}).") from exc
         if unlabelled(row):

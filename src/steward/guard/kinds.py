@@ -893,6 +893,11 @@ _RELATIVE = (
     r"|neighbou?r|friend|colleague|boss|landlord|landlady|tenant|roommate|flatmate|carer"
     r"|caregiver"
 )
+# The words for people whose names a list then gives: "Beneficiaries: Hope, Faith and Grace".
+_PEOPLE_LISTED = (
+    r"beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
+    r"|named drivers|executors|trustees|signatories|dependants|dependents"
+)
 _NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my son called Amazon"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
@@ -912,8 +917,7 @@ _NAME_CUE = re.compile(
     r"|insured|claimant)(?:\s+(?:details|name))?"
     # People listed after the word for them: "Beneficiaries: Hope, Faith and Grace", "Joint
     # holders - Grace Park & Daniel Kim"; who was there: "the other driver was Amber Wood".
-    r"|(?:beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
-    r"|named drivers|executors|trustees|signatories|dependants|dependents)(?:\s*[-–—]|\s+are)?"
+    r"|(?:" + _PEOPLE_LISTED + r")(?:\s*[-–—]|\s+are)?"
     r"|(?:driver|passenger|witness|claimant|caller)\s+(?:was|is)"
     r"|user|speaking with|from my|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
@@ -1346,10 +1350,7 @@ def _one_name(word: str) -> bool:
 _NOT_NAME_SUFFIX = re.compile(r"(?i)-(?:only|speaking|based|born|free|friendly|related)\b")
 
 
-_PEOPLE_CUE = re.compile(
-    r"(?i)(?<![\w'])(?:beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
-    r"|named drivers|executors|trustees|signatories|dependants|dependents)(?![\w'])"
-)
+_PEOPLE_CUE = re.compile(rf"(?i)(?<![\w'])(?:{_PEOPLE_LISTED})(?![\w'])")
 _NEXT_LISTED = re.compile(rf"(?:,|[^\S\n]+(?:and|&))[^\S\n]+({_CAP_WORD})(?![\w'’-])")
 _UPPER_NAME = re.compile(r"[A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]*)*")
 _UPPER_STOP = frozenset(

@@ -1190,84 +1190,55 @@ _PAIR_BEFORE = re.compile(
 
 def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | None) -> list[Span]:
     """Names beside a name in a list take the same reading ("Usamov and Bowers" with "Bowers"
-    found; "Morrison, Rogers and Torres"): capitalised words only, not the bank's own words,
-    the words that stand beside names, nor a word that runs into another capitalised one (a
-    company: "Lucid and Loveland Technologies")."""
+    found; "Morrison, Rogers and Torres"), and full names beside a full name ("Tom Cook and
+    Amber Wood", "Grace Park & Daniel Kim"): capitalised words only, not all the bank's own
+    words, not the words that stand beside names, nor a name that runs into another
+    capitalised word (a company: "Lucid and Loveland Technologies") or ends in a possessive
+    ("Civis Analytics's")."""
+    from steward.guard.kinds import plausible_name  # kinds imports this module
+
     out = list(spans)
     added: list[Span] = []
 
-    def take(a: int, b: int, rule: str) -> bool:
-        word = text[a:b]
+    def take(a: int, b: int) -> bool:
+        value = text[a:b]
+        words = value.split()
         if (
-            not _cased_as_name(word, known)
-            or len(word) < 3
-            or word.lower() in _LIST_STOP
-            or re.search(r"['’](?:m|s|d|ll|ve|re|t)$", word, re.IGNORECASE) is not None
+            len(value) < 3
+            or not plausible_name(value)
+            or not all(_cased_as_name(w, None) and w.lower() not in _LIST_STOP for w in words)
+            or (known is not None and all(known(w) for w in words))
+            or re.search(r"['’](?:m|s|d|ll|ve|re|t)$", words[-1], re.IGNORECASE) is not None
             # runs into a company word or a house number: "Hall Orchestra", "Eyrarodda 66"
             or re.match(r"[^\S\n]+[A-Z\d]", text[b : b + 3]) is not None
             or any(o.start < b and a < o.end for o in [*out, *added])
         ):
             return False
-        added.append(Span("NAME", a, b, 0.5, rule))
+        added.append(Span("NAME", a, b, 0.5, "name-listed"))
         return True
 
-    # Seeds: names a cue or the model found. A record's known value alone ("Jackson") is as
-    # often a place or a brand in a list ("in Austin, Madison, Charlotte and Jackson").
+    # Seeds: names of one or two words a cue or the model found. A record's known value alone
+    # ("Jackson") is as often a place or a brand in a list ("in Austin, Madison and Jackson").
     todo = [
         sp
         for sp in out
         if sp.kind == "NAME"
         and sp.recognizer not in ("known", "declared")
-        and len(text[sp.start : sp.end].split()) == 1
+        and len(text[sp.start : sp.end].split()) in (1, 2)
         and not _NOT_PEOPLE_LIST.match(text, sp.end)
         and not _PLACE_BEFORE_LIST.search(text[max(0, sp.start - 80) : sp.start])
     ]
     while todo:
         sp = todo.pop()
-        after = _LIST_AFTER.match(text, sp.end)
-        if after and take(after.start(1), after.end(1), "name-listed"):
+        one = len(text[sp.start : sp.end].split()) == 1
+        after_rx, before_rx = (_LIST_AFTER, _LIST_BEFORE) if one else (_PAIR_AFTER, _PAIR_BEFORE)
+        after = after_rx.match(text, sp.end)
+        if after and take(after.start(1), after.end(1)):
             todo.append(added[-1])
-        off = max(0, sp.start - 40)
-        before = _LIST_BEFORE.search(text[off : sp.start])
-        if before and take(off + before.start(1), off + before.end(1), "name-listed"):
-            todo.append(added[-1])
-    # Full names beside a full name: "Tom Cook and Amber Wood", "Grace Park & Daniel Kim".
-    from steward.guard.kinds import plausible_name  # kinds imports this module
-
-    pairs = [
-        sp
-        for sp in out
-        if sp.kind == "NAME"
-        and sp.recognizer not in ("known", "declared")
-        and len(text[sp.start : sp.end].split()) == 2
-        and not _NOT_PEOPLE_LIST.match(text, sp.end)
-    ]
-    while pairs:
-        sp = pairs.pop()
         off = max(0, sp.start - 60)
-        for m in (
-            _PAIR_AFTER.match(text, sp.end),
-            _PAIR_BEFORE.search(text[off : sp.start]),
-        ):
-            if m is None:
-                continue
-            a, b = (
-                (m.start(1), m.end(1))
-                if m.re is _PAIR_AFTER
-                else (off + m.start(1), off + m.end(1))
-            )
-            words = text[a:b].split()
-            if (
-                plausible_name(text[a:b])
-                # a possessive is a company's or a contraction ("Civis Analytics's")
-                and not re.search(r"['’](?:m|s|d|ll|ve|re|t)$", words[-1], re.IGNORECASE)
-                and all(_cased_as_name(w, None) and w.lower() not in _LIST_STOP for w in words)
-                and not all(known is not None and known(w) for w in words)
-                and re.match(r"[^\S\n]+[A-Z\d]", text[b : b + 3]) is None
-                and not any(o.start < b and a < o.end for o in [*out, *added])
-            ):
-                added.append(Span("NAME", a, b, 0.5, "name-listed"))
-                pairs.append(added[-1])
+        before = before_rx.search(text[off : sp.start])
+        if before and take(off + before.start(1), off + before.end(1)):
+            todo.append(added[-1])
     return out + added if added else spans
 
 

@@ -37,24 +37,25 @@ class LinearTextModel:
     embed_weight: float  # 0: no sentence-embedding features
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def _weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """The coefficients of the word and the character features, one row per feature."""
-        built: tuple[np.ndarray, np.ndarray] | None = self.__dict__.get("_split")
+    def _weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The coefficients of the word, character and sentence-vector features, one row per
+        feature (split once per model: every question is scored with them)."""
+        built: tuple[np.ndarray, np.ndarray, np.ndarray] | None = self.__dict__.get("_split")
         if built is None:
             words = len(self.word_vocab)
-            chars = len(self.char_vocab)
+            chars = words + len(self.char_vocab)
             coef = np.asarray(self.coef, np.float64)
             built = self.__dict__["_split"] = (
                 np.ascontiguousarray(coef[:, :words].T),
-                np.ascontiguousarray(coef[:, words : words + chars].T),
+                np.ascontiguousarray(coef[:, words:chars].T),
+                np.ascontiguousarray(coef[:, chars:].T),
             )
         return built
 
     def probabilities(self, texts: Sequence[str], vectors: np.ndarray | None = None) -> np.ndarray:
         if self.embed_weight and vectors is None:
             raise ValueError("this model needs sentence vectors")
-        word_coef, char_coef = self._weights()
-        words = len(self.word_vocab) + len(self.char_vocab)
+        word_coef, char_coef, vector_coef = self._weights()
         logits = np.tile(np.asarray(self.intercept, np.float64), (len(texts), 1))
         for row, text in enumerate(texts):
             low = text.lower()
@@ -66,9 +67,7 @@ class LinearTextModel:
                 if len(index):
                     logits[row] += weight @ coef[index]
         if self.embed_weight and vectors is not None:
-            logits += (np.asarray(vectors, np.float64) * self.embed_weight) @ np.asarray(
-                self.coef[:, words:], np.float64
-            ).T
+            logits += (np.asarray(vectors, np.float64) * self.embed_weight) @ vector_coef
         logits /= self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)

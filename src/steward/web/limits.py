@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from steward.core.strictjson import RepeatedKeyError, each_key_once
 from steward.web.errors import error_body
 
 
@@ -91,20 +91,6 @@ class _Counted:
         return message
 
 
-class _RepeatedKey(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _RepeatedKey(key)
-        seen[key] = value
-    return seen
-
-
 _KEY_SHOWN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 
 
@@ -137,8 +123,8 @@ class RepeatedKeys:
                 break
         body = b"".join(chunks)
         try:
-            json.loads(body, object_pairs_hook=_no_repeats)
-        except _RepeatedKey as repeated:
+            json.loads(body, object_pairs_hook=each_key_once)
+        except RepeatedKeyError as repeated:
             shown = repeated.key if _KEY_SHOWN.fullmatch(repeated.key) else "a key"
             rid = str(scope.get("state", {}).get("request_id", ""))
             message_text = f"The request body repeats {shown!r} in one object; send each key once."
