@@ -31,7 +31,9 @@ _PARTICLE = (
 _NAME_WORD = (
     # A hyphenated name is one word: "Jean-Jaurès", "Karl-Marx".
     rf"(?!(?i:apt|apartment|suite|ste|unit|flat|app|appt)\b)(?:[{_UP}]{_L}*(?:-{_L}+)*"
-    rf"|{_PARTICLE})"
+    # A particle is a whole word ("des", not "de" of it), and a word in lower case may follow
+    # it ("rue des lieutenants Thomazo").
+    rf"|(?:{_PARTICLE})(?![^\W\d_])(?:\s+[a-zà-ÿ]{{4,}})?)"
 )
 # A house number is not the start of a postcode: "rue des Lilas, 69003 Lyon" has none.
 _NUMBER = r"\d{1,4}(?!\d)(?:[a-zA-Z](?![^\W\d_]))?(?:[/-]\d{1,4}(?!\d))?\.?"
@@ -291,7 +293,15 @@ def _count_word(word: str) -> bool:
     """Whether a word after a number makes it a count, not a house number: a unit or product
     word, or a plural streets are not named with ("2 Payees"; "12 The Meadows" is a street)."""
     plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
-    return word in _NOT_STREET_NAME or (plural and word not in _STREET_PLURALS)
+    if word in _NOT_STREET_NAME:
+        return True
+    if not plural or word in _STREET_PLURALS:
+        return False
+    # Only an English plural counts: "Filadelfeos" is a street's name, not "Filadelfeo"s
+    # (without the model's word vectors every such word counts).
+    from steward.guard.kinds import english_word, has_word_vectors  # it imports this module
+
+    return not has_word_vectors() or english_word(word) or english_word(word[:-1])
 
 
 # Words that say an address follows: "my address is 58 calle quetzalcoatl, miami", "I live at
@@ -303,7 +313,8 @@ _ADDRESS_SAID = re.compile(
     r"|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
     r"|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
-    r"|staying\s+at|located\s+at|(?:deliver|mail|send|ship|post)(?:\s+(?:it|them|this|the\s+\w+))?"
+    r"|staying\s+at|located\s+at"
+    r"|(?:deliver|mail|send|ship|post|return)(?:\s+(?:it|them|this|the\s+\w+))?"
     r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
     r"|(?:il\s+)?mio\s+indirizzo\s*(?:è|e|:)|(?:o\s+)?meu\s+endere[cç]o\s*(?:é|e|:)"
     r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in)\s+"
@@ -320,7 +331,9 @@ _TYPED_STREET = re.compile(
 # line break, the end, a capital or a flat ("12, Oslo", "12 Apt 3"); not a word that makes
 # it a count ("9 Penhallow 3 days a week").
 _ADDRESS_ENDS = (
-    r"(?![.,]\d)(?=[^\S\n]*(?:[,;.!?)\n]|$)|[^\S\n]+(?:[A-Z]|(?i:apt|suite|flat|unit|floor)\b))"
+    r"(?![.,]\d)(?=[^\S\n]*(?:[,;.!?)\n]|$)|[^\S\n]+(?:[A-Z]|(?i:apt|suite|flat|unit|floor)\b)"
+    # The street's type after its number, as some write it: "Grössgstötten 50 street."
+    r"|[^\S\n]+(?:street|st\.|road|rd\.)(?=[^\S\n]*(?:[,;.!?)\n]|$)))"
 )
 # A street's name, then its number ("Kongens gate 12", "Via dei Fiorentini 17"), then the end
 # of the address: punctuation, a line break or the end (not "Gold 2 cards", not "Platinum 2.5").
@@ -340,10 +353,18 @@ _TYPED_THEN_NUMBER = re.compile(
 # have its town after it.
 _ADDRESS_SAID_WEAKLY = re.compile(r"(?i:(?:i'?m|we'?re|i\s+am|we\s+are)\s+(?:now\s+)?at)\s+")
 _HOUSE_NUMBER = re.compile(r"\d{1,6}[A-Za-z]?[^\S\n]+")
+# A street named with its English type and no number, after "on": "the early shows on Berg
+# Hills Street", "lives on Miletić Dale Street" (a street alone says where someone is).
+_ON_NAMED_STREET = re.compile(
+    rf"(?<![\w'’-])(?:on|along|off)[^\S\n]+((?:[{_UP}]{_L}+(?:-{_L}+)*[^\S\n]+){{1,3}}"
+    r"(?:Street|Road|Avenue|Lane|Drive|Boulevard|Crescent|Terrace|Close))(?![\w'’-])"
+)
+STREET_NAME_RULE = "address-street-name"
+_SECOND_NUMBER = re.compile(r"\d{1,4}[A-Za-z]?[^\S\n]+(?=[^\W\d_])")
 # The street after the number: one to four words, up to a word that ends it ("in Tampa",
 # "since March", "to 9 ...").
 _STREET_WORD = re.compile(rf"{_L}[\w'-]*\.?")
-_STREET_ABBREVIATION = re.compile(r"(?i:st|ave|rd|dr|ln|blvd|ct|pl|sq|hwy|pkwy|ter|cres)\.")
+_STREET_ABBREVIATION = re.compile(r"(?i:st|str|ave|rd|dr|ln|blvd|ct|pl|sq|hwy|pkwy|ter|cres)\.")
 _ENDS_STREET = frozenset(
     [
         *("in", "since", "and", "or", "for", "with", "from", "to", "on", "at", "is", "was"),
@@ -387,7 +408,12 @@ class CuedAddressRecognizer:
     name = "address-cue"
 
     def find(self, text: str) -> list[Span]:
-        out = []
+        # A street without its number, of the bank's own words, is a branch's (the masker
+        # keeps it readable: STREET_NAME_RULE).
+        out = [
+            Span("ADDRESS", m.start(1), m.end(1), 0.5, STREET_NAME_RULE)
+            for m in _ON_NAMED_STREET.finditer(text)
+        ]
         cues = [(c, False) for c in _ADDRESS_SAID.finditer(text)]
         cues += [(c, True) for c in _ADDRESS_SAID_WEAKLY.finditer(text)]
         for cue, weak in cues:
@@ -404,14 +430,18 @@ class CuedAddressRecognizer:
             foreign = bool(_FOREIGN_SAID.match(cue.group()))
             if foreign and not _TYPED_STREET.match(text, number.end()):
                 continue
-            street = self._street(text, number.end(), counts=not foreign)
+            # A building's or flat's number before the house number: "28919 136 Filadelfeos
+            # Str.", as "3369 24 Clarke Avenue" is read where no cue comes before.
+            flat = _SECOND_NUMBER.match(text, number.end())
+            number_end = flat.end() if flat else number.end()
+            street = self._street(text, number_end, counts=not foreign)
             if street is None:
                 continue
             # A house number after the name too ("172 Maneeži 75, Saareküla").
             also = _NUMBER_AFTER_STREET.match(text, street)
             street = also.end() if also else street
             town = _town_after(text, street)
-            if weak and not text[number.end()].isupper() and town is None:
+            if weak and not text[number_end].isupper() and town is None:
                 continue
             end = town if town is not None else street
             # Below every other address rule: where one of them reads a longer block, it wins.
@@ -447,6 +477,11 @@ class CuedAddressRecognizer:
         if m is None or not text[pos].isupper():
             return None
         words = [w.rstrip(".").lower() for w in m.group("street").split()]
+        # Two streets joined, the number after the second, as corners are given: "Leon and
+        # Eyrarodda 66" (both words capitalised).
+        pair = m.group("street").split()
+        if len(pair) == 3 and words[1] == "and" and pair[0][0].isupper() and pair[2][0].isupper():
+            words = [words[0], words[2]]
         if any(w in _ENDS_STREET or w in _NOT_STREET_NAME or w in _NOT_TOWN for w in words):
             return None
         town = _town_after(text, m.end())

@@ -989,6 +989,20 @@ _SAID = re.compile(
     r"|confirms|confirmed|tells us|told us)[^\S\n]+([A-ZÀ-Þ][^\W\d_]*(?:-[^\W\d_]+)?)"
     r"(?=[.,!?;:]|[^\S\n]*$)"
 )
+# Whom a speaker speaks to: "said Gladys to Logan".
+_SAID_TO = re.compile(
+    r"(?<![\w'’-])(?:says|said|asks|asked|replies|replied|whispered|shouted|wrote|writes)"
+    rf"[^\S\n]+{_CAP_WORD}[^\S\n]+to[^\S\n]+({_CAP_WORD})(?=[^\S\n]*(?:[.,!?;:]|$))"
+)
+# A former member before the name, as a job is: "This song by ex-Zombie Lundberg".
+_FORMER = re.compile(
+    rf"(?<![\w'’-])[Ee]x-[A-Z][\w'’-]*[^\S\n]+({_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})?)(?![\w'’-])"
+)
+# Whose work it is: "Unlike the Christiansen novel", "the Roeterdink album".
+_WORK_OF = re.compile(
+    rf"(?<![\w'’-])[Tt]he[^\S\n]+({_CAP_WORD})[^\S\n]+(?:novels?|album|songs?|films?|movie"
+    r"|biography|memoir|poems?|plays|opera|symphony|sonata|concerto|trilogy|paintings?)\b"
+)
 # What is said is not who said it: "she said Yes.", "he asked Why?".
 _SAID_NOT = frozenset(
     (  # noqa: SIM905 - a word list reads best as text
@@ -1019,14 +1033,15 @@ _PARTICLE_NAME = re.compile(
 )
 # A person's job before the name: "Producer Vilhjálmur Georgsson explained", "my relationship
 # manager Tomasz Wrzesiński".
-_JOB_BEFORE = re.compile(
-    r"(?i)(?<![\w'])(?:producer|songwriter|singer|director|author|writer|manager|adviser|advisor"
+_JOBS = (
+    r"producer|songwriter|singer|director|author|writer|manager|adviser|advisor"
     r"|officer|representative|agent|analyst|consultant|broker|lawyer|attorney|solicitor"
     r"|accountant|banker|teller|engineer|doctor|nurse|professor|teacher|ceo|cfo|cto|founder"
     r"|chairman|chairwoman|president|spokesperson|spokesman|spokeswoman|underwriter|adjuster"
     r"|assessor|investigator|handler|supervisor|specialist|coordinator|administrator|clerk"
-    r"|secretary|receptionist|cashier),?[^\S\n]+$"
+    r"|secretary|receptionist|cashier"
 )
+_JOB_BEFORE = re.compile(rf"(?i)(?<![\w'])(?:{_JOBS}),?[^\S\n]+$")
 # A surname or given name alone after a cue that asks for it, in lower case as chat writes it:
 # "her maiden name is nyberg", "surname: mbeki, first name: thandiwe", "maiden name -
 # o'donoghue" (a mother's maiden name is a security answer), where it ends the clause.
@@ -2038,6 +2053,19 @@ class NameCueRecognizer:
         for m in _SAID.finditer(text):
             if _plausible_name(m.group(1)) and m.group(1).lower() not in _SAID_NOT:
                 out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
+        # "said Gladys to Logan", "by ex-Zombie Lundberg", "the Christiansen novel": checked
+        # against the knowledge base's own words like the model's (a product has albums too).
+        for pattern in (_SAID_TO, _FORMER, _WORK_OF):
+            for m in pattern.finditer(text):
+                value = m.group(1)
+                if value.lower() in _SAID_NOT or not _plausible_name(value):
+                    continue
+                # One word must not be a frequent English one ("the Windows album").
+                if len(value.split()) == 1 and (
+                    not _lone_name(value, acts=True) or 0 <= vector_row(value) < _FREQUENT_WORDS
+                ):
+                    continue
+                out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
         for m in _CAP_NAME.finditer(text):
             if not _plausible_name(m.group()):
                 continue
@@ -2106,7 +2134,13 @@ _PLACE_BEFORE = re.compile(
 )
 _NUMBER_AFTER = re.compile(r"\s*\d")
 _CORNER = re.compile(r"(?i)\bcorner\s+of\b[^.?!\n]*$")
-_TOWN_SLOT = re.compile(r"\d\w*\.?,\s*$")  # "Apt. 762, Carrollton": an address's town
+# An address's town: "Apt. 762, Carrollton", "136 Filadelfeos Str., Klirou".
+_TOWN_SLOT = re.compile(r"(?:\d\w*|\b(?i:str|st|rd|ave|blvd|ln|ct|pl|sq|hwy|pkwy))\.?,\s*$")
+# A street joined to another street with its number, as an address gives both: "Leon and
+# Eyrarodda 66", "Cinzia and Hammarvägen 15".
+_STREET_PAIR_AFTER = re.compile(
+    rf"[^\S\n]+(?:and|&)[^\S\n]+[{_UP}][{_LO}]+[^\S\n]+\d{{1,4}}(?![\d.,:/]\d|\d)"
+)
 # Cased as a name, accents and all: "Kevin", "McDowell", "Järvilehto", "Éva".
 _LONE_NAME = re.compile(rf"[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?")
 _FREQUENT_WORDS = 8000  # the word vectors' rows that count as a frequent word
@@ -2134,6 +2168,7 @@ def _place_slot(before: str, after: str) -> bool:
         or _TOWN_SLOT.search(before)
         or _NUMBER_AFTER.match(after)
         or _PLACE_AFTER.match(after)
+        or _STREET_PAIR_AFTER.match(after)
     )
 
 
@@ -2356,7 +2391,7 @@ class NerNameRecognizer:
             # One word without a cue before it must read as a name on its own (the knowledge
             # base's own words, "the Duluth campus", stay readable by the masker's vocabulary).
             if len(value.split()) < 2 and (
-                _place_slot(before, text[end_char : end_char + 12])
+                _place_slot(before, text[end_char : end_char + 40])
                 or not (
                     _NAME_CUE.search(before)
                     or _lone_name(value, _VERB_AFTER.match(text, end_char) is not None)
@@ -2562,6 +2597,9 @@ _FIRM_AFTER = re.compile(
     rf"(?:{_LIST_JOIN}[^\S\n]+{_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})*)*{_LIST_JOIN}?[^\S\n]+"
     rf"(?:{_CAP_WORD}[^\S\n]+)*{_FIRM_SUFFIX}|[^\S\n]+(?:law firm|solicitors|attorneys|"
     r"accountants|architects|lawyers)\b"
+    # The triple qualifies a job, as a band or a firm does: "Barnett, Melton and Garcia
+    # songwriter Samantha Bašić" (people listed do something: "Anna, Ben and Carl went").
+    rf"|[^\S\n]+(?i:{_JOBS})\b"
 )
 _THE_BEFORE = re.compile(r"(?<![\w'’-])The[^\S\n]+$")
 _PEOPLE_BEFORE = re.compile(
@@ -2619,16 +2657,42 @@ _CLAUSE_END = re.compile(r"[^\S\n]*(?:[,.;:!?)]|$)")
 _ARTICLE_BEFORE = re.compile(r"(?<![\w'’-])(?i:the|a|an)[^\S\n]+$")
 
 
+# What a company becomes, or a person does not: "which later became Suddath in 2002", "that
+# merged into Numedii" ("which" stands for a thing; "she became Mrs Hale" has no "which").
+_FIRM_BEFORE = re.compile(
+    r"(?i)(?<![\w'’-])(?:which|that)[^\S\n]+(?:(?:later|then|eventually|soon|subsequently)"
+    r"[^\S\n]+)?(?:became|becomes|was[^\S\n]+renamed(?:[^\S\n]+(?:to|as))?"
+    r"|merged[^\S\n]+(?:with|into)|was[^\S\n]+(?:acquired|bought)[^\S\n]+by)[^\S\n]+$"
+)
+# A work's title before its subtitle: "see Guilty Pleasures: 5 Musicians Of The 70s".
+_SUBTITLE_AFTER = re.compile(r":[^\S\n]+(?:[A-Z0-9][\w'’-]*[^\S\n]+){2,}[A-Z0-9]")
+# A place's name, a person's or not, before the word for the place: "ben hjel country club",
+# "the Lincoln Memorial", "Barnard College".
+_FACILITY_AFTER = re.compile(
+    r"(?i)[^\S\n]+(?:country[^\S\n]+club|golf[^\S\n]+club|club|hotel|resort|hospital|clinic"
+    r"|school|academy|university|college|church|cathedral|stadium|arena|museum|gallery|airport"
+    r"|mall|theat(?:re|er)|memorial|bridge)\b"
+)
+
+
 def named_thing(text: str, sp: Span, firms: list[tuple[int, int]]) -> bool:
-    """Whether a name found without a cue is a firm's (inside ``firm_spans``) or a title after
-    an article that ends its phrase ("the Cinematographer, said"; "the Castro novel" is a
-    person's)."""
+    """Whether a name found without a cue is a firm's (inside ``firm_spans``, or after
+    "which later became"), a title after an article that ends its phrase ("the
+    Cinematographer, said"; "the Castro novel" is a person's), a work's title before its
+    subtitle, or a place's name before the word for the place ("... country club")."""
     if sp.kind != "NAME" or sp.recognizer in ("declared", "known"):
         return False
     if any(a <= sp.start and sp.end <= b for a, b in firms):
         return True
+    if sp.recognizer != NerNameRecognizer.name:
+        return False
     return (
-        sp.recognizer == NerNameRecognizer.name
-        and _ARTICLE_BEFORE.search(text, max(0, sp.start - 8), sp.start) is not None
-        and _CLAUSE_END.match(text, sp.end) is not None
+        (
+            _ARTICLE_BEFORE.search(text, max(0, sp.start - 8), sp.start) is not None
+            and _CLAUSE_END.match(text, sp.end) is not None
+        )
+        or _FIRM_BEFORE.search(text, max(0, sp.start - 60), sp.start) is not None
+        or _SUBTITLE_AFTER.match(text, sp.end) is not None
+        or _FACILITY_AFTER.match(text, sp.end) is not None
+        or _FACILITY_AFTER.search(text, sp.start, sp.end) is not None
     )

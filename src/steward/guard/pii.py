@@ -1242,6 +1242,12 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
     return out + added if added else spans
 
 
+# Rules whose finds, made only of the bank's own words, stay readable (see ``Masker.find``).
+_OWN_WORDS_READABLE = frozenset(
+    ["ner", "name-verb", "name-weak-cue", "address-parser", "address-street-name"]
+)
+
+
 class Masker:
     """Replaces personal values with stable tokens. Thread-safe; reuse one per store."""
 
@@ -1361,7 +1367,7 @@ class Masker:
                 sp
                 for sp in spans
                 if not (
-                    sp.recognizer in ("ner", "name-verb", "name-weak-cue", "address-parser")
+                    sp.recognizer in _OWN_WORDS_READABLE
                     and self.vocabulary(text[sp.start : sp.end])
                 )
             ]
