@@ -1719,3 +1719,38 @@ def test_a_street_named_with_the_banks_own_words_stays_readable(kb_rt: Runtime) 
     masker.vocabulary = lambda value: set(value.split()) <= {"Market", "Street"}
     assert "Market Street" in masker.mask("Is the branch on Market Street open today?").text
     assert "Elmwood Street" not in masker.mask("I moved onto a flat on Elmwood Street").text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # A town after a flat, ending the line, is the address's.
+        ("Ship to 7878 Rahu 37 Apt. 405 Sindi PR", "Sindi"),
+        ("Send it to 23100 Ilichova 23 Suite 274 Ljubljana", "Ljubljana"),
+        # A Hungarian abbreviated street type.
+        ("12521 Belgrád rkp. 18. Apt. 417 Csipkerek Vas", "Belgrád"),
+        # A lower-case state still ends an address.
+        ("my address is 7689 jefferson blvd #12, tucson az", "tucson"),
+    ],
+)
+def test_the_rest_of_an_address_block_is_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text
+    assert [k for k, _ in masked.entities] == ["ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I live at 12 Main St Apt 5 Please help me",
+        "I live at 12 Main St Apt 5 Can you help",
+        "I live at 12 Main St, please call me",
+    ],
+)
+def test_the_sentence_after_an_address_stays_readable(kb_rt: Runtime, text: str) -> None:
+    """Words after an address that no town is ("Please", "Can", a state code that is an
+    English word in lower case) are not masked with it."""
+    masked = kb_rt.masker.mask(text).text
+    assert "Main" not in masked
+    tail = text.split("Apt 5 ")[-1] if "Apt 5" in text else "please call me"
+    assert masked.endswith(tail)

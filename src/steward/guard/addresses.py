@@ -60,7 +60,7 @@ _FUSED = (
 _AFTER_NAME = (
     # Czech and Slovak too: "Václavské náměstí 832/19", "Vinohradská třída 12".
     r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\.|náměstí|nám\.|třída|nábřeží"
-    r"|námestie|nábrežie"
+    r"|námestie|nábrežie|rkp\.|krt\."  # Hungarian abbreviations: "Belgrád rkp. 18."
     r"|vej|vei|veien|vegen|gata|gatan|gade|Straße|Strasse|straße|strasse|weg|allee|allé"
     r"|straat|laan|katu|gasse|platz"
 )
@@ -575,7 +575,7 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
     """Where the address block whose street ends at ``end`` ends, at ``limit`` at the latest:
     ``end`` itself when no flat, town, postcode or country follows it as an address's do."""
     limit = len(text) if limit is None else limit
-    kept, pos, town_before, postcode_before = end, end, False, False
+    kept, pos, town_before, postcode_before, unit_before = end, end, False, False, False
     for _ in range(8):
         gap = _BLOCK_GAP.match(text, pos)
         if gap is None or gap.end() == pos:
@@ -591,13 +591,17 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
         if m:
             anchor, town_before = True, False
             postcode_before = m.re is _BLOCK_POSTCODE
+            unit_before = m.re is _BLOCK_UNIT
         elif m := _BLOCK_TOWN.match(text, at):
             words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
             if words & _NOT_TOWN or text.startswith(":", m.end()):
                 break  # a label is no town: "...PA 73161\nMobile: 432 03 163"
-            # A town after its postcode ("80331 München"), or after a comma ending the sentence.
-            anchor = postcode_before or (comma and bool(_SENTENCE_ENDS.match(text, m.end())))
-            town_before = True
+            # A town after its postcode ("80331 München"), or after a comma or a flat ("Suite
+            # 274 Ljubljana", "Apt. 405 Sindi PR") ending the sentence.
+            anchor = postcode_before or (
+                (comma or unit_before) and bool(_SENTENCE_ENDS.match(text, m.end()))
+            )
+            town_before, unit_before = True, False
         else:
             break
         if m.re is _BLOCK_TOWN:
@@ -745,11 +749,15 @@ class ParsedAddressRecognizer:
             # Quanto costa ..."); "St." or "Blvd." is an abbreviation.
             if re.fullmatch(r"[^\W\d_]{5,}[.!?]|\S*[!?]", token):
                 break
-        # Trailing lower-case words are the sentence going on ("... Main St and then").
+        # Trailing lower-case words are the sentence going on ("... Main St and then"), and so
+        # is a capitalised word no town is ("... Apt 5 Please help", "Apt 5 Can you").
         while (
             run
             and run[-1][2] not in _PARSER_TYPES
-            and re.fullmatch(r"[a-z][a-z'/]*[.,;:!?]*", text[run[-1][0] : run[-1][1]])
+            and (
+                re.fullmatch(r"[a-z][a-z'/]*[.,;:!?]*", word := text[run[-1][0] : run[-1][1]])
+                or word.strip(".,;:!?").lower() in _NOT_TOWN
+            )
         ):
             run.pop()
         if not run:

@@ -779,6 +779,7 @@ _STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ"
     "|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
 )
+_WORD_STATES = r"(?:me|or|in|oh|hi|ok|id|al|la|pa|ma|de|co|mo|ne)\b"
 _ADDRESS = re.compile(
     # A flat and its building's number written as one: "3/2 Leith Walk" (UK, Australia).
     r"(?<![\w$€£.,/:-])(?:flat\s+\d+[a-z]?,?\s+)?(?:\d{1,4}/)?\d{1,5}[A-Za-z]?\s+"
@@ -788,7 +789,10 @@ _ADDRESS = re.compile(
     r"|the\s+crescent"
     r"|[a-z]+way\b)"
     r"(?:,?\s*(?:apt\.?|apartment|unit|suite|ste\.?|#)\s*[\w-]{1,6})?"
-    rf"(?:,?\s+[a-z]+(?:\s+[a-z]+)?,?\s+(?:{_STATES})\b(?:\s+\d{{5}}(?:-\d{{4}})?)?)?"
+    # A state whose code is an English word only in capitals: "... Apt 5 please help me"
+    # ends no address in Maine ("tucson az" does end one).
+    rf"(?:,?\s+[a-z]+(?:\s+[a-z]+)?,?\s+(?:(?-i:{_STATES})|(?!{_WORD_STATES})(?:{_STATES}))\b"
+    r"(?:\s+\d{5}(?:-\d{4})?)?)?"
     r"(?:,?\s+(?:[A-Z][a-z]+|[a-z]+),?\s+[A-Za-z]{1,2}\d{1,2}[A-Za-z]?\s+\d[A-Za-z]{2})?",
     re.IGNORECASE,
 )
