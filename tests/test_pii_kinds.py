@@ -1754,3 +1754,18 @@ def test_the_sentence_after_an_address_stays_readable(kb_rt: Runtime, text: str)
     assert "Main" not in masked
     tail = text.split("Apt 5 ")[-1] if "Apt 5" in text else "please call me"
     assert masked.endswith(tail)
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("Send it to Hauptstraße 5, 15230 Frankfurt (Oder)", "Oder"),
+        ("5850 Jana Nerudy 894\nΑΓΛΑΝΤΖΙΑ (ΑΓΛΑΓΓΙΑ)\n, NI\n Cyprus 78891", "ΑΓΛΑΓΓΙΑ"),
+    ],
+)
+def test_a_towns_bracketed_qualifier_is_part_of_the_address(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text and "78891" not in masked.text
+    assert [k for k, _ in masked.entities] == ["ADDRESS"]

@@ -555,8 +555,13 @@ _NATIVE_COUNTRIES = (
     r"|Danmark|Norge|Sverige|Suomi|Ísland|Polska|Česko|Slovensko|Magyarország|România|Hellas"
     r"|Ελλάδα|Россия|Éire|England|Scotland|Wales|Northern Ireland|United Arab Emirates|UAE"
 )
+# A town's or a country's qualifier in brackets: "Frankfurt (Oder)", "Halle (Saale)",
+# "ΑΓΛΑΝΤΖΙΑ (ΑΓΛΑΓΓΙΑ)".
+_BRACKET_PIECE = r"[^\S\n]*\([A-ZÀ-ÞΑ-ΩА-Я][^()\n]{0,29}\)"
+_BRACKETED = rf"(?:{_BRACKET_PIECE})?"
+_BRACKET = re.compile(_BRACKET_PIECE)
 _BLOCK_COUNTRY = re.compile(
-    rf"(?:{_COUNTRIES}|{_NATIVE_COUNTRIES}|USA|U\.S\.A\.|UK|U\.K\.)(?![^\W\d_])"
+    rf"(?:{_COUNTRIES}|{_NATIVE_COUNTRIES}|USA|U\.S\.A\.|UK|U\.K\.)(?![^\W\d_]){_BRACKETED}"
 )
 _BLOCK_REGION = re.compile(r"[A-Z]{2,3}(?![^\W\d_])")
 # A town's word: capitalised, not a country's ("Armenomonastiro Cyprus" is a town, a country).
@@ -566,7 +571,7 @@ _CAPITAL_WORD = (
 )
 _BLOCK_TOWN = re.compile(
     rf"{_CAPITAL_WORD}(?:[^\S\n]+(?:(?:{_PARTICLE}|nad|pod|am|an|im|sur|upon|y|u)[^\S\n]+)?"
-    rf"{_CAPITAL_WORD}){{0,3}}"
+    rf"{_CAPITAL_WORD}){{0,3}}{_BRACKETED}"
 )
 _SENTENCE_ENDS = re.compile(r"[^\S\n]*(?:[.!?;)]|\n|$)")
 
@@ -577,6 +582,10 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
     limit = len(text) if limit is None else limit
     kept, pos, town_before, postcode_before, unit_before = end, end, False, False, False
     for _ in range(8):
+        # A bracketed qualifier right after the street's town: "15230 Frankfurt (Oder)".
+        bracket = _BRACKET.match(text, pos) if pos == kept else None
+        if bracket is not None and bracket.end() <= limit:
+            kept = pos = bracket.end()
         gap = _BLOCK_GAP.match(text, pos)
         if gap is None or gap.end() == pos:
             break
