@@ -48,12 +48,19 @@ def targets(out: dict[str, Any]) -> dict[str, bool]:
             "synth_precision_not_below_presidio": ours["precision"] >= theirs["precision"],
         }
         | {
-            # Issue 16's name and address target, on the half of the set never read.
-            f"synth_held_out_{label.lower()}_recall_ge_0.9": (
-                s["steward"]["halves"]["held_out"]["ner_only_recall"][label]["recall"] or 0
+            # Issue 16's name and address targets, on the half of the set never read: recall
+            # one to one, recall as the share of gold spans masked (an address block masked with
+            # one token covers the set's several spans of it), and precision.
+            f"synth_held_out_{label.lower()}_{figure}_ge_0.9": (
+                s["steward"]["halves"]["held_out"]["ner_only_recall"][label][key] or 0
             )
             >= 0.9
             for label in ("PERSON", "STREET_ADDRESS")
+            for figure, key in (
+                ("recall", "recall"),
+                ("recall_covered", "recall_covered"),
+                ("precision", "precision"),
+            )
         }
         | {
             f"own_{half}_targets_met": not out["own_messages"][half]["steward"]["targets_missed"]
