@@ -1740,20 +1740,20 @@ def test_the_rest_of_an_address_block_is_masked(kb_rt: Runtime, text: str, raw: 
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "tail"),
     [
-        "I live at 12 Main St Apt 5 Please help me",
-        "I live at 12 Main St Apt 5 Can you help",
-        "I live at 12 Main St, please call me",
+        ("I live at 12 Main St Apt 5 Please help me", "Please help me"),
+        ("I live at 12 Main St Apt 5 Can you help", "Can you help"),
+        ("I live at 12 Main St, please call me", "please call me"),
+        ("I live at 12 Main St, Boston (since 2019).", "(since 2019)."),
     ],
 )
-def test_the_sentence_after_an_address_stays_readable(kb_rt: Runtime, text: str) -> None:
+def test_the_sentence_after_an_address_stays_readable(kb_rt: Runtime, text: str, tail: str) -> None:
     """Words after an address that no town is ("Please", "Can", a state code that is an
-    English word in lower case) are not masked with it."""
+    English word in lower case, an aside in brackets) are not masked with it."""
     masked = kb_rt.masker.mask(text).text
     assert "Main" not in masked
-    tail = text.split("Apt 5 ")[-1] if "Apt 5" in text else "please call me"
-    assert masked.endswith(tail)
+    assert masked.endswith(" " + tail)
 
 
 @pytest.mark.parametrize(
@@ -1769,3 +1769,83 @@ def test_a_towns_bracketed_qualifier_is_part_of_the_address(
     masked = kb_rt.masker.mask(text)
     assert raw not in masked.text and "78891" not in masked.text
     assert [k for k, _ in masked.entities] == ["ADDRESS"]
+
+
+# The twelfth session's outside review: names and addresses it found stored as typed.
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # A message's subject after its person is no work's subtitle.
+        ("Marguerite Tolliver: Address Change Request. Please update her address.", "Tolliver"),
+        ("Please see Marguerite Tolliver: The Story Of My Life, she wants to cancel.", "Tolliver"),
+        # A given name and a surname after "which later became" may be a person's.
+        ("Our firm, which later became Marguerite Tolliver, wants her claim status.", "Tolliver"),
+        ("Marguerite Tolliver country club membership was charged twice", "Tolliver"),
+        # Three surnames before a job word, when no name follows the job, are people.
+        ("Tolliver, Okonkwo and Lindqvist accountant wants a copy", "Okonkwo"),
+        # Names in capitals, as systems print them.
+        ("MARGUERITE TOLLIVER called about her card", "TOLLIVER"),
+        ("Can you check the card of MARGUERITE TOLLIVER please?", "TOLLIVER"),
+        ("CLAIMANT: OKONKWO, CHIDI  ADDRESS: 12 High Street", "CHIDI"),
+        ("Policyholder: KOWALCZYK, AGNIESZKA.", "AGNIESZKA"),
+        ("CUSTOMER AGNIESZKA KOWALCZYK CALLED ABOUT LATE FEE", "KOWALCZYK"),
+        # Nordic, Finnish and Greek self-introductions.
+        ("Hej, jag heter Björn Åkesson och bor i Uppsala.", "Åkesson"),
+        ("Hei, nimeni on Aino Virtanen ja asun Helsingissä.", "Virtanen"),
+        ("Λέγομαι Ελένη Βλάχου και έχασα την κάρτα μου", "Βλάχου"),
+        # Lower case after "this is", words no frequent English word.
+        ("Hi this is eleni vlachou, i lost my card", "vlachou"),
+    ],
+)
+def test_the_twelfth_reviews_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("Neue Anschrift: Berliner Str. 17a, 10715 Berlin.", "Berliner"),
+        ("Mám nový adresu Dlouhá 12, Brno, prosím o změnu.", "Dlouhá"),
+        ("Μένω στην Ερμού 25, 105 63 Αθήνα, πώς αλλάζω διεύθυνση;", "Ερμού"),
+        ("Is Odos Panepistimiou 30, Athina 106 79 covered for roadside help?", "Panepistimiou"),
+        ("Agent note - caller Hiroshi Tanaka, 2-3-1 Nishi-Shinjuku, Shinjuku-ku, Tokyo.", "Nishi"),
+        ("He lives at 28919 136 Filadelfeos Str., Klirou and wants a copy.", "Klirou"),
+        ("My parents live at Grössgstötten 50 street in Austria, can they open one?", "50"),
+    ],
+)
+def test_the_twelfth_reviews_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text
+    assert "ADDRESS" in [k for k, _ in masked.entities]
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # A Norwegian question is not read by the English name model.
+        ("Hei, jeg heter Ola Nordmann og bor i Oslo. Hvordan endrer jeg en adresse?", "Hvordan"),
+        # A street's type ends a street read after a cue; a reference's number is no house's.
+        ("I live at 3 Elm Close Glass Replacement is what I need", "Glass Replacement"),
+        ("Re: Claim 4471 Follow Up on the storm damage", "4471 Follow Up"),
+        ("Is the HELOC APR variable, and what FICO SCORE do I need?", "FICO SCORE"),
+    ],
+)
+def test_the_twelfth_reviews_ordinary_words_stay_readable(
+    kb_rt: Runtime, text: str, kept: str
+) -> None:
+    assert kept in kb_rt.masker.mask(text).text
+
+
+def test_the_banks_own_words_after_a_parsed_address_stay_readable(kb_rt: Runtime) -> None:
+    masker = Masker(kb_rt.masker.tokens)
+    masker.vocabulary = lambda value: set(value.split()) <= {"Late", "Fees"}
+    masked = masker.mask("My address is 22 Bay Street Late Fees confuse me, what is grace?").text
+    assert "Bay" not in masked and "Late Fees confuse me" in masked
+
+
+def test_a_possessive_name_has_the_names_token(kb_rt: Runtime) -> None:
+    plain = kb_rt.masker.mask("Dana Whitfield called about her card").entities
+    owned = kb_rt.masker.mask("Please check Dana Whitfield's account").entities
+    curly = kb_rt.masker.mask("Please check Dana Whitfield’s account").entities
+    assert plain and plain == owned == curly

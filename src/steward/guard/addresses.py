@@ -44,6 +44,7 @@ _TYPE_FIRST = (
     r"|Allée|Impasse|Quai|Calle|C/|Avenida|Avda\.?|Av\.|Paseo|Plaza|Carrer|Camino|Ronda|Rua"
     r"|Travessa|Praça|Estrada|ul\.|Ul\.|ulica|Ulica|ulicy|Ulicy|aleja|Aleja|al\.|Al\.|os\.|plac|Plac"
     r"|Str\.|Bulevardul|Calea|Splaiul|Ulice|ulice|náměstí|Náměstí|trg|Trg|Bulevar"
+    r"|Odos|Odós|Leoforos|Leof\."  # Greek, transliterated
     # Written lower case in running text too (never "via": "pay via Zelle 5 times").
     r"|rue|avenue|calle|avenida|rua|viale|piazza|corso|carrer"
 )
@@ -61,7 +62,7 @@ _AFTER_NAME = (
     # Czech and Slovak too: "Václavské náměstí 832/19", "Vinohradská třída 12".
     r"út|útja|utca|tér|tere|körút|sor|köz|sétány|rakpart|u\.|náměstí|nám\.|třída|nábřeží"
     r"|námestie|nábrežie|rkp\.|krt\."  # Hungarian abbreviations: "Belgrád rkp. 18."
-    r"|vej|vei|veien|vegen|gata|gatan|gade|Straße|Strasse|straße|strasse|weg|allee|allé"
+    r"|vej|vei|veien|vegen|gata|gatan|gade|Straße|Strasse|straße|strasse|Str\.|weg|allee|allé"
     r"|straat|laan|katu|gasse|platz"
 )
 _SEPARATE_TYPE = rf"{_AFTER_NAME}|gate|gaten"
@@ -197,6 +198,14 @@ _CORNER = re.compile(
 )
 
 
+# A Japanese address in Latin letters: block, building and house numbers, the district, the
+# ward or city, the prefecture ("2-3-1 Nishi-Shinjuku, Shinjuku-ku, Tokyo").
+_ROMAJI = re.compile(
+    r"(?<![\w-])\d{1,4}-\d{1,4}(?:-\d{1,4})?,?[^\S\n]+[A-Z][a-z]+(?:-[A-Za-z][a-z]+)*"
+    r",?[^\S\n]+[A-Z][a-z]+-(?:ku|shi|cho|machi|gun|mura)\b(?:,?[^\S\n]+[A-Z][a-z]+(?![\w-]))?"
+)
+
+
 class ContinentalAddressRecognizer:
     """Street addresses with the type word first or fused into the name, and a house number;
     Russian, Chinese and Arabic ones in their own order."""
@@ -213,7 +222,8 @@ class ContinentalAddressRecognizer:
         ]
         out += [
             Span("ADDRESS", m.start(), m.end(), 0.72, self.name)
-            for m in _OTHER_SCRIPTS.finditer(text)
+            for rx in (_OTHER_SCRIPTS, _ROMAJI)
+            for m in rx.finditer(text)
         ]
         # Above the streets inside it, and the names the model reads in them ("Mathias Pass").
         for m in _CORNER.finditer(text):
@@ -311,18 +321,24 @@ _ADDRESS_SAID = re.compile(
     r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
     r"|address\s*:|(?:indirizzo|dirección|direccion|adresse|endereço|endereco|adres)\s*:"
     r"|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
+    r"|live\s+at"
     r"|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
     r"|staying\s+at|located\s+at"
     r"|(?:deliver|mail|send|ship|post|return)(?:\s+(?:it|them|this|the\s+\w+))?"
     r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
     r"|(?:il\s+)?mio\s+indirizzo\s*(?:è|e|:)|(?:o\s+)?meu\s+endere[cç]o\s*(?:é|e|:)"
-    r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in)\s+"
+    r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in"
+    # Czech and Slovak ("mám novou adresu", "moje adresa je"), Greek ("μένω στην", "η
+    # διεύθυνσή μου είναι").
+    r"|(?:nov(?:ou|á|ý|u)\s+)?adres(?:u|a)(?:\s+je)?\s*:?|moje\s+adresa\s+je"
+    r"|μένω\s+(?:στην|στη|στο|στον)|(?:η\s+)?διεύθυνσ[ήη]\s+(?:μου\s+)?(?:είναι|:))\s+"
 )
 _FOREIGN_SAID = re.compile(
     r"(?i)mi\s+direcci|mon\s+adresse|meine\s+adresse|(?:il\s+)?mio\s+indirizzo"
     r"|(?:indirizzo|dirección|direccion|adresse|endereço|endereco|adres)\s*:"
     r"|(?:o\s+)?meu\s+endere|mijn\s+adres|vivo\s+en|j'habite|ich\s+wohne"
+    r"|adres[au]\b|μένω|διεύθυνσ"
 )
 _TYPED_STREET = re.compile(
     rf"(?i:{_TYPE_FIRST}|av\.?|avda\.?)\b|(?i:c/)(?=\s*\w)|{_L}+(?i:{_FUSED})\b", re.UNICODE
@@ -333,7 +349,7 @@ _TYPED_STREET = re.compile(
 _ADDRESS_ENDS = (
     r"(?![.,]\d)(?=[^\S\n]*(?:[,;.!?)\n]|$)|[^\S\n]+(?:[A-Z]|(?i:apt|suite|flat|unit|floor)\b)"
     # The street's type after its number, as some write it: "Grössgstötten 50 street."
-    r"|[^\S\n]+(?:street|st\.|road|rd\.)(?=[^\S\n]*(?:[,;.!?)\n]|$)))"
+    r"|[^\S\n]+(?:street|road)\b|[^\S\n]+(?:st\.|rd\.)(?=[^\S\n]*(?:[,;.!?)\n]|$)))"
 )
 # A street's name, then its number ("Kongens gate 12", "Via dei Fiorentini 17"), then the end
 # of the address: punctuation, a line break or the end (not "Gold 2 cards", not "Platinum 2.5").
@@ -365,6 +381,14 @@ _SECOND_NUMBER = re.compile(r"\d{1,4}[A-Za-z]?[^\S\n]+(?=[^\W\d_])")
 # "since March", "to 9 ...").
 _STREET_WORD = re.compile(rf"{_L}[\w'-]*\.?")
 _STREET_ABBREVIATION = re.compile(r"(?i:st|str|ave|rd|dr|ln|blvd|ct|pl|sq|hwy|pkwy|ter|cres)\.")
+# English street types that end a street's name ("12 Elm Close", "9 Bay Street").
+_ENGLISH_TYPES = frozenset(
+    [
+        *("street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "close"),
+        *("way", "court", "ct", "place", "pl", "crescent", "terrace", "boulevard", "blvd"),
+        *("square", "sq", "grove", "gardens", "mews", "row", "walk", "hill", "rise", "parade"),
+    ]
+)
 _ENDS_STREET = frozenset(
     [
         *("in", "since", "and", "or", "for", "with", "from", "to", "on", "at", "is", "was"),
@@ -381,7 +405,7 @@ _NOT_TOWN = _ENDS_STREET | frozenset(
 )
 # A town after a comma (or a postcode): one to three words, a state's two letters and a ZIP.
 _TOWN_AFTER = re.compile(
-    rf"(?:,[^\S\n]*(?:\d{{3,5}}[^\S\n]+)?|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*"
+    rf"(?:,[^\S\n]*(?:\d{{3}}[^\S\n]\d{{2}}[^\S\n]+|\d{{3,5}}[^\S\n]+)?|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*"
     rf"(?:[^\S\n]+{_L}[\w'-]*){{0,2}}"
     r"(?:,?[^\S\n]+[A-Z]{2}|,?[^\S\n]+[A-Z][a-z]+(?=[^\S\n]+\d{5}))?(?:[^\S\n]+\d{5}(?:-\d{4})?)?"
 )
@@ -394,9 +418,19 @@ def _town_after(text: str, end: int) -> int | None:
     """Where the town after a street ending at ``end`` ends, or None when what follows the
     comma goes on with the sentence (", can we get a loan")."""
     town = _TOWN_AFTER.match(text, end)
-    if town is None or {w.lower().strip(",") for w in town.group().split()} & _NOT_TOWN:
+    if town is None:
         return None
-    return town.end()
+    # The town's words run up to a word no town has: ", Klirou and wants a copy" keeps
+    # "Klirou"; ", can we get a loan" has none.
+    stop = None
+    for w in re.finditer(r"[^\s,]+", text[town.start() : town.end()]):
+        if w.group().lower() in _NOT_TOWN:
+            stop = town.start() + w.start()
+            break
+    if stop is None:
+        return town.end()
+    kept = text[town.start() : stop].rstrip(" \t,")
+    return town.start() + len(kept) if re.search(r"[^\W\d_]", kept) else None
 
 
 class CuedAddressRecognizer:
@@ -440,7 +474,8 @@ class CuedAddressRecognizer:
             # A house number after the name too ("172 Maneeži 75, Saareküla").
             also = _NUMBER_AFTER_STREET.match(text, street)
             street = also.end() if also else street
-            town = _town_after(text, street)
+            # An abbreviation's stop before the town's comma: "Filadelfeos Str., Klirou".
+            town = _town_after(text, street + 1 if text.startswith(".,", street) else street)
             if weak and not text[number_end].isupper() and town is None:
                 continue
             end = town if town is not None else street
@@ -508,6 +543,14 @@ class CuedAddressRecognizer:
             end, words = w.start() + len(word.rstrip(".")), words + 1
             if word.endswith(".") and not _STREET_ABBREVIATION.fullmatch(word):
                 break  # the sentence ends: "I live at 9 Penhallow. What is ..."
+            spaced = text[w.end() : w.end() + 1] == " "
+            nxt = _STREET_WORD.match(text, w.end() + 1) if spaced else None
+            if (
+                words > 1
+                and bare in _ENGLISH_TYPES
+                and not (nxt and nxt.group().rstrip(".").lower() in _ENGLISH_TYPES)
+            ):
+                break  # the street's type ends it: "3 Elm Close Glass Replacement is ..."
             gap = _GAP.match(text, w.end())
             if gap is None:
                 break
@@ -677,7 +720,10 @@ _PARSER_START = re.compile(r"(?:\d{1,6}[A-Za-z]?|(?i:P\.?O\.?|PO|PSC|USNS|USS))(
 _PARSER_UNIT_START = re.compile(r"(?<=[,\n])[^\S\n]*(?i:Suite|Apt\.?|Unit)(?=\s)")
 # An amount or a card's last digits is no house number: "$668 monthly", "ending 6661 was".
 _PARSER_NOT_BEFORE = re.compile(
-    r"(?:[$£€¥]|\b(?i:ending|fee|limit|lasts|every|until|by|rev|version|sku|form|code|of))\s*$"
+    r"(?:[$£€¥#]|\b(?i:ending|fee|limit|lasts|every|until|by|rev|version|sku|form|code|of"
+    # A reference's number: "Claim 4471 Follow Up", "ticket 5521", "Policy no. 88".
+    r"|claim|policy|ticket|case|ref|reference|order|invoice|no\.?|number|nr\.?|account|acct"
+    r"|loan|card|item|page|room|flight))\s*$"
 )
 # A street's name in words is capitalised ("Maneeži", "Oak"), or an ordinal ("5th").
 _ORDINAL = re.compile(r"\d+(?:st|nd|rd|th)\b")
@@ -758,6 +804,11 @@ class ParsedAddressRecognizer:
             # Quanto costa ..."); "St." or "Blvd." is an abbreviation.
             if re.fullmatch(r"[^\W\d_]{5,}[.!?]|\S*[!?]", token):
                 break
+        # A bracket opened by a lower-case word is the sentence's aside ("Boston (since 2019)").
+        aside = next(
+            (i for i, (a, _, _) in enumerate(run) if re.match(r"\([a-z]", text[a : a + 2])), None
+        )
+        run = run if aside is None else run[:aside]
         # Trailing lower-case words are the sentence going on ("... Main St and then"), and so
         # is a capitalised word no town is ("... Apt 5 Please help", "Apt 5 Can you").
         while (
@@ -769,6 +820,38 @@ class ParsedAddressRecognizer:
             )
         ):
             run.pop()
+        # A town after the street's type with no comma, then the sentence going on in lower
+        # case, was the sentence's words: "3 Elm Close Glass Replacement is what I need".
+        places = [i for i, (_, _, label) in enumerate(run) if label == "PlaceName"]
+        if (
+            places
+            and places[-1] == len(run) - 1
+            and places[0] > 0
+            and run[places[0] - 1][2] in _PARSER_TYPES
+            and "," not in text[run[places[0] - 1][1] : run[places[0]][0]]
+            and re.match(r"[^\S\n]+[a-z]", text[run[-1][1] :])
+        ):
+            run = run[: places[0]]
+        # The same where the parser read every word as the street's: its English type ends
+        # it when only capitalised words follow it before the sentence goes on.
+        typed = next(
+            (
+                i
+                for i, (a, b, label) in enumerate(run)
+                if i > 1
+                and label in ("StreetName", "StreetNamePostType")
+                and text[a:b].rstrip(".,").lower() in _ENGLISH_TYPES
+            ),
+            None,
+        )
+        if (
+            typed is not None
+            and typed < len(run) - 1
+            and all(text[a : a + 1].isupper() for a, _, _ in run[typed + 1 :])
+            and "," not in text[run[typed][1] : run[-1][1]]
+            and re.match(r"[^\S\n]+[a-z]", text[run[-1][1] :])
+        ):
+            run = run[: typed + 1]
         if not run:
             return None
         labels = {label for _, _, label in run}

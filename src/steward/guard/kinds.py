@@ -884,7 +884,7 @@ _CYRILLIC_CUED = re.compile(
 # Greek: "με λένε", "ονομάζομαι", "το όνομά μου είναι" (my name is), then one to three
 # capitalised Greek words ("Το όνομά μου είναι Γιώργος Παπαδόπουλος").
 _GREEK_CUED = re.compile(
-    r"(?i:με\s+λένε|ονομάζομαι|(?:το\s+)?όνομ[άα]\s+μου\s+είναι|είμαι\s+(?:ο|η))\s+"
+    r"(?i:με\s+λένε|ονομάζομαι|λέγομαι|(?:το\s+)?όνομ[άα]\s+μου\s+είναι|είμαι\s+(?:ο|η))\s+"
     r"([Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰς]+(?:\s+[Α-ΩΆ-Ώ][α-ωά-ώϊϋΐΰς]+){0,2})"
 )
 # English relatives ("my wife Sarah", "my grandfather was called Halldór Árnþórsson").
@@ -934,7 +934,8 @@ _NAME_CUE = re.compile(
     r"|me llamo|mi nombre es|soy|sono|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e"
     r"|mein name ist"
     r"|mi chiamo|il mio nome è|meu nome é|chamo-me|mijn naam is|ik ben|nazywam się"
-    r"|mam na imię|jmenuji se"
+    r"|mam na imię|jmenuji se|jag heter|mitt namn är|jeg heter|jeg hedder|mit navn er"
+    r"|mitt navn er|(?:minun )?nimeni on"
     r"|sou (?:a|o)"
     r"|" + _FAMILY + r")"
     # A cue is a whole word: "son" is no cue inside "Sono".
@@ -1226,6 +1227,8 @@ _WORK_AFTER = re.compile(
 _FOREIGN_SELF = (
     r"me llamo|mi nombre es|je m'appelle|mon nom est|ich hei(?:ß|ss)e|mein name ist|mi chiamo"
     r"|il mio nome è|meu nome é|chamo-me|mijn naam is|nazywam się|mam na imię|jmenuji se"
+    # Nordic: "jag heter", "jeg heter/hedder", "mitt namn är", "nimeni on".
+    r"|jag heter|mitt namn är|jeg heter|jeg hedder|mit navn er|mitt navn er|(?:minun )?nimeni on"
 )
 _SELF_CUE = re.compile(
     r"(?:my name is|name is|name\s*:|name\s*\?|call(?:s|ed)? me|this is|i'?m|i am|"
@@ -1371,7 +1374,19 @@ _NOT_NAME_SUFFIX = re.compile(r"(?i)-(?:only|speaking|based|born|free|friendly|r
 
 _PEOPLE_CUE = re.compile(rf"(?i)(?<![\w'])(?:{_PEOPLE_LISTED})(?![\w'])")
 _NEXT_LISTED = re.compile(rf"(?:,|[^\S\n]+(?:and|&))[^\S\n]+({_CAP_WORD})(?![\w'’-])")
-_UPPER_NAME = re.compile(r"[A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]*)*")
+# Words in capitals, each whole ("I'm" is none).
+_UPPER_NAME = re.compile(r"[A-Z][A-Z'’-]*[A-Z](?![\w'’])(?:[^\S\n]+[A-Z][A-Z'’-]*(?![\w'’]))*")
+_ROLE_CUE = re.compile(
+    r"(?i)\b(?:customer|member|client|caller|beneficiary|payee|holder|policy\s?holder|insured"
+    r"|claimant|driver|passenger|witness)\b"
+)
+_UPPER_SURNAME_FIRST = re.compile(r"([A-Z][A-Z'’-]+),[^\S\n]*([A-Z][A-Z'’-]+)(?![\w'’-])")
+# Two or three words in capitals inside a text that is not written in capitals: a name pasted
+# from a system ("the card of MARGUERITE TOLLIVER please") when none is a frequent English
+# word and the model reads them, capitalised, as a person.
+_UPPER_RUN = re.compile(
+    r"(?<![\w'’-])[A-Z][A-Z'’-]{2,}(?:[^\S\n]+[A-Z][A-Z'’-]{1,}){1,2}(?![\w'’-])"
+)
 _UPPER_STOP = frozenset(
     [
         *("AND", "OR", "BUT", "MY", "IS", "WAS", "THE", "A", "AN", "OF", "ON", "IN", "FOR"),
@@ -2016,13 +2031,25 @@ class NameCueRecognizer:
                         at = more.end(1)
                 continue
             caps = _UPPER_NAME.match(text, c.end())
-            if caps and (
-                _SELF_CUE.fullmatch(c.group().strip()) or _STRONG_CUE.search(text, 0, c.end())
+            strong = _SELF_CUE.fullmatch(c.group().strip()) or _STRONG_CUE.search(text, 0, c.end())
+            # After the word for whom a record is about, a system prints names in capitals.
+            role = _ROLE_CUE.search(c.group()) is not None
+            flipped_caps = _UPPER_SURNAME_FIRST.match(text, c.end())
+            if (
+                flipped_caps
+                and (strong or role)
+                and all(_rare(w) for w in flipped_caps.group(1, 2))
             ):
-                # In capitals: "MY NAME IS JOHN SMITH AND MY CARD IS LOST", "name: SAM BAKER".
+                # A form's field in capitals, surname first: "CLAIMANT: OKONKWO, CHIDI".
+                out.append(Span("NAME", flipped_caps.start(), flipped_caps.end(), 0.55, self.name))
+                continue
+            if caps and (strong or role):
+                # In capitals: "MY NAME IS JOHN SMITH AND MY CARD IS LOST", "name: SAM BAKER",
+                # and after a role's word, pasted from a system: "CUSTOMER AGNIESZKA
+                # KOWALCZYK CALLED ..." (there a frequent English word ends the name).
                 upper: list[str] = []
                 for w in caps.group().split():
-                    if w in _UPPER_STOP or len(upper) == 3:
+                    if w in _UPPER_STOP or len(upper) == 3 or (not strong and not _rare(w)):
                         break
                     upper.append(w)
                 value = " ".join(upper)
@@ -2030,12 +2057,16 @@ class NameCueRecognizer:
                     out.append(Span("NAME", c.end(), c.end() + len(value), 0.55, self.name))
                     continue
             low = _LOWER_NAME.match(text, c.end())
-            if low and _STRONG_CUE.search(text, 0, c.end()):
+            strong_low = low is not None and _STRONG_CUE.search(text, 0, c.end()) is not None
+            # After "this is", "i'm" or a relative, lower case is a name only when no word of
+            # it is a frequent English one ("this is eleni vlachou"; not "this is very urgent").
+            self_low = low is not None and _SELF_CUE.fullmatch(c.group().strip()) is not None
+            if low and (strong_low or self_low):
                 words = low.group().split()
                 # Stop at the first ordinary word: "i'm kenji dubois and ..." keeps two.
                 keep = []
                 for w in words:
-                    if w in _NOT_LOWER:
+                    if w in _NOT_LOWER or (not strong_low and not _rare(w)):
                         break
                     keep.append(w)
                 if len([w for w in keep if not w.endswith(".")]) >= 2:
@@ -2057,6 +2088,22 @@ class NameCueRecognizer:
         for m in _SAID.finditer(text):
             if _plausible_name(m.group(1)) and m.group(1).lower() not in _SAID_NOT:
                 out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
+        letters = [ch for ch in text if ch.isalpha()]
+        if letters and sum(ch.isupper() for ch in letters) < 0.6 * len(letters):
+            for m in _UPPER_RUN.finditer(text):
+                words = m.group().split()
+                if any(w in _UPPER_STOP or not _rare(w) for w in words):
+                    continue
+                # A town in capitals ends an address's line ("Apt. 237 BUNDALAGUAH VIC"), and
+                # a place's name comes before the word for it ("UPTON SCUDAMORE Country Club").
+                line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
+                after = text[m.end() : m.end() + 40]
+                if re.search(r"\d", line) or _place_slot(line[-24:], after):
+                    continue
+                if _FACILITY_WORD.match(text, m.end()):
+                    continue
+                if _reads_as_person(" ".join(w.title() for w in words)):
+                    out.append(Span("NAME", m.start(), m.end(), 0.5, VERB_RULE))
         # "said Gladys to Logan", "by ex-Zombie Lundberg", "the Christiansen novel": checked
         # against the knowledge base's own words like the model's (a product has albums too).
         for pattern in (_SAID_TO, _FORMER, _WORK_OF):
@@ -2368,7 +2415,9 @@ class NerNameRecognizer:
             # question's first word ("Can Priya Raman open ...").
             # Nor over a table's separator ("Jürgen Oberhuber;Hauptstr. 12").
             # Nor across a speaker's colon or a quotation ('Elizabeth:"I'm Amanda's').
-            value = re.split(r"[\n;|\t]|:\s*[\"“'(]", ent.text, maxsplit=1)[0].rstrip()
+            # Nor over a subject after its person ("Marguerite Tolliver: Address Change").
+            value = re.split(r"[\n;|\t]|:\s*[\"“'(]|:\s+(?=[A-Z])", ent.text, maxsplit=1)[0]
+            value = value.rstrip()
             start_char, end_char = ent.start_char, ent.start_char + len(value)
             lead = _LEADING_AUXILIARY.match(value)
             if lead and lead.end() < len(value):
@@ -2601,9 +2650,10 @@ _FIRM_AFTER = re.compile(
     rf"(?:{_LIST_JOIN}[^\S\n]+{_CAP_WORD}(?:[^\S\n]+{_CAP_WORD})*)*{_LIST_JOIN}?[^\S\n]+"
     rf"(?:{_CAP_WORD}[^\S\n]+)*{_FIRM_SUFFIX}|[^\S\n]+(?:law firm|solicitors|attorneys|"
     r"accountants|architects|lawyers)\b"
-    # The triple qualifies a job, as a band or a firm does: "Barnett, Melton and Garcia
-    # songwriter Samantha Bašić" (people listed do something: "Anna, Ben and Carl went").
-    rf"|[^\S\n]+(?i:{_JOBS})\b"
+    # The triple qualifies the job of the person named next, as a band or a firm does:
+    # "Barnett, Melton and Garcia songwriter Samantha Bašić" (people listed do something:
+    # "Anna, Ben and Carl went", "Tolliver, Okonkwo and Lindqvist accountant wants").
+    rf"|[^\S\n]+(?i:{_JOBS})[^\S\n]+{_CAP_WORD}[^\S\n]+{_CAP_WORD}"
 )
 _THE_BEFORE = re.compile(r"(?<![\w'’-])The[^\S\n]+$")
 _PEOPLE_BEFORE = re.compile(
@@ -2668,11 +2718,13 @@ _FIRM_BEFORE = re.compile(
     r"[^\S\n]+)?(?:became|becomes|was[^\S\n]+renamed(?:[^\S\n]+(?:to|as))?"
     r"|merged[^\S\n]+(?:with|into)|was[^\S\n]+(?:acquired|bought)[^\S\n]+by)[^\S\n]+$"
 )
-# A work's title before its subtitle: "see Guilty Pleasures: 5 Musicians Of The 70s".
-_SUBTITLE_AFTER = re.compile(r":[^\S\n]+(?:[A-Z0-9][\w'’-]*[^\S\n]+){2,}[A-Z0-9]")
+# A work's title before its subtitle, a count in it: "see Guilty Pleasures: 5 Musicians Of The
+# 70s" (not a message's subject after its person: "Marguerite Tolliver: Address Change
+# Request", nor "John Smith: The Story Of My Life").
+_SUBTITLE_AFTER = re.compile(r":[^\S\n]+(?=[^\n]{0,40}?\d)(?:[A-Z0-9][\w'’-]*[^\S\n]+){2,}[A-Z0-9]")
 # A place's name, a person's or not, before the word for the place: "ben hjel country club",
 # "the Lincoln Memorial", "Barnard College".
-_FACILITY_AFTER = re.compile(
+_FACILITY_WORD = re.compile(
     r"(?i)[^\S\n]+(?:country[^\S\n]+club|golf[^\S\n]+club|club|hotel|resort|hospital|clinic"
     r"|school|academy|university|college|church|cathedral|stadium|arena|museum|gallery|airport"
     r"|mall|theat(?:re|er)|memorial|bridge)\b"
@@ -2695,8 +2747,17 @@ def named_thing(text: str, sp: Span, firms: list[tuple[int, int]]) -> bool:
             _ARTICLE_BEFORE.search(text, max(0, sp.start - 8), sp.start) is not None
             and _CLAUSE_END.match(text, sp.end) is not None
         )
-        or _FIRM_BEFORE.search(text, max(0, sp.start - 60), sp.start) is not None
-        or _SUBTITLE_AFTER.match(text, sp.end) is not None
-        or _FACILITY_AFTER.match(text, sp.end) is not None
-        or _FACILITY_AFTER.search(text, sp.start, sp.end) is not None
+        # Not a given name and a surname: "which later became Marguerite Tolliver" is as
+        # likely a person's name written so.
+        or (
+            _FIRM_BEFORE.search(text, max(0, sp.start - 60), sp.start) is not None
+            and len(text[sp.start : sp.end].split()) != 2
+        )
+        or (
+            _SUBTITLE_AFTER.match(text, sp.end) is not None
+            and text[text.rfind("\n", 0, sp.start) + 1 : sp.start].strip() != ""
+        )
+        # The place's word read by the model as part of the name ("ben hjel country club");
+        # a name before it is as often a person's ("Marguerite Tolliver country club fees").
+        or _FACILITY_WORD.search(text, sp.start, sp.end) is not None
     )

@@ -1248,6 +1248,25 @@ _OWN_WORDS_READABLE = frozenset(
 )
 
 
+_POSSESSIVE = re.compile(r"['’]s?$")
+_TRAILING_WORD = re.compile(r"[^\S\n]+([A-Z][^\W\d_]+)$")
+
+
+def _own_words_off(text: str, sp: Span, vocabulary: Callable[[str], bool]) -> Span:
+    """An address the parser read on into the sentence, without the bank's own words that
+    end it: "22 Bay Street Late Fees confuse me" keeps "Late Fees" readable (the street and its
+    number stay masked)."""
+    if sp.kind != "ADDRESS" or sp.recognizer != "address-parser":
+        return sp
+    end = sp.end
+    while (last := _TRAILING_WORD.search(text, sp.start, end)) and vocabulary(last.group(1)):
+        end = last.start()
+    piece = text[sp.start : end]
+    if end == sp.end or not re.search(r"\d", piece) or not re.search(r"[^\W\d_]", piece):
+        return sp
+    return Span(sp.kind, sp.start, end, sp.score, sp.recognizer)
+
+
 class Masker:
     """Replaces personal values with stable tokens. Thread-safe; reuse one per store."""
 
@@ -1349,6 +1368,17 @@ class Masker:
             raise GuardError(
                 f"PII detection failed in {type(exc).__name__}; text withheld."
             ) from exc
+        # A possessive is the grammar's, not the name's: "Dana Whitfield's claim" has the
+        # token of "Dana Whitfield".
+        spans = [
+            Span(sp.kind, sp.start, sp.end - len(p.group()), sp.score, sp.recognizer)
+            if sp.kind == "NAME"
+            and sp.recognizer != "declared"
+            and (p := _POSSESSIVE.search(text, sp.start, sp.end)) is not None
+            and p.start() > sp.start
+            else sp
+            for sp in spans
+        ]
         # Allow-listed values (published hotlines, role mailboxes) stay readable: any detected
         # span inside an allow-list match is dropped. Declared values are always masked.
         allowed = [(m.start(), m.end()) for rx in [*self.allow, *allow] for m in rx.finditer(text)]
@@ -1364,7 +1394,7 @@ class Masker:
             # a payee after "transfer to" or "spoke with" ("Harbor Mutual", the insurer); an address
             # only the parser found, made of them, is the bank's own (a branch's, published).
             spans = [
-                sp
+                _own_words_off(text, sp, self.vocabulary)
                 for sp in spans
                 if not (
                     sp.recognizer in _OWN_WORDS_READABLE
