@@ -1849,3 +1849,20 @@ def test_a_possessive_name_has_the_names_token(kb_rt: Runtime) -> None:
     owned = kb_rt.masker.mask("Please check Dana Whitfield's account").entities
     curly = kb_rt.masker.mask("Please check Dana Whitfield’s account").entities
     assert plain and plain == owned == curly
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        # Typed in lower case throughout, the town after the flat.
+        ("my new address is 3747 3911 fourth avenue suite 112 calgary alberta", "calgary"),
+        # A flat's word is no part of the name before it; the flat is the address's.
+        ("Mrs. Jennifer Alcaraz Suite 541 6343 Skogstien 106\nASKER 1386", "541"),
+    ],
+)
+def test_an_address_typed_in_lower_case_or_after_a_name_is_masked_whole(
+    kb_rt: Runtime, text: str, raw: str
+) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text
+    assert masked.text.count("<ADDRESS_") == 1

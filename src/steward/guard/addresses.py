@@ -619,11 +619,23 @@ _BLOCK_TOWN = re.compile(
 _SENTENCE_ENDS = re.compile(r"[^\S\n]*(?:[.!?;)]|\n|$)")
 
 
+_UNIT_ENDS = re.compile(rf"(?<![\w-])(?i:{_UNIT})[^\S\n]*#?[^\S\n]*\d{{1,5}}[A-Za-z]?$")
+_LOWER_TOWN = re.compile(r"[a-zß-ÿ][a-zß-ÿ'-]+(?:[^\S\n]+[a-zß-ÿ][a-zß-ÿ'-]+){0,2}")
+
+
+def _all_lower_line(text: str, at: int) -> bool:
+    """Whether the line up to ``at`` has no capital letter (an address typed in lower case)."""
+    line = text[text.rfind("\n", 0, at) + 1 : at]
+    return not any(ch.isupper() for ch in line)
+
+
 def block_end(text: str, end: int, limit: int | None = None) -> int:
     """Where the address block whose street ends at ``end`` ends, at ``limit`` at the latest:
     ``end`` itself when no flat, town, postcode or country follows it as an address's do."""
     limit = len(text) if limit is None else limit
-    kept, pos, town_before, postcode_before, unit_before = end, end, False, False, False
+    kept, pos, town_before, postcode_before = end, end, False, False
+    # The street's own match may end with its flat ("... fourth avenue suite 112").
+    unit_before = _UNIT_ENDS.search(text, max(0, end - 24), end) is not None
     for _ in range(8):
         # A bracketed qualifier right after the street's town: "15230 Frankfurt (Oder)".
         bracket = _BRACKET.match(text, pos) if pos == kept else None
@@ -644,6 +656,13 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
             anchor, town_before = True, False
             postcode_before = m.re is _BLOCK_POSTCODE
             unit_before = m.re is _BLOCK_UNIT
+        elif unit_before and (m := _LOWER_TOWN.match(text, at)) and _all_lower_line(text, at):
+            # Typed in lower case throughout: a town after the flat that ends the sentence
+            # ("... suite 112 calgary alberta").
+            words = set(m.group().split())
+            if words & _NOT_TOWN or not _SENTENCE_ENDS.match(text, m.end()):
+                break
+            anchor, town_before, unit_before = True, True, False
         elif m := _BLOCK_TOWN.match(text, at):
             words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
             if words & _NOT_TOWN or text.startswith(":", m.end()):

@@ -2415,8 +2415,13 @@ class NerNameRecognizer:
             # question's first word ("Can Priya Raman open ...").
             # Nor over a table's separator ("Jürgen Oberhuber;Hauptstr. 12").
             # Nor across a speaker's colon or a quotation ('Elizabeth:"I'm Amanda's').
-            # Nor over a subject after its person ("Marguerite Tolliver: Address Change").
-            value = re.split(r"[\n;|\t]|:\s*[\"“'(]|:\s+(?=[A-Z])", ent.text, maxsplit=1)[0]
+            # Nor over a subject after its person ("Marguerite Tolliver: Address Change"), nor
+            # into a flat's word ("Jennifer Alcaraz Suite 541").
+            value = re.split(
+                r"[\n;|\t]|:\s*[\"“'(]|:\s+(?=[A-Z])|\s+(?=(?i:suite|apt|unit|flat)\b)",
+                ent.text,
+                maxsplit=1,
+            )[0]
             value = value.rstrip()
             start_char, end_char = ent.start_char, ent.start_char + len(value)
             lead = _LEADING_AUXILIARY.match(value)

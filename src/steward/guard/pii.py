@@ -1248,7 +1248,7 @@ _OWN_WORDS_READABLE = frozenset(
 )
 
 
-_POSSESSIVE = re.compile(r"['’]s?$")
+_NAME_TAIL_OFF = re.compile(r"['’]s?$|[^\S\n]+(?i:suite|apt|unit|flat)\.?$")
 _TRAILING_WORD = re.compile(r"[^\S\n]+([A-Z][^\W\d_]+)$")
 
 
@@ -1369,12 +1369,13 @@ class Masker:
                 f"PII detection failed in {type(exc).__name__}; text withheld."
             ) from exc
         # A possessive is the grammar's, not the name's: "Dana Whitfield's claim" has the
-        # token of "Dana Whitfield".
+        # token of "Dana Whitfield"; a flat's word is the address's ("Jennifer Alcaraz Suite
+        # 541").
         spans = [
             Span(sp.kind, sp.start, sp.end - len(p.group()), sp.score, sp.recognizer)
             if sp.kind == "NAME"
             and sp.recognizer != "declared"
-            and (p := _POSSESSIVE.search(text, sp.start, sp.end)) is not None
+            and (p := _NAME_TAIL_OFF.search(text, sp.start, sp.end)) is not None
             and p.start() > sp.start
             else sp
             for sp in spans
