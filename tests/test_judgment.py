@@ -821,3 +821,15 @@ def test_an_abstention_says_in_words_what_its_figures_say(
         "What is the annual fee on the Platinum card?",
     )
     assert "does not answer what you asked" in neighbour.answer and "'Platinum'" in neighbour.answer
+
+
+def test_a_question_in_capitals_names_nothing_by_its_capitals() -> None:
+    """ "WHERE DO I FIND THE GOLD CARD ANNUAL FEE" is read as the same words in lower case:
+    "FIND" is no acronym the sources lack, and the answer about the Gold card's fee passes."""
+    claims = [GOLD.text]
+    asked = ["WHERE DO I FIND THE GOLD CARD ANNUAL FEE"]
+    shouted = answerability.check(asked, [GOLD], [GOLD], claims)
+    assert shouted is None
+    # An acronym no source holds, in a question written in its own case, still fails.
+    cased = answerability.check(["What is the HELOC annual fee?"], [GOLD], [GOLD], claims)
+    assert cased is not None and cased.check == answerability.ENTITY

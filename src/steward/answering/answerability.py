@@ -26,7 +26,8 @@ another tier's fee shares most of the question's words. So, per part of the ques
 
 Only the asking clauses are read ("I'm in Lisbon this week. What is the foreign transaction
 fee?" asks about the fee, not about Lisbon). A failed check names itself in the decision's
-reason; the words it names come from the masked question.
+reason; the words it names come from the masked question. A question written in capitals is
+read in lower case.
 """
 
 from __future__ import annotations
@@ -73,6 +74,21 @@ _TYPE_WORDS = {
     "date": "a date",
 }
 COMMON_SHARE = 0.2  # a word in more than this share of the permitted passages names nothing
+
+
+def _shouted(text: str) -> bool:
+    """Whether a text is written in capitals: three words or more, most letters capitals."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return len(text.split()) >= 3 and sum(ch.isupper() for ch in letters) > 0.7 * len(letters)
+
+
+def _quieted(text: str) -> str:
+    """``text`` in lower case, its masked values ("<NAME_3>") kept as they are."""
+    out, pos = [], 0
+    for m in _MASKED.finditer(text):
+        out += [text[pos : m.start()].lower(), m.group()]
+        pos = m.end()
+    return "".join([*out, text[pos:].lower()])
 
 
 def _listed(words: list[str]) -> str:
@@ -352,6 +368,9 @@ def check(
     or None when every part names only things the cited passages hold and gets its kind of
     value. ``unknown_stems``: the stems of question words no permitted source holds; ``similar``:
     the cosine of two words' vectors (without it, a word's qualifier is not compared)."""
+    # A question written in capitals names nothing by them ("HOW DO I FIND MY IBAN?"): read in
+    # lower case, as the sources' own capitals still mark their names.
+    parts = [_quieted(part) if _shouted(part) else part for part in parts]
     stems = {p.chunk_id: _stems(p) for p in [*passages, *cited]}  # each passage read once
     cited_stems: set[str] = set().union(*(stems[p.chunk_id] for p in cited))
     retrieved: set[str] = set().union(*stems.values())

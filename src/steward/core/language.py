@@ -46,13 +46,13 @@ _FUNCTION_SETS = {lang: frozenset(words.split()) for lang, words in _WORDS.items
 # function words count in ``function_words`` (the English-model gate), not in ``detect``.
 _GATE_ONLY = {
     "no": "jeg hvordan hva hvor hvorfor når mitt mine ikke og er et til på med kan har det "
-    "som av fra hei takk",
+    "som av fra hei takk koster mye",
     "sv": "jag hur vad var varför när mitt mina inte och är ett till på med kan har det som "
-    "av från hej tack",
+    "av från hej tack kostar mycket",
     "da": "jeg hvordan hvad hvor hvorfor hvornår mit mine ikke og er et til på med kan har "
-    "det som af fra hej tak",
-    "fi": "minä mitä miten miksi missä milloin minun minulla ei ja on olen voin voi kun että "
-    "se tämä hei kiitos",
+    "det som af fra hej tak koster meget",
+    "fi": "minä mitä mikä miten miksi missä milloin minun mun minulla ei ja on olen voin voi "
+    "kun että se tämä hei moi kiitos kuinka paljon maksaa onko voinko haluan",
 }
 _GATE_SETS = _SETS | {lang: frozenset(words.split()) for lang, words in _GATE_ONLY.items()}
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -70,6 +70,10 @@ def may_be_english(text: str) -> bool:
     because English text names people with particles that are other languages' function
     words ("Maria de la Cruz", "Jan van der Berg")."""
     hits = function_words(text)
+    # Nordic and Finnish words are no name's particles: more of them than English ones is
+    # enough ("Mikä on lasivahingon omavastuu?").
+    if any(hits[lang] > hits["en"] for lang in _GATE_ONLY):
+        return False
     return max(n for lang, n in hits.items() if lang != "en") < hits["en"] + 2
 
 

@@ -46,7 +46,7 @@ _TYPE_FIRST = (
     r"|Str\.|Bulevardul|Calea|Splaiul|Ulice|ulice|náměstí|Náměstí|trg|Trg|Bulevar"
     r"|Odos|Odós|Leoforos|Leof\."  # Greek, transliterated
     # Written lower case in running text too (never "via": "pay via Zelle 5 times").
-    r"|rue|avenue|calle|avenida|rua|viale|piazza|corso|carrer"
+    r"|rue|avenue|calle|avenida|rua|viale|piazza|corso|carrer|odos|leoforos"
 )
 # The type word fused into the name, or the word after it (Hungarian, Nordic, Baltic).
 _FUSED = (
@@ -201,8 +201,11 @@ _CORNER = re.compile(
 # A Japanese address in Latin letters: block, building and house numbers, the district, the
 # ward or city, the prefecture ("2-3-1 Nishi-Shinjuku, Shinjuku-ku, Tokyo").
 _ROMAJI = re.compile(
-    r"(?<![\w-])\d{1,4}-\d{1,4}(?:-\d{1,4})?,?[^\S\n]+[A-Z][a-z]+(?:-[A-Za-z][a-z]+)*"
-    r",?[^\S\n]+[A-Z][a-z]+-(?:ku|shi|cho|machi|gun|mura)\b(?:,?[^\S\n]+[A-Z][a-z]+(?![\w-]))?"
+    r"(?<![\w-])\d{1,4}-\d{1,4}(?:-\d{1,4})?,?[^\S\n]+[A-Za-z][a-z]+(?:-[A-Za-z][a-z]+)*"
+    r",?[^\S\n]+[A-Za-z][a-z]+-(?:ku|shi|cho|machi|gun|mura)\b"
+    # The prefecture or city where the sentence ends there, and a postcode ("100-0005").
+    r"(?:,?[^\S\n]+[A-Za-z][a-z]+(?=[^\S\n]*(?:[,.;:!?)\n]|$|\d{3}-\d{4})))?"
+    r"(?:,?[^\S\n]+\d{3}-\d{4}(?!\d))?"
 )
 
 
@@ -321,7 +324,10 @@ _ADDRESS_SAID = re.compile(
     r"(?i:(?:my|our|the|new|home|mailing|postal)\s+address(?:\s+(?:is|now|will\s+be))*\s*[:,-]?"
     r"|address\s*:|(?:indirizzo|dirección|direccion|adresse|endereço|endereco|adres)\s*:"
     r"|(?:i|we|they|you)\s+(?:now\s+)?live\s+(?:at|on)|(?:lives|lived|living)\s+(?:at|on)"
-    r"|live\s+at"
+    r"|live\s+at|(?:live|lives|lived|living)\s+in"
+    # Czech, Slovak and Polish: "bydlím na adrese", "bydlím v ulici", "mieszkam przy ulicy".
+    r"|(?:bydlím|bývam|mieszkam)(?:\s+(?:na\s+adrese|v\s+ulici|na\s+ulici|na|v|przy"
+    r"(?:\s+ulicy)?|na\s+ulicy))?|na\s+adrese|v\s+ulici"
     r"|reside\s+at"
     r"|(?:house|home|flat|apartment|place)\s+(?:is\s+)?(?:at|on)|moved\s+(?:from|to|into)"
     r"|staying\s+at|located\s+at"
@@ -349,7 +355,9 @@ _TYPED_STREET = re.compile(
 _ADDRESS_ENDS = (
     r"(?![.,]\d)(?=[^\S\n]*(?:[,;.!?)\n]|$)|[^\S\n]+(?:[A-Z]|(?i:apt|suite|flat|unit|floor)\b)"
     # The street's type after its number, as some write it: "Grössgstötten 50 street."
-    r"|[^\S\n]+(?:street|road)\b|[^\S\n]+(?:st\.|rd\.)(?=[^\S\n]*(?:[,;.!?)\n]|$)))"
+    r"|[^\S\n]+(?:street|road)\b|[^\S\n]+(?:st\.|rd\.)(?=[^\S\n]*(?:[,;.!?)\n]|$))"
+    # "in" and its like before the town: "Husova 7 v Brně", "Hauptplatz 3 in Graz".
+    r"|[^\S\n]+(?:v|ve|w|we|in|en|à|a|i|im)[^\S\n]+[A-ZÀ-ÞĀ-Ž])"
 )
 # A street's name, then its number ("Kongens gate 12", "Via dei Fiorentini 17"), then the end
 # of the address: punctuation, a line break or the end (not "Gold 2 cards", not "Platinum 2.5").
@@ -403,6 +411,16 @@ _NOT_TOWN = _ENDS_STREET | frozenset(
         *("it", "they", "he", "she", "me", "us", "thanks", "thank", "pls", "and", "but"),
     ]
 )
+# Please and thanks, in the languages a European bank hears most: the sentence's, after an
+# address ("80331 München, bitte Karte schicken").
+_POLITE = frozenset(
+    [
+        *("please", "thanks", "thank", "pls", "bitte", "danke", "merci", "gracias", "grazie"),
+        *("prego", "obrigado", "obrigada", "alstublieft", "bedankt", "proszę", "dziękuję"),
+        *("prosím", "děkuji", "kiitos", "tack", "takk", "tak", "por", "s'il", "svp"),
+    ]
+)
+_NOT_TOWN = _NOT_TOWN | _POLITE
 # A town after a comma (or a postcode): one to three words, a state's two letters and a ZIP.
 _TOWN_AFTER = re.compile(
     rf"(?:,[^\S\n]*(?:\d{{3}}[^\S\n]\d{{2}}[^\S\n]+|\d{{3,5}}[^\S\n]+)?|[^\S\n]+\d{{4,5}}[^\S\n]+){_L}[\w'-]*"
@@ -494,7 +512,7 @@ class CuedAddressRecognizer:
         """Where an address written type first after another language's address words ends
         ("mi direccion es av. insurgentes sur 1602 depto 5, cdmx 03940"): the type, up to four
         words, the house number, a flat and the town; None when no number comes."""
-        if not _FOREIGN_SAID.match(cue.group()) or not _TYPED_STREET.match(text, cue.end()):
+        if not _TYPED_STREET.match(text, cue.end()):
             return None
         m = _TYPED_THEN_NUMBER.match(text, cue.end())
         if m is None:
@@ -823,6 +841,16 @@ class ParsedAddressRecognizer:
             # Quanto costa ..."); "St." or "Blvd." is an abbreviation.
             if re.fullmatch(r"[^\W\d_]{5,}[.!?]|\S*[!?]", token):
                 break
+        # Please or thanks is the sentence's ("80331 München, bitte Karte schicken").
+        polite = next(
+            (
+                i
+                for i, (a, b, _) in enumerate(run)
+                if i and text[a:b].strip(".,;:!?").lower() in _POLITE
+            ),
+            None,
+        )
+        run = run if polite is None else run[:polite]
         # A bracket opened by a lower-case word is the sentence's aside ("Boston (since 2019)").
         aside = next(
             (i for i, (a, _, _) in enumerate(run) if re.match(r"\([a-z]", text[a : a + 2])), None

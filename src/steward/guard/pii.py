@@ -1158,7 +1158,9 @@ def _name_neighbours(
 _LIST_STOP = frozenset(
     (  # noqa: SIM905 - a word list reads best as text
         "sons daughters brothers sisters partners associates co company companies inc ltd llc "
-        "plc gmbh group others friends family staff all everyone everybody"
+        "plc gmbh group others friends family staff all everyone everybody "
+        # Thanks and greetings before a name: "Tack, Astrid", "Hej, Astrid".
+        "thanks tack takk tak kiitos danke merci gracias grazie hi hello hej hei hallo hola"
     ).split()
 )
 # A list that names things, not people: its items qualify a noun after it ("Lincoln, Jaguar
@@ -1248,7 +1250,7 @@ _OWN_WORDS_READABLE = frozenset(
 )
 
 
-_NAME_TAIL_OFF = re.compile(r"['’]s?$|[^\S\n]+(?i:suite|apt|unit|flat)\.?$")
+_NAME_TAIL_OFF = re.compile(r"['’][sS]?$|[^\S\n]+(?i:suite|apt|unit|flat)\.?$")
 _TRAILING_WORD = re.compile(r"[^\S\n]+([A-Z][^\W\d_]+)$")
 
 
