@@ -1921,3 +1921,19 @@ def test_the_second_looks_ordinary_words_stay_readable(
     kb_rt: Runtime, text: str, kept: str
 ) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # Shouted, the sentence after "PASSWORD" is no password; a value after "is" still is.
+        ("I FORGOT MY PASSWORD WHAT DO I DO", False),
+        ("my password is ZEBRA", True),
+        ("pwd XQZWRT", True),
+    ],
+)
+def test_a_shouted_sentence_after_password_is_no_secret(
+    kb_rt: Runtime, text: str, masked: bool
+) -> None:
+    kinds = [k for k, _ in kb_rt.masker.mask(text).entities]
+    assert ("SECRET" in kinds) is masked

@@ -489,7 +489,9 @@ def _secret_value(value: str, ordinary_ok: bool, bare: bool) -> bool:
         return False
     looks = any(not ch.isalpha() for ch in value) or (value[1:] != value[1:].lower())
     if bare:
-        return looks
+        # Without "is" or ":", an English word in capitals is the sentence shouted ("I FORGOT MY
+        # PASSWORD WHAT DO I DO"), not a password.
+        return looks and not (value.isalpha() and value.isupper() and vector_row(value) >= 0)
     if ordinary_ok or looks:
         return True
     return vector_row(value) < 0
