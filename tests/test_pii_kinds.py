@@ -1937,3 +1937,51 @@ def test_a_shouted_sentence_after_password_is_no_secret(
 ) -> None:
     kinds = [k for k, _ in kb_rt.masker.mask(text).entities]
     assert ("SECRET" in kinds) is masked
+
+
+# The third outside look: notes in capitals, shorthand, signatures and Irish addresses.
+@pytest.mark.skipif(os.environ.get("SETUP_NER", "1") != "1", reason="set up with SETUP_NER=0")
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("MRS JANE HOLLOWAY CALLED ABOUT LATE FEE", "HOLLOWAY"),
+        ("DR HEINRICH VOSSBERG ASKED FOR A CALLBACK", "VOSSBERG"),
+        ("SPOKE WITH SANDRA OYELARAN RE LATE FEE", "OYELARAN"),
+        ("RE: COMPLAINT FROM ERIK SANDVIK ABOUT FEES", "SANDVIK"),
+        ("CUST JOHN MCALLISTER CALLED ABOUT HIS CARD", "MCALLISTER"),
+        ("PH DECEASED - EXECUTOR IS WILLIAM ASHWORTH", "ASHWORTH"),
+        ("JOINT POLICYHOLDERS AHMED KHAN & FATIMA KHAN WANT TO CANCEL", "FATIMA"),
+        ("Ticket note: cx Marguerite Delacroix-Haas unhappy with the fee", "Delacroix"),
+        ("Complaint from Siobhán Ní Bhriain about the late fee", "Bhriain"),
+        ("The tow driver (name on receipt: Vusi Dlamini) charged me twice", "Dlamini"),
+        ("Pieter Jansen | Finance Director | Jansen Logistiek BV", "Pieter"),
+        ("Thx\nGreg Halvorsen\nSent from my iPhone", "Halvorsen"),
+    ],
+)
+def test_the_third_looks_names_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("My Eircode is D02 XY45", "XY45"),
+        ("I live at 4 Main Street, Cobh, Co. Cork P24 X9K2", "X9K2"),
+    ],
+)
+def test_an_eircode_is_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    assert raw not in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("POLICYHOLDER SANDRA OYELARAN ASKED FOR A COPY", "ASKED FOR A COPY"),
+        ("CUSTOMER SERVICE CALLED BACK", "CUSTOMER SERVICE CALLED BACK"),
+        ("PH DECEASED - EXECUTOR IS WILLIAM ASHWORTH", "PH DECEASED"),
+        ("Card Services | opening hours", "Card Services"),
+        ("Is the D02 branch open?", "D02"),
+    ],
+)
+def test_the_third_looks_ordinary_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
+    assert kept in kb_rt.masker.mask(text).text

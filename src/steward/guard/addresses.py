@@ -209,6 +209,14 @@ _ROMAJI = re.compile(
 )
 
 
+# An Eircode named as one: "my Eircode is D02 XY45" (one identifies a single home).
+_EIRCODE = re.compile(
+    r"(?i:eircode)[^\S\n]*(?:is|:)?[^\S\n]*((?:[AC-FHKNPRTV-Y]\d{2}|D6W)[^\S\n]?"
+    r"[0-9AC-FHKNPRTV-Y]{4})(?!\w)",
+    re.IGNORECASE,
+)
+
+
 class ContinentalAddressRecognizer:
     """Street addresses with the type word first or fused into the name, and a house number;
     Russian, Chinese and Arabic ones in their own order."""
@@ -227,6 +235,9 @@ class ContinentalAddressRecognizer:
             Span("ADDRESS", m.start(), m.end(), 0.72, self.name)
             for rx in (_OTHER_SCRIPTS, _ROMAJI)
             for m in rx.finditer(text)
+        ]
+        out += [
+            Span("ADDRESS", m.start(1), m.end(1), 0.72, self.name) for m in _EIRCODE.finditer(text)
         ]
         # Above the streets inside it, and the names the model reads in them ("Mathias Pass").
         for m in _CORNER.finditer(text):
@@ -609,6 +620,8 @@ _BLOCK_POSTCODE = re.compile(
     r"|\d{4}[^\S\n]?[A-Z]{2}(?![^\W\d_])"
     r"|[A-Z]{1,2}\d[A-Z\d]?[^\S\n]?\d[A-Z]{2}(?!\w)"  # British: "SW1A 1AA"
     r"|[A-Z]\d[A-Z][^\S\n]?\d[A-Z]\d(?!\w)"  # Canadian: "K1A 0B1"
+    # Irish Eircode: "D02 XY45", "T12 AB34", "D6W 1234".
+    r"|(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[^\S\n]?[0-9AC-FHKNPRTV-Y]{4}(?!\w)"
 )
 # Countries as their own people write them too ("Deutschland", "Italia", "España").
 _NATIVE_COUNTRIES = (

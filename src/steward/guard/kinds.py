@@ -905,11 +905,14 @@ _RELATIVE = (
 # The words for people whose names a list then gives: "Beneficiaries: Hope, Faith and Grace".
 _PEOPLE_LISTED = (
     r"beneficiaries|joint holders|account holders|joint owners|authori[sz]ed users"
+    r"|joint policyholders|policyholders"
     r"|named drivers|executors|trustees|signatories|dependants|dependents"
 )
 _NAMED = r"(?:(?:is|was)\s+(?:called|named)|named)"  # not "called" alone: "my son called Amazon"
 _NAME_CUE = re.compile(
     r"(?<![A-Za-z'])(?:my name is|name is|name on (?:the )?card(?: is)?"
+    # "name on receipt: Vusi Dlamini" (before "name" alone, which would end the cue there).
+    r"|name\s+on\s+(?:the\s+)?(?:receipt|invoice|account|policy|cheque|check)(?:\s+is)?"
     r"|(?:nom|nombre|nome|naam)\s*:|name\s*:|name\s+|name\s*\?|call(?:s|ed)? me"
     # "last name Blackwood", "my surname is Blackwood", "Surname: Blackwood".
     r"|(?:(?:last|first|family|given|middle|maiden)\s+name|surname|forename)(?:\s*[:?]|\s+is)?"
@@ -927,7 +930,10 @@ _NAME_CUE = re.compile(
     # People listed after the word for them: "Beneficiaries: Hope, Faith and Grace", "Joint
     # holders - Grace Park & Daniel Kim"; who was there: "the other driver was Amber Wood".
     r"|(?:" + _PEOPLE_LISTED + r")(?:\s*[-–—]|\s+are)?"
-    r"|(?:driver|passenger|witness|claimant|caller)\s+(?:was|is)"
+    r"|(?:driver|passenger|witness|claimant|caller|executor|executrix)\s+(?:was|is)"
+    # Who a note is about or from: "complaint from Siobhán Ní Bhriain", "cx Marguerite ...",
+    # "name on receipt: Vusi Dlamini".
+    r"|(?:complaint|letter|call|e-?mail|message|note|request)\s+from|cust\.?|cx"
     r"|user|speaking with|from my|(?:spoke|spoken|talked|talking)\s+(?:with|to)|c/o|care of"
     # Identity documents filed for a person: "passport ... uploaded for Joseph Balogun".
     r"|(?:uploaded|received|submitted|verified|issued|scanned|filed)\s+for"
@@ -1383,8 +1389,14 @@ _NEXT_LISTED = re.compile(rf"(?:,|[^\S\n]+(?:and|&))[^\S\n]+({_CAP_WORD})(?![\w'
 # Words in capitals, each whole ("I'm" is none).
 _UPPER_NAME = re.compile(r"[A-Z][A-Z'’-]*[A-Z](?![\w'’])(?:[^\S\n]+[A-Z][A-Z'’-]*(?![\w'’]))*")
 _ROLE_CUE = re.compile(
-    r"(?i)\b(?:customer|member|client|caller|beneficiary|payee|holder|policy\s?holder|insured"
-    r"|claimant|driver|passenger|witness)\b"
+    r"(?i)\b(?:customer|member|client|caller|beneficiary|payee|holder|policy\s?holders?|insured"
+    r"|claimant|driver|passenger|witness|executor|executrix|cust|cx|spoke|spoken|talked|from"
+    r"|mr|mrs|ms|miss|dr|prof|herr|frau|sir|dame)\b"
+)
+# A courtesy title in capitals before a name in capitals: "MRS JANE HOLLOWAY CALLED".
+_UPPER_TITLED = re.compile(r"(?<![\w'’-])(?:MR|MRS|MS|MISS|DR|PROF|HERR|FRAU|SIR|DAME)\.?[^\S\n]+")
+_NEXT_UPPER = re.compile(
+    r"(?:,|[^\S\n]+(?:AND|&))[^\S\n]+([A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]+)*)"
 )
 _UPPER_SURNAME_FIRST = re.compile(r"([A-Z][A-Z'’-]+),[^\S\n]*([A-Z][A-Z'’-]+)(?![\w'’-])")
 # Two or three words in capitals inside a text that is not written in capitals: a name pasted
@@ -1413,6 +1425,28 @@ _SIGN_OFF_CUE = re.compile(
     r"|hälsningar|hilsen|terveisin)(?![\w'])"
 )
 _RELATIVE_CUE = re.compile(rf"(?i)(?<![\w'])(?:{_RELATIVE})(?![\w'])")
+
+
+def _caps_name(run: str, strong: bool) -> list[str]:
+    """The words of a name in capitals that opens ``run``, after a cue. After a strong cue
+    ("MY NAME IS") up to three words to the first stop word; after a role or a title ("CUSTOMER
+    AGNIESZKA KOWALCZYK CALLED", "MRS JANE HOLLOWAY CALLED") a second word only when it is no
+    very frequent English word, and a third only when the vectors do not know it (a verb as
+    often: "BARTHOLOMEW QUINLAN DISPUTES CHARGE")."""
+    upper: list[str] = []
+    for w in run.split():
+        if w in _UPPER_STOP or len(upper) == 3:
+            break
+        row = vector_row(w.strip("'’-"))
+        if len(upper) == 2 and 0 <= row < _VERY_FREQUENT_WORDS:
+            break  # "POLICYHOLDER SANDRA OYELARAN ASKED"
+        if not strong:
+            if len(upper) == 1 and 0 <= row < _VERY_FREQUENT_WORDS:
+                break
+            if len(upper) == 2 and row >= 0:
+                break
+        upper.append(w)
+    return upper
 
 
 def _named_like_a_product(value: str) -> bool:
@@ -1681,7 +1715,7 @@ SIGN_OFF = (
     r"|obrigad[oa]|(?:cordiali|distinti)\s+saluti|saluti|grazie|ciao|mvh|(?:med\s+)?vennlig"
     r"\s+hilsen|hilsen|med\s+vänlig\s+hälsning|vänliga\s+hälsningar|hälsningar|hej"
     r"|(?:ystävällisin\s+)?terveisin|venlig\s+hilsen|kveðja|bestu\s+kveðjur|lg|mfg|vg"
-    r"|tack|takk|tak|kiitos|danke|merci|gracias"
+    r"|tack|takk|tak|kiitos|danke|merci|gracias|thx|thnx|tks|rgds"
     r"|με\s+εκτίμηση|φιλικά|с\s+уважением|всего\s+доброго|敬具|此致|谢谢"
     # A signature's delimiter, a phone's footer: "-- ", "Sent from my iPhone".
     r"|--|sent\s+from\s+my\s+\w+(?:\s+\w+)?"
@@ -2056,18 +2090,20 @@ class NameCueRecognizer:
                 # In capitals: "MY NAME IS JOHN SMITH AND MY CARD IS LOST", "name: SAM BAKER",
                 # and after a role's word, pasted from a system: "CUSTOMER AGNIESZKA
                 # KOWALCZYK CALLED ..." (there a frequent English word ends the name).
-                upper: list[str] = []
-                for w in caps.group().split():
-                    if w in _UPPER_STOP or len(upper) == 3 or (not strong and not _rare(w)):
-                        break
-                    # A third word after a role's cue is a verb as often ("BARTHOLOMEW
-                    # QUINLAN DISPUTES CHARGE"): only a word the vectors do not know.
-                    if len(upper) == 2 and not strong and vector_row(w) >= 0:
-                        break
-                    upper.append(w)
+                upper = _caps_name(caps.group(), bool(strong))
                 value = " ".join(upper)
                 if upper and _plausible_name(value.title()) and _one_name(upper[0].title()):
                     out.append(Span("NAME", c.end(), c.end() + len(value), 0.55, self.name))
+                    at = c.end() + len(value)
+                    # The rest of a list of people: "JOINT POLICYHOLDERS AHMED KHAN & FATIMA
+                    # KHAN".
+                    while _PEOPLE_CUE.search(c.group()) and (more := _NEXT_UPPER.match(text, at)):
+                        words = _caps_name(more.group(1), False)
+                        if not words:
+                            break
+                        end = more.start(1) + len(" ".join(words))
+                        out.append(Span("NAME", more.start(1), end, 0.55, self.name))
+                        at = end
                     continue
             low = _LOWER_NAME.match(text, c.end())
             strong_low = low is not None and _STRONG_CUE.search(text, 0, c.end()) is not None
@@ -2129,6 +2165,12 @@ class NameCueRecognizer:
                 )
                 if spelt or _reads_as_person(" ".join(w.title() for w in words)):
                     out.append(Span("NAME", m.start(), m.end(), 0.5, VERB_RULE))
+        for t in _UPPER_TITLED.finditer(text):
+            caps = _UPPER_NAME.match(text, t.end())
+            words = _caps_name(caps.group(), False) if caps else []
+            value = " ".join(words)
+            if words and _plausible_name(value.title()) and value not in _UPPER_STOP:
+                out.append(Span("NAME", t.end(), t.end() + len(value), 0.55, self.name))
         for m in _SUBJECT_NAME.finditer(text):
             value = m.group(1)
             words = value.split()
@@ -2136,8 +2178,11 @@ class NameCueRecognizer:
                 continue  # "Dear Madam, ...", "Hello Team - ..."
             # Not a subject of the bank's words ("Card Services - hours"): the knowledge base's
             # vocabulary keeps those readable (VERB_RULE), and no frequent word in capitals.
-            if value.isupper() and any(not _rare(w) for w in words):
-                continue
+            if value.isupper() and (
+                any(not _rare(w) or len(w) < 3 for w in words)
+                or not _reads_as_person(value.title())
+            ):
+                continue  # "PH DECEASED - EXECUTOR IS ..."
             cased = value.title() if value.isupper() else value
             if not any(_rare(w) for w in words) and not _reads_as_person(cased):
                 continue  # "Late Fee - how much is it?"
@@ -2762,13 +2807,14 @@ _FIRM_BEFORE = re.compile(
     r"[^\S\n]+)?(?:became|becomes|was[^\S\n]+renamed(?:[^\S\n]+(?:to|as))?"
     r"|merged[^\S\n]+(?:with|into)|was[^\S\n]+(?:acquired|bought)[^\S\n]+by)[^\S\n]+$"
 )
-# A message's subject line: a name, then a dash or comma and what it is about ("Re: Marguerite
-# Tolliver - Address Change", "Fwd: Okonkwo Adebayo - card dispute").
+# A message's subject line or a signature's line: a name, then a dash, a bar or a comma and
+# what it is about ("Re: Marguerite Tolliver - Address Change", "Fwd: Okonkwo Adebayo - card
+# dispute", "Pieter Jansen | Finance Director | Jansen Logistiek BV").
 _SUBJECT_NAME = re.compile(
     rf"(?m)^[^\S\n]*(?:(?i:re|fwd?|aw|tr|sv|vs)[^\S\n]*:[^\S\n]*)*"
     rf"({_CAP_WORD}(?:[^\S\n]+{_CAP_WORD}){{1,2}}|[A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]+){{1,2}})"
     # After a dash anything; after a comma a capital ("Chère Madame, combien ..." greets).
-    r"(?:[^\S\n]*[-–—][^\S\n]+\S|,[^\S\n]+[A-Z])"
+    r"(?:[^\S\n]*[-–—|][^\S\n]+\S|,[^\S\n]+[A-Z])"
 )
 _GREETING_WORDS = frozenset(
     [

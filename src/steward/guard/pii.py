@@ -868,7 +868,7 @@ _ABBREVIATIONS = frozenset(
     [
         *("st", "rd", "ave", "av", "dr", "ln", "blvd", "ct", "pl", "sq", "str", "no", "nr"),
         *("apt", "ste", "mt", "ft", "hwy", "pkwy", "ter", "cres", "bd", "avda", "ul", "al", "os"),
-        *("bât", "bat", "esc", "int", "dpto", "depto"),
+        *("bât", "bat", "esc", "int", "dpto", "depto", "co"),  # "Co. Cork" (county)
     ]
 )
 
