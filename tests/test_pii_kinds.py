@@ -1985,3 +1985,19 @@ def test_an_eircode_is_masked(kb_rt: Runtime, text: str, raw: str) -> None:
 )
 def test_the_third_looks_ordinary_words_stay_readable(kb_rt: Runtime, text: str, kept: str) -> None:
     assert kept in kb_rt.masker.mask(text).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        ("J'habite 14, rue du Faubourg Saint-Honoré à Paris.", "Faubourg"),
+        ("Vivo en la calle Serrano, número 45, 3º izquierda, Madrid.", "Serrano"),
+        ("ich wohne Am Sandtorkai 5 in Hamburg", "Sandtorkai"),
+        ("my address is 10 beacon st apt 2 boston ma 02116", "02116"),
+        ("Send it to 350 5th Ave Fl 34, New York NY 10118", "10118"),
+    ],
+)
+def test_the_third_looks_addresses_are_masked(kb_rt: Runtime, text: str, raw: str) -> None:
+    masked = kb_rt.masker.mask(text)
+    assert raw not in masked.text
+    assert masked.text.count("<ADDRESS_") == 1

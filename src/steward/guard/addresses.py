@@ -85,11 +85,14 @@ _MILITARY = re.compile(
 )
 _STREET = re.compile(
     # Optional number before it ("31 rue de la Hulotais"), then one of the three forms.
-    rf"(?<![\w$€£.,/:-])(?:\d{{1,5}}\s+)?(?:"
-    rf"(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,4}}{_NAME_WORD},?\s+{_NUMBER}"
+    # The number may take a comma before the type: "14, rue du Faubourg Saint-Honoré"; the
+    # number after the name its word: "calle Serrano, número 45".
+    rf"(?<![\w$€£.,/:-])(?:\d{{1,5}},?\s+)?(?:"
+    rf"(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,4}}{_NAME_WORD},?\s+"
+    rf"(?:(?i:número|numero|núm\.|nº|n\.º|no\.)\s*)?{_NUMBER}"
     rf"|(?P<fused>[{_UP}]{_L}*(?:{_FUSED}))\s+{_NUMBER}"
     rf"|[{_UP}]{_L}*\s+(?:{_L}+\s+){{0,2}}(?:{_AFTER_NAME})\s+{_NUMBER}"
-    rf"|\d{{1,5}}\s+(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}"
+    rf"|\d{{1,5}},?\s+(?:{_TYPE_FIRST})\s+(?:{_NAME_WORD}\s+){{0,3}}{_NAME_WORD}"
     r")"
 )
 # A street of any name, known by what follows its house number: a comma, a postcode and a town
@@ -345,7 +348,7 @@ _ADDRESS_SAID = re.compile(
     r"|(?:deliver|mail|send|ship|post|return)(?:\s+(?:it|them|this|the\s+\w+))?"
     r"\s+to|mi\s+direcci[oó]n\s*(?:es|:)|mon\s+adresse\s*(?:est|:)|meine\s+adresse\s*(?:ist|:)"
     r"|(?:il\s+)?mio\s+indirizzo\s*(?:è|e|:)|(?:o\s+)?meu\s+endere[cç]o\s*(?:é|e|:)"
-    r"|mijn\s+adres\s*(?:is|:)|vivo\s+en|j'habite\s+(?:au|à)?|ich\s+wohne\s+in"
+    r"|mijn\s+adres\s*(?:is|:)|vivo\s+en(?:\s+la)?|j'habite\s+(?:au|à)?|ich\s+wohne(?:\s+in)?"
     # Czech and Slovak ("mám novou adresu", "moje adresa je"), Greek ("μένω στην", "η
     # διεύθυνσή μου είναι").
     r"|(?:nov(?:ou|á|ý|u)\s+)?adres(?:u|a)(?:\s+je)?\s*:?|moje\s+adresa\s+je"
@@ -603,7 +606,7 @@ class CuedAddressRecognizer:
 # sentence ("..., Toronto."). A name on the next line ("12 High St\nJohn Smith") is no piece.
 _BLOCK_GAP = re.compile(r"[^\S\n]*,?[^\S\n]*(?:\n[^\S\n]*(?:>[^\S\n]*)*){0,2},?[^\S\n]*")
 _BLOCK_UNIT = re.compile(
-    rf"(?:(?i:{_UNIT}|room|rm|block|blk|bldg|building|int|interno|scala|m|lok|lokal|wohnung"
+    rf"(?:(?i:{_UNIT}|room|rm|block|blk|bldg|building|int|interno|scala|m|lok|lokal|wohnung|fl|floor"
     r"|dpto|depto|bât|bat|bâtiment|esc|escalier|bajo|entlo|portal)\.?[^\S\n]*#?[^\S\n]*"
     r"(?:\d{1,5}[A-Za-z]?|[A-Z])"
     # A floor and a door or side: "3. OG", "3. tv", "2º B", "2º Esq", "4th floor", "3e étage",
@@ -691,9 +694,17 @@ def block_end(text: str, end: int, limit: int | None = None) -> int:
             # Typed in lower case throughout: a town after the flat that ends the sentence
             # ("... suite 112 calgary alberta").
             words = set(m.group().split())
-            if words & _NOT_TOWN or not _SENTENCE_ENDS.match(text, m.end()):
+            if words & _NOT_TOWN:
                 break
-            anchor, town_before, unit_before = True, True, False
+            # Anchored where the sentence ends; a postcode after it anchors it in turn
+            # ("apt 2 boston ma 02116").
+            anchor, town_before, unit_before = (
+                bool(_SENTENCE_ENDS.match(text, m.end())),
+                True,
+                False,
+            )
+            if not anchor and not _BLOCK_POSTCODE.match(text, m.end() + 1):
+                break
         elif m := _BLOCK_TOWN.match(text, at):
             words = {w.lower().strip(".'") for w in m.group().split() if w[:1].isupper()}
             if words & _NOT_TOWN or text.startswith(":", m.end()):
