@@ -41,7 +41,7 @@ from functools import lru_cache
 
 from steward.answering.answertypes import expected_types, value_types
 from steward.answering.providers.base import Passage
-from steward.guard.kinds import one_edit, title_cased
+from steward.guard.kinds import one_edit, title_cased, written_in_capitals
 from steward.retrieval.search import STOPWORDS, asking_part, stem, stem_terms
 
 ENTITY, ANSWER_TYPE = "entity", "answer_type"
@@ -74,12 +74,6 @@ _TYPE_WORDS = {
     "date": "a date",
 }
 COMMON_SHARE = 0.2  # a word in more than this share of the permitted passages names nothing
-
-
-def _shouted(text: str) -> bool:
-    """Whether a text is written in capitals: three words or more, most letters capitals."""
-    letters = [ch for ch in text if ch.isalpha()]
-    return len(text.split()) >= 3 and sum(ch.isupper() for ch in letters) > 0.7 * len(letters)
 
 
 def _quieted(text: str) -> str:
@@ -370,7 +364,10 @@ def check(
     the cosine of two words' vectors (without it, a word's qualifier is not compared)."""
     # A question written in capitals names nothing by them ("HOW DO I FIND MY IBAN?"): read in
     # lower case, as the sources' own capitals still mark their names.
-    parts = [_quieted(part) if _shouted(part) else part for part in parts]
+    parts = [
+        _quieted(part) if len(part.split()) >= 3 and written_in_capitals(part) else part
+        for part in parts
+    ]
     stems = {p.chunk_id: _stems(p) for p in [*passages, *cited]}  # each passage read once
     cited_stems: set[str] = set().union(*(stems[p.chunk_id] for p in cited))
     retrieved: set[str] = set().union(*stems.values())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from steward.core.language import foreign_word, function_words, may_be_english
@@ -1394,7 +1394,7 @@ _ROLE_CUE = re.compile(
     r"|mr|mrs|ms|miss|dr|prof|herr|frau|sir|dame)\b"
 )
 # A courtesy title in capitals before a name in capitals: "MRS JANE HOLLOWAY CALLED".
-_UPPER_TITLED = re.compile(r"(?<![\w'’-])(?:MR|MRS|MS|MISS|DR|PROF|HERR|FRAU|SIR|DAME)\.?[^\S\n]+")
+_UPPER_TITLED = re.compile(rf"(?<![\w'’-])(?:{_TITLES.upper()})\.?[^\S\n]+")
 _NEXT_UPPER = re.compile(
     r"(?:,|[^\S\n]+(?:AND|&))[^\S\n]+([A-Z][A-Z'’-]+(?:[^\S\n]+[A-Z][A-Z'’-]+)*)"
 )
@@ -1679,6 +1679,18 @@ def _mostly_latin(text: str) -> bool:
     return not letters or latin >= 0.5 * len(letters)
 
 
+def written_in_capitals(text: str) -> bool:
+    """Whether most of a text's letters are capitals ("HOW DO I FIND MY IBAN?", a note pasted
+    from a system): capitals there say nothing of what names a thing or a person."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return bool(letters) and sum(ch.isupper() for ch in letters) >= 0.6 * len(letters)
+
+
+def sign_off_word(word: str) -> bool:
+    """Whether a word is a greeting, a thanks or a sign-off ("Tack", "Hej", "Regards")."""
+    return _SIGN_OFF_WORDS.fullmatch(word) is not None
+
+
 def title_cased(text: str) -> bool:
     """Whether every word of ``text`` (of three letters or more) is capitalised, so a capital
     tells nothing ("Mon Père Veut Fermer Son Compte"; German capitalises nouns only)."""
@@ -1715,7 +1727,7 @@ SIGN_OFF = (
     r"|obrigad[oa]|(?:cordiali|distinti)\s+saluti|saluti|grazie|ciao|mvh|(?:med\s+)?vennlig"
     r"\s+hilsen|hilsen|med\s+vänlig\s+hälsning|vänliga\s+hälsningar|hälsningar|hej"
     r"|(?:ystävällisin\s+)?terveisin|venlig\s+hilsen|kveðja|bestu\s+kveðjur|lg|mfg|vg"
-    r"|tack|takk|tak|kiitos|danke|merci|gracias|thx|thnx|tks|rgds"
+    r"|tack|takk|tak|kiitos|danke|merci|gracias|thx|thnx|tks|rgds|hei"
     r"|με\s+εκτίμηση|φιλικά|с\s+уважением|всего\s+доброго|敬具|此致|谢谢"
     # A signature's delimiter, a phone's footer: "-- ", "Sent from my iPhone".
     r"|--|sent\s+from\s+my\s+\w+(?:\s+\w+)?"
@@ -2137,8 +2149,7 @@ class NameCueRecognizer:
         for m in _SAID.finditer(text):
             if _plausible_name(m.group(1)) and m.group(1).lower() not in _SAID_NOT:
                 out.append(Span("NAME", m.start(1), m.end(1), 0.5, VERB_RULE))
-        letters = [ch for ch in text if ch.isalpha()]
-        if letters and sum(ch.isupper() for ch in letters) < 0.6 * len(letters):
+        if not written_in_capitals(text):
             for m in _UPPER_RUN.finditer(text):
                 words = m.group().split()
                 named = [w for w in words if w not in _UPPER_PARTICLES]
@@ -2400,6 +2411,7 @@ def _line_names(text: str) -> list[tuple[int, int]]:
     return out
 
 
+@lru_cache(maxsize=4096)  # the same capitalised words come back in notes and signatures
 def _reads_as_person(line: str) -> bool:
     """Whether the model, where installed, reads ``line`` as a sender's name ("From: X")."""
     model = _ner_model() if ner_available() else None

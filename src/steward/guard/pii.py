@@ -1158,9 +1158,7 @@ def _name_neighbours(
 _LIST_STOP = frozenset(
     (  # noqa: SIM905 - a word list reads best as text
         "sons daughters brothers sisters partners associates co company companies inc ltd llc "
-        "plc gmbh group others friends family staff all everyone everybody "
-        # Thanks and greetings before a name: "Tack, Astrid", "Hej, Astrid".
-        "thanks tack takk tak kiitos danke merci gracias grazie hi hello hej hei hallo hola"
+        "plc gmbh group others friends family staff all everyone everybody"
     ).split()
 )
 # A list that names things, not people: its items qualify a noun after it ("Lincoln, Jaguar
@@ -1197,7 +1195,7 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
     words, not the words that stand beside names, nor a name that runs into another
     capitalised word (a company: "Lucid and Loveland Technologies") or ends in a possessive
     ("Civis Analytics's")."""
-    from steward.guard.kinds import plausible_name  # kinds imports this module
+    from steward.guard.kinds import plausible_name, sign_off_word  # kinds imports this module
 
     out = list(spans)
     added: list[Span] = []
@@ -1209,6 +1207,8 @@ def _listed_names(text: str, spans: list[Span], known: Callable[[str], bool] | N
             len(value) < 3
             or not plausible_name(value)
             or not all(_cased_as_name(w, None) and w.lower() not in _LIST_STOP for w in words)
+            # Thanks and greetings before a name: "Tack, Astrid", "Hej, Astrid".
+            or any(sign_off_word(w) for w in words)
             or (known is not None and all(known(w) for w in words))
             or re.search(r"['’](?:m|s|d|ll|ve|re|t)$", words[-1], re.IGNORECASE) is not None
             # runs into a company word or a house number: "Hall Orchestra", "Eyrarodda 66"
